@@ -1,1 +1,45 @@
-//! placeholder
+//! # nfv-dataplane
+//!
+//! The packet-moving core of nfv: packet buffers and their pool, batches, the [`Port`] trait
+//! and its kinds (TAP, in-memory ring, null sink), the node graph runtime, the worker and its
+//! polling loop, and the per-worker counters.
+//!
+//! What it owns and what it must not know:
+//! - It knows no network function: a function is a [`Node`] that takes a batch and gives every
+//!   packet a verdict (an output gate or a [`DropReason`]). The switch, router and the rest
+//!   live in `nfv-functions`.
+//! - It knows no YAML and talks to no operator: `nfv-control` builds a [`Graph`] from a
+//!   topology file and hands it to a [`Worker`].
+//!
+//! The fast path (receive a burst, run it through the graph, transmit bursts) allocates
+//! nothing and takes no lock: buffers come from a [`Pool`] allocated at start-up, batches
+//! hold at most [`BURST`] packets in storage reserved when they are made, and counters are
+//! per-worker atomics written by one thread only and summed by readers.
+//!
+//! Unsafe code is confined to the private `sys` module (the `poll(2)` call an idle worker
+//! sleeps in); each block
+//! carries a `// SAFETY:` comment.
+
+#![deny(unsafe_code)]
+
+pub mod batch;
+pub mod counters;
+pub mod drop_reason;
+pub mod graph;
+pub mod ids;
+pub mod packet;
+pub mod port;
+mod sys;
+pub mod testing;
+pub mod time;
+pub mod worker;
+
+pub use batch::{Batch, BURST};
+pub use counters::{Counter, NodeCounters, PortCounters, WorkerCounters};
+pub use drop_reason::DropReason;
+pub use graph::{Ctx, Endpoint, Graph, GraphBuilder, Node};
+pub use ids::{Gate, NodeId, PortId, WorkerId};
+pub use packet::{Packet, Pool, BUF_SIZE, HEADROOM, MAX_FRAME};
+pub use port::Port;
+pub use time::Timestamp;
+pub use worker::{Worker, WorkerHandle};

@@ -1,0 +1,386 @@
+//! The node graph and its run-to-completion scheduler.
+//!
+//! A graph holds ports and nodes. Every port has one wire end, every node a fixed number of
+//! [`Gate`]s, and a wire joins two ends: packets that a port receives go to the node gate (or
+//! port) at the other end of its wire, and packets a node emits on a gate go to whatever is
+//! at the other end of that gate's wire. Wires are bidirectional.
+//!
+//! Scheduling follows VPP's idea of passing whole frames between nodes: each node gate and
+//! each port has a queue of at most one burst. Emitting a packet appends it to the queue at
+//! the far end of the wire; a queue that turns non-empty is pushed on a stack of pending
+//! ends. [`Graph::run`] pops ends from the stack (last in, first out, so a burst travels
+//! depth-first to the ports before the next queue of the same node is taken) and either
+//! calls the node with the queued batch or transmits the batch on the port. Nothing is
+//! allocated: queues, the stack and the scratch batch are all reserved when the graph is
+//! built.
+
+use std::sync::Arc;
+
+use crate::batch::Batch;
+use crate::counters::{NodeCounters, WorkerCounters};
+use crate::drop_reason::DropReason;
+use crate::ids::{Gate, NodeId, PortId, WorkerId};
+use crate::packet::{Packet, Pool};
+use crate::port::Port;
+use crate::time::Timestamp;
+
+/// One end of a wire.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// A port (its single wire end).
+    Port(PortId),
+    /// A gate of a node.
+    Node(NodeId, Gate),
+}
+
+/// A network function in the graph: it takes a batch that arrived on one of its gates and
+/// gives every packet a verdict through the [`Ctx`]: emitted on a gate (once, or several
+/// times as copies), or dropped with a [`DropReason`].
+pub trait Node: Send {
+    /// The node's kind, e.g. `"switch"`.
+    fn kind(&self) -> &'static str;
+
+    /// Handle `batch`, which arrived on `input`. Every packet must leave the batch through
+    /// `ctx.emit` or `ctx.drop`; the runtime drops any left behind as
+    /// [`DropReason::Internal`].
+    fn process(&mut self, input: Gate, batch: &mut Batch, ctx: &mut Ctx<'_>);
+
+    /// Called now and then (about every millisecond while busy, and at least every few
+    /// milliseconds while idle) to run timers: ageing, retransmissions.
+    fn tick(&mut self, _ctx: &mut Ctx<'_>) {}
+}
+
+/// Queues at every wire end and the stack of ends that have work.
+struct Queues {
+    node_in: Vec<Vec<Batch>>,
+    port_out: Vec<Batch>,
+    pending: Vec<Endpoint>,
+}
+
+impl Queues {
+    #[inline]
+    fn enqueue(&mut self, to: Endpoint, pkt: Packet) -> Result<(), Packet> {
+        let q = match to {
+            Endpoint::Port(p) => &mut self.port_out[p.index()],
+            Endpoint::Node(n, g) => &mut self.node_in[n.index()][g.index()],
+        };
+        let was_empty = q.is_empty();
+        q.push(pkt)?;
+        if was_empty {
+            self.pending.push(to);
+        }
+        Ok(())
+    }
+}
+
+/// What a node sees while it runs: the time, its outputs, the pool for copies, its counters.
+pub struct Ctx<'a> {
+    /// The worker's clock, read once per loop turn.
+    pub now: Timestamp,
+    wires: &'a [Option<Endpoint>],
+    queues: &'a mut Queues,
+    pool: &'a mut Pool,
+    counters: &'a NodeCounters,
+}
+
+impl<'a> Ctx<'a> {
+    /// Send `pkt` out of `gate`.
+    #[inline]
+    pub fn emit(&mut self, gate: Gate, pkt: Packet) {
+        match self.wires.get(gate.index()).copied().flatten() {
+            None => self.drop(pkt, DropReason::Unwired),
+            Some(to) => match self.queues.enqueue(to, pkt) {
+                Ok(()) => self.counters.packets_out.add(1),
+                Err(pkt) => self.drop(pkt, DropReason::QueueFull),
+            },
+        }
+    }
+
+    /// Drop `pkt`, counting it under `reason`, and return its buffer to the pool.
+    #[inline]
+    pub fn drop(&mut self, pkt: Packet, reason: DropReason) {
+        self.counters.drops.add(reason, 1);
+        self.pool.free(pkt);
+    }
+
+    /// Count a drop for a packet that was never made (a copy the pool had no buffer for).
+    #[inline]
+    pub fn count_drop(&mut self, reason: DropReason) {
+        self.counters.drops.add(reason, 1);
+    }
+
+    /// A copy of `pkt` in a new buffer, or `None` if the pool is empty.
+    #[inline]
+    pub fn clone_packet(&mut self, pkt: &Packet) -> Option<Packet> {
+        self.pool.clone_packet(pkt)
+    }
+
+    /// Number of gates the node has.
+    #[inline]
+    pub fn gates(&self) -> usize {
+        self.wires.len()
+    }
+
+    /// True if `gate` has a wire.
+    #[inline]
+    pub fn is_wired(&self, gate: Gate) -> bool {
+        matches!(self.wires.get(gate.index()), Some(Some(_)))
+    }
+}
+
+/// Errors found while wiring a graph (a bug in the caller, normally caught by validation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GraphError {
+    /// The endpoint names a port or node that does not exist, or a gate past the node's last.
+    NoSuchEndpoint(Endpoint),
+    /// The endpoint already has a wire.
+    AlreadyWired(Endpoint),
+}
+
+impl std::fmt::Display for GraphError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GraphError::NoSuchEndpoint(e) => write!(f, "no such endpoint {e:?}"),
+            GraphError::AlreadyWired(e) => write!(f, "endpoint {e:?} is already wired"),
+        }
+    }
+}
+
+impl std::error::Error for GraphError {}
+
+/// Builds a [`Graph`]: add ports and nodes, then wire their ends.
+#[derive(Default)]
+pub struct GraphBuilder {
+    ports: Vec<(String, Box<dyn Port>)>,
+    nodes: Vec<(String, Box<dyn Node>)>,
+    port_wires: Vec<Option<Endpoint>>,
+    node_wires: Vec<Vec<Option<Endpoint>>>,
+}
+
+impl GraphBuilder {
+    /// An empty graph.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add a port.
+    pub fn add_port(&mut self, name: impl Into<String>, port: Box<dyn Port>) -> PortId {
+        self.ports.push((name.into(), port));
+        self.port_wires.push(None);
+        PortId((self.ports.len() - 1) as u16)
+    }
+
+    /// Add a node with `gates` gates.
+    pub fn add_node(
+        &mut self,
+        name: impl Into<String>,
+        gates: usize,
+        node: Box<dyn Node>,
+    ) -> NodeId {
+        self.nodes.push((name.into(), node));
+        self.node_wires.push(vec![None; gates]);
+        NodeId((self.nodes.len() - 1) as u16)
+    }
+
+    fn slot(&mut self, e: Endpoint) -> Result<&mut Option<Endpoint>, GraphError> {
+        match e {
+            Endpoint::Port(p) => self.port_wires.get_mut(p.index()),
+            Endpoint::Node(n, g) => self
+                .node_wires
+                .get_mut(n.index())
+                .and_then(|w| w.get_mut(g.index())),
+        }
+        .ok_or(GraphError::NoSuchEndpoint(e))
+    }
+
+    /// Wire `a` to `b` (both ways).
+    pub fn connect(&mut self, a: Endpoint, b: Endpoint) -> Result<(), GraphError> {
+        for e in [a, b] {
+            if self.slot(e)?.is_some() {
+                return Err(GraphError::AlreadyWired(e));
+            }
+        }
+        *self.slot(a)? = Some(b);
+        *self.slot(b)? = Some(a);
+        Ok(())
+    }
+
+    /// Finish the graph; its counters belong to worker `worker`.
+    pub fn build(self, worker: WorkerId) -> Graph {
+        let ends = self.ports.len() + self.node_wires.iter().map(Vec::len).sum::<usize>();
+        let queues = Queues {
+            node_in: self
+                .node_wires
+                .iter()
+                .map(|w| (0..w.len()).map(|_| Batch::new()).collect())
+                .collect(),
+            port_out: (0..self.ports.len()).map(|_| Batch::new()).collect(),
+            pending: Vec::with_capacity(ends),
+        };
+        let counters = Arc::new(WorkerCounters::new(
+            worker,
+            self.ports.len(),
+            self.nodes.len(),
+        ));
+        let (port_names, ports) = self.ports.into_iter().unzip();
+        let (node_names, nodes) = self.nodes.into_iter().unzip();
+        Graph {
+            ports,
+            port_names,
+            port_wires: self.port_wires,
+            nodes,
+            node_names,
+            node_wires: self.node_wires,
+            queues,
+            scratch: Batch::new(),
+            counters,
+        }
+    }
+}
+
+/// Ports and nodes wired together, with the queues to run them. Owned by one worker.
+pub struct Graph {
+    ports: Vec<Box<dyn Port>>,
+    port_names: Vec<String>,
+    port_wires: Vec<Option<Endpoint>>,
+    nodes: Vec<Box<dyn Node>>,
+    node_names: Vec<String>,
+    node_wires: Vec<Vec<Option<Endpoint>>>,
+    queues: Queues,
+    scratch: Batch,
+    counters: Arc<WorkerCounters>,
+}
+
+impl Graph {
+    /// The graph's counters (shared with readers).
+    pub fn counters(&self) -> &Arc<WorkerCounters> {
+        &self.counters
+    }
+
+    /// Number of ports.
+    pub fn port_count(&self) -> usize {
+        self.ports.len()
+    }
+
+    /// Port names, indexed by `PortId`.
+    pub fn port_names(&self) -> &[String] {
+        &self.port_names
+    }
+
+    /// Node names, indexed by `NodeId`.
+    pub fn node_names(&self) -> &[String] {
+        &self.node_names
+    }
+
+    /// The port with id `id`.
+    pub fn port(&self, id: PortId) -> Option<&dyn Port> {
+        self.ports.get(id.index()).map(|p| p.as_ref())
+    }
+
+    /// The node with id `id` (e.g. to read its state after the worker stopped).
+    pub fn node(&self, id: NodeId) -> Option<&dyn Node> {
+        self.nodes.get(id.index()).map(|n| n.as_ref())
+    }
+
+    /// Receive up to a burst from `port`, run it through the graph and transmit what comes
+    /// out. Returns the number of packets received.
+    pub fn poll_port(&mut self, port: PortId, pool: &mut Pool, now: Timestamp) -> usize {
+        let p = port.index();
+        let counters = &self.counters.ports[p];
+        let rx = &mut self.scratch;
+        self.ports[p].rx_burst(pool, rx, counters);
+        let n = rx.len();
+        if n == 0 {
+            return 0;
+        }
+        match self.port_wires[p] {
+            None => {
+                for pkt in rx.drain() {
+                    counters.drops.add(DropReason::Unwired, 1);
+                    pool.free(pkt);
+                }
+            }
+            Some(to) => {
+                for mut pkt in rx.drain() {
+                    pkt.meta.rx_port = port;
+                    pkt.meta.rx_time = now;
+                    if let Err(pkt) = self.queues.enqueue(to, pkt) {
+                        counters.drops.add(DropReason::QueueFull, 1);
+                        pool.free(pkt);
+                    }
+                }
+            }
+        }
+        self.run(pool, now);
+        n
+    }
+
+    /// Run every node's timers, then deliver whatever they emitted.
+    pub fn tick(&mut self, pool: &mut Pool, now: Timestamp) {
+        for (i, node) in self.nodes.iter_mut().enumerate() {
+            let mut ctx = Ctx {
+                now,
+                wires: &self.node_wires[i],
+                queues: &mut self.queues,
+                pool,
+                counters: &self.counters.nodes[i],
+            };
+            node.tick(&mut ctx);
+        }
+        self.run(pool, now);
+    }
+
+    /// Inject one packet as if `port` had received it, and run the graph (slow path: tests
+    /// and control-plane injection).
+    pub fn inject(&mut self, port: PortId, mut pkt: Packet, pool: &mut Pool, now: Timestamp) {
+        let Some(Some(to)) = self.port_wires.get(port.index()).copied() else {
+            pool.free(pkt);
+            return;
+        };
+        pkt.meta.rx_port = port;
+        pkt.meta.rx_time = now;
+        self.counters.ports[port.index()].rx(pkt.len());
+        if let Err(pkt) = self.queues.enqueue(to, pkt) {
+            self.counters.ports[port.index()]
+                .drops
+                .add(DropReason::QueueFull, 1);
+            pool.free(pkt);
+        }
+        self.run(pool, now);
+    }
+
+    /// Deliver every queued batch until no queue has work.
+    fn run(&mut self, pool: &mut Pool, now: Timestamp) {
+        while let Some(end) = self.queues.pending.pop() {
+            match end {
+                Endpoint::Port(p) => {
+                    let i = p.index();
+                    let batch = &mut self.queues.port_out[i];
+                    self.ports[i].tx_burst(batch, pool, &self.counters.ports[i]);
+                    for pkt in batch.drain() {
+                        self.counters.ports[i].drops.add(DropReason::Internal, 1);
+                        pool.free(pkt);
+                    }
+                }
+                Endpoint::Node(n, g) => {
+                    let i = n.index();
+                    std::mem::swap(&mut self.queues.node_in[i][g.index()], &mut self.scratch);
+                    let counters = &self.counters.nodes[i];
+                    counters.packets_in.add(self.scratch.len() as u64);
+                    let mut ctx = Ctx {
+                        now,
+                        wires: &self.node_wires[i],
+                        queues: &mut self.queues,
+                        pool,
+                        counters,
+                    };
+                    self.nodes[i].process(g, &mut self.scratch, &mut ctx);
+                    for pkt in self.scratch.drain() {
+                        counters.drops.add(DropReason::Internal, 1);
+                        pool.free(pkt);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! Packet buffers and the pool they come from.
+//!
+//! A [`Packet`] owns one fixed-size buffer taken from a [`Pool`] that is filled at start-up;
+//! freeing a packet puts its buffer back on the pool's free list, so steady-state forwarding
+//! allocates nothing. The frame starts [`HEADROOM`] bytes into the buffer, which leaves room
+//! to push a VLAN tag or a tunnel header in place.
+
+use crate::ids::PortId;
+use crate::time::Timestamp;
+
+/// Size of every packet buffer in bytes.
+pub const BUF_SIZE: usize = 2048;
+/// Bytes kept free in front of a received frame for pushing headers (VLAN tags, tunnels).
+pub const HEADROOM: usize = 128;
+/// The largest frame a buffer holds when it starts at the default headroom.
+pub const MAX_FRAME: usize = BUF_SIZE - HEADROOM;
+
+/// Per-packet metadata that travels with the buffer through the graph.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Meta {
+    /// The port the packet was received on.
+    pub rx_port: PortId,
+    /// When the worker received the burst this packet came in.
+    pub rx_time: Timestamp,
+}
+
+/// One frame in a pool buffer. Its bytes are `data()`, a window `[off, off+len)` of the buffer.
+pub struct Packet {
+    buf: Box<[u8; BUF_SIZE]>,
+    off: u16,
+    len: u16,
+    /// Metadata set by the receiving port and read by nodes.
+    pub meta: Meta,
+}
+
+impl std::fmt::Debug for Packet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Packet")
+            .field("off", &self.off)
+            .field("len", &self.len)
+            .field("meta", &self.meta)
+            .finish()
+    }
+}
+
+impl Packet {
+    /// A packet with a freshly allocated buffer. Only the pool (at start-up) and tests call this.
+    fn new_buffer() -> Self {
+        Packet {
+            buf: Box::new([0u8; BUF_SIZE]),
+            off: HEADROOM as u16,
+            len: 0,
+            meta: Meta::default(),
+        }
+    }
+
+    /// A packet holding a copy of `frame`, with a buffer of its own (allocates: for tests and
+    /// slow paths outside the worker). Returns `None` if the frame does not fit.
+    pub fn from_bytes(frame: &[u8]) -> Option<Self> {
+        let mut p = Packet::new_buffer();
+        p.set_frame(frame).then_some(p)
+    }
+
+    /// Empty the packet and reset its headroom and metadata.
+    #[inline]
+    pub fn reset(&mut self) {
+        self.off = HEADROOM as u16;
+        self.len = 0;
+        self.meta = Meta::default();
+    }
+
+    /// The frame's bytes.
+    #[inline]
+    pub fn data(&self) -> &[u8] {
+        &self.buf[self.off as usize..self.off as usize + self.len as usize]
+    }
+
+    /// The frame's bytes, writable.
+    #[inline]
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        let off = self.off as usize;
+        &mut self.buf[off..off + self.len as usize]
+    }
+
+    /// Length of the frame in bytes.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// True if the frame has no bytes.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes free in front of the frame.
+    #[inline]
+    pub fn headroom(&self) -> usize {
+        self.off as usize
+    }
+
+    /// The whole writable area from the frame's start to the end of the buffer; a port reads a
+    /// frame into it and then calls [`set_len`](Self::set_len).
+    #[inline]
+    pub fn room_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[self.off as usize..]
+    }
+
+    /// Set the frame's length; false (and no change) if it would run past the buffer.
+    #[inline]
+    pub fn set_len(&mut self, len: usize) -> bool {
+        if self.off as usize + len > BUF_SIZE {
+            return false;
+        }
+        self.len = len as u16;
+        true
+    }
+
+    /// Replace the frame with a copy of `frame`; false (and no change) if it does not fit.
+    pub fn set_frame(&mut self, frame: &[u8]) -> bool {
+        let off = self.off as usize;
+        if off + frame.len() > BUF_SIZE {
+            return false;
+        }
+        self.buf[off..off + frame.len()].copy_from_slice(frame);
+        self.len = frame.len() as u16;
+        true
+    }
+
+    /// Grow the frame by `n` bytes at the front (into the headroom) and return the frame.
+    /// `None` (and no change) if there is not enough headroom.
+    #[inline]
+    pub fn push_front(&mut self, n: usize) -> Option<&mut [u8]> {
+        if n > self.off as usize {
+            return None;
+        }
+        self.off -= n as u16;
+        self.len += n as u16;
+        Some(self.data_mut())
+    }
+
+    /// Remove `n` bytes from the front of the frame; false (and no change) if it is shorter.
+    #[inline]
+    pub fn pull_front(&mut self, n: usize) -> bool {
+        if n > self.len as usize {
+            return false;
+        }
+        self.off += n as u16;
+        self.len -= n as u16;
+        true
+    }
+
+    /// Make `self` a copy of `other` (frame bytes, headroom and metadata).
+    #[inline]
+    pub fn copy_from(&mut self, other: &Packet) {
+        self.off = other.off;
+        self.len = other.len;
+        self.meta = other.meta;
+        let (a, b) = (other.off as usize, other.off as usize + other.len as usize);
+        self.buf[a..b].copy_from_slice(&other.buf[a..b]);
+    }
+}
+
+/// A fixed set of packet buffers, allocated when the pool is made.
+///
+/// `alloc` and `free` move buffers between the free list and packets; neither allocates.
+/// A pool belongs to one worker and is never shared.
+pub struct Pool {
+    free: Vec<Packet>,
+    size: usize,
+    /// Allocations that failed because the pool was empty.
+    pub exhausted: u64,
+}
+
+impl Pool {
+    /// A pool of `size` buffers of [`BUF_SIZE`] bytes, all allocated now.
+    pub fn new(size: usize) -> Self {
+        let mut free = Vec::with_capacity(size);
+        free.extend((0..size).map(|_| Packet::new_buffer()));
+        Pool {
+            free,
+            size,
+            exhausted: 0,
+        }
+    }
+
+    /// Take an empty packet, or `None` if every buffer is in use.
+    #[inline]
+    pub fn alloc(&mut self) -> Option<Packet> {
+        match self.free.pop() {
+            Some(mut p) => {
+                p.reset();
+                Some(p)
+            }
+            None => {
+                self.exhausted += 1;
+                None
+            }
+        }
+    }
+
+    /// Take a packet holding a copy of `other`, or `None` if the pool is empty.
+    #[inline]
+    pub fn clone_packet(&mut self, other: &Packet) -> Option<Packet> {
+        let mut p = self.alloc()?;
+        p.copy_from(other);
+        Some(p)
+    }
+
+    /// Give a packet's buffer back. A buffer from elsewhere (a test's ring handle) that would
+    /// overfill the pool is released instead, so the free list never grows.
+    #[inline]
+    pub fn free(&mut self, p: Packet) {
+        if self.free.len() < self.free.capacity() {
+            self.free.push(p);
+        }
+    }
+
+    /// Buffers free now.
+    pub fn available(&self) -> usize {
+        self.free.len()
+    }
+
+    /// Buffers the pool was made with.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alloc_free_round_trip() {
+        let mut pool = Pool::new(4);
+        let a = pool.alloc().expect("buffer");
+        let b = pool.alloc().expect("buffer");
+        assert_eq!(pool.available(), 2);
+        pool.free(a);
+        pool.free(b);
+        assert_eq!(pool.available(), 4);
+        let v: Vec<_> = (0..4).filter_map(|_| pool.alloc()).collect();
+        assert_eq!(v.len(), 4);
+        assert!(pool.alloc().is_none());
+        assert_eq!(pool.exhausted, 1);
+        for p in v {
+            pool.free(p);
+        }
+        // A foreign buffer beyond the pool's size is released, not kept.
+        pool.free(Packet::from_bytes(&[1, 2, 3]).expect("fits"));
+        assert_eq!(pool.available(), 4);
+    }
+
+    #[test]
+    fn headroom_push_and_pull() {
+        let mut p = Packet::from_bytes(&[1, 2, 3, 4]).expect("fits");
+        assert_eq!(p.headroom(), HEADROOM);
+        let front = p.push_front(2).expect("headroom");
+        front[0] = 9;
+        front[1] = 8;
+        assert_eq!(p.data(), &[9, 8, 1, 2, 3, 4]);
+        assert!(p.pull_front(3));
+        assert_eq!(p.data(), &[2, 3, 4]);
+        assert!(!p.pull_front(4));
+        assert!(p.push_front(HEADROOM + 10).is_none());
+    }
+
+    #[test]
+    fn bounds_are_checked() {
+        let mut p = Packet::from_bytes(&[]).expect("fits");
+        assert!(p.set_len(MAX_FRAME));
+        assert!(!p.set_len(MAX_FRAME + 1));
+        assert!(Packet::from_bytes(&vec![0u8; MAX_FRAME + 1]).is_none());
+        assert_eq!(p.room_mut().len(), MAX_FRAME);
+    }
+
+    #[test]
+    fn reset_clears_metadata_and_reused_buffers_start_clean() {
+        let mut pool = Pool::new(1);
+        let mut p = pool.alloc().expect("buffer");
+        assert!(p.set_frame(&[1; 60]));
+        p.meta.rx_port = PortId(3);
+        assert!(p.pull_front(10));
+        pool.free(p);
+        let p = pool.alloc().expect("buffer");
+        assert_eq!(p.len(), 0);
+        assert_eq!(p.headroom(), HEADROOM);
+        assert_eq!(p.meta, Meta::default());
+    }
+}

@@ -1,0 +1,47 @@
+//! Ports: where frames enter and leave the dataplane.
+//!
+//! A port receives and transmits in bursts. It counts what it receives, transmits and drops
+//! in the [`PortCounters`] it is given; every packet handed to `tx_burst` is either sent or
+//! dropped with a reason there, and its buffer goes back to the pool.
+
+use std::os::fd::RawFd;
+
+use crate::batch::Batch;
+use crate::counters::PortCounters;
+use crate::packet::Pool;
+
+pub mod null;
+pub mod ring;
+pub mod tap;
+
+pub use null::NullPort;
+pub use ring::{RingPeer, RingPort};
+pub use tap::TapPort;
+
+/// Length of an Ethernet header without VLAN tag.
+pub const ETH_HEADER: usize = 14;
+/// Length of one 802.1Q tag.
+pub const VLAN_TAG: usize = 4;
+
+/// A source and sink of Ethernet frames.
+pub trait Port: Send {
+    /// The port's kind, e.g. `"tap"`.
+    fn kind(&self) -> &'static str;
+
+    /// Receive up to `batch.room()` frames into buffers from `pool`, appending them to
+    /// `batch`. Frames that cannot be taken (too short, too long) are counted and dropped.
+    fn rx_burst(&mut self, pool: &mut Pool, batch: &mut Batch, counters: &PortCounters);
+
+    /// Transmit every frame of `batch`, leaving it empty: each frame is sent or dropped with
+    /// a counted reason, and its buffer goes back to `pool`. Never blocks.
+    fn tx_burst(&mut self, batch: &mut Batch, pool: &mut Pool, counters: &PortCounters);
+
+    /// A file descriptor that becomes readable when frames wait, for an idle worker to sleep
+    /// on; `None` if the port has none.
+    fn wait_fd(&self) -> Option<RawFd> {
+        None
+    }
+
+    /// The largest frame the port sends or takes: MTU + Ethernet header + one VLAN tag.
+    fn max_frame(&self) -> usize;
+}

@@ -1,0 +1,26 @@
+#![allow(unsafe_code)]
+//! The one system call the worker makes itself: `poll(2)` on its ports' descriptors while
+//! idle, so a quiet dataplane sleeps and wakes as soon as a frame arrives.
+
+use std::os::fd::RawFd;
+
+/// Wait until one of `fds` is readable or `timeout_ms` passed. Errors (EINTR) count as a
+/// wake-up: the caller simply polls its ports again.
+pub fn wait_readable(fds: &mut [libc::pollfd], timeout_ms: i32) {
+    if fds.is_empty() {
+        std::thread::sleep(std::time::Duration::from_millis(timeout_ms.max(0) as u64));
+        return;
+    }
+    // SAFETY: `fds` is a valid, exclusively borrowed slice of `pollfd` for the whole call and
+    // its length is passed alongside; poll only writes the `revents` fields.
+    let _ = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+}
+
+/// A `pollfd` waiting for input on `fd`.
+pub fn pollfd(fd: RawFd) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }
+}

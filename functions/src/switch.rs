@@ -1,0 +1,622 @@
+//! A learning Ethernet switch with MAC ageing and 802.1Q VLANs.
+//!
+//! Each gate of the node is one attachment (a switch port). An attachment is either
+//! - **access**: untagged frames, all in one VLAN; a tagged frame arriving is dropped
+//!   (`vlan_denied`), except a priority tag (VLAN 0), which is taken as untagged; or
+//! - **trunk**: 802.1Q-tagged frames of the allowed VLANs; untagged frames belong to the
+//!   native VLAN if one is set and are dropped otherwise.
+//!
+//! For each frame the switch finds its VLAN, learns (VLAN, source MAC) -> attachment, and
+//! looks up (VLAN, destination MAC): a known unicast destination gets the frame, unless it
+//! is the attachment the frame came in on (`hairpin` drop); broadcast, multicast and unknown
+//! unicast are flooded to every other attachment in the VLAN. Frames leave trunks tagged
+//! (untagged in the native VLAN) and access attachments untagged; tags are stripped and
+//! pushed in place, in the buffer's headroom.
+//!
+//! The MAC table is bounded: when it is full, new addresses are not learned (counted as
+//! `table_full`) and frames to them are flooded. Entries older than the ageing time are
+//! ignored at lookup and swept by the timer. Its hasher is keyed at random (ahash), so a
+//! guest cannot choose addresses that collide.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nfv_dataplane::{Batch, Counter, Ctx, DropReason, Gate, Node, Packet, Timestamp};
+
+use crate::wire::{
+    insert_vlan_in_place, strip_vlan_in_place, EthernetFrame, MacAddr, VLAN_TAG_LEN,
+};
+
+/// VLAN ids are 12 bits; 0 and 4095 are reserved.
+const VLAN_IDS: usize = 4096;
+
+/// How an attachment carries VLANs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VlanMode {
+    /// Untagged frames, in this VLAN.
+    Access(u16),
+    /// Tagged frames of the `allowed` VLANs; untagged frames in `native`, if set.
+    Trunk {
+        /// VLANs carried tagged.
+        allowed: Vec<u16>,
+        /// VLAN of untagged frames.
+        native: Option<u16>,
+    },
+}
+
+impl VlanMode {
+    /// The VLAN an arriving frame belongs to, given its tag (`None` = untagged, `Some(0)` =
+    /// priority-tagged), or `None` if this attachment does not take it.
+    fn ingress(&self, tag: Option<u16>) -> Option<u16> {
+        match (self, tag) {
+            (VlanMode::Access(v), None | Some(0)) => Some(*v),
+            (VlanMode::Access(_), Some(_)) => None,
+            (VlanMode::Trunk { native, .. }, None | Some(0)) => *native,
+            (VlanMode::Trunk { allowed, .. }, Some(v)) => allowed.contains(&v).then_some(v),
+        }
+    }
+
+    /// Is `vlan` carried here, and tagged?
+    fn egress(&self, vlan: u16) -> Option<bool> {
+        match self {
+            VlanMode::Access(v) => (*v == vlan).then_some(false),
+            VlanMode::Trunk { allowed, native } => {
+                if *native == Some(vlan) {
+                    Some(false)
+                } else {
+                    allowed.contains(&vlan).then_some(true)
+                }
+            }
+        }
+    }
+}
+
+/// A switch's configuration.
+#[derive(Clone, Debug)]
+pub struct SwitchConfig {
+    /// Most MAC table entries.
+    pub mac_table_size: usize,
+    /// How long an entry lives after the address was last seen.
+    pub ageing: Duration,
+    /// One entry per gate: how that attachment carries VLANs.
+    pub attachments: Vec<VlanMode>,
+}
+
+/// What a switch counts beyond drops. Written by its worker, readable anywhere.
+#[derive(Debug, Default)]
+pub struct SwitchStats {
+    /// Addresses learned (new entries).
+    pub learned: Counter,
+    /// Addresses seen again on another attachment (entry moved).
+    pub moved: Counter,
+    /// Entries removed by ageing.
+    pub aged: Counter,
+    /// Addresses not learned because the table was full.
+    pub table_full: Counter,
+    /// Frames flooded (once per frame, not per copy).
+    pub flooded: Counter,
+    /// Entries in the table now (gauge).
+    pub entries: Counter,
+}
+
+#[derive(Copy, Clone, Debug)]
+struct Entry {
+    gate: u16,
+    last_seen: Timestamp,
+}
+
+/// A learning switch; see the module documentation.
+pub struct Switch {
+    attachments: Vec<VlanMode>,
+    /// For each VLAN id, the gates that carry it.
+    members: Vec<Vec<u16>>,
+    table: HashMap<u64, Entry, ahash::RandomState>,
+    capacity: usize,
+    ageing_ns: u64,
+    last_sweep: Timestamp,
+    stats: Arc<SwitchStats>,
+}
+
+#[inline]
+fn key(vlan: u16, mac: MacAddr) -> u64 {
+    ((vlan as u64) << 48) | mac.to_u64()
+}
+
+impl Switch {
+    /// A switch with `config.attachments.len()` gates.
+    pub fn new(config: SwitchConfig) -> Self {
+        let mut members = vec![Vec::new(); VLAN_IDS];
+        for (g, a) in config.attachments.iter().enumerate() {
+            for (vlan, m) in members.iter_mut().enumerate().skip(1) {
+                if a.egress(vlan as u16).is_some() {
+                    m.push(g as u16);
+                }
+            }
+        }
+        let capacity = config.mac_table_size.max(1);
+        Switch {
+            attachments: config.attachments,
+            members,
+            table: HashMap::with_capacity_and_hasher(capacity, ahash::RandomState::new()),
+            capacity,
+            ageing_ns: u64::try_from(config.ageing.as_nanos()).unwrap_or(u64::MAX),
+            last_sweep: Timestamp::ZERO,
+            stats: Arc::new(SwitchStats::default()),
+        }
+    }
+
+    /// The switch's counters.
+    pub fn stats(&self) -> Arc<SwitchStats> {
+        self.stats.clone()
+    }
+
+    /// Live entries: (VLAN, MAC, gate).
+    pub fn entries(&self, now: Timestamp) -> Vec<(u16, MacAddr, Gate)> {
+        let mut v: Vec<_> = self
+            .table
+            .iter()
+            .filter(|(_, e)| self.fresh(e, now))
+            .map(|(&k, e)| ((k >> 48) as u16, MacAddr::from_u64(k), Gate(e.gate)))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    #[inline]
+    fn fresh(&self, e: &Entry, now: Timestamp) -> bool {
+        now.0.saturating_sub(e.last_seen.0) < self.ageing_ns
+    }
+
+    #[inline]
+    fn learn(&mut self, vlan: u16, mac: MacAddr, gate: u16, now: Timestamp) {
+        let k = key(vlan, mac);
+        if let Some(e) = self.table.get_mut(&k) {
+            if e.gate != gate {
+                e.gate = gate;
+                self.stats.moved.add(1);
+            }
+            e.last_seen = now;
+            return;
+        }
+        if self.table.len() >= self.capacity {
+            self.stats.table_full.add(1);
+            return;
+        }
+        self.table.insert(
+            k,
+            Entry {
+                gate,
+                last_seen: now,
+            },
+        );
+        self.stats.learned.add(1);
+        self.stats.entries.set(self.table.len() as u64);
+    }
+
+    #[inline]
+    fn lookup(&self, vlan: u16, mac: MacAddr, now: Timestamp) -> Option<u16> {
+        self.table
+            .get(&key(vlan, mac))
+            .filter(|e| self.fresh(e, now))
+            .map(|e| e.gate)
+    }
+
+    /// Remove entries older than the ageing time.
+    fn sweep(&mut self, now: Timestamp) {
+        let before = self.table.len();
+        let ageing = self.ageing_ns;
+        self.table
+            .retain(|_, e| now.0.saturating_sub(e.last_seen.0) < ageing);
+        self.stats.aged.add((before - self.table.len()) as u64);
+        self.stats.entries.set(self.table.len() as u64);
+        self.last_sweep = now;
+    }
+
+    /// Send `pkt` (untagged inside the switch) out of `gate` in `vlan`, tagging it if the
+    /// attachment carries the VLAN tagged.
+    #[inline]
+    fn send(&self, ctx: &mut Ctx<'_>, gate: u16, vlan: u16, mut pkt: Packet) {
+        match self.attachments[gate as usize].egress(vlan) {
+            Some(false) => ctx.emit(Gate(gate), pkt),
+            Some(true) => match pkt.push_front(VLAN_TAG_LEN) {
+                Some(frame) => {
+                    insert_vlan_in_place(frame, vlan);
+                    ctx.emit(Gate(gate), pkt);
+                }
+                None => ctx.drop(pkt, DropReason::NoBuffers),
+            },
+            None => ctx.drop(pkt, DropReason::VlanDenied),
+        }
+    }
+
+    /// Flood `pkt` to every attachment of `vlan` but `ingress`.
+    fn flood(&self, ctx: &mut Ctx<'_>, ingress: u16, vlan: u16, pkt: Packet) {
+        self.stats.flooded.add(1);
+        let members = &self.members[vlan as usize];
+        let mut outs = members.iter().copied().filter(|&g| g != ingress);
+        let Some(mut current) = outs.next() else {
+            ctx.drop(pkt, DropReason::NoDestination);
+            return;
+        };
+        for next in outs {
+            match ctx.clone_packet(&pkt) {
+                Some(copy) => self.send(ctx, current, vlan, copy),
+                None => ctx.count_drop(DropReason::NoBuffers),
+            }
+            current = next;
+        }
+        self.send(ctx, current, vlan, pkt);
+    }
+
+    fn forward(&mut self, ingress: u16, mut pkt: Packet, ctx: &mut Ctx<'_>) {
+        let (dst, src, tag) = match EthernetFrame::new_checked(pkt.data()) {
+            Ok(f) => (f.dst(), f.src(), f.vlan()),
+            Err(_) => return ctx.drop(pkt, DropReason::Runt),
+        };
+        let Some(vlan) = self.attachments[ingress as usize].ingress(tag) else {
+            return ctx.drop(pkt, DropReason::VlanDenied);
+        };
+        if src.is_multicast() {
+            return ctx.drop(pkt, DropReason::BadHeader);
+        }
+        if tag.is_some() {
+            let off = strip_vlan_in_place(pkt.data_mut());
+            pkt.pull_front(off);
+        }
+        self.learn(vlan, src, ingress, ctx.now);
+        if dst.is_multicast() {
+            return self.flood(ctx, ingress, vlan, pkt);
+        }
+        match self.lookup(vlan, dst, ctx.now) {
+            Some(g) if g == ingress => ctx.drop(pkt, DropReason::Hairpin),
+            Some(g) => self.send(ctx, g, vlan, pkt),
+            None => self.flood(ctx, ingress, vlan, pkt),
+        }
+    }
+}
+
+impl Node for Switch {
+    fn kind(&self) -> &'static str {
+        "switch"
+    }
+
+    fn process(&mut self, input: Gate, batch: &mut Batch, ctx: &mut Ctx<'_>) {
+        let ingress = input.0;
+        if ingress as usize >= self.attachments.len() {
+            for pkt in batch.drain() {
+                ctx.drop(pkt, DropReason::Unwired);
+            }
+            return;
+        }
+        for pkt in batch.drain() {
+            self.forward(ingress, pkt, ctx);
+        }
+    }
+
+    fn tick(&mut self, ctx: &mut Ctx<'_>) {
+        let every = (self.ageing_ns / 8).clamp(1_000_000, 1_000_000_000);
+        if ctx.now.0.saturating_sub(self.last_sweep.0) >= every {
+            self.sweep(ctx.now);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nfv_dataplane::testing::Harness;
+
+    const POOL: usize = 256;
+
+    fn mac(n: u8) -> [u8; 6] {
+        [0x02, 0, 0, 0, 0, n]
+    }
+
+    /// A frame from `src` to `dst`, tagged with `vlan` if given, with a recognisable payload.
+    fn frame(dst: [u8; 6], src: [u8; 6], vlan: Option<u16>) -> Vec<u8> {
+        let mut f = Vec::new();
+        f.extend_from_slice(&dst);
+        f.extend_from_slice(&src);
+        if let Some(v) = vlan {
+            f.extend_from_slice(&[0x81, 0x00]);
+            f.extend_from_slice(&v.to_be_bytes());
+        }
+        f.extend_from_slice(&[0x08, 0x00]);
+        f.extend((0..46u8).map(|i| i ^ src[5]));
+        f
+    }
+
+    fn switch(
+        attachments: Vec<VlanMode>,
+        size: usize,
+        ageing_s: u64,
+    ) -> (Harness, Arc<SwitchStats>) {
+        let gates = attachments.len();
+        let sw = Switch::new(SwitchConfig {
+            mac_table_size: size,
+            ageing: Duration::from_secs(ageing_s),
+            attachments,
+        });
+        let stats = sw.stats();
+        (Harness::new(Box::new(sw), gates, POOL), stats)
+    }
+
+    fn access(n: usize) -> Vec<VlanMode> {
+        vec![VlanMode::Access(1); n]
+    }
+
+    /// Which gates got exactly one frame each, and that frame's bytes equal `expect`.
+    fn delivered(h: &mut Harness, expect: &[u8]) -> Vec<usize> {
+        let mut got = Vec::new();
+        for (g, frames) in h.recv_each().into_iter().enumerate() {
+            assert!(frames.len() <= 1, "gate {g} got {} frames", frames.len());
+            if let Some(f) = frames.first() {
+                assert_eq!(f, expect, "frame out of gate {g}");
+                got.push(g);
+            }
+        }
+        got
+    }
+
+    const T0: Timestamp = Timestamp::from_secs(1);
+
+    #[test]
+    fn learns_and_then_forwards_unicast_only_to_the_learned_attachment() {
+        let (mut h, stats) = switch(access(4), 1024, 300);
+        let a_to_b = frame(mac(2), mac(1), None);
+        h.send(0, &a_to_b, T0);
+        assert_eq!(
+            delivered(&mut h, &a_to_b),
+            vec![1, 2, 3],
+            "unknown unicast floods"
+        );
+        let b_to_a = frame(mac(1), mac(2), None);
+        h.send(1, &b_to_a, T0);
+        assert_eq!(
+            delivered(&mut h, &b_to_a),
+            vec![0],
+            "A was learned on gate 0"
+        );
+        h.send(0, &a_to_b, T0);
+        assert_eq!(
+            delivered(&mut h, &a_to_b),
+            vec![1],
+            "B was learned on gate 1"
+        );
+        assert_eq!(stats.learned.get(), 2);
+        assert_eq!(stats.entries.get(), 2);
+        assert_eq!(stats.flooded.get(), 1);
+        assert_eq!(h.pool().available(), POOL, "no buffer leaked");
+    }
+
+    #[test]
+    fn floods_broadcast_and_multicast_but_never_back_to_the_ingress() {
+        let (mut h, _) = switch(access(3), 1024, 300);
+        let bcast = frame([0xff; 6], mac(1), None);
+        h.send(1, &bcast, T0);
+        assert_eq!(delivered(&mut h, &bcast), vec![0, 2]);
+        let mcast = frame([0x01, 0x00, 0x5e, 0, 0, 1], mac(1), None);
+        h.send(2, &mcast, T0);
+        assert_eq!(delivered(&mut h, &mcast), vec![0, 1]);
+        // Even a learned broadcast-source attachment does not get its own broadcast back.
+        h.send(0, &bcast, T0);
+        assert_eq!(delivered(&mut h, &bcast), vec![1, 2]);
+        assert_eq!(h.pool().available(), POOL);
+    }
+
+    #[test]
+    fn a_destination_on_the_ingress_attachment_is_a_hairpin_drop() {
+        let (mut h, _) = switch(access(3), 1024, 300);
+        h.send(1, &frame([0xff; 6], mac(2), None), T0);
+        h.recv_each();
+        h.send(1, &frame(mac(2), mac(3), None), T0);
+        assert!(delivered(&mut h, &[]).is_empty());
+        assert_eq!(h.node_drops(DropReason::Hairpin), 1);
+    }
+
+    #[test]
+    fn a_moved_address_follows_its_new_attachment() {
+        let (mut h, stats) = switch(access(3), 1024, 300);
+        h.send(0, &frame([0xff; 6], mac(1), None), T0);
+        h.send(2, &frame([0xff; 6], mac(1), None), T0);
+        h.recv_each();
+        let to_a = frame(mac(1), mac(9), None);
+        h.send(1, &to_a, T0);
+        assert_eq!(delivered(&mut h, &to_a), vec![2]);
+        assert_eq!(stats.moved.get(), 1);
+    }
+
+    #[test]
+    fn entries_age_out_with_the_fake_clock() {
+        let (mut h, stats) = switch(access(3), 1024, 300);
+        h.send(0, &frame([0xff; 6], mac(1), None), Timestamp::from_secs(0));
+        h.recv_each();
+        let to_a = frame(mac(1), mac(2), None);
+        // mac(2) is learned at 299 s, so only mac(1) is stale at 301 s.
+        h.send(1, &to_a, Timestamp::from_secs(299));
+        assert_eq!(delivered(&mut h, &to_a), vec![0], "still fresh at 299 s");
+        h.send(1, &to_a, Timestamp::from_secs(301));
+        assert_eq!(
+            delivered(&mut h, &to_a),
+            vec![0, 2],
+            "stale at 301 s: flooded"
+        );
+        h.tick(Timestamp::from_secs(400));
+        assert_eq!(stats.aged.get(), 1, "mac(1) swept");
+        assert_eq!(
+            stats.entries.get(),
+            1,
+            "mac(2) (seen at 301 s) is still there"
+        );
+        h.tick(Timestamp::from_secs(700));
+        assert_eq!(stats.aged.get(), 2);
+        assert_eq!(stats.entries.get(), 0);
+    }
+
+    #[test]
+    fn a_full_table_floods_and_counts() {
+        let (mut h, stats) = switch(access(3), 2, 300);
+        for (g, m) in [(0, 1), (1, 2), (2, 3)] {
+            h.send(g, &frame([0xff; 6], mac(m), None), T0);
+        }
+        h.recv_each();
+        assert_eq!(stats.entries.get(), 2);
+        assert_eq!(stats.table_full.get(), 1);
+        let to_third = frame(mac(3), mac(1), None);
+        h.send(0, &to_third, T0);
+        assert_eq!(
+            delivered(&mut h, &to_third),
+            vec![1, 2],
+            "unlearned: flooded"
+        );
+        let to_second = frame(mac(2), mac(1), None);
+        h.send(0, &to_second, T0);
+        assert_eq!(
+            delivered(&mut h, &to_second),
+            vec![1],
+            "learned ones still work"
+        );
+    }
+
+    /// g0, g1: access VLAN 10; g2: access VLAN 20; g3: trunk 10,20 (no native);
+    /// g4: trunk 20 with native 10.
+    fn vlan_switch() -> Harness {
+        switch(
+            vec![
+                VlanMode::Access(10),
+                VlanMode::Access(10),
+                VlanMode::Access(20),
+                VlanMode::Trunk {
+                    allowed: vec![10, 20],
+                    native: None,
+                },
+                VlanMode::Trunk {
+                    allowed: vec![20],
+                    native: Some(10),
+                },
+            ],
+            1024,
+            300,
+        )
+        .0
+    }
+
+    #[test]
+    fn vlans_separate_access_attachments_and_tag_on_trunks() {
+        let mut h = vlan_switch();
+        let b = frame([0xff; 6], mac(1), None);
+        h.send(0, &b, T0);
+        let out = h.recv_each();
+        assert_eq!(out[1], vec![b.clone()], "same VLAN, untagged");
+        assert!(out[2].is_empty(), "VLAN 20 must not see VLAN 10");
+        assert_eq!(
+            out[3],
+            vec![frame([0xff; 6], mac(1), Some(10))],
+            "tagged on trunk"
+        );
+        assert_eq!(out[4], vec![b.clone()], "native VLAN 10 leaves untagged");
+
+        let b20 = frame([0xff; 6], mac(2), None);
+        h.send(2, &b20, T0);
+        let out = h.recv_each();
+        assert!(out[0].is_empty() && out[1].is_empty());
+        assert_eq!(out[3], vec![frame([0xff; 6], mac(2), Some(20))]);
+        assert_eq!(out[4], vec![frame([0xff; 6], mac(2), Some(20))]);
+
+        // Unicast between VLANs is impossible even to a learned address.
+        h.send(0, &frame(mac(2), mac(1), None), T0);
+        let out = h.recv_each();
+        assert!(out[2].is_empty(), "mac(2) lives in VLAN 20");
+    }
+
+    #[test]
+    fn tagged_frames_from_a_trunk_reach_access_attachments_untagged_and_intact() {
+        let mut h = vlan_switch();
+        h.send(2, &frame([0xff; 6], mac(2), None), T0);
+        h.recv_each();
+        h.send(3, &frame(mac(2), mac(7), Some(20)), T0);
+        let out = h.recv_each();
+        assert_eq!(out[2], vec![frame(mac(2), mac(7), None)]);
+        assert!(out.iter().enumerate().all(|(g, f)| g == 2 || f.is_empty()));
+        // Native VLAN: an untagged frame on g4 is VLAN 10.
+        h.send(4, &frame([0xff; 6], mac(8), None), T0);
+        let out = h.recv_each();
+        assert_eq!(out[0].len(), 1);
+        assert_eq!(out[3], vec![frame([0xff; 6], mac(8), Some(10))]);
+        assert_eq!(h.pool().available(), POOL);
+    }
+
+    #[test]
+    fn frames_outside_an_attachments_vlans_are_denied_and_counted() {
+        let mut h = vlan_switch();
+        h.send(0, &frame([0xff; 6], mac(1), Some(10)), T0); // tagged on access
+        h.send(3, &frame([0xff; 6], mac(1), Some(30)), T0); // VLAN not on trunk
+        h.send(3, &frame([0xff; 6], mac(1), None), T0); // untagged, trunk without native
+        assert!(h.recv_each().iter().all(Vec::is_empty));
+        assert_eq!(h.node_drops(DropReason::VlanDenied), 3);
+        // A priority tag (VLAN 0) on an access attachment is taken as untagged.
+        h.send(0, &frame([0xff; 6], mac(1), Some(0)), T0);
+        let out = h.recv_each();
+        assert_eq!(out[1], vec![frame([0xff; 6], mac(1), None)]);
+        assert_eq!(out[3], vec![frame([0xff; 6], mac(1), Some(10))]);
+        assert_eq!(h.pool().available(), POOL);
+    }
+
+    #[test]
+    fn malformed_frames_are_counted_and_dropped() {
+        let (mut h, stats) = switch(access(2), 1024, 300);
+        // A ring port drops frames shorter than an Ethernet header itself.
+        h.send(0, &[0xff; 10], T0);
+        assert_eq!(h.counters().ports[0].drops.get(DropReason::Runt), 1);
+        // A tag cut short passes the port but not the switch.
+        let mut cut = frame([0xff; 6], mac(1), Some(10));
+        cut.truncate(16);
+        h.send(0, &cut, T0);
+        assert_eq!(h.node_drops(DropReason::Runt), 1);
+        h.send(0, &frame([0xff; 6], [0x03, 0, 0, 0, 0, 1], None), T0);
+        assert_eq!(h.node_drops(DropReason::BadHeader), 1);
+        assert!(h.recv_each().iter().all(Vec::is_empty));
+        assert_eq!(stats.learned.get(), 0);
+        // And the switch still forwards.
+        let ok = frame([0xff; 6], mac(1), None);
+        h.send(0, &ok, T0);
+        assert_eq!(h.recv(1), vec![ok]);
+        assert_eq!(h.pool().available(), POOL);
+    }
+
+    #[test]
+    fn a_lone_attachment_in_its_vlan_drops_broadcasts_as_no_destination() {
+        let (mut h, _) = switch(vec![VlanMode::Access(5), VlanMode::Access(6)], 16, 300);
+        h.send(0, &frame([0xff; 6], mac(1), None), T0);
+        assert!(h.recv_each().iter().all(Vec::is_empty));
+        assert_eq!(h.node_drops(DropReason::NoDestination), 1);
+    }
+
+    #[test]
+    fn floods_count_copies_the_pool_cannot_make() {
+        let sw = Switch::new(SwitchConfig {
+            mac_table_size: 16,
+            ageing: Duration::from_secs(300),
+            attachments: access(4),
+        });
+        // One buffer only: the frame itself; no copy can be made for the other two gates.
+        let mut h = Harness::new(Box::new(sw), 4, 0);
+        h.send(0, &frame([0xff; 6], mac(1), None), T0);
+        let got: usize = h.recv_each().iter().map(Vec::len).sum();
+        assert_eq!(got, 1);
+        assert_eq!(h.node_drops(DropReason::NoBuffers), 2);
+    }
+
+    #[test]
+    fn lists_live_entries() {
+        let mut sw = Switch::new(SwitchConfig {
+            mac_table_size: 16,
+            ageing: Duration::from_secs(300),
+            attachments: access(2),
+        });
+        sw.learn(1, MacAddr(mac(4)), 1, T0);
+        assert_eq!(sw.entries(T0), vec![(1, MacAddr(mac(4)), Gate(1))]);
+        assert!(sw.entries(Timestamp::from_secs(1000)).is_empty());
+    }
+}

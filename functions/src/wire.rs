@@ -1,0 +1,216 @@
+//! Zero-copy views over frame bytes.
+//!
+//! [`EthernetFrame::new_checked`] verifies the length once; after that every getter reads a
+//! fixed, in-bounds range and cannot panic.
+
+use std::fmt;
+
+/// EtherType of an 802.1Q VLAN tag.
+pub const ETHERTYPE_VLAN: u16 = 0x8100;
+/// Length of an Ethernet header without tag.
+pub const ETH_HEADER_LEN: usize = 14;
+/// Length of one 802.1Q tag.
+pub const VLAN_TAG_LEN: usize = 4;
+
+mod field {
+    use std::ops::Range;
+    pub const DST: Range<usize> = 0..6;
+    pub const SRC: Range<usize> = 6..12;
+    pub const ETHERTYPE: Range<usize> = 12..14;
+    pub const TCI: Range<usize> = 14..16;
+    pub const INNER_ETHERTYPE: Range<usize> = 16..18;
+}
+
+/// An Ethernet MAC address.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct MacAddr(pub [u8; 6]);
+
+impl MacAddr {
+    /// ff:ff:ff:ff:ff:ff.
+    pub const BROADCAST: MacAddr = MacAddr([0xff; 6]);
+
+    /// True for group (multicast and broadcast) addresses.
+    #[inline]
+    pub fn is_multicast(&self) -> bool {
+        self.0[0] & 1 == 1
+    }
+
+    /// The address in the low 48 bits of a u64.
+    #[inline]
+    pub fn to_u64(self) -> u64 {
+        let b = self.0;
+        u64::from_be_bytes([0, 0, b[0], b[1], b[2], b[3], b[4], b[5]])
+    }
+
+    /// The address from the low 48 bits of a u64.
+    pub fn from_u64(v: u64) -> Self {
+        let b = v.to_be_bytes();
+        MacAddr([b[2], b[3], b[4], b[5], b[6], b[7]])
+    }
+}
+
+impl fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.0;
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            b[0], b[1], b[2], b[3], b[4], b[5]
+        )
+    }
+}
+
+impl fmt::Debug for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Why a frame could not be viewed.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum WireError {
+    /// Shorter than its headers.
+    Truncated,
+}
+
+/// A view of an Ethernet II frame, possibly carrying one 802.1Q tag.
+#[derive(Debug)]
+pub struct EthernetFrame<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> EthernetFrame<T> {
+    /// View `buffer` as a frame without checking its length; getters may then panic. Use
+    /// only on bytes already checked.
+    pub fn new_unchecked(buffer: T) -> Self {
+        EthernetFrame { buffer }
+    }
+
+    /// View `buffer` as a frame: it must hold an Ethernet header, and a whole tag if the
+    /// EtherType says one follows.
+    pub fn new_checked(buffer: T) -> Result<Self, WireError> {
+        let b = buffer.as_ref();
+        if b.len() < ETH_HEADER_LEN {
+            return Err(WireError::Truncated);
+        }
+        let f = EthernetFrame { buffer };
+        if f.ethertype() == ETHERTYPE_VLAN
+            && f.buffer.as_ref().len() < ETH_HEADER_LEN + VLAN_TAG_LEN
+        {
+            return Err(WireError::Truncated);
+        }
+        Ok(f)
+    }
+
+    fn mac(&self, r: std::ops::Range<usize>) -> MacAddr {
+        let mut m = [0u8; 6];
+        m.copy_from_slice(&self.buffer.as_ref()[r]);
+        MacAddr(m)
+    }
+
+    fn u16_at(&self, r: std::ops::Range<usize>) -> u16 {
+        let b = &self.buffer.as_ref()[r];
+        u16::from_be_bytes([b[0], b[1]])
+    }
+
+    /// Destination address.
+    #[inline]
+    pub fn dst(&self) -> MacAddr {
+        self.mac(field::DST)
+    }
+
+    /// Source address.
+    #[inline]
+    pub fn src(&self) -> MacAddr {
+        self.mac(field::SRC)
+    }
+
+    /// The outer EtherType (0x8100 for a tagged frame).
+    #[inline]
+    pub fn ethertype(&self) -> u16 {
+        self.u16_at(field::ETHERTYPE)
+    }
+
+    /// The VLAN id of the tag, if the frame is tagged (0 means priority-tagged only).
+    #[inline]
+    pub fn vlan(&self) -> Option<u16> {
+        (self.ethertype() == ETHERTYPE_VLAN).then(|| self.u16_at(field::TCI) & 0x0fff)
+    }
+
+    /// The EtherType of the payload (after the tag, if any).
+    #[inline]
+    pub fn payload_ethertype(&self) -> u16 {
+        if self.ethertype() == ETHERTYPE_VLAN {
+            self.u16_at(field::INNER_ETHERTYPE)
+        } else {
+            self.ethertype()
+        }
+    }
+}
+
+/// Remove the 802.1Q tag of a tagged frame in place: the addresses move forward over the tag.
+/// `frame` must be a checked, tagged frame; returns the new start offset (4).
+#[inline]
+pub fn strip_vlan_in_place(frame: &mut [u8]) -> usize {
+    frame.copy_within(0..12, VLAN_TAG_LEN);
+    VLAN_TAG_LEN
+}
+
+/// Write an 802.1Q tag for `vlan` into a frame that was just grown by 4 bytes at the front:
+/// the addresses move back to the new start and the tag follows them.
+#[inline]
+pub fn insert_vlan_in_place(frame: &mut [u8], vlan: u16) {
+    frame.copy_within(VLAN_TAG_LEN..VLAN_TAG_LEN + 12, 0);
+    frame[12..14].copy_from_slice(&ETHERTYPE_VLAN.to_be_bytes());
+    frame[14..16].copy_from_slice(&(vlan & 0x0fff).to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checked_view_rejects_truncated_frames() {
+        assert_eq!(
+            EthernetFrame::new_checked(&[0u8; 13][..]).err(),
+            Some(WireError::Truncated)
+        );
+        let mut tagged = [0u8; 17];
+        tagged[12] = 0x81;
+        assert_eq!(
+            EthernetFrame::new_checked(&tagged[..]).err(),
+            Some(WireError::Truncated)
+        );
+        let f = EthernetFrame::new_checked(&[0u8; 14][..]).expect("header fits");
+        assert_eq!(f.vlan(), None);
+    }
+
+    #[test]
+    fn reads_fields_and_tags() {
+        let mut b = [0u8; 18];
+        b[0..6].copy_from_slice(&[0xff; 6]);
+        b[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+        b[12..14].copy_from_slice(&[0x81, 0x00]);
+        b[14..16].copy_from_slice(&[0x20, 0x0a]); // PCP 1, VLAN 10
+        b[16..18].copy_from_slice(&[0x08, 0x06]);
+        let f = EthernetFrame::new_checked(&b[..]).expect("valid");
+        assert!(f.dst().is_multicast());
+        assert_eq!(f.src().to_string(), "02:00:00:00:00:01");
+        assert_eq!(f.vlan(), Some(10));
+        assert_eq!(f.payload_ethertype(), 0x0806);
+        assert_eq!(MacAddr::from_u64(f.src().to_u64()), f.src());
+    }
+
+    #[test]
+    fn tag_strip_and_insert_round_trip() {
+        let orig: Vec<u8> = (0..20).collect();
+        let mut grown = vec![0u8; 4];
+        grown.extend_from_slice(&orig);
+        insert_vlan_in_place(&mut grown, 42);
+        assert_eq!(&grown[0..12], &orig[0..12]);
+        assert_eq!(&grown[12..16], &[0x81, 0x00, 0x00, 42]);
+        assert_eq!(&grown[16..], &orig[12..]);
+        let off = strip_vlan_in_place(&mut grown);
+        assert_eq!(&grown[off..], &orig[..]);
+    }
+}
