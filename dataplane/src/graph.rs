@@ -384,3 +384,139 @@ impl Graph {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::port::{RingPeer, RingPort};
+
+    /// Sends everything from gate 0 to gate 1 and back; drops frames starting with 0xdd;
+    /// "forgets" frames starting with 0xee (a buggy node).
+    struct Cross;
+
+    impl Node for Cross {
+        fn kind(&self) -> &'static str {
+            "cross"
+        }
+
+        fn process(&mut self, input: Gate, batch: &mut Batch, ctx: &mut Ctx<'_>) {
+            let mut keep = Vec::new();
+            for pkt in batch.drain() {
+                match pkt.data()[0] {
+                    0xdd => ctx.drop(pkt, DropReason::BadHeader),
+                    0xee => keep.push(pkt),
+                    _ => ctx.emit(Gate(1 - input.0), pkt),
+                }
+            }
+            for p in keep {
+                let _ = batch.push(p);
+            }
+        }
+    }
+
+    fn frame(first: u8) -> Vec<u8> {
+        let mut f = vec![first; 60];
+        f[1] = 0;
+        f
+    }
+
+    fn two_ports(wire_b: bool) -> (Graph, RingPeer, RingPeer) {
+        let mut b = GraphBuilder::new();
+        let (pa, a) = RingPort::new(256);
+        let (pb, bb) = RingPort::new(256);
+        let n = b.add_node("x", 2, Box::new(Cross));
+        let ia = b.add_port("a", Box::new(pa));
+        let ib = b.add_port("b", Box::new(pb));
+        b.connect(Endpoint::Port(ia), Endpoint::Node(n, Gate(0)))
+            .expect("wire a");
+        if wire_b {
+            b.connect(Endpoint::Node(n, Gate(1)), Endpoint::Port(ib))
+                .expect("wire b");
+        }
+        (b.build(WorkerId(0)), a, bb)
+    }
+
+    #[test]
+    fn wiring_errors_are_reported() {
+        let mut b = GraphBuilder::new();
+        let (p, _) = RingPort::new(4);
+        let port = b.add_port("a", Box::new(p));
+        let n = b.add_node("x", 1, Box::new(Cross));
+        assert_eq!(
+            b.connect(Endpoint::Port(port), Endpoint::Node(n, Gate(1))),
+            Err(GraphError::NoSuchEndpoint(Endpoint::Node(n, Gate(1))))
+        );
+        b.connect(Endpoint::Port(port), Endpoint::Node(n, Gate(0)))
+            .expect("first wire");
+        assert_eq!(
+            b.connect(Endpoint::Node(n, Gate(0)), Endpoint::Port(port)),
+            Err(GraphError::AlreadyWired(Endpoint::Node(n, Gate(0))))
+        );
+    }
+
+    #[test]
+    fn packets_cross_the_graph_in_order_and_buffers_return() {
+        let (mut g, a, b) = two_ports(true);
+        let mut pool = Pool::new(128);
+        for i in 0..100u8 {
+            let mut f = frame(1);
+            f[2] = i;
+            assert!(a.send(&f));
+        }
+        // Bursts of at most 64: two polls take 100 frames.
+        assert_eq!(g.poll_port(PortId(0), &mut pool, Timestamp::ZERO), 64);
+        assert_eq!(g.poll_port(PortId(0), &mut pool, Timestamp::ZERO), 36);
+        assert_eq!(g.poll_port(PortId(0), &mut pool, Timestamp::ZERO), 0);
+        let got: Vec<u8> = b.recv_all().iter().map(|f| f[2]).collect();
+        assert_eq!(got, (0..100).collect::<Vec<u8>>());
+        let c = g.counters();
+        assert_eq!(c.ports[0].rx_packets.get(), 100);
+        assert_eq!(c.ports[1].tx_packets.get(), 100);
+        assert_eq!(c.ports[1].tx_bytes.get(), 6000);
+        assert_eq!(c.nodes[0].packets_in.get(), 100);
+        assert_eq!(c.nodes[0].packets_out.get(), 100);
+        assert_eq!(c.total_drops(), 0);
+    }
+
+    #[test]
+    fn every_packet_gets_a_verdict_or_is_counted() {
+        let (mut g, a, b) = two_ports(false);
+        let mut pool = Pool::new(16);
+        for first in [1, 0xdd, 0xee] {
+            assert!(a.send(&frame(first)));
+        }
+        g.poll_port(PortId(0), &mut pool, Timestamp::ZERO);
+        assert!(b.recv().is_none());
+        let c = g.counters().clone();
+        assert_eq!(c.nodes[0].drops.get(DropReason::Unwired), 1);
+        assert_eq!(c.nodes[0].drops.get(DropReason::BadHeader), 1);
+        assert_eq!(c.nodes[0].drops.get(DropReason::Internal), 1);
+        // An unwired port's frames are dropped at the port.
+        assert!(b.send(&frame(1)));
+        g.poll_port(PortId(1), &mut pool, Timestamp::ZERO);
+        assert_eq!(c.ports[1].drops.get(DropReason::Unwired), 1);
+        assert_eq!(c.total_drops(), 4);
+    }
+
+    #[test]
+    fn a_full_ring_is_a_tx_full_drop() {
+        let mut b = GraphBuilder::new();
+        let (pa, a) = RingPort::new(128);
+        let (pb, peer_b) = RingPort::new(10);
+        let n = b.add_node("x", 2, Box::new(Cross));
+        let ia = b.add_port("a", Box::new(pa));
+        let ib = b.add_port("b", Box::new(pb));
+        b.connect(Endpoint::Port(ia), Endpoint::Node(n, Gate(0)))
+            .expect("wire");
+        b.connect(Endpoint::Port(ib), Endpoint::Node(n, Gate(1)))
+            .expect("wire");
+        let mut g = b.build(WorkerId(0));
+        let mut pool = Pool::new(64);
+        for _ in 0..30 {
+            assert!(a.send(&frame(1)));
+        }
+        g.poll_port(ia, &mut pool, Timestamp::ZERO);
+        assert_eq!(peer_b.recv_all().len(), 10);
+        assert_eq!(g.counters().ports[1].drops.get(DropReason::TxFull), 20);
+    }
+}

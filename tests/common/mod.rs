@@ -1,0 +1,324 @@
+//! Shared pieces of the end-to-end tests: a guard that skips (or, under `CI=true`, fails)
+//! when the machine cannot run them, and [`Lab`], which runs the real `nfv run` on a copy of
+//! a topology file under a unique name and removes everything when dropped, also when the
+//! test fails.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub const NFV: &str = env!("CARGO_BIN_EXE_nfv");
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+fn have(prog: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {prog}")])
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// True if this machine can run lab tests needing `programs`. Otherwise prints why and
+/// returns false, except under `CI=true`, where it panics: CI must not skip.
+pub fn lab_available(programs: &[&str]) -> bool {
+    let mut missing = Vec::new();
+    if !is_root() {
+        missing.push("root".to_string());
+    }
+    if !Path::new("/dev/net/tun").exists() {
+        missing.push("/dev/net/tun".to_string());
+    }
+    for p in ["ip"].iter().chain(programs) {
+        if !have(p) {
+            missing.push(format!("`{p}`"));
+        }
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    let why = format!("lab test needs {}", missing.join(", "));
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{why} (CI=true: lab tests must run; install with tests/run.sh)");
+    }
+    eprintln!("skipping: {why}");
+    false
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh temporary directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("nfv-test-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A topology name no other test uses: `BASE-<pid%10000><seq>`.
+pub fn unique_name(base: &str) -> String {
+    let n = SEQ.fetch_add(1, Ordering::Relaxed);
+    format!("{base}-{}{n}", std::process::id() % 10000)
+}
+
+/// Copy `topologies/FILE` into `dir` with its `name:` replaced by `name`.
+pub fn topology_copy(file: &str, name: &str, dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(repo().join("topologies").join(file)).expect("read topology");
+    let mut out = String::new();
+    let mut done = false;
+    for line in text.lines() {
+        if !done && line.starts_with("name:") {
+            out.push_str(&format!("name: {name}\n"));
+            done = true;
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    assert!(done, "{file} has no top-level name");
+    let path = dir.join(file);
+    std::fs::write(&path, out).expect("write topology copy");
+    path
+}
+
+pub fn netns_list() -> Vec<String> {
+    let out = Command::new("ip").args(["netns", "list"]).output().expect("ip netns list");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect()
+}
+
+pub fn root_devices() -> Vec<String> {
+    std::fs::read_dir("/sys/class/net")
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default()
+}
+
+/// A running `nfv run` on a uniquely named copy of a topology.
+pub struct Lab {
+    pub name: String,
+    pub pid: u32,
+    child: Option<Child>,
+    stdout: mpsc::Receiver<String>,
+    pub seen: Vec<String>,
+    pub dir: TempDir,
+}
+
+impl Lab {
+    /// Start `nfv run` on a copy of `topologies/FILE` and wait until it is running.
+    pub fn start(file: &str, base: &str) -> Lab {
+        let dir = TempDir::new(base);
+        let name = unique_name(base);
+        let path = topology_copy(file, &name, dir.path());
+        Self::start_path(&path, name, dir)
+    }
+
+    /// Start `nfv run` on `path` (whose topology is called `name`).
+    pub fn start_path(path: &Path, name: String, dir: TempDir) -> Lab {
+        let stderr = std::fs::File::create(dir.path().join("stderr.log")).expect("stderr log");
+        let mut child = Command::new(NFV)
+            .arg("run")
+            .arg(path)
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn nfv run");
+        let (tx, rx) = mpsc::channel();
+        let out = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut lab = Lab {
+            name,
+            pid: child.id(),
+            child: Some(child),
+            stdout: rx,
+            seen: Vec::new(),
+            dir,
+        };
+        lab.wait_for_line("running; Ctrl-C", Duration::from_secs(30));
+        lab
+    }
+
+    /// Wait until nfv printed a line containing `what`.
+    pub fn wait_for_line(&mut self, what: &str, timeout: Duration) {
+        let end = Instant::now() + timeout;
+        loop {
+            if self.seen.iter().any(|l| l.contains(what)) {
+                return;
+            }
+            let left = end.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(l) => self.seen.push(l),
+                Err(_) => panic!(
+                    "nfv did not print {what:?} within {timeout:?}; stdout so far: {:#?}\nstderr: {}",
+                    self.seen,
+                    self.stderr()
+                ),
+            }
+        }
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
+    pub fn netns(&self, host: &str) -> String {
+        format!("nfv-{}-{host}", self.name)
+    }
+
+    /// Run a program inside a host's namespace.
+    pub fn exec(&self, host: &str, prog: &str, args: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.netns(host), prog])
+            .args(args)
+            .output()
+            .expect("ip netns exec")
+    }
+
+    /// Spawn a program inside a host's namespace.
+    pub fn spawn(&self, host: &str, prog: &str, args: &[&str]) -> Child {
+        Command::new("ip")
+            .args(["netns", "exec", &self.netns(host), prog])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn in netns")
+    }
+
+    /// Ping `addr` from `host` `count` times; returns (sent, received).
+    pub fn ping(&self, host: &str, addr: &str, count: u32) -> (u32, u32) {
+        let c = count.to_string();
+        let out = self.exec(host, "ping", &["-n", "-c", &c, "-i", "0.2", "-W", "1", addr]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let r = nfv_control::demo::parse_ping(&text)
+            .unwrap_or_else(|| panic!("no ping summary from {host} to {addr}: {text}"));
+        (r.sent, r.received)
+    }
+
+    /// Namespaces of this lab that exist now.
+    pub fn namespaces_left(&self) -> Vec<String> {
+        let prefix = format!("nfv-{}-", self.name);
+        netns_list().into_iter().filter(|n| n.starts_with(&prefix)).collect()
+    }
+
+    /// Stop nfv with SIGTERM; returns its exit status success and everything it printed.
+    pub fn stop(mut self) -> (bool, String) {
+        let mut child = self.child.take().expect("running");
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let end = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Ok(Some(s)) = child.try_wait() {
+                break s;
+            }
+            if Instant::now() > end {
+                let _ = child.kill();
+                panic!("nfv did not stop within 20 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        while let Ok(l) = self.stdout.recv_timeout(Duration::from_millis(500)) {
+            self.seen.push(l);
+        }
+        (status.success(), self.seen.join("\n"))
+    }
+
+    /// Kill nfv with SIGKILL, leaving its namespaces behind (to test leftover handling).
+    pub fn kill(mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+            let end = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < end {
+                if let Ok(Some(_)) = c.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // Whatever a killed run (or a failing test) left behind.
+        for ns in self.namespaces_left() {
+            if let Ok(out) = Command::new("ip").args(["netns", "pids", &ns]).output() {
+                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                    let _ = Command::new("kill").args(["-KILL", pid]).status();
+                }
+            }
+            let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+        }
+        let _ = std::fs::remove_file(format!("/run/nfv/{}.pid", self.name));
+    }
+}
+
+/// The drop counts from nfv's final summary line `drops: runt=1 oversize=2`.
+pub fn summary_drops(out: &str) -> Vec<(String, u64)> {
+    out.lines()
+        .find_map(|l| l.strip_prefix("drops: "))
+        .map(|rest| {
+            rest.split_whitespace()
+                .filter_map(|kv| {
+                    let (k, v) = kv.split_once('=')?;
+                    Some((k.to_string(), v.parse().ok()?))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn drop_count(out: &str, reason: &str) -> u64 {
+    summary_drops(out)
+        .into_iter()
+        .find(|(k, _)| k == reason)
+        .map(|(_, v)| v)
+        .unwrap_or(0)
+}
