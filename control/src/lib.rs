@@ -1,1 +1,15 @@
-//! placeholder
+//! # nfv-control
+//!
+//! Everything that talks to the operator or the system around the dataplane: the topology
+//! file (its schema, validation and errors), planning the graph from it, lab hosts in
+//! network namespaces, and the `nfv` command line. It builds `nfv-dataplane` graphs out of
+//! `nfv-functions` nodes; neither of those knows anything about it.
+
+#![deny(unsafe_code)]
+
+pub mod cli;
+pub mod demo;
+pub mod lab;
+pub mod plan;
+pub mod run;
+pub mod topology;

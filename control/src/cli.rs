@@ -1,0 +1,145 @@
+//! The `nfv` command line.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::plan::Plan;
+use crate::run::{self, Running};
+use crate::topology::{self, Topology};
+
+/// nfv: a network-functions dataplane. Write a topology file; `nfv run` brings it to life.
+#[derive(Debug, Parser)]
+#[command(name = "nfv", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The operator's commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate a topology file and print its graph, without touching the system.
+    Check {
+        /// The topology file (YAML).
+        file: PathBuf,
+    },
+    /// Run a topology in the foreground until Ctrl-C or SIGTERM, then remove every namespace
+    /// and device it created.
+    Run {
+        /// The topology file (YAML).
+        file: PathBuf,
+    },
+    /// Bring up the built-in demo lab (hosts in namespaces on a learning switch), show the
+    /// hosts pinging each other, and clean up.
+    Demo,
+}
+
+/// Parse the command line and run it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match cli.command {
+        Command::Check { file } => check(&file),
+        Command::Run { file } => run_file(&file),
+        Command::Demo => crate::demo::run(),
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NFV_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Load and resolve a topology; errors are printed, one per line.
+fn load(file: &Path) -> Option<(Topology, Plan)> {
+    let topo = match topology::load_file(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{e}");
+            return None;
+        }
+    };
+    match Plan::new(&topo, std::process::id()) {
+        Ok(plan) => Some((topo, plan)),
+        Err(e) => {
+            eprintln!("{}: {e}", file.display());
+            None
+        }
+    }
+}
+
+fn check(file: &Path) -> ExitCode {
+    match load(file) {
+        Some((_, plan)) => {
+            print!("{}", plan.describe());
+            println!("{}: OK", file.display());
+            ExitCode::SUCCESS
+        }
+        None => ExitCode::FAILURE,
+    }
+}
+
+/// Install handlers so that SIGINT and SIGTERM set the returned flag instead of killing us.
+pub fn stop_flag() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(sig, stop.clone()) {
+            tracing::warn!("cannot handle signal {sig}: {e}");
+        }
+    }
+    stop
+}
+
+fn run_file(file: &Path) -> ExitCode {
+    let stop = stop_flag();
+    let Some((topo, _)) = load(file) else {
+        return ExitCode::FAILURE;
+    };
+    let running = match run::start(&topo) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("nfv run: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for h in &running.plan.hosts {
+        println!("host {:<12} ip netns exec {} ...", h.name, h.netns);
+    }
+    println!("nfv: topology {} running; Ctrl-C to stop", running.plan.name);
+    let waited = running.wait(&stop);
+    finish(running, waited)
+}
+
+/// Stop `running`, print its counters, and turn the outcome into an exit code.
+pub fn finish(running: Running, waited: Result<(), run::RunError>) -> ExitCode {
+    let plan = running.plan.clone();
+    let stopped = running.stop();
+    let mut ok = true;
+    if let Err(e) = waited {
+        eprintln!("nfv: {e}");
+        ok = false;
+    }
+    match stopped {
+        Ok(counters) => print!("{}", run::summary(&plan, &counters)),
+        Err(e) => {
+            eprintln!("nfv: while stopping: {e}");
+            ok = false;
+        }
+    }
+    println!("nfv: stopped; namespaces and devices removed");
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

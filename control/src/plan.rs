@@ -1,0 +1,389 @@
+//! From a validated topology to what runs: the wiring of ports and function gates, the TAP
+//! devices to create and the lab hosts to set up.
+//!
+//! Gates: a switch's named attachments take gates 0..n in the order they are declared;
+//! every bare mention of the switch in `links` then adds one anonymous access attachment in
+//! the switch's default VLAN (a switch in the middle of a chain gets one for each side).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use nfv_dataplane::graph::GraphError;
+use nfv_dataplane::{Endpoint, Gate, NodeId, PortId};
+use nfv_functions::switch::{SwitchConfig, VlanMode as SwitchVlan};
+
+use crate::lab::{netns_name, HostPlan, IfacePlan};
+use crate::topology::{FunctionKind, LinkEnd, PortKind, Topology, VlanMode};
+
+/// What a port becomes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PortPlan {
+    /// A TAP device created under `device` in the root namespace; moved into `host` (as
+    /// `ifname`) when it has one.
+    Tap {
+        /// Name the device is created with.
+        device: String,
+        /// The lab host it moves into, if any.
+        host: Option<String>,
+        /// Its name inside the host (eth0, ...), or `device` when it stays in the root.
+        ifname: String,
+        /// MTU.
+        mtu: u16,
+    },
+    /// A sink.
+    Null,
+}
+
+/// What a function becomes.
+#[derive(Clone, Debug)]
+pub enum FunctionPlan {
+    /// A switch, one attachment per gate.
+    Switch(SwitchConfig),
+}
+
+/// One wire: two ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wire {
+    /// Left end.
+    pub a: Endpoint,
+    /// Right end.
+    pub b: Endpoint,
+    /// The topology line of the link it comes from.
+    pub line: usize,
+}
+
+/// A topology resolved into ports, functions, wires and lab hosts.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The topology's name.
+    pub name: String,
+    /// Ports in file order: `PortId(i)` is `ports[i]`.
+    pub ports: Vec<(String, PortPlan)>,
+    /// Functions in file order: `NodeId(i)` is `functions[i]`.
+    pub functions: Vec<(String, FunctionPlan)>,
+    /// Wires.
+    pub wires: Vec<Wire>,
+    /// Lab hosts (network namespaces) with the TAP devices that move into them.
+    pub hosts: Vec<HostPlan>,
+}
+
+/// Why a valid topology could not be wired (cases the loader's rules do not cover).
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// A port or named attachment has one wire end but sits where it would need two.
+    #[error("line {line}: `{name}` has a single wire end; it can only be the first or last end of a link")]
+    SingleEnd {
+        /// The end's name.
+        name: String,
+        /// The link's line.
+        line: usize,
+    },
+    /// The graph refused a wire.
+    #[error("line {line}: {source}")]
+    Graph {
+        /// The link's line.
+        line: usize,
+        /// What went wrong.
+        source: GraphError,
+    },
+}
+
+fn switch_vlan(v: &VlanMode) -> SwitchVlan {
+    match v {
+        VlanMode::Access(id) => SwitchVlan::Access(*id),
+        VlanMode::Trunk { allowed, native } => SwitchVlan::Trunk {
+            allowed: allowed.clone(),
+            native: *native,
+        },
+    }
+}
+
+/// Name of the temporary root-namespace device of the `index`th host TAP of process `pid`
+/// (at most 15 bytes: `nfv` + 7-digit pid + `.` + index).
+pub fn temp_tap_name(pid: u32, index: usize) -> String {
+    format!("nfv{}.{}", pid % 10_000_000, index % 1000)
+}
+
+impl Plan {
+    /// Resolve `topo`; host TAPs get temporary device names derived from `pid`.
+    pub fn new(topo: &Topology, pid: u32) -> Result<Plan, PlanError> {
+        let port_ids: HashMap<&str, PortId> = topo
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.name.as_str(), PortId(i as u16)))
+            .collect();
+        let node_ids: HashMap<&str, NodeId> = topo
+            .functions
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.name.as_str(), NodeId(i as u16)))
+            .collect();
+
+        // Named attachments first, then one anonymous attachment per bare mention per side.
+        let mut functions: Vec<(String, FunctionPlan)> = Vec::new();
+        let mut named: HashMap<(&str, &str), Gate> = HashMap::new();
+        for f in &topo.functions {
+            match &f.kind {
+                FunctionKind::Switch(cfg) => {
+                    let mut attachments = Vec::new();
+                    for (i, (a, mode)) in cfg.attachments.iter().enumerate() {
+                        named.insert((f.name.as_str(), a.as_str()), Gate(i as u16));
+                        attachments.push(switch_vlan(mode));
+                    }
+                    functions.push((
+                        f.name.clone(),
+                        FunctionPlan::Switch(SwitchConfig {
+                            mac_table_size: cfg.mac_table_size,
+                            ageing: cfg.ageing,
+                            attachments,
+                        }),
+                    ));
+                }
+            }
+        }
+        let default_vlan: HashMap<&str, u16> = topo
+            .functions
+            .iter()
+            .map(|f| match &f.kind {
+                FunctionKind::Switch(cfg) => (f.name.as_str(), cfg.vlan),
+            })
+            .collect();
+
+        let mut wires = Vec::new();
+        for link in &topo.links {
+            let n = link.ends.len();
+            // The endpoint of end `i` facing the wire to its neighbour.
+            let resolve = |end: &LinkEnd, i: usize, functions: &mut Vec<(String, FunctionPlan)>| {
+                let middle = i > 0 && i + 1 < n;
+                match end {
+                    LinkEnd::Port(p) => {
+                        if middle {
+                            return Err(PlanError::SingleEnd {
+                                name: p.clone(),
+                                line: link.line,
+                            });
+                        }
+                        Ok(Endpoint::Port(port_ids[p.as_str()]))
+                    }
+                    LinkEnd::Function {
+                        name,
+                        attachment: Some(a),
+                    } => {
+                        if middle {
+                            return Err(PlanError::SingleEnd {
+                                name: format!("{name}.{a}"),
+                                line: link.line,
+                            });
+                        }
+                        Ok(Endpoint::Node(
+                            node_ids[name.as_str()],
+                            named[&(name.as_str(), a.as_str())],
+                        ))
+                    }
+                    LinkEnd::Function {
+                        name,
+                        attachment: None,
+                    } => {
+                        let id = node_ids[name.as_str()];
+                        let FunctionPlan::Switch(cfg) = &mut functions[id.index()].1;
+                        cfg.attachments
+                            .push(SwitchVlan::Access(default_vlan[name.as_str()]));
+                        Ok(Endpoint::Node(id, Gate((cfg.attachments.len() - 1) as u16)))
+                    }
+                }
+            };
+            for i in 0..n.saturating_sub(1) {
+                let a = resolve(&link.ends[i], i, &mut functions)?;
+                let b = resolve(&link.ends[i + 1], i + 1, &mut functions)?;
+                wires.push(Wire {
+                    a,
+                    b,
+                    line: link.line,
+                });
+            }
+        }
+
+        let mut ports = Vec::new();
+        let mut host_index = 0;
+        let mut tap_device = HashMap::new();
+        for p in &topo.ports {
+            let plan = match &p.kind {
+                PortKind::Tap {
+                    host, ifname, mtu, ..
+                } => {
+                    let device = match host {
+                        Some(_) => {
+                            host_index += 1;
+                            temp_tap_name(pid, host_index - 1)
+                        }
+                        None => ifname.clone(),
+                    };
+                    tap_device.insert(p.name.as_str(), device.clone());
+                    PortPlan::Tap {
+                        device,
+                        host: host.clone(),
+                        ifname: ifname.clone(),
+                        mtu: *mtu,
+                    }
+                }
+                PortKind::Null => PortPlan::Null,
+            };
+            ports.push((p.name.clone(), plan));
+        }
+
+        let hosts = topo
+            .hosts
+            .iter()
+            .map(|h| HostPlan {
+                name: h.name.clone(),
+                netns: h
+                    .netns
+                    .clone()
+                    .unwrap_or_else(|| netns_name(&topo.name, &h.name)),
+                gateway: h.gateway,
+                interfaces: h
+                    .interfaces
+                    .iter()
+                    .map(|i| IfacePlan {
+                        tap: tap_device.get(i.port.as_str()).cloned().unwrap_or_default(),
+                        ifname: i.ifname.clone(),
+                        mtu: mtu_of(topo, &i.port),
+                        mac: i.mac,
+                        address: i.address,
+                    })
+                    .collect(),
+            })
+            .collect();
+
+        Ok(Plan {
+            name: topo.name.clone(),
+            ports,
+            functions,
+            wires,
+            hosts,
+        })
+    }
+
+    /// Names of the namespaces this plan creates.
+    pub fn netns_names(&self) -> Vec<String> {
+        self.hosts.iter().map(|h| h.netns.clone()).collect()
+    }
+
+    /// Names of TAP devices that stay in the root namespace.
+    pub fn root_devices(&self) -> Vec<(String, u16)> {
+        self.ports
+            .iter()
+            .filter_map(|(_, p)| match p {
+                PortPlan::Tap {
+                    device,
+                    host: None,
+                    mtu,
+                    ..
+                } => Some((device.clone(), *mtu)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn end_name(&self, e: Endpoint) -> String {
+        match e {
+            Endpoint::Port(p) => self.ports[p.index()].0.clone(),
+            Endpoint::Node(n, g) => format!("{}[{}]", self.functions[n.index()].0, g),
+        }
+    }
+
+    /// The graph, for people: hosts, ports, functions with their gates, and wires.
+    pub fn describe(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "topology {}", self.name);
+        if !self.hosts.is_empty() {
+            let _ = writeln!(s, "hosts:");
+            for h in &self.hosts {
+                let gw = h.gateway.map(|g| format!(" gateway {g}")).unwrap_or_default();
+                let _ = writeln!(s, "  {:<12} netns {}{}", h.name, h.netns, gw);
+                for i in &h.interfaces {
+                    let addr = i.address.map(|a| a.to_string()).unwrap_or_else(|| "-".into());
+                    let _ = writeln!(s, "    {:<6} {:<18} mtu {}", i.ifname, addr, i.mtu);
+                }
+            }
+        }
+        let _ = writeln!(s, "ports:");
+        for (i, (name, p)) in self.ports.iter().enumerate() {
+            let what = match p {
+                PortPlan::Tap {
+                    host: Some(h),
+                    ifname,
+                    mtu,
+                    ..
+                } => format!("tap -> host {h} as {ifname}, mtu {mtu}"),
+                PortPlan::Tap { device, mtu, .. } => format!("tap {device} (root namespace), mtu {mtu}"),
+                PortPlan::Null => "null sink".to_string(),
+            };
+            let _ = writeln!(s, "  {i:<3} {name:<12} {what}");
+        }
+        let _ = writeln!(s, "functions:");
+        for (i, (name, f)) in self.functions.iter().enumerate() {
+            match f {
+                FunctionPlan::Switch(cfg) => {
+                    let _ = writeln!(
+                        s,
+                        "  {i:<3} {name:<12} switch, mac table {}, ageing {}",
+                        cfg.mac_table_size,
+                        fmt_duration(cfg.ageing)
+                    );
+                    for (g, a) in cfg.attachments.iter().enumerate() {
+                        let _ = writeln!(s, "        [{g}] {}", fmt_vlan(a));
+                    }
+                }
+            }
+        }
+        let _ = writeln!(s, "wires:");
+        for w in &self.wires {
+            let _ = writeln!(
+                s,
+                "  {} <-> {}   (line {})",
+                self.end_name(w.a),
+                self.end_name(w.b),
+                w.line
+            );
+        }
+        s
+    }
+}
+
+fn mtu_of(topo: &Topology, port: &str) -> u16 {
+    topo.ports
+        .iter()
+        .find(|p| p.name == port)
+        .map(|p| match &p.kind {
+            PortKind::Tap { mtu, .. } => *mtu,
+            PortKind::Null => 1500,
+        })
+        .unwrap_or(1500)
+}
+
+fn fmt_vlan(v: &SwitchVlan) -> String {
+    match v {
+        SwitchVlan::Access(id) => format!("access vlan {id}"),
+        SwitchVlan::Trunk { allowed, native } => {
+            let list: Vec<String> = allowed.iter().map(u16::to_string).collect();
+            match native {
+                Some(n) => format!("trunk vlans {} native {n}", list.join(",")),
+                None => format!("trunk vlans {}", list.join(",")),
+            }
+        }
+    }
+}
+
+fn fmt_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if s % 3600 == 0 && s > 0 {
+        format!("{}h", s / 3600)
+    } else if s % 60 == 0 && s > 0 {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}

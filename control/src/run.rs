@@ -1,0 +1,192 @@
+//! Bringing a topology to life and taking it down again: claim the lab, create the TAP
+//! devices, set up the hosts, build the graph, start the worker; on stop, the reverse.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use nfv_dataplane::port::{NullPort, TapPort};
+use nfv_dataplane::{DropReason, GraphBuilder, Pool, Port, Worker, WorkerCounters, WorkerHandle, WorkerId, BURST};
+use nfv_functions::{Switch, SwitchStats};
+
+use crate::lab::{Lab, LabError};
+use crate::plan::{FunctionPlan, Plan, PlanError, PortPlan};
+use crate::topology::Topology;
+
+/// Why a topology could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Wiring failed.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// Namespaces or devices could not be set up.
+    #[error(transparent)]
+    Lab(#[from] LabError),
+    /// A TAP device could not be created.
+    #[error("cannot create TAP device `{device}` for port `{port}`: {source} (nfv run needs root, or CAP_NET_ADMIN, and /dev/net/tun)")]
+    Tap {
+        /// The port.
+        port: String,
+        /// The device name.
+        device: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The worker thread could not start.
+    #[error("cannot start the worker thread: {0}")]
+    Worker(std::io::Error),
+    /// The worker thread died.
+    #[error("the worker stopped unexpectedly: {0}")]
+    WorkerDied(String),
+}
+
+/// A running topology.
+pub struct Running {
+    /// What runs.
+    pub plan: Plan,
+    lab: Lab,
+    worker: WorkerHandle,
+    switch_stats: Vec<(String, Arc<SwitchStats>)>,
+}
+
+/// Buffers in the worker's pool: enough for every port's queue several times over.
+fn pool_size(ports: usize) -> usize {
+    (ports.max(1) * BURST * 8).max(4096)
+}
+
+/// Start `topo`: namespaces, devices, worker.
+pub fn start(topo: &Topology) -> Result<Running, RunError> {
+    let plan = Plan::new(topo, std::process::id())?;
+    // Dropping `lab` on any error below removes whatever was already created.
+    let mut lab = Lab::claim(&plan.name, &plan.netns_names())?;
+    let root: Vec<String> = plan.root_devices().into_iter().map(|(d, _)| d).collect();
+    Lab::check_free_devices(&root)?;
+
+    let mut graph = GraphBuilder::new();
+    for (name, p) in &plan.ports {
+        let port: Box<dyn Port> = match p {
+            PortPlan::Tap { device, mtu, .. } => Box::new(
+                TapPort::create(device, *mtu as usize).map_err(|source| RunError::Tap {
+                    port: name.clone(),
+                    device: device.clone(),
+                    source,
+                })?,
+            ),
+            PortPlan::Null => Box::new(NullPort),
+        };
+        graph.add_port(name.clone(), port);
+    }
+    let mut switch_stats = Vec::new();
+    for (name, f) in &plan.functions {
+        match f {
+            FunctionPlan::Switch(cfg) => {
+                let sw = Switch::new(cfg.clone());
+                switch_stats.push((name.clone(), sw.stats()));
+                graph.add_node(name.clone(), cfg.attachments.len(), Box::new(sw));
+            }
+        }
+    }
+    for w in &plan.wires {
+        graph
+            .connect(w.a, w.b)
+            .map_err(|source| PlanError::Graph { line: w.line, source })?;
+    }
+
+    for (device, mtu) in plan.root_devices() {
+        lab.add_root_device(&device, mtu)?;
+    }
+    for host in &plan.hosts {
+        lab.add_host(host)?;
+        tracing::info!(host = %host.name, netns = %host.netns, "host ready");
+    }
+
+    let graph = graph.build(WorkerId(0));
+    let pool = Pool::new(pool_size(plan.ports.len()));
+    let worker = Worker::new(WorkerId(0), graph, pool)
+        .spawn()
+        .map_err(RunError::Worker)?;
+    tracing::info!(topology = %plan.name, ports = plan.ports.len(), functions = plan.functions.len(), "dataplane running");
+    Ok(Running {
+        plan,
+        lab,
+        worker,
+        switch_stats,
+    })
+}
+
+impl Running {
+    /// The worker's counters.
+    pub fn counters(&self) -> &Arc<WorkerCounters> {
+        self.worker.counters()
+    }
+
+    /// Each switch's name and counters.
+    pub fn switch_stats(&self) -> &[(String, Arc<SwitchStats>)] {
+        &self.switch_stats
+    }
+
+    /// The lab.
+    pub fn lab(&self) -> &Lab {
+        &self.lab
+    }
+
+    /// Block until `stop` is set (by a signal) or the worker dies.
+    pub fn wait(&self, stop: &AtomicBool) -> Result<(), RunError> {
+        while !stop.load(Ordering::Relaxed) {
+            if self.worker.is_finished() {
+                return Err(RunError::WorkerDied("worker thread ended".into()));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
+    }
+
+    /// Stop the worker and remove every namespace and device; returns the final counters.
+    pub fn stop(mut self) -> Result<Arc<WorkerCounters>, RunError> {
+        let counters = self.worker.counters().clone();
+        let joined = self.worker.join();
+        // Namespaces first, then the TAP devices go when the worker (holding their fds) drops.
+        let torn = self.lab.teardown();
+        let worker = joined.map_err(RunError::WorkerDied)?;
+        drop(worker);
+        torn?;
+        Ok(counters)
+    }
+}
+
+/// Per-port counters and drops, for people.
+pub fn summary(plan: &Plan, c: &WorkerCounters) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<12} {:>10} {:>12} {:>10} {:>12} {:>8}",
+        "port", "rx pkts", "rx bytes", "tx pkts", "tx bytes", "drops"
+    );
+    for (i, (name, _)) in plan.ports.iter().enumerate() {
+        let p = &c.ports[i];
+        let _ = writeln!(
+            s,
+            "{:<12} {:>10} {:>12} {:>10} {:>12} {:>8}",
+            name,
+            p.rx_packets.get(),
+            p.rx_bytes.get(),
+            p.tx_packets.get(),
+            p.tx_bytes.get(),
+            p.drops.total()
+        );
+    }
+    let mut drops = Vec::new();
+    for r in DropReason::ALL {
+        let n = c.drops(r);
+        if n > 0 {
+            drops.push(format!("{r}={n}"));
+        }
+    }
+    if drops.is_empty() {
+        let _ = writeln!(s, "drops: none");
+    } else {
+        let _ = writeln!(s, "drops: {}", drops.join(" "));
+    }
+    s
+}

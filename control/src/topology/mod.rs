@@ -1,0 +1,976 @@
+//! The topology file: parsing, validation, and the resolved model the rest of nfv uses.
+//!
+//! ```yaml
+//! name: lab                 # [a-z0-9][a-z0-9-]*, at most 24 characters
+//! hosts:                    # lab hosts, one network namespace each
+//!   alice: { address: 10.0.0.1/24, gateway: 10.0.0.254 }
+//! ports:                    # tap (with host, ifname, mtu, mac, address) or null
+//!   a: { kind: tap, host: alice }
+//! functions:                # switch (mac_table_size, ageing, vlan, attachments)
+//!   lan: { kind: switch, attachments: { up: { trunk: [10, 20] } } }
+//! links:                    # 2+ ends each; a chain wires each end to the next
+//!   - [a, lan]
+//! ```
+//!
+//! Loading has three steps: serde_yaml reads the text into raw structs (types and unknown
+//! keys; it stops at the first such error), a [`LineIndex`] records where every key path
+//! is, and one validation pass checks the meaning (names, references, addresses, VLANs),
+//! collecting every error with its file, line and key path.
+
+mod lines;
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::marker::PhantomData;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnetwork::Ipv4Network;
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+
+pub use lines::LineIndex;
+
+/// Largest MTU a port takes: a frame of MTU + Ethernet header + VLAN tag must fit a
+/// 2048-byte buffer after its 128-byte headroom.
+pub const MAX_MTU: u32 = 1900;
+/// Smallest MTU (IPv4's minimum).
+pub const MIN_MTU: u32 = 68;
+/// Known port kinds.
+pub const PORT_KINDS: &[&str] = &["tap", "null"];
+/// Known function kinds.
+pub const FUNCTION_KINDS: &[&str] = &["switch"];
+
+// ---------------------------------------------------------------------------------------
+// Errors
+
+/// One thing wrong with a topology file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopologyError {
+    /// The file (or a label such as `<builtin demo>`).
+    pub file: PathBuf,
+    /// 1-based line; 0 if unknown.
+    pub line: usize,
+    /// 1-based column; 0 if unknown.
+    pub column: usize,
+    /// Key path such as `functions.lan.attachments.red1.vlan` or `links[2][1]`; empty for
+    /// the whole document.
+    pub key: String,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+impl fmt::Display for TopologyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)?;
+        if self.column > 0 {
+            write!(f, ":{}", self.column)?;
+        }
+        if self.key.is_empty() {
+            write!(f, ": {}", self.message)
+        } else {
+            write!(f, ": {}: {}", self.key, self.message)
+        }
+    }
+}
+
+/// Why a topology did not load.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("{path}: {source}", path = path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a valid topology.
+    #[error("{}", list(.0))]
+    Invalid(Vec<TopologyError>),
+}
+
+fn list(errors: &[TopologyError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+// ---------------------------------------------------------------------------------------
+// The model
+
+/// A validated topology.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Topology {
+    /// Its name.
+    pub name: String,
+    /// The file it came from.
+    pub file: PathBuf,
+    /// Lab hosts, in file order.
+    pub hosts: Vec<Host>,
+    /// Ports, in file order.
+    pub ports: Vec<Port>,
+    /// Functions, in file order.
+    pub functions: Vec<Function>,
+    /// Links, in file order.
+    pub links: Vec<Link>,
+}
+
+/// A lab host: a network namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    /// Its name.
+    pub name: String,
+    /// Namespace name, if not the default.
+    pub netns: Option<String>,
+    /// Default route.
+    pub gateway: Option<Ipv4Addr>,
+    /// Its interfaces (its ports, in file order).
+    pub interfaces: Vec<HostInterface>,
+    /// Line in the file.
+    pub line: usize,
+}
+
+/// A host's interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostInterface {
+    /// The port behind it.
+    pub port: String,
+    /// `eth0`, `eth1`, ...
+    pub ifname: String,
+    /// Static address.
+    pub address: Option<Ipv4Network>,
+    /// MAC address.
+    pub mac: Option<[u8; 6]>,
+}
+
+/// A port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Port {
+    /// Its name.
+    pub name: String,
+    /// What it is.
+    pub kind: PortKind,
+    /// Line in the file.
+    pub line: usize,
+}
+
+/// Port kinds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortKind {
+    /// A TAP device.
+    Tap {
+        /// The host it moves into.
+        host: Option<String>,
+        /// Device name: in the root namespace when `host` is `None`, else `eth0`, ...
+        ifname: String,
+        /// MTU.
+        mtu: u16,
+        /// Host-side MAC.
+        mac: Option<[u8; 6]>,
+    },
+    /// A sink.
+    Null,
+}
+
+/// A function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Function {
+    /// Its name.
+    pub name: String,
+    /// What it is.
+    pub kind: FunctionKind,
+    /// Line in the file.
+    pub line: usize,
+}
+
+/// Function kinds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FunctionKind {
+    /// A learning switch.
+    Switch(SwitchConfig),
+}
+
+/// A switch's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwitchConfig {
+    /// Most MAC table entries.
+    pub mac_table_size: usize,
+    /// MAC ageing time.
+    pub ageing: Duration,
+    /// VLAN of anonymous attachments.
+    pub vlan: u16,
+    /// Named attachments, in file order.
+    pub attachments: Vec<(String, VlanMode)>,
+}
+
+/// How an attachment carries VLANs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VlanMode {
+    /// Untagged, in one VLAN.
+    Access(u16),
+    /// Tagged for `allowed`; untagged frames in `native`.
+    Trunk {
+        /// Tagged VLANs.
+        allowed: Vec<u16>,
+        /// VLAN of untagged frames.
+        native: Option<u16>,
+    },
+}
+
+/// A link: two or more ends, each wired to the next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// Its ends.
+    pub ends: Vec<LinkEnd>,
+    /// Line in the file.
+    pub line: usize,
+}
+
+/// One end of a link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LinkEnd {
+    /// A port.
+    Port(String),
+    /// A function, or one of its named attachments.
+    Function {
+        /// The function.
+        name: String,
+        /// The attachment (`name.attachment`), if named.
+        attachment: Option<String>,
+    },
+}
+
+// ---------------------------------------------------------------------------------------
+// The raw layer: what serde_yaml reads
+
+/// A mapping that keeps file order and rejects duplicate keys.
+#[derive(Debug)]
+struct Ordered<T>(Vec<(String, T)>);
+
+impl<T> Default for Ordered<T> {
+    fn default() -> Self {
+        Ordered(Vec::new())
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Ordered<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = Ordered<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping of names")
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Ordered(Vec::new()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+                let mut v: Vec<(String, T)> = Vec::new();
+                while let Some(k) = m.next_key::<String>()? {
+                    if v.iter().any(|(e, _)| *e == k) {
+                        return Err(serde::de::Error::custom(format!("duplicate name `{k}`")));
+                    }
+                    v.push((k, m.next_value()?));
+                }
+                Ok(Ordered(v))
+            }
+        }
+        d.deserialize_any(V(PhantomData))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTopology {
+    name: Option<String>,
+    #[serde(default)]
+    hosts: Ordered<Option<RawHost>>,
+    #[serde(default)]
+    ports: Ordered<RawPort>,
+    #[serde(default)]
+    functions: Ordered<RawFunction>,
+    #[serde(default)]
+    links: Vec<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    address: Option<String>,
+    gateway: Option<String>,
+    netns: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPort {
+    kind: Option<String>,
+    host: Option<String>,
+    ifname: Option<String>,
+    mtu: Option<u32>,
+    mac: Option<String>,
+    address: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawDuration {
+    Seconds(u64),
+    Text(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFunction {
+    kind: Option<String>,
+    mac_table_size: Option<u64>,
+    ageing: Option<RawDuration>,
+    vlan: Option<u32>,
+    #[serde(default)]
+    attachments: Ordered<RawAttachment>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAttachment {
+    vlan: Option<u32>,
+    trunk: Option<Vec<u32>>,
+    native: Option<u32>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Loading
+
+/// Load and validate the topology in `path`.
+pub fn load_file(path: &Path) -> Result<Topology, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    load_str(&text, path)
+}
+
+/// Load and validate `text`; `file` names it in messages.
+pub fn load_str(text: &str, file: &Path) -> Result<Topology, LoadError> {
+    let index = LineIndex::new(text);
+    let raw: RawTopology = match serde_yaml::from_str(text) {
+        Ok(r) => r,
+        Err(e) => return Err(LoadError::Invalid(vec![serde_error(&e, &index, file)])),
+    };
+    let mut v = Validator {
+        file,
+        index: &index,
+        errors: Vec::new(),
+    };
+    let topo = v.topology(raw);
+    if v.errors.is_empty() {
+        Ok(topo)
+    } else {
+        v.errors.sort_by_key(|e| (e.line, e.column));
+        Err(LoadError::Invalid(v.errors))
+    }
+}
+
+/// Turn a serde_yaml error ("path: message at line L column C") into ours, with the most
+/// precise key path and position we can find.
+fn serde_error(e: &serde_yaml::Error, index: &LineIndex, file: &Path) -> TopologyError {
+    let (mut line, mut column) = e
+        .location()
+        .map(|l| (l.line(), l.column()))
+        .unwrap_or((0, 0));
+    let mut text = e.to_string();
+    if let Some(i) = text.rfind(" at line ") {
+        text.truncate(i);
+    }
+    let (mut key, mut message) = match text.split_once(": ") {
+        Some((p, m)) if !p.contains(' ') => (p.to_string(), m.to_string()),
+        _ => (String::new(), text.clone()),
+    };
+    // "unknown field `x`" / "missing field `x`": the key is the field itself.
+    for prefix in ["unknown field `", "missing field `"] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            if let Some(end) = rest.find('`') {
+                let field = &rest[..end];
+                key = if key.is_empty() {
+                    field.to_string()
+                } else {
+                    format!("{key}.{field}")
+                };
+                if let Some((l, c)) = index.get(&key) {
+                    (line, column) = (l, c);
+                }
+                if prefix.starts_with("unknown") {
+                    message = message.replacen("expected", "allowed keys are", 1);
+                }
+            }
+        }
+    }
+    if message.contains("did not match any variant of untagged enum RawDuration") {
+        message = "expected a duration: whole seconds, or a number with s, m or h (e.g. 300s, 5m, 1h)".into();
+    }
+    TopologyError {
+        file: file.to_path_buf(),
+        line,
+        column,
+        key,
+        message,
+    }
+}
+
+struct Validator<'a> {
+    file: &'a Path,
+    index: &'a LineIndex,
+    errors: Vec<TopologyError>,
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn valid_topology_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 24
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+}
+
+fn valid_ifname(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 15
+        && s != "."
+        && s != ".."
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let parts: Vec<&str> = s.split(':').collect();
+    if parts.len() != 6 {
+        return None;
+    }
+    let mut mac = [0u8; 6];
+    for (m, p) in mac.iter_mut().zip(parts) {
+        if p.len() != 2 {
+            return None;
+        }
+        *m = u8::from_str_radix(p, 16).ok()?;
+    }
+    Some(mac)
+}
+
+/// `300`, `300s`, `5m`, `1h`.
+fn parse_duration(d: &RawDuration) -> Option<Duration> {
+    let secs = match d {
+        RawDuration::Seconds(s) => *s,
+        RawDuration::Text(t) => {
+            let t = t.trim();
+            let (num, mult) = match t.char_indices().last()? {
+                (i, 's') => (&t[..i], 1),
+                (i, 'm') => (&t[..i], 60),
+                (i, 'h') => (&t[..i], 3600),
+                _ => (t, 1),
+            };
+            num.trim().parse::<u64>().ok()?.checked_mul(mult)?
+        }
+    };
+    (secs > 0).then(|| Duration::from_secs(secs))
+}
+
+fn parse_cidr(s: &str) -> Result<Ipv4Network, String> {
+    let Some((ip, prefix)) = s.split_once('/') else {
+        return Err(format!("`{s}` is not an IPv4 address with a prefix length, like 10.0.0.1/24"));
+    };
+    let ip: Ipv4Addr = ip
+        .parse()
+        .map_err(|_| format!("`{ip}` is not an IPv4 address (expected like 10.0.0.1/24)"))?;
+    let prefix: u8 = prefix
+        .parse()
+        .ok()
+        .filter(|p| *p <= 32)
+        .ok_or_else(|| format!("`/{prefix}` is not a prefix length from 0 to 32"))?;
+    Ipv4Network::new(ip, prefix).map_err(|e| e.to_string())
+}
+
+impl Validator<'_> {
+    fn error(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        let key = key.into();
+        let (line, column) = self.index.find(&key);
+        self.errors.push(TopologyError {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            key,
+            message: message.into(),
+        });
+    }
+
+    fn line(&self, key: &str) -> usize {
+        self.index.find(key).0
+    }
+
+    fn vlan_id(&mut self, key: &str, v: u32) -> Option<u16> {
+        if (1..=4094).contains(&v) {
+            Some(v as u16)
+        } else {
+            self.error(key, format!("VLAN {v} is out of range: expected 1 to 4094"));
+            None
+        }
+    }
+
+    fn topology(&mut self, raw: RawTopology) -> Topology {
+        let name = match raw.name.clone() {
+            None => {
+                self.error("name", "missing: every topology needs a `name`");
+                String::new()
+            }
+            Some(n) if !valid_topology_name(&n) => {
+                self.error(
+                    "name",
+                    format!("`{n}` is not a valid topology name: expected lowercase letters, digits and `-`, starting with a letter or digit, at most 24 characters"),
+                );
+                n
+            }
+            Some(n) => n,
+        };
+
+        // Names.
+        for (section, names) in [
+            ("hosts", raw.hosts.0.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()),
+            ("ports", raw.ports.0.iter().map(|(n, _)| n.clone()).collect()),
+            ("functions", raw.functions.0.iter().map(|(n, _)| n.clone()).collect()),
+        ] {
+            for n in names {
+                if !valid_name(&n) {
+                    self.error(
+                        format!("{section}.{n}"),
+                        format!("`{n}` is not a valid name: expected letters, digits, `_` and `-`"),
+                    );
+                }
+            }
+        }
+        let port_names: HashSet<&str> = raw.ports.0.iter().map(|(n, _)| n.as_str()).collect();
+        for (f, _) in &raw.functions.0 {
+            if port_names.contains(f.as_str()) {
+                self.error(
+                    format!("functions.{f}"),
+                    format!("`{f}` is also the name of a port; links name both, so names must differ"),
+                );
+            }
+        }
+
+        let ports = self.ports(&raw);
+        let hosts = self.hosts(&raw, &name, &ports);
+        let functions = self.functions(&raw);
+        let links = self.links(&raw, &ports, &functions);
+        self.addresses(&hosts);
+        self.macs(&raw);
+
+        Topology {
+            name,
+            file: self.file.to_path_buf(),
+            hosts,
+            ports,
+            functions,
+            links,
+        }
+    }
+
+    fn ports(&mut self, raw: &RawTopology) -> Vec<Port> {
+        let host_names: HashSet<&str> = raw.hosts.0.iter().map(|(n, _)| n.as_str()).collect();
+        let mut ports = Vec::new();
+        let mut per_host: HashMap<&str, usize> = HashMap::new();
+        let mut root_ifnames: HashMap<String, String> = HashMap::new();
+        for (name, p) in &raw.ports.0 {
+            let key = format!("ports.{name}");
+            let kind = match p.kind.as_deref() {
+                None => {
+                    self.error(&key, format!("missing `kind`: expected one of {}", PORT_KINDS.join(", ")));
+                    continue;
+                }
+                Some("tap") => {
+                    let mtu = match p.mtu {
+                        None => 1500,
+                        Some(m) if (MIN_MTU..=MAX_MTU).contains(&m) => m as u16,
+                        Some(m) => {
+                            self.error(format!("{key}.mtu"), format!("MTU {m} is out of range: expected {MIN_MTU} to {MAX_MTU}"));
+                            1500
+                        }
+                    };
+                    let mac = p.mac.as_deref().and_then(|m| match parse_mac(m) {
+                        Some(mac) if mac[0] & 1 == 1 => {
+                            self.error(format!("{key}.mac"), format!("`{m}` is a multicast address: a port's MAC must be unicast"));
+                            None
+                        }
+                        Some(mac) => Some(mac),
+                        None => {
+                            self.error(format!("{key}.mac"), format!("`{m}` is not a MAC address: expected six hex bytes like 02:00:00:00:00:01"));
+                            None
+                        }
+                    });
+                    match &p.host {
+                        Some(h) => {
+                            if !host_names.contains(h.as_str()) {
+                                self.error(format!("{key}.host"), format!("no host named `{h}` (declare it under `hosts`)"));
+                            }
+                            if let Some(i) = &p.ifname {
+                                self.error(format!("{key}.ifname"), format!("`ifname: {i}` is only for TAPs in the root namespace; a host's interfaces are named eth0, eth1, ... in file order"));
+                            }
+                            let n = per_host.entry(h.as_str()).or_insert(0);
+                            *n += 1;
+                            PortKind::Tap {
+                                host: Some(h.clone()),
+                                ifname: format!("eth{}", *n - 1),
+                                mtu,
+                                mac,
+                            }
+                        }
+                        None => {
+                            if p.address.is_some() {
+                                self.error(format!("{key}.address"), "`address` needs `host`: a TAP in the root namespace gets no address from nfv");
+                            }
+                            let ifname = p.ifname.clone().unwrap_or_else(|| name.clone());
+                            let ikey = if p.ifname.is_some() { format!("{key}.ifname") } else { key.clone() };
+                            if !valid_ifname(&ifname) {
+                                self.error(&ikey, format!("`{ifname}` is not a usable device name: at most 15 characters of letters, digits, `_`, `-` and `.` (give a shorter `ifname`)"));
+                            } else if let Some(other) = root_ifnames.insert(ifname.clone(), name.clone()) {
+                                self.error(&ikey, format!("device name `{ifname}` is already used by port `{other}`"));
+                            }
+                            PortKind::Tap {
+                                host: None,
+                                ifname,
+                                mtu,
+                                mac,
+                            }
+                        }
+                    }
+                }
+                Some("null") => {
+                    for (k, set) in [
+                        ("host", p.host.is_some()),
+                        ("ifname", p.ifname.is_some()),
+                        ("mtu", p.mtu.is_some()),
+                        ("mac", p.mac.is_some()),
+                        ("address", p.address.is_some()),
+                    ] {
+                        if set {
+                            self.error(format!("{key}.{k}"), format!("a `null` port takes no `{k}`"));
+                        }
+                    }
+                    PortKind::Null
+                }
+                Some(other) => {
+                    self.error(format!("{key}.kind"), format!("unknown port kind `{other}`: expected one of {}", PORT_KINDS.join(", ")));
+                    continue;
+                }
+            };
+            ports.push(Port {
+                name: name.clone(),
+                kind,
+                line: self.line(&key),
+            });
+        }
+        ports
+    }
+
+    fn hosts(&mut self, raw: &RawTopology, topo: &str, ports: &[Port]) -> Vec<Host> {
+        let mut hosts = Vec::new();
+        for (name, h) in &raw.hosts.0 {
+            let key = format!("hosts.{name}");
+            let empty = RawHost::default();
+            let h = h.as_ref().unwrap_or(&empty);
+            let raw_ports: Vec<(&String, &RawPort)> = raw
+                .ports
+                .0
+                .iter()
+                .filter(|(_, p)| p.host.as_deref() == Some(name.as_str()))
+                .map(|(n, p)| (n, p))
+                .collect();
+            if raw_ports.is_empty() {
+                self.error(&key, format!("host `{name}` has no port: give it one with `ports: {{ NAME: {{ kind: tap, host: {name} }} }}`"));
+            }
+            let host_address = h.address.as_deref().and_then(|a| match parse_cidr(a) {
+                Ok(n) => Some(n),
+                Err(m) => {
+                    self.error(format!("{key}.address"), m);
+                    None
+                }
+            });
+            let mut interfaces = Vec::new();
+            for (i, (pname, rp)) in raw_ports.iter().enumerate() {
+                let pkey = format!("ports.{pname}");
+                let mut address = rp.address.as_deref().and_then(|a| match parse_cidr(a) {
+                    Ok(n) => Some(n),
+                    Err(m) => {
+                        self.error(format!("{pkey}.address"), m);
+                        None
+                    }
+                });
+                if i == 0 && h.address.is_some() {
+                    if rp.address.is_some() {
+                        self.error(format!("{pkey}.address"), format!("host `{name}` already gives its first interface an address; give it in one place"));
+                    }
+                    address = host_address;
+                }
+                let Some(port) = ports.iter().find(|p| p.name == **pname) else {
+                    continue;
+                };
+                let (ifname, mac) = match &port.kind {
+                    PortKind::Tap { ifname, mac, .. } => (ifname.clone(), *mac),
+                    PortKind::Null => continue,
+                };
+                interfaces.push(HostInterface {
+                    port: (*pname).clone(),
+                    ifname,
+                    address,
+                    mac,
+                });
+            }
+            let gateway = match h.gateway.as_deref() {
+                None | Some("none") => None,
+                Some(g) => match g.parse::<Ipv4Addr>() {
+                    Err(_) => {
+                        self.error(format!("{key}.gateway"), format!("`{g}` is not an IPv4 address or `none`"));
+                        None
+                    }
+                    Ok(gw) => {
+                        let nets: Vec<Ipv4Network> = interfaces.iter().filter_map(|i| i.address).collect();
+                        if nets.is_empty() {
+                            self.error(format!("{key}.gateway"), format!("gateway {gw} needs an address on the host in the same subnet"));
+                        } else if !nets.iter().any(|n| n.contains(gw)) {
+                            let list: Vec<String> = nets.iter().map(|n| format!("{}/{}", n.network(), n.prefix())).collect();
+                            self.error(format!("{key}.gateway"), format!("gateway {gw} is not in the host's subnet ({})", list.join(", ")));
+                        } else if nets.iter().any(|n| n.ip() == gw) {
+                            self.error(format!("{key}.gateway"), format!("gateway {gw} is the host's own address"));
+                        }
+                        Some(gw)
+                    }
+                },
+            };
+            if let Some(ns) = &h.netns {
+                if ns.is_empty() || ns.len() > 64 || !ns.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')) || ns.starts_with('.') {
+                    self.error(format!("{key}.netns"), format!("`{ns}` is not a usable namespace name: letters, digits, `_`, `-` and `.`, at most 64"));
+                }
+            }
+            let _ = topo;
+            hosts.push(Host {
+                name: name.clone(),
+                netns: h.netns.clone(),
+                gateway,
+                interfaces,
+                line: self.line(&key),
+            });
+        }
+        hosts
+    }
+
+    fn functions(&mut self, raw: &RawTopology) -> Vec<Function> {
+        let mut out = Vec::new();
+        for (name, f) in &raw.functions.0 {
+            let key = format!("functions.{name}");
+            match f.kind.as_deref() {
+                None => {
+                    self.error(&key, format!("missing `kind`: expected one of {}", FUNCTION_KINDS.join(", ")));
+                }
+                Some("switch") => {
+                    let mac_table_size = match f.mac_table_size {
+                        None => 65536,
+                        Some(n) if (1..=16_777_216).contains(&n) => n as usize,
+                        Some(n) => {
+                            self.error(format!("{key}.mac_table_size"), format!("{n} is out of range: expected 1 to 16777216"));
+                            65536
+                        }
+                    };
+                    let ageing = match &f.ageing {
+                        None => Duration::from_secs(300),
+                        Some(d) => parse_duration(d).unwrap_or_else(|| {
+                            self.error(format!("{key}.ageing"), "expected a positive duration: whole seconds, or a number with s, m or h (e.g. 300s, 5m, 1h)");
+                            Duration::from_secs(300)
+                        }),
+                    };
+                    let vlan = f.vlan.map_or(Some(1), |v| self.vlan_id(&format!("{key}.vlan"), v)).unwrap_or(1);
+                    let mut attachments = Vec::new();
+                    for (a, att) in &f.attachments.0 {
+                        let akey = format!("{key}.attachments.{a}");
+                        if !valid_name(a) {
+                            self.error(&akey, format!("`{a}` is not a valid name: expected letters, digits, `_` and `-`"));
+                        }
+                        let mode = match (att.vlan, &att.trunk) {
+                            (Some(_), Some(_)) => {
+                                self.error(&akey, "give either `vlan` (access) or `trunk` (tagged), not both");
+                                continue;
+                            }
+                            (None, None) => {
+                                self.error(&akey, "expected `vlan: ID` (access) or `trunk: [IDs]` (tagged)");
+                                continue;
+                            }
+                            (Some(v), None) => {
+                                if att.native.is_some() {
+                                    self.error(format!("{akey}.native"), "`native` is for trunks: an access attachment is untagged in its `vlan`");
+                                }
+                                match self.vlan_id(&format!("{akey}.vlan"), v) {
+                                    Some(v) => VlanMode::Access(v),
+                                    None => continue,
+                                }
+                            }
+                            (None, Some(list)) => {
+                                if list.is_empty() {
+                                    self.error(format!("{akey}.trunk"), "a trunk needs at least one VLAN");
+                                }
+                                let mut allowed = Vec::new();
+                                for (i, v) in list.iter().enumerate() {
+                                    let ikey = format!("{akey}.trunk[{i}]");
+                                    if let Some(id) = self.vlan_id(&ikey, *v) {
+                                        if allowed.contains(&id) {
+                                            self.error(&ikey, format!("VLAN {id} is listed twice"));
+                                        } else {
+                                            allowed.push(id);
+                                        }
+                                    }
+                                }
+                                let native = att.native.and_then(|n| self.vlan_id(&format!("{akey}.native"), n));
+                                VlanMode::Trunk { allowed, native }
+                            }
+                        };
+                        attachments.push((a.clone(), mode));
+                    }
+                    out.push(Function {
+                        name: name.clone(),
+                        kind: FunctionKind::Switch(SwitchConfig {
+                            mac_table_size,
+                            ageing,
+                            vlan,
+                            attachments,
+                        }),
+                        line: self.line(&key),
+                    });
+                }
+                Some(other) => {
+                    self.error(format!("{key}.kind"), format!("unknown function kind `{other}`: expected one of {}", FUNCTION_KINDS.join(", ")));
+                }
+            }
+        }
+        out
+    }
+
+    fn links(&mut self, raw: &RawTopology, ports: &[Port], functions: &[Function]) -> Vec<Link> {
+        let port_set: HashSet<&str> = raw.ports.0.iter().map(|(n, _)| n.as_str()).collect();
+        let fn_set: HashSet<&str> = raw.functions.0.iter().map(|(n, _)| n.as_str()).collect();
+        let mut port_used: HashMap<String, String> = HashMap::new();
+        let mut att_used: HashMap<String, String> = HashMap::new();
+        let mut links = Vec::new();
+        for (li, ends) in raw.links.iter().enumerate() {
+            let lkey = format!("links[{li}]");
+            if ends.len() < 2 {
+                self.error(&lkey, format!("a link needs at least two ends, got {}", ends.len()));
+                continue;
+            }
+            let mut resolved = Vec::new();
+            let mut ok = true;
+            for (ei, end) in ends.iter().enumerate() {
+                let ekey = format!("{lkey}[{ei}]");
+                let (head, sub) = match end.split_once('.') {
+                    Some((h, s)) => (h, Some(s)),
+                    None => (end.as_str(), None),
+                };
+                if port_set.contains(head) {
+                    if sub.is_some() {
+                        self.error(&ekey, format!("`{end}`: port `{head}` has no sub-ends; write `{head}`"));
+                        ok = false;
+                        continue;
+                    }
+                    if let Some(prev) = port_used.insert(head.to_string(), ekey.clone()) {
+                        self.error(&ekey, format!("port `{head}` is already linked at {prev}; a port is a single wire end"));
+                        ok = false;
+                    }
+                    resolved.push(LinkEnd::Port(head.to_string()));
+                } else if fn_set.contains(head) {
+                    if let Some(a) = sub {
+                        let declared = functions.iter().find(|f| f.name == head).is_some_and(|f| match &f.kind {
+                            FunctionKind::Switch(c) => c.attachments.iter().any(|(n, _)| n == a),
+                        });
+                        let exists_raw = raw.functions.0.iter().any(|(n, f)| n == head && f.attachments.0.iter().any(|(x, _)| x == a));
+                        if !declared && !exists_raw {
+                            self.error(&ekey, format!("`{end}`: function `{head}` has no attachment `{a}` (declare it under functions.{head}.attachments)"));
+                            ok = false;
+                            continue;
+                        }
+                        if let Some(prev) = att_used.insert(end.clone(), ekey.clone()) {
+                            self.error(&ekey, format!("attachment `{end}` is already linked at {prev}; an attachment is a single wire end"));
+                            ok = false;
+                        }
+                    }
+                    resolved.push(LinkEnd::Function {
+                        name: head.to_string(),
+                        attachment: sub.map(str::to_string),
+                    });
+                } else {
+                    self.error(&ekey, format!("`{head}` is neither a port nor a function"));
+                    ok = false;
+                }
+            }
+            for w in resolved.windows(2) {
+                if w[0] == w[1] {
+                    self.error(&lkey, "a link wires something to itself");
+                    ok = false;
+                }
+            }
+            if ok {
+                links.push(Link {
+                    ends: resolved,
+                    line: self.line(&lkey),
+                });
+            }
+        }
+        for p in ports {
+            if !port_used.contains_key(&p.name) {
+                self.error(format!("ports.{}", p.name), format!("port `{}` is not linked to anything (add it to `links`)", p.name));
+            }
+        }
+        for f in functions {
+            let FunctionKind::Switch(c) = &f.kind;
+            for (a, _) in &c.attachments {
+                let full = format!("{}.{a}", f.name);
+                if !att_used.contains_key(&full) {
+                    self.error(format!("functions.{}.attachments.{a}", f.name), format!("attachment `{full}` is declared but not linked"));
+                }
+            }
+        }
+        links
+    }
+
+    fn addresses(&mut self, hosts: &[Host]) {
+        let mut seen: HashMap<Ipv4Addr, String> = HashMap::new();
+        for h in hosts {
+            for (i, iface) in h.interfaces.iter().enumerate() {
+                let Some(a) = iface.address else { continue };
+                let key = if i == 0 && self.index.get(&format!("hosts.{}.address", h.name)).is_some() {
+                    format!("hosts.{}.address", h.name)
+                } else {
+                    format!("ports.{}.address", iface.port)
+                };
+                if a.prefix() < 32 && (a.ip() == a.network() || a.ip() == a.broadcast()) {
+                    self.error(&key, format!("{a} is the subnet's network or broadcast address, not a host address"));
+                }
+                if let Some(prev) = seen.insert(a.ip(), key.clone()) {
+                    self.error(&key, format!("address {} is already used at {prev}", a.ip()));
+                }
+            }
+        }
+    }
+
+    fn macs(&mut self, raw: &RawTopology) {
+        let mut seen: HashMap<[u8; 6], String> = HashMap::new();
+        for (name, p) in &raw.ports.0 {
+            if let Some(mac) = p.mac.as_deref().and_then(parse_mac) {
+                let key = format!("ports.{name}.mac");
+                if let Some(prev) = seen.insert(mac, key.clone()) {
+                    self.error(&key, format!("MAC {} is already used at {prev}", p.mac.as_deref().unwrap_or_default()));
+                }
+            }
+        }
+    }
+}
