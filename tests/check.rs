@@ -23,7 +23,11 @@ fn every_shipped_topology_checks_and_prints_its_graph() {
     let files = yaml_files("topologies");
     assert!(files.len() >= 3, "{files:?}");
     for f in files {
-        let out = Command::new(NFV).arg("check").arg(&f).output().expect("run nfv check");
+        let out = Command::new(NFV)
+            .arg("check")
+            .arg(&f)
+            .output()
+            .expect("run nfv check");
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),
@@ -33,7 +37,11 @@ fn every_shipped_topology_checks_and_prints_its_graph() {
             String::from_utf8_lossy(&out.stderr)
         );
         for part in ["ports:", "functions:", "wires:", ": OK"] {
-            assert!(stdout.contains(part), "{}: no {part:?} in\n{stdout}", f.display());
+            assert!(
+                stdout.contains(part),
+                "{}: no {part:?} in\n{stdout}",
+                f.display()
+            );
         }
     }
 }
@@ -69,33 +77,67 @@ fn expectation(text: &str) -> (usize, String, String) {
 #[test]
 fn broken_topologies_fail_with_file_line_and_key() {
     let files = yaml_files("tests/bad-topologies");
-    assert!(files.len() >= 10, "need at least ten broken files, have {}", files.len());
+    assert!(
+        files.len() >= 10,
+        "need at least ten broken files, have {}",
+        files.len()
+    );
     for f in files {
         let text = std::fs::read_to_string(&f).expect("read fixture");
         let (line, key, contains) = expectation(&text);
-        let out = Command::new(NFV).arg("check").arg(&f).output().expect("run nfv check");
+        let out = Command::new(NFV)
+            .arg("check")
+            .arg(&f)
+            .output()
+            .expect("run nfv check");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{} passed nfv check", f.display());
-        assert!(out.stdout.is_empty(), "{}: printed a graph for a broken file", f.display());
+        assert!(
+            out.stdout.is_empty(),
+            "{}: printed a graph for a broken file",
+            f.display()
+        );
         let at = format!("{}:{line}", f.display());
-        let hit = stderr.lines().find(|l| l.starts_with(&at) && l.contains(&key));
-        let hit = hit.unwrap_or_else(|| panic!("{}: no error at line {line} for key {key:?}:\n{stderr}", f.display()));
-        assert!(hit.contains(&contains), "{}: {hit:?} lacks {contains:?}", f.display());
+        let hit = stderr
+            .lines()
+            .find(|l| l.starts_with(&at) && l.contains(&key));
+        let hit = hit.unwrap_or_else(|| {
+            panic!(
+                "{}: no error at line {line} for key {key:?}:\n{stderr}",
+                f.display()
+            )
+        });
+        assert!(
+            hit.contains(&contains),
+            "{}: {hit:?} lacks {contains:?}",
+            f.display()
+        );
     }
 }
 
 #[test]
 fn a_missing_file_is_a_clear_error() {
-    let out = Command::new(NFV).args(["check", "/nonexistent/topo.yaml"]).output().expect("run");
+    let out = Command::new(NFV)
+        .args(["check", "/nonexistent/topo.yaml"])
+        .output()
+        .expect("run");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/topo.yaml"));
 }
 
 #[test]
 fn every_command_has_help() {
-    for args in [&["--help"][..], &["check", "--help"], &["run", "--help"], &["demo", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["check", "--help"],
+        &["run", "--help"],
+        &["demo", "--help"],
+    ] {
         let out = Command::new(NFV).args(args).output().expect("run");
         assert!(out.status.success(), "{args:?}");
-        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage"),
+            "{args:?}"
+        );
     }
 }

@@ -31,8 +31,13 @@ fn a_killed_runs_namespaces_are_removed_by_the_next_run() {
     );
     assert_eq!(lab.ping("h1", "10.10.0.4", 2), (2, 2));
     let status = sleeper.wait().expect("wait for sleeper");
-    assert!(!status.success(), "the process in the leftover namespace was killed");
+    assert!(
+        !status.success(),
+        "the process in the leftover namespace was killed"
+    );
     let (ok, out) = lab.stop();
     assert!(ok, "{out}");
-    assert!(common::netns_list().iter().all(|n| !n.starts_with(&format!("nfv-{name}-"))));
+    assert!(common::netns_list()
+        .iter()
+        .all(|n| !n.starts_with(&format!("nfv-{name}-"))));
 }

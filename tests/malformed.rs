@@ -30,14 +30,33 @@ fn truncated_oversized_and_malformed_frames_are_counted_and_dropped() {
     assert_eq!(lab.ping("h1", "10.10.0.2", 2), (2, 2));
 
     let out = lab.exec("h1", "python3", &["-c", SEND_RAW]);
-    assert!(out.status.success(), "raw send failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "raw send failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // Oversized: h1's side of the TAP takes a larger MTU than the port's 1500, so one
     // 3042-byte frame reaches nfv, which must drop it.
     let mtu = lab.exec("h1", "ip", &["link", "set", "eth0", "mtu", "4000"]);
     assert!(mtu.status.success());
     let (_, got) = lab.ping("h1", "10.10.0.2", 1);
-    let big = lab.exec("h1", "ping", &["-n", "-c", "2", "-W", "1", "-s", "3000", "-M", "do", "10.10.0.2"]);
+    let big = lab.exec(
+        "h1",
+        "ping",
+        &[
+            "-n",
+            "-c",
+            "2",
+            "-W",
+            "1",
+            "-s",
+            "3000",
+            "-M",
+            "do",
+            "10.10.0.2",
+        ],
+    );
     assert!(!big.status.success(), "an oversized frame got through");
     assert_eq!(got, 1, "small frames still pass");
 

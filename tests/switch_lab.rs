@@ -35,19 +35,28 @@ fn four_hosts_on_one_switch_ping_every_other_host_and_nothing_is_left_after_stop
     let (ok, out) = lab.stop();
     assert!(ok, "nfv run exited with failure:\n{out}");
     assert!(out.contains("namespaces and devices removed"), "{out}");
-    let left: Vec<_> = common::netns_list().into_iter().filter(|n| n.starts_with(&prefix)).collect();
+    let left: Vec<_> = common::netns_list()
+        .into_iter()
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
     assert!(left.is_empty(), "namespaces left: {left:?}");
     let pid_file = format!("/run/nfv/{name}.pid");
     assert!(!std::path::Path::new(&pid_file).exists(), "{pid_file} left");
     // nfv created its TAP devices as nfv<pid>.<n> before moving them into the hosts; none
     // may survive it, in the root namespace or anywhere.
     let ours = format!("nfv{}.", pid % 10_000_000);
-    let devices: Vec<_> = common::root_devices().into_iter().filter(|d| d.starts_with(&ours)).collect();
+    let devices: Vec<_> = common::root_devices()
+        .into_iter()
+        .filter(|d| d.starts_with(&ours))
+        .collect();
     assert!(devices.is_empty(), "devices left: {devices:?}");
 }
 
 fn sha256(path: &std::path::Path) -> String {
-    let out = Command::new("sha256sum").arg(path).output().expect("sha256sum");
+    let out = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum");
     String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
         .next()
@@ -84,12 +93,18 @@ fn a_20_mb_tcp_transfer_between_two_hosts_arrives_intact() {
         let out = lab.exec(
             "h1",
             "sh",
-            &["-c", &format!("nc -N -w 10 10.10.0.2 5001 < {}", sent.display())],
+            &[
+                "-c",
+                &format!("nc -N -w 10 10.10.0.2 5001 < {}", sent.display()),
+            ],
         );
         if out.status.success() {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(10), "could not connect: {out:?}");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "could not connect: {out:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let end = Instant::now() + Duration::from_secs(30);

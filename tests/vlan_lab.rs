@@ -27,7 +27,10 @@ fn hosts_on_the_same_vlan_reach_each_other_across_a_trunk_and_other_vlans_do_not
     // ever used on the other: the red hosts' neighbour tables hold no blue address.
     let neigh = lab.exec("red1", "ip", &["neigh", "show", "10.20.0.21"]);
     let text = String::from_utf8_lossy(&neigh.stdout);
-    assert!(!text.contains("lladdr"), "red1 resolved a blue host: {text}");
+    assert!(
+        !text.contains("lladdr"),
+        "red1 resolved a blue host: {text}"
+    );
     let (ok, out) = lab.stop();
     assert!(ok, "{out}");
 }

@@ -115,7 +115,10 @@ fn run_file(file: &Path) -> ExitCode {
     for h in &running.plan.hosts {
         println!("host {:<12} ip netns exec {} ...", h.name, h.netns);
     }
-    println!("nfv: topology {} running; Ctrl-C to stop", running.plan.name);
+    println!(
+        "nfv: topology {} running; Ctrl-C to stop",
+        running.plan.name
+    );
     let waited = running.wait(&stop);
     finish(running, waited)
 }

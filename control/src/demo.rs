@@ -50,13 +50,21 @@ pub fn parse_ping(out: &str) -> Option<PingResult> {
 /// Ping `addr` from namespace `netns` `count` times.
 pub fn ping(netns: &str, addr: &str, count: u32) -> std::io::Result<Option<PingResult>> {
     let count = count.to_string();
-    let out = exec_in(netns, "ping", &["-n", "-c", &count, "-i", "0.2", "-W", "2", addr])?;
+    let out = exec_in(
+        netns,
+        "ping",
+        &["-n", "-c", &count, "-i", "0.2", "-W", "2", addr],
+    )?;
     Ok(parse_ping(&String::from_utf8_lossy(&out.stdout)))
 }
 
 /// Run the demo.
 pub fn run() -> ExitCode {
-    if std::process::Command::new("ping").arg("-V").output().is_err() {
+    if std::process::Command::new("ping")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
         eprintln!("nfv demo: `ping` is not installed (Debian: apt-get install iputils-ping)");
         return ExitCode::FAILURE;
     }
@@ -68,7 +76,10 @@ pub fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("nfv demo: {} hosts in network namespaces, one TAP port each, on one learning switch\n", topo.hosts.len());
+    println!(
+        "nfv demo: {} hosts in network namespaces, one TAP port each, on one learning switch\n",
+        topo.hosts.len()
+    );
     let running = match run::start(&topo) {
         Ok(r) => r,
         Err(e) => {
@@ -100,7 +111,10 @@ pub fn run() -> ExitCode {
             }
             match ping(netns, addr, 3) {
                 Ok(Some(r)) => {
-                    let rtt = r.avg_ms.map(|a| format!("avg rtt {a:.3} ms")).unwrap_or_default();
+                    let rtt = r
+                        .avg_ms
+                        .map(|a| format!("avg rtt {a:.3} ms"))
+                        .unwrap_or_default();
                     let ok = r.received == r.sent && r.sent > 0;
                     if !ok {
                         failures += 1;

@@ -301,10 +301,16 @@ impl Plan {
         if !self.hosts.is_empty() {
             let _ = writeln!(s, "hosts:");
             for h in &self.hosts {
-                let gw = h.gateway.map(|g| format!(" gateway {g}")).unwrap_or_default();
+                let gw = h
+                    .gateway
+                    .map(|g| format!(" gateway {g}"))
+                    .unwrap_or_default();
                 let _ = writeln!(s, "  {:<12} netns {}{}", h.name, h.netns, gw);
                 for i in &h.interfaces {
-                    let addr = i.address.map(|a| a.to_string()).unwrap_or_else(|| "-".into());
+                    let addr = i
+                        .address
+                        .map(|a| a.to_string())
+                        .unwrap_or_else(|| "-".into());
                     let _ = writeln!(s, "    {:<6} {:<18} mtu {}", i.ifname, addr, i.mtu);
                 }
             }
@@ -318,7 +324,9 @@ impl Plan {
                     mtu,
                     ..
                 } => format!("tap -> host {h} as {ifname}, mtu {mtu}"),
-                PortPlan::Tap { device, mtu, .. } => format!("tap {device} (root namespace), mtu {mtu}"),
+                PortPlan::Tap { device, mtu, .. } => {
+                    format!("tap {device} (root namespace), mtu {mtu}")
+                }
                 PortPlan::Null => "null sink".to_string(),
             };
             let _ = writeln!(s, "  {i:<3} {name:<12} {what}");
@@ -379,9 +387,9 @@ fn fmt_vlan(v: &SwitchVlan) -> String {
 
 fn fmt_duration(d: Duration) -> String {
     let s = d.as_secs();
-    if s % 3600 == 0 && s > 0 {
+    if s.is_multiple_of(3600) && s > 0 {
         format!("{}h", s / 3600)
-    } else if s % 60 == 0 && s > 0 {
+    } else if s.is_multiple_of(60) && s > 0 {
         format!("{}m", s / 60)
     } else {
         format!("{s}s")

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nfv_dataplane::port::{NullPort, TapPort};
-use nfv_dataplane::{DropReason, GraphBuilder, Pool, Port, Worker, WorkerCounters, WorkerHandle, WorkerId, BURST};
+use nfv_dataplane::{
+    DropReason, GraphBuilder, Pool, Port, Worker, WorkerCounters, WorkerHandle, WorkerId, BURST,
+};
 use nfv_functions::{Switch, SwitchStats};
 
 use crate::lab::{Lab, LabError};
@@ -65,13 +67,15 @@ pub fn start(topo: &Topology) -> Result<Running, RunError> {
     let mut graph = GraphBuilder::new();
     for (name, p) in &plan.ports {
         let port: Box<dyn Port> = match p {
-            PortPlan::Tap { device, mtu, .. } => Box::new(
-                TapPort::create(device, *mtu as usize).map_err(|source| RunError::Tap {
-                    port: name.clone(),
-                    device: device.clone(),
-                    source,
-                })?,
-            ),
+            PortPlan::Tap { device, mtu, .. } => {
+                Box::new(TapPort::create(device, *mtu as usize).map_err(|source| {
+                    RunError::Tap {
+                        port: name.clone(),
+                        device: device.clone(),
+                        source,
+                    }
+                })?)
+            }
             PortPlan::Null => Box::new(NullPort),
         };
         graph.add_port(name.clone(), port);
@@ -87,9 +91,10 @@ pub fn start(topo: &Topology) -> Result<Running, RunError> {
         }
     }
     for w in &plan.wires {
-        graph
-            .connect(w.a, w.b)
-            .map_err(|source| PlanError::Graph { line: w.line, source })?;
+        graph.connect(w.a, w.b).map_err(|source| PlanError::Graph {
+            line: w.line,
+            source,
+        })?;
     }
 
     for (device, mtu) in plan.root_devices() {

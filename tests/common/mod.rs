@@ -98,7 +98,8 @@ pub fn unique_name(base: &str) -> String {
 
 /// Copy `topologies/FILE` into `dir` with its `name:` replaced by `name`.
 pub fn topology_copy(file: &str, name: &str, dir: &Path) -> PathBuf {
-    let text = std::fs::read_to_string(repo().join("topologies").join(file)).expect("read topology");
+    let text =
+        std::fs::read_to_string(repo().join("topologies").join(file)).expect("read topology");
     let mut out = String::new();
     let mut done = false;
     for line in text.lines() {
@@ -117,7 +118,10 @@ pub fn topology_copy(file: &str, name: &str, dir: &Path) -> PathBuf {
 }
 
 pub fn netns_list() -> Vec<String> {
-    let out = Command::new("ip").args(["netns", "list"]).output().expect("ip netns list");
+    let out = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip netns list");
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_whitespace().next().map(str::to_string))
@@ -126,7 +130,11 @@ pub fn netns_list() -> Vec<String> {
 
 pub fn root_devices() -> Vec<String> {
     std::fs::read_dir("/sys/class/net")
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -138,6 +146,9 @@ pub struct Lab {
     stdout: mpsc::Receiver<String>,
     pub seen: Vec<String>,
     pub dir: TempDir,
+    /// Leave the namespaces behind on drop (a test of leftover handling; a later `Lab` of
+    /// the same name removes them).
+    leave_namespaces: bool,
 }
 
 impl Lab {
@@ -175,6 +186,7 @@ impl Lab {
             stdout: rx,
             seen: Vec::new(),
             dir,
+            leave_namespaces: false,
         };
         lab.wait_for_line("running; Ctrl-C", Duration::from_secs(30));
         lab
@@ -230,7 +242,11 @@ impl Lab {
     /// Ping `addr` from `host` `count` times; returns (sent, received).
     pub fn ping(&self, host: &str, addr: &str, count: u32) -> (u32, u32) {
         let c = count.to_string();
-        let out = self.exec(host, "ping", &["-n", "-c", &c, "-i", "0.2", "-W", "1", addr]);
+        let out = self.exec(
+            host,
+            "ping",
+            &["-n", "-c", &c, "-i", "0.2", "-W", "1", addr],
+        );
         let text = String::from_utf8_lossy(&out.stdout);
         let r = nfv_control::demo::parse_ping(&text)
             .unwrap_or_else(|| panic!("no ping summary from {host} to {addr}: {text}"));
@@ -240,13 +256,18 @@ impl Lab {
     /// Namespaces of this lab that exist now.
     pub fn namespaces_left(&self) -> Vec<String> {
         let prefix = format!("nfv-{}-", self.name);
-        netns_list().into_iter().filter(|n| n.starts_with(&prefix)).collect()
+        netns_list()
+            .into_iter()
+            .filter(|n| n.starts_with(&prefix))
+            .collect()
     }
 
     /// Stop nfv with SIGTERM; returns its exit status success and everything it printed.
     pub fn stop(mut self) -> (bool, String) {
         let mut child = self.child.take().expect("running");
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
         let end = Instant::now() + Duration::from_secs(20);
         let status = loop {
             if let Ok(Some(s)) = child.try_wait() {
@@ -266,6 +287,7 @@ impl Lab {
 
     /// Kill nfv with SIGKILL, leaving its namespaces behind (to test leftover handling).
     pub fn kill(mut self) {
+        self.leave_namespaces = true;
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -276,7 +298,9 @@ impl Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
             let end = Instant::now() + Duration::from_secs(10);
             while Instant::now() < end {
                 if let Ok(Some(_)) = c.try_wait() {
@@ -286,6 +310,9 @@ impl Drop for Lab {
             }
             let _ = c.kill();
             let _ = c.wait();
+        }
+        if self.leave_namespaces {
+            return;
         }
         // Whatever a killed run (or a failing test) left behind.
         for ns in self.namespaces_left() {

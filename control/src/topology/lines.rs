@@ -41,7 +41,10 @@ impl Walker {
             Frame::Seq { path, next } => {
                 let p = format!("{path}[{next}]");
                 *next += 1;
-                self.index.at.entry(p.clone()).or_insert((mark.line(), mark.col() + 1));
+                self.index
+                    .at
+                    .entry(p.clone())
+                    .or_insert((mark.line(), mark.col() + 1));
                 p
             }
         };
@@ -56,7 +59,10 @@ impl MarkedEventReceiver for Walker {
                 if let Some(Frame::Map { path, key }) = self.stack.last_mut() {
                     if key.is_none() {
                         let p = join(path, &value);
-                        self.index.at.entry(p).or_insert((mark.line(), mark.col() + 1));
+                        self.index
+                            .at
+                            .entry(p)
+                            .or_insert((mark.line(), mark.col() + 1));
                         *key = Some(value);
                         return;
                     }

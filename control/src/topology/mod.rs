@@ -305,9 +305,28 @@ struct RawHost {
     netns: Option<String>,
 }
 
+/// A `kind` value. `kind: null` is YAML's null, which names the `null` port kind here.
+fn kind_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    struct V;
+    impl Visitor<'_> for V {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a kind name")
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Some("null".to_string()))
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+    }
+    d.deserialize_any(V)
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPort {
+    #[serde(default, deserialize_with = "kind_or_null")]
     kind: Option<String>,
     host: Option<String>,
     ifname: Option<String>,
@@ -409,8 +428,13 @@ fn serde_error(e: &serde_yaml::Error, index: &LineIndex, file: &Path) -> Topolog
             }
         }
     }
+    for t in ["u16", "u32", "u64"] {
+        message = message.replace(&format!("expected {t}"), "expected a whole number");
+    }
     if message.contains("did not match any variant of untagged enum RawDuration") {
-        message = "expected a duration: whole seconds, or a number with s, m or h (e.g. 300s, 5m, 1h)".into();
+        message =
+            "expected a duration: whole seconds, or a number with s, m or h (e.g. 300s, 5m, 1h)"
+                .into();
     }
     TopologyError {
         file: file.to_path_buf(),
@@ -428,7 +452,9 @@ struct Validator<'a> {
 }
 
 fn valid_name(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 fn valid_topology_name(s: &str) -> bool {
@@ -436,7 +462,8 @@ fn valid_topology_name(s: &str) -> bool {
     !b.is_empty()
         && b.len() <= 24
         && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
 }
 
 fn valid_ifname(s: &str) -> bool {
@@ -444,7 +471,8 @@ fn valid_ifname(s: &str) -> bool {
         && s.len() <= 15
         && s != "."
         && s != ".."
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 fn parse_mac(s: &str) -> Option<[u8; 6]> {
@@ -482,7 +510,9 @@ fn parse_duration(d: &RawDuration) -> Option<Duration> {
 
 fn parse_cidr(s: &str) -> Result<Ipv4Network, String> {
     let Some((ip, prefix)) = s.split_once('/') else {
-        return Err(format!("`{s}` is not an IPv4 address with a prefix length, like 10.0.0.1/24"));
+        return Err(format!(
+            "`{s}` is not an IPv4 address with a prefix length, like 10.0.0.1/24"
+        ));
     };
     let ip: Ipv4Addr = ip
         .parse()
@@ -539,9 +569,22 @@ impl Validator<'_> {
 
         // Names.
         for (section, names) in [
-            ("hosts", raw.hosts.0.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()),
-            ("ports", raw.ports.0.iter().map(|(n, _)| n.clone()).collect()),
-            ("functions", raw.functions.0.iter().map(|(n, _)| n.clone()).collect()),
+            (
+                "hosts",
+                raw.hosts
+                    .0
+                    .iter()
+                    .map(|(n, _)| n.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            (
+                "ports",
+                raw.ports.0.iter().map(|(n, _)| n.clone()).collect(),
+            ),
+            (
+                "functions",
+                raw.functions.0.iter().map(|(n, _)| n.clone()).collect(),
+            ),
         ] {
             for n in names {
                 if !valid_name(&n) {
@@ -557,7 +600,9 @@ impl Validator<'_> {
             if port_names.contains(f.as_str()) {
                 self.error(
                     format!("functions.{f}"),
-                    format!("`{f}` is also the name of a port; links name both, so names must differ"),
+                    format!(
+                        "`{f}` is also the name of a port; links name both, so names must differ"
+                    ),
                 );
             }
         }
@@ -588,7 +633,10 @@ impl Validator<'_> {
             let key = format!("ports.{name}");
             let kind = match p.kind.as_deref() {
                 None => {
-                    self.error(&key, format!("missing `kind`: expected one of {}", PORT_KINDS.join(", ")));
+                    self.error(
+                        &key,
+                        format!("missing `kind`: expected one of {}", PORT_KINDS.join(", ")),
+                    );
                     continue;
                 }
                 Some("tap") => {
@@ -596,7 +644,10 @@ impl Validator<'_> {
                         None => 1500,
                         Some(m) if (MIN_MTU..=MAX_MTU).contains(&m) => m as u16,
                         Some(m) => {
-                            self.error(format!("{key}.mtu"), format!("MTU {m} is out of range: expected {MIN_MTU} to {MAX_MTU}"));
+                            self.error(
+                                format!("{key}.mtu"),
+                                format!("MTU {m} is out of range: expected {MIN_MTU} to {MAX_MTU}"),
+                            );
                             1500
                         }
                     };
@@ -614,7 +665,10 @@ impl Validator<'_> {
                     match &p.host {
                         Some(h) => {
                             if !host_names.contains(h.as_str()) {
-                                self.error(format!("{key}.host"), format!("no host named `{h}` (declare it under `hosts`)"));
+                                self.error(
+                                    format!("{key}.host"),
+                                    format!("no host named `{h}` (declare it under `hosts`)"),
+                                );
                             }
                             if let Some(i) = &p.ifname {
                                 self.error(format!("{key}.ifname"), format!("`ifname: {i}` is only for TAPs in the root namespace; a host's interfaces are named eth0, eth1, ... in file order"));
@@ -633,11 +687,22 @@ impl Validator<'_> {
                                 self.error(format!("{key}.address"), "`address` needs `host`: a TAP in the root namespace gets no address from nfv");
                             }
                             let ifname = p.ifname.clone().unwrap_or_else(|| name.clone());
-                            let ikey = if p.ifname.is_some() { format!("{key}.ifname") } else { key.clone() };
+                            let ikey = if p.ifname.is_some() {
+                                format!("{key}.ifname")
+                            } else {
+                                key.clone()
+                            };
                             if !valid_ifname(&ifname) {
                                 self.error(&ikey, format!("`{ifname}` is not a usable device name: at most 15 characters of letters, digits, `_`, `-` and `.` (give a shorter `ifname`)"));
-                            } else if let Some(other) = root_ifnames.insert(ifname.clone(), name.clone()) {
-                                self.error(&ikey, format!("device name `{ifname}` is already used by port `{other}`"));
+                            } else if let Some(other) =
+                                root_ifnames.insert(ifname.clone(), name.clone())
+                            {
+                                self.error(
+                                    &ikey,
+                                    format!(
+                                        "device name `{ifname}` is already used by port `{other}`"
+                                    ),
+                                );
                             }
                             PortKind::Tap {
                                 host: None,
@@ -657,13 +722,22 @@ impl Validator<'_> {
                         ("address", p.address.is_some()),
                     ] {
                         if set {
-                            self.error(format!("{key}.{k}"), format!("a `null` port takes no `{k}`"));
+                            self.error(
+                                format!("{key}.{k}"),
+                                format!("a `null` port takes no `{k}`"),
+                            );
                         }
                     }
                     PortKind::Null
                 }
                 Some(other) => {
-                    self.error(format!("{key}.kind"), format!("unknown port kind `{other}`: expected one of {}", PORT_KINDS.join(", ")));
+                    self.error(
+                        format!("{key}.kind"),
+                        format!(
+                            "unknown port kind `{other}`: expected one of {}",
+                            PORT_KINDS.join(", ")
+                        ),
+                    );
                     continue;
                 }
             };
@@ -731,27 +805,51 @@ impl Validator<'_> {
             }
             let gateway = match h.gateway.as_deref() {
                 None | Some("none") => None,
-                Some(g) => match g.parse::<Ipv4Addr>() {
-                    Err(_) => {
-                        self.error(format!("{key}.gateway"), format!("`{g}` is not an IPv4 address or `none`"));
-                        None
-                    }
-                    Ok(gw) => {
-                        let nets: Vec<Ipv4Network> = interfaces.iter().filter_map(|i| i.address).collect();
-                        if nets.is_empty() {
-                            self.error(format!("{key}.gateway"), format!("gateway {gw} needs an address on the host in the same subnet"));
-                        } else if !nets.iter().any(|n| n.contains(gw)) {
-                            let list: Vec<String> = nets.iter().map(|n| format!("{}/{}", n.network(), n.prefix())).collect();
-                            self.error(format!("{key}.gateway"), format!("gateway {gw} is not in the host's subnet ({})", list.join(", ")));
-                        } else if nets.iter().any(|n| n.ip() == gw) {
-                            self.error(format!("{key}.gateway"), format!("gateway {gw} is the host's own address"));
+                Some(g) => {
+                    match g.parse::<Ipv4Addr>() {
+                        Err(_) => {
+                            self.error(
+                                format!("{key}.gateway"),
+                                format!("`{g}` is not an IPv4 address or `none`"),
+                            );
+                            None
                         }
-                        Some(gw)
+                        Ok(gw) => {
+                            let nets: Vec<Ipv4Network> =
+                                interfaces.iter().filter_map(|i| i.address).collect();
+                            if nets.is_empty() {
+                                self.error(format!("{key}.gateway"), format!("gateway {gw} needs an address on the host in the same subnet"));
+                            } else if !nets.iter().any(|n| n.contains(gw)) {
+                                let list: Vec<String> = nets
+                                    .iter()
+                                    .map(|n| format!("{}/{}", n.network(), n.prefix()))
+                                    .collect();
+                                self.error(
+                                    format!("{key}.gateway"),
+                                    format!(
+                                        "gateway {gw} is not in the host's subnet ({})",
+                                        list.join(", ")
+                                    ),
+                                );
+                            } else if nets.iter().any(|n| n.ip() == gw) {
+                                self.error(
+                                    format!("{key}.gateway"),
+                                    format!("gateway {gw} is the host's own address"),
+                                );
+                            }
+                            Some(gw)
+                        }
                     }
-                },
+                }
             };
             if let Some(ns) = &h.netns {
-                if ns.is_empty() || ns.len() > 64 || !ns.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')) || ns.starts_with('.') {
+                if ns.is_empty()
+                    || ns.len() > 64
+                    || !ns
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+                    || ns.starts_with('.')
+                {
                     self.error(format!("{key}.netns"), format!("`{ns}` is not a usable namespace name: letters, digits, `_`, `-` and `.`, at most 64"));
                 }
             }
@@ -773,14 +871,23 @@ impl Validator<'_> {
             let key = format!("functions.{name}");
             match f.kind.as_deref() {
                 None => {
-                    self.error(&key, format!("missing `kind`: expected one of {}", FUNCTION_KINDS.join(", ")));
+                    self.error(
+                        &key,
+                        format!(
+                            "missing `kind`: expected one of {}",
+                            FUNCTION_KINDS.join(", ")
+                        ),
+                    );
                 }
                 Some("switch") => {
                     let mac_table_size = match f.mac_table_size {
                         None => 65536,
                         Some(n) if (1..=16_777_216).contains(&n) => n as usize,
                         Some(n) => {
-                            self.error(format!("{key}.mac_table_size"), format!("{n} is out of range: expected 1 to 16777216"));
+                            self.error(
+                                format!("{key}.mac_table_size"),
+                                format!("{n} is out of range: expected 1 to 16777216"),
+                            );
                             65536
                         }
                     };
@@ -791,7 +898,10 @@ impl Validator<'_> {
                             Duration::from_secs(300)
                         }),
                     };
-                    let vlan = f.vlan.map_or(Some(1), |v| self.vlan_id(&format!("{key}.vlan"), v)).unwrap_or(1);
+                    let vlan = f
+                        .vlan
+                        .map_or(Some(1), |v| self.vlan_id(&format!("{key}.vlan"), v))
+                        .unwrap_or(1);
                     let mut attachments = Vec::new();
                     for (a, att) in &f.attachments.0 {
                         let akey = format!("{key}.attachments.{a}");
@@ -800,11 +910,17 @@ impl Validator<'_> {
                         }
                         let mode = match (att.vlan, &att.trunk) {
                             (Some(_), Some(_)) => {
-                                self.error(&akey, "give either `vlan` (access) or `trunk` (tagged), not both");
+                                self.error(
+                                    &akey,
+                                    "give either `vlan` (access) or `trunk` (tagged), not both",
+                                );
                                 continue;
                             }
                             (None, None) => {
-                                self.error(&akey, "expected `vlan: ID` (access) or `trunk: [IDs]` (tagged)");
+                                self.error(
+                                    &akey,
+                                    "expected `vlan: ID` (access) or `trunk: [IDs]` (tagged)",
+                                );
                                 continue;
                             }
                             (Some(v), None) => {
@@ -818,7 +934,10 @@ impl Validator<'_> {
                             }
                             (None, Some(list)) => {
                                 if list.is_empty() {
-                                    self.error(format!("{akey}.trunk"), "a trunk needs at least one VLAN");
+                                    self.error(
+                                        format!("{akey}.trunk"),
+                                        "a trunk needs at least one VLAN",
+                                    );
                                 }
                                 let mut allowed = Vec::new();
                                 for (i, v) in list.iter().enumerate() {
@@ -831,7 +950,9 @@ impl Validator<'_> {
                                         }
                                     }
                                 }
-                                let native = att.native.and_then(|n| self.vlan_id(&format!("{akey}.native"), n));
+                                let native = att
+                                    .native
+                                    .and_then(|n| self.vlan_id(&format!("{akey}.native"), n));
                                 VlanMode::Trunk { allowed, native }
                             }
                         };
@@ -849,7 +970,13 @@ impl Validator<'_> {
                     });
                 }
                 Some(other) => {
-                    self.error(format!("{key}.kind"), format!("unknown function kind `{other}`: expected one of {}", FUNCTION_KINDS.join(", ")));
+                    self.error(
+                        format!("{key}.kind"),
+                        format!(
+                            "unknown function kind `{other}`: expected one of {}",
+                            FUNCTION_KINDS.join(", ")
+                        ),
+                    );
                 }
             }
         }
@@ -865,7 +992,10 @@ impl Validator<'_> {
         for (li, ends) in raw.links.iter().enumerate() {
             let lkey = format!("links[{li}]");
             if ends.len() < 2 {
-                self.error(&lkey, format!("a link needs at least two ends, got {}", ends.len()));
+                self.error(
+                    &lkey,
+                    format!("a link needs at least two ends, got {}", ends.len()),
+                );
                 continue;
             }
             let mut resolved = Vec::new();
@@ -878,7 +1008,10 @@ impl Validator<'_> {
                 };
                 if port_set.contains(head) {
                     if sub.is_some() {
-                        self.error(&ekey, format!("`{end}`: port `{head}` has no sub-ends; write `{head}`"));
+                        self.error(
+                            &ekey,
+                            format!("`{end}`: port `{head}` has no sub-ends; write `{head}`"),
+                        );
                         ok = false;
                         continue;
                     }
@@ -889,10 +1022,17 @@ impl Validator<'_> {
                     resolved.push(LinkEnd::Port(head.to_string()));
                 } else if fn_set.contains(head) {
                     if let Some(a) = sub {
-                        let declared = functions.iter().find(|f| f.name == head).is_some_and(|f| match &f.kind {
-                            FunctionKind::Switch(c) => c.attachments.iter().any(|(n, _)| n == a),
+                        let declared = functions.iter().find(|f| f.name == head).is_some_and(|f| {
+                            match &f.kind {
+                                FunctionKind::Switch(c) => {
+                                    c.attachments.iter().any(|(n, _)| n == a)
+                                }
+                            }
                         });
-                        let exists_raw = raw.functions.0.iter().any(|(n, f)| n == head && f.attachments.0.iter().any(|(x, _)| x == a));
+                        let exists_raw =
+                            raw.functions.0.iter().any(|(n, f)| {
+                                n == head && f.attachments.0.iter().any(|(x, _)| x == a)
+                            });
                         if !declared && !exists_raw {
                             self.error(&ekey, format!("`{end}`: function `{head}` has no attachment `{a}` (declare it under functions.{head}.attachments)"));
                             ok = false;
@@ -927,7 +1067,13 @@ impl Validator<'_> {
         }
         for p in ports {
             if !port_used.contains_key(&p.name) {
-                self.error(format!("ports.{}", p.name), format!("port `{}` is not linked to anything (add it to `links`)", p.name));
+                self.error(
+                    format!("ports.{}", p.name),
+                    format!(
+                        "port `{}` is not linked to anything (add it to `links`)",
+                        p.name
+                    ),
+                );
             }
         }
         for f in functions {
@@ -935,7 +1081,10 @@ impl Validator<'_> {
             for (a, _) in &c.attachments {
                 let full = format!("{}.{a}", f.name);
                 if !att_used.contains_key(&full) {
-                    self.error(format!("functions.{}.attachments.{a}", f.name), format!("attachment `{full}` is declared but not linked"));
+                    self.error(
+                        format!("functions.{}.attachments.{a}", f.name),
+                        format!("attachment `{full}` is declared but not linked"),
+                    );
                 }
             }
         }
@@ -947,16 +1096,29 @@ impl Validator<'_> {
         for h in hosts {
             for (i, iface) in h.interfaces.iter().enumerate() {
                 let Some(a) = iface.address else { continue };
-                let key = if i == 0 && self.index.get(&format!("hosts.{}.address", h.name)).is_some() {
+                let key = if i == 0
+                    && self
+                        .index
+                        .get(&format!("hosts.{}.address", h.name))
+                        .is_some()
+                {
                     format!("hosts.{}.address", h.name)
                 } else {
                     format!("ports.{}.address", iface.port)
                 };
                 if a.prefix() < 32 && (a.ip() == a.network() || a.ip() == a.broadcast()) {
-                    self.error(&key, format!("{a} is the subnet's network or broadcast address, not a host address"));
+                    self.error(
+                        &key,
+                        format!(
+                            "{a} is the subnet's network or broadcast address, not a host address"
+                        ),
+                    );
                 }
                 if let Some(prev) = seen.insert(a.ip(), key.clone()) {
-                    self.error(&key, format!("address {} is already used at {prev}", a.ip()));
+                    self.error(
+                        &key,
+                        format!("address {} is already used at {prev}", a.ip()),
+                    );
                 }
             }
         }
@@ -968,7 +1130,13 @@ impl Validator<'_> {
             if let Some(mac) = p.mac.as_deref().and_then(parse_mac) {
                 let key = format!("ports.{name}.mac");
                 if let Some(prev) = seen.insert(mac, key.clone()) {
-                    self.error(&key, format!("MAC {} is already used at {prev}", p.mac.as_deref().unwrap_or_default()));
+                    self.error(
+                        &key,
+                        format!(
+                            "MAC {} is already used at {prev}",
+                            p.mac.as_deref().unwrap_or_default()
+                        ),
+                    );
                 }
             }
         }
