@@ -27,7 +27,11 @@ fn pool(c: &mut Criterion) {
 fn switch(c: &mut Criterion) {
     let mut g = c.benchmark_group("switch");
     g.throughput(Throughput::Elements(BURST as u64));
-    for (name, macs, table) in [("1_mac", 1, 1024), ("1k_macs", 1000, 4096), ("64k_macs", 65536, 131072)] {
+    for (name, macs, table) in [
+        ("1_mac", 1, 1024),
+        ("1k_macs", 1000, 4096),
+        ("64k_macs", 65536, 131072),
+    ] {
         let mut lp = SwitchLoop::new(1024.max(macs as usize).min(65536), macs, table);
         let now = Timestamp::from_secs(1);
         g.bench_function(name, |b| b.iter(|| black_box(lp.turn(now))));
