@@ -18,6 +18,8 @@ enum Frame {
 #[derive(Debug, Default)]
 pub struct LineIndex {
     at: HashMap<String, (usize, usize)>,
+    /// Keys that appear a second time in their mapping: where they do.
+    again: HashMap<String, (usize, usize)>,
 }
 
 struct Walker {
@@ -59,10 +61,12 @@ impl MarkedEventReceiver for Walker {
                 if let Some(Frame::Map { path, key }) = self.stack.last_mut() {
                     if key.is_none() {
                         let p = join(path, &value);
-                        self.index
-                            .at
-                            .entry(p)
-                            .or_insert((mark.line(), mark.col() + 1));
+                        let here = (mark.line(), mark.col() + 1);
+                        if self.index.at.contains_key(&p) {
+                            self.index.again.entry(p).or_insert(here);
+                        } else {
+                            self.index.at.insert(p, here);
+                        }
                         *key = Some(value);
                         return;
                     }
@@ -122,6 +126,11 @@ impl LineIndex {
         }
     }
 
+    /// Position of the second occurrence of key `path` in its mapping, if it has one.
+    pub fn repeated(&self, path: &str) -> Option<(usize, usize)> {
+        self.again.get(path).copied()
+    }
+
     /// Position of `path` itself, if recorded.
     pub fn get(&self, path: &str) -> Option<(usize, usize)> {
         self.at.get(path).copied()
@@ -144,5 +153,8 @@ mod tests {
         assert_eq!(idx.get("links[1][1]").map(|p| p.0), Some(9));
         assert_eq!(idx.find("ports.b.kind.deeper").0, 5);
         assert_eq!(idx.find("nothing.here"), (1, 0));
+        let dup = LineIndex::new("a:\n  x: 1\n  x: 2\n");
+        assert_eq!(dup.get("a.x"), Some((2, 3)));
+        assert_eq!(dup.repeated("a.x"), Some((3, 3)));
     }
 }

@@ -428,6 +428,18 @@ fn serde_error(e: &serde_yaml::Error, index: &LineIndex, file: &Path) -> Topolog
             }
         }
     }
+    if let Some(rest) = message.strip_prefix("duplicate name `") {
+        if let Some(end) = rest.find('`') {
+            key = if key.is_empty() {
+                rest[..end].to_string()
+            } else {
+                format!("{key}.{}", &rest[..end])
+            };
+            if let Some((l, c)) = index.repeated(&key) {
+                (line, column) = (l, c);
+            }
+        }
+    }
     for t in ["u16", "u32", "u64"] {
         message = message.replace(&format!("expected {t}"), "expected a whole number");
     }
@@ -1140,5 +1152,440 @@ impl Validator<'_> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Topology, Vec<TopologyError>> {
+        match load_str(text, Path::new("t.yaml")) {
+            Ok(t) => Ok(t),
+            Err(LoadError::Invalid(e)) => Err(e),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[track_caller]
+    fn assert_error(text: &str, line: usize, key: &str, contains: &str) {
+        let errors = match load(text) {
+            Ok(_) => panic!("loaded, expected an error at line {line} key {key}"),
+            Err(e) => e,
+        };
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.line == line && e.key == key && e.message.contains(contains)),
+            "no error at line {line} key {key:?} containing {contains:?} in:\n{}",
+            list(&errors)
+        );
+    }
+
+    const GOOD: &str = "\
+name: lab-1
+hosts:
+  alice: { address: 10.0.0.1/24, gateway: 10.0.0.254 }
+  bob: { netns: bobs-ns }
+ports:
+  a0: { kind: tap, host: alice, mac: 02:00:00:00:00:0a }
+  b0: { kind: tap, host: bob, address: 10.0.0.2/24, mtu: 1400 }
+  a1: { kind: tap, host: alice, address: 192.168.9.1/24 }
+  t: { kind: tap, ifname: nfv-t }
+  n: { kind: null }
+functions:
+  sw:
+    kind: switch
+    mac_table_size: 100
+    ageing: 2m
+    vlan: 7
+    attachments:
+      up: { trunk: [10, 20], native: 7 }
+      red: { vlan: 10 }
+  sw2: { kind: switch }
+links:
+  - [a0, sw]
+  - [b0, sw.red]
+  - [sw.up, sw2]
+  - [a1, sw2, t]
+  - [n, sw2]
+";
+
+    #[test]
+    fn a_good_file_becomes_the_model() {
+        let t = load(GOOD).unwrap_or_else(|e| panic!("{}", list(&e)));
+        assert_eq!(t.name, "lab-1");
+        let alice = &t.hosts[0];
+        assert_eq!(alice.gateway, Some(Ipv4Addr::new(10, 0, 0, 254)));
+        assert_eq!(alice.interfaces.len(), 2);
+        assert_eq!(alice.interfaces[0].ifname, "eth0");
+        assert_eq!(alice.interfaces[0].port, "a0");
+        assert_eq!(
+            alice.interfaces[0].address.map(|a| a.to_string()),
+            Some("10.0.0.1/24".into())
+        );
+        assert_eq!(alice.interfaces[0].mac, Some([2, 0, 0, 0, 0, 0x0a]));
+        assert_eq!(alice.interfaces[1].ifname, "eth1");
+        assert_eq!(
+            alice.interfaces[1].address.map(|a| a.to_string()),
+            Some("192.168.9.1/24".into())
+        );
+        assert_eq!(t.hosts[1].netns.as_deref(), Some("bobs-ns"));
+        assert_eq!(
+            t.hosts[1].interfaces[0].address.map(|a| a.to_string()),
+            Some("10.0.0.2/24".into())
+        );
+        assert_eq!(t.hosts[1].line, 4);
+        assert_eq!(
+            t.ports[1].kind,
+            PortKind::Tap {
+                host: Some("bob".into()),
+                ifname: "eth0".into(),
+                mtu: 1400,
+                mac: None
+            }
+        );
+        assert_eq!(
+            t.ports[3].kind,
+            PortKind::Tap {
+                host: None,
+                ifname: "nfv-t".into(),
+                mtu: 1500,
+                mac: None
+            }
+        );
+        assert_eq!(t.ports[4].kind, PortKind::Null);
+        let FunctionKind::Switch(sw) = &t.functions[0].kind;
+        assert_eq!(sw.mac_table_size, 100);
+        assert_eq!(sw.ageing, Duration::from_secs(120));
+        assert_eq!(sw.vlan, 7);
+        assert_eq!(
+            sw.attachments,
+            vec![
+                (
+                    "up".to_string(),
+                    VlanMode::Trunk {
+                        allowed: vec![10, 20],
+                        native: Some(7)
+                    }
+                ),
+                ("red".to_string(), VlanMode::Access(10)),
+            ]
+        );
+        assert_eq!(t.links.len(), 5);
+        assert_eq!(t.links[1].line, 23);
+        assert_eq!(
+            t.links[3].ends,
+            vec![
+                LinkEnd::Port("a1".into()),
+                LinkEnd::Function {
+                    name: "sw2".into(),
+                    attachment: None
+                },
+                LinkEnd::Port("t".into()),
+            ]
+        );
+        assert_eq!(
+            t.links[1].ends[1],
+            LinkEnd::Function {
+                name: "sw".into(),
+                attachment: Some("red".into())
+            }
+        );
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let t = load("name: d\nports:\n  p: { kind: tap }\nfunctions:\n  s: { kind: switch }\nlinks:\n  - [p, s]\n")
+            .unwrap_or_else(|e| panic!("{}", list(&e)));
+        let FunctionKind::Switch(sw) = &t.functions[0].kind;
+        assert_eq!(
+            (sw.mac_table_size, sw.ageing, sw.vlan),
+            (65536, Duration::from_secs(300), 1)
+        );
+        assert_eq!(
+            t.ports[0].kind,
+            PortKind::Tap {
+                host: None,
+                ifname: "p".into(),
+                mtu: 1500,
+                mac: None
+            }
+        );
+    }
+
+    #[test]
+    fn durations() {
+        for (text, secs) in [
+            ("90", Some(90)),
+            ("90s", Some(90)),
+            ("5m", Some(300)),
+            ("1h", Some(3600)),
+        ] {
+            let d = if let Ok(n) = text.parse() {
+                RawDuration::Seconds(n)
+            } else {
+                RawDuration::Text(text.into())
+            };
+            assert_eq!(parse_duration(&d), secs.map(Duration::from_secs), "{text}");
+        }
+        for bad in ["0", "0s", "5 minutes", "m", "", "-5s", "1d"] {
+            assert_eq!(
+                parse_duration(&RawDuration::Text(bad.into())),
+                None,
+                "{bad}"
+            );
+        }
+    }
+
+    const BASE: &str = "name: x\nports:\n  a: { kind: null }\nfunctions:\n  sw: { kind: switch }\nlinks:\n  - [a, sw]\n";
+
+    #[test]
+    fn each_rule_names_line_and_key() {
+        assert_error("name: Bad_Name\n", 1, "name", "not a valid topology name");
+        assert_error(
+            "name: x\nports:\n  a: { kind: tap, mtu: 40 }\nlinks:\n  - [a, a]\n",
+            3,
+            "ports.a.mtu",
+            "out of range",
+        );
+        assert_error(
+            "name: x\nports:\n  a: { kind: tap, mac: 01:00:00:00:00:01 }\n",
+            3,
+            "ports.a.mac",
+            "multicast",
+        );
+        assert_error(
+            "name: x\nports:\n  a: { kind: tap, mac: 02:00:00:00:01 }\n",
+            3,
+            "ports.a.mac",
+            "not a MAC",
+        );
+        assert_error(
+            "name: x\nports:\n  a: { kind: tap, mac: 02:00:00:00:00:01, ifname: x1 }\n  b: { kind: tap, mac: 02:00:00:00:00:01, ifname: x2 }\n",
+            4,
+            "ports.b.mac",
+            "already used",
+        );
+        assert_error(
+            "name: x\nports:\n  a-very-long-port-name: { kind: tap }\n",
+            3,
+            "ports.a-very-long-port-name",
+            "not a usable device name",
+        );
+        assert_error(
+            "name: x\nports:\n  a: { kind: tap, ifname: t0 }\n  b: { kind: tap, ifname: t0 }\n",
+            4,
+            "ports.b.ifname",
+            "already used",
+        );
+        assert_error(
+            "name: x\nports:\n  a: { kind: tap, address: 10.0.0.1/24 }\n",
+            3,
+            "ports.a.address",
+            "needs `host`",
+        );
+        assert_error(
+            "name: x\nports:\n  a: { kind: null, mtu: 1500 }\n",
+            3,
+            "ports.a.mtu",
+            "takes no",
+        );
+        assert_error("name: x\nhosts:\n  h: {}\n", 3, "hosts.h", "has no port");
+        assert_error(
+            "name: x\nhosts:\n  h: { address: 10.0.0.1/24 }\nports:\n  a: { kind: tap, host: h, address: 10.0.0.2/24 }\n",
+            5,
+            "ports.a.address",
+            "give it in one place",
+        );
+        assert_error(
+            "name: x\nhosts:\n  h: { address: 10.0.0.1 }\nports:\n  a: { kind: tap, host: h }\n",
+            3,
+            "hosts.h.address",
+            "prefix length",
+        );
+        assert_error(
+            "name: x\nhosts:\n  h: { address: 10.0.0.1/33 }\nports:\n  a: { kind: tap, host: h }\n",
+            3,
+            "hosts.h.address",
+            "prefix length",
+        );
+        assert_error(
+            "name: x\nhosts:\n  h: { address: 10.0.0.0/24 }\nports:\n  a: { kind: tap, host: h }\n",
+            3,
+            "hosts.h.address",
+            "network or broadcast",
+        );
+        assert_error(
+            "name: x\nhosts:\n  h: { gateway: 10.0.0.1 }\nports:\n  a: { kind: tap, host: h }\n",
+            3,
+            "hosts.h.gateway",
+            "needs an address",
+        );
+        assert_error("name: x\nhosts:\n  h: { address: 10.0.0.1/24, gateway: fish }\nports:\n  a: { kind: tap, host: h }\n", 3, "hosts.h.gateway", "not an IPv4 address");
+        assert_error(
+            "name: x\nhosts:\n  h: { netns: ../etc }\nports:\n  a: { kind: tap, host: h }\n",
+            3,
+            "hosts.h.netns",
+            "not a usable namespace name",
+        );
+        assert_error(
+            "name: x\nports:\n  sw: { kind: null }\nfunctions:\n  sw: { kind: switch }\n",
+            5,
+            "functions.sw",
+            "also the name of a port",
+        );
+        assert_error(
+            "name: x\nports:\n  a.b: { kind: null }\n",
+            3,
+            "ports.a.b",
+            "not a valid name",
+        );
+        assert_error(
+            "name: x\nfunctions:\n  s: { kind: switch, vlan: 0 }\n",
+            3,
+            "functions.s.vlan",
+            "out of range",
+        );
+        assert_error(
+            "name: x\nfunctions:\n  s: { kind: switch, mac_table_size: 0 }\n",
+            3,
+            "functions.s.mac_table_size",
+            "out of range",
+        );
+        assert_error("name: x\nfunctions:\n  s: { kind: switch, attachments: { a: { vlan: 2, trunk: [3] } } }\n", 3, "functions.s.attachments.a", "not both");
+        assert_error(
+            "name: x\nfunctions:\n  s: { kind: switch, attachments: { a: {} } }\n",
+            3,
+            "functions.s.attachments.a",
+            "expected `vlan",
+        );
+        assert_error("name: x\nfunctions:\n  s:\n    kind: switch\n    attachments:\n      a: { vlan: 2, native: 3 }\n", 6, "functions.s.attachments.a.native", "for trunks");
+        assert_error("name: x\nfunctions:\n  s:\n    kind: switch\n    attachments:\n      a: { trunk: [2, 2] }\n", 6, "functions.s.attachments.a.trunk[1]", "listed twice");
+        assert_error("name: x\nfunctions:\n  s:\n    kind: switch\n    attachments:\n      a: { trunk: [2], native: 5000 }\n", 6, "functions.s.attachments.a.native", "out of range");
+        assert_error(
+            &BASE.replace("  - [a, sw]\n", "  - [a, sw]\n  - [sw, sw]\n"),
+            8,
+            "links[1]",
+            "to itself",
+        );
+        assert_error(
+            &BASE.replace("  - [a, sw]\n", "  - [a.x, sw]\n"),
+            7,
+            "links[0][0]",
+            "has no sub-ends",
+        );
+        assert_error(
+            &BASE.replace("  - [a, sw]\n", "  - [a, sw, a]\n"),
+            7,
+            "links[0][2]",
+            "already linked",
+        );
+        assert_error(
+            &BASE.replace("kind: switch", "kind: switch, turbo: yes"),
+            5,
+            "functions.sw.turbo",
+            "unknown field",
+        );
+        assert_error(
+            "name: x\nhosts:\n  h: { addres: 10.0.0.1/24 }\n",
+            3,
+            "hosts.h.addres",
+            "unknown field",
+        );
+        assert_error(
+            "name: x\nports:\n  a: { kind: tap }\n  a: { kind: null }\n",
+            4,
+            "ports.a",
+            "duplicate name `a`",
+        );
+        assert_error(
+            "name: x\nports:\n  a: { host: h }\n",
+            3,
+            "ports.a",
+            "missing `kind`",
+        );
+    }
+
+    #[test]
+    fn every_semantic_error_is_reported_at_once() {
+        let text = "name: x\nhosts:\n  h: { address: 10.0.0.300/24 }\nports:\n  a: { kind: tap, host: h, mtu: 20 }\nfunctions:\n  s: { kind: hub }\nlinks:\n  - [a, nowhere]\n";
+        let errors = load(text).err().unwrap_or_default();
+        let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+        for k in [
+            "hosts.h.address",
+            "ports.a.mtu",
+            "functions.s.kind",
+            "links[0][1]",
+        ] {
+            assert!(keys.contains(&k), "{k} missing from {keys:?}");
+        }
+        let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+        let mut sorted = lines.clone();
+        sorted.sort_unstable();
+        assert_eq!(lines, sorted, "errors come in file order");
+    }
+
+    #[test]
+    fn errors_print_file_line_column_key_and_message() {
+        let e = TopologyError {
+            file: "a.yaml".into(),
+            line: 3,
+            column: 5,
+            key: "ports.a".into(),
+            message: "bad".into(),
+        };
+        assert_eq!(e.to_string(), "a.yaml:3:5: ports.a: bad");
+        let e = TopologyError {
+            column: 0,
+            key: String::new(),
+            ..e
+        };
+        assert_eq!(e.to_string(), "a.yaml:3: bad");
+        let missing = load_file(Path::new("/nonexistent/t.yaml"));
+        assert!(matches!(missing, Err(LoadError::Io { .. })));
+    }
+
+    #[test]
+    fn every_broken_fixture_gives_its_expected_error() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/bad-topologies");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.map(|e| e.path()).unwrap_or_default();
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let first = text.lines().next().unwrap_or_default();
+            let spec = first
+                .strip_prefix("# expect: ")
+                .unwrap_or_else(|| panic!("{}: no expect line", path.display()));
+            let field = |name: &str| -> String {
+                let start = spec
+                    .find(&format!("{name}="))
+                    .map(|i| i + name.len() + 1)
+                    .unwrap_or(spec.len());
+                let rest = &spec[start..];
+                if name == "contains" {
+                    rest.to_string()
+                } else {
+                    rest.split(' ').next().unwrap_or_default().to_string()
+                }
+            };
+            let line: usize = field("line").parse().unwrap_or(0);
+            let errors = match load_file(&path) {
+                Err(LoadError::Invalid(e)) => e,
+                other => panic!("{}: expected errors, got {other:?}", path.display()),
+            };
+            assert!(
+                errors.iter().any(|e| e.line == line
+                    && e.key == field("key")
+                    && e.message.contains(&field("contains"))),
+                "{}: expected line {line} key {:?} containing {:?}, got:\n{}",
+                path.display(),
+                field("key"),
+                field("contains"),
+                list(&errors)
+            );
+            n += 1;
+        }
+        assert!(n >= 10, "only {n} fixtures");
     }
 }
