@@ -79,6 +79,15 @@ pub enum PlanError {
         /// The link's line.
         line: usize,
     },
+    /// A link names something the topology does not have (the loader normally catches
+    /// this first).
+    #[error("line {line}: `{name}` does not exist")]
+    Unknown {
+        /// The name.
+        name: String,
+        /// The link's line.
+        line: usize,
+    },
     /// The graph refused a wire.
     #[error("line {line}: {source}")]
     Graph {
@@ -154,6 +163,13 @@ impl Plan {
         let mut wires = Vec::new();
         for link in &topo.links {
             let n = link.ends.len();
+            let unknown = |name: &str| {
+                let e = PlanError::Unknown {
+                    name: name.to_string(),
+                    line: link.line,
+                };
+                move || e
+            };
             // The endpoint of end `i` facing the wire to its neighbour.
             let resolve = |end: &LinkEnd, i: usize, functions: &mut Vec<(String, FunctionPlan)>| {
                 let middle = i > 0 && i + 1 < n;
@@ -165,7 +181,10 @@ impl Plan {
                                 line: link.line,
                             });
                         }
-                        Ok(Endpoint::Port(port_ids[p.as_str()]))
+                        port_ids
+                            .get(p.as_str())
+                            .map(|&id| Endpoint::Port(id))
+                            .ok_or_else(unknown(p))
                     }
                     LinkEnd::Function {
                         name,
@@ -177,19 +196,20 @@ impl Plan {
                                 line: link.line,
                             });
                         }
-                        Ok(Endpoint::Node(
-                            node_ids[name.as_str()],
-                            named[&(name.as_str(), a.as_str())],
-                        ))
+                        let id = node_ids.get(name.as_str()).ok_or_else(unknown(name))?;
+                        let gate = named
+                            .get(&(name.as_str(), a.as_str()))
+                            .ok_or_else(unknown(&format!("{name}.{a}")))?;
+                        Ok(Endpoint::Node(*id, *gate))
                     }
                     LinkEnd::Function {
                         name,
                         attachment: None,
                     } => {
-                        let id = node_ids[name.as_str()];
+                        let id = *node_ids.get(name.as_str()).ok_or_else(unknown(name))?;
+                        let vlan = *default_vlan.get(name.as_str()).ok_or_else(unknown(name))?;
                         let FunctionPlan::Switch(cfg) = &mut functions[id.index()].1;
-                        cfg.attachments
-                            .push(SwitchVlan::Access(default_vlan[name.as_str()]));
+                        cfg.attachments.push(SwitchVlan::Access(vlan));
                         Ok(Endpoint::Node(id, Gate((cfg.attachments.len() - 1) as u16)))
                     }
                 }
@@ -393,5 +413,97 @@ fn fmt_duration(d: Duration) -> String {
         format!("{}m", s / 60)
     } else {
         format!("{s}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn plan(text: &str) -> Result<Plan, PlanError> {
+        let topo =
+            crate::topology::load_str(text, Path::new("t.yaml")).unwrap_or_else(|e| panic!("{e}"));
+        Plan::new(&topo, 4321)
+    }
+
+    const LAB: &str = "\
+name: p
+hosts:
+  h1: { address: 10.0.0.1/24 }
+ports:
+  a: { kind: tap, host: h1 }
+  b: { kind: tap, ifname: nfvb }
+  c: { kind: null }
+functions:
+  sw:
+    kind: switch
+    vlan: 5
+    attachments:
+      up: { trunk: [5, 6] }
+  sw2: { kind: switch }
+links:
+  - [a, sw]
+  - [b, sw2, sw.up]
+  - [c, sw2]
+";
+
+    #[test]
+    fn named_attachments_come_first_then_one_gate_per_bare_mention() {
+        let p = plan(LAB).unwrap_or_else(|e| panic!("{e}"));
+        let (n_sw, n_sw2) = (NodeId(0), NodeId(1));
+        assert_eq!(
+            p.wires.iter().map(|w| (w.a, w.b)).collect::<Vec<_>>(),
+            vec![
+                (Endpoint::Port(PortId(0)), Endpoint::Node(n_sw, Gate(1))),
+                (Endpoint::Port(PortId(1)), Endpoint::Node(n_sw2, Gate(0))),
+                (
+                    Endpoint::Node(n_sw2, Gate(1)),
+                    Endpoint::Node(n_sw, Gate(0))
+                ),
+                (Endpoint::Port(PortId(2)), Endpoint::Node(n_sw2, Gate(2))),
+            ]
+        );
+        let FunctionPlan::Switch(sw) = &p.functions[0].1;
+        assert_eq!(
+            sw.attachments,
+            vec![
+                SwitchVlan::Trunk {
+                    allowed: vec![5, 6],
+                    native: None
+                },
+                SwitchVlan::Access(5),
+            ]
+        );
+        let FunctionPlan::Switch(sw2) = &p.functions[1].1;
+        assert_eq!(sw2.attachments, vec![SwitchVlan::Access(1); 3]);
+    }
+
+    #[test]
+    fn host_taps_get_temporary_names_and_root_taps_keep_theirs() {
+        let p = plan(LAB).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(temp_tap_name(4321, 0), "nfv4321.0");
+        assert!(temp_tap_name(u32::MAX, 999).len() <= 15);
+        assert_eq!(p.hosts[0].netns, "nfv-p-h1");
+        assert_eq!(p.hosts[0].interfaces[0].tap, "nfv4321.0");
+        assert_eq!(p.hosts[0].interfaces[0].ifname, "eth0");
+        assert_eq!(p.root_devices(), vec![("nfvb".to_string(), 1500)]);
+        assert_eq!(p.netns_names(), vec!["nfv-p-h1".to_string()]);
+        let text = p.describe();
+        assert!(text.contains("b <-> sw2[0]"), "{text}");
+        assert!(text.contains("[0] trunk vlans 5,6"), "{text}");
+    }
+
+    #[test]
+    fn a_single_wire_end_in_the_middle_of_a_chain_is_refused() {
+        // The loader refuses this too; the plan must not trust it blindly.
+        let text = "name: p\nports:\n  a: { kind: null }\n  b: { kind: null }\nfunctions:\n  s: { kind: switch }\nlinks:\n  - [a, s]\n  - [b, s]\n";
+        let mut topo =
+            crate::topology::load_str(text, Path::new("t.yaml")).unwrap_or_else(|e| panic!("{e}"));
+        topo.links[0].ends.insert(1, LinkEnd::Port("b".into()));
+        match Plan::new(&topo, 1) {
+            Err(PlanError::SingleEnd { name, line }) => assert_eq!((name.as_str(), line), ("b", 8)),
+            other => panic!("expected SingleEnd, got {other:?}"),
+        }
     }
 }

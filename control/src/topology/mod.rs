@@ -1014,6 +1014,13 @@ impl Validator<'_> {
             let mut ok = true;
             for (ei, end) in ends.iter().enumerate() {
                 let ekey = format!("{lkey}[{ei}]");
+                let middle = ei > 0 && ei + 1 < ends.len();
+                let single = port_set.contains(end.as_str()) || end.contains('.');
+                if middle && single {
+                    self.error(&ekey, format!("`{end}` is a single wire end; it can only be the first or last end of a link"));
+                    ok = false;
+                    continue;
+                }
                 let (head, sub) = match end.split_once('.') {
                     Some((h, s)) => (h, Some(s)),
                     None => (end.as_str(), None),
@@ -1480,6 +1487,12 @@ links:
             7,
             "links[0][2]",
             "already linked",
+        );
+        assert_error(
+            "name: x\nports:\n  a: { kind: null }\n  b: { kind: null }\nfunctions:\n  s: { kind: switch }\nlinks:\n  - [s, a, b]\n",
+            8,
+            "links[0][1]",
+            "single wire end",
         );
         assert_error(
             &BASE.replace("kind: switch", "kind: switch, turbo: yes"),
