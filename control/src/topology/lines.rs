@@ -4,6 +4,7 @@
 //! they complain about. This walks yaml-rust2's marked events once and records the position
 //! of every mapping key and every sequence element under its path.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
@@ -62,10 +63,13 @@ impl MarkedEventReceiver for Walker {
                     if key.is_none() {
                         let p = join(path, &value);
                         let here = (mark.line(), mark.col() + 1);
-                        if self.index.at.contains_key(&p) {
-                            self.index.again.entry(p).or_insert(here);
-                        } else {
-                            self.index.at.insert(p, here);
+                        match self.index.at.entry(p) {
+                            Entry::Occupied(o) => {
+                                self.index.again.entry(o.key().clone()).or_insert(here);
+                            }
+                            Entry::Vacant(v) => {
+                                v.insert(here);
+                            }
                         }
                         *key = Some(value);
                         return;
