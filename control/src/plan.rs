@@ -14,7 +14,7 @@ use nfv_dataplane::{Endpoint, Gate, NodeId, PortId};
 use nfv_functions::switch::{SwitchConfig, VlanMode as SwitchVlan};
 
 use crate::lab::{netns_name, HostPlan, IfacePlan};
-use crate::topology::{FunctionKind, LinkEnd, PortKind, Topology, VlanMode};
+use crate::topology::{FunctionKind, LinkEnd, PortKind, Topology};
 
 /// What a port becomes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,16 +98,6 @@ pub enum PlanError {
     },
 }
 
-fn switch_vlan(v: &VlanMode) -> SwitchVlan {
-    match v {
-        VlanMode::Access(id) => SwitchVlan::Access(*id),
-        VlanMode::Trunk { allowed, native } => SwitchVlan::Trunk {
-            allowed: allowed.clone(),
-            native: *native,
-        },
-    }
-}
-
 /// Name of the temporary root-namespace device of the `index`th host TAP of process `pid`
 /// (at most 15 bytes: `nfv` + 7-digit pid + `.` + index).
 pub fn temp_tap_name(pid: u32, index: usize) -> String {
@@ -139,7 +129,7 @@ impl Plan {
                     let mut attachments = Vec::new();
                     for (i, (a, mode)) in cfg.attachments.iter().enumerate() {
                         named.insert((f.name.as_str(), a.as_str()), Gate(i as u16));
-                        attachments.push(switch_vlan(mode));
+                        attachments.push(mode.clone());
                     }
                     functions.push((
                         f.name.clone(),

@@ -207,19 +207,8 @@ pub struct SwitchConfig {
     pub attachments: Vec<(String, VlanMode)>,
 }
 
-/// How an attachment carries VLANs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum VlanMode {
-    /// Untagged, in one VLAN.
-    Access(u16),
-    /// Tagged for `allowed`; untagged frames in `native`.
-    Trunk {
-        /// Tagged VLANs.
-        allowed: Vec<u16>,
-        /// VLAN of untagged frames.
-        native: Option<u16>,
-    },
-}
+/// How an attachment carries VLANs: the switch's own type.
+pub use nfv_functions::VlanMode;
 
 /// A link: two or more ends, each wired to the next.
 #[derive(Debug, Clone, PartialEq, Eq)]
