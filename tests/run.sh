@@ -29,12 +29,19 @@ cargo test --workspace 2>&1 | tee "$log"
 fuzz_seconds=${FUZZ_SECONDS:-20}
 if [ "$fuzz_seconds" -gt 0 ]; then
   command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz
-  mkdir -p tests/fuzz/corpus/topology
+  mkdir -p tests/fuzz/corpus/frames tests/fuzz/corpus/topology
   cp tests/fuzz/seeds/topology/* tests/fuzz/corpus/topology/
+  flog=$(mktemp)
   for target in frames topology; do
-    RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir tests/fuzz "$target" "tests/fuzz/corpus/$target" -- \
-      -max_total_time="$fuzz_seconds" -print_final_stats=1 2>&1 | tail -n 3
+    if ! RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir tests/fuzz "$target" "tests/fuzz/corpus/$target" -- \
+      -max_total_time="$fuzz_seconds" -print_final_stats=1 > "$flog" 2>&1; then
+      tail -n 60 "$flog"
+      echo "tests/run.sh: fuzz target $target failed"
+      exit 1
+    fi
+    grep -E "^Done|stat::number_of_executed_units" "$flog" || tail -n 3 "$flog"
   done
+  rm -f "$flog"
 fi
 passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 0}')
 failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s += $1} END {print s + 0}')
