@@ -24,6 +24,27 @@ fn pool(c: &mut Criterion) {
     g.finish();
 }
 
+fn batch(c: &mut Criterion) {
+    let mut g = c.benchmark_group("batch");
+    g.throughput(Throughput::Elements(BURST as u64));
+    let mut pool = Pool::new(4096);
+    let mut b = nfv_dataplane::Batch::new();
+    g.bench_function("push_drain_burst", |bn| {
+        bn.iter(|| {
+            while let Some(p) = pool.alloc() {
+                if let Err(p) = b.push(p) {
+                    pool.free(p);
+                    break;
+                }
+            }
+            for p in b.drain() {
+                pool.free(black_box(p));
+            }
+        })
+    });
+    g.finish();
+}
+
 fn switch(c: &mut Criterion) {
     let mut g = c.benchmark_group("switch");
     g.throughput(Throughput::Elements(BURST as u64));
@@ -39,5 +60,5 @@ fn switch(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, pool, switch);
+criterion_group!(benches, pool, batch, switch);
 criterion_main!(benches);

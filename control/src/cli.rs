@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -34,6 +35,29 @@ pub enum Command {
         /// The topology file (YAML).
         file: PathBuf,
     },
+    /// Measure a topology with generator ports (or a built-in scenario): Mpps, ns per
+    /// packet, drops by reason and latency percentiles.
+    Bench {
+        /// A scenario name (see --list) or a topology file with generator and sink ports.
+        #[arg(default_value = "switch")]
+        target: String,
+        /// List the built-in scenarios.
+        #[arg(long)]
+        list: bool,
+        /// Seconds to measure.
+        #[arg(long, default_value_t = 5.0)]
+        duration: f64,
+        /// Seconds to run before measuring.
+        #[arg(long, default_value_t = 2.0)]
+        warmup: f64,
+        /// Packets per second for every generator (default: as set in the topology,
+        /// else as fast as possible).
+        #[arg(long)]
+        rate: Option<u64>,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Bring up the built-in demo lab (hosts in namespaces on a learning switch), show the
     /// hosts pinging each other, and clean up.
     Demo,
@@ -47,6 +71,34 @@ pub fn main() -> ExitCode {
         Command::Check { file } => check(&file),
         Command::Run { file } => run_file(&file),
         Command::Demo => crate::demo::run(),
+        Command::Bench {
+            target,
+            list,
+            duration,
+            warmup,
+            rate,
+            json,
+        } => {
+            if list {
+                return crate::bench::list();
+            }
+            let secs = |s: f64| {
+                Duration::from_secs_f64(if s.is_finite() {
+                    s.clamp(0.0, 86_400.0)
+                } else {
+                    0.0
+                })
+            };
+            crate::bench::main(
+                &target,
+                &crate::bench::Options {
+                    duration: secs(duration),
+                    warmup: secs(warmup),
+                    rate,
+                    json,
+                },
+            )
+        }
     }
 }
 

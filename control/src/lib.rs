@@ -7,6 +7,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod bench;
 pub mod cli;
 pub mod demo;
 pub mod lab;

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use nfv_dataplane::graph::GraphError;
+use nfv_dataplane::port::{GeneratorConfig, Sizes};
 use nfv_dataplane::{Endpoint, Gate, NodeId, PortId};
 use nfv_functions::switch::{SwitchConfig, VlanMode as SwitchVlan};
 
@@ -17,7 +18,7 @@ use crate::lab::{netns_name, HostPlan, IfacePlan};
 use crate::topology::{FunctionKind, LinkEnd, PortKind, Topology};
 
 /// What a port becomes.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum PortPlan {
     /// A TAP device created under `device` in the root namespace; moved into `host` (as
     /// `ifname`) when it has one.
@@ -31,8 +32,13 @@ pub enum PortPlan {
         /// MTU.
         mtu: u16,
     },
-    /// A sink.
-    Null,
+    /// A sink, announcing a MAC address once if given one.
+    Null {
+        /// The MAC to announce.
+        announce: Option<[u8; 6]>,
+    },
+    /// A packet generator.
+    Generator(GeneratorConfig),
 }
 
 /// What a function becomes.
@@ -238,7 +244,10 @@ impl Plan {
                         mtu: *mtu,
                     }
                 }
-                PortKind::Null => PortPlan::Null,
+                PortKind::Null { announce } => PortPlan::Null {
+                    announce: *announce,
+                },
+                PortKind::Generator(g) => PortPlan::Generator(g.clone()),
             };
             ports.push((p.name.clone(), plan));
         }
@@ -337,7 +346,22 @@ impl Plan {
                 PortPlan::Tap { device, mtu, .. } => {
                     format!("tap {device} (root namespace), mtu {mtu}")
                 }
-                PortPlan::Null => "null sink".to_string(),
+                PortPlan::Null { announce: None } => "null sink".to_string(),
+                PortPlan::Null { announce: Some(m) } => {
+                    format!("null sink, announces {}", fmt_mac(m))
+                }
+                PortPlan::Generator(g) => format!(
+                    "generator, {} flow(s), {}, {}{}",
+                    g.flows,
+                    match &g.sizes {
+                        Sizes::Fixed(b) => format!("{b}-byte frames"),
+                        Sizes::Imix => "IMIX".to_string(),
+                    },
+                    g.rate_pps
+                        .map(|r| format!("{r} pps"))
+                        .unwrap_or_else(|| "as fast as possible".into()),
+                    g.count.map(|c| format!(", {c} frames")).unwrap_or_default()
+                ),
             };
             let _ = writeln!(s, "  {i:<3} {name:<12} {what}");
         }
@@ -377,9 +401,16 @@ fn mtu_of(topo: &Topology, port: &str) -> u16 {
         .find(|p| p.name == port)
         .map(|p| match &p.kind {
             PortKind::Tap { mtu, .. } => *mtu,
-            PortKind::Null => 1500,
+            PortKind::Null { .. } | PortKind::Generator(_) => 1500,
         })
         .unwrap_or(1500)
+}
+
+fn fmt_mac(m: &[u8; 6]) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 fn fmt_vlan(v: &SwitchVlan) -> String {

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use nfv_dataplane::port::{NullPort, TapPort};
+use nfv_dataplane::port::{GeneratorPort, LatencyRecorder, NullPort, TapPort};
 use nfv_dataplane::{
     DropReason, GraphBuilder, Pool, Port, Worker, WorkerCounters, WorkerHandle, WorkerId, BURST,
 };
@@ -46,9 +46,10 @@ pub enum RunError {
 pub struct Running {
     /// What runs.
     pub plan: Plan,
-    lab: Lab,
+    lab: Option<Lab>,
     worker: WorkerHandle,
     switch_stats: Vec<(String, Arc<SwitchStats>)>,
+    latency: Vec<(String, LatencyRecorder)>,
 }
 
 /// Buffers in the worker's pool: enough for every port's queue several times over.
@@ -59,12 +60,24 @@ fn pool_size(ports: usize) -> usize {
 /// Start `topo`: namespaces, devices, worker.
 pub fn start(topo: &Topology) -> Result<Running, RunError> {
     let plan = Plan::new(topo, std::process::id())?;
-    // Dropping `lab` on any error below removes whatever was already created.
-    let mut lab = Lab::claim(&plan.name, &plan.netns_names())?;
+    // Only topologies that touch the system (hosts, TAP devices) claim a lab; a benchmark
+    // of generators and sinks runs anywhere, without root. Dropping `lab` on any error
+    // below removes whatever was already created.
+    let touches_system = !plan.hosts.is_empty()
+        || plan
+            .ports
+            .iter()
+            .any(|(_, p)| matches!(p, PortPlan::Tap { .. }));
+    let mut lab = if touches_system {
+        Some(Lab::claim(&plan.name, &plan.netns_names())?)
+    } else {
+        None
+    };
     let root: Vec<String> = plan.root_devices().into_iter().map(|(d, _)| d).collect();
     Lab::check_free_devices(&root)?;
 
     let mut graph = GraphBuilder::new();
+    let mut latency = Vec::new();
     for (name, p) in &plan.ports {
         let port: Box<dyn Port> = match p {
             PortPlan::Tap { device, mtu, .. } => {
@@ -76,7 +89,16 @@ pub fn start(topo: &Topology) -> Result<Running, RunError> {
                     }
                 })?)
             }
-            PortPlan::Null => Box::new(NullPort),
+            PortPlan::Null { announce } => {
+                let rec = LatencyRecorder::new();
+                latency.push((name.clone(), rec.clone()));
+                let sink = NullPort::new().with_latency(rec);
+                Box::new(match announce {
+                    Some(m) => sink.announcing(*m),
+                    None => sink,
+                })
+            }
+            PortPlan::Generator(cfg) => Box::new(GeneratorPort::new(cfg.clone())),
         };
         graph.add_port(name.clone(), port);
     }
@@ -97,12 +119,14 @@ pub fn start(topo: &Topology) -> Result<Running, RunError> {
         })?;
     }
 
-    for (device, mtu) in plan.root_devices() {
-        lab.add_root_device(&device, mtu)?;
-    }
-    for host in &plan.hosts {
-        lab.add_host(host)?;
-        tracing::info!(host = %host.name, netns = %host.netns, "host ready");
+    if let Some(lab) = &mut lab {
+        for (device, mtu) in plan.root_devices() {
+            lab.add_root_device(&device, mtu)?;
+        }
+        for host in &plan.hosts {
+            lab.add_host(host)?;
+            tracing::info!(host = %host.name, netns = %host.netns, "host ready");
+        }
     }
 
     let graph = graph.build(WorkerId(0));
@@ -116,6 +140,7 @@ pub fn start(topo: &Topology) -> Result<Running, RunError> {
         lab,
         worker,
         switch_stats,
+        latency,
     })
 }
 
@@ -130,9 +155,14 @@ impl Running {
         &self.switch_stats
     }
 
-    /// The lab.
-    pub fn lab(&self) -> &Lab {
-        &self.lab
+    /// Latency recorders of the sink ports, by port name.
+    pub fn latency(&self) -> &[(String, LatencyRecorder)] {
+        &self.latency
+    }
+
+    /// The lab, if the topology has hosts or TAP devices.
+    pub fn lab(&self) -> Option<&Lab> {
+        self.lab.as_ref()
     }
 
     /// Block until `stop` is set (by a signal) or the worker dies.
@@ -151,7 +181,7 @@ impl Running {
         let counters = self.worker.counters().clone();
         let joined = self.worker.join();
         // Namespaces first, then the TAP devices go when the worker (holding their fds) drops.
-        let torn = self.lab.teardown();
+        let torn = self.lab.as_mut().map_or(Ok(()), Lab::teardown);
         let worker = joined.map_err(RunError::WorkerDied)?;
         drop(worker);
         torn?;

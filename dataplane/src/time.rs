@@ -1,7 +1,10 @@
 //! Time as an argument: the worker reads the clock once per loop turn and passes it to every
 //! node, so that ageing and timeouts are testable with a fake clock that never sleeps.
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+static EPOCH: OnceLock<Instant> = OnceLock::new();
 
 /// Nanoseconds since the dataplane's clock started. Monotonic.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -41,6 +44,14 @@ impl Clock {
     pub fn new() -> Self {
         Clock {
             start: Instant::now(),
+        }
+    }
+
+    /// The process-wide clock: every clock made this way shares one start, so times taken
+    /// on one (a generator's stamp) can be compared with times on another (a sink's).
+    pub fn global() -> Self {
+        Clock {
+            start: *EPOCH.get_or_init(Instant::now),
         }
     }
 

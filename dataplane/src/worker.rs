@@ -71,7 +71,7 @@ impl Worker {
             id,
             graph,
             pool,
-            clock: Clock::new(),
+            clock: Clock::global(),
             stop: Arc::new(AtomicBool::new(false)),
         }
     }

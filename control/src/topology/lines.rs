@@ -2,7 +2,13 @@
 //!
 //! serde_yaml gives values but no positions; the semantic checks need the line of the key
 //! they complain about. This walks yaml-rust2's marked events once and records the position
-//! of every mapping key and every sequence element under its path.
+//! of every mapping key and every sequence element under its path. Mapping keys are
+//! recorded where the key starts (`ports.a.mtu` is the line of `mtu:`); sequence elements
+//! where the element starts (`links[2][1]` is the line of that scalar).
+//!
+//! When the text does not parse, the index keeps what it saw before the error and the path
+//! being read when it stopped ([`LineIndex::open_path`]), so that a syntax error can still
+//! name a key.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -21,11 +27,17 @@ pub struct LineIndex {
     at: HashMap<String, (usize, usize)>,
     /// Keys that appear a second time in their mapping: where they do.
     again: HashMap<String, (usize, usize)>,
+    /// Where a second YAML document starts, if the text has one.
+    second_document: Option<(usize, usize)>,
+    /// The path being read when the parser stopped at a syntax error.
+    open_path: Option<String>,
 }
 
 struct Walker {
     stack: Vec<Frame>,
     index: LineIndex,
+    /// Documents started so far; events after the first document are ignored.
+    documents: usize,
 }
 
 fn join(parent: &str, key: &str) -> String {
@@ -36,6 +48,10 @@ fn join(parent: &str, key: &str) -> String {
     }
 }
 
+fn here(mark: Marker) -> (usize, usize) {
+    (mark.line(), mark.col() + 1)
+}
+
 impl Walker {
     /// The path of the value that starts now, consuming the pending key or sequence slot.
     fn value_path(&mut self, mark: Marker) -> Option<String> {
@@ -44,31 +60,50 @@ impl Walker {
             Frame::Seq { path, next } => {
                 let p = format!("{path}[{next}]");
                 *next += 1;
-                self.index
-                    .at
-                    .entry(p.clone())
-                    .or_insert((mark.line(), mark.col() + 1));
+                self.index.at.entry(p.clone()).or_insert(here(mark));
                 p
             }
         };
         Some(p)
     }
+
+    /// The innermost path open now: the pending key's value, or the innermost container.
+    fn open_path(&self) -> Option<String> {
+        match self.stack.last()? {
+            Frame::Map {
+                path,
+                key: Some(key),
+            } => Some(join(path, key)),
+            Frame::Map { path, key: None } | Frame::Seq { path, .. } => Some(path.clone()),
+        }
+    }
 }
 
 impl MarkedEventReceiver for Walker {
     fn on_event(&mut self, ev: Event, mark: Marker) {
+        if let Event::DocumentStart = ev {
+            self.documents += 1;
+            if self.documents == 2 {
+                self.index.second_document = Some(here(mark));
+            }
+        }
+        if self.documents > 1 {
+            return;
+        }
         match ev {
             Event::Scalar(value, ..) => {
                 if let Some(Frame::Map { path, key }) = self.stack.last_mut() {
                     if key.is_none() {
                         let p = join(path, &value);
-                        let here = (mark.line(), mark.col() + 1);
                         match self.index.at.entry(p) {
                             Entry::Occupied(o) => {
-                                self.index.again.entry(o.key().clone()).or_insert(here);
+                                self.index
+                                    .again
+                                    .entry(o.key().clone())
+                                    .or_insert(here(mark));
                             }
                             Entry::Vacant(v) => {
-                                v.insert(here);
+                                v.insert(here(mark));
                             }
                         }
                         *key = Some(value);
@@ -104,15 +139,18 @@ impl MarkedEventReceiver for Walker {
 }
 
 impl LineIndex {
-    /// Index `text`; a document that does not parse gives an empty index (serde_yaml then
-    /// reports the syntax error with its position).
+    /// Index `text`. A document that does not parse keeps what came before the error (serde_yaml
+    /// then reports the syntax error with its position).
     pub fn new(text: &str) -> Self {
         let mut w = Walker {
             stack: Vec::new(),
             index: LineIndex::default(),
+            documents: 0,
         };
         let mut parser = Parser::new_from_str(text);
-        let _ = parser.load(&mut w, false);
+        if parser.load(&mut w, true).is_err() {
+            w.index.open_path = w.open_path().filter(|p| !p.is_empty());
+        }
         w.index
     }
 
@@ -139,6 +177,17 @@ impl LineIndex {
     pub fn get(&self, path: &str) -> Option<(usize, usize)> {
         self.at.get(path).copied()
     }
+
+    /// Where a second YAML document starts (`---`), if there is one.
+    pub fn second_document(&self) -> Option<(usize, usize)> {
+        self.second_document
+    }
+
+    /// The key path being read when a syntax error stopped the parser (`None` if the text
+    /// parsed, or the error came before the first key).
+    pub fn open_path(&self) -> Option<&str> {
+        self.open_path.as_deref()
+    }
 }
 
 #[cfg(test)]
@@ -157,8 +206,27 @@ mod tests {
         assert_eq!(idx.get("links[1][1]").map(|p| p.0), Some(9));
         assert_eq!(idx.find("ports.b.kind.deeper").0, 5);
         assert_eq!(idx.find("nothing.here"), (1, 0));
+        assert_eq!(idx.open_path(), None);
+        assert_eq!(idx.second_document(), None);
         let dup = LineIndex::new("a:\n  x: 1\n  x: 2\n");
         assert_eq!(dup.get("a.x"), Some((2, 3)));
         assert_eq!(dup.repeated("a.x"), Some((3, 3)));
+    }
+
+    #[test]
+    fn a_syntax_error_keeps_what_came_before_and_the_open_path() {
+        let idx = LineIndex::new("name: x\nports:\n  a: { kind: null }\n    b: { kind: null }\n");
+        assert_eq!(idx.get("ports.a"), Some((3, 3)));
+        assert_eq!(idx.open_path(), Some("ports"));
+        let idx = LineIndex::new("name: x\nports:\n  a: { kind: tap\nlinks: []\n");
+        assert_eq!(idx.open_path(), Some("ports.a"));
+    }
+
+    #[test]
+    fn a_second_document_is_found_and_not_indexed() {
+        let idx = LineIndex::new("name: x\n---\nname: y\nports: {}\n");
+        assert_eq!(idx.second_document(), Some((2, 1)));
+        assert_eq!(idx.get("ports"), None);
+        assert_eq!(idx.repeated("name"), None);
     }
 }

@@ -18,6 +18,8 @@
 //! collecting every error with its file, line and key path.
 
 mod lines;
+#[cfg(test)]
+mod probe;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -27,6 +29,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ipnetwork::Ipv4Network;
+use nfv_dataplane::port::generator::{MAX_SIZE, MIN_SIZE};
+pub use nfv_dataplane::port::{GeneratorConfig, Proto, Sizes};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
@@ -38,7 +42,7 @@ pub const MAX_MTU: u32 = 1900;
 /// Smallest MTU (IPv4's minimum).
 pub const MIN_MTU: u32 = 68;
 /// Known port kinds.
-pub const PORT_KINDS: &[&str] = &["tap", "null"];
+pub const PORT_KINDS: &[&str] = &["tap", "null", "generator"];
 /// Known function kinds.
 pub const FUNCTION_KINDS: &[&str] = &["switch"];
 
@@ -172,8 +176,13 @@ pub enum PortKind {
         /// Host-side MAC.
         mac: Option<[u8; 6]>,
     },
-    /// A sink.
-    Null,
+    /// A sink; it announces `announce` once so a switch learns where it is.
+    Null {
+        /// MAC address to announce.
+        announce: Option<[u8; 6]>,
+    },
+    /// A packet generator.
+    Generator(GeneratorConfig),
 }
 
 /// A function.
@@ -322,6 +331,59 @@ struct RawPort {
     mtu: Option<u32>,
     mac: Option<String>,
     address: Option<String>,
+    flows: Option<u32>,
+    size: Option<RawSize>,
+    rate: Option<u64>,
+    count: Option<u64>,
+    src_mac: Option<String>,
+    dst_mac: Option<String>,
+    src_ip: Option<String>,
+    dst_ip: Option<String>,
+    src_port: Option<u16>,
+    dst_port: Option<u16>,
+    proto: Option<String>,
+}
+
+impl RawPort {
+    /// The optional keys this port sets.
+    fn keys_set(&self) -> Vec<&'static str> {
+        [
+            ("host", self.host.is_some()),
+            ("ifname", self.ifname.is_some()),
+            ("mtu", self.mtu.is_some()),
+            ("mac", self.mac.is_some()),
+            ("address", self.address.is_some()),
+            ("flows", self.flows.is_some()),
+            ("size", self.size.is_some()),
+            ("rate", self.rate.is_some()),
+            ("count", self.count.is_some()),
+            ("src_mac", self.src_mac.is_some()),
+            ("dst_mac", self.dst_mac.is_some()),
+            ("src_ip", self.src_ip.is_some()),
+            ("dst_ip", self.dst_ip.is_some()),
+            ("src_port", self.src_port.is_some()),
+            ("dst_port", self.dst_port.is_some()),
+            ("proto", self.proto.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, set)| set.then_some(k))
+        .collect()
+    }
+}
+
+/// Keys each port kind takes besides `kind`.
+const TAP_KEYS: &[&str] = &["host", "ifname", "mtu", "mac", "address"];
+const NULL_KEYS: &[&str] = &["mac"];
+const GENERATOR_KEYS: &[&str] = &[
+    "flows", "size", "rate", "count", "src_mac", "dst_mac", "src_ip", "dst_ip", "src_port",
+    "dst_port", "proto",
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawSize {
+    Bytes(u32),
+    Name(String),
 }
 
 #[derive(Debug, Deserialize)]
@@ -625,6 +687,151 @@ impl Validator<'_> {
         }
     }
 
+    /// Report every key `p` sets that `kind` does not take.
+    fn only_keys(&mut self, key: &str, kind: &str, p: &RawPort, allowed: &[&str]) {
+        for k in p.keys_set() {
+            if !allowed.contains(&k) {
+                self.error(
+                    format!("{key}.{k}"),
+                    format!(
+                        "a `{kind}` port takes no `{k}` (it takes: {})",
+                        allowed.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+
+    fn mac_value(&mut self, key: &str, m: &str) -> Option<[u8; 6]> {
+        let mac = parse_mac(m);
+        if mac.is_none() {
+            self.error(
+                key,
+                format!(
+                    "`{m}` is not a MAC address: expected six hex bytes like 02:00:00:00:00:01"
+                ),
+            );
+        }
+        mac
+    }
+
+    fn unicast_mac(&mut self, key: &str, m: &str) -> Option<[u8; 6]> {
+        let mac = self.mac_value(key, m)?;
+        if mac[0] & 1 == 1 {
+            self.error(
+                key,
+                format!("`{m}` is a multicast address: expected a unicast MAC"),
+            );
+            return None;
+        }
+        Some(mac)
+    }
+
+    fn ipv4(&mut self, key: &str, a: &str) -> Option<Ipv4Addr> {
+        let ip = a.parse().ok();
+        if ip.is_none() {
+            self.error(key, format!("`{a}` is not an IPv4 address"));
+        }
+        ip
+    }
+
+    fn generator(&mut self, key: &str, p: &RawPort) -> GeneratorConfig {
+        let mut g = GeneratorConfig::default();
+        if let Some(f) = p.flows {
+            if f == 0 || f > 16_777_216 {
+                self.error(
+                    format!("{key}.flows"),
+                    format!("{f} flows is out of range: expected 1 to 16777216"),
+                );
+            } else {
+                g.flows = f;
+            }
+        }
+        match &p.size {
+            None => {}
+            Some(RawSize::Bytes(b)) if (MIN_SIZE as u32..=MAX_SIZE as u32).contains(b) => {
+                g.sizes = Sizes::Fixed(*b as usize)
+            }
+            Some(RawSize::Name(n)) if n == "imix" => g.sizes = Sizes::Imix,
+            Some(RawSize::Bytes(b)) => self.error(
+                format!("{key}.size"),
+                format!("frame size {b} is out of range: expected {MIN_SIZE} to {MAX_SIZE} bytes, or `imix`"),
+            ),
+            Some(RawSize::Name(n)) => self.error(
+                format!("{key}.size"),
+                format!("`{n}` is not a frame size: expected {MIN_SIZE} to {MAX_SIZE} bytes, or `imix`"),
+            ),
+        }
+        g.rate_pps = p.rate.filter(|&r| r > 0);
+        if p.count == Some(0) {
+            self.error(
+                format!("{key}.count"),
+                "a count of 0 sends nothing: leave `count` out for no end",
+            );
+        }
+        g.count = p.count;
+        if let Some(m) = p
+            .src_mac
+            .as_deref()
+            .and_then(|m| self.unicast_mac(&format!("{key}.src_mac"), m))
+        {
+            g.src_mac = m;
+        }
+        if let Some(m) = p
+            .dst_mac
+            .as_deref()
+            .and_then(|m| self.mac_value(&format!("{key}.dst_mac"), m))
+        {
+            g.dst_mac = m;
+        }
+        if let Some(a) = p
+            .src_ip
+            .as_deref()
+            .and_then(|a| self.ipv4(&format!("{key}.src_ip"), a))
+        {
+            g.src_ip = a;
+        }
+        if let Some(a) = p
+            .dst_ip
+            .as_deref()
+            .and_then(|a| self.ipv4(&format!("{key}.dst_ip"), a))
+        {
+            g.dst_ip = a;
+        }
+        if let Some(sp) = p.src_port {
+            if sp < 1024 {
+                self.error(
+                    format!("{key}.src_port"),
+                    format!(
+                        "source port {sp} is below 1024: flows count up from it within 1024..65535"
+                    ),
+                );
+            } else {
+                g.src_port = sp;
+            }
+        }
+        if let Some(dp) = p.dst_port {
+            g.dst_port = dp;
+        }
+        let mac_u64 = |m: [u8; 6]| u64::from_be_bytes([0, 0, m[0], m[1], m[2], m[3], m[4], m[5]]);
+        let (first, dst) = (mac_u64(g.src_mac), mac_u64(g.dst_mac));
+        if dst >= first && dst < first + g.flows as u64 {
+            self.error(
+                format!("{key}.dst_mac"),
+                "the flows' source MACs (src_mac counting up by `flows`) include dst_mac: a switch would learn the destination behind the generator",
+            );
+        }
+        match p.proto.as_deref() {
+            None | Some("udp") => g.proto = Proto::Udp,
+            Some("tcp") => g.proto = Proto::Tcp,
+            Some(o) => self.error(
+                format!("{key}.proto"),
+                format!("`{o}` is not a protocol: expected udp or tcp"),
+            ),
+        }
+        g
+    }
+
     fn ports(&mut self, raw: &RawTopology) -> Vec<Port> {
         let host_names: HashSet<&str> = raw.hosts.0.iter().map(|(n, _)| n.as_str()).collect();
         let mut ports = Vec::new();
@@ -641,6 +848,7 @@ impl Validator<'_> {
                     continue;
                 }
                 Some("tap") => {
+                    self.only_keys(&key, "tap", p, TAP_KEYS);
                     let mtu = match p.mtu {
                         None => 1500,
                         Some(m) if (MIN_MTU..=MAX_MTU).contains(&m) => m as u16,
@@ -715,21 +923,16 @@ impl Validator<'_> {
                     }
                 }
                 Some("null") => {
-                    for (k, set) in [
-                        ("host", p.host.is_some()),
-                        ("ifname", p.ifname.is_some()),
-                        ("mtu", p.mtu.is_some()),
-                        ("mac", p.mac.is_some()),
-                        ("address", p.address.is_some()),
-                    ] {
-                        if set {
-                            self.error(
-                                format!("{key}.{k}"),
-                                format!("a `null` port takes no `{k}`"),
-                            );
-                        }
-                    }
-                    PortKind::Null
+                    self.only_keys(&key, "null", p, NULL_KEYS);
+                    let announce = p
+                        .mac
+                        .as_deref()
+                        .and_then(|m| self.unicast_mac(&format!("{key}.mac"), m));
+                    PortKind::Null { announce }
+                }
+                Some("generator") => {
+                    self.only_keys(&key, "generator", p, GENERATOR_KEYS);
+                    PortKind::Generator(self.generator(&key, p))
                 }
                 Some(other) => {
                     self.error(
@@ -795,7 +998,7 @@ impl Validator<'_> {
                 };
                 let (ifname, mac) = match &port.kind {
                     PortKind::Tap { ifname, mac, .. } => (ifname.clone(), *mac),
-                    PortKind::Null => continue,
+                    PortKind::Null { .. } | PortKind::Generator(_) => continue,
                 };
                 interfaces.push(HostInterface {
                     port: (*pname).clone(),
@@ -1250,7 +1453,7 @@ links:
                 mac: None
             }
         );
-        assert_eq!(t.ports[4].kind, PortKind::Null);
+        assert_eq!(t.ports[4].kind, PortKind::Null { announce: None });
         let FunctionKind::Switch(sw) = &t.functions[0].kind;
         assert_eq!(sw.mac_table_size, 100);
         assert_eq!(sw.ageing, Duration::from_secs(120));
@@ -1506,6 +1709,63 @@ links:
             3,
             "ports.a",
             "missing `kind`",
+        );
+    }
+
+    #[test]
+    fn generator_and_sink_ports() {
+        let text = "name: g\nports:\n  gen: { kind: generator, flows: 10, size: imix, rate: 1000, count: 50, src_mac: 02:00:00:00:01:00, dst_mac: 02:ff:00:00:00:01, src_ip: 10.1.0.1, dst_ip: 10.2.0.1, src_port: 2000, dst_port: 53, proto: tcp }\n  sink: { kind: null, mac: 02:ff:00:00:00:01 }\nfunctions:\n  s: { kind: switch }\nlinks:\n  - [gen, s, sink]\n";
+        let t = load(text).unwrap_or_else(|e| panic!("{}", list(&e)));
+        let PortKind::Generator(g) = &t.ports[0].kind else {
+            panic!("{:?}", t.ports[0].kind)
+        };
+        assert_eq!((g.flows, g.rate_pps, g.count), (10, Some(1000), Some(50)));
+        assert_eq!(g.sizes, Sizes::Imix);
+        assert_eq!((g.src_port, g.dst_port, g.proto), (2000, 53, Proto::Tcp));
+        assert_eq!(g.src_ip, Ipv4Addr::new(10, 1, 0, 1));
+        assert_eq!(
+            t.ports[1].kind,
+            PortKind::Null {
+                announce: Some([2, 0xff, 0, 0, 0, 1])
+            }
+        );
+        let base = "name: g\nports:\n  gen: { kind: generator }\n  sink: { kind: null }\nfunctions:\n  s: { kind: switch }\nlinks:\n  - [gen, s, sink]\n";
+        let with = |kv: &str| base.replace("kind: generator", &format!("kind: generator, {kv}"));
+        assert_error(&with("size: 20"), 3, "ports.gen.size", "out of range");
+        assert_error(
+            &with("size: jumbo"),
+            3,
+            "ports.gen.size",
+            "not a frame size",
+        );
+        assert_error(&with("flows: 0"), 3, "ports.gen.flows", "out of range");
+        assert_error(&with("count: 0"), 3, "ports.gen.count", "sends nothing");
+        assert_error(&with("proto: sctp"), 3, "ports.gen.proto", "udp or tcp");
+        assert_error(
+            &with("src_ip: 300.1.1.1"),
+            3,
+            "ports.gen.src_ip",
+            "not an IPv4",
+        );
+        assert_error(&with("src_port: 80"), 3, "ports.gen.src_port", "below 1024");
+        assert_error(&with("mtu: 1500"), 3, "ports.gen.mtu", "takes no `mtu`");
+        assert_error(
+            &with("flows: 300, src_mac: 02:00:00:00:00:01, dst_mac: 02:00:00:00:01:00"),
+            3,
+            "ports.gen.dst_mac",
+            "include dst_mac",
+        );
+        assert_error(
+            &base.replace("kind: null", "kind: null, host: h"),
+            4,
+            "ports.sink.host",
+            "takes no `host`",
+        );
+        assert_error(
+            &base.replace("kind: null", "kind: null, mac: ff:ff:ff:ff:ff:ff"),
+            4,
+            "ports.sink.mac",
+            "multicast",
         );
     }
 

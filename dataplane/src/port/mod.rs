@@ -10,11 +10,13 @@ use crate::batch::Batch;
 use crate::counters::PortCounters;
 use crate::packet::Pool;
 
+pub mod generator;
 pub mod null;
 pub mod ring;
 pub mod tap;
 
-pub use null::NullPort;
+pub use generator::{GeneratorConfig, GeneratorPort, Proto, Sizes};
+pub use null::{LatencyRecorder, NullPort};
 pub use ring::{RingPeer, RingPort};
 pub use tap::TapPort;
 

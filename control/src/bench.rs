@@ -1,0 +1,448 @@
+//! `nfv bench`: drive generator ports through a topology and report what came out.
+//!
+//! A run starts the topology, lets it warm up, then measures a window: offered and
+//! forwarded packets per second (generator ports' receive counters and sink ports' transmit
+//! counters), Gbit/s, ns per packet of the one worker, drops by reason, and the latency of
+//! the frames the sinks saw (the generator stamps each frame with its send time). After the
+//! worker stops, the totals must balance exactly: every packet that entered (generated,
+//! received, or copied by a flood) left through a port or was dropped with a reason.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use nfv_dataplane::{DropReason, WorkerCounters};
+use serde_json::json;
+
+use crate::plan::PortPlan;
+use crate::run::{self, Running};
+use crate::topology::{self, Topology};
+
+/// A built-in scenario: one or more topologies run one after another.
+pub struct Scenario {
+    /// Its name, for `nfv bench NAME`.
+    pub name: &'static str,
+    /// What it measures.
+    pub about: &'static str,
+    /// (label, topology) of each run.
+    pub runs: Vec<(String, String)>,
+}
+
+const SWITCH: &str = include_str!("../../topologies/bench-switch.yaml");
+
+/// The scale runs: the switch topology with `macs` source MACs and a table that fits them.
+fn switch_with(macs: u32) -> String {
+    SWITCH
+        .replace("flows: 1000", &format!("flows: {macs}"))
+        .replace(
+            "mac_table_size: 4096",
+            &format!("mac_table_size: {}", (macs as u64 * 2).max(4096)),
+        )
+        .replace("name: bench-switch", &format!("name: bench-switch-{macs}"))
+}
+
+/// Every built-in scenario.
+pub fn scenarios() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            name: "switch",
+            about: "generator -> learning switch (1k source MACs, destination learned) -> sink; 64-byte frames",
+            runs: vec![("1k MACs".into(), SWITCH.to_string())],
+        },
+        Scenario {
+            name: "switch-scale",
+            about: "the switch scenario with 1k, 64k and 1M source MACs in the table",
+            runs: [1_000u32, 65_536, 1_048_576]
+                .iter()
+                .map(|&m| (format!("{} MACs", human(m as u64)), switch_with(m)))
+                .collect(),
+        },
+    ]
+}
+
+fn human(n: u64) -> String {
+    match n {
+        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{}M", n >> 20),
+        n if n >= 1000 && n % 1024 == 0 => format!("{}k", n >> 10),
+        n if n >= 1000 && n % 1000 == 0 => format!("{}k", n / 1000),
+        n => n.to_string(),
+    }
+}
+
+/// Options of one bench invocation.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Measured window.
+    pub duration: Duration,
+    /// Warm-up before it.
+    pub warmup: Duration,
+    /// Override every generator's rate (packets per second).
+    pub rate: Option<u64>,
+    /// JSON instead of a table.
+    pub json: bool,
+}
+
+/// Counter totals at one moment.
+#[derive(Clone, Copy, Debug, Default)]
+struct Totals {
+    offered: u64,
+    offered_bytes: u64,
+    forwarded: u64,
+    forwarded_bytes: u64,
+}
+
+fn totals(running: &Running, c: &WorkerCounters) -> Totals {
+    let mut t = Totals::default();
+    for (i, (_, p)) in running.plan.ports.iter().enumerate() {
+        let pc = &c.ports[i];
+        match p {
+            PortPlan::Generator(_) => {
+                t.offered += pc.rx_packets.get();
+                t.offered_bytes += pc.rx_bytes.get();
+            }
+            PortPlan::Null { .. } => {
+                t.forwarded += pc.tx_packets.get();
+                t.forwarded_bytes += pc.tx_bytes.get();
+            }
+            PortPlan::Tap { .. } => {}
+        }
+    }
+    t
+}
+
+/// The result of one run.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// Label.
+    pub label: String,
+    /// Seconds measured.
+    pub seconds: f64,
+    /// Offered Mpps.
+    pub offered_mpps: f64,
+    /// Forwarded Mpps.
+    pub forwarded_mpps: f64,
+    /// Forwarded Gbit/s (frame bytes, no preamble or FCS).
+    pub gbps: f64,
+    /// Nanoseconds of the worker per forwarded packet.
+    pub ns_per_packet: f64,
+    /// Latency percentiles (p50, p99, p99.9) in ns, if any stamped frame arrived.
+    pub latency_ns: Option<(u64, u64, u64)>,
+    /// Totals after the worker stopped.
+    pub generated: u64,
+    /// Frames that reached sinks, in total.
+    pub sunk: u64,
+    /// Drops by reason, in total.
+    pub drops: Vec<(DropReason, u64)>,
+    /// Whether every packet is accounted for.
+    pub balanced: bool,
+    /// The accounting: (in: generated + other rx + flood copies, out: sunk + other tx + drops).
+    pub accounting: (u64, u64),
+}
+
+impl RunReport {
+    fn to_json(&self) -> serde_json::Value {
+        json!({
+            "label": self.label,
+            "seconds": self.seconds,
+            "offered_mpps": self.offered_mpps,
+            "forwarded_mpps": self.forwarded_mpps,
+            "gbps": self.gbps,
+            "ns_per_packet": self.ns_per_packet,
+            "latency_ns": self.latency_ns.map(|(a, b, c)| json!({"p50": a, "p99": b, "p999": c})),
+            "generated": self.generated,
+            "sunk": self.sunk,
+            "drops": self.drops.iter().map(|(r, n)| (r.name().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+            "balanced": self.balanced,
+            "packets_in": self.accounting.0,
+            "packets_out": self.accounting.1,
+        })
+    }
+}
+
+fn run_one(
+    label: &str,
+    topo: &Topology,
+    opts: &Options,
+    stop: &AtomicBool,
+) -> Result<RunReport, String> {
+    let mut topo = topo.clone();
+    if let Some(rate) = opts.rate {
+        for p in &mut topo.ports {
+            if let topology::PortKind::Generator(g) = &mut p.kind {
+                g.rate_pps = Some(rate);
+            }
+        }
+    }
+    let running = run::start(&topo).map_err(|e| e.to_string())?;
+    let counters = running.counters().clone();
+    let sleep_until = |end: Instant| {
+        while Instant::now() < end && !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    sleep_until(Instant::now() + opts.warmup);
+    for (_, rec) in running.latency() {
+        rec.reset();
+    }
+    let start = Instant::now();
+    let a = totals(&running, &counters);
+    let bar = (!opts.json && std::io::stderr().is_terminal()).then(|| {
+        let b = indicatif::ProgressBar::new_spinner();
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {prefix} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        b.set_prefix(label.to_string());
+        b
+    });
+    let end = start + opts.duration;
+    let mut last = (start, a);
+    while Instant::now() < end && !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(
+            Duration::from_millis(200).min(end.saturating_duration_since(Instant::now())),
+        );
+        if let Some(b) = &bar {
+            let now = (Instant::now(), totals(&running, &counters));
+            let dt = now.0.duration_since(last.0).as_secs_f64().max(1e-9);
+            b.set_message(format!(
+                "{:.2} Mpps offered, {:.2} Mpps forwarded",
+                (now.1.offered - last.1.offered) as f64 / dt / 1e6,
+                (now.1.forwarded - last.1.forwarded) as f64 / dt / 1e6
+            ));
+            b.tick();
+            last = now;
+        }
+    }
+    let b_tot = totals(&running, &counters);
+    let seconds = start.elapsed().as_secs_f64().max(1e-9);
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let mut hist: Option<Histogram<u64>> = None;
+    for (_, rec) in running.latency() {
+        let h = rec.snapshot();
+        match &mut hist {
+            None => hist = Some(h),
+            Some(acc) => {
+                let _ = acc.add(&h);
+            }
+        }
+    }
+    let finals = running.stop().map_err(|e| e.to_string())?;
+    let forwarded = b_tot.forwarded - a.forwarded;
+    let drops: Vec<(DropReason, u64)> = DropReason::ALL
+        .iter()
+        .map(|&r| (r, finals.drops(r)))
+        .filter(|&(_, n)| n > 0)
+        .collect();
+    let generated: u64 = finals
+        .ports
+        .iter()
+        .zip(&topo.ports)
+        .filter(|(_, p)| matches!(p.kind, topology::PortKind::Generator(_)))
+        .map(|(c, _)| c.rx_packets.get())
+        .sum();
+    let sunk: u64 = finals
+        .ports
+        .iter()
+        .zip(&topo.ports)
+        .filter(|(_, p)| matches!(p.kind, topology::PortKind::Null { .. }))
+        .map(|(c, _)| c.tx_packets.get())
+        .sum();
+    Ok(RunReport {
+        label: label.to_string(),
+        seconds,
+        offered_mpps: (b_tot.offered - a.offered) as f64 / seconds / 1e6,
+        forwarded_mpps: forwarded as f64 / seconds / 1e6,
+        gbps: (b_tot.forwarded_bytes - a.forwarded_bytes) as f64 * 8.0 / seconds / 1e9,
+        ns_per_packet: if forwarded > 0 {
+            seconds * 1e9 / forwarded as f64
+        } else {
+            0.0
+        },
+        latency_ns: hist.filter(|h| !h.is_empty()).map(|h| {
+            (
+                h.value_at_quantile(0.5),
+                h.value_at_quantile(0.99),
+                h.value_at_quantile(0.999),
+            )
+        }),
+        generated,
+        sunk,
+        drops,
+        balanced: {
+            let (i, o) = accounting(&finals);
+            i == o
+        },
+        accounting: accounting(&finals),
+    })
+}
+
+/// Every packet in equals every packet out once the worker has stopped (run to completion
+/// leaves nothing in flight): (port receives + copies nodes made, port transmits + drops).
+/// A node that emits and drops more than it was given made copies (floods). Frames a port
+/// could not take in (pool empty) never entered, so those drops are not counted.
+fn accounting(c: &WorkerCounters) -> (u64, u64) {
+    let rx: u64 = c.ports.iter().map(|p| p.rx_packets.get()).sum();
+    let tx: u64 = c.ports.iter().map(|p| p.tx_packets.get()).sum();
+    let port_drops: u64 = c
+        .ports
+        .iter()
+        .map(|p| p.drops.total() - p.drops.get(DropReason::NoBuffers))
+        .sum();
+    let node_in: u64 = c.nodes.iter().map(|n| n.packets_in.get()).sum();
+    let node_out_and_drops: u64 = c
+        .nodes
+        .iter()
+        .map(|n| n.packets_out.get() + n.drops.total())
+        .sum();
+    let copies = node_out_and_drops.saturating_sub(node_in);
+    let node_drops: u64 = c.nodes.iter().map(|n| n.drops.total()).sum();
+    (rx + copies, tx + port_drops + node_drops)
+}
+
+fn machine() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    format!("{model}, {cpus} CPUs")
+}
+
+fn print_table(name: &str, reports: &[RunReport]) {
+    println!("nfv bench {name} ({}; one worker)", machine());
+    println!(
+        "{:<12} {:>9} {:>9} {:>7} {:>8} {:>9} {:>9} {:>9}  drops",
+        "run", "offered", "forwarded", "Gbit/s", "ns/pkt", "p50 us", "p99 us", "p99.9 us"
+    );
+    for r in reports {
+        let (p50, p99, p999) = r
+            .latency_ns
+            .map(|(a, b, c)| (a as f64 / 1e3, b as f64 / 1e3, c as f64 / 1e3))
+            .unwrap_or((f64::NAN, f64::NAN, f64::NAN));
+        let drops = if r.drops.is_empty() {
+            "none".to_string()
+        } else {
+            r.drops
+                .iter()
+                .map(|(d, n)| format!("{d}={n}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        println!(
+            "{:<12} {:>7.2}M {:>7.2}M {:>7.2} {:>8.1} {:>9.1} {:>9.1} {:>9.1}  {}",
+            r.label,
+            r.offered_mpps,
+            r.forwarded_mpps,
+            r.gbps,
+            r.ns_per_packet,
+            p50,
+            p99,
+            p999,
+            drops
+        );
+    }
+    for r in reports {
+        println!(
+            "{}: {} generated, {} reached sinks; accounting {} in = {} out: {}",
+            r.label,
+            r.generated,
+            r.sunk,
+            r.accounting.0,
+            r.accounting.1,
+            if r.balanced {
+                "balanced"
+            } else {
+                "NOT BALANCED"
+            }
+        );
+    }
+}
+
+/// `nfv bench --list`.
+pub fn list() -> ExitCode {
+    for s in scenarios() {
+        println!("{:<14} {}", s.name, s.about);
+    }
+    ExitCode::SUCCESS
+}
+
+/// `nfv bench TARGET`: TARGET is a scenario name or a topology file.
+pub fn main(target: &str, opts: &Options) -> ExitCode {
+    let stop = crate::cli::stop_flag();
+    let runs: Vec<(String, Topology)> = match scenarios().into_iter().find(|s| s.name == target) {
+        Some(s) => {
+            let mut v = Vec::new();
+            for (label, text) in s.runs {
+                match topology::load_str(&text, Path::new(&format!("<scenario {}>", s.name))) {
+                    Ok(t) => v.push((label, t)),
+                    Err(e) => {
+                        eprintln!("nfv bench: built-in scenario {} is broken: {e}", s.name);
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+            v
+        }
+        None => match topology::load_file(Path::new(target)) {
+            Ok(t) => vec![(t.name.clone(), t)],
+            Err(e) => {
+                eprintln!("{e}");
+                eprintln!("nfv bench: `{target}` is neither a topology file nor a scenario (nfv bench --list)");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let mut reports = Vec::new();
+    for (label, topo) in &runs {
+        if !topo
+            .ports
+            .iter()
+            .any(|p| matches!(p.kind, topology::PortKind::Generator(_)))
+        {
+            eprintln!("nfv bench: topology {} has no generator port", topo.name);
+            return ExitCode::FAILURE;
+        }
+        match run_one(label, topo, opts, &stop) {
+            Ok(r) => reports.push(r),
+            Err(e) => {
+                eprintln!("nfv bench: {label}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    if opts.json {
+        let out = json!({
+            "scenario": target,
+            "machine": machine(),
+            "duration_s": opts.duration.as_secs_f64(),
+            "warmup_s": opts.warmup.as_secs_f64(),
+            "runs": reports.iter().map(RunReport::to_json).collect::<Vec<_>>(),
+            "forwarded_mpps": reports.first().map(|r| r.forwarded_mpps),
+            "ns_per_packet": reports.first().map(|r| r.ns_per_packet),
+        });
+        println!("{out}");
+    } else {
+        print_table(target, &reports);
+    }
+    if reports.iter().all(|r| r.balanced) {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("nfv bench: packet accounting does not balance");
+        ExitCode::FAILURE
+    }
+}

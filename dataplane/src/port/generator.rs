@@ -1,0 +1,373 @@
+//! A packet generator port and the latency stamp it writes.
+//!
+//! The generator "receives" frames it builds itself: for each packet it takes a pool
+//! buffer, copies a template frame (Ethernet + IPv4 + UDP or TCP) of the chosen size into
+//! it, and patches the fields that vary per flow (source MAC, source IPv4 address and its
+//! header checksum, source port) and the stamp: a magic word, a sequence number and the
+//! send time. Flows take turns; the rate is a token bucket over the generator's own clock;
+//! an optional count ends the stream. Frames sent *to* a generator are discarded.
+//!
+//! Any sink can read the stamp back with [`read_stamp`] to measure latency.
+
+use std::net::Ipv4Addr;
+
+use super::{Port, ETH_HEADER};
+use crate::batch::Batch;
+use crate::counters::PortCounters;
+use crate::drop_reason::DropReason;
+use crate::packet::{Pool, MAX_FRAME};
+use crate::time::Clock;
+
+/// Marks a frame as carrying a generator stamp.
+pub const STAMP_MAGIC: u32 = 0x6e66_7631; // "nfv1"
+/// Where the stamp starts: after Ethernet (14), IPv4 (20) and UDP (8) headers.
+const STAMP_OFFSET: usize = ETH_HEADER + 20 + 8;
+/// Magic (4) + sequence (8) + time (8).
+const STAMP_LEN: usize = 20;
+/// The shortest frame the generator builds (with its stamp), and the longest.
+pub const MIN_SIZE: usize = STAMP_OFFSET + STAMP_LEN;
+/// The longest frame the generator builds.
+pub const MAX_SIZE: usize = MAX_FRAME;
+
+/// Transport of generated frames.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Proto {
+    /// UDP (checksum 0: none, which IPv4 allows).
+    Udp,
+    /// TCP with the ACK flag (checksum not computed: the frames are for forwarding tests).
+    Tcp,
+}
+
+/// Frame sizes: one size, or a repeating mix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Sizes {
+    /// Every frame this long (bytes as software sees them, without FCS).
+    Fixed(usize),
+    /// Simple IMIX: 7 frames of 64 bytes, 4 of 576, 1 of 1500, repeating.
+    Imix,
+}
+
+/// What to generate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GeneratorConfig {
+    /// Number of flows; flow `i` has source MAC, IPv4 address and port `base + i`.
+    pub flows: u32,
+    /// Frame sizes.
+    pub sizes: Sizes,
+    /// Packets per second; `None` for as fast as possible.
+    pub rate_pps: Option<u64>,
+    /// Stop after this many packets; `None` for no end.
+    pub count: Option<u64>,
+    /// Source MAC of flow 0.
+    pub src_mac: [u8; 6],
+    /// Destination MAC of every frame.
+    pub dst_mac: [u8; 6],
+    /// Source IPv4 address of flow 0.
+    pub src_ip: Ipv4Addr,
+    /// Destination IPv4 address.
+    pub dst_ip: Ipv4Addr,
+    /// Source port of flow 0 (flows wrap within 1024..=65535).
+    pub src_port: u16,
+    /// Destination port.
+    pub dst_port: u16,
+    /// UDP or TCP.
+    pub proto: Proto,
+}
+
+impl Default for GeneratorConfig {
+    fn default() -> Self {
+        GeneratorConfig {
+            flows: 1,
+            sizes: Sizes::Fixed(64),
+            rate_pps: None,
+            count: None,
+            src_mac: [0x02, 0, 0, 0, 0, 1],
+            dst_mac: [0x02, 0xff, 0, 0, 0, 0x01],
+            src_ip: Ipv4Addr::new(198, 18, 0, 1),
+            dst_ip: Ipv4Addr::new(198, 19, 0, 1),
+            src_port: 1024,
+            dst_port: 5001,
+            proto: Proto::Udp,
+        }
+    }
+}
+
+const IMIX: [usize; 12] = [64, 64, 64, 64, 64, 64, 64, 576, 576, 576, 576, 1500];
+
+/// Internet checksum of `data` (RFC 1071).
+fn checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    for c in data.chunks(2) {
+        let word = if c.len() == 2 {
+            u16::from_be_bytes([c[0], c[1]])
+        } else {
+            u16::from_be_bytes([c[0], 0])
+        };
+        sum += word as u32;
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// Build the frame of `size` bytes for flow 0.
+fn template(cfg: &GeneratorConfig, size: usize) -> Vec<u8> {
+    let size = size.clamp(MIN_SIZE, MAX_SIZE);
+    let mut f = vec![0u8; size];
+    f[0..6].copy_from_slice(&cfg.dst_mac);
+    f[6..12].copy_from_slice(&cfg.src_mac);
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    let ip_len = (size - ETH_HEADER) as u16;
+    let ip = &mut f[14..34];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&ip_len.to_be_bytes());
+    ip[6] = 0x40; // don't fragment
+    ip[8] = 64;
+    ip[9] = match cfg.proto {
+        Proto::Udp => 17,
+        Proto::Tcp => 6,
+    };
+    ip[12..16].copy_from_slice(&cfg.src_ip.octets());
+    ip[16..20].copy_from_slice(&cfg.dst_ip.octets());
+    let l4 = &mut f[34..];
+    l4[0..2].copy_from_slice(&cfg.src_port.to_be_bytes());
+    l4[2..4].copy_from_slice(&cfg.dst_port.to_be_bytes());
+    if cfg.proto == Proto::Udp {
+        l4[4..6].copy_from_slice(&(ip_len - 20).to_be_bytes());
+    }
+    // (For TCP the stamp overlays sequence/ack numbers: the frames only need forwarding.)
+    f
+}
+
+/// A port that generates frames; see the module documentation.
+pub struct GeneratorPort {
+    cfg: GeneratorConfig,
+    templates: Vec<Vec<u8>>,
+    next_size: usize,
+    flow: u32,
+    seq: u64,
+    clock: Clock,
+    start_ns: Option<u64>,
+}
+
+impl GeneratorPort {
+    /// A generator for `cfg`.
+    pub fn new(cfg: GeneratorConfig) -> Self {
+        let sizes: Vec<usize> = match &cfg.sizes {
+            Sizes::Fixed(s) => vec![*s],
+            Sizes::Imix => IMIX.to_vec(),
+        };
+        let templates = sizes.iter().map(|&s| template(&cfg, s)).collect();
+        GeneratorPort {
+            cfg,
+            templates,
+            next_size: 0,
+            flow: 0,
+            seq: 0,
+            clock: Clock::global(),
+            start_ns: None,
+        }
+    }
+
+    /// Frames generated so far.
+    pub fn generated(&self) -> u64 {
+        self.seq
+    }
+
+    /// How many frames may go now, by count and rate.
+    fn allowance(&mut self, room: usize) -> usize {
+        let mut n = room as u64;
+        if let Some(c) = self.cfg.count {
+            n = n.min(c.saturating_sub(self.seq));
+        }
+        if let Some(rate) = self.cfg.rate_pps {
+            let now = self.clock.now().0;
+            let start = *self.start_ns.get_or_insert(now);
+            let due = ((now - start) as u128 * rate as u128 / 1_000_000_000) as u64;
+            n = n.min(due.saturating_sub(self.seq));
+        }
+        n as usize
+    }
+}
+
+impl Port for GeneratorPort {
+    fn kind(&self) -> &'static str {
+        "generator"
+    }
+
+    fn rx_burst(&mut self, pool: &mut Pool, batch: &mut Batch, counters: &PortCounters) {
+        let n = self.allowance(batch.room());
+        if n == 0 {
+            return;
+        }
+        let now = self.clock.now().0;
+        let flows = self.cfg.flows.max(1);
+        for _ in 0..n {
+            let Some(mut pkt) = pool.alloc() else {
+                counters.drops.add(DropReason::NoBuffers, 1);
+                return;
+            };
+            let t = &self.templates[self.next_size];
+            self.next_size = (self.next_size + 1) % self.templates.len();
+            if !pkt.set_frame(t) {
+                pool.free(pkt);
+                continue;
+            }
+            let flow = self.flow;
+            self.flow = if flow + 1 >= flows { 0 } else { flow + 1 };
+            let f = pkt.data_mut();
+            if flow != 0 {
+                let mac = u64::from_be_bytes([0, 0, f[6], f[7], f[8], f[9], f[10], f[11]])
+                    .wrapping_add(flow as u64);
+                f[6..12].copy_from_slice(&mac.to_be_bytes()[2..]);
+                let ip = u32::from(self.cfg.src_ip).wrapping_add(flow);
+                f[26..30].copy_from_slice(&ip.to_be_bytes());
+                let port = 1024 + (self.cfg.src_port as u32 - 1024 + flow) % (65536 - 1024);
+                f[34..36].copy_from_slice(&(port as u16).to_be_bytes());
+            }
+            f[24..26].copy_from_slice(&[0, 0]);
+            let sum = checksum(&f[14..34]);
+            f[24..26].copy_from_slice(&sum.to_be_bytes());
+            let s = &mut f[STAMP_OFFSET..STAMP_OFFSET + STAMP_LEN];
+            s[0..4].copy_from_slice(&STAMP_MAGIC.to_be_bytes());
+            s[4..12].copy_from_slice(&self.seq.to_be_bytes());
+            s[12..20].copy_from_slice(&now.to_be_bytes());
+            self.seq += 1;
+            counters.rx(pkt.len());
+            if let Err(p) = batch.push(pkt) {
+                pool.free(p);
+            }
+        }
+    }
+
+    fn tx_burst(&mut self, batch: &mut Batch, pool: &mut Pool, counters: &PortCounters) {
+        for pkt in batch.drain() {
+            counters.tx(pkt.len());
+            pool.free(pkt);
+        }
+    }
+
+    fn max_frame(&self) -> usize {
+        MAX_FRAME
+    }
+}
+
+/// The (sequence, send time in ns of [`Clock::global`]) stamp of a generated frame, if it
+/// carries one (untagged IPv4 with the magic word at its place).
+#[inline]
+pub fn read_stamp(frame: &[u8]) -> Option<(u64, u64)> {
+    let s = frame.get(STAMP_OFFSET..STAMP_OFFSET + STAMP_LEN)?;
+    if frame[12..14] != [0x08, 0x00] || s[0..4] != STAMP_MAGIC.to_be_bytes() {
+        return None;
+    }
+    let mut seq = [0u8; 8];
+    let mut t = [0u8; 8];
+    seq.copy_from_slice(&s[4..12]);
+    t.copy_from_slice(&s[12..20]);
+    Some((u64::from_be_bytes(seq), u64::from_be_bytes(t)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn generate(cfg: GeneratorConfig, pool: &mut Pool) -> Vec<Vec<u8>> {
+        let mut g = GeneratorPort::new(cfg);
+        let mut b = Batch::new();
+        let c = PortCounters::default();
+        g.rx_burst(pool, &mut b, &c);
+        let v: Vec<Vec<u8>> = b.iter().map(|p| p.data().to_vec()).collect();
+        for p in b.drain() {
+            pool.free(p);
+        }
+        v
+    }
+
+    #[test]
+    fn frames_are_valid_ipv4_udp_with_stamps_and_flows() {
+        let mut pool = Pool::new(64);
+        let frames = generate(
+            GeneratorConfig {
+                flows: 3,
+                count: Some(5),
+                ..GeneratorConfig::default()
+            },
+            &mut pool,
+        );
+        assert_eq!(frames.len(), 5);
+        for (i, f) in frames.iter().enumerate() {
+            assert_eq!(f.len(), 64);
+            assert_eq!(checksum(&f[14..34]), 0, "IPv4 header checksum of frame {i}");
+            assert_eq!(u16::from_be_bytes([f[16], f[17]]), 50, "IPv4 total length");
+            assert_eq!(u16::from_be_bytes([f[38], f[39]]), 30, "UDP length");
+            let flow = (i % 3) as u8;
+            assert_eq!(f[11], 1 + flow, "source MAC of flow {flow}");
+            assert_eq!(f[29], 1 + flow, "source IP of flow {flow}");
+            let (seq, _) = read_stamp(f).expect("stamp");
+            assert_eq!(seq, i as u64);
+        }
+        assert_eq!(pool.available(), 64);
+    }
+
+    #[test]
+    fn count_and_rate_limit_the_stream() {
+        let mut pool = Pool::new(256);
+        let mut g = GeneratorPort::new(GeneratorConfig {
+            count: Some(100),
+            ..GeneratorConfig::default()
+        });
+        let c = PortCounters::default();
+        let mut total = 0;
+        for _ in 0..5 {
+            let mut b = Batch::new();
+            g.rx_burst(&mut pool, &mut b, &c);
+            total += b.len();
+            for p in b.drain() {
+                pool.free(p);
+            }
+        }
+        assert_eq!(total, 100);
+        assert_eq!(c.rx_packets.get(), 100);
+
+        let mut slow = GeneratorPort::new(GeneratorConfig {
+            rate_pps: Some(1000),
+            ..GeneratorConfig::default()
+        });
+        let mut b = Batch::new();
+        slow.rx_burst(&mut pool, &mut b, &c);
+        assert!(b.len() <= 1, "nothing is due at the start");
+        for p in b.drain() {
+            pool.free(p);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        slow.rx_burst(&mut pool, &mut b, &c);
+        assert!(
+            (10..=30).contains(&b.len()),
+            "about 20 due after 20 ms, got {}",
+            b.len()
+        );
+        for p in b.drain() {
+            pool.free(p);
+        }
+    }
+
+    #[test]
+    fn imix_cycles_sizes_and_stamps_survive_reading() {
+        let mut pool = Pool::new(64);
+        let frames = generate(
+            GeneratorConfig {
+                sizes: Sizes::Imix,
+                count: Some(12),
+                ..GeneratorConfig::default()
+            },
+            &mut pool,
+        );
+        let sizes: Vec<usize> = frames.iter().map(Vec::len).collect();
+        assert_eq!(sizes, IMIX.to_vec());
+        assert!(read_stamp(&frames[0][..40]).is_none());
+        let mut not_ipv4 = frames[0].clone();
+        not_ipv4[12] = 0x86;
+        assert!(read_stamp(&not_ipv4).is_none());
+    }
+}
