@@ -81,6 +81,14 @@ pub struct Ctx<'a> {
     queues: &'a mut Queues,
     pool: &'a mut Pool,
     counters: &'a NodeCounters,
+    /// Packets emitted in this call, added to `counters.packets_out` once at the end.
+    emitted: u64,
+}
+
+impl Drop for Ctx<'_> {
+    fn drop(&mut self) {
+        self.counters.packets_out.add(self.emitted);
+    }
 }
 
 impl<'a> Ctx<'a> {
@@ -90,7 +98,7 @@ impl<'a> Ctx<'a> {
         match self.wires.get(gate.index()).copied().flatten() {
             None => self.drop(pkt, DropReason::Unwired),
             Some(to) => match self.queues.enqueue(to, pkt) {
-                Ok(()) => self.counters.packets_out.add(1),
+                Ok(()) => self.emitted += 1,
                 Err(pkt) => self.drop(pkt, DropReason::QueueFull),
             },
         }
@@ -324,6 +332,7 @@ impl Graph {
                 queues: &mut self.queues,
                 pool,
                 counters: &self.counters.nodes[i],
+                emitted: 0,
             };
             node.tick(&mut ctx);
         }
@@ -373,8 +382,10 @@ impl Graph {
                         queues: &mut self.queues,
                         pool,
                         counters,
+                        emitted: 0,
                     };
                     self.nodes[i].process(g, &mut self.scratch, &mut ctx);
+                    drop(ctx);
                     for pkt in self.scratch.drain() {
                         counters.drops.add(DropReason::Internal, 1);
                         pool.free(pkt);

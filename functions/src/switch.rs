@@ -100,10 +100,19 @@ pub struct SwitchStats {
     pub entries: Counter,
 }
 
+/// A MAC table entry, kept small (16-byte buckets with the key) because the table's
+/// cache footprint is what a switch lookup costs.
 #[derive(Copy, Clone, Debug)]
 struct Entry {
     gate: u16,
-    last_seen: Timestamp,
+    /// Milliseconds of the worker clock, wrapping every 49 days; the sweep (at least every
+    /// second) removes entries long before a wrap could make an old one look fresh.
+    last_seen_ms: u32,
+}
+
+#[inline]
+fn ms(t: Timestamp) -> u32 {
+    (t.0 / 1_000_000) as u32
 }
 
 /// A learning switch; see the module documentation.
@@ -114,6 +123,7 @@ pub struct Switch {
     table: HashMap<u64, Entry, ahash::RandomState>,
     capacity: usize,
     ageing_ns: u64,
+    ageing_ms: u32,
     last_sweep: Timestamp,
     stats: Arc<SwitchStats>,
 }
@@ -141,6 +151,9 @@ impl Switch {
             table: HashMap::with_capacity_and_hasher(capacity, ahash::RandomState::new()),
             capacity,
             ageing_ns: u64::try_from(config.ageing.as_nanos()).unwrap_or(u64::MAX),
+            ageing_ms: u32::try_from(config.ageing.as_millis())
+                .unwrap_or(u32::MAX)
+                .max(1),
             last_sweep: Timestamp::ZERO,
             stats: Arc::new(SwitchStats::default()),
         }
@@ -165,7 +178,7 @@ impl Switch {
 
     #[inline]
     fn fresh(&self, e: &Entry, now: Timestamp) -> bool {
-        now.0.saturating_sub(e.last_seen.0) < self.ageing_ns
+        ms(now).wrapping_sub(e.last_seen_ms) < self.ageing_ms
     }
 
     #[inline]
@@ -176,7 +189,7 @@ impl Switch {
                 e.gate = gate;
                 self.stats.moved.add(1);
             }
-            e.last_seen = now;
+            e.last_seen_ms = ms(now);
             return;
         }
         if self.table.len() >= self.capacity {
@@ -187,7 +200,7 @@ impl Switch {
             k,
             Entry {
                 gate,
-                last_seen: now,
+                last_seen_ms: ms(now),
             },
         );
         self.stats.learned.add(1);
@@ -205,9 +218,9 @@ impl Switch {
     /// Remove entries older than the ageing time.
     fn sweep(&mut self, now: Timestamp) {
         let before = self.table.len();
-        let ageing = self.ageing_ns;
+        let (now_ms, ageing) = (ms(now), self.ageing_ms);
         self.table
-            .retain(|_, e| now.0.saturating_sub(e.last_seen.0) < ageing);
+            .retain(|_, e| now_ms.wrapping_sub(e.last_seen_ms) < ageing);
         self.stats.aged.add((before - self.table.len()) as u64);
         self.stats.entries.set(self.table.len() as u64);
         self.last_sweep = now;

@@ -31,6 +31,8 @@ pub struct LineIndex {
     second_document: Option<(usize, usize)>,
     /// The path being read when the parser stopped at a syntax error.
     open_path: Option<String>,
+    /// Where the parser stopped at a syntax error.
+    stopped_at: Option<(usize, usize)>,
 }
 
 struct Walker {
@@ -148,8 +150,9 @@ impl LineIndex {
             documents: 0,
         };
         let mut parser = Parser::new_from_str(text);
-        if parser.load(&mut w, true).is_err() {
+        if let Err(e) = parser.load(&mut w, true) {
             w.index.open_path = w.open_path().filter(|p| !p.is_empty());
+            w.index.stopped_at = Some(here(*e.marker()));
         }
         w.index
     }
@@ -188,6 +191,11 @@ impl LineIndex {
     pub fn open_path(&self) -> Option<&str> {
         self.open_path.as_deref()
     }
+
+    /// Where a syntax error stopped the parser (`None` if the text parsed).
+    pub fn stopped_at(&self) -> Option<(usize, usize)> {
+        self.stopped_at
+    }
 }
 
 #[cfg(test)]
@@ -207,6 +215,7 @@ mod tests {
         assert_eq!(idx.find("ports.b.kind.deeper").0, 5);
         assert_eq!(idx.find("nothing.here"), (1, 0));
         assert_eq!(idx.open_path(), None);
+        assert_eq!(idx.stopped_at(), None);
         assert_eq!(idx.second_document(), None);
         let dup = LineIndex::new("a:\n  x: 1\n  x: 2\n");
         assert_eq!(dup.get("a.x"), Some((2, 3)));
@@ -218,6 +227,7 @@ mod tests {
         let idx = LineIndex::new("name: x\nports:\n  a: { kind: null }\n    b: { kind: null }\n");
         assert_eq!(idx.get("ports.a"), Some((3, 3)));
         assert_eq!(idx.open_path(), Some("ports"));
+        assert_eq!(idx.stopped_at().map(|p| p.0), Some(4));
         let idx = LineIndex::new("name: x\nports:\n  a: { kind: tap\nlinks: []\n");
         assert_eq!(idx.open_path(), Some("ports.a"));
     }

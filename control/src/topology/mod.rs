@@ -1,25 +1,36 @@
 //! The topology file: parsing, validation, and the resolved model the rest of nfv uses.
 //!
 //! ```yaml
-//! name: lab                 # [a-z0-9][a-z0-9-]*, at most 24 characters
-//! hosts:                    # lab hosts, one network namespace each
-//!   alice: { address: 10.0.0.1/24, gateway: 10.0.0.254 }
-//! ports:                    # tap (with host, ifname, mtu, mac, address) or null
-//!   a: { kind: tap, host: alice }
-//! functions:                # switch (mac_table_size, ageing, vlan, attachments)
-//!   lan: { kind: switch, attachments: { up: { trunk: [10, 20] } } }
+//! name: lab                 # required; [a-z0-9][a-z0-9-]*, at most 24 characters
+//! hosts:                    # lab hosts, one network namespace each (optional)
+//!   alice: { address: 10.0.0.1/24, gateway: 10.0.0.254 }   # also `netns: NAME`
+//!   carol: {}               # no address
+//! ports:                    # required; tap, null or generator, each with its own keys
+//!   a: { kind: tap, host: alice }            # in alice as eth0 (her ports in file order)
+//!   t: { kind: tap, ifname: nfv-t, mtu: 1500, mac: 02:00:00:00:00:01 }  # root namespace
+//!   c: { kind: tap, host: carol }
+//!   n: { kind: null }
+//! functions:                # optional; `kind` picks the function, the other keys its settings
+//!   lan:
+//!     kind: switch          # mac_table_size, ageing (300, 300s, 5m, 1h), vlan, attachments
+//!     attachments:          # named switch ports: access (`vlan`) or trunk (`trunk`, `native`)
+//!       red: { vlan: 10 }
+//!       up: { trunk: [10, 20], native: 1 }
 //! links:                    # 2+ ends each; a chain wires each end to the next
-//!   - [a, lan]
+//!   - [a, lan]              # a bare function name: a new anonymous attachment
+//!   - [t, lan.red]          # FUNCTION.ATTACHMENT: a declared one, linked exactly once
+//!   - [c, lan.up]
+//!   - [n, lan]
 //! ```
 //!
-//! Loading has three steps: serde_yaml reads the text into raw structs (types and unknown
-//! keys; it stops at the first such error), a [`LineIndex`] records where every key path
-//! is, and one validation pass checks the meaning (names, references, addresses, VLANs),
-//! collecting every error with its file, line and key path.
+//! Loading has three steps: serde_yaml reads the text into the raw structs below (types and
+//! unknown keys; it stops at the first such error), a [`LineIndex`] records where every key
+//! path is, and one validation pass (`Validator`) checks the meaning (names, references,
+//! addresses, VLANs) and builds the model, collecting every error with its file, line and
+//! key path. A new function kind adds its keys to `RawFunction`, a variant to
+//! [`FunctionKind`] and an arm to `Validator::functions`; ports work the same way.
 
 mod lines;
-#[cfg(test)]
-mod probe;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -36,9 +47,9 @@ use serde::Deserialize;
 
 pub use lines::LineIndex;
 
-/// Largest MTU a port takes: a frame of MTU + Ethernet header + VLAN tag must fit a
-/// 2048-byte buffer after its 128-byte headroom.
-pub const MAX_MTU: u32 = 1900;
+/// Largest MTU a port takes: a frame of MTU + Ethernet header (14) + one VLAN tag (4) must
+/// fit a dataplane packet buffer ([`nfv_dataplane::MAX_FRAME`] bytes).
+pub const MAX_MTU: u32 = (nfv_dataplane::MAX_FRAME - 14 - 4) as u32;
 /// Smallest MTU (IPv4's minimum).
 pub const MIN_MTU: u32 = 68;
 /// Known port kinds.
@@ -379,20 +390,71 @@ const GENERATOR_KEYS: &[&str] = &[
     "dst_port", "proto",
 ];
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 enum RawSize {
     Bytes(u32),
     Name(String),
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+impl<'de> Deserialize<'de> for RawSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let expected = "a frame size in bytes, or `imix`";
+        Ok(match number_or_text(d, u32::MAX.into(), expected)? {
+            Ok(n) => RawSize::Bytes(n as u32),
+            Err(t) => RawSize::Name(t),
+        })
+    }
+}
+
+#[derive(Debug)]
 enum RawDuration {
     Seconds(u64),
     Text(String),
 }
 
+impl<'de> Deserialize<'de> for RawDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match number_or_text(d, u64::MAX, DURATION)? {
+            Ok(n) => RawDuration::Seconds(n),
+            Err(t) => RawDuration::Text(t),
+        })
+    }
+}
+
+/// What a duration looks like, for messages.
+const DURATION: &str =
+    "a positive duration: whole seconds, or a number with s, m or h (e.g. 300s, 5m, 1h)";
+
+/// A whole number up to `max` (`Ok`) or a string (`Err`); anything else is an error that
+/// expects `expected`. Untagged enums would do this too, but serde_yaml could then name only
+/// the parent key.
+fn number_or_text<'de, D: Deserializer<'de>>(
+    d: D,
+    max: u64,
+    expected: &'static str,
+) -> Result<Result<u64, String>, D::Error> {
+    struct V(u64, &'static str);
+    impl Visitor<'_> for V {
+        type Value = Result<u64, String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.1)
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            if v > self.0 {
+                return Err(E::invalid_value(serde::de::Unexpected::Unsigned(v), &self));
+            }
+            Ok(Ok(v))
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Err(v.to_string()))
+        }
+    }
+    d.deserialize_any(V(max, expected))
+}
+
+/// A function as written: `kind` and the keys of every kind (only `switch` so far). When a
+/// second kind comes, give it a key list like the ports' `TAP_KEYS` and report keys its kind
+/// does not take, as `Validator::only_keys` does for ports.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFunction {
@@ -429,7 +491,11 @@ pub fn load_str(text: &str, file: &Path) -> Result<Topology, LoadError> {
     let index = LineIndex::new(text);
     let raw: RawTopology = match serde_yaml::from_str(text) {
         Ok(r) => r,
-        Err(e) => return Err(LoadError::Invalid(vec![serde_error(&e, &index, file)])),
+        Err(e) => {
+            return Err(LoadError::Invalid(vec![serde_error(
+                &e, text, &index, file,
+            )]))
+        }
     };
     let mut v = Validator {
         file,
@@ -445,59 +511,135 @@ pub fn load_str(text: &str, file: &Path) -> Result<Topology, LoadError> {
     }
 }
 
-/// Turn a serde_yaml error ("path: message at line L column C") into ours, with the most
-/// precise key path and position we can find.
-fn serde_error(e: &serde_yaml::Error, index: &LineIndex, file: &Path) -> TopologyError {
+/// Turn a serde_yaml error into ours. serde_yaml writes `PATH: MESSAGE at line L column C`
+/// for type and key errors (no PATH at the top level) and libyaml's `PROBLEM at line L column
+/// C, while parsing CONTEXT at line L2 column C2` for syntax errors. We keep the position,
+/// move PATH into `key` (for a syntax error, the path the index was reading when it stopped),
+/// point unknown and repeated keys at themselves, and word what was expected in the file's
+/// terms rather than Rust's.
+fn serde_error(e: &serde_yaml::Error, text: &str, index: &LineIndex, file: &Path) -> TopologyError {
     let (mut line, mut column) = e
         .location()
         .map(|l| (l.line(), l.column()))
         .unwrap_or((0, 0));
-    let mut text = e.to_string();
-    if let Some(i) = text.rfind(" at line ") {
-        text.truncate(i);
+    let mut full = e.to_string();
+    if line > 0 {
+        full = full.replacen(&format!(" at line {line} column {column}"), "", 1);
     }
-    let (mut key, mut message) = match text.split_once(": ") {
-        Some((p, m)) if !p.contains(' ') => (p.to_string(), m.to_string()),
-        _ => (String::new(), text.clone()),
+    // The path ends at the first ": " that a serde message follows (keys may hold spaces).
+    let path_end = full.match_indices(": ").map(|(i, _)| i).find(|&i| {
+        let rest = &full[i + 2..];
+        SERDE_MESSAGES.iter().any(|m| rest.starts_with(m))
+    });
+    let (mut key, mut message) = match path_end {
+        Some(i) => (full[..i].to_string(), full[i + 2..].to_string()),
+        None => (String::new(), full.clone()),
     };
-    // "unknown field `x`" / "missing field `x`": the key is the field itself.
-    for prefix in ["unknown field `", "missing field `"] {
-        if let Some(rest) = message.strip_prefix(prefix) {
-            if let Some(end) = rest.find('`') {
-                let field = &rest[..end];
-                key = if key.is_empty() {
-                    field.to_string()
-                } else {
-                    format!("{key}.{field}")
-                };
-                if let Some((l, c)) = index.get(&key) {
-                    (line, column) = (l, c);
-                }
-                if prefix.starts_with("unknown") {
-                    message = message.replacen("expected", "allowed keys are", 1);
-                }
-            }
+    let syntax = path_end.is_none() && !SERDE_MESSAGES.iter().any(|m| message.starts_with(m));
+    if let Some((problem, context)) = message
+        .split_once(", while ")
+        .filter(|(_, c)| syntax && (c.starts_with("parsing ") || c.starts_with("scanning ")))
+    {
+        let context = context.replacen(" at line ", " that starts at line ", 1);
+        message = format!("{problem} (while {context})");
+    }
+    let quoted = |m: &str, prefix: &str| -> Option<(String, String)> {
+        let (name, rest) = m.strip_prefix(prefix)?.split_once('`')?;
+        Some((name.to_string(), rest.to_string()))
+    };
+    if let Some((field, rest)) = quoted(&message, "unknown field `") {
+        key = join(&key, &field);
+        if let Some(at) = index.get(&key) {
+            (line, column) = at;
         }
-    }
-    if let Some(rest) = message.strip_prefix("duplicate name `") {
-        if let Some(end) = rest.find('`') {
-            key = if key.is_empty() {
-                rest[..end].to_string()
-            } else {
-                format!("{key}.{}", &rest[..end])
-            };
-            if let Some((l, c)) = index.repeated(&key) {
-                (line, column) = (l, c);
-            }
+        message = match rest.strip_prefix(", expected ") {
+            Some(allowed) => format!(
+                "unknown key `{field}`: allowed keys are {}",
+                allowed.trim_start_matches("one of ")
+            ),
+            None => format!("unknown key `{field}`: this mapping takes no keys"),
+        };
+    } else if let Some((field, _)) = quoted(&message, "missing field `") {
+        key = join(&key, &field);
+        message = format!("missing: `{field}` is required here");
+    } else if let Some((field, what)) = quoted(&message, "duplicate field `")
+        .map(|(f, _)| (f, "key"))
+        .or_else(|| quoted(&message, "duplicate name `").map(|(f, _)| (f, "name")))
+    {
+        key = join(&key, &field);
+        let first = index.get(&key).map(|(l, _)| l);
+        if let Some(at) = index.repeated(&key) {
+            (line, column) = at;
         }
-    }
-    for t in ["u16", "u32", "u64"] {
-        message = message.replace(&format!("expected {t}"), "expected a whole number");
-    }
-    if message.contains("did not match any variant of untagged enum RawDuration") {
-        message =
-            "expected a duration: whole seconds, or a number with s, m or h (e.g. 300s, 5m, 1h)"
+        message = match first {
+            Some(l) if l != line => {
+                format!("the {what} `{field}` is given twice (first at line {l}): give it once")
+            }
+            _ => format!("the {what} `{field}` is given twice: give it once"),
+        };
+    } else if message.contains("more than one document") {
+        if let Some(at) = index.second_document().or_else(|| second_document(text)) {
+            (line, column) = at;
+            message = "a topology file holds one YAML document, and a second one starts \
+                       here: remove the `---` line"
                 .into();
+        } else {
+            // libyaml found more text after the top-level mapping ended: an indentation slip.
+            (line, column) = index.stopped_at().unwrap_or((1, 1));
+            message = "more text after the end of the top-level mapping: check the \
+                       indentation (top-level keys start in column 1)"
+                .into();
+        }
+    }
+    for (rust, ours) in [
+        (
+            "expected struct RawTopology",
+            "expected a topology: a mapping with keys `name`, `hosts`, `ports`, `functions`, `links`",
+        ),
+        (
+            "expected struct RawHost",
+            "expected a host: a mapping with optional keys `address`, `gateway`, `netns`",
+        ),
+        (
+            "expected struct RawPort",
+            "expected a port: a mapping with `kind` and that kind's keys",
+        ),
+        (
+            "expected struct RawFunction",
+            "expected a function: a mapping with `kind` and that kind's keys",
+        ),
+        (
+            "expected struct RawAttachment",
+            "expected an attachment: `{ vlan: ID }` or `{ trunk: [ID, ...] }`",
+        ),
+        ("expected a sequence", "expected a list"),
+        ("expected field identifier", "expected a plain key name"),
+        ("unit value", "empty value"),
+        ("expected u8", "expected a whole number from 0 to 255"),
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        ("expected u32", "expected a whole number"),
+        ("expected u64", "expected a whole number"),
+    ] {
+        message = message.replace(rust, ours);
+    }
+    if message.ends_with("expected a list") && key.starts_with("links[") && !key.contains("][") {
+        message.push_str(": each link is a list of its ends, like `- [a, lan]`");
+    }
+    if message.starts_with("did not find expected key") {
+        message.push_str("; check this line's indentation");
+    } else if message.starts_with("mapping values are not allowed") {
+        message.push_str("; check the indentation, or quote a value that contains `: `");
+    } else if message.starts_with("found character that cannot start any token")
+        && text
+            .lines()
+            .nth(line.saturating_sub(1))
+            .and_then(|l| l.chars().nth(column.saturating_sub(1)))
+            == Some('\t')
+    {
+        message = "a tab: YAML indents with spaces only".into();
+    }
+    if key.is_empty() {
+        key = index.open_path().unwrap_or_default().to_string();
     }
     TopologyError {
         file: file.to_path_buf(),
@@ -508,6 +650,99 @@ fn serde_error(e: &serde_yaml::Error, index: &LineIndex, file: &Path) -> Topolog
     }
 }
 
+/// How serde's own messages start (after serde_yaml's `PATH: `).
+const SERDE_MESSAGES: &[&str] = &[
+    "invalid type: ",
+    "invalid value: ",
+    "invalid length ",
+    "unknown field `",
+    "unknown variant `",
+    "missing field `",
+    "duplicate field `",
+    "duplicate name `",
+];
+
+/// Where a second document starts, by its `---` line, for texts the index could not read
+/// that far: the first `---` after some content.
+fn second_document(text: &str) -> Option<(usize, usize)> {
+    let mut content = false;
+    for (i, l) in text.lines().enumerate() {
+        if l.starts_with("---") {
+            if content {
+                return Some((i + 1, 1));
+            }
+        } else if !l.trim().is_empty() && !l.trim_start().starts_with('#') && !l.starts_with('%') {
+            content = true;
+        }
+    }
+    None
+}
+
+/// `parent.key`, or `key` at the top.
+fn join(parent: &str, key: &str) -> String {
+    if parent.is_empty() {
+        key.to_string()
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+/// `` `a`, `b`, `c` `` for messages.
+fn one_of(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// "; did you mean `x`?" when one of `candidates` is a likely typo of `name`, else "".
+fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    let len = name.chars().count();
+    if len < 3 {
+        return String::new();
+    }
+    let close = (len / 3).max(1);
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|(d, _)| *d <= close)
+        .min()
+        .map(|(_, c)| format!("; did you mean `{c}`?"))
+        .unwrap_or_default()
+}
+
+/// Edit distance counting a swap of neighbours as one edit (optimal string alignment);
+/// `usize::MAX` for names too long to bother.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a.len() > 64 || b.len() > 64 {
+        return usize::MAX;
+    }
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// The validation pass: checks the raw file's meaning and builds the model, collecting every
+/// error.
 struct Validator<'a> {
     file: &'a Path,
     index: &'a LineIndex,
@@ -670,8 +905,20 @@ impl Validator<'_> {
             }
         }
 
+        // serde fills a missing `ports` with an empty mapping; the index tells them apart.
+        if self.index.get("ports").is_none() {
+            self.error(
+                "ports",
+                "missing: every topology needs `ports`, a mapping of port names (e.g. `ports: { a: { kind: tap } }`)",
+            );
+        } else if raw.ports.0.is_empty() && !raw.links.is_empty() {
+            self.error(
+                "ports",
+                "no ports, but there are links: frames enter and leave only through ports",
+            );
+        }
         let ports = self.ports(&raw);
-        let hosts = self.hosts(&raw, &name, &ports);
+        let hosts = self.hosts(&raw, &ports);
         let functions = self.functions(&raw);
         let links = self.links(&raw, &ports, &functions);
         self.addresses(&hosts);
@@ -717,6 +964,13 @@ impl Validator<'_> {
 
     fn unicast_mac(&mut self, key: &str, m: &str) -> Option<[u8; 6]> {
         let mac = self.mac_value(key, m)?;
+        if mac == [0; 6] {
+            self.error(
+                key,
+                format!("`{m}` is all zeros: expected a unicast MAC like 02:00:00:00:00:01"),
+            );
+            return None;
+        }
         if mac[0] & 1 == 1 {
             self.error(
                 key,
@@ -842,8 +1096,11 @@ impl Validator<'_> {
             let kind = match p.kind.as_deref() {
                 None => {
                     self.error(
-                        &key,
-                        format!("missing `kind`: expected one of {}", PORT_KINDS.join(", ")),
+                        format!("{key}.kind"),
+                        format!(
+                            "missing: a port needs a `kind`, one of {}",
+                            one_of(PORT_KINDS)
+                        ),
                     );
                     continue;
                 }
@@ -855,28 +1112,22 @@ impl Validator<'_> {
                         Some(m) => {
                             self.error(
                                 format!("{key}.mtu"),
-                                format!("MTU {m} is out of range: expected {MIN_MTU} to {MAX_MTU}"),
+                                format!("MTU {m} is out of range: expected {MIN_MTU} to {MAX_MTU} (a frame must fit nfv's {}-byte packet buffers)", nfv_dataplane::MAX_FRAME),
                             );
                             1500
                         }
                     };
-                    let mac = p.mac.as_deref().and_then(|m| match parse_mac(m) {
-                        Some(mac) if mac[0] & 1 == 1 => {
-                            self.error(format!("{key}.mac"), format!("`{m}` is a multicast address: a port's MAC must be unicast"));
-                            None
-                        }
-                        Some(mac) => Some(mac),
-                        None => {
-                            self.error(format!("{key}.mac"), format!("`{m}` is not a MAC address: expected six hex bytes like 02:00:00:00:00:01"));
-                            None
-                        }
-                    });
+                    let mac = p
+                        .mac
+                        .as_deref()
+                        .and_then(|m| self.unicast_mac(&format!("{key}.mac"), m));
                     match &p.host {
                         Some(h) => {
                             if !host_names.contains(h.as_str()) {
+                                let hint = did_you_mean(h, host_names.iter().copied());
                                 self.error(
                                     format!("{key}.host"),
-                                    format!("no host named `{h}` (declare it under `hosts`)"),
+                                    format!("no host named `{h}` (declare it under `hosts`){hint}"),
                                 );
                             }
                             if let Some(i) = &p.ifname {
@@ -939,7 +1190,7 @@ impl Validator<'_> {
                         format!("{key}.kind"),
                         format!(
                             "unknown port kind `{other}`: expected one of {}",
-                            PORT_KINDS.join(", ")
+                            one_of(PORT_KINDS)
                         ),
                     );
                     continue;
@@ -954,7 +1205,7 @@ impl Validator<'_> {
         ports
     }
 
-    fn hosts(&mut self, raw: &RawTopology, topo: &str, ports: &[Port]) -> Vec<Host> {
+    fn hosts(&mut self, raw: &RawTopology, ports: &[Port]) -> Vec<Host> {
         let mut hosts = Vec::new();
         for (name, h) in &raw.hosts.0 {
             let key = format!("hosts.{name}");
@@ -1009,42 +1260,40 @@ impl Validator<'_> {
             }
             let gateway = match h.gateway.as_deref() {
                 None | Some("none") => None,
-                Some(g) => {
-                    match g.parse::<Ipv4Addr>() {
-                        Err(_) => {
+                Some(g) => match g.parse::<Ipv4Addr>() {
+                    Err(_) => {
+                        self.error(
+                            format!("{key}.gateway"),
+                            format!("`{g}` is not an IPv4 address or `none`"),
+                        );
+                        None
+                    }
+                    Ok(gw) => {
+                        let nets: Vec<Ipv4Network> =
+                            interfaces.iter().filter_map(|i| i.address).collect();
+                        if nets.is_empty() {
+                            self.error(format!("{key}.gateway"), format!("gateway {gw} needs an address on host `{name}` in its subnet: give the host an `address`, or write `gateway: none`"));
+                        } else if !nets.iter().any(|n| n.contains(gw)) {
+                            let list: Vec<String> = nets
+                                .iter()
+                                .map(|n| format!("{}/{}", n.network(), n.prefix()))
+                                .collect();
                             self.error(
                                 format!("{key}.gateway"),
-                                format!("`{g}` is not an IPv4 address or `none`"),
+                                format!(
+                                    "gateway {gw} is not in the host's subnet ({})",
+                                    list.join(", ")
+                                ),
                             );
-                            None
+                        } else if nets.iter().any(|n| n.ip() == gw) {
+                            self.error(
+                                format!("{key}.gateway"),
+                                format!("gateway {gw} is the host's own address"),
+                            );
                         }
-                        Ok(gw) => {
-                            let nets: Vec<Ipv4Network> =
-                                interfaces.iter().filter_map(|i| i.address).collect();
-                            if nets.is_empty() {
-                                self.error(format!("{key}.gateway"), format!("gateway {gw} needs an address on the host in the same subnet"));
-                            } else if !nets.iter().any(|n| n.contains(gw)) {
-                                let list: Vec<String> = nets
-                                    .iter()
-                                    .map(|n| format!("{}/{}", n.network(), n.prefix()))
-                                    .collect();
-                                self.error(
-                                    format!("{key}.gateway"),
-                                    format!(
-                                        "gateway {gw} is not in the host's subnet ({})",
-                                        list.join(", ")
-                                    ),
-                                );
-                            } else if nets.iter().any(|n| n.ip() == gw) {
-                                self.error(
-                                    format!("{key}.gateway"),
-                                    format!("gateway {gw} is the host's own address"),
-                                );
-                            }
-                            Some(gw)
-                        }
+                        Some(gw)
                     }
-                }
+                },
             };
             if let Some(ns) = &h.netns {
                 if ns.is_empty()
@@ -1057,7 +1306,6 @@ impl Validator<'_> {
                     self.error(format!("{key}.netns"), format!("`{ns}` is not a usable namespace name: letters, digits, `_`, `-` and `.`, at most 64"));
                 }
             }
-            let _ = topo;
             hosts.push(Host {
                 name: name.clone(),
                 netns: h.netns.clone(),
@@ -1073,151 +1321,185 @@ impl Validator<'_> {
         let mut out = Vec::new();
         for (name, f) in &raw.functions.0 {
             let key = format!("functions.{name}");
-            match f.kind.as_deref() {
+            let kind = match f.kind.as_deref() {
                 None => {
                     self.error(
-                        &key,
+                        format!("{key}.kind"),
                         format!(
-                            "missing `kind`: expected one of {}",
-                            FUNCTION_KINDS.join(", ")
+                            "missing: a function needs a `kind`, one of {}",
+                            one_of(FUNCTION_KINDS)
                         ),
                     );
+                    continue;
                 }
-                Some("switch") => {
-                    let mac_table_size = match f.mac_table_size {
-                        None => 65536,
-                        Some(n) if (1..=16_777_216).contains(&n) => n as usize,
-                        Some(n) => {
-                            self.error(
-                                format!("{key}.mac_table_size"),
-                                format!("{n} is out of range: expected 1 to 16777216"),
-                            );
-                            65536
-                        }
-                    };
-                    let ageing = match &f.ageing {
-                        None => Duration::from_secs(300),
-                        Some(d) => parse_duration(d).unwrap_or_else(|| {
-                            self.error(format!("{key}.ageing"), "expected a positive duration: whole seconds, or a number with s, m or h (e.g. 300s, 5m, 1h)");
-                            Duration::from_secs(300)
-                        }),
-                    };
-                    let vlan = f
-                        .vlan
-                        .map_or(Some(1), |v| self.vlan_id(&format!("{key}.vlan"), v))
-                        .unwrap_or(1);
-                    let mut attachments = Vec::new();
-                    for (a, att) in &f.attachments.0 {
-                        let akey = format!("{key}.attachments.{a}");
-                        if !valid_name(a) {
-                            self.error(&akey, format!("`{a}` is not a valid name: expected letters, digits, `_` and `-`"));
-                        }
-                        let mode = match (att.vlan, &att.trunk) {
-                            (Some(_), Some(_)) => {
-                                self.error(
-                                    &akey,
-                                    "give either `vlan` (access) or `trunk` (tagged), not both",
-                                );
-                                continue;
-                            }
-                            (None, None) => {
-                                self.error(
-                                    &akey,
-                                    "expected `vlan: ID` (access) or `trunk: [IDs]` (tagged)",
-                                );
-                                continue;
-                            }
-                            (Some(v), None) => {
-                                if att.native.is_some() {
-                                    self.error(format!("{akey}.native"), "`native` is for trunks: an access attachment is untagged in its `vlan`");
-                                }
-                                match self.vlan_id(&format!("{akey}.vlan"), v) {
-                                    Some(v) => VlanMode::Access(v),
-                                    None => continue,
-                                }
-                            }
-                            (None, Some(list)) => {
-                                if list.is_empty() {
-                                    self.error(
-                                        format!("{akey}.trunk"),
-                                        "a trunk needs at least one VLAN",
-                                    );
-                                }
-                                let mut allowed = Vec::new();
-                                for (i, v) in list.iter().enumerate() {
-                                    let ikey = format!("{akey}.trunk[{i}]");
-                                    if let Some(id) = self.vlan_id(&ikey, *v) {
-                                        if allowed.contains(&id) {
-                                            self.error(&ikey, format!("VLAN {id} is listed twice"));
-                                        } else {
-                                            allowed.push(id);
-                                        }
-                                    }
-                                }
-                                let native = att
-                                    .native
-                                    .and_then(|n| self.vlan_id(&format!("{akey}.native"), n));
-                                VlanMode::Trunk { allowed, native }
-                            }
-                        };
-                        attachments.push((a.clone(), mode));
-                    }
-                    out.push(Function {
-                        name: name.clone(),
-                        kind: FunctionKind::Switch(SwitchConfig {
-                            mac_table_size,
-                            ageing,
-                            vlan,
-                            attachments,
-                        }),
-                        line: self.line(&key),
-                    });
-                }
+                Some("switch") => FunctionKind::Switch(self.switch(&key, f)),
                 Some(other) => {
                     self.error(
                         format!("{key}.kind"),
                         format!(
                             "unknown function kind `{other}`: expected one of {}",
-                            FUNCTION_KINDS.join(", ")
+                            one_of(FUNCTION_KINDS)
                         ),
                     );
+                    continue;
                 }
-            }
+            };
+            out.push(Function {
+                name: name.clone(),
+                kind,
+                line: self.line(&key),
+            });
         }
         out
     }
 
+    fn switch(&mut self, key: &str, f: &RawFunction) -> SwitchConfig {
+        let mac_table_size = match f.mac_table_size {
+            None => 65536,
+            Some(n) if (1..=16_777_216).contains(&n) => n as usize,
+            Some(n) => {
+                self.error(
+                    format!("{key}.mac_table_size"),
+                    format!("{n} is out of range: expected 1 to 16777216"),
+                );
+                65536
+            }
+        };
+        let ageing = match &f.ageing {
+            None => Duration::from_secs(300),
+            Some(d) => parse_duration(d).unwrap_or_else(|| {
+                let text = match d {
+                    RawDuration::Seconds(n) => n.to_string(),
+                    RawDuration::Text(t) => t.clone(),
+                };
+                self.error(
+                    format!("{key}.ageing"),
+                    format!("`{text}`: expected {DURATION}"),
+                );
+                Duration::from_secs(300)
+            }),
+        };
+        let vlan = f
+            .vlan
+            .map_or(Some(1), |v| self.vlan_id(&format!("{key}.vlan"), v))
+            .unwrap_or(1);
+        let mut attachments = Vec::new();
+        for (a, att) in &f.attachments.0 {
+            let akey = format!("{key}.attachments.{a}");
+            if !valid_name(a) {
+                self.error(
+                    &akey,
+                    format!("`{a}` is not a valid name: expected letters, digits, `_` and `-`"),
+                );
+            }
+            if let Some(mode) = self.vlan_mode(&akey, att) {
+                attachments.push((a.clone(), mode));
+            }
+        }
+        SwitchConfig {
+            mac_table_size,
+            ageing,
+            vlan,
+            attachments,
+        }
+    }
+
+    fn vlan_mode(&mut self, akey: &str, att: &RawAttachment) -> Option<VlanMode> {
+        match (att.vlan, &att.trunk) {
+            (Some(_), Some(_)) => {
+                self.error(
+                    akey,
+                    "give either `vlan` (access) or `trunk` (tagged), not both",
+                );
+                None
+            }
+            (None, None) => {
+                self.error(
+                    akey,
+                    "expected `vlan: ID` (access) or `trunk: [ID, ...]` (tagged)",
+                );
+                None
+            }
+            (Some(v), None) => {
+                if att.native.is_some() {
+                    self.error(
+                        format!("{akey}.native"),
+                        "`native` is for trunks: an access attachment is untagged in its `vlan`",
+                    );
+                }
+                self.vlan_id(&format!("{akey}.vlan"), v)
+                    .map(VlanMode::Access)
+            }
+            (None, Some(list)) => {
+                if list.is_empty() {
+                    self.error(
+                        format!("{akey}.trunk"),
+                        "a trunk needs at least one VLAN, like `trunk: [10, 20]`",
+                    );
+                }
+                let mut allowed = Vec::new();
+                for (i, v) in list.iter().enumerate() {
+                    let ikey = format!("{akey}.trunk[{i}]");
+                    if let Some(id) = self.vlan_id(&ikey, *v) {
+                        if allowed.contains(&id) {
+                            self.error(&ikey, format!("VLAN {id} is listed twice"));
+                        } else {
+                            allowed.push(id);
+                        }
+                    }
+                }
+                let native = att
+                    .native
+                    .and_then(|n| self.vlan_id(&format!("{akey}.native"), n));
+                Some(VlanMode::Trunk { allowed, native })
+            }
+        }
+    }
+
     fn links(&mut self, raw: &RawTopology, ports: &[Port], functions: &[Function]) -> Vec<Link> {
-        let port_set: HashSet<&str> = raw.ports.0.iter().map(|(n, _)| n.as_str()).collect();
-        let fn_set: HashSet<&str> = raw.functions.0.iter().map(|(n, _)| n.as_str()).collect();
+        let port_names: Vec<&str> = raw.ports.0.iter().map(|(n, _)| n.as_str()).collect();
+        let fn_names: Vec<&str> = raw.functions.0.iter().map(|(n, _)| n.as_str()).collect();
+        // Declared sub-ends (`function.attachment`) by function, from the raw file so that an
+        // attachment with a bad setting is not also reported as undeclared.
+        let sub_ends = |f: &str| -> Vec<&str> {
+            raw.functions
+                .0
+                .iter()
+                .filter(|(n, _)| n == f)
+                .flat_map(|(_, rf)| rf.attachments.0.iter().map(|(a, _)| a.as_str()))
+                .collect()
+        };
         let mut port_used: HashMap<String, String> = HashMap::new();
         let mut att_used: HashMap<String, String> = HashMap::new();
         let mut links = Vec::new();
         for (li, ends) in raw.links.iter().enumerate() {
             let lkey = format!("links[{li}]");
+            let mut ok = true;
             if ends.len() < 2 {
                 self.error(
                     &lkey,
-                    format!("a link needs at least two ends, got {}", ends.len()),
+                    format!(
+                        "a link needs at least two ends, like `[a, lan]`; this one has {}",
+                        ends.len()
+                    ),
                 );
-                continue;
+                ok = false;
             }
-            let mut resolved = Vec::new();
-            let mut ok = true;
+            // Resolved ends with their index in the link.
+            let mut resolved: Vec<(usize, LinkEnd)> = Vec::new();
             for (ei, end) in ends.iter().enumerate() {
                 let ekey = format!("{lkey}[{ei}]");
-                let middle = ei > 0 && ei + 1 < ends.len();
-                let single = port_set.contains(end.as_str()) || end.contains('.');
-                if middle && single {
-                    self.error(&ekey, format!("`{end}` is a single wire end; it can only be the first or last end of a link"));
-                    ok = false;
-                    continue;
-                }
                 let (head, sub) = match end.split_once('.') {
                     Some((h, s)) => (h, Some(s)),
                     None => (end.as_str(), None),
                 };
-                if port_set.contains(head) {
+                let middle = ei > 0 && ei + 1 < ends.len();
+                if middle && (port_names.contains(&head) || sub.is_some()) {
+                    self.error(&ekey, format!("`{end}` is a single wire end; it can only be the first or last end of a link"));
+                    ok = false;
+                    continue;
+                }
+                if port_names.contains(&head) {
                     if sub.is_some() {
                         self.error(
                             &ekey,
@@ -1230,22 +1512,13 @@ impl Validator<'_> {
                         self.error(&ekey, format!("port `{head}` is already linked at {prev}; a port is a single wire end"));
                         ok = false;
                     }
-                    resolved.push(LinkEnd::Port(head.to_string()));
-                } else if fn_set.contains(head) {
+                    resolved.push((ei, LinkEnd::Port(head.to_string())));
+                } else if fn_names.contains(&head) {
                     if let Some(a) = sub {
-                        let declared = functions.iter().find(|f| f.name == head).is_some_and(|f| {
-                            match &f.kind {
-                                FunctionKind::Switch(c) => {
-                                    c.attachments.iter().any(|(n, _)| n == a)
-                                }
-                            }
-                        });
-                        let exists_raw =
-                            raw.functions.0.iter().any(|(n, f)| {
-                                n == head && f.attachments.0.iter().any(|(x, _)| x == a)
-                            });
-                        if !declared && !exists_raw {
-                            self.error(&ekey, format!("`{end}`: function `{head}` has no attachment `{a}` (declare it under functions.{head}.attachments)"));
+                        let declared = sub_ends(head);
+                        if !declared.contains(&a) {
+                            let hint = did_you_mean(a, declared.iter().copied());
+                            self.error(&ekey, format!("`{end}`: function `{head}` has no attachment `{a}` (declare it under functions.{head}.attachments){hint}"));
                             ok = false;
                             continue;
                         }
@@ -1254,24 +1527,47 @@ impl Validator<'_> {
                             ok = false;
                         }
                     }
-                    resolved.push(LinkEnd::Function {
-                        name: head.to_string(),
-                        attachment: sub.map(str::to_string),
-                    });
+                    resolved.push((
+                        ei,
+                        LinkEnd::Function {
+                            name: head.to_string(),
+                            attachment: sub.map(str::to_string),
+                        },
+                    ));
                 } else {
-                    self.error(&ekey, format!("`{head}` is neither a port nor a function"));
+                    let hint = did_you_mean(head, port_names.iter().chain(&fn_names).copied());
+                    self.error(
+                        &ekey,
+                        format!("`{head}` is neither a port nor a function{hint}"),
+                    );
                     ok = false;
                 }
             }
+            // A port or attachment twice is reported above; this is a function's anonymous
+            // attachments wired to each other.
             for w in resolved.windows(2) {
-                if w[0] == w[1] {
-                    self.error(&lkey, "a link wires something to itself");
-                    ok = false;
+                if let [(
+                    _,
+                    a @ LinkEnd::Function {
+                        attachment: None,
+                        name,
+                    },
+                ), (ei, b)] = w
+                {
+                    if a == b {
+                        self.error(
+                            format!("{lkey}[{ei}]"),
+                            format!(
+                                "`{name}` is wired to itself: a link joins two different things"
+                            ),
+                        );
+                        ok = false;
+                    }
                 }
             }
             if ok {
                 links.push(Link {
-                    ends: resolved,
+                    ends: resolved.into_iter().map(|(_, e)| e).collect(),
                     line: self.line(&lkey),
                 });
             }
@@ -1294,7 +1590,7 @@ impl Validator<'_> {
                 if !att_used.contains_key(&full) {
                     self.error(
                         format!("functions.{}.attachments.{a}", f.name),
-                        format!("attachment `{full}` is declared but not linked"),
+                        format!("attachment `{full}` is declared but not linked (link it as `{full}`, or remove it)"),
                     );
                 }
             }
@@ -1317,7 +1613,7 @@ impl Validator<'_> {
                 } else {
                     format!("ports.{}.address", iface.port)
                 };
-                if a.prefix() < 32 && (a.ip() == a.network() || a.ip() == a.broadcast()) {
+                if a.prefix() < 31 && (a.ip() == a.network() || a.ip() == a.broadcast()) {
                     self.error(
                         &key,
                         format!(
@@ -1665,8 +1961,8 @@ links:
         assert_error(
             &BASE.replace("  - [a, sw]\n", "  - [a, sw]\n  - [sw, sw]\n"),
             8,
-            "links[1]",
-            "to itself",
+            "links[1][1]",
+            "`sw` is wired to itself",
         );
         assert_error(
             &BASE.replace("  - [a, sw]\n", "  - [a.x, sw]\n"),
@@ -1690,25 +1986,25 @@ links:
             &BASE.replace("kind: switch", "kind: switch, turbo: yes"),
             5,
             "functions.sw.turbo",
-            "unknown field",
+            "unknown key `turbo`: allowed keys are `kind`, `mac_table_size`",
         );
         assert_error(
             "name: x\nhosts:\n  h: { addres: 10.0.0.1/24 }\n",
             3,
             "hosts.h.addres",
-            "unknown field",
+            "unknown key `addres`: allowed keys are `address`, `gateway`, `netns`",
         );
         assert_error(
             "name: x\nports:\n  a: { kind: tap }\n  a: { kind: null }\n",
             4,
             "ports.a",
-            "duplicate name `a`",
+            "the name `a` is given twice (first at line 3)",
         );
         assert_error(
             "name: x\nports:\n  a: { host: h }\n",
             3,
-            "ports.a",
-            "missing `kind`",
+            "ports.a.kind",
+            "a port needs a `kind`, one of `tap`, `null`",
         );
     }
 
@@ -1767,6 +2063,290 @@ links:
             "ports.sink.mac",
             "multicast",
         );
+    }
+
+    #[test]
+    fn more_rules_name_line_and_key() {
+        // Keys and kinds.
+        assert_error(
+            "name: x\nfunctions:\n  s:\n    kind: switch\n    attachments:\n      a: { vlan: 2, colour: red }\n",
+            6,
+            "functions.s.attachments.a.colour",
+            "unknown key `colour`: allowed keys are `vlan`, `trunk`, `native`",
+        );
+        assert_error(
+            "name: x\nfunctions:\n  s: { vlan: 2 }\n",
+            3,
+            "functions.s.kind",
+            "a function needs a `kind`, one of `switch`",
+        );
+        assert_error(
+            "name: x\nports:\n  a: { kind: vhost }\n",
+            3,
+            "ports.a.kind",
+            "unknown port kind `vhost`: expected one of `tap`, `null`",
+        );
+        assert_error(
+            "name: x\nfunctions:\n  s: { kind: router }\n",
+            3,
+            "functions.s.kind",
+            "unknown function kind `router`: expected one of `switch`",
+        );
+        assert_error(
+            "name: x\nfunctions:\n  s: { kind: switch }\n",
+            1,
+            "ports",
+            "missing: every topology needs `ports`",
+        );
+        assert_error(
+            "name: x\nports: {}\nfunctions:\n  s: { kind: switch }\n  t: { kind: switch }\nlinks:\n  - [s, t]\n",
+            2,
+            "ports",
+            "no ports, but there are links",
+        );
+        assert!(load("name: x\nports: {}\n").is_ok());
+
+        // Ports.
+        assert_error(
+            "name: x\nports:\n  a: { kind: tap, ifname: a/b }\n",
+            3,
+            "ports.a.ifname",
+            "not a usable device name",
+        );
+        assert_error(
+            "name: x\nports:\n  a: { kind: tap, mtu: 9000 }\n",
+            3,
+            "ports.a.mtu",
+            &format!("expected 68 to {MAX_MTU}"),
+        );
+        assert_error(
+            "name: x\nports:\n  a: { kind: tap, mac: 00:00:00:00:00:00 }\n",
+            3,
+            "ports.a.mac",
+            "all zeros",
+        );
+        assert_error(
+            "name: x\nhosts:\n  alice: {}\nports:\n  a: { kind: tap, host: alcie }\n",
+            5,
+            "ports.a.host",
+            "no host named `alcie` (declare it under `hosts`); did you mean `alice`?",
+        );
+
+        // Addresses.
+        assert_error(
+            "name: x\nhosts:\n  h: { address: 10.0.0.1/24 }\n  g: {}\nports:\n  a: { kind: tap, host: h }\n  b: { kind: tap, host: g, address: 10.0.0.1/24 }\n",
+            7,
+            "ports.b.address",
+            "address 10.0.0.1 is already used at hosts.h.address",
+        );
+        assert_error(
+            "name: x\nhosts:\n  h: { address: 10.0.0.1/24, gateway: 10.0.0.1 }\nports:\n  a: { kind: tap, host: h }\n",
+            3,
+            "hosts.h.gateway",
+            "the host's own address",
+        );
+        assert_error(
+            "name: x\nhosts:\n  h: { address: 10.0.0.1/24, gateway: 10.0.1.1 }\nports:\n  a: { kind: tap, host: h }\n",
+            3,
+            "hosts.h.gateway",
+            "not in the host's subnet (10.0.0.0/24)",
+        );
+        // A /31 has no network or broadcast address (RFC 3021).
+        let point = "name: x\nhosts:\n  h: { address: 10.0.0.0/31 }\nports:\n  a: { kind: tap, host: h }\n  b: { kind: null }\nlinks:\n  - [a, b]\n";
+        assert!(load(point).is_ok());
+
+        // Links.
+        let sw = "name: x\nports:\n  a: { kind: null }\n  b: { kind: null }\nfunctions:\n  sw:\n    kind: switch\n    attachments:\n      red: { vlan: 10 }\nlinks:\n";
+        assert_error(
+            &format!("{sw}  - [a, sw.red]\n  - [b, sw.red]\n"),
+            12,
+            "links[1][1]",
+            "attachment `sw.red` is already linked at links[0][1]",
+        );
+        assert_error(
+            &format!("{sw}  - [a, sw]\n  - [b, sw]\n"),
+            9,
+            "functions.sw.attachments.red",
+            "attachment `sw.red` is declared but not linked",
+        );
+        assert_error(
+            &format!("{sw}  - [a, sw.rde]\n  - [b, sw]\n"),
+            11,
+            "links[0][1]",
+            "function `sw` has no attachment `rde` (declare it under functions.sw.attachments); did you mean `red`?",
+        );
+        assert_error(
+            &format!("{sw}  - [a, sw.red]\n  - [b, sw, lam]\n"),
+            12,
+            "links[1][2]",
+            "`lam` is neither a port nor a function",
+        );
+        // A one-ended link is one error, not also "port not linked".
+        let short = load(&format!("{sw}  - [a, sw.red]\n  - [b]\n")).err();
+        assert_eq!(
+            short
+                .as_ref()
+                .map(|e| (e.len(), e[0].key.as_str(), e[0].line)),
+            Some((1, "links[1]", 12)),
+            "{short:?}"
+        );
+    }
+
+    #[test]
+    fn yaml_and_type_errors_name_their_key() {
+        assert_error(
+            "- a\n- b\n",
+            1,
+            "",
+            "expected a topology: a mapping with keys `name`",
+        );
+        assert_error(
+            "name: x\nname: y\nports: {}\n",
+            2,
+            "name",
+            "the key `name` is given twice (first at line 1)",
+        );
+        assert_error(
+            "name: x\nports:\n  a: { kind: null }\nfunctions:\n  s:\n    kind: switch\n    ageing: [1]\n",
+            7,
+            "functions.s.ageing",
+            "expected a positive duration",
+        );
+        assert_error(
+            "name: x\nports:\n  a:\n",
+            3,
+            "ports.a.kind",
+            "missing: a port needs a `kind`",
+        );
+        assert_error(
+            "name: x\nports:\n  a: { kind: generator, size: 99999999999 }\n",
+            3,
+            "ports.a.size",
+            "expected a frame size",
+        );
+        assert_error(
+            "name: x\nports:\n  a: { kind: tap, mtu: -1 }\n",
+            3,
+            "ports.a.mtu",
+            "expected a whole number",
+        );
+        assert_error(
+            "name: x\nports:\n  a: null\n",
+            3,
+            "ports.a",
+            "invalid type: empty value, expected a port",
+        );
+        assert_error(
+            "name: x\nports:\n  a: { kind: null }\nlinks: [a, b]\n",
+            4,
+            "links[0]",
+            "each link is a list of its ends",
+        );
+        assert_error(
+            "name: x\nports:\n  a: { kind: tap\nlinks: []\n",
+            4,
+            "ports.a",
+            "did not find expected ',' or '}' (while parsing a flow mapping that starts at line 3 column 6)",
+        );
+        assert_error(
+            "name: x\nports:\n  a: { kind: tap }\n\tb: { kind: tap }\n",
+            4,
+            "ports",
+            "a tab: YAML indents with spaces only",
+        );
+        assert_error(
+            "name: x\nports: {}\n---\nname: y\n",
+            3,
+            "",
+            "a second one starts here",
+        );
+        assert_error(
+            " name: x\nports: {}\n",
+            2,
+            "",
+            "more text after the end of the top-level mapping: check the indentation",
+        );
+        // Quoted keys may hold spaces; values may hold anything.
+        assert_error(
+            "name: x\nports:\n  \"my port\": { kind: tap, x: 1 }\n",
+            3,
+            "ports.my port.x",
+            "unknown key `x`",
+        );
+        assert_error(
+            "name: x\nports:\n  a: { kind: tap, mtu: \"big, while parsing x\" }\n",
+            3,
+            "ports.a.mtu",
+            "invalid type: string \"big, while parsing x\", expected a whole number",
+        );
+    }
+
+    #[test]
+    fn a_host_without_address_and_the_lines_of_things() {
+        let text = "name: dhcp-lab\nhosts:\n  carol: { gateway: none }\nports:\n  c0: { kind: tap, host: carol }\n  c1: { kind: tap, host: carol, address: 10.9.0.1/24 }\n  t: { kind: tap }\nfunctions:\n  lan: { kind: switch }\nlinks:\n  - [c0, lan, t]\n  - [c1, lan]\n";
+        let t = load(text).unwrap_or_else(|e| panic!("{}", list(&e)));
+        assert_eq!(t.file, Path::new("t.yaml"));
+        let carol = &t.hosts[0];
+        assert_eq!((carol.gateway, carol.line), (None, 3));
+        let names: Vec<(&str, &str, Option<String>)> = carol
+            .interfaces
+            .iter()
+            .map(|i| {
+                (
+                    i.port.as_str(),
+                    i.ifname.as_str(),
+                    i.address.map(|a| a.to_string()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("c0", "eth0", None),
+                ("c1", "eth1", Some("10.9.0.1/24".to_string()))
+            ]
+        );
+        let lines: Vec<usize> = t.ports.iter().map(|p| p.line).collect();
+        assert_eq!(lines, vec![5, 6, 7]);
+        assert_eq!((t.functions[0].line, t.links[1].line), (9, 12));
+        assert_eq!(
+            t.ports[2].kind,
+            PortKind::Tap {
+                host: None,
+                ifname: "t".into(),
+                mtu: 1500,
+                mac: None
+            }
+        );
+        let err = load_str("name: x\nportz: 1\nlinks: 2\n", Path::new("f.yaml"))
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("f.yaml:2:1: portz: unknown key `portz`: allowed keys are `name`, `hosts`, `ports`, `functions`, `links`")
+        );
+        let two = load_str("ports:\n  a: { kind: null }\n", Path::new("f.yaml"))
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            two.as_deref(),
+            Some("f.yaml:1: name: missing: every topology needs a `name`\nf.yaml:2:3: ports.a: port `a` is not linked to anything (add it to `links`)")
+        );
+    }
+
+    #[test]
+    fn typos_get_suggestions_and_long_names_do_not_cost() {
+        assert_eq!(edit_distance("alcie", "alice"), 1);
+        assert_eq!(edit_distance("lam", "lan"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(
+            did_you_mean("lam", ["lan", "wan0"]),
+            "; did you mean `lan`?"
+        );
+        assert_eq!(did_you_mean("p3", ["p1"]), "");
+        assert_eq!(did_you_mean("router", ["lan"]), "");
+        let long = "x".repeat(10_000);
+        assert_eq!(did_you_mean(&long, [long.as_str()]), "");
     }
 
     #[test]

@@ -120,7 +120,9 @@ impl Port for NullPort {
             let now = clock.now().0;
             match rec.hist.try_lock() {
                 Ok(mut h) => {
-                    for p in batch.iter() {
+                    // Every 8th frame of a burst: latency percentiles from an eighth of
+                    // millions of frames are as good, at an eighth of the cost.
+                    for p in batch.iter().step_by(8) {
                         if let Some((_, sent)) = read_stamp(p.data()) {
                             let _ = h.record(now.saturating_sub(sent).max(1));
                         }
