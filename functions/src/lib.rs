@@ -14,6 +14,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod mactable;
 pub mod switch;
 pub mod wire;
 

@@ -18,12 +18,12 @@
 //! ignored at lookup and swept by the timer. Its hasher is keyed at random (ahash), so a
 //! guest cannot choose addresses that collide.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use nfv_dataplane::{Batch, Counter, Ctx, DropReason, Gate, Node, Packet, Timestamp};
 
+use crate::mactable::MacTable;
 use crate::wire::{
     insert_vlan_in_place, strip_vlan_in_place, EthernetFrame, MacAddr, VLAN_TAG_LEN,
 };
@@ -100,16 +100,6 @@ pub struct SwitchStats {
     pub entries: Counter,
 }
 
-/// A MAC table entry, kept small (16-byte buckets with the key) because the table's
-/// cache footprint is what a switch lookup costs.
-#[derive(Copy, Clone, Debug)]
-struct Entry {
-    gate: u16,
-    /// Milliseconds of the worker clock, wrapping every 49 days; the sweep (at least every
-    /// second) removes entries long before a wrap could make an old one look fresh.
-    last_seen_ms: u32,
-}
-
 #[inline]
 fn ms(t: Timestamp) -> u32 {
     (t.0 / 1_000_000) as u32
@@ -120,8 +110,9 @@ pub struct Switch {
     attachments: Vec<VlanMode>,
     /// For each VLAN id, the gates that carry it.
     members: Vec<Vec<u16>>,
-    table: HashMap<u64, Entry, ahash::RandomState>,
-    capacity: usize,
+    table: MacTable,
+    /// Where the burst's warm-up loads go, so the compiler keeps them.
+    warmed: u64,
     ageing_ns: u64,
     ageing_ms: u32,
     last_sweep: Timestamp,
@@ -148,8 +139,8 @@ impl Switch {
         Switch {
             attachments: config.attachments,
             members,
-            table: HashMap::with_capacity_and_hasher(capacity, ahash::RandomState::new()),
-            capacity,
+            table: MacTable::new(capacity),
+            warmed: 0,
             ageing_ns: u64::try_from(config.ageing.as_nanos()).unwrap_or(u64::MAX),
             ageing_ms: u32::try_from(config.ageing.as_millis())
                 .unwrap_or(u32::MAX)
@@ -169,22 +160,22 @@ impl Switch {
         let mut v: Vec<_> = self
             .table
             .iter()
-            .filter(|(_, e)| self.fresh(e, now))
-            .map(|(&k, e)| ((k >> 48) as u16, MacAddr::from_u64(k), Gate(e.gate)))
+            .filter(|e| self.fresh(e.last_seen_ms, now))
+            .map(|e| ((e.key >> 48) as u16, MacAddr::from_u64(e.key), Gate(e.gate)))
             .collect();
         v.sort_unstable();
         v
     }
 
     #[inline]
-    fn fresh(&self, e: &Entry, now: Timestamp) -> bool {
-        ms(now).wrapping_sub(e.last_seen_ms) < self.ageing_ms
+    fn fresh(&self, last_seen_ms: u32, now: Timestamp) -> bool {
+        ms(now).wrapping_sub(last_seen_ms) < self.ageing_ms
     }
 
     #[inline]
     fn learn(&mut self, vlan: u16, mac: MacAddr, gate: u16, now: Timestamp) {
         let k = key(vlan, mac);
-        if let Some(e) = self.table.get_mut(&k) {
+        if let Some(e) = self.table.get_mut(k) {
             if e.gate != gate {
                 e.gate = gate;
                 self.stats.moved.add(1);
@@ -192,17 +183,10 @@ impl Switch {
             e.last_seen_ms = ms(now);
             return;
         }
-        if self.table.len() >= self.capacity {
+        if !self.table.insert(k, gate, ms(now)) {
             self.stats.table_full.add(1);
             return;
         }
-        self.table.insert(
-            k,
-            Entry {
-                gate,
-                last_seen_ms: ms(now),
-            },
-        );
         self.stats.learned.add(1);
         self.stats.entries.set(self.table.len() as u64);
     }
@@ -210,20 +194,39 @@ impl Switch {
     #[inline]
     fn lookup(&self, vlan: u16, mac: MacAddr, now: Timestamp) -> Option<u16> {
         self.table
-            .get(&key(vlan, mac))
-            .filter(|e| self.fresh(e, now))
+            .get(key(vlan, mac))
+            .filter(|e| self.fresh(e.last_seen_ms, now))
             .map(|e| e.gate)
     }
 
     /// Remove entries older than the ageing time.
     fn sweep(&mut self, now: Timestamp) {
-        let before = self.table.len();
         let (now_ms, ageing) = (ms(now), self.ageing_ms);
-        self.table
-            .retain(|_, e| now_ms.wrapping_sub(e.last_seen_ms) < ageing);
-        self.stats.aged.add((before - self.table.len()) as u64);
+        let aged = self
+            .table
+            .retain(|e| now_ms.wrapping_sub(e.last_seen_ms) < ageing);
+        self.stats.aged.add(aged as u64);
         self.stats.entries.set(self.table.len() as u64);
         self.last_sweep = now;
+    }
+
+    /// Load the table slots a burst will look up, all at once: their cache misses overlap.
+    #[inline]
+    fn warm(&mut self, ingress: u16, batch: &Batch) {
+        let mut acc = 0u64;
+        for p in batch.iter() {
+            let Ok(f) = EthernetFrame::new_checked(p.data()) else {
+                continue;
+            };
+            let Some(vlan) = self.attachments[ingress as usize].ingress(f.vlan()) else {
+                continue;
+            };
+            acc ^= self.table.warm(key(vlan, f.src()));
+            if !f.dst().is_multicast() {
+                acc ^= self.table.warm(key(vlan, f.dst()));
+            }
+        }
+        self.warmed ^= acc;
     }
 
     /// Send `pkt` (untagged inside the switch) out of `gate` in `vlan`, tagging it if the
@@ -302,6 +305,7 @@ impl Node for Switch {
             }
             return;
         }
+        self.warm(ingress, batch);
         for pkt in batch.drain() {
             self.forward(ingress, pkt, ctx);
         }
