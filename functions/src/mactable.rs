@@ -169,7 +169,7 @@ mod tests {
     #[test]
     fn insert_get_and_full() {
         let mut t = MacTable::new(3);
-        assert!(t.insert(1 << 48 | 5, 1, 10));
+        assert!(t.insert((1 << 48) | 5, 1, 10));
         assert!(t.insert(1 << 48 | 6, 2, 10));
         assert!(t.insert(2 << 48 | 5, 3, 10));
         assert!(!t.insert(2 << 48 | 9, 4, 10), "full");
@@ -191,7 +191,7 @@ mod tests {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            let key = (1 + (x % 3)) << 48 | (x >> 20) % 80;
+            let key = ((1 + (x % 3)) << 48) | ((x >> 20) % 80);
             if x % 5 < 3 {
                 let ok = t.insert(key, (round % 7) as u16, round);
                 if ok {
