@@ -71,3 +71,25 @@ fn truncated_oversized_and_malformed_frames_are_counted_and_dropped() {
     assert_eq!(drop_count(&out, "vlan_denied"), 1, "{out}");
     assert!(drop_count(&out, "oversize") >= 2, "{out}");
 }
+
+#[test]
+fn a_vanished_tap_is_a_counted_drop_and_the_rest_keeps_forwarding() {
+    if !lab_available(&["ping"]) {
+        return;
+    }
+    let lab = Lab::start("switch-lab.yaml", "vanish");
+    assert_eq!(lab.ping("h1", "10.10.0.4", 1), (1, 1));
+    // Deleting h4's namespace destroys the TAP device nfv holds open.
+    let del = std::process::Command::new("ip")
+        .args(["netns", "del", &lab.netns("h4")])
+        .status()
+        .expect("ip netns del");
+    assert!(del.success());
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(lab.ping("h1", "10.10.0.4", 2).1, 0, "h4 is gone");
+    assert_eq!(lab.ping("h1", "10.10.0.2", 3), (3, 3), "the others still forward");
+    assert_eq!(lab.ping("h3", "10.10.0.1", 3), (3, 3));
+    let (ok, out) = lab.stop();
+    assert!(ok, "nfv must stop cleanly with a port gone:\n{out}");
+    assert!(drop_count(&out, "port_down") >= 1, "{out}");
+}
