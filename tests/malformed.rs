@@ -87,7 +87,11 @@ fn a_vanished_tap_is_a_counted_drop_and_the_rest_keeps_forwarding() {
     assert!(del.success());
     std::thread::sleep(std::time::Duration::from_millis(200));
     assert_eq!(lab.ping("h1", "10.10.0.4", 2).1, 0, "h4 is gone");
-    assert_eq!(lab.ping("h1", "10.10.0.2", 3), (3, 3), "the others still forward");
+    assert_eq!(
+        lab.ping("h1", "10.10.0.2", 3),
+        (3, 3),
+        "the others still forward"
+    );
     assert_eq!(lab.ping("h3", "10.10.0.1", 3), (3, 3));
     let (ok, out) = lab.stop();
     assert!(ok, "nfv must stop cleanly with a port gone:\n{out}");
