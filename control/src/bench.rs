@@ -282,9 +282,10 @@ fn run_one(
 }
 
 /// Every packet in equals every packet out once the worker has stopped (run to completion
-/// leaves nothing in flight): (port receives + copies nodes made, port transmits + drops).
-/// A node that emits and drops more than it was given made copies (floods). Frames a port
-/// could not take in (pool empty) never entered, so those drops are not counted.
+/// leaves nothing in flight): (port receives + packets nodes made, port transmits + drops +
+/// packets nodes consumed). A node that emits, drops and consumes more than it was given
+/// made packets (flood copies, ARP requests, ICMP errors). Frames a port could not take in
+/// (pool empty) never entered, so those drops are not counted.
 fn accounting(c: &WorkerCounters) -> (u64, u64) {
     let rx: u64 = c.ports.iter().map(|p| p.rx_packets.get()).sum();
     let tx: u64 = c.ports.iter().map(|p| p.tx_packets.get()).sum();
@@ -293,15 +294,17 @@ fn accounting(c: &WorkerCounters) -> (u64, u64) {
         .iter()
         .map(|p| p.drops.total() - p.drops.get(DropReason::NoBuffers))
         .sum();
-    let node_in: u64 = c.nodes.iter().map(|n| n.packets_in.get()).sum();
-    let node_out_and_drops: u64 = c
+    let made: u64 = c
         .nodes
         .iter()
-        .map(|n| n.packets_out.get() + n.drops.total())
+        .map(|n| {
+            (n.packets_out.get() + n.drops.total() + n.consumed.get())
+                .saturating_sub(n.packets_in.get())
+        })
         .sum();
-    let copies = node_out_and_drops.saturating_sub(node_in);
     let node_drops: u64 = c.nodes.iter().map(|n| n.drops.total()).sum();
-    (rx + copies, tx + port_drops + node_drops)
+    let consumed: u64 = c.nodes.iter().map(|n| n.consumed.get()).sum();
+    (rx + made, tx + port_drops + node_drops + consumed)
 }
 
 fn machine() -> String {

@@ -101,8 +101,12 @@ impl PortCounters {
 pub struct NodeCounters {
     /// Packets handed to the node.
     pub packets_in: Counter,
-    /// Packets the node emitted (flooded copies count once per copy).
+    /// Packets the node emitted (flooded copies and packets it made itself, such as ARP
+    /// requests and ICMP errors, count once each).
     pub packets_out: Counter,
+    /// Packets the node took in and used up without a drop: an ARP reply it learned from,
+    /// a DHCP message it answered with a new packet.
+    pub consumed: Counter,
     /// Packets the node dropped, by reason.
     pub drops: DropCounters,
 }

@@ -38,11 +38,32 @@ pub enum DropReason {
     /// A node returned without giving the packet a verdict: a bug in nfv, counted so it
     /// cannot hide.
     Internal,
+    /// An IPv4 header checksum did not verify.
+    BadChecksum,
+    /// The frame was not for this function: another unicast MAC address, or an IP packet to
+    /// the function's own address that it does not serve (a protocol or port it has no
+    /// service on).
+    NotForUs,
+    /// A router had no route to the destination (an ICMP destination unreachable is sent,
+    /// within its rate limit).
+    NoRoute,
+    /// The packet's TTL ran out at a router (an ICMP time exceeded is sent, within its rate
+    /// limit).
+    TtlExceeded,
+    /// The packet is larger than the outgoing interface's MTU and may not be fragmented
+    /// (an ICMP fragmentation needed is sent, within its rate limit).
+    TooBig,
+    /// More packets waited for the same unresolved next hop than its ARP queue holds.
+    ArpQueueFull,
+    /// The next hop never answered ARP: the packets that waited for it are dropped.
+    ArpFailed,
+    /// A DHCP server had no free address in its pool for a client (no offer is made).
+    PoolExhausted,
 }
 
 impl DropReason {
     /// Number of variants: the length of per-reason counter arrays.
-    pub const COUNT: usize = 13;
+    pub const COUNT: usize = 21;
 
     /// Every variant, in order of their indices.
     pub const ALL: [DropReason; Self::COUNT] = [
@@ -59,6 +80,14 @@ impl DropReason {
         DropReason::Unwired,
         DropReason::QueueFull,
         DropReason::Internal,
+        DropReason::BadChecksum,
+        DropReason::NotForUs,
+        DropReason::NoRoute,
+        DropReason::TtlExceeded,
+        DropReason::TooBig,
+        DropReason::ArpQueueFull,
+        DropReason::ArpFailed,
+        DropReason::PoolExhausted,
     ];
 
     /// Index into a per-reason counter array.
@@ -83,6 +112,14 @@ impl DropReason {
             DropReason::Unwired => "unwired",
             DropReason::QueueFull => "queue_full",
             DropReason::Internal => "internal",
+            DropReason::BadChecksum => "bad_checksum",
+            DropReason::NotForUs => "not_for_us",
+            DropReason::NoRoute => "no_route",
+            DropReason::TtlExceeded => "ttl_exceeded",
+            DropReason::TooBig => "too_big",
+            DropReason::ArpQueueFull => "arp_queue_full",
+            DropReason::ArpFailed => "arp_failed",
+            DropReason::PoolExhausted => "pool_exhausted",
         }
     }
 }

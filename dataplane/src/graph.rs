@@ -111,6 +111,21 @@ impl<'a> Ctx<'a> {
         self.pool.free(pkt);
     }
 
+    /// Take `pkt` in for good: the node used it (an ARP reply it learned from, a request it
+    /// answered with a new packet). Counted as consumed, not as a drop.
+    #[inline]
+    pub fn consume(&mut self, pkt: Packet) {
+        self.counters.consumed.add(1);
+        self.pool.free(pkt);
+    }
+
+    /// A fresh, empty packet from the pool (for a packet the node makes itself: an ARP
+    /// request, an ICMP error, a DHCP reply), or `None` if the pool is empty.
+    #[inline]
+    pub fn alloc(&mut self) -> Option<Packet> {
+        self.pool.alloc()
+    }
+
     /// Count a drop for a packet that was never made (a copy the pool had no buffer for).
     #[inline]
     pub fn count_drop(&mut self, reason: DropReason) {
