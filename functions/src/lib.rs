@@ -14,7 +14,10 @@
 
 #![deny(unsafe_code)]
 
+pub mod ip;
+pub mod lpm;
 pub mod mactable;
+pub mod router;
 pub mod switch;
 pub mod wire;
 

@@ -1,0 +1,972 @@
+//! `router`: an IPv4 router with ARP and ICMP.
+//!
+//! Each interface is a gate (gate `i` is `interfaces[i]`) with a MAC address, one IPv4
+//! address and prefix, and an MTU. The routing table is a longest-prefix-match table
+//! ([`Lpm`]) whose values index a small table of next hops:
+//! - each interface adds its connected subnet (delivered straight to the destination), its
+//!   own address as a /32 to the router itself, and its subnet's broadcast address as a /32
+//!   that is not forwarded;
+//! - static routes add a prefix through a gateway, which must lie in a connected subnet;
+//!   `0.0.0.0/0` is the default route. A connected subnet wins over a static route for the
+//!   same prefix.
+//!
+//! For every IPv4 packet addressed to an interface's MAC it checks the header (version,
+//! IHL, lengths, checksum: `bad_header`, `bad_checksum`, `runt`), looks up the destination
+//! (`no_route`, with ICMP destination unreachable), delivers to itself what is addressed to
+//! it (ICMP echo gets a reply, UDP gets ICMP port unreachable so that `traceroute` to the
+//! router ends, the rest is `not_for_us`), and forwards the rest: TTL at most 1 is
+//! `ttl_exceeded` with ICMP time exceeded; a datagram larger than the outgoing MTU is
+//! `too_big`, with ICMP fragmentation needed if it has DF set (the router does not
+//! fragment); otherwise the TTL goes down by one with an incremental checksum update
+//! (RFC 1624), the MAC addresses are rewritten for the next hop, and it goes out.
+//!
+//! ARP ([`arp`]): the router answers requests for its interface addresses, learns from
+//! requests addressed to it and from replies, resolves next hops with a bounded queue of
+//! waiting packets, and sends a gratuitous ARP on each wired interface when it starts. ICMP
+//! errors are rate limited by one token bucket per router (`icmp_rate` a second, bursts of
+//! the same size); the packet is dropped and counted either way.
+
+pub mod arp;
+pub mod icmp;
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nfv_dataplane::{Batch, Counter, Ctx, DropReason, Gate, Node, Packet, Timestamp};
+
+use crate::ip::{self, field, ETHERTYPE_ARP, ETHERTYPE_IPV4, PROTO_ICMP, PROTO_UDP};
+use crate::lpm::{Lpm, LpmError};
+use crate::wire::ETH_HEADER_LEN;
+use arp::{Enqueued, Neighbors};
+pub use arp::{Neighbor, NeighborConfig, NeighborState};
+use icmp::RateLimit;
+
+/// One interface of a router: a gate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouterInterface {
+    /// Its name (`lan` in `gw.lan`).
+    pub name: String,
+    /// Its MAC address.
+    pub mac: [u8; 6],
+    /// Its IPv4 address.
+    pub address: Ipv4Addr,
+    /// The prefix length of its subnet.
+    pub prefix_len: u8,
+    /// Largest IPv4 datagram it sends.
+    pub mtu: u16,
+}
+
+/// A static route.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// Destination prefix.
+    pub prefix: Ipv4Addr,
+    /// Its length.
+    pub len: u8,
+    /// The gateway, in a connected subnet.
+    pub via: Ipv4Addr,
+}
+
+/// A router's settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouterConfig {
+    /// Interfaces; gate `i` is `interfaces[i]`.
+    pub interfaces: Vec<RouterInterface>,
+    /// Static routes.
+    pub routes: Vec<Route>,
+    /// Static neighbours: address and MAC, on the interface whose subnet holds the address.
+    pub neighbors: Vec<(Ipv4Addr, [u8; 6])>,
+    /// ARP cache and queue settings.
+    pub arp: NeighborConfig,
+    /// ICMP errors a second (and the burst size); 0 sends none.
+    pub icmp_rate: u32,
+}
+
+/// Why a router could not be built from its configuration (the topology loader checks
+/// these first; this is the last line).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouterError {
+    /// A route's gateway or a static neighbour is in no connected subnet.
+    #[error("{0} is not in any interface's subnet")]
+    NotConnected(Ipv4Addr),
+    /// The routing table refused a prefix.
+    #[error("route {0}/{1}: {2:?}")]
+    Table(Ipv4Addr, u8, LpmError),
+    /// An interface's prefix length is above 32.
+    #[error("interface {0}: prefix length {1} is above 32")]
+    PrefixLength(String, u8),
+}
+
+/// What a route leads to.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum NextHop {
+    /// One of the router's own addresses.
+    Local,
+    /// A connected subnet's broadcast address: not forwarded.
+    Broadcast,
+    /// A connected subnet on this gate: the destination itself is the next hop.
+    Connected(u16),
+    /// A gateway on this gate.
+    Via(u16, u32),
+}
+
+/// What a router counts besides drops, shared with the control plane.
+#[derive(Debug, Default)]
+pub struct RouterStats {
+    /// Packets forwarded.
+    pub forwarded: Counter,
+    /// ICMP echo replies sent.
+    pub echo_replies: Counter,
+    /// ICMP errors sent.
+    pub icmp_errors: Counter,
+    /// ICMP errors not sent because of the rate limit.
+    pub icmp_rate_limited: Counter,
+    /// ARP requests sent (resolution and gratuitous).
+    pub arp_requests: Counter,
+    /// ARP replies sent.
+    pub arp_replies: Counter,
+}
+
+struct Iface {
+    mac: [u8; 6],
+    addr: u32,
+    mtu: usize,
+}
+
+/// The router node.
+pub struct Router {
+    ifaces: Vec<Iface>,
+    lpm: Lpm,
+    nexthops: Vec<NextHop>,
+    neighbors: Neighbors,
+    icmp: RateLimit,
+    stats: Arc<RouterStats>,
+    last_expire: Timestamp,
+    announced: bool,
+}
+
+/// How often neighbour timers run.
+const EXPIRE_EVERY: Duration = Duration::from_millis(100);
+
+fn mask(len: u8) -> u32 {
+    if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(len.min(32)))
+    }
+}
+
+impl Router {
+    /// A router for `cfg`.
+    pub fn new(cfg: RouterConfig) -> Result<Router, RouterError> {
+        let mut lpm = Lpm::new();
+        let mut nexthops: Vec<NextHop> = Vec::new();
+        let mut nh_index = |nh: NextHop| -> u32 {
+            match nexthops.iter().position(|&n| n == nh) {
+                Some(i) => i as u32,
+                None => {
+                    nexthops.push(nh);
+                    (nexthops.len() - 1) as u32
+                }
+            }
+        };
+        let subnets: Vec<(u32, u32)> = cfg
+            .interfaces
+            .iter()
+            .map(|i| (u32::from(i.address), mask(i.prefix_len)))
+            .collect();
+        let gate_of = |a: Ipv4Addr| -> Result<u16, RouterError> {
+            let a = u32::from(a);
+            subnets
+                .iter()
+                .enumerate()
+                .filter(|(_, &(addr, m))| a & m == addr & m)
+                .max_by_key(|(_, &(_, m))| m)
+                .map(|(g, _)| g as u16)
+                .ok_or(RouterError::NotConnected(Ipv4Addr::from(a)))
+        };
+        let insert = |lpm: &mut Lpm, net: u32, len: u8, nh: u32| {
+            lpm.insert(Ipv4Addr::from(net), len, nh)
+                .map(|_| ())
+                .map_err(|e| RouterError::Table(Ipv4Addr::from(net), len, e))
+        };
+        for r in &cfg.routes {
+            let g = gate_of(r.via)?;
+            let nh = nh_index(NextHop::Via(g, u32::from(r.via)));
+            insert(&mut lpm, u32::from(r.prefix) & mask(r.len), r.len, nh)?;
+        }
+        for (g, i) in cfg.interfaces.iter().enumerate() {
+            if i.prefix_len > 32 {
+                return Err(RouterError::PrefixLength(i.name.clone(), i.prefix_len));
+            }
+            let a = u32::from(i.address);
+            let m = mask(i.prefix_len);
+            let nh = nh_index(NextHop::Connected(g as u16));
+            insert(&mut lpm, a & m, i.prefix_len, nh)?;
+            if i.prefix_len < 31 {
+                let nh = nh_index(NextHop::Broadcast);
+                insert(&mut lpm, a | !m, 32, nh)?;
+            }
+        }
+        // Own addresses last: nothing overrides them.
+        for i in &cfg.interfaces {
+            let nh = nh_index(NextHop::Local);
+            insert(&mut lpm, u32::from(i.address), 32, nh)?;
+        }
+        let mut neighbors = Neighbors::new(cfg.arp.clone());
+        for (ip, mac) in &cfg.neighbors {
+            neighbors.add_static(gate_of(*ip)?, u32::from(*ip), *mac);
+        }
+        Ok(Router {
+            ifaces: cfg
+                .interfaces
+                .iter()
+                .map(|i| Iface {
+                    mac: i.mac,
+                    addr: u32::from(i.address),
+                    mtu: usize::from(i.mtu),
+                })
+                .collect(),
+            lpm,
+            nexthops,
+            neighbors,
+            icmp: RateLimit::new(cfg.icmp_rate, cfg.icmp_rate),
+            stats: Arc::new(RouterStats::default()),
+            last_expire: Timestamp::ZERO,
+            announced: false,
+        })
+    }
+
+    /// The router's counters.
+    pub fn stats(&self) -> Arc<RouterStats> {
+        Arc::clone(&self.stats)
+    }
+
+    /// The neighbour table's entries.
+    pub fn neighbors(&self) -> impl Iterator<Item = Neighbor> + '_ {
+        self.neighbors.entries()
+    }
+
+    /// Number of prefixes in the routing table (connected, own and static).
+    pub fn routes(&self) -> usize {
+        self.lpm.len()
+    }
+
+    fn handle(&mut self, gate: u16, pkt: Packet, ctx: &mut Ctx<'_>) {
+        let d = pkt.data();
+        if d.len() < ETH_HEADER_LEN {
+            return ctx.drop(pkt, DropReason::Runt);
+        }
+        match ip::read_u16(d, 12) {
+            ETHERTYPE_IPV4 => self.ipv4(gate, pkt, ctx),
+            ETHERTYPE_ARP => self.arp(gate, pkt, ctx),
+            _ => ctx.drop(pkt, DropReason::NotForUs),
+        }
+    }
+
+    #[inline]
+    fn ipv4(&mut self, gate: u16, pkt: Packet, ctx: &mut Ctx<'_>) {
+        let iface = &self.ifaces[gate as usize];
+        let d = pkt.data();
+        if d[0..6] != iface.mac {
+            return ctx.drop(pkt, DropReason::NotForUs);
+        }
+        if d.len() < ETH_HEADER_LEN + ip::HEADER_LEN {
+            return ctx.drop(pkt, DropReason::Runt);
+        }
+        let h = &d[ETH_HEADER_LEN..];
+        let ihl = usize::from(h[field::VER_IHL] & 0x0f) * 4;
+        let total = usize::from(ip::read_u16(h, field::TOTAL_LEN));
+        if h[field::VER_IHL] >> 4 != 4 || ihl < ip::HEADER_LEN || total < ihl || total > h.len() {
+            return ctx.drop(pkt, DropReason::BadHeader);
+        }
+        if !ip::header_checksum_ok(&h[..ihl]) {
+            return ctx.drop(pkt, DropReason::BadChecksum);
+        }
+        let dst = ip::read_u32(h, field::DST);
+        let Some(v) = self.lpm.lookup(dst) else {
+            return self.icmp_error(
+                gate,
+                pkt,
+                ihl,
+                total,
+                (icmp::DEST_UNREACHABLE, icmp::CODE_NET_UNREACHABLE, 0),
+                DropReason::NoRoute,
+                ctx,
+            );
+        };
+        let (out, next) = match self.nexthops.get(v as usize) {
+            Some(&NextHop::Connected(g)) => (g, dst),
+            Some(&NextHop::Via(g, ip)) => (g, ip),
+            Some(NextHop::Local) => return self.local(gate, pkt, ihl, total, ctx),
+            Some(NextHop::Broadcast) | None => return ctx.drop(pkt, DropReason::NotForUs),
+        };
+        if h[field::TTL] <= 1 {
+            return self.icmp_error(
+                gate,
+                pkt,
+                ihl,
+                total,
+                (icmp::TIME_EXCEEDED, 0, 0),
+                DropReason::TtlExceeded,
+                ctx,
+            );
+        }
+        let mtu = self.ifaces[out as usize].mtu;
+        if total > mtu {
+            let df = ip::read_u16(h, field::FLAGS_FRAG) & 0x4000 != 0;
+            if df {
+                return self.icmp_error(
+                    gate,
+                    pkt,
+                    ihl,
+                    total,
+                    (
+                        icmp::DEST_UNREACHABLE,
+                        icmp::CODE_FRAG_NEEDED,
+                        mtu.min(0xffff) as u32,
+                    ),
+                    DropReason::TooBig,
+                    ctx,
+                );
+            }
+            return ctx.drop(pkt, DropReason::TooBig);
+        }
+        match self.neighbors.lookup(out, next) {
+            Some(mac) => {
+                let pkt = self.rewrite(out, mac, pkt);
+                self.stats.forwarded.add(1);
+                ctx.emit(Gate(out), pkt);
+            }
+            None => match self.neighbors.enqueue(out, next, gate, pkt, ctx.now) {
+                Enqueued::Waiting { request: true } => self.send_arp_request(out, next, ctx),
+                Enqueued::Waiting { request: false } => {}
+                Enqueued::QueueFull(p) | Enqueued::TableFull(p) => {
+                    ctx.drop(p, DropReason::ArpQueueFull)
+                }
+            },
+        }
+    }
+
+    /// Make `pkt` ready to leave on `out` towards `mac`: addresses and TTL.
+    #[inline]
+    fn rewrite(&self, out: u16, mac: [u8; 6], mut pkt: Packet) -> Packet {
+        let d = pkt.data_mut();
+        d[0..6].copy_from_slice(&mac);
+        d[6..12].copy_from_slice(&self.ifaces[out as usize].mac);
+        ip::decrement_ttl(&mut d[ETH_HEADER_LEN..]);
+        pkt
+    }
+
+    fn local(&mut self, gate: u16, mut pkt: Packet, ihl: usize, total: usize, ctx: &mut Ctx<'_>) {
+        let h = &pkt.data()[ETH_HEADER_LEN..];
+        let proto = h[field::PROTO];
+        let frag = ip::read_u16(h, field::FLAGS_FRAG) & 0x3fff;
+        if proto == PROTO_ICMP && frag == 0 && h.get(ihl) == Some(&icmp::ECHO_REQUEST) {
+            let mac = self.ifaces[gate as usize].mac;
+            if icmp::make_echo_reply(&mut pkt, ihl, total, mac) {
+                self.stats.echo_replies.add(1);
+                return ctx.emit(Gate(gate), pkt);
+            }
+            return ctx.drop(pkt, DropReason::BadHeader);
+        }
+        if proto == PROTO_UDP && frag == 0 {
+            return self.icmp_error(
+                gate,
+                pkt,
+                ihl,
+                total,
+                (icmp::DEST_UNREACHABLE, icmp::CODE_PORT_UNREACHABLE, 0),
+                DropReason::NotForUs,
+                ctx,
+            );
+        }
+        ctx.drop(pkt, DropReason::NotForUs)
+    }
+
+    /// Count `reason` for the packet and, if allowed and within the rate limit, send an
+    /// ICMP error `(type, code, rest)` about it back where it came from, made from its own
+    /// buffer. The drop is counted either way: the error is a new packet.
+    #[allow(clippy::too_many_arguments)]
+    fn icmp_error(
+        &mut self,
+        gate: u16,
+        mut pkt: Packet,
+        ihl: usize,
+        total: usize,
+        (ty, code, rest): (u8, u8, u32),
+        reason: DropReason,
+        ctx: &mut Ctx<'_>,
+    ) {
+        if !icmp::error_allowed(&pkt.data()[ETH_HEADER_LEN..], ihl) {
+            return ctx.drop(pkt, reason);
+        }
+        if !self.icmp.allow(ctx.now) {
+            self.stats.icmp_rate_limited.add(1);
+            return ctx.drop(pkt, reason);
+        }
+        let iface = &self.ifaces[gate as usize];
+        let (addr, mac) = (iface.addr, iface.mac);
+        if icmp::make_error(&mut pkt, total, ty, code, rest, addr, mac) {
+            // The packet is dropped and its buffer goes back out as the error.
+            ctx.count_drop(reason);
+            self.stats.icmp_errors.add(1);
+            ctx.emit(Gate(gate), pkt);
+        } else {
+            ctx.drop(pkt, reason);
+        }
+    }
+
+    fn arp(&mut self, gate: u16, mut pkt: Packet, ctx: &mut Ctx<'_>) {
+        let d = pkt.data();
+        const ARP: usize = ETH_HEADER_LEN;
+        if d.len() < ARP + 28 {
+            return ctx.drop(pkt, DropReason::Runt);
+        }
+        let a = &d[ARP..ARP + 28];
+        // Ethernet/IPv4 ARP only.
+        if a[0..6] != [0, 1, 8, 0, 6, 4] {
+            return ctx.drop(pkt, DropReason::BadHeader);
+        }
+        let op = ip::read_u16(a, 6);
+        let mut sha = [0u8; 6];
+        sha.copy_from_slice(&a[8..14]);
+        let spa = ip::read_u32(a, 14);
+        let tpa = ip::read_u32(a, 24);
+        if sha[0] & 1 == 1 || !(op == 1 || op == 2) {
+            return ctx.drop(pkt, DropReason::BadHeader);
+        }
+        let iface = &self.ifaces[gate as usize];
+        let (our_mac, our_ip) = (iface.mac, iface.addr);
+        let for_us = tpa == our_ip;
+        if spa != 0 && spa != our_ip {
+            let ifaces = &self.ifaces;
+            let stats = &self.stats;
+            self.neighbors
+                .learn(gate, spa, sha, ctx.now, for_us, |_, p| {
+                    let d = pkt_rewrite(p, &ifaces[gate as usize].mac, &sha);
+                    stats.forwarded.add(1);
+                    ctx.emit(Gate(gate), d);
+                });
+        }
+        if !for_us {
+            return ctx.drop(pkt, DropReason::NotForUs);
+        }
+        if op == 2 {
+            return ctx.consume(pkt);
+        }
+        // A request for our address: answer in place.
+        let d = pkt.data_mut();
+        d[0..6].copy_from_slice(&sha);
+        d[6..12].copy_from_slice(&our_mac);
+        let a = &mut d[ARP..ARP + 28];
+        a[6..8].copy_from_slice(&2u16.to_be_bytes());
+        a[18..24].copy_from_slice(&sha);
+        a[24..28].copy_from_slice(&spa.to_be_bytes());
+        a[8..14].copy_from_slice(&our_mac);
+        a[14..18].copy_from_slice(&our_ip.to_be_bytes());
+        self.stats.arp_replies.add(1);
+        ctx.emit(Gate(gate), pkt);
+    }
+
+    /// Broadcast an ARP request for `target` on `gate` (a gratuitous one when `target` is
+    /// the interface's own address).
+    fn send_arp_request(&mut self, gate: u16, target: u32, ctx: &mut Ctx<'_>) {
+        let Some(mut p) = ctx.alloc() else {
+            return ctx.count_drop(DropReason::NoBuffers);
+        };
+        let iface = &self.ifaces[gate as usize];
+        let mut f = [0u8; 42];
+        f[0..6].fill(0xff);
+        f[6..12].copy_from_slice(&iface.mac);
+        f[12..14].copy_from_slice(&ETHERTYPE_ARP.to_be_bytes());
+        f[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
+        f[22..28].copy_from_slice(&iface.mac);
+        f[28..32].copy_from_slice(&iface.addr.to_be_bytes());
+        f[38..42].copy_from_slice(&target.to_be_bytes());
+        if p.set_frame(&f) {
+            self.stats.arp_requests.add(1);
+            ctx.emit(Gate(gate), p);
+        } else {
+            ctx.drop(p, DropReason::Internal);
+        }
+    }
+}
+
+/// Rewrite a waiting packet for the next hop `mac` out of an interface with `our_mac`.
+fn pkt_rewrite(mut p: Packet, our_mac: &[u8; 6], mac: &[u8; 6]) -> Packet {
+    let d = p.data_mut();
+    d[0..6].copy_from_slice(mac);
+    d[6..12].copy_from_slice(our_mac);
+    ip::decrement_ttl(&mut d[ETH_HEADER_LEN..]);
+    p
+}
+
+impl Node for Router {
+    fn kind(&self) -> &'static str {
+        "router"
+    }
+
+    fn process(&mut self, input: Gate, batch: &mut Batch, ctx: &mut Ctx<'_>) {
+        let gate = input.0;
+        if gate as usize >= self.ifaces.len() {
+            for pkt in batch.drain() {
+                ctx.drop(pkt, DropReason::Unwired);
+            }
+            return;
+        }
+        for pkt in batch.drain() {
+            self.handle(gate, pkt, ctx);
+        }
+    }
+
+    fn tick(&mut self, ctx: &mut Ctx<'_>) {
+        if !self.announced {
+            self.announced = true;
+            for g in 0..self.ifaces.len() as u16 {
+                if ctx.is_wired(Gate(g)) {
+                    let own = self.ifaces[g as usize].addr;
+                    self.send_arp_request(g, own, ctx);
+                }
+            }
+        }
+        if ctx.now.since(self.last_expire) < EXPIRE_EVERY {
+            return;
+        }
+        self.last_expire = ctx.now;
+        let mut requests: [(u16, u32); 32] = [(0, 0); 32];
+        let mut n = 0;
+        let mut failed: Vec<(u16, Packet)> = Vec::new();
+        self.neighbors.expire(
+            ctx.now,
+            |g, ip| {
+                if n < requests.len() {
+                    requests[n] = (g, ip);
+                    n += 1;
+                }
+            },
+            |g, p| failed.push((g, p)),
+        );
+        for &(g, ip) in &requests[..n] {
+            self.send_arp_request(g, ip, ctx);
+        }
+        for (g, pkt) in failed {
+            let h = &pkt.data()[ETH_HEADER_LEN..];
+            let ihl = usize::from(h[field::VER_IHL] & 0x0f) * 4;
+            let total = usize::from(ip::read_u16(h, field::TOTAL_LEN));
+            self.icmp_error(
+                g,
+                pkt,
+                ihl,
+                total,
+                (icmp::DEST_UNREACHABLE, icmp::CODE_HOST_UNREACHABLE, 0),
+                DropReason::ArpFailed,
+                ctx,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nfv_dataplane::testing::Harness;
+
+    const R0: [u8; 6] = [0x02, 0xaa, 0, 0, 0, 0];
+    const R1: [u8; 6] = [0x02, 0xaa, 0, 0, 0, 1];
+    const H0: [u8; 6] = [0x02, 0, 0, 0, 0, 0x10];
+    const H1: [u8; 6] = [0x02, 0, 0, 0, 0, 0x20];
+    const GW: [u8; 6] = [0x02, 0, 0, 0, 0, 0x99];
+
+    fn ipa(s: &str) -> Ipv4Addr {
+        s.parse().expect("address")
+    }
+
+    fn config() -> RouterConfig {
+        RouterConfig {
+            interfaces: vec![
+                RouterInterface {
+                    name: "lan".into(),
+                    mac: R0,
+                    address: ipa("10.0.0.1"),
+                    prefix_len: 24,
+                    mtu: 1500,
+                },
+                RouterInterface {
+                    name: "wan".into(),
+                    mac: R1,
+                    address: ipa("10.0.1.1"),
+                    prefix_len: 24,
+                    mtu: 1400,
+                },
+            ],
+            routes: vec![Route {
+                prefix: ipa("192.0.2.0"),
+                len: 24,
+                via: ipa("10.0.1.254"),
+            }],
+            neighbors: vec![],
+            arp: NeighborConfig {
+                timeout: Duration::from_secs(60),
+                queue_len: 2,
+                max_entries: 64,
+            },
+            icmp_rate: 100,
+        }
+    }
+
+    fn harness(cfg: RouterConfig) -> Harness {
+        let n = cfg.interfaces.len();
+        let r = Router::new(cfg).expect("router");
+        Harness::new(Box::new(r), n, 64)
+    }
+
+    fn t(ms: u64) -> Timestamp {
+        Timestamp((ms + 1000) * 1_000_000)
+    }
+
+    /// Ethernet + IPv4 (+ `payload`), checksum set.
+    fn ip_frame(
+        dst_mac: [u8; 6],
+        src_mac: [u8; 6],
+        src: &str,
+        dst: &str,
+        ttl: u8,
+        proto: u8,
+        payload: &[u8],
+    ) -> Vec<u8> {
+        let mut f = Vec::new();
+        f.extend_from_slice(&dst_mac);
+        f.extend_from_slice(&src_mac);
+        f.extend_from_slice(&[0x08, 0x00]);
+        let total = 20 + payload.len();
+        let mut h = [0u8; 20];
+        h[0] = 0x45;
+        h[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+        h[6] = 0x40; // DF
+        h[8] = ttl;
+        h[9] = proto;
+        h[12..16].copy_from_slice(&ipa(src).octets());
+        h[16..20].copy_from_slice(&ipa(dst).octets());
+        ip::set_header_checksum(&mut h);
+        f.extend_from_slice(&h);
+        f.extend_from_slice(payload);
+        f
+    }
+
+    fn echo_request(id: u16) -> Vec<u8> {
+        let mut m = vec![8, 0, 0, 0, 0, 0, 0, 1];
+        m[4..6].copy_from_slice(&id.to_be_bytes());
+        m.extend_from_slice(b"abcdefgh");
+        let c = ip::checksum(&m);
+        m[2..4].copy_from_slice(&c.to_be_bytes());
+        m
+    }
+
+    fn arp_frame(
+        op: u16,
+        dst_mac: [u8; 6],
+        sha: [u8; 6],
+        spa: &str,
+        tha: [u8; 6],
+        tpa: &str,
+    ) -> Vec<u8> {
+        let mut f = Vec::new();
+        f.extend_from_slice(&dst_mac);
+        f.extend_from_slice(&sha);
+        f.extend_from_slice(&[0x08, 0x06, 0, 1, 8, 0, 6, 4]);
+        f.extend_from_slice(&op.to_be_bytes());
+        f.extend_from_slice(&sha);
+        f.extend_from_slice(&ipa(spa).octets());
+        f.extend_from_slice(&tha);
+        f.extend_from_slice(&ipa(tpa).octets());
+        f
+    }
+
+    /// Teach the router that `ip` is at `mac` on `gate` with an ARP request to it.
+    fn teach(h: &mut Harness, gate: usize, mac: [u8; 6], ip: &str, now: Timestamp) {
+        let our = if gate == 0 { "10.0.0.1" } else { "10.0.1.1" };
+        h.send(gate, &arp_frame(1, [0xff; 6], mac, ip, [0; 6], our), now);
+        let replies = h.recv(gate);
+        assert_eq!(replies.len(), 1, "an ARP reply");
+    }
+
+    fn ip_of(f: &[u8]) -> &[u8] {
+        &f[14..]
+    }
+
+    #[test]
+    fn answers_arp_for_its_address_only() {
+        let mut h = harness(config());
+        h.send(
+            0,
+            &arp_frame(1, [0xff; 6], H0, "10.0.0.5", [0; 6], "10.0.0.1"),
+            t(0),
+        );
+        let out = h.recv(0);
+        assert_eq!(out.len(), 1);
+        let r = &out[0];
+        assert_eq!(&r[0..6], &H0);
+        assert_eq!(&r[6..12], &R0);
+        assert_eq!(&r[20..22], &[0, 2], "a reply");
+        assert_eq!(&r[22..28], &R0);
+        assert_eq!(&r[28..32], &[10, 0, 0, 1]);
+        assert_eq!(&r[32..38], &H0);
+        assert_eq!(&r[38..42], &[10, 0, 0, 5]);
+        // For someone else: not answered, counted.
+        h.send(
+            0,
+            &arp_frame(1, [0xff; 6], H0, "10.0.0.5", [0; 6], "10.0.0.9"),
+            t(1),
+        );
+        assert!(h.recv(0).is_empty());
+        assert_eq!(h.node_drops(DropReason::NotForUs), 1);
+        // Not IPv4-over-Ethernet ARP, and a truncated one.
+        let mut bad = arp_frame(1, [0xff; 6], H0, "10.0.0.5", [0; 6], "10.0.0.1");
+        bad[16] = 0x86;
+        h.send(0, &bad, t(2));
+        h.send(0, &bad[..30], t(2));
+        assert_eq!(h.node_drops(DropReason::BadHeader), 1);
+        assert_eq!(h.node_drops(DropReason::Runt), 1);
+    }
+
+    #[test]
+    fn forwards_with_ttl_decrement_and_new_macs() {
+        let mut h = harness(config());
+        teach(&mut h, 1, H1, "10.0.1.7", t(0));
+        let f = ip_frame(
+            R0,
+            H0,
+            "10.0.0.5",
+            "10.0.1.7",
+            64,
+            17,
+            &[1, 2, 3, 4, 5, 6, 7, 8],
+        );
+        h.send(0, &f, t(1));
+        let out = h.recv(1);
+        assert_eq!(out.len(), 1);
+        let o = &out[0];
+        assert_eq!(&o[0..6], &H1);
+        assert_eq!(&o[6..12], &R1);
+        assert_eq!(ip_of(o)[8], 63);
+        assert!(ip::header_checksum_ok(&ip_of(o)[..20]));
+        assert_eq!(&o[34..], &f[34..], "payload untouched");
+        assert!(h.recv(0).is_empty());
+    }
+
+    #[test]
+    fn resolves_next_hop_queues_then_flushes() {
+        let mut h = harness(config());
+        // 192.0.2.0/24 via 10.0.1.254, not yet known: an ARP request goes out on wan.
+        let f = ip_frame(R0, H0, "10.0.0.5", "192.0.2.9", 64, 17, &[0; 8]);
+        h.send(0, &f, t(0));
+        let req = h.recv(1);
+        assert_eq!(req.len(), 1);
+        assert_eq!(&req[0][0..6], &[0xff; 6]);
+        assert_eq!(&req[0][20..22], &[0, 1]);
+        assert_eq!(&req[0][38..42], &[10, 0, 1, 254]);
+        // Two more: one waits (queue of 2), one is refused.
+        h.send(0, &f, t(1));
+        h.send(0, &f, t(2));
+        assert!(h.recv(1).is_empty(), "no second request while one is out");
+        assert_eq!(h.node_drops(DropReason::ArpQueueFull), 1);
+        // The gateway answers: both waiting packets go, rewritten.
+        h.send(1, &arp_frame(2, R1, GW, "10.0.1.254", R1, "10.0.1.1"), t(3));
+        let out = h.recv(1);
+        assert_eq!(out.len(), 2);
+        for o in &out {
+            assert_eq!(&o[0..6], &GW);
+            assert_eq!(ip_of(o)[8], 63);
+            assert!(ip::header_checksum_ok(&ip_of(o)[..20]));
+        }
+        // Now it is known.
+        h.send(0, &f, t(4));
+        assert_eq!(h.recv(1).len(), 1);
+        assert_eq!(h.pool().available(), 64);
+    }
+
+    #[test]
+    fn unanswered_arp_gives_host_unreachable_and_arp_failed() {
+        let mut h = harness(config());
+        h.tick(t(0)); // gratuitous ARPs
+        assert_eq!(h.recv(0).len(), 1);
+        assert_eq!(h.recv(1).len(), 1);
+        let f = ip_frame(R0, H0, "10.0.0.5", "10.0.1.99", 64, 17, &[0; 8]);
+        h.send(0, &f, t(0));
+        assert_eq!(h.recv(1).len(), 1, "first request");
+        h.tick(t(1000));
+        h.tick(t(2000));
+        assert_eq!(h.recv(1).len(), 2, "two retries");
+        h.tick(t(3000));
+        assert_eq!(h.node_drops(DropReason::ArpFailed), 1);
+        let back = h.recv(0);
+        assert_eq!(back.len(), 1);
+        let e = ip_of(&back[0]);
+        assert_eq!((e[20], e[21]), (3, 1), "host unreachable");
+        assert_eq!(&e[12..16], &[10, 0, 0, 1]);
+        assert_eq!(&e[16..20], &[10, 0, 0, 5]);
+        assert_eq!(h.pool().available(), 64);
+    }
+
+    #[test]
+    fn echo_reply_for_its_own_addresses() {
+        let mut h = harness(config());
+        // To the far interface's address too, through the near one.
+        for dst in ["10.0.0.1", "10.0.1.1"] {
+            let f = ip_frame(R0, H0, "10.0.0.5", dst, 64, 1, &echo_request(7));
+            h.send(0, &f, t(0));
+            let out = h.recv(0);
+            assert_eq!(out.len(), 1, "{dst}");
+            let o = &out[0];
+            assert_eq!(&o[0..6], &H0);
+            assert_eq!(&o[6..12], &R0);
+            let ipd = ip_of(o);
+            assert_eq!(&ipd[12..16], &ipa(dst).octets());
+            assert_eq!(&ipd[16..20], &[10, 0, 0, 5]);
+            assert!(ip::header_checksum_ok(&ipd[..20]));
+            assert_eq!(ipd[20], 0, "echo reply");
+            assert_eq!(ip::sum(&ipd[20..]), 0xffff, "ICMP checksum");
+            assert_eq!(&ipd[24..], &echo_request(7)[4..], "id, seq and data kept");
+        }
+        assert_eq!(h.pool().available(), 64);
+    }
+
+    #[test]
+    fn ttl_exceeded_and_no_route_send_icmp_errors() {
+        let mut h = harness(config());
+        let f = ip_frame(R0, H0, "10.0.0.5", "10.0.1.7", 1, 17, &[9; 12]);
+        h.send(0, &f, t(0));
+        let out = h.recv(0);
+        assert_eq!(out.len(), 1);
+        let e = ip_of(&out[0]);
+        assert_eq!((e[20], e[21]), (11, 0), "time exceeded");
+        assert_eq!(&e[12..16], &[10, 0, 0, 1], "from the ingress interface");
+        assert_eq!(&e[16..20], &[10, 0, 0, 5]);
+        assert!(ip::header_checksum_ok(&e[..20]));
+        assert_eq!(ip::sum(&e[20..]), 0xffff);
+        assert_eq!(&e[28..], &f[14..], "quotes the whole small datagram");
+        assert_eq!(h.node_drops(DropReason::TtlExceeded), 1);
+
+        let f = ip_frame(R0, H0, "10.0.0.5", "198.51.100.1", 64, 1, &echo_request(1));
+        h.send(0, &f, t(1));
+        let out = h.recv(0);
+        assert_eq!(out.len(), 1);
+        let e = ip_of(&out[0]);
+        assert_eq!((e[20], e[21]), (3, 0), "net unreachable");
+        assert_eq!(h.node_drops(DropReason::NoRoute), 1);
+        // UDP to the router: port unreachable (traceroute's last hop).
+        let f = ip_frame(R0, H0, "10.0.0.5", "10.0.0.1", 64, 17, &[0; 8]);
+        h.send(0, &f, t(2));
+        let e = h.recv(0);
+        assert_eq!((ip_of(&e[0])[20], ip_of(&e[0])[21]), (3, 3));
+        assert_eq!(h.pool().available(), 64);
+    }
+
+    #[test]
+    fn a_default_route_catches_everything() {
+        let mut cfg = config();
+        cfg.routes.push(Route {
+            prefix: ipa("0.0.0.0"),
+            len: 0,
+            via: ipa("10.0.1.254"),
+        });
+        cfg.neighbors.push((ipa("10.0.1.254"), GW));
+        let mut h = harness(cfg);
+        let f = ip_frame(R0, H0, "10.0.0.5", "198.51.100.1", 64, 17, &[0; 8]);
+        h.send(0, &f, t(0));
+        let out = h.recv(1);
+        assert_eq!(out.len(), 1);
+        assert_eq!(&out[0][0..6], &GW, "static neighbour, no ARP");
+    }
+
+    #[test]
+    fn too_big_for_the_egress_mtu() {
+        let mut h = harness(config());
+        teach(&mut h, 1, H1, "10.0.1.7", t(0));
+        // wan's MTU is 1400.
+        let f = ip_frame(R0, H0, "10.0.0.5", "10.0.1.7", 64, 17, &[0; 1400]);
+        h.send(0, &f, t(1));
+        let e = h.recv(0);
+        assert_eq!(e.len(), 1);
+        let e = ip_of(&e[0]);
+        assert_eq!((e[20], e[21]), (3, 4), "fragmentation needed");
+        assert_eq!(ip::read_u16(e, 26), 1400, "next-hop MTU");
+        assert_eq!(e.len(), 576, "quote cut to a 576-byte datagram");
+        assert_eq!(h.node_drops(DropReason::TooBig), 1);
+        assert!(h.recv(1).is_empty());
+    }
+
+    #[test]
+    fn bad_headers_are_dropped_with_reasons() {
+        let mut h = harness(config());
+        teach(&mut h, 1, H1, "10.0.1.7", t(0));
+        let good = ip_frame(R0, H0, "10.0.0.5", "10.0.1.7", 64, 17, &[0; 8]);
+        let mut bad_sum = good.clone();
+        bad_sum[24] ^= 0xff;
+        h.send(0, &bad_sum, t(1));
+        assert_eq!(h.node_drops(DropReason::BadChecksum), 1);
+        let mut short_ihl = good.clone();
+        short_ihl[14] = 0x44;
+        h.send(0, &short_ihl, t(1));
+        let mut long_total = good.clone();
+        long_total[16..18].copy_from_slice(&1000u16.to_be_bytes());
+        h.send(0, &long_total, t(1));
+        let mut v6 = good.clone();
+        v6[14] = 0x65;
+        h.send(0, &v6, t(1));
+        assert_eq!(h.node_drops(DropReason::BadHeader), 3);
+        h.send(0, &good[..30], t(1));
+        assert_eq!(h.node_drops(DropReason::Runt), 1);
+        let mut other_mac = good.clone();
+        other_mac[5] = 0x77;
+        h.send(0, &other_mac, t(1));
+        let bcast = ip_frame([0xff; 6], H0, "0.0.0.0", "255.255.255.255", 64, 17, &[0; 8]);
+        h.send(0, &bcast, t(1));
+        let subnet_bcast = ip_frame(R0, H0, "10.0.0.5", "10.0.1.255", 64, 17, &[0; 8]);
+        h.send(0, &subnet_bcast, t(1));
+        assert_eq!(h.node_drops(DropReason::NotForUs), 3);
+        assert!(h.recv(1).is_empty());
+        assert!(h.recv(0).is_empty(), "no ICMP about any of these");
+        assert_eq!(h.pool().available(), 64);
+    }
+
+    #[test]
+    fn icmp_errors_are_rate_limited() {
+        let mut cfg = config();
+        cfg.icmp_rate = 5;
+        let mut h = harness(cfg);
+        let f = ip_frame(R0, H0, "10.0.0.5", "198.51.100.1", 64, 17, &[0; 8]);
+        for _ in 0..20 {
+            h.send(0, &f, t(0));
+        }
+        assert_eq!(h.recv(0).len(), 5);
+        assert_eq!(h.node_drops(DropReason::NoRoute), 20);
+        h.send(0, &f, t(200));
+        assert_eq!(h.recv(0).len(), 1, "one token per 200 ms");
+    }
+
+    #[test]
+    fn gratuitous_arp_once_per_wired_interface() {
+        let mut h = harness(config());
+        h.tick(t(0));
+        h.tick(t(500));
+        for (g, ip) in [(0, [10, 0, 0, 1]), (1, [10, 0, 1, 1])] {
+            let out = h.recv(g);
+            assert_eq!(out.len(), 1);
+            assert_eq!(&out[0][28..32], &ip);
+            assert_eq!(&out[0][38..42], &ip);
+        }
+    }
+
+    #[test]
+    fn rejects_a_gateway_outside_its_subnets() {
+        let mut cfg = config();
+        cfg.routes[0].via = ipa("172.16.0.1");
+        assert_eq!(
+            Router::new(cfg).err(),
+            Some(RouterError::NotConnected(ipa("172.16.0.1")))
+        );
+    }
+}
