@@ -7,15 +7,17 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use nfv_dataplane::graph::GraphError;
 use nfv_dataplane::port::{GeneratorConfig, Sizes};
 use nfv_dataplane::{Endpoint, Gate, NodeId, PortId};
+use nfv_functions::router::{NeighborConfig, Route, RouterConfig, RouterInterface};
 use nfv_functions::switch::{SwitchConfig, VlanMode as SwitchVlan};
 
 use crate::lab::{netns_name, HostPlan, IfacePlan};
-use crate::topology::{FunctionKind, LinkEnd, PortKind, Topology};
+use crate::topology::{DhcpServerConfig, FunctionKind, LinkEnd, PortKind, Topology};
 
 /// What a port becomes.
 #[derive(Clone, Debug)]
@@ -46,6 +48,47 @@ pub enum PortPlan {
 pub enum FunctionPlan {
     /// A switch, one attachment per gate.
     Switch(SwitchConfig),
+    /// A router, one interface per gate.
+    Router(RouterConfig),
+    /// A DHCP server (one gate), with its MAC and lease file resolved.
+    DhcpServer {
+        /// The topology's settings.
+        config: DhcpServerConfig,
+        /// Its MAC address.
+        mac: [u8; 6],
+        /// Where its leases are kept.
+        leases: PathBuf,
+    },
+}
+
+impl FunctionPlan {
+    /// Number of gates.
+    pub fn gates(&self) -> usize {
+        match self {
+            FunctionPlan::Switch(c) => c.attachments.len(),
+            FunctionPlan::Router(r) => r.interfaces.len(),
+            FunctionPlan::DhcpServer { .. } => 1,
+        }
+    }
+}
+
+/// Directory of lease files when a dhcp-server names none.
+pub const STATE_DIR: &str = "/var/lib/nfv";
+
+/// A stable, locally administered unicast MAC address for `parts` (topology, function and
+/// interface names): the same names give the same address in every run, so hosts' ARP
+/// caches and DHCP clients see the same router and server after a restart.
+pub fn derived_mac(parts: &[&str]) -> [u8; 6] {
+    // FNV-1a, 64 bits.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for b in p.bytes().chain([0u8]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    let b = h.to_be_bytes();
+    [0x0a, b[0], b[1], b[2], b[3], b[4]]
 }
 
 /// One wire: two ends.
@@ -146,13 +189,66 @@ impl Plan {
                         }),
                     ));
                 }
+                FunctionKind::Router(r) => {
+                    let mut interfaces = Vec::new();
+                    for (i, ifc) in r.interfaces.iter().enumerate() {
+                        named.insert((f.name.as_str(), ifc.name.as_str()), Gate(i as u16));
+                        interfaces.push(RouterInterface {
+                            name: ifc.name.clone(),
+                            mac: ifc
+                                .mac
+                                .unwrap_or_else(|| derived_mac(&[&topo.name, &f.name, &ifc.name])),
+                            address: ifc.address.ip(),
+                            prefix_len: ifc.address.prefix(),
+                            mtu: ifc.mtu,
+                        });
+                    }
+                    functions.push((
+                        f.name.clone(),
+                        FunctionPlan::Router(RouterConfig {
+                            interfaces,
+                            routes: r
+                                .routes
+                                .iter()
+                                .map(|rt| Route {
+                                    prefix: rt.to.network(),
+                                    len: rt.to.prefix(),
+                                    via: rt.via,
+                                })
+                                .collect(),
+                            neighbors: r.neighbors.clone(),
+                            arp: NeighborConfig {
+                                timeout: r.arp_timeout,
+                                queue_len: r.arp_queue,
+                                ..NeighborConfig::default()
+                            },
+                            icmp_rate: r.icmp_rate,
+                        }),
+                    ));
+                }
+                FunctionKind::DhcpServer(d) => {
+                    let leases = d.leases.clone().unwrap_or_else(|| {
+                        PathBuf::from(STATE_DIR)
+                            .join(&topo.name)
+                            .join(format!("{}.leases", f.name))
+                    });
+                    functions.push((
+                        f.name.clone(),
+                        FunctionPlan::DhcpServer {
+                            config: d.clone(),
+                            mac: d.mac.unwrap_or_else(|| derived_mac(&[&topo.name, &f.name])),
+                            leases,
+                        },
+                    ));
+                }
             }
         }
         let default_vlan: HashMap<&str, u16> = topo
             .functions
             .iter()
-            .map(|f| match &f.kind {
-                FunctionKind::Switch(cfg) => (f.name.as_str(), cfg.vlan),
+            .filter_map(|f| match &f.kind {
+                FunctionKind::Switch(cfg) => Some((f.name.as_str(), cfg.vlan)),
+                _ => None,
             })
             .collect();
 
@@ -203,10 +299,19 @@ impl Plan {
                         attachment: None,
                     } => {
                         let id = *node_ids.get(name.as_str()).ok_or_else(unknown(name))?;
-                        let vlan = *default_vlan.get(name.as_str()).ok_or_else(unknown(name))?;
-                        let FunctionPlan::Switch(cfg) = &mut functions[id.index()].1;
-                        cfg.attachments.push(SwitchVlan::Access(vlan));
-                        Ok(Endpoint::Node(id, Gate((cfg.attachments.len() - 1) as u16)))
+                        match &mut functions[id.index()].1 {
+                            FunctionPlan::Switch(cfg) => {
+                                let vlan =
+                                    *default_vlan.get(name.as_str()).ok_or_else(unknown(name))?;
+                                cfg.attachments.push(SwitchVlan::Access(vlan));
+                                Ok(Endpoint::Node(id, Gate((cfg.attachments.len() - 1) as u16)))
+                            }
+                            FunctionPlan::DhcpServer { .. } => Ok(Endpoint::Node(id, Gate(0))),
+                            FunctionPlan::Router(_) => Err(PlanError::SingleEnd {
+                                name: name.clone(),
+                                line: link.line,
+                            }),
+                        }
                     }
                 }
             };
@@ -379,6 +484,56 @@ impl Plan {
                         let _ = writeln!(s, "        [{g}] {}", fmt_vlan(a));
                     }
                 }
+                FunctionPlan::Router(r) => {
+                    let _ = writeln!(
+                        s,
+                        "  {i:<3} {name:<12} router, {} route(s), arp timeout {}, icmp {}/s",
+                        r.routes.len(),
+                        fmt_duration(r.arp.timeout),
+                        r.icmp_rate
+                    );
+                    for (g, ifc) in r.interfaces.iter().enumerate() {
+                        let _ = writeln!(
+                            s,
+                            "        [{g}] {:<8} {}/{} mac {} mtu {}",
+                            ifc.name,
+                            ifc.address,
+                            ifc.prefix_len,
+                            fmt_mac(&ifc.mac),
+                            ifc.mtu
+                        );
+                    }
+                    for rt in &r.routes {
+                        let _ =
+                            writeln!(s, "        route {}/{} via {}", rt.prefix, rt.len, rt.via);
+                    }
+                }
+                FunctionPlan::DhcpServer {
+                    config: d,
+                    mac,
+                    leases,
+                } => {
+                    let pools: Vec<String> =
+                        d.pools.iter().map(|(a, b)| format!("{a}-{b}")).collect();
+                    let _ = writeln!(
+                        s,
+                        "  {i:<3} {name:<12} dhcp-server {} mac {}, pool {}, lease {}",
+                        d.address,
+                        fmt_mac(mac),
+                        pools.join(", "),
+                        fmt_duration(d.lease)
+                    );
+                    let router = d
+                        .router
+                        .map(|r| r.to_string())
+                        .unwrap_or_else(|| "-".into());
+                    let _ = writeln!(
+                        s,
+                        "        router {router}, {} reservation(s), leases in {}",
+                        d.reservations.len(),
+                        leases.display()
+                    );
+                }
             }
         }
         let _ = writeln!(s, "wires:");
@@ -406,7 +561,7 @@ fn mtu_of(topo: &Topology, port: &str) -> u16 {
         .unwrap_or(1500)
 }
 
-fn fmt_mac(m: &[u8; 6]) -> String {
+pub(crate) fn fmt_mac(m: &[u8; 6]) -> String {
     m.iter()
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
@@ -485,7 +640,9 @@ links:
                 (Endpoint::Port(PortId(2)), Endpoint::Node(n_sw2, Gate(2))),
             ]
         );
-        let FunctionPlan::Switch(sw) = &p.functions[0].1;
+        let FunctionPlan::Switch(sw) = &p.functions[0].1 else {
+            panic!("not a switch")
+        };
         assert_eq!(
             sw.attachments,
             vec![
@@ -496,7 +653,9 @@ links:
                 SwitchVlan::Access(5),
             ]
         );
-        let FunctionPlan::Switch(sw2) = &p.functions[1].1;
+        let FunctionPlan::Switch(sw2) = &p.functions[1].1 else {
+            panic!("not a switch")
+        };
         assert_eq!(sw2.attachments, vec![SwitchVlan::Access(1); 3]);
     }
 

@@ -9,6 +9,7 @@ use nfv_dataplane::port::{GeneratorPort, LatencyRecorder, NullPort, TapPort};
 use nfv_dataplane::{
     DropReason, GraphBuilder, Pool, Port, Worker, WorkerCounters, WorkerHandle, WorkerId, BURST,
 };
+use nfv_functions::router::Router;
 use nfv_functions::{Switch, SwitchStats};
 
 use crate::lab::{Lab, LabError};
@@ -33,6 +34,14 @@ pub enum RunError {
         device: String,
         /// The error.
         source: std::io::Error,
+    },
+    /// A function refused its configuration.
+    #[error("function `{name}`: {message}")]
+    Function {
+        /// The function.
+        name: String,
+        /// What was wrong.
+        message: String,
     },
     /// The worker thread could not start.
     #[error("cannot start the worker thread: {0}")]
@@ -109,6 +118,19 @@ pub fn start(topo: &Topology) -> Result<Running, RunError> {
                 let sw = Switch::new(cfg.clone());
                 switch_stats.push((name.clone(), sw.stats()));
                 graph.add_node(name.clone(), cfg.attachments.len(), Box::new(sw));
+            }
+            FunctionPlan::Router(cfg) => {
+                let r = Router::new(cfg.clone()).map_err(|e| RunError::Function {
+                    name: name.clone(),
+                    message: e.to_string(),
+                })?;
+                graph.add_node(name.clone(), f.gates(), Box::new(r));
+            }
+            FunctionPlan::DhcpServer { .. } => {
+                return Err(RunError::Function {
+                    name: name.clone(),
+                    message: "dhcp-server is not built yet".into(),
+                })
             }
         }
     }

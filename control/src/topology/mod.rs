@@ -30,6 +30,7 @@
 //! key path. A new function kind adds its keys to `RawFunction`, a variant to
 //! [`FunctionKind`] and an arm to `Validator::functions`; ports work the same way.
 
+mod l3;
 mod lines;
 
 use std::collections::{HashMap, HashSet};
@@ -55,7 +56,7 @@ pub const MIN_MTU: u32 = 68;
 /// Known port kinds.
 pub const PORT_KINDS: &[&str] = &["tap", "null", "generator"];
 /// Known function kinds.
-pub const FUNCTION_KINDS: &[&str] = &["switch"];
+pub const FUNCTION_KINDS: &[&str] = &["switch", "router", "dhcp-server"];
 
 // ---------------------------------------------------------------------------------------
 // Errors
@@ -149,6 +150,13 @@ pub struct Host {
     pub line: usize,
 }
 
+impl Host {
+    /// True if some interface takes its address from DHCP.
+    pub fn uses_dhcp(&self) -> bool {
+        self.interfaces.iter().any(|i| i.address.is_none())
+    }
+}
+
 /// A host's interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostInterface {
@@ -156,7 +164,7 @@ pub struct HostInterface {
     pub port: String,
     /// `eth0`, `eth1`, ...
     pub ifname: String,
-    /// Static address.
+    /// Static address; `None` means the host runs a DHCP client on this interface.
     pub address: Option<Ipv4Network>,
     /// MAC address.
     pub mac: Option<[u8; 6]>,
@@ -212,7 +220,25 @@ pub struct Function {
 pub enum FunctionKind {
     /// A learning switch.
     Switch(SwitchConfig),
+    /// An IPv4 router.
+    Router(RouterConfig),
+    /// A DHCP server.
+    DhcpServer(DhcpServerConfig),
 }
+
+impl FunctionKind {
+    /// Names of the sub-ends a link may name as `function.NAME`: a switch's attachments, a
+    /// router's interfaces; none for a DHCP server.
+    pub fn sub_ends(&self) -> Vec<&str> {
+        match self {
+            FunctionKind::Switch(c) => c.attachments.iter().map(|(a, _)| a.as_str()).collect(),
+            FunctionKind::Router(r) => r.interfaces.iter().map(|i| i.name.as_str()).collect(),
+            FunctionKind::DhcpServer(_) => Vec::new(),
+        }
+    }
+}
+
+pub use l3::{DhcpServerConfig, RouterConfig, RouterInterface, StaticRoute};
 
 /// A switch's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -452,19 +478,101 @@ fn number_or_text<'de, D: Deserializer<'de>>(
     d.deserialize_any(V(max, expected))
 }
 
-/// A function as written: `kind` and the keys of every kind (only `switch` so far). When a
-/// second kind comes, give it a key list like the ports' `TAP_KEYS` and report keys its kind
-/// does not take, as `Validator::only_keys` does for ports.
+/// A function as written: `kind` and the keys of every kind; `SWITCH_KEYS`, `ROUTER_KEYS`
+/// and `DHCP_KEYS` say which belong to which, and the validator reports the others.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFunction {
     kind: Option<String>,
+    // switch
     mac_table_size: Option<u64>,
     ageing: Option<RawDuration>,
     vlan: Option<u32>,
     #[serde(default)]
     attachments: Ordered<RawAttachment>,
+    // router
+    #[serde(default)]
+    interfaces: Ordered<l3::RawInterface>,
+    routes: Option<Vec<l3::RawRoute>>,
+    #[serde(default)]
+    neighbors: Ordered<String>,
+    arp_timeout: Option<RawDuration>,
+    arp_queue: Option<u64>,
+    icmp_rate: Option<u64>,
+    // dhcp-server
+    address: Option<String>,
+    mac: Option<String>,
+    pool: Option<l3::OneOrMany>,
+    router: Option<String>,
+    dns: Option<l3::OneOrMany>,
+    domain: Option<String>,
+    lease: Option<RawDuration>,
+    renew: Option<RawDuration>,
+    rebind: Option<RawDuration>,
+    #[serde(default)]
+    reservations: Ordered<String>,
+    #[serde(default)]
+    options: Ordered<String>,
+    leases: Option<String>,
 }
+
+impl RawFunction {
+    /// The keys this function sets besides `kind`.
+    fn keys_set(&self) -> Vec<&'static str> {
+        [
+            ("mac_table_size", self.mac_table_size.is_some()),
+            ("ageing", self.ageing.is_some()),
+            ("vlan", self.vlan.is_some()),
+            ("attachments", !self.attachments.0.is_empty()),
+            ("interfaces", !self.interfaces.0.is_empty()),
+            ("routes", self.routes.is_some()),
+            ("neighbors", !self.neighbors.0.is_empty()),
+            ("arp_timeout", self.arp_timeout.is_some()),
+            ("arp_queue", self.arp_queue.is_some()),
+            ("icmp_rate", self.icmp_rate.is_some()),
+            ("address", self.address.is_some()),
+            ("mac", self.mac.is_some()),
+            ("pool", self.pool.is_some()),
+            ("router", self.router.is_some()),
+            ("dns", self.dns.is_some()),
+            ("domain", self.domain.is_some()),
+            ("lease", self.lease.is_some()),
+            ("renew", self.renew.is_some()),
+            ("rebind", self.rebind.is_some()),
+            ("reservations", !self.reservations.0.is_empty()),
+            ("options", !self.options.0.is_empty()),
+            ("leases", self.leases.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, set)| set.then_some(k))
+        .collect()
+    }
+}
+
+/// Keys each function kind takes besides `kind`.
+const SWITCH_KEYS: &[&str] = &["mac_table_size", "ageing", "vlan", "attachments"];
+const ROUTER_KEYS: &[&str] = &[
+    "interfaces",
+    "routes",
+    "neighbors",
+    "arp_timeout",
+    "arp_queue",
+    "icmp_rate",
+];
+const DHCP_KEYS: &[&str] = &[
+    "address",
+    "mac",
+    "pool",
+    "router",
+    "dns",
+    "domain",
+    "lease",
+    "renew",
+    "rebind",
+    "reservations",
+    "options",
+    "leases",
+];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -934,6 +1042,21 @@ impl Validator<'_> {
         }
     }
 
+    /// Report every key `f` sets that `kind` does not take.
+    fn only_function_keys(&mut self, key: &str, kind: &str, f: &RawFunction, allowed: &[&str]) {
+        for k in f.keys_set() {
+            if !allowed.contains(&k) {
+                self.error(
+                    format!("{key}.{k}"),
+                    format!(
+                        "a `{kind}` takes no `{k}` (it takes: {})",
+                        allowed.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+
     /// Report every key `p` sets that `kind` does not take.
     fn only_keys(&mut self, key: &str, kind: &str, p: &RawPort, allowed: &[&str]) {
         for k in p.keys_set() {
@@ -1332,7 +1455,21 @@ impl Validator<'_> {
                     );
                     continue;
                 }
-                Some("switch") => FunctionKind::Switch(self.switch(&key, f)),
+                Some(kind @ "switch") => {
+                    self.only_function_keys(&key, kind, f, SWITCH_KEYS);
+                    FunctionKind::Switch(self.switch(&key, f))
+                }
+                Some(kind @ "router") => {
+                    self.only_function_keys(&key, kind, f, ROUTER_KEYS);
+                    FunctionKind::Router(self.router(&key, f))
+                }
+                Some(kind @ "dhcp-server") => {
+                    self.only_function_keys(&key, kind, f, DHCP_KEYS);
+                    match self.dhcp_server(&key, name, f) {
+                        Some(c) => FunctionKind::DhcpServer(c),
+                        None => continue,
+                    }
+                }
                 Some(other) => {
                     self.error(
                         format!("{key}.kind"),
@@ -1466,9 +1603,20 @@ impl Validator<'_> {
                 .0
                 .iter()
                 .filter(|(n, _)| n == f)
-                .flat_map(|(_, rf)| rf.attachments.0.iter().map(|(a, _)| a.as_str()))
+                .flat_map(|(_, rf)| {
+                    let attachments = rf.attachments.0.iter().map(|(a, _)| a.as_str());
+                    attachments.chain(rf.interfaces.0.iter().map(|(i, _)| i.as_str()))
+                })
                 .collect()
         };
+        let kind_of = |f: &str| -> Option<&str> {
+            raw.functions
+                .0
+                .iter()
+                .find(|(n, _)| n == f)
+                .and_then(|(_, rf)| rf.kind.as_deref())
+        };
+        let mut single_used: HashMap<String, String> = HashMap::new();
         let mut port_used: HashMap<String, String> = HashMap::new();
         let mut att_used: HashMap<String, String> = HashMap::new();
         let mut links = Vec::new();
@@ -1514,11 +1662,40 @@ impl Validator<'_> {
                     }
                     resolved.push((ei, LinkEnd::Port(head.to_string())));
                 } else if fn_names.contains(&head) {
+                    let kind = kind_of(head);
+                    if kind == Some("router") && sub.is_none() {
+                        let names = sub_ends(head);
+                        let example = names.first().copied().unwrap_or("lan");
+                        self.error(&ekey, format!("a router is linked by interface: write `{head}.{example}` (its interfaces: {})", names.join(", ")));
+                        ok = false;
+                        continue;
+                    }
+                    if kind == Some("dhcp-server") {
+                        if sub.is_some() {
+                            self.error(&ekey, format!("`{end}`: a dhcp-server has one wire end and no sub-ends; write `{head}`"));
+                            ok = false;
+                            continue;
+                        }
+                        if middle {
+                            self.error(&ekey, format!("`{head}` is a dhcp-server, a single wire end; it can only be the first or last end of a link"));
+                            ok = false;
+                            continue;
+                        }
+                        if let Some(prev) = single_used.insert(head.to_string(), ekey.clone()) {
+                            self.error(&ekey, format!("dhcp-server `{head}` is already linked at {prev}; it has a single wire end (link it to a switch that serves several ports)"));
+                            ok = false;
+                        }
+                    }
                     if let Some(a) = sub {
                         let declared = sub_ends(head);
                         if !declared.contains(&a) {
                             let hint = did_you_mean(a, declared.iter().copied());
-                            self.error(&ekey, format!("`{end}`: function `{head}` has no attachment `{a}` (declare it under functions.{head}.attachments){hint}"));
+                            let (what, under) = if kind == Some("router") {
+                                ("interface", "interfaces")
+                            } else {
+                                ("attachment", "attachments")
+                            };
+                            self.error(&ekey, format!("`{end}`: function `{head}` has no {what} `{a}` (declare it under functions.{head}.{under}){hint}"));
                             ok = false;
                             continue;
                         }
@@ -1584,13 +1761,28 @@ impl Validator<'_> {
             }
         }
         for f in functions {
-            let FunctionKind::Switch(c) = &f.kind;
-            for (a, _) in &c.attachments {
+            let (what, under) = match &f.kind {
+                FunctionKind::Switch(_) => ("attachment", "attachments"),
+                FunctionKind::Router(_) => ("interface", "interfaces"),
+                FunctionKind::DhcpServer(_) => {
+                    if !single_used.contains_key(&f.name) {
+                        self.error(
+                            format!("functions.{}", f.name),
+                            format!(
+                                "dhcp-server `{}` is not linked: link it to the switch of the segment it serves, like `[{}, lan]`",
+                                f.name, f.name
+                            ),
+                        );
+                    }
+                    continue;
+                }
+            };
+            for a in f.kind.sub_ends() {
                 let full = format!("{}.{a}", f.name);
                 if !att_used.contains_key(&full) {
                     self.error(
-                        format!("functions.{}.attachments.{a}", f.name),
-                        format!("attachment `{full}` is declared but not linked (link it as `{full}`, or remove it)"),
+                        format!("functions.{}.{under}.{a}", f.name),
+                        format!("{what} `{full}` is declared but not linked (link it as `{full}`, or remove it)"),
                     );
                 }
             }
@@ -1750,7 +1942,9 @@ links:
             }
         );
         assert_eq!(t.ports[4].kind, PortKind::Null { announce: None });
-        let FunctionKind::Switch(sw) = &t.functions[0].kind;
+        let FunctionKind::Switch(sw) = &t.functions[0].kind else {
+            panic!("not a switch")
+        };
         assert_eq!(sw.mac_table_size, 100);
         assert_eq!(sw.ageing, Duration::from_secs(120));
         assert_eq!(sw.vlan, 7);
@@ -1793,7 +1987,9 @@ links:
     fn defaults_apply() {
         let t = load("name: d\nports:\n  p: { kind: tap }\nfunctions:\n  s: { kind: switch }\nlinks:\n  - [p, s]\n")
             .unwrap_or_else(|e| panic!("{}", list(&e)));
-        let FunctionKind::Switch(sw) = &t.functions[0].kind;
+        let FunctionKind::Switch(sw) = &t.functions[0].kind else {
+            panic!("not a switch")
+        };
         assert_eq!(
             (sw.mac_table_size, sw.ageing, sw.vlan),
             (65536, Duration::from_secs(300), 1)
@@ -2087,10 +2283,10 @@ links:
             "unknown port kind `vhost`: expected one of `tap`, `null`",
         );
         assert_error(
-            "name: x\nfunctions:\n  s: { kind: router }\n",
+            "name: x\nfunctions:\n  s: { kind: nat9 }\n",
             3,
             "functions.s.kind",
-            "unknown function kind `router`: expected one of `switch`",
+            "unknown function kind `nat9`: expected one of `switch`, `router`, `dhcp-server`",
         );
         assert_error(
             "name: x\nfunctions:\n  s: { kind: switch }\n",
@@ -2429,5 +2625,299 @@ links:
             n += 1;
         }
         assert!(n >= 10, "only {n} fixtures");
+    }
+}
+
+#[cfg(test)]
+mod l3_tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Topology, Vec<TopologyError>> {
+        match load_str(text, Path::new("dir/t.yaml")) {
+            Ok(t) => Ok(t),
+            Err(LoadError::Invalid(e)) => Err(e),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    const ROUTED: &str = "\
+name: r
+hosts:
+  alice: {}
+  srv: { address: 10.0.2.10/24, gateway: 10.0.2.1 }
+ports:
+  a: { kind: tap, host: alice }
+  s: { kind: tap, host: srv }
+functions:
+  lan: { kind: switch }
+  gw:
+    kind: router
+    interfaces:
+      lan: { address: 10.0.1.1/24 }
+      wan: { address: 10.0.2.1/24, mtu: 1400, mac: 02:00:00:00:00:aa }
+    routes:
+      - { to: 0.0.0.0/0, via: 10.0.2.254 }
+      - { to: 172.16.0.0/12, via: 10.0.1.9 }
+    neighbors: { 10.0.2.254: 02:00:00:00:00:fe }
+    icmp_rate: 5
+  dhcp:
+    kind: dhcp-server
+    address: 10.0.1.2/24
+    pool: [10.0.1.100-10.0.1.149, 10.0.1.200-10.0.1.201]
+    router: 10.0.1.1
+    dns: 10.0.1.1
+    domain: lab.example
+    lease: 10m
+    reservations: { 02:00:00:00:00:0a: 10.0.1.10 }
+    options: { 42: 10.0.1.1, 252: 0x0a0b }
+    leases: state/dhcp.leases
+links:
+  - [a, lan]
+  - [dhcp, lan]
+  - [lan, gw.lan]
+  - [gw.wan, s]
+";
+
+    #[test]
+    fn a_routed_file_becomes_the_model() {
+        let t = load(ROUTED).unwrap_or_else(|e| panic!("{}", list(&e)));
+        assert!(t.hosts[0].uses_dhcp());
+        assert!(!t.hosts[1].uses_dhcp());
+        let FunctionKind::Router(r) = &t.functions[1].kind else {
+            panic!("not a router")
+        };
+        assert_eq!(r.interfaces.len(), 2);
+        assert_eq!(r.interfaces[1].mtu, 1400);
+        assert_eq!(r.interfaces[1].mac, Some([2, 0, 0, 0, 0, 0xaa]));
+        assert_eq!(r.routes[0].to.prefix(), 0);
+        assert_eq!(r.routes[1].via, "10.0.1.9".parse::<Ipv4Addr>().unwrap());
+        assert_eq!(r.neighbors.len(), 1);
+        assert_eq!(r.icmp_rate, 5);
+        assert_eq!(r.arp_queue, 16);
+        let FunctionKind::DhcpServer(d) = &t.functions[2].kind else {
+            panic!("not a dhcp server")
+        };
+        assert_eq!(d.pools.len(), 2);
+        assert_eq!(d.lease, Duration::from_secs(600));
+        assert_eq!(d.dns.len(), 1);
+        assert_eq!(
+            d.options,
+            vec![(42, vec![10, 0, 1, 1]), (252, vec![10, 11])]
+        );
+        assert_eq!(d.leases, Some(PathBuf::from("dir/state/dhcp.leases")));
+        assert_eq!(d.reservations.len(), 1);
+        assert_eq!(
+            t.links[2].ends[1],
+            LinkEnd::Function {
+                name: "gw".into(),
+                attachment: Some("lan".into())
+            }
+        );
+    }
+
+    #[track_caller]
+    fn expect(text: &str, key: &str, contains: &str) {
+        let errors = match load(text) {
+            Ok(_) => panic!("loaded; expected an error at {key}"),
+            Err(e) => e,
+        };
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.key == key && e.line > 0 && e.message.contains(contains)),
+            "no error at {key:?} containing {contains:?} in:\n{}",
+            list(&errors)
+        );
+    }
+
+    #[test]
+    fn router_rules_name_line_and_key() {
+        let r = |from: &str, to: &str| ROUTED.replacen(from, to, 1);
+        expect(
+            &r(
+                "lan: { address: 10.0.1.1/24 }",
+                "lan: { address: 10.0.2.5/16 }",
+            ),
+            "functions.gw.interfaces.wan.address",
+            "overlaps interface `lan`",
+        );
+        expect(
+            &r(
+                "lan: { address: 10.0.1.1/24 }",
+                "lan: { address: 10.0.1.0/24 }",
+            ),
+            "functions.gw.interfaces.lan.address",
+            "network or broadcast",
+        );
+        expect(
+            &r("lan: { address: 10.0.1.1/24 }", "lan: { mtu: 1500 }"),
+            "functions.gw.interfaces.lan.address",
+            "missing",
+        );
+        expect(
+            &r("mtu: 1400", "mtu: 9000"),
+            "functions.gw.interfaces.wan.mtu",
+            "out of range",
+        );
+        expect(
+            &r(
+                "to: 0.0.0.0/0, via: 10.0.2.254",
+                "to: 0.0.0.0/0, via: 192.0.2.1",
+            ),
+            "functions.gw.routes[0].via",
+            "in none of the router's interface subnets",
+        );
+        expect(
+            &r(
+                "to: 0.0.0.0/0, via: 10.0.2.254",
+                "to: 0.0.0.0/0, via: 10.0.2.1",
+            ),
+            "functions.gw.routes[0].via",
+            "own address",
+        );
+        expect(
+            &r("172.16.0.0/12", "172.16.0.1/12"),
+            "functions.gw.routes[1].to",
+            "did you mean 172.16.0.0/12",
+        );
+        expect(
+            &r("172.16.0.0/12", "0.0.0.0/0"),
+            "functions.gw.routes[1].to",
+            "already given",
+        );
+        expect(
+            &r("{ to: 0.0.0.0/0, via: 10.0.2.254 }", "{ via: 10.0.2.254 }"),
+            "functions.gw.routes[0].to",
+            "missing",
+        );
+        expect(
+            &r(
+                "{ to: 0.0.0.0/0, via: 10.0.2.254 }",
+                "{ to: 0.0.0.0/0, gw: 1.1.1.1 }",
+            ),
+            "functions.gw.routes[0].gw",
+            "unknown key",
+        );
+        expect(
+            &r("10.0.2.254: 02", "10.9.2.254: 02"),
+            "functions.gw.neighbors.10.9.2.254",
+            "not another host",
+        );
+        expect(
+            &r("icmp_rate: 5", "icmp_rate: 5\n    vlan: 3"),
+            "functions.gw.vlan",
+            "a `router` takes no `vlan`",
+        );
+        expect(
+            &r("[lan, gw.lan]", "[lan, gw]"),
+            "links[2][1]",
+            "a router is linked by interface: write `gw.lan`",
+        );
+        expect(
+            &r("[lan, gw.lan]", "[lan, gw.lna]"),
+            "links[2][1]",
+            "has no interface `lna`",
+        );
+        expect(
+            &r("  - [gw.wan, s]\n", "  - [s, lan]\n"),
+            "functions.gw.interfaces.wan",
+            "declared but not linked",
+        );
+    }
+
+    #[test]
+    fn dhcp_rules_name_line_and_key() {
+        let r = |from: &str, to: &str| ROUTED.replacen(from, to, 1);
+        expect(
+            &r("    address: 10.0.1.2/24\n", ""),
+            "functions.dhcp.address",
+            "missing",
+        );
+        expect(
+            &r(
+                "[10.0.1.100-10.0.1.149, 10.0.1.200-10.0.1.201]",
+                "10.0.1.100-10.0.2.1",
+            ),
+            "functions.dhcp.pool",
+            "not inside the server's subnet",
+        );
+        expect(
+            &r("10.0.1.100-10.0.1.149, ", "10.0.1.1-10.0.1.5, "),
+            "functions.dhcp.pool[0]",
+            "",
+        );
+        expect(
+            &r("10.0.1.100-10.0.1.149, ", "10.0.1.2-10.0.1.5, "),
+            "functions.dhcp.pool[0]",
+            "server's own address",
+        );
+        expect(
+            &r("10.0.1.200-10.0.1.201", "10.0.1.140-10.0.1.160"),
+            "functions.dhcp.pool[1]",
+            "overlaps",
+        );
+        expect(
+            &r("10.0.1.100-10.0.1.149, ", "10.0.1.149-10.0.1.100, "),
+            "functions.dhcp.pool[0]",
+            "above the last",
+        );
+        expect(
+            &r("10.0.1.100-10.0.1.149, ", "10.0.1.100, "),
+            "functions.dhcp.pool[0]",
+            "not a range",
+        );
+        expect(
+            &r("router: 10.0.1.1\n", "router: 10.0.9.1\n"),
+            "functions.dhcp.router",
+            "not in the served subnet",
+        );
+        expect(
+            &r("lease: 10m", "lease: 10m\n    renew: 20m"),
+            "functions.dhcp.renew",
+            "renew < rebind < lease",
+        );
+        expect(
+            &r("domain: lab.example", "domain: lab..example"),
+            "functions.dhcp.domain",
+            "not a domain name",
+        );
+        expect(
+            &r(
+                "02:00:00:00:00:0a: 10.0.1.10",
+                "02:00:00:00:00:0a: 10.0.7.10",
+            ),
+            "functions.dhcp.reservations.02:00:00:00:00:0a",
+            "not a free address",
+        );
+        expect(
+            &r("42: 10.0.1.1", "3: 10.0.1.1"),
+            "functions.dhcp.options.3",
+            "use `router`",
+        );
+        expect(
+            &r("42: 10.0.1.1", "300: 10.0.1.1"),
+            "functions.dhcp.options.300",
+            "not an option code",
+        );
+        expect(
+            &r("leases: state", "vlan: 4\n    leases: state"),
+            "functions.dhcp.vlan",
+            "a `dhcp-server` takes no `vlan`",
+        );
+        expect(
+            &r("  - [dhcp, lan]\n", ""),
+            "functions.dhcp",
+            "is not linked",
+        );
+        expect(
+            &r("  - [dhcp, lan]\n", "  - [dhcp, lan]\n  - [dhcp, gw.wan]\n"),
+            "links[2][0]",
+            "already linked",
+        );
+        expect(
+            &r("[dhcp, lan]", "[dhcp.x, lan]"),
+            "links[1][0]",
+            "no sub-ends",
+        );
     }
 }
