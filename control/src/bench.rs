@@ -8,7 +8,8 @@
 //! received, or copied by a flood) left through a port or was dropped with a reason.
 
 use std::io::IsTerminal;
-use std::path::Path;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -29,9 +30,72 @@ pub struct Scenario {
     pub about: &'static str,
     /// (label, topology) of each run.
     pub runs: Vec<(String, String)>,
+    /// Files the topologies name, written before they are loaded: (path, writer).
+    pub files: Vec<(PathBuf, fn(&Path) -> std::io::Result<()>)>,
 }
 
 const SWITCH: &str = include_str!("../../topologies/bench-switch.yaml");
+const ROUTER: &str = include_str!("../../topologies/bench-router.yaml");
+
+/// Prefixes in the `router-1m` table.
+const ROUTES_1M: u32 = 1 << 20;
+
+/// The `router-1m` topology: the router scenario plus a routes file of [`ROUTES_1M`]
+/// prefixes at `file`, with destinations spread over the whole table.
+fn router_1m(file: &Path) -> String {
+    ROUTER
+        .replace("name: bench-router", "name: bench-router-1m")
+        .replace(
+            "    routes:\n",
+            &format!("    routes_file: {}\n    routes:\n", file.display()),
+        )
+        .replace("dst_ip: 198.18.0.1", "dst_ip: 1.0.0.1")
+        .replace("dst_flows: 10", "dst_flows: 65536")
+        .replace("dst_step: 256", "dst_step: 52981")
+}
+
+/// Write a table of [`ROUTES_1M`] distinct prefixes with an Internet-like mix of lengths
+/// (about 60% /24, most of the rest /16 to /23, a few shorter and longer), drawn from a
+/// fixed seed so that every run measures the same table, each through one of four
+/// gateways, plus a default route.
+fn write_routes_1m(path: &Path) -> std::io::Result<()> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut seen = std::collections::HashSet::with_capacity(ROUTES_1M as usize);
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(
+        out,
+        "# {ROUTES_1M} prefixes for nfv bench router-1m (generated)"
+    )?;
+    writeln!(out, "0.0.0.0/0 10.1.0.2")?;
+    seen.insert((0u32, 0u8));
+    while seen.len() < ROUTES_1M as usize + 1 {
+        let r = next();
+        let len: u8 = match r % 100 {
+            0..=59 => 24,
+            60..=94 => 16 + (r >> 8) as u8 % 8,
+            95..=97 => 8 + (r >> 8) as u8 % 8,
+            _ => 25 + (r >> 8) as u8 % 8,
+        };
+        // 1.0.0.0 to 223.255.255.255, outside 10/8 (the router's own subnets).
+        let addr = (((r >> 16) as u32) % (223 << 24)) + (1 << 24);
+        if addr >> 24 == 10 {
+            continue;
+        }
+        let net = addr & (u32::MAX << (32 - u32::from(len)));
+        if !seen.insert((net, len)) {
+            continue;
+        }
+        let gw = 2 + (r >> 48) % 4;
+        writeln!(out, "{}/{len} 10.1.0.{gw}", std::net::Ipv4Addr::from(net))?;
+    }
+    out.flush()
+}
 
 /// The scale runs: the switch topology with `macs` source MACs and a table that fits them.
 fn switch_with(macs: u32) -> String {
@@ -51,6 +115,7 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "switch",
             about: "generator -> learning switch (1k source MACs, destination learned) -> sink; 64-byte frames",
             runs: vec![("1k MACs".into(), SWITCH.to_string())],
+            files: vec![],
         },
         Scenario {
             name: "switch-scale",
@@ -59,8 +124,26 @@ pub fn scenarios() -> Vec<Scenario> {
                 .iter()
                 .map(|&m| (format!("{} MACs", human(m as u64)), switch_with(m)))
                 .collect(),
+            files: vec![],
+        },
+        Scenario {
+            name: "router",
+            about: "generator -> router (10 static routes, static neighbours) -> sink; 64-byte frames, 10 destinations",
+            runs: vec![("10 routes".into(), ROUTER.to_string())],
+            files: vec![],
+        },
+        Scenario {
+            name: "router-1m",
+            about: "the router scenario with 1M routes (Internet-like prefix lengths) and 64k destinations over them",
+            runs: vec![("1M routes".into(), router_1m(&routes_1m_path()))],
+            files: vec![(routes_1m_path(), write_routes_1m)],
         },
     ]
+}
+
+/// Where `router-1m` keeps its generated table.
+fn routes_1m_path() -> PathBuf {
+    std::env::temp_dir().join(format!("nfv-bench-router-1m.{}.routes", std::process::id()))
 }
 
 fn human(n: u64) -> String {
@@ -373,6 +456,17 @@ fn print_table(name: &str, reports: &[RunReport]) {
     }
 }
 
+/// Removes the files a scenario wrote, whatever happens.
+struct RemoveOnDrop(Vec<PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
 /// `nfv bench --list`.
 pub fn list() -> ExitCode {
     for s in scenarios() {
@@ -387,6 +481,13 @@ pub fn main(target: &str, opts: &Options) -> ExitCode {
     let runs: Vec<(String, Topology)> = match scenarios().into_iter().find(|s| s.name == target) {
         Some(s) => {
             let mut v = Vec::new();
+            for (path, write) in &s.files {
+                if let Err(e) = write(path) {
+                    eprintln!("nfv bench: cannot write {}: {e}", path.display());
+                    return ExitCode::FAILURE;
+                }
+            }
+            let _cleanup = RemoveOnDrop(s.files.iter().map(|(p, _)| p.clone()).collect());
             for (label, text) in s.runs {
                 match topology::load_str(&text, Path::new(&format!("<scenario {}>", s.name))) {
                     Ok(t) => v.push((label, t)),

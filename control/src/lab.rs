@@ -137,6 +137,8 @@ pub struct Lab {
     claimed: bool,
     namespaces: Vec<String>,
     root_devices: Vec<String>,
+    /// DHCP clients started in hosts (stopped with their namespaces, reaped here).
+    clients: Vec<std::process::Child>,
 }
 
 /// What a pid file says.
@@ -271,6 +273,7 @@ impl Lab {
             claimed: true,
             namespaces: Vec::new(),
             root_devices: Vec::new(),
+            clients: Vec::new(),
         })
     }
 
@@ -332,12 +335,62 @@ impl Lab {
             }
             ip(&["-n", ns, "link", "set", "dev", ifname, "up"])?;
             tracing::debug!(netns = ns, tap = %iface.tap, ifname, "interface ready");
+            if iface.address.is_none() {
+                self.start_dhcp_client(ns, ifname, &host.name)?;
+            }
         }
 
         if let Some(gw) = host.gateway {
             let gw = gw.to_string();
             ip(&["-n", ns, "route", "add", "default", "via", &gw])?;
         }
+        Ok(())
+    }
+
+    /// Run busybox's `udhcpc` on `ifname` inside `ns`, in the background, with nfv's event
+    /// script: it takes a lease, sets the address and default route, and renews until the
+    /// namespace is torn down (teardown stops every process inside). Its log goes to
+    /// `/run/nfv/<netns>.<ifname>.dhcp.log`.
+    fn start_dhcp_client(&mut self, ns: &str, ifname: &str, host: &str) -> Result<(), LabError> {
+        if !in_path("busybox") {
+            return Err(LabError::Command {
+                command: format!("udhcpc for host `{host}`"),
+                stderr: "busybox is not installed: hosts without a static address run busybox's DHCP client (apt-get install busybox)".into(),
+            });
+        }
+        let script = udhcpc_script()?;
+        let log_path = Path::new(STATE_DIR).join(format!("{ns}.{ifname}.dhcp.log"));
+        let log = std::fs::File::create(&log_path).map_err(|e| LabError::Command {
+            command: format!("create {}", log_path.display()),
+            stderr: e.to_string(),
+        })?;
+        let err = log.try_clone().map_err(|e| LabError::Command {
+            command: format!("dup {}", log_path.display()),
+            stderr: e.to_string(),
+        })?;
+        let hostname = format!("hostname:{host}");
+        let script = script.to_string_lossy().into_owned();
+        let args = [
+            "netns", "exec", ns, "busybox", "udhcpc", "-f", "-i", ifname, "-s", &script, "-x",
+            &hostname, "-t", "10", "-T", "1", "-A", "2",
+        ];
+        let child = Command::new("ip")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .map_err(|e| LabError::Command {
+                command: command_line("ip", &args),
+                stderr: format!("{e} (is busybox installed? apt-get install busybox)"),
+            })?;
+        tracing::info!(
+            netns = ns,
+            ifname,
+            pid = child.id(),
+            "started DHCP client (udhcpc)"
+        );
+        self.clients.push(child);
         Ok(())
     }
 
@@ -390,6 +443,11 @@ impl Lab {
         }
         kept.reverse();
         self.namespaces = kept;
+        for mut c in self.clients.drain(..) {
+            // Stopped with its namespace; kill it anyway if it was somewhere else.
+            let _ = c.kill();
+            let _ = c.wait();
+        }
         self.root_devices.clear();
 
         if self.claimed {
@@ -412,6 +470,61 @@ impl Drop for Lab {
             tracing::warn!(topology = %self.topology, error = %e, "lab teardown incomplete");
         }
     }
+}
+
+/// The udhcpc event script: `deconfig` clears the interface's IPv4 addresses; `bound` and
+/// `renew` set the leased address (unless it is already there, so a renewal never breaks
+/// open connections) and the default route from the `router` option. It never touches
+/// /etc/resolv.conf, which the namespace shares with the machine.
+const UDHCPC_SCRIPT: &str = r#"#!/bin/sh
+# udhcpc event script, written by nfv for its lab hosts.
+case "$1" in
+  deconfig)
+    ip -4 addr flush dev "$interface"
+    ip link set dev "$interface" up
+    ;;
+  bound|renew)
+    if ! ip -4 addr show dev "$interface" | grep -q "inet $ip/$mask "; then
+      ip -4 addr flush dev "$interface"
+      ip addr add "$ip/$mask" dev "$interface"
+    fi
+    if [ -n "$router" ]; then
+      set -- $router
+      ip route replace default via "$1" dev "$interface"
+    fi
+    echo "nfv-udhcpc: $1 $interface $ip/$mask router=${router:-none} lease=${lease:-?}"
+    ;;
+esac
+exit 0
+"#;
+
+/// True if `prog` is an executable file in one of `$PATH`'s directories.
+fn in_path(prog: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|p| {
+        std::env::split_paths(&p).any(|d| {
+            std::fs::metadata(d.join(prog))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
+}
+
+/// Write the udhcpc event script into [`STATE_DIR`] (mode 0755) and return its path.
+fn udhcpc_script() -> Result<PathBuf, LabError> {
+    let path = Path::new(STATE_DIR).join("udhcpc.script");
+    let fail = |e: io::Error| LabError::Command {
+        command: format!("write {}", path.display()),
+        stderr: e.to_string(),
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(STATE_DIR)
+        .map_err(fail)?;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, UDHCPC_SCRIPT).map_err(fail)?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).map_err(fail)?;
+    std::fs::rename(&tmp, &path).map_err(fail)?;
+    Ok(path)
 }
 
 /// Run a command inside a namespace and capture its output: `ip netns exec NS prog args..`.

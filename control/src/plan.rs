@@ -73,7 +73,7 @@ impl FunctionPlan {
 }
 
 /// Directory of lease files when a dhcp-server names none.
-pub const STATE_DIR: &str = "/var/lib/nfv";
+pub const LEASE_DIR: &str = "/var/lib/nfv";
 
 /// A stable, locally administered unicast MAC address for `parts` (topology, function and
 /// interface names): the same names give the same address in every run, so hosts' ARP
@@ -228,7 +228,7 @@ impl Plan {
                 }
                 FunctionKind::DhcpServer(d) => {
                     let leases = d.leases.clone().unwrap_or_else(|| {
-                        PathBuf::from(STATE_DIR)
+                        PathBuf::from(LEASE_DIR)
                             .join(&topo.name)
                             .join(format!("{}.leases", f.name))
                     });
@@ -503,9 +503,12 @@ impl Plan {
                             ifc.mtu
                         );
                     }
-                    for rt in &r.routes {
+                    for rt in r.routes.iter().take(20) {
                         let _ =
                             writeln!(s, "        route {}/{} via {}", rt.prefix, rt.len, rt.via);
+                    }
+                    if r.routes.len() > 20 {
+                        let _ = writeln!(s, "        ... and {} more routes", r.routes.len() - 20);
                     }
                 }
                 FunctionPlan::DhcpServer {

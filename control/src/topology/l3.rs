@@ -9,6 +9,7 @@
 //!       wan: { address: 203.0.113.2/24 }
 //!     routes:                        # static routes; the gateway is in a connected subnet
 //!       - { to: 0.0.0.0/0, via: 203.0.113.1 }
+//!     routes_file: table.txt         # more routes, one `PREFIX/LEN GATEWAY` a line (# comments)
 //!     neighbors: { 203.0.113.1: 02:00:00:00:00:01 }  # static ARP entries (optional)
 //!     arp_timeout: 5m                # learned ARP entries live this long (default 5m)
 //!     arp_queue: 16                  # packets waiting per unresolved next hop (default 16)
@@ -26,8 +27,9 @@
 //!     leases: /var/lib/nfv/home/dhcp.leases          # lease file (this is the default)
 //! ```
 
+use std::collections::HashSet;
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ipnetwork::Ipv4Network;
@@ -165,6 +167,39 @@ const MANAGED_OPTIONS: &[(u8, &str)] = &[
     (61, "the client identifier is the client's"),
 ];
 
+/// One line of a routes file: `PREFIX/LEN GATEWAY` or `PREFIX/LEN via GATEWAY`.
+fn route_line(content: &str, interfaces: &[RouterInterface]) -> Result<StaticRoute, String> {
+    let words: Vec<&str> = content.split_whitespace().collect();
+    let (prefix, gw) = match words.as_slice() {
+        [p, g] | [p, "via", g] => (*p, *g),
+        _ => {
+            return Err(format!(
+                "`{content}`: expected `PREFIX/LEN GATEWAY`, like `10.0.0.0/8 192.168.1.254`"
+            ))
+        }
+    };
+    let to = parse_cidr(prefix)?;
+    if to.ip() != to.network() {
+        return Err(format!(
+            "`{prefix}` has host bits set: did you mean {}/{}?",
+            to.network(),
+            to.prefix()
+        ));
+    }
+    let via: Ipv4Addr = gw
+        .parse()
+        .map_err(|_| format!("`{gw}` is not an IPv4 address"))?;
+    if !interfaces
+        .iter()
+        .any(|i| i.address.contains(via) && i.address.ip() != via)
+    {
+        return Err(format!(
+            "gateway {via} is not another host in one of the router's interface subnets"
+        ));
+    }
+    Ok(StaticRoute { to, via })
+}
+
 /// The bytes of an extra option value: a comma-separated IPv4 list, `0x` and hex digits, or
 /// text.
 fn option_bytes(v: &str) -> Result<Vec<u8>, String> {
@@ -299,6 +334,7 @@ impl Validator<'_> {
         let connected = |ip: Ipv4Addr| interfaces.iter().any(|i| i.address.contains(ip));
         let own = |ip: Ipv4Addr| interfaces.iter().any(|i| i.address.ip() == ip);
         let mut routes: Vec<StaticRoute> = Vec::new();
+        let mut seen: HashSet<(Ipv4Addr, u8)> = HashSet::new();
         for (n, r) in f.routes.iter().flatten().enumerate() {
             let rkey = format!("{key}.routes[{n}]");
             let to = match r.to.as_deref() {
@@ -351,7 +387,8 @@ impl Validator<'_> {
                 );
                 continue;
             }
-            if let Some(i) = routes.iter().position(|o| o.to == to) {
+            if !seen.insert((to.network(), to.prefix())) {
+                let i = routes.iter().position(|o| o.to == to).unwrap_or(0);
                 self.error(
                     format!("{rkey}.to"),
                     format!(
@@ -363,6 +400,10 @@ impl Validator<'_> {
                 continue;
             }
             routes.push(StaticRoute { to, via });
+        }
+        if let Some(file) = &f.routes_file {
+            let path = self.relative(file);
+            self.routes_file(key, &path, &interfaces, &mut seen, &mut routes);
         }
         let mut neighbors = Vec::new();
         for (ip, mac) in &f.neighbors.0 {
@@ -418,12 +459,82 @@ impl Validator<'_> {
         }
     }
 
-    pub(super) fn dhcp_server(
+    /// A path from the file, relative to the topology file's directory.
+    fn relative(&self, p: &str) -> PathBuf {
+        let p = PathBuf::from(p);
+        match self.file.parent() {
+            Some(d) if p.is_relative() => d.join(&p),
+            _ => p,
+        }
+    }
+
+    /// Read `PREFIX/LEN GATEWAY` lines (or `PREFIX/LEN via GATEWAY`; `#` starts a comment)
+    /// from `path` into `routes`. Errors name the routes file and its line; after ten the
+    /// rest of the file is not checked.
+    fn routes_file(
         &mut self,
         key: &str,
-        name: &str,
-        f: &RawFunction,
-    ) -> Option<DhcpServerConfig> {
+        path: &Path,
+        interfaces: &[RouterInterface],
+        seen: &mut HashSet<(Ipv4Addr, u8)>,
+        routes: &mut Vec<StaticRoute>,
+    ) {
+        let fkey = format!("{key}.routes_file");
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                self.error(&fkey, format!("cannot read {}: {e}", path.display()));
+                return;
+            }
+        };
+        let mut errors = 0;
+        for (i, raw) in text.lines().enumerate() {
+            let content = raw.split('#').next().unwrap_or("").trim();
+            if content.is_empty() {
+                continue;
+            }
+            match route_line(content, interfaces) {
+                Ok(r) if seen.insert((r.to.network(), r.to.prefix())) => routes.push(r),
+                Ok(r) => {
+                    errors += 1;
+                    if errors <= 10 {
+                        let m = format!(
+                            "a route to {}/{} is already given",
+                            r.to.network(),
+                            r.to.prefix()
+                        );
+                        self.file_error(path, i + 1, &fkey, m);
+                    }
+                }
+                Err(m) => {
+                    errors += 1;
+                    if errors <= 10 {
+                        self.file_error(path, i + 1, &fkey, m);
+                    }
+                }
+            }
+        }
+        if errors > 10 {
+            let extra = errors - 10;
+            self.error(
+                &fkey,
+                format!("{} has {extra} more bad line(s)", path.display()),
+            );
+        }
+    }
+
+    /// An error in another file than the topology (a routes file).
+    fn file_error(&mut self, path: &Path, line: usize, key: &str, message: String) {
+        self.errors.push(super::TopologyError {
+            file: path.to_path_buf(),
+            line,
+            column: 1,
+            key: key.to_string(),
+            message,
+        });
+    }
+
+    pub(super) fn dhcp_server(&mut self, key: &str, f: &RawFunction) -> Option<DhcpServerConfig> {
         let address = match f.address.as_deref() {
             None => {
                 self.error(
@@ -606,15 +717,7 @@ impl Validator<'_> {
                 Err(m) => self.error(&okey, m),
             }
         }
-        let leases = f.leases.as_ref().map(|p| {
-            let p = PathBuf::from(p);
-            if p.is_relative() {
-                self.file.parent().map(|d| d.join(&p)).unwrap_or(p)
-            } else {
-                p
-            }
-        });
-        let _ = name;
+        let leases = f.leases.as_deref().map(|p| self.relative(p));
         Some(DhcpServerConfig {
             address: address?,
             mac,

@@ -376,6 +376,8 @@ struct RawPort {
     dst_mac: Option<String>,
     src_ip: Option<String>,
     dst_ip: Option<String>,
+    dst_flows: Option<u32>,
+    dst_step: Option<u32>,
     src_port: Option<u16>,
     dst_port: Option<u16>,
     proto: Option<String>,
@@ -398,6 +400,8 @@ impl RawPort {
             ("dst_mac", self.dst_mac.is_some()),
             ("src_ip", self.src_ip.is_some()),
             ("dst_ip", self.dst_ip.is_some()),
+            ("dst_flows", self.dst_flows.is_some()),
+            ("dst_step", self.dst_step.is_some()),
             ("src_port", self.src_port.is_some()),
             ("dst_port", self.dst_port.is_some()),
             ("proto", self.proto.is_some()),
@@ -412,8 +416,19 @@ impl RawPort {
 const TAP_KEYS: &[&str] = &["host", "ifname", "mtu", "mac", "address"];
 const NULL_KEYS: &[&str] = &["mac"];
 const GENERATOR_KEYS: &[&str] = &[
-    "flows", "size", "rate", "count", "src_mac", "dst_mac", "src_ip", "dst_ip", "src_port",
-    "dst_port", "proto",
+    "flows",
+    "size",
+    "rate",
+    "count",
+    "src_mac",
+    "dst_mac",
+    "src_ip",
+    "dst_ip",
+    "dst_flows",
+    "dst_step",
+    "src_port",
+    "dst_port",
+    "proto",
 ];
 
 #[derive(Debug)]
@@ -494,6 +509,7 @@ struct RawFunction {
     #[serde(default)]
     interfaces: Ordered<l3::RawInterface>,
     routes: Option<Vec<l3::RawRoute>>,
+    routes_file: Option<String>,
     #[serde(default)]
     neighbors: Ordered<String>,
     arp_timeout: Option<RawDuration>,
@@ -526,6 +542,7 @@ impl RawFunction {
             ("attachments", !self.attachments.0.is_empty()),
             ("interfaces", !self.interfaces.0.is_empty()),
             ("routes", self.routes.is_some()),
+            ("routes_file", self.routes_file.is_some()),
             ("neighbors", !self.neighbors.0.is_empty()),
             ("arp_timeout", self.arp_timeout.is_some()),
             ("arp_queue", self.arp_queue.is_some()),
@@ -554,6 +571,7 @@ const SWITCH_KEYS: &[&str] = &["mac_table_size", "ageing", "vlan", "attachments"
 const ROUTER_KEYS: &[&str] = &[
     "interfaces",
     "routes",
+    "routes_file",
     "neighbors",
     "arp_timeout",
     "arp_queue",
@@ -1175,6 +1193,19 @@ impl Validator<'_> {
         {
             g.dst_ip = a;
         }
+        match p.dst_flows {
+            Some(0) | Some(16_777_217..) => self.error(
+                format!("{key}.dst_flows"),
+                "expected 1 to 16777216 destinations",
+            ),
+            Some(n) => g.dst_flows = n,
+            None => {}
+        }
+        match p.dst_step {
+            Some(0) => self.error(format!("{key}.dst_step"), "expected a step of at least 1"),
+            Some(n) => g.dst_step = n,
+            None => {}
+        }
         if let Some(sp) = p.src_port {
             if sp < 1024 {
                 self.error(
@@ -1465,7 +1496,7 @@ impl Validator<'_> {
                 }
                 Some(kind @ "dhcp-server") => {
                     self.only_function_keys(&key, kind, f, DHCP_KEYS);
-                    match self.dhcp_server(&key, name, f) {
+                    match self.dhcp_server(&key, f) {
                         Some(c) => FunctionKind::DhcpServer(c),
                         None => continue,
                     }

@@ -64,8 +64,13 @@ pub struct GeneratorConfig {
     pub dst_mac: [u8; 6],
     /// Source IPv4 address of flow 0.
     pub src_ip: Ipv4Addr,
-    /// Destination IPv4 address.
+    /// Destination IPv4 address of the first destination.
     pub dst_ip: Ipv4Addr,
+    /// Number of destinations: frame `i` goes to `dst_ip + (i mod dst_flows) * dst_step`
+    /// (for routers: spread the lookups over many routes).
+    pub dst_flows: u32,
+    /// Distance between consecutive destination addresses.
+    pub dst_step: u32,
     /// Source port of flow 0 (flows wrap within 1024..=65535).
     pub src_port: u16,
     /// Destination port.
@@ -85,6 +90,8 @@ impl Default for GeneratorConfig {
             dst_mac: [0x02, 0xff, 0, 0, 0, 0x01],
             src_ip: Ipv4Addr::new(198, 18, 0, 1),
             dst_ip: Ipv4Addr::new(198, 19, 0, 1),
+            dst_flows: 1,
+            dst_step: 1,
             src_port: 1024,
             dst_port: 5001,
             proto: Proto::Udp,
@@ -161,6 +168,7 @@ pub struct GeneratorPort {
     templates: Vec<Vec<u8>>,
     next_size: usize,
     flow: u32,
+    dst: u32,
     seq: u64,
     clock: Clock,
     start_ns: Option<u64>,
@@ -179,6 +187,7 @@ impl GeneratorPort {
             templates,
             next_size: 0,
             flow: 0,
+            dst: 0,
             seq: 0,
             clock: Clock::global(),
             start_ns: None,
@@ -240,6 +249,16 @@ impl Port for GeneratorPort {
                 f[26..30].copy_from_slice(&ip.to_be_bytes());
                 let port = 1024 + (self.cfg.src_port as u32 - 1024 + flow) % (65536 - 1024);
                 f[34..36].copy_from_slice(&(port as u16).to_be_bytes());
+            }
+            if self.cfg.dst_flows > 1 {
+                let d = self.dst;
+                self.dst = if d + 1 >= self.cfg.dst_flows {
+                    0
+                } else {
+                    d + 1
+                };
+                let ip = u32::from(self.cfg.dst_ip).wrapping_add(d.wrapping_mul(self.cfg.dst_step));
+                f[30..34].copy_from_slice(&ip.to_be_bytes());
             }
             f[24..26].copy_from_slice(&[0, 0]);
             let sum = ipv4_header_checksum(&f[14..34]);
