@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # iproute2: namespaces and devices; iputils-ping, netcat-openbsd: real traffic in the labs;
-# python3: raw frames for the malformed-frame test; coreutils: sha256sum.
-packages="iproute2 iputils-ping netcat-openbsd python3 coreutils procps"
+# python3: raw frames for the malformed-frame test; coreutils: sha256sum; busybox: udhcpc,
+# the DHCP client of lab hosts; traceroute: the two-router test.
+packages="iproute2 iputils-ping netcat-openbsd python3 coreutils procps busybox traceroute"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -29,10 +30,10 @@ cargo test --workspace 2>&1 | tee "$log"
 fuzz_seconds=${FUZZ_SECONDS:-20}
 if [ "$fuzz_seconds" -gt 0 ]; then
   command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz
-  mkdir -p tests/fuzz/corpus/frames tests/fuzz/corpus/topology
+  mkdir -p tests/fuzz/corpus/frames tests/fuzz/corpus/topology tests/fuzz/corpus/router
   cp tests/fuzz/seeds/topology/* tests/fuzz/corpus/topology/
   flog=$(mktemp)
-  for target in frames topology; do
+  for target in frames topology router; do
     if ! RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir tests/fuzz "$target" "tests/fuzz/corpus/$target" -- \
       -max_total_time="$fuzz_seconds" -print_final_stats=1 > "$flog" 2>&1; then
       tail -n 60 "$flog"
