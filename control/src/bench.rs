@@ -22,6 +22,9 @@ use crate::plan::PortPlan;
 use crate::run::{self, Running};
 use crate::topology::{self, Topology};
 
+/// Writes a file a scenario needs at the given path.
+pub type WriteFile = fn(&Path) -> std::io::Result<()>;
+
 /// A built-in scenario: one or more topologies run one after another.
 pub struct Scenario {
     /// Its name, for `nfv bench NAME`.
@@ -31,7 +34,7 @@ pub struct Scenario {
     /// (label, topology) of each run.
     pub runs: Vec<(String, String)>,
     /// Files the topologies name, written before they are loaded: (path, writer).
-    pub files: Vec<(PathBuf, fn(&Path) -> std::io::Result<()>)>,
+    pub files: Vec<(PathBuf, WriteFile)>,
 }
 
 const SWITCH: &str = include_str!("../../topologies/bench-switch.yaml");
