@@ -14,6 +14,8 @@
 
 #![deny(unsafe_code)]
 
+pub mod arp;
+pub mod dhcp;
 pub mod ip;
 pub mod lpm;
 pub mod mactable;

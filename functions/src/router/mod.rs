@@ -26,8 +26,8 @@
 //! errors are rate limited by one token bucket per router (`icmp_rate` a second, bursts of
 //! the same size); the packet is dropped and counted either way.
 
-pub mod arp;
 pub mod icmp;
+pub mod neighbors;
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -35,12 +35,13 @@ use std::time::Duration;
 
 use nfv_dataplane::{Batch, Counter, Ctx, DropReason, Gate, Node, Packet, Timestamp};
 
+use crate::arp;
 use crate::ip::{self, field, ETHERTYPE_ARP, ETHERTYPE_IPV4, PROTO_ICMP, PROTO_UDP};
 use crate::lpm::{Lpm, LpmError};
 use crate::wire::ETH_HEADER_LEN;
-use arp::{Enqueued, Neighbors};
-pub use arp::{Neighbor, NeighborConfig, NeighborState};
 use icmp::RateLimit;
+use neighbors::{Enqueued, Neighbors};
+pub use neighbors::{Neighbor, NeighborConfig, NeighborState};
 
 /// One interface of a router: a gate.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -419,53 +420,30 @@ impl Router {
     }
 
     fn arp(&mut self, gate: u16, mut pkt: Packet, ctx: &mut Ctx<'_>) {
-        let d = pkt.data();
-        const ARP: usize = ETH_HEADER_LEN;
-        if d.len() < ARP + 28 {
-            return ctx.drop(pkt, DropReason::Runt);
-        }
-        let a = &d[ARP..ARP + 28];
-        // Ethernet/IPv4 ARP only.
-        if a[0..6] != [0, 1, 8, 0, 6, 4] {
-            return ctx.drop(pkt, DropReason::BadHeader);
-        }
-        let op = ip::read_u16(a, 6);
-        let mut sha = [0u8; 6];
-        sha.copy_from_slice(&a[8..14]);
-        let spa = ip::read_u32(a, 14);
-        let tpa = ip::read_u32(a, 24);
-        if sha[0] & 1 == 1 || !(op == 1 || op == 2) {
-            return ctx.drop(pkt, DropReason::BadHeader);
-        }
+        let a = match arp::parse(pkt.data()) {
+            Ok(a) => a,
+            Err(arp::ArpError::Truncated) => return ctx.drop(pkt, DropReason::Runt),
+            Err(arp::ArpError::BadHeader) => return ctx.drop(pkt, DropReason::BadHeader),
+        };
         let iface = &self.ifaces[gate as usize];
         let (our_mac, our_ip) = (iface.mac, iface.addr);
-        let for_us = tpa == our_ip;
-        if spa != 0 && spa != our_ip {
-            let ifaces = &self.ifaces;
+        let for_us = a.tpa == our_ip;
+        if a.spa != 0 && a.spa != our_ip {
             let stats = &self.stats;
             self.neighbors
-                .learn(gate, spa, sha, ctx.now, for_us, |_, p| {
-                    let d = pkt_rewrite(p, &ifaces[gate as usize].mac, &sha);
+                .learn(gate, a.spa, a.sha, ctx.now, for_us, |_, p| {
+                    let p = pkt_rewrite(p, &our_mac, &a.sha);
                     stats.forwarded.add(1);
-                    ctx.emit(Gate(gate), d);
+                    ctx.emit(Gate(gate), p);
                 });
         }
         if !for_us {
             return ctx.drop(pkt, DropReason::NotForUs);
         }
-        if op == 2 {
+        if a.op == arp::REPLY {
             return ctx.consume(pkt);
         }
-        // A request for our address: answer in place.
-        let d = pkt.data_mut();
-        d[0..6].copy_from_slice(&sha);
-        d[6..12].copy_from_slice(&our_mac);
-        let a = &mut d[ARP..ARP + 28];
-        a[6..8].copy_from_slice(&2u16.to_be_bytes());
-        a[18..24].copy_from_slice(&sha);
-        a[24..28].copy_from_slice(&spa.to_be_bytes());
-        a[8..14].copy_from_slice(&our_mac);
-        a[14..18].copy_from_slice(&our_ip.to_be_bytes());
+        arp::reply_in_place(pkt.data_mut(), &a, our_mac);
         self.stats.arp_replies.add(1);
         ctx.emit(Gate(gate), pkt);
     }
@@ -477,14 +455,7 @@ impl Router {
             return ctx.count_drop(DropReason::NoBuffers);
         };
         let iface = &self.ifaces[gate as usize];
-        let mut f = [0u8; 42];
-        f[0..6].fill(0xff);
-        f[6..12].copy_from_slice(&iface.mac);
-        f[12..14].copy_from_slice(&ETHERTYPE_ARP.to_be_bytes());
-        f[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
-        f[22..28].copy_from_slice(&iface.mac);
-        f[28..32].copy_from_slice(&iface.addr.to_be_bytes());
-        f[38..42].copy_from_slice(&target.to_be_bytes());
+        let f = arp::request(iface.mac, iface.addr, target);
         if p.set_frame(&f) {
             self.stats.arp_requests.add(1);
             ctx.emit(Gate(gate), p);

@@ -1,0 +1,1310 @@
+//! `dhcp-server`: a DHCPv4 server (RFC 2131, options of RFC 2132) in the dataplane.
+//!
+//! The server is a node with one gate, linked to the switch of the segment it serves. It
+//! owns an IPv4 address and a MAC address: it answers ARP for its address (clients renew
+//! by unicast to the server identifier) and ICMP echo, and serves DHCP on UDP port 67:
+//!
+//! - DISCOVER → OFFER: a reservation for the client's MAC, else the client's current or
+//!   last address, else the address it asks for, else the first never-used address of the
+//!   pools, else the address whose lease ended longest ago. The offer holds the address for
+//!   `offer_hold`. No address left: no offer, counted (`pool_exhausted`, and the DISCOVER is
+//!   dropped as [`DropReason::PoolExhausted`]) and logged.
+//! - REQUEST → ACK or NAK: SELECTING (our server identifier: ACK the offered address;
+//!   another server's: forget our offer), INIT-REBOOT (requested address, no server
+//!   identifier: ACK if the address is this client's or free for it, NAK if not),
+//!   RENEWING/REBINDING (ciaddr: ACK if it is the client's lease or free for it, else NAK).
+//! - RELEASE frees the address; DECLINE marks it unusable for [`DECLINE_HOLD`]; INFORM gets
+//!   an ACK with the options and no lease.
+//! - Replies go as RFC 2131 §4.1 asks: NAK broadcast; to ciaddr if the client has one; to
+//!   the broadcast address if the client set the broadcast flag; else to yiaddr at chaddr.
+//!   Messages through a relay (giaddr set) are not served: counted as ignored.
+//! - Clients are told apart by their client identifier (option 61), else their MAC.
+//!
+//! Leases outlive the process: the control plane loads them from a file into
+//! [`DhcpServer::new`] and the server sends the whole list of bound leases through a
+//! channel after every change ([`LeaseUpdate`]), never blocking the worker (a full channel
+//! is retried from `tick`). Times in the file are Unix seconds; the node only reads its
+//! monotonic `ctx.now`, and [`DhcpConfig::wall_at_zero`] maps one to the other.
+//!
+//! The DHCP path is not the fast path: parsing and building use smoltcp's `DhcpPacket`
+//! view, and a message may allocate (client keys, the lease list).
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Sender, TrySendError};
+use nfv_dataplane::{Batch, Counter, Ctx, DropReason, Gate, Node, Packet, Timestamp};
+use smoltcp::wire::{DhcpMessageType, DhcpPacket};
+
+use crate::arp;
+use crate::ip::{self, field, ETHERTYPE_ARP, ETHERTYPE_IPV4, PROTO_ICMP, PROTO_UDP};
+use crate::router::icmp;
+use crate::wire::ETH_HEADER_LEN;
+
+/// How long a declined address is not offered again.
+pub const DECLINE_HOLD: Duration = Duration::from_secs(600);
+/// DHCP server and client ports.
+const SERVER_PORT: u16 = 67;
+const CLIENT_PORT: u16 = 68;
+const BOOTP_LEN: usize = 240;
+const MAGIC: u32 = 0x6382_5363;
+/// Largest reply frame: Ethernet + IP + UDP + a 548-byte DHCP message (576-byte datagram).
+const MAX_REPLY: usize = ETH_HEADER_LEN + 20 + 8 + 548;
+
+/// A DHCP server's settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DhcpConfig {
+    /// The server's MAC address.
+    pub mac: [u8; 6],
+    /// The server's IPv4 address (its server identifier).
+    pub address: Ipv4Addr,
+    /// Prefix length of the served subnet (the subnet mask option).
+    pub prefix_len: u8,
+    /// Inclusive address ranges to hand out.
+    pub pools: Vec<(Ipv4Addr, Ipv4Addr)>,
+    /// Fixed addresses by MAC.
+    pub reservations: Vec<([u8; 6], Ipv4Addr)>,
+    /// Default gateway (option 3).
+    pub router: Option<Ipv4Addr>,
+    /// DNS servers (option 6).
+    pub dns: Vec<Ipv4Addr>,
+    /// Domain name (option 15).
+    pub domain: Option<String>,
+    /// Lease time (option 51).
+    pub lease: Duration,
+    /// Renewal time T1 (option 58); half the lease if `None`.
+    pub renew: Option<Duration>,
+    /// Rebinding time T2 (option 59); 7/8 of the lease if `None`.
+    pub rebind: Option<Duration>,
+    /// Extra options by code, sent as given.
+    pub options: Vec<(u8, Vec<u8>)>,
+    /// How long an offered address waits for the client's REQUEST.
+    pub offer_hold: Duration,
+    /// Unix time in seconds at `Timestamp::ZERO` of the worker's clock.
+    pub wall_at_zero: u64,
+}
+
+/// A bound lease, as kept in the lease file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// The client's hardware address.
+    pub mac: [u8; 6],
+    /// Its client identifier (option 61), if it sent one.
+    pub client_id: Option<Vec<u8>>,
+    /// The leased address.
+    pub ip: Ipv4Addr,
+    /// When the lease ends, in Unix seconds.
+    pub expires_unix: u64,
+    /// The host name the client gave (option 12).
+    pub hostname: Option<String>,
+}
+
+/// What the server tells the control plane after a change: every bound lease.
+pub type LeaseUpdate = Vec<Lease>;
+
+/// A DHCP server's counters, shared with the control plane.
+#[derive(Debug, Default)]
+pub struct DhcpStats {
+    /// DISCOVERs received.
+    pub discovers: Counter,
+    /// OFFERs sent.
+    pub offers: Counter,
+    /// REQUESTs received.
+    pub requests: Counter,
+    /// ACKs sent (INFORM answers included).
+    pub acks: Counter,
+    /// NAKs sent.
+    pub naks: Counter,
+    /// RELEASEs received.
+    pub releases: Counter,
+    /// DECLINEs received.
+    pub declines: Counter,
+    /// INFORMs received.
+    pub informs: Counter,
+    /// DISCOVERs left without an offer: no free address.
+    pub pool_exhausted: Counter,
+    /// Messages not served: relayed, for another server, or of an unknown type.
+    pub ignored: Counter,
+    /// Lease lists the channel could not take at once (sent later).
+    pub updates_deferred: Counter,
+}
+
+/// A client: its identifier option, or its MAC tagged so the two never collide.
+type ClientKey = Vec<u8>;
+
+#[derive(Clone, Debug)]
+struct Binding {
+    key: ClientKey,
+    mac: [u8; 6],
+    client_id: Option<Vec<u8>>,
+    expires: Timestamp,
+    bound: bool,
+    hostname: Option<String>,
+}
+
+/// The fields of a request the server uses.
+struct Request {
+    msg: u8,
+    xid: u32,
+    broadcast: bool,
+    ciaddr: u32,
+    giaddr: u32,
+    chaddr: [u8; 6],
+    client_id: Option<Vec<u8>>,
+    requested: Option<u32>,
+    server_id: Option<u32>,
+    hostname: Option<String>,
+}
+
+impl Request {
+    fn key(&self) -> ClientKey {
+        match &self.client_id {
+            Some(id) => id.clone(),
+            None => {
+                let mut k = vec![0xff];
+                k.extend_from_slice(&self.chaddr);
+                k
+            }
+        }
+    }
+}
+
+/// The DHCP server node.
+pub struct DhcpServer {
+    cfg: DhcpConfig,
+    addr: u32,
+    mask: u32,
+    bindings: HashMap<u32, Binding>,
+    by_client: HashMap<ClientKey, u32>,
+    declined: HashMap<u32, Timestamp>,
+    stats: Arc<DhcpStats>,
+    updates: Option<Sender<LeaseUpdate>>,
+    dirty: bool,
+    last_sweep: Timestamp,
+}
+
+fn mask(len: u8) -> u32 {
+    if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(len.min(32)))
+    }
+}
+
+impl DhcpServer {
+    /// A server for `cfg` that starts with `leases` (those outside its subnet are ignored)
+    /// and reports changes on `updates`.
+    pub fn new(cfg: DhcpConfig, leases: Vec<Lease>, updates: Option<Sender<LeaseUpdate>>) -> Self {
+        let addr = u32::from(cfg.address);
+        let m = mask(cfg.prefix_len);
+        let mut s = DhcpServer {
+            addr,
+            mask: m,
+            bindings: HashMap::new(),
+            by_client: HashMap::new(),
+            declined: HashMap::new(),
+            stats: Arc::new(DhcpStats::default()),
+            updates,
+            dirty: false,
+            last_sweep: Timestamp::ZERO,
+            cfg,
+        };
+        for l in leases {
+            let ip = u32::from(l.ip);
+            if ip & m != addr & m || ip == addr {
+                continue;
+            }
+            let secs = l.expires_unix.saturating_sub(s.cfg.wall_at_zero);
+            let key = match &l.client_id {
+                Some(id) => id.clone(),
+                None => {
+                    let mut k = vec![0xff];
+                    k.extend_from_slice(&l.mac);
+                    k
+                }
+            };
+            s.by_client.insert(key.clone(), ip);
+            s.bindings.insert(
+                ip,
+                Binding {
+                    key,
+                    mac: l.mac,
+                    client_id: l.client_id,
+                    expires: Timestamp(secs.saturating_mul(1_000_000_000)),
+                    bound: true,
+                    hostname: l.hostname,
+                },
+            );
+        }
+        s
+    }
+
+    /// The server's counters.
+    pub fn stats(&self) -> Arc<DhcpStats> {
+        Arc::clone(&self.stats)
+    }
+
+    /// Every bound lease (expired ones included: they keep the address for the client
+    /// until someone else needs it), sorted by address.
+    pub fn leases(&self) -> Vec<Lease> {
+        let mut v: Vec<Lease> = self
+            .bindings
+            .iter()
+            .filter(|(_, b)| b.bound)
+            .map(|(&ip, b)| Lease {
+                mac: b.mac,
+                client_id: b.client_id.clone(),
+                ip: Ipv4Addr::from(ip),
+                expires_unix: self.cfg.wall_at_zero + b.expires.0 / 1_000_000_000,
+                hostname: b.hostname.clone(),
+            })
+            .collect();
+        v.sort_by_key(|l| u32::from(l.ip));
+        v
+    }
+
+    fn publish(&mut self) {
+        let Some(tx) = &self.updates else { return };
+        match tx.try_send(self.leases()) {
+            Ok(()) => self.dirty = false,
+            Err(TrySendError::Full(_)) => {
+                self.stats.updates_deferred.add(1);
+                self.dirty = true;
+            }
+            Err(TrySendError::Disconnected(_)) => self.dirty = false,
+        }
+    }
+
+    fn in_pool(&self, ip: u32) -> bool {
+        self.cfg
+            .pools
+            .iter()
+            .any(|&(a, b)| (u32::from(a)..=u32::from(b)).contains(&ip))
+    }
+
+    fn reserved_for(&self, ip: u32) -> Option<[u8; 6]> {
+        self.cfg
+            .reservations
+            .iter()
+            .find(|(_, r)| u32::from(*r) == ip)
+            .map(|(m, _)| *m)
+    }
+
+    /// True if `ip` may be given to the client `key` with MAC `mac` now.
+    fn free_for(&self, ip: u32, key: &ClientKey, mac: [u8; 6], now: Timestamp) -> bool {
+        if ip == self.addr || ip & self.mask != self.addr & self.mask {
+            return false;
+        }
+        match self.reserved_for(ip) {
+            Some(m) if m != mac => return false,
+            Some(_) => {}
+            None if !self.in_pool(ip) => return false,
+            None => {}
+        }
+        if self.declined.get(&ip).is_some_and(|&t| t > now) {
+            return false;
+        }
+        match self.bindings.get(&ip) {
+            Some(b) => &b.key == key || b.expires <= now,
+            None => true,
+        }
+    }
+
+    /// An address for the client, by the order in the module documentation.
+    fn allocate(&self, req: &Request, key: &ClientKey, now: Timestamp) -> Option<u32> {
+        if let Some((_, r)) = self.cfg.reservations.iter().find(|(m, _)| *m == req.chaddr) {
+            return Some(u32::from(*r));
+        }
+        if let Some(&ip) = self.by_client.get(key) {
+            if self.free_for(ip, key, req.chaddr, now) {
+                return Some(ip);
+            }
+        }
+        if let Some(ip) = req.requested {
+            if self.in_pool(ip) && self.free_for(ip, key, req.chaddr, now) {
+                return Some(ip);
+            }
+        }
+        for &(a, b) in &self.cfg.pools {
+            for ip in u32::from(a)..=u32::from(b) {
+                if !self.bindings.contains_key(&ip) && self.free_for(ip, key, req.chaddr, now) {
+                    return Some(ip);
+                }
+            }
+        }
+        self.bindings
+            .iter()
+            .filter(|(&ip, b)| b.expires <= now && self.free_for(ip, key, req.chaddr, now))
+            .min_by_key(|(_, b)| b.expires)
+            .map(|(&ip, _)| ip)
+    }
+
+    /// Record `ip` for the client, offered (until `offer_hold`) or bound (for the lease).
+    fn bind(&mut self, req: &Request, key: ClientKey, ip: u32, bound: bool, now: Timestamp) {
+        if let Some(old) = self.by_client.insert(key.clone(), ip) {
+            if old != ip {
+                self.bindings.remove(&old);
+            }
+        }
+        if let Some(prev) = self.bindings.get(&ip) {
+            if prev.key != key {
+                self.by_client.remove(&prev.key);
+            }
+        }
+        let hold = if bound {
+            self.cfg.lease
+        } else {
+            self.cfg.offer_hold
+        };
+        let was_bound = self
+            .bindings
+            .get(&ip)
+            .is_some_and(|b| b.bound && b.key == key);
+        self.bindings.insert(
+            ip,
+            Binding {
+                key,
+                mac: req.chaddr,
+                client_id: req.client_id.clone(),
+                expires: now.plus(hold),
+                bound: bound || was_bound,
+                hostname: req.hostname.clone(),
+            },
+        );
+    }
+
+    fn forget(&mut self, key: &ClientKey) -> bool {
+        match self.by_client.remove(key) {
+            Some(ip) => self.bindings.remove(&ip).is_some_and(|b| b.bound),
+            None => false,
+        }
+    }
+
+    fn handle(&mut self, mut pkt: Packet, ctx: &mut Ctx<'_>) {
+        let d = pkt.data();
+        if d.len() < ETH_HEADER_LEN {
+            return ctx.drop(pkt, DropReason::Runt);
+        }
+        let to_us = d[0..6] == self.cfg.mac;
+        let to_all = d[0..6] == [0xff; 6];
+        match ip::read_u16(d, 12) {
+            ETHERTYPE_ARP => {
+                let a = match arp::parse(d) {
+                    Ok(a) => a,
+                    Err(arp::ArpError::Truncated) => return ctx.drop(pkt, DropReason::Runt),
+                    Err(arp::ArpError::BadHeader) => return ctx.drop(pkt, DropReason::BadHeader),
+                };
+                if a.op != arp::REQUEST || a.tpa != self.addr {
+                    return ctx.drop(pkt, DropReason::NotForUs);
+                }
+                arp::reply_in_place(pkt.data_mut(), &a, self.cfg.mac);
+                ctx.emit(Gate(0), pkt)
+            }
+            ETHERTYPE_IPV4 if to_us || to_all => self.ipv4(pkt, ctx),
+            _ => ctx.drop(pkt, DropReason::NotForUs),
+        }
+    }
+
+    fn ipv4(&mut self, mut pkt: Packet, ctx: &mut Ctx<'_>) {
+        let d = pkt.data();
+        if d.len() < ETH_HEADER_LEN + ip::HEADER_LEN {
+            return ctx.drop(pkt, DropReason::Runt);
+        }
+        let h = &d[ETH_HEADER_LEN..];
+        let ihl = usize::from(h[field::VER_IHL] & 0x0f) * 4;
+        let total = usize::from(ip::read_u16(h, field::TOTAL_LEN));
+        if h[field::VER_IHL] >> 4 != 4 || ihl < ip::HEADER_LEN || total < ihl || total > h.len() {
+            return ctx.drop(pkt, DropReason::BadHeader);
+        }
+        if !ip::header_checksum_ok(&h[..ihl]) {
+            return ctx.drop(pkt, DropReason::BadChecksum);
+        }
+        let dst = ip::read_u32(h, field::DST);
+        let fragmented = ip::read_u16(h, field::FLAGS_FRAG) & 0x3fff != 0;
+        let proto = h[field::PROTO];
+        if dst == self.addr && proto == PROTO_ICMP && !fragmented && h.get(ihl) == Some(&8) {
+            if icmp::make_echo_reply(&mut pkt, ihl, total, self.cfg.mac) {
+                return ctx.emit(Gate(0), pkt);
+            }
+            return ctx.drop(pkt, DropReason::BadHeader);
+        }
+        if proto != PROTO_UDP || fragmented || !(dst == self.addr || dst == u32::MAX) {
+            return ctx.drop(pkt, DropReason::NotForUs);
+        }
+        let udp = &h[ihl..total];
+        if udp.len() < 8 {
+            return ctx.drop(pkt, DropReason::Runt);
+        }
+        let ulen = usize::from(ip::read_u16(udp, 4));
+        if ulen < 8 || ulen > udp.len() {
+            return ctx.drop(pkt, DropReason::BadHeader);
+        }
+        if ip::read_u16(udp, 2) != SERVER_PORT {
+            return ctx.drop(pkt, DropReason::NotForUs);
+        }
+        let Some(req) = parse_request(&udp[8..ulen]) else {
+            return ctx.drop(pkt, DropReason::BadHeader);
+        };
+        self.dhcp(req, pkt, ctx);
+    }
+
+    fn dhcp(&mut self, req: Request, pkt: Packet, ctx: &mut Ctx<'_>) {
+        let now = ctx.now;
+        if req.giaddr != 0 {
+            self.stats.ignored.add(1);
+            return ctx.drop(pkt, DropReason::NotForUs);
+        }
+        let key = req.key();
+        let reply = match DhcpMessageType::from(req.msg) {
+            DhcpMessageType::Discover => {
+                self.stats.discovers.add(1);
+                match self.allocate(&req, &key, now) {
+                    Some(ip) => {
+                        self.bind(&req, key, ip, false, now);
+                        self.stats.offers.add(1);
+                        Some((DhcpMessageType::Offer, ip))
+                    }
+                    None => {
+                        self.stats.pool_exhausted.add(1);
+                        tracing::warn!(
+                            server = %self.cfg.address,
+                            client = %fmt_mac(&req.chaddr),
+                            "DHCP pool exhausted: no address to offer"
+                        );
+                        return ctx.drop(pkt, DropReason::PoolExhausted);
+                    }
+                }
+            }
+            DhcpMessageType::Request => {
+                self.stats.requests.add(1);
+                self.request(&req, key, now)
+            }
+            DhcpMessageType::Release => {
+                self.stats.releases.add(1);
+                if req.server_id == Some(self.addr)
+                    && self.by_client.get(&key) == Some(&req.ciaddr)
+                    && self.forget(&key)
+                {
+                    self.publish();
+                }
+                None
+            }
+            DhcpMessageType::Decline => {
+                self.stats.declines.add(1);
+                if let Some(ip) = req.requested.filter(|_| req.server_id == Some(self.addr)) {
+                    if self.by_client.get(&key) == Some(&ip) {
+                        let bound = self.forget(&key);
+                        self.declined.insert(ip, now.plus(DECLINE_HOLD));
+                        tracing::warn!(address = %Ipv4Addr::from(ip), "DHCP address declined by its client: in use?");
+                        if bound {
+                            self.publish();
+                        }
+                    }
+                }
+                None
+            }
+            DhcpMessageType::Inform => {
+                self.stats.informs.add(1);
+                Some((DhcpMessageType::Ack, 0))
+            }
+            _ => {
+                self.stats.ignored.add(1);
+                return ctx.drop(pkt, DropReason::NotForUs);
+            }
+        };
+        match reply {
+            None => ctx.consume(pkt),
+            Some((msg, yiaddr)) => {
+                match msg {
+                    DhcpMessageType::Ack => self.stats.acks.add(1),
+                    DhcpMessageType::Nak => self.stats.naks.add(1),
+                    _ => {}
+                }
+                let inform = req.msg == u8::from(DhcpMessageType::Inform);
+                self.send(&req, msg, yiaddr, inform, pkt, ctx);
+            }
+        }
+    }
+
+    fn request(
+        &mut self,
+        req: &Request,
+        key: ClientKey,
+        now: Timestamp,
+    ) -> Option<(DhcpMessageType, u32)> {
+        let nak = Some((DhcpMessageType::Nak, 0));
+        if let Some(sid) = req.server_id {
+            if sid != self.addr {
+                // The client took another server's offer.
+                if self
+                    .bindings
+                    .get(self.by_client.get(&key)?)
+                    .is_some_and(|b| !b.bound)
+                {
+                    self.forget(&key);
+                }
+                self.stats.ignored.add(1);
+                return None;
+            }
+            // SELECTING: the address we offered.
+            let ip = req.requested.or((req.ciaddr != 0).then_some(req.ciaddr))?;
+            if self.by_client.get(&key) == Some(&ip) && self.free_for(ip, &key, req.chaddr, now) {
+                return Some(self.ack(req, key, ip, now));
+            }
+            return nak;
+        }
+        let ip = match (req.requested, req.ciaddr) {
+            (Some(ip), _) => ip,         // INIT-REBOOT
+            (None, ip) if ip != 0 => ip, // RENEWING or REBINDING
+            _ => return nak,
+        };
+        if ip & self.mask != self.addr & self.mask {
+            return nak;
+        }
+        let reserved = self
+            .cfg
+            .reservations
+            .iter()
+            .find(|(m, _)| *m == req.chaddr)
+            .map(|(_, r)| u32::from(*r));
+        if reserved.is_some_and(|r| r != ip) || !self.free_for(ip, &key, req.chaddr, now) {
+            return nak;
+        }
+        Some(self.ack(req, key, ip, now))
+    }
+
+    fn ack(
+        &mut self,
+        req: &Request,
+        key: ClientKey,
+        ip: u32,
+        now: Timestamp,
+    ) -> (DhcpMessageType, u32) {
+        self.bind(req, key, ip, true, now);
+        if let Some(b) = self.bindings.get_mut(&ip) {
+            b.bound = true;
+        }
+        self.publish();
+        (DhcpMessageType::Ack, ip)
+    }
+
+    /// Build the reply in `pkt`'s buffer and send it.
+    fn send(
+        &self,
+        req: &Request,
+        msg: DhcpMessageType,
+        yiaddr: u32,
+        inform: bool,
+        mut pkt: Packet,
+        ctx: &mut Ctx<'_>,
+    ) {
+        let mut f = [0u8; MAX_REPLY];
+        let nak = msg == DhcpMessageType::Nak;
+        let (dst_mac, dst_ip) = if nak {
+            ([0xff; 6], u32::MAX)
+        } else if req.ciaddr != 0 {
+            (req.chaddr, req.ciaddr)
+        } else if req.broadcast {
+            ([0xff; 6], u32::MAX)
+        } else {
+            (req.chaddr, yiaddr)
+        };
+        let Some(dlen) = self.build_dhcp(req, msg, yiaddr, inform, &mut f[42..]) else {
+            return ctx.drop(pkt, DropReason::Internal);
+        };
+        let udp_len = 8 + dlen;
+        let ip_len = 20 + udp_len;
+        f[0..6].copy_from_slice(&dst_mac);
+        f[6..12].copy_from_slice(&self.cfg.mac);
+        f[12..14].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+        let h = &mut f[14..34];
+        h[0] = 0x45;
+        h[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
+        h[field::TTL] = 64;
+        h[field::PROTO] = PROTO_UDP;
+        h[field::SRC..field::SRC + 4].copy_from_slice(&self.addr.to_be_bytes());
+        h[field::DST..field::DST + 4].copy_from_slice(&dst_ip.to_be_bytes());
+        ip::set_header_checksum(h);
+        let u = &mut f[34..34 + udp_len];
+        u[0..2].copy_from_slice(&SERVER_PORT.to_be_bytes());
+        u[2..4].copy_from_slice(&CLIENT_PORT.to_be_bytes());
+        u[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
+        let mut pseudo = [0u8; 12];
+        pseudo[0..4].copy_from_slice(&self.addr.to_be_bytes());
+        pseudo[4..8].copy_from_slice(&dst_ip.to_be_bytes());
+        pseudo[9] = PROTO_UDP;
+        pseudo[10..12].copy_from_slice(&(udp_len as u16).to_be_bytes());
+        let sum = ip::fold(u64::from(ip::sum(&pseudo)) + u64::from(ip::sum(u)));
+        let c = match !sum {
+            0 => 0xffff,
+            c => c,
+        };
+        u[6..8].copy_from_slice(&c.to_be_bytes());
+        if pkt.set_frame(&f[..14 + ip_len]) {
+            ctx.emit(Gate(0), pkt);
+        } else {
+            ctx.drop(pkt, DropReason::Internal);
+        }
+    }
+
+    /// Write the DHCP message into `out`; its length, or `None` if it does not fit.
+    fn build_dhcp(
+        &self,
+        req: &Request,
+        msg: DhcpMessageType,
+        yiaddr: u32,
+        inform: bool,
+        out: &mut [u8],
+    ) -> Option<usize> {
+        out.get_mut(..BOOTP_LEN)?.fill(0);
+        out[0] = 2; // BOOTREPLY
+        out[1] = 1;
+        out[2] = 6;
+        out[4..8].copy_from_slice(&req.xid.to_be_bytes());
+        if req.broadcast {
+            out[10] = 0x80;
+        }
+        if inform || msg == DhcpMessageType::Ack {
+            out[12..16].copy_from_slice(&req.ciaddr.to_be_bytes());
+        }
+        if msg != DhcpMessageType::Nak {
+            out[16..20].copy_from_slice(&yiaddr.to_be_bytes());
+        }
+        out[28..34].copy_from_slice(&req.chaddr);
+        out[236..240].copy_from_slice(&MAGIC.to_be_bytes());
+        let mut o = BOOTP_LEN;
+        let mut put = |code: u8, data: &[u8]| -> Option<()> {
+            let end = o + 2 + data.len();
+            if data.len() > 255 || end + 1 > out.len() {
+                return None;
+            }
+            out[o] = code;
+            out[o + 1] = data.len() as u8;
+            out[o + 2..end].copy_from_slice(data);
+            o = end;
+            Some(())
+        };
+        put(53, &[u8::from(msg)])?;
+        put(54, &self.addr.to_be_bytes())?;
+        if msg != DhcpMessageType::Nak {
+            if !inform {
+                let lease = self.cfg.lease;
+                let t1 = self.cfg.renew.unwrap_or(lease / 2);
+                let t2 = self.cfg.rebind.unwrap_or(lease * 7 / 8);
+                for (code, d) in [(51u8, lease), (58, t1), (59, t2)] {
+                    let secs = u32::try_from(d.as_secs()).unwrap_or(u32::MAX);
+                    put(code, &secs.to_be_bytes())?;
+                }
+            }
+            put(1, &mask(self.cfg.prefix_len).to_be_bytes())?;
+            if let Some(r) = self.cfg.router {
+                put(3, &r.octets())?;
+            }
+            if !self.cfg.dns.is_empty() {
+                let mut b = [0u8; 4 * 16];
+                let n = self.cfg.dns.len().min(16);
+                for (i, d) in self.cfg.dns.iter().take(n).enumerate() {
+                    b[i * 4..i * 4 + 4].copy_from_slice(&d.octets());
+                }
+                put(6, &b[..n * 4])?;
+            }
+            if let Some(dom) = &self.cfg.domain {
+                put(15, dom.as_bytes())?;
+            }
+            for (code, data) in &self.cfg.options {
+                put(*code, data)?;
+            }
+        }
+        *out.get_mut(o)? = 255;
+        Some(o + 1)
+    }
+}
+
+/// Read a BOOTREQUEST; `None` if it is not a well-formed Ethernet DHCP request.
+fn parse_request(data: &[u8]) -> Option<Request> {
+    let p = DhcpPacket::new_checked(data).ok()?;
+    if data[0] != 1 || data[1] != 1 || data[2] != 6 || p.magic_number() != MAGIC {
+        return None;
+    }
+    let mut r = Request {
+        msg: 0,
+        xid: p.transaction_id(),
+        broadcast: ip::read_u16(data, 10) & 0x8000 != 0,
+        ciaddr: ip::read_u32(data, 12),
+        giaddr: ip::read_u32(data, 24),
+        chaddr: [0; 6],
+        client_id: None,
+        requested: None,
+        server_id: None,
+        hostname: None,
+    };
+    r.chaddr.copy_from_slice(&data[28..34]);
+    let addr = |d: &[u8]| -> Option<u32> { (d.len() == 4).then(|| ip::read_u32(d, 0)) };
+    for o in p.options() {
+        match o.kind {
+            53 if o.data.len() == 1 => r.msg = o.data[0],
+            61 if !o.data.is_empty() => r.client_id = Some(o.data.to_vec()),
+            50 => r.requested = addr(o.data),
+            54 => r.server_id = addr(o.data),
+            12 => {
+                r.hostname = std::str::from_utf8(o.data)
+                    .ok()
+                    .filter(|h| h.bytes().all(|b| b.is_ascii_graphic()))
+                    .map(str::to_string)
+            }
+            _ => {}
+        }
+    }
+    (r.msg != 0).then_some(r)
+}
+
+fn fmt_mac(m: &[u8; 6]) -> String {
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
+}
+
+impl Node for DhcpServer {
+    fn kind(&self) -> &'static str {
+        "dhcp-server"
+    }
+
+    fn process(&mut self, input: Gate, batch: &mut Batch, ctx: &mut Ctx<'_>) {
+        for pkt in batch.drain() {
+            if input.0 != 0 {
+                ctx.drop(pkt, DropReason::Unwired);
+            } else {
+                self.handle(pkt, ctx);
+            }
+        }
+    }
+
+    fn tick(&mut self, ctx: &mut Ctx<'_>) {
+        if ctx.now.since(self.last_sweep) < Duration::from_secs(1) {
+            return;
+        }
+        self.last_sweep = ctx.now;
+        let now = ctx.now;
+        // Offers that were never taken up go; bound leases stay (expired ones too).
+        let stale: Vec<u32> = self
+            .bindings
+            .iter()
+            .filter(|(_, b)| !b.bound && b.expires <= now)
+            .map(|(&ip, _)| ip)
+            .collect();
+        for ip in stale {
+            if let Some(b) = self.bindings.remove(&ip) {
+                self.by_client.remove(&b.key);
+            }
+        }
+        self.declined.retain(|_, &mut t| t > now);
+        if self.dirty {
+            self.publish();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nfv_dataplane::testing::Harness;
+
+    const SRV_MAC: [u8; 6] = [0x02, 0xd0, 0, 0, 0, 1];
+    const POOL: usize = 64;
+
+    fn ipa(s: &str) -> Ipv4Addr {
+        s.parse().expect("address")
+    }
+
+    fn mac(n: u8) -> [u8; 6] {
+        [0x02, 0, 0, 0, 0, n]
+    }
+
+    fn config() -> DhcpConfig {
+        DhcpConfig {
+            mac: SRV_MAC,
+            address: ipa("10.0.0.2"),
+            prefix_len: 24,
+            pools: vec![(ipa("10.0.0.100"), ipa("10.0.0.102"))],
+            reservations: vec![(mac(9), ipa("10.0.0.50"))],
+            router: Some(ipa("10.0.0.1")),
+            dns: vec![ipa("10.0.0.1"), ipa("9.9.9.9")],
+            domain: Some("lab.example".into()),
+            lease: Duration::from_secs(600),
+            renew: None,
+            rebind: None,
+            options: vec![(42, vec![10, 0, 0, 1])],
+            offer_hold: Duration::from_secs(30),
+            wall_at_zero: 1_700_000_000,
+        }
+    }
+
+    fn t(s: u64) -> Timestamp {
+        Timestamp::from_secs(s + 10)
+    }
+
+    struct Msg<'a> {
+        ty: DhcpMessageType,
+        mac: [u8; 6],
+        xid: u32,
+        ciaddr: &'a str,
+        requested: Option<&'a str>,
+        server: Option<&'a str>,
+        broadcast: bool,
+        dst_ip: &'a str,
+    }
+
+    fn msg(ty: DhcpMessageType, n: u8) -> Msg<'static> {
+        Msg {
+            ty,
+            mac: mac(n),
+            xid: 0x1000 + u32::from(n),
+            ciaddr: "0.0.0.0",
+            requested: None,
+            server: None,
+            broadcast: false,
+            dst_ip: "255.255.255.255",
+        }
+    }
+
+    /// A client's frame: Ethernet, IPv4, UDP 68 -> 67, BOOTREQUEST with options.
+    fn frame(m: &Msg<'_>) -> Vec<u8> {
+        let mut d = vec![0u8; BOOTP_LEN];
+        d[0] = 1;
+        d[1] = 1;
+        d[2] = 6;
+        d[4..8].copy_from_slice(&m.xid.to_be_bytes());
+        if m.broadcast {
+            d[10] = 0x80;
+        }
+        d[12..16].copy_from_slice(&ipa(m.ciaddr).octets());
+        d[28..34].copy_from_slice(&m.mac);
+        d[236..240].copy_from_slice(&MAGIC.to_be_bytes());
+        d.extend_from_slice(&[53, 1, u8::from(m.ty)]);
+        if let Some(r) = m.requested {
+            d.extend_from_slice(&[50, 4]);
+            d.extend_from_slice(&ipa(r).octets());
+        }
+        if let Some(s) = m.server {
+            d.extend_from_slice(&[54, 4]);
+            d.extend_from_slice(&ipa(s).octets());
+        }
+        d.extend_from_slice(&[12, 5]);
+        d.extend_from_slice(b"alice");
+        d.extend_from_slice(&[55, 4, 1, 3, 6, 15, 255]);
+        let src = ipa(m.ciaddr).octets();
+        let dst = ipa(m.dst_ip).octets();
+        let dst_mac = if m.dst_ip == "255.255.255.255" {
+            [0xff; 6]
+        } else {
+            SRV_MAC
+        };
+        let mut f = Vec::new();
+        f.extend_from_slice(&dst_mac);
+        f.extend_from_slice(&m.mac);
+        f.extend_from_slice(&[0x08, 0x00]);
+        let mut h = [0u8; 20];
+        h[0] = 0x45;
+        h[2..4].copy_from_slice(&((28 + d.len()) as u16).to_be_bytes());
+        h[8] = 64;
+        h[9] = 17;
+        h[12..16].copy_from_slice(&src);
+        h[16..20].copy_from_slice(&dst);
+        ip::set_header_checksum(&mut h);
+        f.extend_from_slice(&h);
+        f.extend_from_slice(&68u16.to_be_bytes());
+        f.extend_from_slice(&67u16.to_be_bytes());
+        f.extend_from_slice(&((8 + d.len()) as u16).to_be_bytes());
+        f.extend_from_slice(&[0, 0]);
+        f.extend_from_slice(&d);
+        f
+    }
+
+    /// What a reply says.
+    #[derive(Debug)]
+    struct Reply {
+        eth_dst: [u8; 6],
+        ip_dst: Ipv4Addr,
+        ciaddr: Ipv4Addr,
+        yiaddr: Ipv4Addr,
+        ty: u8,
+        options: HashMap<u8, Vec<u8>>,
+    }
+
+    fn parse_reply(f: &[u8]) -> Reply {
+        assert!(ip::header_checksum_ok(&f[14..34]));
+        let udp_len = usize::from(ip::read_u16(f, 38));
+        let mut pseudo = Vec::new();
+        pseudo.extend_from_slice(&f[26..34]);
+        pseudo.extend_from_slice(&[0, 17]);
+        pseudo.extend_from_slice(&(udp_len as u16).to_be_bytes());
+        pseudo.extend_from_slice(&f[34..34 + udp_len]);
+        assert_eq!(ip::sum(&pseudo), 0xffff, "UDP checksum");
+        assert_eq!((ip::read_u16(f, 34), ip::read_u16(f, 36)), (67, 68));
+        let d = &f[42..34 + udp_len];
+        assert!(d.len() + 28 <= 576, "fits a 576-byte datagram");
+        let p = DhcpPacket::new_checked(d).expect("dhcp");
+        let options: HashMap<u8, Vec<u8>> =
+            p.options().map(|o| (o.kind, o.data.to_vec())).collect();
+        let mut eth_dst = [0u8; 6];
+        eth_dst.copy_from_slice(&f[0..6]);
+        Reply {
+            eth_dst,
+            ip_dst: Ipv4Addr::from(ip::read_u32(f, 30)),
+            ciaddr: Ipv4Addr::from(ip::read_u32(d, 12)),
+            yiaddr: Ipv4Addr::from(ip::read_u32(d, 16)),
+            ty: options.get(&53).map_or(0, |v| v[0]),
+            options,
+        }
+    }
+
+    fn server(
+        leases: Vec<Lease>,
+    ) -> (
+        Harness,
+        Arc<DhcpStats>,
+        crossbeam_channel::Receiver<LeaseUpdate>,
+    ) {
+        let (tx, rx) = crossbeam_channel::bounded(64);
+        let s = DhcpServer::new(config(), leases, Some(tx));
+        let stats = s.stats();
+        (Harness::new(Box::new(s), 1, POOL), stats, rx)
+    }
+
+    fn exchange(h: &mut Harness, m: &Msg<'_>, now: Timestamp) -> Option<Reply> {
+        h.send(0, &frame(m), now);
+        let mut out = h.recv(0);
+        assert!(out.len() <= 1);
+        out.pop().map(|f| parse_reply(&f))
+    }
+
+    /// DISCOVER and REQUEST: the client's bound address.
+    fn lease(h: &mut Harness, n: u8, now: Timestamp) -> Ipv4Addr {
+        let offer = exchange(h, &msg(DhcpMessageType::Discover, n), now).expect("offer");
+        assert_eq!(offer.ty, u8::from(DhcpMessageType::Offer));
+        let y = offer.yiaddr.to_string();
+        let mut req = msg(DhcpMessageType::Request, n);
+        req.requested = Some(&y);
+        req.server = Some("10.0.0.2");
+        let ack = exchange(h, &req, now).expect("ack");
+        assert_eq!(ack.ty, u8::from(DhcpMessageType::Ack));
+        assert_eq!(ack.yiaddr, offer.yiaddr);
+        ack.yiaddr
+    }
+
+    #[test]
+    fn discover_offer_request_ack_with_every_option() {
+        let (mut h, stats, rx) = server(vec![]);
+        let offer = exchange(&mut h, &msg(DhcpMessageType::Discover, 1), t(0)).expect("offer");
+        assert_eq!(offer.ty, 2);
+        assert_eq!(offer.yiaddr, ipa("10.0.0.100"));
+        assert_eq!(
+            offer.eth_dst,
+            mac(1),
+            "no broadcast flag: unicast to chaddr"
+        );
+        assert_eq!(offer.ip_dst, ipa("10.0.0.100"));
+        let o = &offer.options;
+        assert_eq!(o[&54], vec![10, 0, 0, 2]);
+        assert_eq!(o[&51], 600u32.to_be_bytes().to_vec());
+        assert_eq!(o[&58], 300u32.to_be_bytes().to_vec());
+        assert_eq!(o[&59], 525u32.to_be_bytes().to_vec());
+        assert_eq!(o[&1], vec![255, 255, 255, 0]);
+        assert_eq!(o[&3], vec![10, 0, 0, 1]);
+        assert_eq!(o[&6], vec![10, 0, 0, 1, 9, 9, 9, 9]);
+        assert_eq!(o[&15], b"lab.example".to_vec());
+        assert_eq!(o[&42], vec![10, 0, 0, 1]);
+        // With the broadcast flag, the ACK is broadcast.
+        let mut req = msg(DhcpMessageType::Request, 1);
+        req.requested = Some("10.0.0.100");
+        req.server = Some("10.0.0.2");
+        req.broadcast = true;
+        let ack = exchange(&mut h, &req, t(1)).expect("ack");
+        assert_eq!(ack.ty, 5);
+        assert_eq!(ack.eth_dst, [0xff; 6]);
+        assert_eq!(ack.ip_dst, Ipv4Addr::BROADCAST);
+        assert_eq!(ack.yiaddr, ipa("10.0.0.100"));
+        assert_eq!(
+            (
+                stats.discovers.get(),
+                stats.offers.get(),
+                stats.requests.get(),
+                stats.acks.get()
+            ),
+            (1, 1, 1, 1)
+        );
+        let update = rx.try_recv().expect("lease list sent");
+        assert_eq!(update.len(), 1);
+        assert_eq!(update[0].ip, ipa("10.0.0.100"));
+        assert_eq!(update[0].mac, mac(1));
+        assert_eq!(update[0].hostname.as_deref(), Some("alice"));
+        assert_eq!(update[0].expires_unix, 1_700_000_000 + 11 + 600);
+        assert_eq!(h.pool().available(), POOL);
+    }
+
+    #[test]
+    fn init_reboot_acks_its_own_address_and_naks_others() {
+        let (mut h, stats, _rx) = server(vec![]);
+        let a = lease(&mut h, 1, t(0));
+        let b = lease(&mut h, 2, t(0));
+        let own = a.to_string();
+        let mut reboot = msg(DhcpMessageType::Request, 1);
+        reboot.requested = Some(&own);
+        let r = exchange(&mut h, &reboot, t(5)).expect("reply");
+        assert_eq!((r.ty, r.yiaddr), (5, a));
+        // Client 1 asks for client 2's address: NAK, broadcast.
+        let other = b.to_string();
+        reboot.requested = Some(&other);
+        let r = exchange(&mut h, &reboot, t(6)).expect("reply");
+        assert_eq!(r.ty, 6);
+        assert_eq!(r.eth_dst, [0xff; 6]);
+        assert_eq!(r.yiaddr, Ipv4Addr::UNSPECIFIED);
+        // An address from another subnet (the client moved): NAK.
+        reboot.requested = Some("192.168.7.7");
+        assert_eq!(exchange(&mut h, &reboot, t(7)).expect("reply").ty, 6);
+        assert_eq!(stats.naks.get(), 2);
+    }
+
+    #[test]
+    fn renew_is_answered_by_unicast_to_ciaddr_and_rebind_too() {
+        let (mut h, _stats, _rx) = server(vec![]);
+        let a = lease(&mut h, 1, t(0));
+        let ci = a.to_string();
+        let mut renew = msg(DhcpMessageType::Request, 1);
+        renew.ciaddr = &ci;
+        renew.dst_ip = "10.0.0.2";
+        let r = exchange(&mut h, &renew, t(300)).expect("ack");
+        assert_eq!(r.ty, 5);
+        assert_eq!((r.eth_dst, r.ip_dst), (mac(1), a));
+        assert_eq!((r.ciaddr, r.yiaddr), (a, a));
+        let mut rebind = msg(DhcpMessageType::Request, 1);
+        rebind.ciaddr = &ci;
+        rebind.broadcast = true;
+        let r = exchange(&mut h, &rebind, t(530)).expect("ack");
+        assert_eq!(
+            (r.ty, r.ip_dst),
+            (5, a),
+            "ciaddr wins over the broadcast flag"
+        );
+        // Renewing an address that is someone else's: NAK.
+        let b = lease(&mut h, 2, t(531)).to_string();
+        renew.ciaddr = &b;
+        assert_eq!(exchange(&mut h, &renew, t(532)).expect("nak").ty, 6);
+    }
+
+    #[test]
+    fn release_frees_and_decline_blocks_the_address() {
+        let (mut h, stats, _rx) = server(vec![]);
+        let a = lease(&mut h, 1, t(0));
+        let ci = a.to_string();
+        let mut rel = msg(DhcpMessageType::Release, 1);
+        rel.ciaddr = &ci;
+        rel.server = Some("10.0.0.2");
+        rel.dst_ip = "10.0.0.2";
+        assert!(
+            exchange(&mut h, &rel, t(1)).is_none(),
+            "no answer to RELEASE"
+        );
+        assert_eq!(stats.releases.get(), 1);
+        // Free again: the next client gets the first address.
+        assert_eq!(lease(&mut h, 2, t(2)), a);
+        // Client 2 finds it in use and declines it.
+        let mut dec = msg(DhcpMessageType::Decline, 2);
+        dec.requested = Some(&ci);
+        dec.server = Some("10.0.0.2");
+        assert!(exchange(&mut h, &dec, t(3)).is_none());
+        assert_eq!(stats.declines.get(), 1);
+        let next = lease(&mut h, 2, t(4));
+        assert_ne!(next, a, "a declined address is not offered");
+        assert_eq!(h.pool().available(), POOL);
+    }
+
+    #[test]
+    fn inform_gets_options_without_a_lease() {
+        let (mut h, stats, _rx) = server(vec![]);
+        let mut inf = msg(DhcpMessageType::Inform, 7);
+        inf.ciaddr = "10.0.0.77";
+        let r = exchange(&mut h, &inf, t(0)).expect("ack");
+        assert_eq!(r.ty, 5);
+        assert_eq!(
+            (r.ip_dst, r.ciaddr, r.yiaddr),
+            (ipa("10.0.0.77"), ipa("10.0.0.77"), Ipv4Addr::UNSPECIFIED)
+        );
+        assert!(!r.options.contains_key(&51), "no lease time");
+        assert_eq!(r.options[&3], vec![10, 0, 0, 1]);
+        assert_eq!(stats.informs.get(), 1);
+    }
+
+    #[test]
+    fn reservations_go_to_their_mac_only() {
+        let (mut h, _stats, _rx) = server(vec![]);
+        assert_eq!(lease(&mut h, 9, t(0)), ipa("10.0.0.50"));
+        let mut ask = msg(DhcpMessageType::Discover, 1);
+        ask.requested = Some("10.0.0.50");
+        let r = exchange(&mut h, &ask, t(1)).expect("offer");
+        assert_eq!(
+            r.yiaddr,
+            ipa("10.0.0.100"),
+            "the reserved address is not given away"
+        );
+    }
+
+    #[test]
+    fn an_exhausted_pool_makes_no_offer_and_counts() {
+        let mut cfg = config();
+        cfg.pools = vec![(ipa("10.0.0.100"), ipa("10.0.0.101"))];
+        let s = DhcpServer::new(cfg, vec![], None);
+        let stats = s.stats();
+        let mut h = Harness::new(Box::new(s), 1, POOL);
+        let a = lease(&mut h, 1, t(0));
+        let b = lease(&mut h, 2, t(100));
+        assert_ne!(a, b);
+        assert!(exchange(&mut h, &msg(DhcpMessageType::Discover, 3), t(101)).is_none());
+        assert_eq!(stats.pool_exhausted.get(), 1);
+        assert_eq!(h.node_drops(DropReason::PoolExhausted), 1);
+        // Once client 1's lease has run out, client 3 can have it.
+        let r = exchange(&mut h, &msg(DhcpMessageType::Discover, 3), t(601)).expect("offer");
+        assert_eq!(r.yiaddr, a);
+    }
+
+    #[test]
+    fn an_offer_not_taken_up_is_released_after_its_hold() {
+        let mut cfg = config();
+        cfg.pools = vec![(ipa("10.0.0.100"), ipa("10.0.0.100"))];
+        let mut h = Harness::new(Box::new(DhcpServer::new(cfg, vec![], None)), 1, POOL);
+        let r = exchange(&mut h, &msg(DhcpMessageType::Discover, 1), t(0)).expect("offer");
+        assert_eq!(r.yiaddr, ipa("10.0.0.100"));
+        assert!(exchange(&mut h, &msg(DhcpMessageType::Discover, 2), t(10)).is_none());
+        h.tick(t(31));
+        let r = exchange(&mut h, &msg(DhcpMessageType::Discover, 2), t(31)).expect("offer");
+        assert_eq!(r.yiaddr, ipa("10.0.0.100"));
+    }
+
+    #[test]
+    fn another_servers_id_withdraws_our_offer() {
+        let (mut h, stats, _rx) = server(vec![]);
+        exchange(&mut h, &msg(DhcpMessageType::Discover, 1), t(0)).expect("offer");
+        let mut req = msg(DhcpMessageType::Request, 1);
+        req.requested = Some("10.0.0.200");
+        req.server = Some("10.0.0.3");
+        assert!(exchange(&mut h, &req, t(1)).is_none());
+        assert_eq!(stats.ignored.get(), 1);
+        // The address is free for the next client at once.
+        let r = exchange(&mut h, &msg(DhcpMessageType::Discover, 2), t(2)).expect("offer");
+        assert_eq!(r.yiaddr, ipa("10.0.0.100"));
+    }
+
+    #[test]
+    fn leases_survive_a_restart_and_renewals_keep_their_address() {
+        let (mut h, _stats, rx) = server(vec![]);
+        let a = lease(&mut h, 1, t(0));
+        let saved = rx.try_iter().last().expect("an update");
+        // A new server (a restarted nfv: its clock starts again, a minute later in wall
+        // time) from the saved list.
+        let mut cfg = config();
+        cfg.wall_at_zero += 60;
+        let mut h2 = Harness::new(Box::new(DhcpServer::new(cfg, saved, None)), 1, POOL);
+        // Another client does not get client 1's address...
+        let r = exchange(&mut h2, &msg(DhcpMessageType::Discover, 2), t(0)).expect("offer");
+        assert_ne!(r.yiaddr, a);
+        // ...and client 1's renewal is acknowledged with it.
+        let ci = a.to_string();
+        let mut renew = msg(DhcpMessageType::Request, 1);
+        renew.ciaddr = &ci;
+        renew.dst_ip = "10.0.0.2";
+        let r = exchange(&mut h2, &renew, t(1)).expect("ack");
+        assert_eq!((r.ty, r.yiaddr), (5, a));
+    }
+
+    #[test]
+    fn answers_arp_and_ping_for_its_address() {
+        let (mut h, _stats, _rx) = server(vec![]);
+        let req = arp::request(
+            mac(1),
+            u32::from(ipa("10.0.0.100")),
+            u32::from(ipa("10.0.0.2")),
+        );
+        h.send(0, &req, t(0));
+        let out = h.recv(0);
+        assert_eq!(out.len(), 1);
+        let rep = arp::parse(&out[0]).expect("arp");
+        assert_eq!((rep.op, rep.sha), (arp::REPLY, SRV_MAC));
+        // For another address: dropped.
+        let req = arp::request(
+            mac(1),
+            u32::from(ipa("10.0.0.100")),
+            u32::from(ipa("10.0.0.1")),
+        );
+        h.send(0, &req, t(0));
+        assert!(h.recv(0).is_empty());
+        assert_eq!(h.node_drops(DropReason::NotForUs), 1);
+        // Ping.
+        let mut f = Vec::new();
+        f.extend_from_slice(&SRV_MAC);
+        f.extend_from_slice(&mac(1));
+        f.extend_from_slice(&[0x08, 0x00]);
+        let mut hd = [0u8; 20];
+        hd[0] = 0x45;
+        hd[2..4].copy_from_slice(&28u16.to_be_bytes());
+        hd[8] = 64;
+        hd[9] = 1;
+        hd[12..16].copy_from_slice(&[10, 0, 0, 100]);
+        hd[16..20].copy_from_slice(&[10, 0, 0, 2]);
+        ip::set_header_checksum(&mut hd);
+        f.extend_from_slice(&hd);
+        let mut icmp_msg = [8u8, 0, 0, 0, 0, 1, 0, 1];
+        let c = ip::checksum(&icmp_msg);
+        icmp_msg[2..4].copy_from_slice(&c.to_be_bytes());
+        f.extend_from_slice(&icmp_msg);
+        h.send(0, &f, t(0));
+        let out = h.recv(0);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0][34], 0, "echo reply");
+    }
+
+    #[test]
+    fn malformed_frames_are_dropped_with_reasons() {
+        let (mut h, stats, _rx) = server(vec![]);
+        let good = frame(&msg(DhcpMessageType::Discover, 1));
+        // Cut short: the IP header's total length runs past the frame.
+        h.send(0, &good[..40], t(0));
+        let mut bad_udp_len = good.clone();
+        bad_udp_len[38..40].copy_from_slice(&2000u16.to_be_bytes());
+        h.send(0, &bad_udp_len, t(0));
+        let mut bad_magic = good.clone();
+        bad_magic[42 + 236] = 0;
+        h.send(0, &bad_magic, t(0));
+        let mut no_type = good.clone();
+        no_type[42 + 240] = 0; // option 53 becomes padding
+        h.send(0, &no_type, t(0));
+        let mut short_bootp = good.clone();
+        short_bootp.truncate(42 + 100);
+        let ip_len = (short_bootp.len() - 14) as u16;
+        short_bootp[16..18].copy_from_slice(&ip_len.to_be_bytes());
+        short_bootp[38..40].copy_from_slice(&(ip_len - 20).to_be_bytes());
+        let mut hd = [0u8; 20];
+        hd.copy_from_slice(&short_bootp[14..34]);
+        ip::set_header_checksum(&mut hd);
+        short_bootp[14..34].copy_from_slice(&hd);
+        h.send(0, &short_bootp, t(0));
+        assert_eq!(h.node_drops(DropReason::BadHeader), 5);
+        let mut bad_sum = good.clone();
+        bad_sum[24] ^= 1;
+        h.send(0, &bad_sum, t(0));
+        assert_eq!(h.node_drops(DropReason::BadChecksum), 1);
+        let mut other_port = good.clone();
+        other_port[36..38].copy_from_slice(&53u16.to_be_bytes());
+        h.send(0, &other_port, t(0));
+        let mut relayed = good.clone();
+        relayed[42 + 24] = 10;
+        h.send(0, &relayed, t(0));
+        assert_eq!(h.node_drops(DropReason::NotForUs), 2);
+        assert_eq!(stats.ignored.get(), 1);
+        assert!(h.recv(0).is_empty());
+        assert_eq!(stats.offers.get(), 0);
+        assert_eq!(h.pool().available(), POOL);
+    }
+}
