@@ -58,6 +58,38 @@ pub fn ping(netns: &str, addr: &str, count: u32) -> std::io::Result<Option<PingR
     Ok(parse_ping(&String::from_utf8_lossy(&out.stdout)))
 }
 
+/// The IPv4 address on `ifname` inside `netns`, polled until `deadline` (a DHCP client
+/// is taking a lease).
+fn wait_for_address(
+    netns: &str,
+    ifname: &str,
+    deadline: std::time::Instant,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Option<String> {
+    loop {
+        let out = std::process::Command::new("ip")
+            .args(["-n", netns, "-4", "-o", "addr", "show", "dev", ifname])
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if let Some(a) = parse_inet(&text) {
+            return Some(a);
+        }
+        if std::time::Instant::now() > deadline || stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// The first address of `ip -4 -o addr show` output ("2: eth0    inet 10.0.1.100/24 ...").
+pub fn parse_inet(text: &str) -> Option<String> {
+    let mut words = text.split_whitespace();
+    words.find(|w| *w == "inet")?;
+    let cidr = words.next()?;
+    Some(cidr.split('/').next()?.to_string())
+}
+
 /// Run the demo.
 pub fn run() -> ExitCode {
     if std::process::Command::new("ping")
@@ -77,7 +109,8 @@ pub fn run() -> ExitCode {
         }
     };
     println!(
-        "nfv demo: {} hosts in network namespaces, one TAP port each, on one learning switch\n",
+        "nfv demo: {} hosts in network namespaces; alice and bob take addresses from nfv's DHCP\n\
+         server on their LAN, and reach the server on another subnet through nfv's router\n",
         topo.hosts.len()
     );
     let running = match run::start(&topo) {
@@ -87,22 +120,32 @@ pub fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let hosts: Vec<(String, String, String)> = running
-        .plan
-        .hosts
-        .iter()
-        .filter_map(|h| {
-            let a = h.interfaces.first()?.address?;
-            Some((h.name.clone(), h.netns.clone(), a.ip().to_string()))
-        })
-        .collect();
-    for (name, netns, addr) in &hosts {
-        println!("  host {name:<6} namespace {netns:<16} eth0 {addr}");
+    // Every host's address: static, or the lease its DHCP client took (wait for it).
+    let mut hosts: Vec<(String, String, Option<String>, bool)> = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    for h in &running.plan.hosts {
+        let dhcp = h.interfaces.first().is_some_and(|i| i.address.is_none());
+        let addr = match h.interfaces.first().and_then(|i| i.address) {
+            Some(a) => Some(a.ip().to_string()),
+            None => wait_for_address(&h.netns, "eth0", deadline, &stop),
+        };
+        hosts.push((h.name.clone(), h.netns.clone(), addr, dhcp));
+    }
+    let mut failures = 0;
+    for (name, netns, addr, dhcp) in &hosts {
+        let how = if *dhcp { "from DHCP" } else { "static" };
+        match addr {
+            Some(a) => println!("  host {name:<7} namespace {netns:<18} eth0 {a:<11} ({how})"),
+            None => {
+                failures += 1;
+                println!("  host {name:<7} namespace {netns:<18} eth0 no address: no DHCP lease within 20 s  FAILED");
+            }
+        }
     }
     println!("\nEvery host pings every other host (ip netns exec NS ping -c 3 ADDR):");
-    let mut failures = 0;
-    'outer: for (from, netns, _) in &hosts {
-        for (to, _, addr) in &hosts {
+    'outer: for (from, netns, _, _) in &hosts {
+        for (to, _, addr, _) in &hosts {
+            let Some(addr) = addr else { continue };
             if from == to {
                 continue;
             }
@@ -120,7 +163,7 @@ pub fn run() -> ExitCode {
                         failures += 1;
                     }
                     println!(
-                        "  {from:>6} -> {to:<6} {addr:<10} {}/{} replies  {rtt}  {}",
+                        "  {from:>7} -> {to:<7} {addr:<11} {}/{} replies  {rtt}  {}",
                         r.received,
                         r.sent,
                         if ok { "ok" } else { "FAILED" }
@@ -128,16 +171,27 @@ pub fn run() -> ExitCode {
                 }
                 Ok(None) | Err(_) => {
                     failures += 1;
-                    println!("  {from:>6} -> {to:<6} {addr:<10} ping did not run  FAILED");
+                    println!("  {from:>7} -> {to:<7} {addr:<11} ping did not run  FAILED");
                 }
             }
         }
     }
+    println!();
     for (name, stats) in running.switch_stats() {
         println!(
-            "\nswitch {name}: learned {} MAC addresses, flooded {} frames (broadcast ARP and unknown unicast)",
+            "switch {name}: learned {} MAC addresses, flooded {} frames (broadcast ARP and unknown unicast)",
             stats.entries.get(),
             stats.flooded.get()
+        );
+    }
+    for (name, stats) in running.dhcp_stats() {
+        println!(
+            "dhcp-server {name}: {} discovers, {} offers, {} requests, {} acks, {} naks",
+            stats.discovers.get(),
+            stats.offers.get(),
+            stats.requests.get(),
+            stats.acks.get(),
+            stats.naks.get()
         );
     }
     println!("\nPort counters:");
@@ -147,7 +201,10 @@ pub fn run() -> ExitCode {
         return ExitCode::FAILURE;
     }
     if code == ExitCode::SUCCESS {
-        println!("nfv demo: OK, every host reached every other host through nfv's switch");
+        println!(
+            "nfv demo: OK, the hosts got addresses from nfv's DHCP server and every host \
+             reached every other one through nfv's switches and router"
+        );
     }
     code
 }
@@ -155,6 +212,14 @@ pub fn run() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_the_address_of_ip_addr_show() {
+        let out = "2: eth0    inet 10.0.1.100/24 scope global eth0\\       valid_lft forever preferred_lft forever\n";
+        assert_eq!(parse_inet(out).as_deref(), Some("10.0.1.100"));
+        assert_eq!(parse_inet(""), None);
+        assert_eq!(parse_inet("2: eth0    inet"), None);
+    }
 
     #[test]
     fn reads_ping_summaries() {

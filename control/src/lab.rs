@@ -484,6 +484,7 @@ case "$1" in
     ip link set dev "$interface" up
     ;;
   bound|renew)
+    event=$1
     if ! ip -4 addr show dev "$interface" | grep -q "inet $ip/$mask "; then
       ip -4 addr flush dev "$interface"
       ip addr add "$ip/$mask" dev "$interface"
@@ -492,7 +493,7 @@ case "$1" in
       set -- $router
       ip route replace default via "$1" dev "$interface"
     fi
-    echo "nfv-udhcpc: $1 $interface $ip/$mask router=${router:-none} lease=${lease:-?}"
+    echo "nfv-udhcpc: $event $interface $ip/$mask router=${router:-none} lease=${lease:-?}"
     ;;
 esac
 exit 0

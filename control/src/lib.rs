@@ -11,6 +11,7 @@ pub mod bench;
 pub mod cli;
 pub mod demo;
 pub mod lab;
+pub mod leases;
 pub mod plan;
 pub mod run;
 pub mod topology;

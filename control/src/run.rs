@@ -9,6 +9,7 @@ use nfv_dataplane::port::{GeneratorPort, LatencyRecorder, NullPort, TapPort};
 use nfv_dataplane::{
     DropReason, GraphBuilder, Pool, Port, Worker, WorkerCounters, WorkerHandle, WorkerId, BURST,
 };
+use nfv_functions::dhcp::{DhcpConfig, DhcpServer, DhcpStats};
 use nfv_functions::router::Router;
 use nfv_functions::{Switch, SwitchStats};
 
@@ -35,6 +36,9 @@ pub enum RunError {
         /// The error.
         source: std::io::Error,
     },
+    /// A lease file could not be read.
+    #[error(transparent)]
+    Leases(#[from] crate::leases::LeaseFileError),
     /// A function refused its configuration.
     #[error("function `{name}`: {message}")]
     Function {
@@ -58,7 +62,21 @@ pub struct Running {
     lab: Option<Lab>,
     worker: WorkerHandle,
     switch_stats: Vec<(String, Arc<SwitchStats>)>,
+    dhcp_stats: Vec<(String, Arc<DhcpStats>)>,
+    /// Lease file writers: they finish once the worker (and with it every DHCP server, the
+    /// senders of their channels) is gone.
+    lease_writers: Vec<std::thread::JoinHandle<()>>,
     latency: Vec<(String, LatencyRecorder)>,
+}
+
+/// Unix time in seconds at the worker clock's zero (DHCP lease files hold wall-clock times).
+fn wall_at_zero() -> u64 {
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let since_zero = nfv_dataplane::time::Clock::global().now().0 / 1_000_000_000;
+    wall.saturating_sub(since_zero)
 }
 
 /// Buffers in the worker's pool: enough for every port's queue several times over.
@@ -112,6 +130,8 @@ pub fn start(topo: &Topology) -> Result<Running, RunError> {
         graph.add_port(name.clone(), port);
     }
     let mut switch_stats = Vec::new();
+    let mut dhcp_stats = Vec::new();
+    let mut lease_writers = Vec::new();
     for (name, f) in &plan.functions {
         match f {
             FunctionPlan::Switch(cfg) => {
@@ -126,11 +146,36 @@ pub fn start(topo: &Topology) -> Result<Running, RunError> {
                 })?;
                 graph.add_node(name.clone(), f.gates(), Box::new(r));
             }
-            FunctionPlan::DhcpServer { .. } => {
-                return Err(RunError::Function {
-                    name: name.clone(),
-                    message: "dhcp-server is not built yet".into(),
-                })
+            FunctionPlan::DhcpServer {
+                config,
+                mac,
+                leases,
+            } => {
+                let known = crate::leases::load(leases)?;
+                tracing::info!(function = %name, file = %leases.display(), leases = known.len(), "loaded DHCP leases");
+                let (tx, rx) = crossbeam_channel::bounded(16);
+                let writer =
+                    crate::leases::spawn_writer(leases.clone(), rx).map_err(RunError::Worker)?;
+                lease_writers.push(writer);
+                let cfg = DhcpConfig {
+                    mac: *mac,
+                    address: config.address.ip(),
+                    prefix_len: config.address.prefix(),
+                    pools: config.pools.clone(),
+                    reservations: config.reservations.clone(),
+                    router: config.router,
+                    dns: config.dns.clone(),
+                    domain: config.domain.clone(),
+                    lease: config.lease,
+                    renew: config.renew,
+                    rebind: config.rebind,
+                    options: config.options.clone(),
+                    offer_hold: Duration::from_secs(60),
+                    wall_at_zero: wall_at_zero(),
+                };
+                let server = DhcpServer::new(cfg, known, Some(tx));
+                dhcp_stats.push((name.clone(), server.stats()));
+                graph.add_node(name.clone(), 1, Box::new(server));
             }
         }
     }
@@ -162,6 +207,8 @@ pub fn start(topo: &Topology) -> Result<Running, RunError> {
         lab,
         worker,
         switch_stats,
+        dhcp_stats,
+        lease_writers,
         latency,
     })
 }
@@ -175,6 +222,11 @@ impl Running {
     /// Each switch's name and counters.
     pub fn switch_stats(&self) -> &[(String, Arc<SwitchStats>)] {
         &self.switch_stats
+    }
+
+    /// Each DHCP server's name and counters.
+    pub fn dhcp_stats(&self) -> &[(String, Arc<DhcpStats>)] {
+        &self.dhcp_stats
     }
 
     /// Latency recorders of the sink ports, by port name.
@@ -206,6 +258,11 @@ impl Running {
         let torn = self.lab.as_mut().map_or(Ok(()), Lab::teardown);
         let worker = joined.map_err(RunError::WorkerDied)?;
         drop(worker);
+        for w in self.lease_writers.drain(..) {
+            if w.join().is_err() {
+                tracing::warn!("a lease file writer panicked");
+            }
+        }
         torn?;
         Ok(counters)
     }
