@@ -137,8 +137,9 @@ pub struct Lab {
     claimed: bool,
     namespaces: Vec<String>,
     root_devices: Vec<String>,
-    /// DHCP clients started in hosts (stopped with their namespaces, reaped here).
-    clients: Vec<std::process::Child>,
+    /// DHCP clients started in hosts (stopped with their namespaces, reaped here) and
+    /// their log files (removed at teardown).
+    clients: Vec<(std::process::Child, PathBuf)>,
 }
 
 /// What a pid file says.
@@ -390,7 +391,7 @@ impl Lab {
             pid = child.id(),
             "started DHCP client (udhcpc)"
         );
-        self.clients.push(child);
+        self.clients.push((child, log_path));
         Ok(())
     }
 
@@ -443,10 +444,11 @@ impl Lab {
         }
         kept.reverse();
         self.namespaces = kept;
-        for mut c in self.clients.drain(..) {
+        for (mut c, log) in self.clients.drain(..) {
             // Stopped with its namespace; kill it anyway if it was somewhere else.
             let _ = c.kill();
             let _ = c.wait();
+            let _ = std::fs::remove_file(log);
         }
         self.root_devices.clear();
 

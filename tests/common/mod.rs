@@ -160,6 +160,33 @@ impl Lab {
         Self::start_path(&path, name, dir)
     }
 
+    /// Start `nfv run` on a copy of `topologies/FILE` changed by `edit` (e.g. to keep DHCP
+    /// lease files in the test's directory, given as the argument).
+    pub fn start_edited(file: &str, base: &str, edit: impl Fn(String, &Path) -> String) -> Lab {
+        let dir = TempDir::new(base);
+        let name = unique_name(base);
+        let path = topology_copy(file, &name, dir.path());
+        let text = std::fs::read_to_string(&path).expect("read copy");
+        std::fs::write(&path, edit(text, dir.path())).expect("write edited copy");
+        Self::start_path(&path, name, dir)
+    }
+
+    /// The IPv4 address of `host`'s eth0, waiting up to `timeout` for a DHCP lease.
+    pub fn wait_address(&self, host: &str, timeout: Duration) -> Option<String> {
+        let end = Instant::now() + timeout;
+        loop {
+            let out = self.exec(host, "ip", &["-4", "-o", "addr", "show", "dev", "eth0"]);
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            if let Some(a) = nfv_control::demo::parse_inet(&text) {
+                return Some(a);
+            }
+            if Instant::now() > end {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Start `nfv run` on `path` (whose topology is called `name`).
     pub fn start_path(path: &Path, name: String, dir: TempDir) -> Lab {
         let stderr = std::fs::File::create(dir.path().join("stderr.log")).expect("stderr log");
