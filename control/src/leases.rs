@@ -62,7 +62,7 @@ fn parse_mac(s: &str) -> Option<[u8; 6]> {
 }
 
 fn parse_hex(s: &str) -> Option<Vec<u8>> {
-    if s.is_empty() || s.len() % 2 != 0 {
+    if s.is_empty() || !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
