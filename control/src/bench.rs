@@ -85,12 +85,17 @@ fn write_routes_1m(path: &Path) -> std::io::Result<()> {
             95..=97 => 8 + (r >> 8) as u8 % 8,
             _ => 25 + (r >> 8) as u8 % 8,
         };
-        // 1.0.0.0 to 223.255.255.255, outside 10/8 (the router's own subnets).
+        // 1.0.0.0 to 223.255.255.255, outside 10/8 (the router's own subnets) and outside
+        // the scenario's own routes.
         let addr = (((r >> 16) as u32) % (223 << 24)) + (1 << 24);
         if addr >> 24 == 10 {
             continue;
         }
         let net = addr & (u32::MAX << (32 - u32::from(len)));
+        // 198.18.0.0/15 holds the scenario's own ten routes.
+        if len >= 15 && net >> 17 == u32::from(std::net::Ipv4Addr::new(198, 18, 0, 0)) >> 17 {
+            continue;
+        }
         if !seen.insert((net, len)) {
             continue;
         }

@@ -140,6 +140,9 @@ pub struct Router {
     ifaces: Vec<Iface>,
     lpm: Lpm,
     nexthops: Vec<NextHop>,
+    /// Per next hop (same index): the gateway's MAC and the neighbour-table generation it
+    /// was read in, so a forwarded packet through a gateway needs no hash lookup.
+    nh_cache: Vec<(u64, [u8; 6])>,
     neighbors: Neighbors,
     icmp: RateLimit,
     stats: Arc<RouterStats>,
@@ -230,6 +233,7 @@ impl Router {
                 })
                 .collect(),
             lpm,
+            nh_cache: vec![(0, [0; 6]); nexthops.len()],
             nexthops,
             neighbors,
             icmp: RateLimit::new(cfg.icmp_rate, cfg.icmp_rate),
@@ -334,7 +338,22 @@ impl Router {
             }
             return ctx.drop(pkt, DropReason::TooBig);
         }
-        match self.neighbors.lookup(out, next) {
+        let generation = self.neighbors.generation();
+        let cached = match self.nh_cache.get(v as usize) {
+            Some(&(g, mac)) if g == generation => Some(mac),
+            _ => None,
+        };
+        let found = cached.or_else(|| {
+            let mac = self.neighbors.lookup(out, next)?;
+            if let (Some(NextHop::Via(..)), Some(c)) = (
+                self.nexthops.get(v as usize),
+                self.nh_cache.get_mut(v as usize),
+            ) {
+                *c = (generation, mac);
+            }
+            Some(mac)
+        });
+        match found {
             Some(mac) => {
                 let pkt = self.rewrite(out, mac, pkt);
                 self.stats.forwarded.add(1);
@@ -756,6 +775,32 @@ mod tests {
         h.send(0, &f, t(4));
         assert_eq!(h.recv(1).len(), 1);
         assert_eq!(h.pool().available(), 64);
+    }
+
+    #[test]
+    fn a_gateway_that_changes_its_mac_is_followed_at_once() {
+        let mut h = harness(config());
+        h.tick(t(0)); // gratuitous ARPs out of the way
+        h.recv_each();
+        teach(&mut h, 1, GW, "10.0.1.254", t(0));
+        let f = ip_frame(R0, H0, "10.0.0.5", "192.0.2.9", 64, 17, &[0; 8]);
+        h.send(0, &f, t(1));
+        h.send(0, &f, t(1));
+        let out = h.recv(1);
+        assert_eq!(out.len(), 2);
+        assert!(out.iter().all(|o| o[0..6] == GW), "cached next hop");
+        // The gateway is replaced (a new MAC announces the same address).
+        let new_gw = [0x02, 0, 0, 0, 0, 0x98];
+        teach(&mut h, 1, new_gw, "10.0.1.254", t(2));
+        h.send(0, &f, t(3));
+        let out = h.recv(1);
+        assert_eq!(&out[0][0..6], &new_gw);
+        // Once the entry ages out, packets wait for ARP again.
+        h.tick(t(2 + 60_000));
+        h.send(0, &f, t(2 + 60_001));
+        let out = h.recv(1);
+        assert_eq!(out.len(), 1);
+        assert_eq!(&out[0][0..6], &[0xff; 6], "an ARP request, not the packet");
     }
 
     #[test]

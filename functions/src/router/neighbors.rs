@@ -98,6 +98,9 @@ pub struct Neighbor {
 /// The neighbour table of one router.
 pub struct Neighbors {
     cfg: NeighborConfig,
+    /// Bumped whenever a resolved address changes or goes, so that callers may cache
+    /// lookups and know when the cache is stale.
+    generation: u64,
     map: HashMap<u64, Entry, ahash::RandomState>,
 }
 
@@ -111,6 +114,7 @@ impl Neighbors {
     pub fn new(cfg: NeighborConfig) -> Self {
         Neighbors {
             cfg,
+            generation: 1,
             map: HashMap::with_hasher(ahash::RandomState::new()),
         }
     }
@@ -124,8 +128,16 @@ impl Neighbors {
         }
     }
 
+    /// The current generation: a lookup made in this generation stays right until it
+    /// changes.
+    #[inline]
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Add a static entry (replacing whatever was there).
     pub fn add_static(&mut self, gate: u16, ip: u32, mac: [u8; 6]) {
+        self.generation += 1;
         self.map.insert(
             key(gate, ip),
             Entry {
@@ -156,6 +168,9 @@ impl Neighbors {
             Some(e) => {
                 if e.state == NeighborState::Static {
                     return;
+                }
+                if e.mac != mac || matches!(e.state, NeighborState::Incomplete(_)) {
+                    self.generation += 1;
                 }
                 e.mac = mac;
                 e.state = NeighborState::Reachable(now);
@@ -223,6 +238,7 @@ impl Neighbors {
         mut failed: impl FnMut(u16, Packet),
     ) {
         let timeout = self.cfg.timeout;
+        let before = self.map.len();
         self.map.retain(|&k, e| match e.state {
             NeighborState::Static => true,
             NeighborState::Reachable(at) => now.since(at) < timeout,
@@ -242,6 +258,9 @@ impl Neighbors {
                 true
             }
         });
+        if self.map.len() != before {
+            self.generation += 1;
+        }
     }
 
     /// Every entry, in no particular order.
