@@ -185,13 +185,7 @@ pub struct DhcpServer {
     last_sweep: Timestamp,
 }
 
-fn mask(len: u8) -> u32 {
-    if len == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(len.min(32)))
-    }
-}
+use crate::ip::prefix_mask as mask;
 
 impl DhcpServer {
     /// A server for `cfg` that starts with `leases` (those outside its subnet are ignored)
@@ -409,18 +403,11 @@ impl DhcpServer {
 
     fn ipv4(&mut self, mut pkt: Packet, ctx: &mut Ctx<'_>) {
         let d = pkt.data();
-        if d.len() < ETH_HEADER_LEN + ip::HEADER_LEN {
-            return ctx.drop(pkt, DropReason::Runt);
-        }
-        let h = &d[ETH_HEADER_LEN..];
-        let ihl = usize::from(h[field::VER_IHL] & 0x0f) * 4;
-        let total = usize::from(ip::read_u16(h, field::TOTAL_LEN));
-        if h[field::VER_IHL] >> 4 != 4 || ihl < ip::HEADER_LEN || total < ihl || total > h.len() {
-            return ctx.drop(pkt, DropReason::BadHeader);
-        }
-        if !ip::header_checksum_ok(&h[..ihl]) {
-            return ctx.drop(pkt, DropReason::BadChecksum);
-        }
+        let h = &d[ETH_HEADER_LEN.min(d.len())..];
+        let (ihl, total) = match ip::check_header(h) {
+            Ok(x) => x,
+            Err(reason) => return ctx.drop(pkt, reason),
+        };
         let dst = ip::read_u32(h, field::DST);
         let fragmented = ip::read_u16(h, field::FLAGS_FRAG) & 0x3fff != 0;
         let proto = h[field::PROTO];

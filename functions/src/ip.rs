@@ -104,6 +104,36 @@ pub fn decrement_ttl(header: &mut [u8]) {
     header[field::CHECKSUM..field::CHECKSUM + 2].copy_from_slice(&c.to_be_bytes());
 }
 
+/// Check the IPv4 header at the start of `h` (the frame after its Ethernet header):
+/// version 4, IHL at least 5, a total length that covers the header and fits the frame, a
+/// correct checksum. Returns (header length, total length), or why it is dropped.
+#[inline]
+pub fn check_header(h: &[u8]) -> Result<(usize, usize), nfv_dataplane::DropReason> {
+    use nfv_dataplane::DropReason;
+    if h.len() < HEADER_LEN {
+        return Err(DropReason::Runt);
+    }
+    let ihl = usize::from(h[field::VER_IHL] & 0x0f) * 4;
+    let total = usize::from(read_u16(h, field::TOTAL_LEN));
+    if h[field::VER_IHL] >> 4 != 4 || ihl < HEADER_LEN || total < ihl || total > h.len() {
+        return Err(DropReason::BadHeader);
+    }
+    if !header_checksum_ok(&h[..ihl]) {
+        return Err(DropReason::BadChecksum);
+    }
+    Ok((ihl, total))
+}
+
+/// The netmask of a prefix of `len` bits (0 to 32) in host byte order.
+#[inline]
+pub fn prefix_mask(len: u8) -> u32 {
+    if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(len.min(32)))
+    }
+}
+
 /// Read a big-endian u32 at `at` (an IPv4 address).
 #[inline]
 pub fn read_u32(b: &[u8], at: usize) -> u32 {

@@ -153,13 +153,7 @@ pub struct Router {
 /// How often neighbour timers run.
 const EXPIRE_EVERY: Duration = Duration::from_millis(100);
 
-fn mask(len: u8) -> u32 {
-    if len == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(len.min(32)))
-    }
-}
+use crate::ip::prefix_mask as mask;
 
 impl Router {
     /// A router for `cfg`.
@@ -277,18 +271,11 @@ impl Router {
         if d[0..6] != iface.mac {
             return ctx.drop(pkt, DropReason::NotForUs);
         }
-        if d.len() < ETH_HEADER_LEN + ip::HEADER_LEN {
-            return ctx.drop(pkt, DropReason::Runt);
-        }
-        let h = &d[ETH_HEADER_LEN..];
-        let ihl = usize::from(h[field::VER_IHL] & 0x0f) * 4;
-        let total = usize::from(ip::read_u16(h, field::TOTAL_LEN));
-        if h[field::VER_IHL] >> 4 != 4 || ihl < ip::HEADER_LEN || total < ihl || total > h.len() {
-            return ctx.drop(pkt, DropReason::BadHeader);
-        }
-        if !ip::header_checksum_ok(&h[..ihl]) {
-            return ctx.drop(pkt, DropReason::BadChecksum);
-        }
+        let h = &d[ETH_HEADER_LEN.min(d.len())..];
+        let (ihl, total) = match ip::check_header(h) {
+            Ok(x) => x,
+            Err(reason) => return ctx.drop(pkt, reason),
+        };
         let dst = ip::read_u32(h, field::DST);
         let Some(v) = self.lpm.lookup(dst) else {
             return self.icmp_error(

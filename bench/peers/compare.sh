@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# nfv and DPDK testpmd side by side, in one session on one machine: rounds of testpmd
+# (two net_null ports, io and macswap, one forwarding core) and `nfv bench SCENARIO` (one
+# worker), interleaved so that both see the same machine; then the medians and nfv's ratio
+# to each testpmd mode.
+#
+#   bash bench/peers/compare.sh [SCENARIO ...]    default: switch router
+#
+# Environment: ROUNDS (3), SECONDS_MEASURED (5), WARMUP (2), CPU (1: the core both
+# forwarding loops are pinned to).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+rounds=${ROUNDS:-3}
+measured=${SECONDS_MEASURED:-5}
+warmup=${WARMUP:-2}
+cpu=${CPU:-1}
+scenarios=("$@")
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(switch router)
+
+command -v python3 >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q python3; }
+[ -x target/release/nfv ] || cargo build --release -q
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+
+for r in $(seq "$rounds"); do
+  SECONDS_MEASURED=$measured WARMUP=$warmup CPUS="0,$cpu" bash bench/peers/testpmd-null.sh io macswap |
+    while read -r _ mode mpps memory; do echo "testpmd-$mode $mpps $memory" >> "$results"; done
+  for s in "${scenarios[@]}"; do
+    json=$(taskset -c "$cpu" target/release/nfv bench "$s" --duration "$measured" --warmup "$warmup" --json 2>/dev/null)
+    mpps=$(python3 -c 'import json,sys; print("%.2f" % json.load(sys.stdin)["forwarded_mpps"])' <<< "$json")
+    echo "nfv-$s $mpps -" >> "$results"
+  done
+  echo "compare.sh: round $r of $rounds done" >&2
+done
+
+python3 - "$results" "$rounds" <<'PY'
+import statistics, sys, subprocess, datetime
+rows = {}
+memory = "?"
+for line in open(sys.argv[1]):
+    name, mpps, mem = line.split()
+    rows.setdefault(name, []).append(float(mpps))
+    if mem != "-":
+        memory = mem
+cpu = subprocess.run(["sh", "-c", "lscpu | sed -n 's/^Model name: *//p'"], capture_output=True, text=True).stdout.strip()
+cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+print(f"# {datetime.date.today()}  {cpu}, {cores} CPUs; testpmd memory: {memory}; {sys.argv[2]} rounds, medians")
+print(f"{'what':<18} {'Mpps (each round)':<28} {'median':>8}")
+med = {}
+for name, v in rows.items():
+    med[name] = statistics.median(v)
+    print(f"{name:<18} {' '.join(f'{x:.2f}' for x in v):<28} {med[name]:>8.2f}")
+for name in med:
+    if name.startswith("nfv-"):
+        for peer in ("testpmd-macswap", "testpmd-io"):
+            if med.get(peer):
+                print(f"{name} / {peer} = {med[name] / med[peer]:.2f}")
+PY
