@@ -25,7 +25,7 @@ trap 'rm -f "$results"' EXIT
 
 for r in $(seq "$rounds"); do
   SECONDS_MEASURED=$measured WARMUP=$warmup CPUS="0,$cpu" bash bench/peers/testpmd-null.sh io macswap |
-    while read -r _ mode mpps memory; do echo "testpmd-$mode $mpps $memory" >> "$results"; done
+    while read -r _ mode mpps memory; do echo "testpmd-$mode($memory) $mpps $memory" >> "$results"; done
   for s in "${scenarios[@]}"; do
     json=$(taskset -c "$cpu" target/release/nfv bench "$s" --duration "$measured" --warmup "$warmup" --json 2>/dev/null)
     mpps=$(python3 -c 'import json,sys; print("%.2f" % json.load(sys.stdin)["forwarded_mpps"])' <<< "$json")
@@ -37,23 +37,19 @@ done
 python3 - "$results" "$rounds" <<'PY'
 import statistics, sys, subprocess, datetime
 rows = {}
-memory = "?"
 for line in open(sys.argv[1]):
     name, mpps, mem = line.split()
     rows.setdefault(name, []).append(float(mpps))
-    if mem != "-":
-        memory = mem
 cpu = subprocess.run(["sh", "-c", "lscpu | sed -n 's/^Model name: *//p'"], capture_output=True, text=True).stdout.strip()
 cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
-print(f"# {datetime.date.today()}  {cpu}, {cores} CPUs; testpmd memory: {memory}; {sys.argv[2]} rounds, medians")
-print(f"{'what':<18} {'Mpps (each round)':<28} {'median':>8}")
+print(f"# {datetime.date.today()}  {cpu}, {cores} CPUs; {sys.argv[2]} rounds, medians; testpmd memory in brackets")
+print(f"{'what':<28} {'Mpps (each round)':<28} {'median':>8}")
 med = {}
 for name, v in rows.items():
     med[name] = statistics.median(v)
-    print(f"{name:<18} {' '.join(f'{x:.2f}' for x in v):<28} {med[name]:>8.2f}")
+    print(f"{name:<28} {' '.join(f'{x:.2f}' for x in v):<28} {med[name]:>8.2f}")
 for name in med:
     if name.startswith("nfv-"):
-        for peer in ("testpmd-macswap", "testpmd-io"):
-            if med.get(peer):
-                print(f"{name} / {peer} = {med[name] / med[peer]:.2f}")
+        for peer in sorted(p for p in med if p.startswith("testpmd-")):
+            print(f"{name} / {peer} = {med[name] / med[peer]:.2f}")
 PY

@@ -39,6 +39,7 @@ out=$(mktemp)
 cleanup() {
   pkill -f -- "--file-prefix=$prefix" 2>/dev/null || true
   rm -rf "/var/run/dpdk/$prefix" "$out"
+  rm -f /dev/hugepages/"$prefix"map_* 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM
 
@@ -67,4 +68,7 @@ for mode in "${modes[@]}"; do
     exit 1
   fi
   echo "testpmd $mode $mpps $memory"
+  # A testpmd stopped by a signal may leave its hugepage files behind: free them for the next.
+  rm -f /dev/hugepages/"$prefix"map_* 2>/dev/null || true
+  rm -rf "/var/run/dpdk/$prefix"
 done
