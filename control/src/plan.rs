@@ -201,6 +201,7 @@ impl Plan {
                             address: ifc.address.ip(),
                             prefix_len: ifc.address.prefix(),
                             mtu: ifc.mtu,
+                            nat_outside: false,
                         });
                     }
                     functions.push((

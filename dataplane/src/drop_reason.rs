@@ -59,11 +59,24 @@ pub enum DropReason {
     ArpFailed,
     /// A DHCP server had no free address in its pool for a client (no offer is made).
     PoolExhausted,
+    /// A firewall rule (or a direction's default) said `drop`.
+    FwDenied,
+    /// A firewall rule (or default) said `reject`: the packet is dropped and answered with a
+    /// TCP RST or an ICMP port unreachable.
+    FwRejected,
+    /// A new connection found the connection tracker's table full (and no idle or
+    /// half-open entry to evict), so it was not let through.
+    ConntrackFull,
+    /// A NAT had no free outside port (or ICMP identifier) left for a new flow.
+    NatNoPorts,
+    /// A NAT got a packet for one of its outside addresses that matches no session and no
+    /// port forward (and the address is not a router's, which would take it).
+    NatNoSession,
 }
 
 impl DropReason {
     /// Number of variants: the length of per-reason counter arrays.
-    pub const COUNT: usize = 21;
+    pub const COUNT: usize = 26;
 
     /// Every variant, in order of their indices.
     pub const ALL: [DropReason; Self::COUNT] = [
@@ -88,6 +101,11 @@ impl DropReason {
         DropReason::ArpQueueFull,
         DropReason::ArpFailed,
         DropReason::PoolExhausted,
+        DropReason::FwDenied,
+        DropReason::FwRejected,
+        DropReason::ConntrackFull,
+        DropReason::NatNoPorts,
+        DropReason::NatNoSession,
     ];
 
     /// Index into a per-reason counter array.
@@ -120,6 +138,11 @@ impl DropReason {
             DropReason::ArpQueueFull => "arp_queue_full",
             DropReason::ArpFailed => "arp_failed",
             DropReason::PoolExhausted => "pool_exhausted",
+            DropReason::FwDenied => "fw_denied",
+            DropReason::FwRejected => "fw_rejected",
+            DropReason::ConntrackFull => "conntrack_full",
+            DropReason::NatNoPorts => "nat_no_ports",
+            DropReason::NatNoSession => "nat_no_session",
         }
     }
 }

@@ -15,10 +15,13 @@
 #![deny(unsafe_code)]
 
 pub mod arp;
+pub mod conntrack;
 pub mod dhcp;
+pub mod firewall;
 pub mod ip;
 pub mod lpm;
 pub mod mactable;
+pub mod nat;
 pub mod router;
 pub mod switch;
 pub mod wire;

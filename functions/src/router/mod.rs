@@ -56,6 +56,10 @@ pub struct RouterInterface {
     pub prefix_len: u8,
     /// Largest IPv4 datagram it sends.
     pub mtu: u16,
+    /// A `nat` on this interface masquerades to its address: TCP and UDP addressed to it
+    /// from another interface are sent out of this one, where the NAT claims them (port
+    /// forwards reached from the inside: hairpin NAT), instead of being delivered here.
+    pub nat_outside: bool,
 }
 
 /// A static route.
@@ -569,6 +573,7 @@ mod tests {
                     address: ipa("10.0.0.1"),
                     prefix_len: 24,
                     mtu: 1500,
+                    nat_outside: false,
                 },
                 RouterInterface {
                     name: "wan".into(),
@@ -576,6 +581,7 @@ mod tests {
                     address: ipa("10.0.1.1"),
                     prefix_len: 24,
                     mtu: 1400,
+                    nat_outside: false,
                 },
             ],
             routes: vec![Route {

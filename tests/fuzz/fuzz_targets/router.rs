@@ -22,6 +22,7 @@ fuzz_target!(|data: &[u8]| {
         address: Ipv4Addr::from(addr),
         prefix_len: 24,
         mtu,
+        nat_outside: false,
     };
     let Ok(r) = Router::new(RouterConfig {
         interfaces: vec![iface(0, [10, 0, 0, 1], 1500), iface(1, [10, 0, 1, 1], 576)],
