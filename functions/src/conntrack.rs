@@ -1,9 +1,40 @@
-//! `conntrack`: a connection tracker, the state that `nat` and `firewall` keep per flow.
+//! `conntrack`: the connection tracker that `nat` and `firewall` keep their flows in.
 //!
-//! (Implementation follows below the configuration types.)
+//! A connection is an [`Entry`] with two [`Tuple`]s: the one its packets carry in the
+//! original direction (the first packet's) and the one they carry in the reply direction
+//! (for a NAT, the translated one). Each tuple includes the *zone* it arrives from (0 for
+//! the inside gate, 1 for the outside gate), so a tuple seen inside never matches one seen
+//! outside. Both tuples index the same entry in one hash table (ahash with random keys, so
+//! a sender cannot choose colliding flows).
+//!
+//! What is tracked:
+//! - TCP, with the states Linux names: SYN sent, SYN received, established, FIN wait (one
+//!   side closed), last ACK (both closed), TIME_WAIT, and close (after a RST). A connection
+//!   starts only with a SYN; other segments without a connection are *invalid*. A SYN on a
+//!   closed or TIME_WAIT connection opens it anew. Sequence numbers are not checked (no
+//!   window tracking).
+//! - UDP, by addresses and ports; ICMP echo by identifier (both ports of the tuple hold
+//!   it); any other protocol by addresses alone.
+//! - ICMP errors (destination unreachable, source quench, redirect, time exceeded,
+//!   parameter problem) are *related* to the flow whose packet they quote: [`Flow::inner`]
+//!   holds the quoted tuple, and `lookup(inner.reverse())` finds the flow.
+//!
+//! The table is bounded (`max` entries, all memory reserved at start). When it is full a
+//! new connection may evict an expired or half-open one (one not yet seen both ways) found
+//! among the next few slots of the sweep (as Linux's `early_drop` does); if there is none it
+//! is refused, and the caller counts `conntrack_full`. Expiry is driven by the worker's
+//! clock: an expired entry found by a lookup is removed on the spot, and [`Conntrack::sweep`]
+//! (from the node's `tick`) walks a bounded number of slots a call, so that the whole table
+//! is visited about once a second.
 
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
+use nfv_dataplane::{DropReason, Timestamp};
+
+use crate::ip::{self, field, ETHERTYPE_IPV4, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
+use crate::wire::ETH_HEADER_LEN;
 /// How long an idle connection is kept, by protocol and state. The defaults are Linux's
 /// (`net.netfilter.nf_conntrack_*_timeout*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,3 +100,625 @@ impl Timeouts {
 
 /// Default most connections a tracker holds.
 pub const DEFAULT_MAX: usize = 65_536;
+
+/// Slots [`Conntrack::sweep`] visits a call, at least.
+const SWEEP_MIN: usize = 64;
+/// Slots looked at for an entry to evict when the table is full.
+const EVICT_SCAN: usize = 16;
+
+/// A flow's identity as its packets carry it, plus the zone they arrive from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tuple {
+    /// Source address.
+    pub src: u32,
+    /// Destination address.
+    pub dst: u32,
+    /// Source port (ICMP echo: the identifier; other protocols: 0).
+    pub sport: u16,
+    /// Destination port (ICMP echo: the identifier; other protocols: 0).
+    pub dport: u16,
+    /// IP protocol.
+    pub proto: u8,
+    /// Where the packet arrives: 0 inside, 1 outside.
+    pub zone: u8,
+}
+
+impl Hash for Tuple {
+    #[inline]
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u64(u64::from(self.src) << 32 | u64::from(self.dst));
+        h.write_u64(
+            u64::from(self.sport) << 32
+                | u64::from(self.dport) << 16
+                | u64::from(self.proto) << 8
+                | u64::from(self.zone),
+        );
+    }
+}
+
+impl Tuple {
+    /// The tuple of a reply to this packet arriving from `zone`: addresses and ports
+    /// swapped.
+    #[inline]
+    pub fn reverse(&self, zone: u8) -> Tuple {
+        Tuple {
+            src: self.dst,
+            dst: self.src,
+            sport: self.dport,
+            dport: self.sport,
+            proto: self.proto,
+            zone,
+        }
+    }
+}
+
+/// The direction of a packet within its connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    /// The direction of the connection's first packet.
+    Orig = 0,
+    /// The other one.
+    Reply = 1,
+}
+
+impl Dir {
+    /// The other direction.
+    #[inline]
+    pub fn other(self) -> Dir {
+        match self {
+            Dir::Orig => Dir::Reply,
+            Dir::Reply => Dir::Orig,
+        }
+    }
+}
+
+/// TCP connection states (none for other protocols).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcpState {
+    /// Not TCP.
+    None,
+    /// The first SYN was seen.
+    SynSent,
+    /// The SYN-ACK (or a crossing SYN) was seen.
+    SynRecv,
+    /// The handshake finished.
+    Established,
+    /// One side sent a FIN.
+    FinWait,
+    /// Both sides sent a FIN.
+    LastAck,
+    /// The last FIN was acknowledged.
+    TimeWait,
+    /// A RST was seen.
+    Close,
+}
+
+impl TcpState {
+    /// The state's name, as Linux's conntrack prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TcpState::None => "",
+            TcpState::SynSent => "SYN_SENT",
+            TcpState::SynRecv => "SYN_RECV",
+            TcpState::Established => "ESTABLISHED",
+            TcpState::FinWait => "FIN_WAIT",
+            TcpState::LastAck => "LAST_ACK",
+            TcpState::TimeWait => "TIME_WAIT",
+            TcpState::Close => "CLOSE",
+        }
+    }
+}
+
+/// TCP flag bits.
+pub mod tcp_flags {
+    /// FIN.
+    pub const FIN: u8 = 0x01;
+    /// SYN.
+    pub const SYN: u8 = 0x02;
+    /// RST.
+    pub const RST: u8 = 0x04;
+    /// ACK.
+    pub const ACK: u8 = 0x10;
+}
+use tcp_flags::{ACK, FIN, RST, SYN};
+
+/// A tracked connection.
+#[derive(Clone, Copy, Debug)]
+pub struct Entry<T> {
+    /// Its tuples, by [`Dir`].
+    pub tuple: [Tuple; 2],
+    /// When it expires unless more packets come.
+    pub expires: Timestamp,
+    /// TCP state.
+    pub tcp: TcpState,
+    /// A packet was seen in the reply direction.
+    pub seen_reply: bool,
+    /// FIN seen, by direction.
+    fin: [bool; 2],
+    /// The owner's data (a NAT's port binding).
+    pub data: T,
+    live: bool,
+}
+
+impl<T: Default> Default for Entry<T> {
+    fn default() -> Self {
+        Entry {
+            tuple: [Tuple::default(); 2],
+            expires: Timestamp::ZERO,
+            tcp: TcpState::None,
+            seen_reply: false,
+            fin: [false; 2],
+            data: T::default(),
+            live: false,
+        }
+    }
+}
+
+/// What a packet is, for the firewall's `state` match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CtState {
+    /// It opens a connection, or its connection was not yet seen both ways.
+    New,
+    /// Its connection was seen both ways.
+    Established,
+    /// An ICMP error about a tracked connection.
+    Related,
+    /// It cannot be tracked.
+    Invalid,
+}
+
+/// Why an insert failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InsertError {
+    /// The table is full.
+    Full,
+    /// One of the tuples is already tracked.
+    Clash,
+}
+
+/// Counters of a tracker.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConntrackStats {
+    /// Connections created.
+    pub created: u64,
+    /// Connections removed because they expired.
+    pub expired: u64,
+    /// Connections evicted to make room.
+    pub evicted: u64,
+    /// New connections refused because the table was full.
+    pub full: u64,
+}
+
+/// The table. `T` is the owner's per-connection data.
+pub struct Conntrack<T> {
+    map: HashMap<Tuple, u32, ahash::RandomState>,
+    entries: Vec<Entry<T>>,
+    free: Vec<u32>,
+    len: usize,
+    cursor: usize,
+    timeouts: Timeouts,
+    /// Counters.
+    pub stats: ConntrackStats,
+}
+
+impl<T: Copy + Default> Conntrack<T> {
+    /// A table of at most `max` connections (at least 1), all memory reserved now.
+    pub fn new(max: usize, timeouts: Timeouts) -> Self {
+        let max = max.clamp(1, u32::MAX as usize / 2);
+        Conntrack {
+            map: HashMap::with_capacity_and_hasher(2 * max, ahash::RandomState::new()),
+            entries: vec![Entry::default(); max],
+            free: (0..max as u32).rev().collect(),
+            len: 0,
+            cursor: 0,
+            timeouts,
+            stats: ConntrackStats::default(),
+        }
+    }
+
+    /// Number of connections.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True if there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Most connections.
+    pub fn capacity(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The timeouts.
+    pub fn timeouts(&self) -> &Timeouts {
+        &self.timeouts
+    }
+
+    /// The entry in slot `idx`.
+    #[inline]
+    pub fn entry(&self, idx: u32) -> &Entry<T> {
+        &self.entries[idx as usize]
+    }
+
+    /// The entry in slot `idx`, to change.
+    #[inline]
+    pub fn entry_mut(&mut self, idx: u32) -> &mut Entry<T> {
+        &mut self.entries[idx as usize]
+    }
+
+    /// Live connections.
+    pub fn iter(&self) -> impl Iterator<Item = &Entry<T>> {
+        self.entries.iter().filter(|e| e.live)
+    }
+
+    /// The connection a packet with tuple `t` belongs to and its direction. An expired
+    /// connection is removed (through `on_remove`) and not found.
+    #[inline]
+    pub fn lookup(
+        &mut self,
+        t: &Tuple,
+        now: Timestamp,
+        on_remove: &mut impl FnMut(&Entry<T>),
+    ) -> Option<(u32, Dir)> {
+        let v = *self.map.get(t)?;
+        let idx = v >> 1;
+        let e = &self.entries[idx as usize];
+        if e.expires < now {
+            self.stats.expired += 1;
+            self.remove(idx, on_remove);
+            return None;
+        }
+        Some((idx, if v & 1 == 0 { Dir::Orig } else { Dir::Reply }))
+    }
+
+    /// True if `t` is tracked (expired or not).
+    #[inline]
+    pub fn contains(&self, t: &Tuple) -> bool {
+        self.map.contains_key(t)
+    }
+
+    /// True if no slot is free.
+    #[inline]
+    pub fn is_full(&self) -> bool {
+        self.free.is_empty()
+    }
+
+    /// Track a new connection whose first packet is `orig` and whose replies will carry
+    /// `reply`; the packet's TCP flags start the state machine. When the table is full an
+    /// expired or half-open connection nearby is evicted (through `on_remove`) if there is
+    /// one.
+    pub fn insert(
+        &mut self,
+        orig: Tuple,
+        reply: Tuple,
+        flags: u8,
+        data: T,
+        now: Timestamp,
+        on_remove: &mut impl FnMut(&Entry<T>),
+    ) -> Result<u32, InsertError> {
+        if self.map.contains_key(&orig) || self.map.contains_key(&reply) || orig == reply {
+            return Err(InsertError::Clash);
+        }
+        if self.free.is_empty() && !self.evict(now, on_remove) {
+            self.stats.full += 1;
+            return Err(InsertError::Full);
+        }
+        let Some(idx) = self.free.pop() else {
+            self.stats.full += 1;
+            return Err(InsertError::Full);
+        };
+        let tcp = if orig.proto == PROTO_TCP && flags & SYN != 0 {
+            TcpState::SynSent
+        } else if orig.proto == PROTO_TCP {
+            // The caller only inserts TCP on a SYN; anything else starts closed.
+            TcpState::Close
+        } else {
+            TcpState::None
+        };
+        let mut e = Entry {
+            tuple: [orig, reply],
+            expires: now,
+            tcp,
+            seen_reply: false,
+            fin: [false; 2],
+            data,
+            live: true,
+        };
+        e.expires = now.plus(timeout(&self.timeouts, &e));
+        self.entries[idx as usize] = e;
+        self.map.insert(orig, idx << 1);
+        self.map.insert(reply, idx << 1 | 1);
+        self.len += 1;
+        self.stats.created += 1;
+        Ok(idx)
+    }
+
+    /// A packet of connection `idx` went in direction `dir` with TCP `flags` (0 for other
+    /// protocols): advance its state and its expiry. Returns the packet's state.
+    #[inline]
+    pub fn update(&mut self, idx: u32, dir: Dir, flags: u8, now: Timestamp) -> CtState {
+        let timeouts = self.timeouts;
+        let e = &mut self.entries[idx as usize];
+        if e.tcp != TcpState::None {
+            tcp_step(e, dir, flags);
+        }
+        if dir == Dir::Reply {
+            e.seen_reply = true;
+        }
+        e.expires = now.plus(timeout(&timeouts, e));
+        if e.seen_reply {
+            CtState::Established
+        } else {
+            CtState::New
+        }
+    }
+
+    /// Remove connection `idx`, handing it to `on_remove` first.
+    pub fn remove(&mut self, idx: u32, on_remove: &mut impl FnMut(&Entry<T>)) {
+        let e = &mut self.entries[idx as usize];
+        if !e.live {
+            return;
+        }
+        on_remove(e);
+        e.live = false;
+        let [o, r] = e.tuple;
+        self.map.remove(&o);
+        self.map.remove(&r);
+        self.free.push(idx);
+        self.len -= 1;
+    }
+
+    /// Remove expired connections among the next slots (about `capacity / 1024`, at least
+    /// 64): called from `tick`, about every millisecond. Returns how many were removed.
+    pub fn sweep(&mut self, now: Timestamp, on_remove: &mut impl FnMut(&Entry<T>)) -> usize {
+        let n = self.entries.len();
+        let budget = (n / 1024).max(SWEEP_MIN).min(n);
+        let mut removed = 0;
+        for _ in 0..budget {
+            let i = self.cursor;
+            self.cursor = (self.cursor + 1) % n;
+            let e = &self.entries[i];
+            if e.live && e.expires < now {
+                self.remove(i as u32, on_remove);
+                removed += 1;
+            }
+        }
+        self.stats.expired += removed as u64;
+        removed
+    }
+
+    /// Make room: evict an expired or half-open connection among the next
+    /// [`EVICT_SCAN`] slots from the sweep cursor.
+    fn evict(&mut self, now: Timestamp, on_remove: &mut impl FnMut(&Entry<T>)) -> bool {
+        let n = self.entries.len();
+        for k in 0..EVICT_SCAN.min(n) {
+            let i = (self.cursor + k) % n;
+            let e = &self.entries[i];
+            if e.live && (e.expires < now || !e.seen_reply) {
+                self.remove(i as u32, on_remove);
+                self.stats.evicted += 1;
+                self.cursor = (i + 1) % n;
+                return true;
+            }
+        }
+        self.cursor = (self.cursor + EVICT_SCAN) % n;
+        false
+    }
+
+    /// Remove every connection.
+    pub fn clear(&mut self, on_remove: &mut impl FnMut(&Entry<T>)) {
+        for i in 0..self.entries.len() {
+            self.remove(i as u32, on_remove);
+        }
+    }
+}
+
+/// The timeout of `e` in its present state.
+fn timeout<T>(t: &Timeouts, e: &Entry<T>) -> Duration {
+    match e.tcp {
+        TcpState::SynSent | TcpState::SynRecv => t.tcp_syn,
+        TcpState::Established => t.tcp_established,
+        TcpState::FinWait | TcpState::LastAck | TcpState::TimeWait => t.tcp_fin,
+        TcpState::Close => t.tcp_close,
+        TcpState::None => match (e.tuple[0].proto, e.seen_reply) {
+            (PROTO_ICMP, _) => t.icmp,
+            (_, true) => t.udp_stream,
+            (_, false) => t.udp,
+        },
+    }
+}
+
+/// One step of the TCP state machine.
+fn tcp_step<T>(e: &mut Entry<T>, dir: Dir, flags: u8) {
+    use TcpState::*;
+    if flags & RST != 0 {
+        e.tcp = Close;
+        return;
+    }
+    let syn = flags & SYN != 0;
+    let ack = flags & ACK != 0;
+    let fin = flags & FIN != 0;
+    e.tcp = match (e.tcp, dir) {
+        (SynSent, Dir::Reply) if syn => SynRecv,
+        (SynRecv, Dir::Orig) if ack && !syn => Established,
+        (TimeWait | Close, Dir::Orig) if syn && !ack => {
+            // The port is used again: a new connection on the same tuples.
+            e.fin = [false; 2];
+            e.seen_reply = false;
+            SynSent
+        }
+        (Established | FinWait, d) if fin => {
+            e.fin[d as usize] = true;
+            if e.fin[0] && e.fin[1] {
+                LastAck
+            } else {
+                FinWait
+            }
+        }
+        (LastAck, _) if ack && !fin => TimeWait,
+        (s, _) => s,
+    };
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading a packet's flow
+
+/// What kind of ICMP message (if any) a packet carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IcmpKind {
+    /// Not ICMP.
+    None,
+    /// An echo request or reply (the tuple's ports hold the identifier).
+    Echo,
+    /// An error quoting another packet.
+    Error,
+    /// Another ICMP message.
+    Other,
+}
+
+/// A packet's flow, read from an untagged Ethernet frame carrying IPv4.
+#[derive(Clone, Copy, Debug)]
+pub struct Flow {
+    /// Its tuple (the zone is the caller's).
+    pub tuple: Tuple,
+    /// IPv4 header length.
+    pub ihl: usize,
+    /// IPv4 total length.
+    pub total: usize,
+    /// TCP flags (0 for other protocols).
+    pub flags: u8,
+    /// ICMP kind and, for an error, its type.
+    pub icmp: IcmpKind,
+    /// ICMP type (0 if not ICMP).
+    pub icmp_type: u8,
+    /// For an ICMP error: the quoted packet's tuple and where its IPv4 header starts in
+    /// the frame.
+    pub inner: Option<(Tuple, usize)>,
+}
+
+/// Why a frame has no flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlowError {
+    /// Not an untagged IPv4 frame.
+    NotIpv4,
+    /// A non-first fragment: it has no transport header to match (nfv does not
+    /// reassemble).
+    Fragment,
+    /// Malformed: dropped for this reason.
+    Bad(DropReason),
+}
+
+/// True if ICMP `ty` is an error message that quotes a packet.
+#[inline]
+pub fn icmp_is_error(ty: u8) -> bool {
+    matches!(ty, 3 | 4 | 5 | 11 | 12)
+}
+
+/// Ports (or ICMP identifier) of the transport header at `l4` of `proto`, if at least
+/// `need` bytes of it are there.
+#[inline]
+fn ports(d: &[u8], l4: usize, end: usize, proto: u8) -> Option<(u16, u16, IcmpKind, u8)> {
+    match proto {
+        PROTO_TCP | PROTO_UDP => {
+            if end < l4 + 4 {
+                return None;
+            }
+            Some((ip::read_u16(d, l4), ip::read_u16(d, l4 + 2), IcmpKind::None, 0))
+        }
+        PROTO_ICMP => {
+            if end < l4 + 8 {
+                return None;
+            }
+            let ty = d[l4];
+            match ty {
+                0 | 8 => {
+                    let id = ip::read_u16(d, l4 + 4);
+                    Some((id, id, IcmpKind::Echo, ty))
+                }
+                t if icmp_is_error(t) => Some((0, 0, IcmpKind::Error, ty)),
+                _ => Some((0, 0, IcmpKind::Other, ty)),
+            }
+        }
+        _ => Some((0, 0, IcmpKind::None, 0)),
+    }
+}
+
+/// Read the flow of `frame`. IPv4 header checks as a router makes them (`bad_header`,
+/// `bad_checksum`, `runt`); a transport header too short for its ports is `runt`.
+pub fn parse(frame: &[u8], zone: u8) -> Result<Flow, FlowError> {
+    if frame.len() < ETH_HEADER_LEN || ip::read_u16(frame, 12) != ETHERTYPE_IPV4 {
+        return Err(FlowError::NotIpv4);
+    }
+    let h = &frame[ETH_HEADER_LEN..];
+    let (ihl, total) = ip::check_header(h).map_err(FlowError::Bad)?;
+    let frag = ip::read_u16(h, field::FLAGS_FRAG);
+    if frag & 0x1fff != 0 {
+        return Err(FlowError::Fragment);
+    }
+    let proto = h[field::PROTO];
+    let (sport, dport, icmp, icmp_type) =
+        ports(h, ihl, total, proto).ok_or(FlowError::Bad(DropReason::Runt))?;
+    let flags = if proto == PROTO_TCP && total >= ihl + 14 {
+        h[ihl + 13]
+    } else {
+        0
+    };
+    if proto == PROTO_TCP && total < ihl + 20 {
+        return Err(FlowError::Bad(DropReason::Runt));
+    }
+    let tuple = Tuple {
+        src: ip::read_u32(h, field::SRC),
+        dst: ip::read_u32(h, field::DST),
+        sport,
+        dport,
+        proto,
+        zone,
+    };
+    let mut inner = None;
+    if icmp == IcmpKind::Error {
+        // The quoted header: at least 20 bytes, and 8 of its transport header.
+        let q = ihl + 8;
+        if total >= q + ip::HEADER_LEN {
+            let qh = &h[q..total];
+            let qihl = usize::from(qh[0] & 0x0f) * 4;
+            if qh[0] >> 4 == 4 && qihl >= ip::HEADER_LEN && qh.len() >= qihl {
+                let qproto = qh[field::PROTO];
+                if let Some((s, d, _, _)) = ports(qh, qihl, qh.len(), qproto) {
+                    inner = Some((
+                        Tuple {
+                            src: ip::read_u32(qh, field::SRC),
+                            dst: ip::read_u32(qh, field::DST),
+                            sport: s,
+                            dport: d,
+                            proto: qproto,
+                            zone,
+                        },
+                        ETH_HEADER_LEN + q,
+                    ));
+                }
+            }
+        }
+    }
+    Ok(Flow {
+        tuple,
+        ihl,
+        total,
+        flags,
+        icmp,
+        icmp_type,
+        inner,
+    })
+}
+
+/// True if a packet with this flow may open a connection: a TCP SYN without ACK, or any
+/// packet of another protocol except ICMP errors and echo replies.
+#[inline]
+pub fn may_open(f: &Flow) -> bool {
+    match f.tuple.proto {
+        PROTO_TCP => f.flags & (SYN | ACK | RST) == SYN,
+        PROTO_ICMP => !(f.icmp == IcmpKind::Error || f.icmp_type == 0 && f.icmp == IcmpKind::Echo),
+        _ => true,
+    }
+}

@@ -36,7 +36,7 @@ use std::time::Duration;
 use nfv_dataplane::{Batch, Counter, Ctx, DropReason, Gate, Node, Packet, Timestamp};
 
 use crate::arp;
-use crate::ip::{self, field, ETHERTYPE_ARP, ETHERTYPE_IPV4, PROTO_ICMP, PROTO_UDP};
+use crate::ip::{self, field, ETHERTYPE_ARP, ETHERTYPE_IPV4, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use crate::lpm::{Lpm, LpmError};
 use crate::wire::ETH_HEADER_LEN;
 use icmp::RateLimit;
@@ -137,6 +137,7 @@ struct Iface {
     mac: [u8; 6],
     addr: u32,
     mtu: usize,
+    nat_outside: bool,
 }
 
 /// The router node.
@@ -228,6 +229,7 @@ impl Router {
                     mac: i.mac,
                     addr: u32::from(i.address),
                     mtu: usize::from(i.mtu),
+                    nat_outside: i.nat_outside,
                 })
                 .collect(),
             lpm,
@@ -381,6 +383,19 @@ impl Router {
                 return ctx.emit(Gate(gate), pkt);
             }
             return ctx.drop(pkt, DropReason::BadHeader);
+        }
+        if proto == PROTO_TCP || proto == PROTO_UDP {
+            // TCP and UDP to the address a NAT masquerades to belong to the NAT.
+            let dst = ip::read_u32(h, field::DST);
+            let owner = self.ifaces.iter().position(|i| i.nat_outside && i.addr == dst);
+            if let Some(j) = owner.filter(|&j| j != usize::from(gate)) {
+                let mac = self.ifaces[j].mac;
+                let d = pkt.data_mut();
+                d[0..6].copy_from_slice(&mac);
+                d[6..12].copy_from_slice(&mac);
+                self.stats.forwarded.add(1);
+                return ctx.emit(Gate(j as u16), pkt);
+            }
         }
         if proto == PROTO_UDP && frag == 0 {
             return self.icmp_error(
