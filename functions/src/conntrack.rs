@@ -13,8 +13,10 @@
 //!   starts only with a SYN; other segments without a connection are *invalid*. A SYN on a
 //!   closed or TIME_WAIT connection opens it anew. Sequence numbers are not checked (no
 //!   window tracking).
-//! - UDP, by addresses and ports; ICMP echo by identifier (both ports of the tuple hold
-//!   it); any other protocol by addresses alone.
+//! - UDP, by addresses and ports; ICMP echo by identifier (a request carries it as its
+//!   source port, a reply as its destination port, so a reply's tuple is the reverse of
+//!   its request's and a request never matches a reply); any other protocol by addresses
+//!   alone.
 //! - ICMP errors (destination unreachable, source quench, redirect, time exceeded,
 //!   parameter problem) are *related* to the flow whose packet they quote: [`Flow::inner`]
 //!   holds the quoted tuple, and `lookup(inner.reverse())` finds the flow.
@@ -113,9 +115,9 @@ pub struct Tuple {
     pub src: u32,
     /// Destination address.
     pub dst: u32,
-    /// Source port (ICMP echo: the identifier; other protocols: 0).
+    /// Source port (ICMP echo request: the identifier; other protocols: 0).
     pub sport: u16,
-    /// Destination port (ICMP echo: the identifier; other protocols: 0).
+    /// Destination port (ICMP echo reply: the identifier; other protocols: 0).
     pub dport: u16,
     /// IP protocol.
     pub proto: u8,
@@ -570,7 +572,8 @@ fn tcp_step<T>(e: &mut Entry<T>, dir: Dir, flags: u8) {
 pub enum IcmpKind {
     /// Not ICMP.
     None,
-    /// An echo request or reply (the tuple's ports hold the identifier).
+    /// An echo request or reply (the tuple's source or destination port holds the
+    /// identifier).
     Echo,
     /// An error quoting another packet.
     Error,
@@ -625,7 +628,12 @@ fn ports(d: &[u8], l4: usize, end: usize, proto: u8) -> Option<(u16, u16, IcmpKi
             if end < l4 + 4 {
                 return None;
             }
-            Some((ip::read_u16(d, l4), ip::read_u16(d, l4 + 2), IcmpKind::None, 0))
+            Some((
+                ip::read_u16(d, l4),
+                ip::read_u16(d, l4 + 2),
+                IcmpKind::None,
+                0,
+            ))
         }
         PROTO_ICMP => {
             if end < l4 + 8 {
@@ -633,10 +641,8 @@ fn ports(d: &[u8], l4: usize, end: usize, proto: u8) -> Option<(u16, u16, IcmpKi
             }
             let ty = d[l4];
             match ty {
-                0 | 8 => {
-                    let id = ip::read_u16(d, l4 + 4);
-                    Some((id, id, IcmpKind::Echo, ty))
-                }
+                8 => Some((ip::read_u16(d, l4 + 4), 0, IcmpKind::Echo, ty)),
+                0 => Some((0, ip::read_u16(d, l4 + 4), IcmpKind::Echo, ty)),
                 t if icmp_is_error(t) => Some((0, 0, IcmpKind::Error, ty)),
                 _ => Some((0, 0, IcmpKind::Other, ty)),
             }
@@ -720,5 +726,237 @@ pub fn may_open(f: &Flow) -> bool {
         PROTO_TCP => f.flags & (SYN | ACK | RST) == SYN,
         PROTO_ICMP => !(f.icmp == IcmpKind::Error || f.icmp_type == 0 && f.icmp == IcmpKind::Echo),
         _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testframes::*;
+
+    fn t(s: u64) -> Timestamp {
+        Timestamp::from_secs(1000 + s)
+    }
+
+    fn tup(sport: u16) -> Tuple {
+        Tuple {
+            src: ipa("10.0.0.1"),
+            dst: ipa("10.0.0.2"),
+            sport,
+            dport: 80,
+            proto: PROTO_TCP,
+            zone: 0,
+        }
+    }
+
+    fn ct(max: usize) -> Conntrack<u8> {
+        Conntrack::new(max, Timeouts::default())
+    }
+
+    fn none(_: &Entry<u8>) {}
+
+    #[test]
+    fn tcp_handshake_data_and_close_walk_the_states() {
+        let mut c = ct(8);
+        let o = tup(1000);
+        let idx = c
+            .insert(o, o.reverse(1), SYN, 0, t(0), &mut none)
+            .expect("insert");
+        let st = |c: &Conntrack<u8>| c.entry(idx).tcp;
+        assert_eq!(st(&c), TcpState::SynSent);
+        assert_eq!(c.entry(idx).expires, t(120), "tcp_syn");
+        assert_eq!(
+            c.update(idx, Dir::Orig, SYN, t(1)),
+            CtState::New,
+            "retransmitted SYN"
+        );
+        assert_eq!(st(&c), TcpState::SynSent);
+        assert_eq!(
+            c.lookup(&o.reverse(1), t(1), &mut none),
+            Some((idx, Dir::Reply))
+        );
+        assert_eq!(
+            c.update(idx, Dir::Reply, SYN | ACK, t(1)),
+            CtState::Established
+        );
+        assert_eq!(st(&c), TcpState::SynRecv);
+        c.update(idx, Dir::Orig, ACK, t(2));
+        assert_eq!(st(&c), TcpState::Established);
+        assert_eq!(c.entry(idx).expires, t(2 + 5 * 24 * 3600));
+        c.update(idx, Dir::Orig, FIN | ACK, t(3));
+        assert_eq!(st(&c), TcpState::FinWait);
+        assert_eq!(c.entry(idx).expires, t(123));
+        c.update(idx, Dir::Reply, ACK, t(3));
+        assert_eq!(st(&c), TcpState::FinWait);
+        c.update(idx, Dir::Reply, FIN | ACK, t(4));
+        assert_eq!(st(&c), TcpState::LastAck);
+        c.update(idx, Dir::Orig, ACK, t(5));
+        assert_eq!(st(&c), TcpState::TimeWait);
+        // The port is used again.
+        assert_eq!(c.update(idx, Dir::Orig, SYN, t(6)), CtState::New);
+        assert_eq!(st(&c), TcpState::SynSent);
+        assert!(!c.entry(idx).seen_reply);
+        // A RST closes whatever the state.
+        c.update(idx, Dir::Reply, SYN | ACK, t(6));
+        c.update(idx, Dir::Reply, RST, t(7));
+        assert_eq!(st(&c), TcpState::Close);
+        assert_eq!(c.entry(idx).expires, t(17), "tcp_close");
+        assert_eq!(TcpState::Close.name(), "CLOSE");
+    }
+
+    #[test]
+    fn simultaneous_open_reaches_established() {
+        let mut c = ct(2);
+        let o = tup(1);
+        let idx = c
+            .insert(o, o.reverse(1), SYN, 0, t(0), &mut none)
+            .expect("insert");
+        c.update(idx, Dir::Reply, SYN, t(0));
+        assert_eq!(c.entry(idx).tcp, TcpState::SynRecv);
+        c.update(idx, Dir::Orig, ACK, t(0));
+        assert_eq!(c.entry(idx).tcp, TcpState::Established);
+    }
+
+    #[test]
+    fn udp_and_icmp_timeouts_follow_a_fake_clock() {
+        let mut c = ct(8);
+        let mut removed = Vec::new();
+        let mut on = |e: &Entry<u8>| removed.push(e.data);
+        let u = Tuple {
+            proto: PROTO_UDP,
+            ..tup(53)
+        };
+        let i = c.insert(u, u.reverse(1), 0, 7, t(0), &mut on).expect("udp");
+        assert_eq!(c.entry(i).expires, t(30), "unreplied udp");
+        assert_eq!(c.update(i, Dir::Reply, 0, t(10)), CtState::Established);
+        assert_eq!(c.entry(i).expires, t(130), "udp_stream");
+        let e = Tuple {
+            proto: PROTO_ICMP,
+            sport: 9,
+            dport: 0,
+            ..tup(0)
+        };
+        let j = c
+            .insert(e, e.reverse(1), 0, 8, t(0), &mut on)
+            .expect("icmp");
+        assert_eq!(c.entry(j).expires, t(30));
+        // Still there at its expiry instant, gone just after, through lookup ...
+        assert!(c.lookup(&e, t(30), &mut on).is_some());
+        assert!(c.lookup(&e, Timestamp(t(30).0 + 1), &mut on).is_none());
+        // ... or through the sweep.
+        assert_eq!(c.sweep(t(131), &mut on), 1);
+        assert!(c.is_empty());
+        assert_eq!(removed, vec![8, 7]);
+        assert_eq!(c.stats.expired, 2);
+        assert!(!c.contains(&u) && !c.contains(&u.reverse(1)));
+    }
+
+    #[test]
+    fn a_full_table_evicts_half_open_connections_first_and_then_refuses() {
+        let mut c = ct(2);
+        let a = c
+            .insert(tup(1), tup(1).reverse(1), SYN, 1, t(0), &mut none)
+            .expect("a");
+        let b = c
+            .insert(tup(2), tup(2).reverse(1), SYN, 2, t(0), &mut none)
+            .expect("b");
+        c.update(a, Dir::Reply, SYN | ACK, t(0));
+        assert!(c.is_full());
+        // b was never answered: it makes room.
+        let mut gone = Vec::new();
+        let x = c
+            .insert(
+                tup(3),
+                tup(3).reverse(1),
+                SYN,
+                3,
+                t(1),
+                &mut |e: &Entry<u8>| gone.push(e.data),
+            )
+            .expect("evicts b");
+        assert_eq!(gone, vec![2]);
+        assert_eq!(c.stats.evicted, 1);
+        assert!(c.lookup(&tup(2), t(1), &mut none).is_none());
+        let _ = b;
+        c.update(x, Dir::Reply, SYN | ACK, t(1));
+        // Both answered now: a new one is refused, the old ones stay.
+        assert_eq!(
+            c.insert(tup(4), tup(4).reverse(1), SYN, 4, t(2), &mut none),
+            Err(InsertError::Full)
+        );
+        assert_eq!(c.stats.full, 1);
+        assert_eq!(c.len(), 2);
+        assert_eq!(
+            c.insert(tup(1), tup(9), SYN, 0, t(2), &mut none),
+            Err(InsertError::Clash)
+        );
+        // Once expired, their slots are reused.
+        let later = t(10 * 24 * 3600);
+        assert!(c
+            .insert(tup(4), tup(4).reverse(1), SYN, 4, later, &mut none)
+            .is_ok());
+    }
+
+    #[test]
+    fn parse_reads_tuples_flags_and_quoted_headers() {
+        let f = tcp("10.0.0.1", 1234, "8.8.8.8", 80, SYN, b"");
+        let fl = parse(&f, 0).expect("tcp");
+        assert_eq!(
+            fl.tuple,
+            Tuple {
+                src: ipa("10.0.0.1"),
+                dst: ipa("8.8.8.8"),
+                sport: 1234,
+                dport: 80,
+                proto: PROTO_TCP,
+                zone: 0
+            }
+        );
+        assert_eq!(fl.flags, SYN);
+        assert!(may_open(&fl));
+        assert!(!may_open(
+            &parse(&tcp("10.0.0.1", 1, "8.8.8.8", 2, SYN | ACK, b""), 0).expect("syn-ack")
+        ));
+        let e = parse(&echo("10.0.0.1", "8.8.8.8", 8, 77), 1).expect("echo");
+        assert_eq!(
+            (e.tuple.sport, e.tuple.dport, e.icmp, e.tuple.zone),
+            (77, 0, IcmpKind::Echo, 1)
+        );
+        assert!(may_open(&e));
+        assert!(!may_open(
+            &parse(&echo("10.0.0.1", "8.8.8.8", 0, 77), 1).expect("reply")
+        ));
+        let u = udp("10.0.0.1", 5, "8.8.8.8", 53, b"q", true);
+        let err = parse(&icmp_error("1.1.1.1", "10.0.0.1", 11, 0, 0, &u, 28), 1).expect("error");
+        assert_eq!(err.icmp, IcmpKind::Error);
+        let (inner, at) = err.inner.expect("quoted");
+        assert_eq!(
+            (inner.src, inner.sport, inner.dport, at),
+            (ipa("10.0.0.1"), 5, 53, 14 + 20 + 8)
+        );
+        assert!(!may_open(&err));
+        // A quote too short for ports has no inner tuple.
+        assert!(
+            parse(&icmp_error("1.1.1.1", "10.0.0.1", 11, 0, 0, &u, 22), 1)
+                .expect("e")
+                .inner
+                .is_none()
+        );
+        // Non-IPv4, fragments, runts, bad checksums.
+        let mut arp = f.clone();
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        assert_eq!(parse(&arp, 0).err(), Some(FlowError::NotIpv4));
+        let mut frag = u.clone();
+        frag[14 + 6..14 + 8].copy_from_slice(&[0x00, 0x10]);
+        crate::ip::set_header_checksum(&mut frag[14..34]);
+        assert_eq!(parse(&frag, 0).err(), Some(FlowError::Fragment));
+        let short = &f[..14 + 20 + 10];
+        assert!(parse(short, 0).is_err());
+        let mut bad = f.clone();
+        bad[14 + 10] ^= 1;
+        assert_eq!(
+            parse(&bad, 0).err(),
+            Some(FlowError::Bad(DropReason::BadChecksum))
+        );
     }
 }

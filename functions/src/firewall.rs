@@ -206,12 +206,12 @@ impl Rule {
             && self.proto.is_none_or(|p| p == v.proto)
             && self.src.is_none_or(|p| p.contains(v.src))
             && self.dst.is_none_or(|p| p.contains(v.dst))
-            && self.src_port.is_none_or(|r| {
-                matches!(v.proto, PROTO_TCP | PROTO_UDP) && r.contains(v.sport)
-            })
-            && self.dst_port.is_none_or(|r| {
-                matches!(v.proto, PROTO_TCP | PROTO_UDP) && r.contains(v.dport)
-            })
+            && self
+                .src_port
+                .is_none_or(|r| matches!(v.proto, PROTO_TCP | PROTO_UDP) && r.contains(v.sport))
+            && self
+                .dst_port
+                .is_none_or(|r| matches!(v.proto, PROTO_TCP | PROTO_UDP) && r.contains(v.dport))
             && self.icmp_type.is_none_or(|t| v.icmp_type == Some(t))
     }
 }
@@ -421,8 +421,13 @@ fn reject_in_place(pkt: &mut Packet, v: &View) -> bool {
     let (rseq, rack, flags) = if f.flags & tcp_flags::ACK != 0 {
         (ack, 0, tcp_flags::RST)
     } else {
-        let syn_fin = u32::from(f.flags & tcp_flags::SYN != 0) + u32::from(f.flags & tcp_flags::FIN != 0);
-        (0, seq.wrapping_add(payload).wrapping_add(syn_fin), tcp_flags::RST | tcp_flags::ACK)
+        let syn_fin =
+            u32::from(f.flags & tcp_flags::SYN != 0) + u32::from(f.flags & tcp_flags::FIN != 0);
+        (
+            0,
+            seq.wrapping_add(payload).wrapping_add(syn_fin),
+            tcp_flags::RST | tcp_flags::ACK,
+        )
     };
     let t: Tuple = f.tuple;
     let len = ETH_HEADER_LEN + 40;
@@ -491,5 +496,302 @@ impl Node for Firewall {
     fn tick(&mut self, ctx: &mut Ctx<'_>) {
         self.ct.sweep(ctx.now, &mut |_| {});
         self.stats.connections.set(self.ct.len() as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conntrack::tcp_flags::{ACK, RST, SYN};
+    use crate::testframes::*;
+    use nfv_dataplane::testing::Harness;
+
+    const IN: &str = "192.168.1.10";
+    const OUT: &str = "198.51.100.7";
+
+    fn t(ms: u64) -> Timestamp {
+        Timestamp((ms + 1000) * 1_000_000)
+    }
+
+    fn harness(cfg: FirewallConfig) -> (Harness, Arc<FirewallStats>) {
+        let f = Firewall::new(cfg);
+        let s = f.stats();
+        (Harness::new(Box::new(f), 2, 64), s)
+    }
+
+    /// Send `f` into `gate`; the frames out of each gate.
+    fn send(h: &mut Harness, gate: usize, f: &[u8], now: Timestamp) -> Vec<Vec<Vec<u8>>> {
+        h.send(gate, f, now);
+        h.recv_each()
+    }
+
+    fn passes(h: &mut Harness, gate: usize, f: &[u8], now: Timestamp) -> bool {
+        let got = send(h, gate, f, now);
+        match got[1 - gate].as_slice() {
+            [one] if one == f && got[gate].is_empty() => true,
+            [] if got[gate].is_empty() => false,
+            _ => panic!("unexpected output {got:?}"),
+        }
+    }
+
+    fn rule(action: Action) -> Rule {
+        Rule {
+            action: Some(action),
+            ..Rule::default()
+        }
+    }
+
+    fn prefix(s: &str, len: u8) -> Prefix {
+        Prefix {
+            addr: s.parse().expect("address"),
+            len,
+        }
+    }
+
+    #[test]
+    fn by_default_replies_come_in_and_unsolicited_packets_do_not() {
+        let (mut h, st) = harness(FirewallConfig::default());
+        assert!(passes(&mut h, 0, &tcp(IN, 40000, OUT, 80, SYN, b""), t(0)));
+        assert!(passes(
+            &mut h,
+            1,
+            &tcp(OUT, 80, IN, 40000, SYN | ACK, b""),
+            t(1)
+        ));
+        assert!(passes(
+            &mut h,
+            0,
+            &tcp(IN, 40000, OUT, 80, ACK, b"GET"),
+            t(2)
+        ));
+        assert!(!passes(&mut h, 1, &tcp(OUT, 5555, IN, 22, SYN, b""), t(3)));
+        assert!(!passes(&mut h, 1, &udp(OUT, 53, IN, 9999, b"", true), t(3)));
+        assert!(passes(&mut h, 0, &udp(IN, 9999, OUT, 53, b"", true), t(4)));
+        assert!(passes(&mut h, 1, &udp(OUT, 53, IN, 9999, b"", true), t(5)));
+        assert!(passes(&mut h, 0, &echo(IN, OUT, 8, 3), t(6)));
+        assert!(passes(&mut h, 1, &echo(OUT, IN, 0, 3), t(7)));
+        assert!(
+            !passes(&mut h, 1, &echo(OUT, IN, 8, 3), t(7)),
+            "ping from outside"
+        );
+        assert_eq!(h.node_drops(DropReason::FwDenied), 3);
+        assert_eq!(st.connections.get(), 3);
+        // inbound: rule 0 (established) hit 3 times, the default 3 times.
+        assert_eq!(
+            st.inbound.iter().map(Counter::get).collect::<Vec<_>>(),
+            vec![3, 3]
+        );
+        assert_eq!(st.outbound[0].get(), 4, "outbound default");
+    }
+
+    #[test]
+    fn states_new_established_related_invalid() {
+        let state_rule = |s: StateSet| Rule {
+            state: Some(s),
+            ..rule(Action::Allow)
+        };
+        let cfg = FirewallConfig {
+            inbound: RuleSet {
+                default: Action::Drop,
+                rules: vec![state_rule(StateSet::RELATED), state_rule(StateSet::INVALID)],
+            },
+            outbound: RuleSet {
+                default: Action::Drop,
+                rules: vec![state_rule(StateSet::NEW), state_rule(StateSet::ESTABLISHED)],
+            },
+            ..FirewallConfig::default()
+        };
+        let (mut h, st) = harness(cfg);
+        let probe = udp(IN, 40000, OUT, 33434, b"", true);
+        assert!(passes(&mut h, 0, &probe, t(0)), "new");
+        // The reply is established, which inbound does not allow.
+        assert!(!passes(
+            &mut h,
+            1,
+            &udp(OUT, 33434, IN, 40000, b"", true),
+            t(1)
+        ));
+        // An error about it is related.
+        let err = icmp_error("203.0.113.1", IN, 11, 0, 0, &probe, 28);
+        assert!(passes(&mut h, 1, &err, t(2)));
+        // An error about nothing, and a TCP ACK without a connection, are invalid.
+        let stray = icmp_error(
+            "203.0.113.1",
+            IN,
+            3,
+            1,
+            0,
+            &udp(IN, 1, OUT, 2, b"", true),
+            28,
+        );
+        assert!(passes(&mut h, 1, &stray, t(3)));
+        assert!(passes(&mut h, 1, &tcp(OUT, 1, IN, 2, ACK, b""), t(3)));
+        // Outbound: established (after the reply) passes by rule 1.
+        assert!(passes(&mut h, 0, &probe, t(4)));
+        let hits = |v: &[Counter]| v.iter().map(Counter::get).collect::<Vec<_>>();
+        assert_eq!(hits(&st.inbound), vec![1, 2, 1]);
+        assert_eq!(hits(&st.outbound), vec![1, 1, 0]);
+    }
+
+    #[test]
+    fn match_fields_prefixes_protocols_ports_and_icmp_types() {
+        let cfg = FirewallConfig {
+            inbound: RuleSet {
+                default: Action::Drop,
+                rules: vec![
+                    Rule {
+                        src: Some(prefix("198.51.100.0", 24)),
+                        dst: Some(prefix(IN, 32)),
+                        proto: Some(PROTO_TCP),
+                        src_port: Some(PortRange { lo: 1000, hi: 2000 }),
+                        dst_port: Some(PortRange::one(22)),
+                        ..rule(Action::Allow)
+                    },
+                    Rule {
+                        proto: Some(PROTO_ICMP),
+                        icmp_type: Some(8),
+                        ..rule(Action::Allow)
+                    },
+                    Rule {
+                        proto: Some(PROTO_UDP),
+                        dst_port: Some(PortRange { lo: 5000, hi: 5010 }),
+                        ..rule(Action::Allow)
+                    },
+                ],
+            },
+            ..FirewallConfig::default()
+        };
+        let (mut h, st) = harness(cfg);
+        assert!(passes(&mut h, 1, &tcp(OUT, 1500, IN, 22, SYN, b""), t(0)));
+        assert!(
+            !passes(&mut h, 1, &tcp(OUT, 999, IN, 22, SYN, b""), t(0)),
+            "src port"
+        );
+        assert!(
+            !passes(&mut h, 1, &tcp(OUT, 1500, IN, 23, SYN, b""), t(0)),
+            "dst port"
+        );
+        assert!(
+            !passes(
+                &mut h,
+                1,
+                &tcp("198.51.101.7", 1500, IN, 22, SYN, b""),
+                t(0)
+            ),
+            "src"
+        );
+        assert!(
+            !passes(
+                &mut h,
+                1,
+                &tcp(OUT, 1500, "192.168.1.11", 22, SYN, b""),
+                t(0)
+            ),
+            "dst"
+        );
+        assert!(
+            !passes(&mut h, 1, &udp(OUT, 1500, IN, 22, b"", true), t(0)),
+            "proto"
+        );
+        assert!(passes(&mut h, 1, &echo(OUT, IN, 8, 1), t(0)));
+        assert!(
+            !passes(&mut h, 1, &echo(OUT, "192.168.1.12", 0, 1), t(0)),
+            "icmp type"
+        );
+        assert!(passes(&mut h, 1, &udp(OUT, 1, IN, 5010, b"", true), t(0)));
+        assert!(!passes(&mut h, 1, &udp(OUT, 1, IN, 5011, b"", true), t(0)));
+        assert_eq!(
+            st.inbound.iter().map(Counter::get).collect::<Vec<_>>(),
+            vec![1, 1, 1, 7]
+        );
+    }
+
+    #[test]
+    fn reject_answers_tcp_with_a_rst_and_udp_with_port_unreachable() {
+        let cfg = FirewallConfig {
+            outbound: RuleSet {
+                default: Action::Reject,
+                rules: Vec::new(),
+            },
+            ..FirewallConfig::default()
+        };
+        let (mut h, st) = harness(cfg);
+        let syn = tcp_seq(IN, 40000, OUT, 80, SYN, 5000, 0, b"");
+        let got = send(&mut h, 0, &syn, t(0));
+        assert!(got[1].is_empty());
+        let [rst] = got[0].as_slice() else {
+            panic!("one RST back: {got:?}")
+        };
+        check(rst);
+        assert_eq!(&rst[0..6], &syn[6..12], "to the sender's MAC");
+        assert_eq!(tuple(rst).0.to_string(), OUT);
+        assert_eq!(tuple(rst).2.to_string(), IN);
+        assert_eq!((tuple(rst).1, tuple(rst).3), (80, 40000));
+        let seg = &rst[34..];
+        assert_eq!(seg[13], RST | ACK);
+        assert_eq!(ip::read_u32(seg, 4), 0);
+        assert_eq!(ip::read_u32(seg, 8), 5001, "acknowledges the SYN");
+        // A segment with ACK gets a RST at its acknowledgment number.
+        let got = send(
+            &mut h,
+            0,
+            &tcp_seq(IN, 40000, OUT, 80, ACK, 7, 99, b"xy"),
+            t(1),
+        );
+        assert_eq!(got[0][0][34 + 13], RST);
+        assert_eq!(ip::read_u32(&got[0][0][34..], 4), 99);
+        // A RST is not answered.
+        assert!(send(&mut h, 0, &tcp(IN, 1, OUT, 2, RST, b""), t(2))
+            .iter()
+            .all(Vec::is_empty));
+        // UDP: port unreachable quoting the datagram.
+        let dgram = udp(IN, 9999, OUT, 53, b"query", true);
+        let got = send(&mut h, 0, &dgram, t(3));
+        let [icmp] = got[0].as_slice() else {
+            panic!("one ICMP back")
+        };
+        check(icmp);
+        assert_eq!((icmp[34], icmp[35]), (3, 3));
+        assert_eq!(&icmp[34 + 8..34 + 8 + 28], &dgram[14..14 + 28]);
+        assert_eq!(h.node_drops(DropReason::FwRejected), 4);
+        assert_eq!(st.rejects_sent.get(), 3);
+        assert_eq!(st.connections.get(), 0, "rejected flows are not tracked");
+        assert_eq!(h.pool().available(), h.pool().size());
+    }
+
+    #[test]
+    fn arp_passes_other_non_ipv4_is_denied() {
+        let (mut h, st) = harness(FirewallConfig::default());
+        let mut arp = vec![0xff; 6];
+        arp.extend_from_slice(&IN_MAC);
+        arp.extend_from_slice(&[0x08, 0x06]);
+        arp.extend_from_slice(&[0; 28]);
+        assert!(passes(&mut h, 1, &arp, t(0)));
+        let mut v6 = arp.clone();
+        v6[12..14].copy_from_slice(&[0x86, 0xdd]);
+        assert!(!passes(&mut h, 0, &v6, t(0)));
+        assert_eq!(st.not_ipv4.get(), 1);
+        assert_eq!(h.node_drops(DropReason::FwDenied), 1);
+    }
+
+    #[test]
+    fn a_full_table_drops_new_connections_and_timeouts_free_it() {
+        let cfg = FirewallConfig {
+            max_connections: 1,
+            ..FirewallConfig::default()
+        };
+        let (mut h, st) = harness(cfg);
+        assert!(passes(&mut h, 0, &udp(IN, 1, OUT, 53, b"", true), t(0)));
+        assert!(passes(&mut h, 1, &udp(OUT, 53, IN, 1, b"", true), t(0)));
+        assert!(!passes(&mut h, 0, &udp(IN, 2, OUT, 53, b"", true), t(1)));
+        assert_eq!(h.node_drops(DropReason::ConntrackFull), 1);
+        h.tick(t(121_000));
+        assert_eq!(st.connections.get(), 0);
+        assert!(passes(
+            &mut h,
+            0,
+            &udp(IN, 2, OUT, 53, b"", true),
+            t(121_001)
+        ));
     }
 }

@@ -24,6 +24,8 @@ pub mod mactable;
 pub mod nat;
 pub mod router;
 pub mod switch;
+#[cfg(test)]
+pub(crate) mod testframes;
 pub mod wire;
 
 pub use switch::{Switch, SwitchConfig, SwitchStats, VlanMode};

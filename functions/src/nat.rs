@@ -48,7 +48,9 @@ use std::sync::Arc;
 
 use nfv_dataplane::{Batch, Counter, Ctx, DropReason, Gate, Node, Packet, Timestamp};
 
-use crate::conntrack::{self, Conntrack, Dir, Entry, Flow, FlowError, IcmpKind, InsertError, Tuple};
+use crate::conntrack::{
+    self, Conntrack, Dir, Entry, Flow, FlowError, IcmpKind, InsertError, Tuple,
+};
 use crate::ip::{self, field, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use crate::wire::ETH_HEADER_LEN;
 
@@ -175,7 +177,7 @@ impl PortPool {
         for k in 0..=self.words {
             let wi = (start + k) % self.words;
             let mut free = !self.bits[base + wi];
-            if wi == self.words - 1 && self.n % 64 != 0 {
+            if wi == self.words - 1 && !self.n.is_multiple_of(64) {
                 free &= (1u64 << (self.n % 64)) - 1;
             }
             if free != 0 {
@@ -333,7 +335,7 @@ impl Nat {
             let reply = Tuple {
                 src: to,
                 dst: outside,
-                sport: if t.proto == PROTO_ICMP { port } else { to_port },
+                sport: to_port,
                 dport: port,
                 proto: t.proto,
                 zone: reply_zone,
@@ -371,7 +373,10 @@ impl Nat {
         };
         let (pool, stats) = (&mut self.pool, &self.stats);
         let mut release = |e: &Entry<Binding>| release(pool, stats, e);
-        match self.ct.insert(t, reply, f.flags, binding, now, &mut release) {
+        match self
+            .ct
+            .insert(t, reply, f.flags, binding, now, &mut release)
+        {
             Ok(idx) => {
                 self.stats.created.add(1);
                 self.stats.sessions.set(self.ct.len() as u64);
@@ -444,7 +449,15 @@ impl Nat {
         if kind != NatKind::Pass {
             let l3 = ETH_HEADER_LEN;
             let end = l3 + f.total;
-            translate(pkt.data_mut(), l3, f.ihl, end, &f.tuple, &to, f.icmp == IcmpKind::Echo);
+            translate(
+                pkt.data_mut(),
+                l3,
+                f.ihl,
+                end,
+                &f.tuple,
+                &to,
+                f.icmp == IcmpKind::Echo,
+            );
             self.stats.translated.add(1);
         }
         if kind == NatKind::Hairpin {
@@ -488,7 +501,10 @@ impl Nat {
         // The quoted packet went the other way: it becomes the other direction's tuple as
         // its own side saw it.
         let new_inner = e.tuple[dir.other() as usize];
-        let new_inner = Tuple { zone: 0, ..new_inner };
+        let new_inner = Tuple {
+            zone: 0,
+            ..new_inner
+        };
         let out_gate = if e.data.kind == NatKind::Hairpin {
             if zone == 0 {
                 INSIDE
@@ -502,7 +518,15 @@ impl Nat {
         let l3 = ETH_HEADER_LEN;
         let end = l3 + f.total;
         let qihl = usize::from(d[at] & 0x0f) * 4;
-        translate(d, at, qihl, end, &inner, &new_inner, inner.proto == PROTO_ICMP);
+        translate(
+            d,
+            at,
+            qihl,
+            end,
+            &inner,
+            &new_inner,
+            inner.proto == PROTO_ICMP,
+        );
         // The outer header: to the quoted packet's (new) source; from the quoted packet's
         // (new) destination when it goes outside or was sent by that destination.
         let old_src = f.tuple.src;
@@ -623,9 +647,18 @@ pub fn translate(
                 c = c.map(|c| ip::update_checksum(c, old.dport, new.dport));
             }
         }
-        PROTO_ICMP if echo && old.sport != new.sport => {
-            write_u16(d, l4 + 4, new.sport);
-            c = c.map(|c| ip::update_checksum(c, old.sport, new.sport));
+        PROTO_ICMP if echo && end >= l4 + 6 => {
+            // A request carries its identifier as the source port, a reply as the
+            // destination port.
+            let (o, n) = if d[l4] == 8 {
+                (old.sport, new.sport)
+            } else {
+                (old.dport, new.dport)
+            };
+            if o != n {
+                write_u16(d, l4 + 4, n);
+                c = c.map(|c| ip::update_checksum(c, o, n));
+            }
         }
         _ => {}
     }
@@ -659,5 +692,401 @@ impl Node for Nat {
         let mut release = |e: &Entry<Binding>| release(pool, stats, e);
         self.ct.sweep(ctx.now, &mut release);
         self.stats.sessions.set(self.ct.len() as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conntrack::tcp_flags::{ACK, FIN, RST, SYN};
+    use crate::testframes::*;
+    use nfv_dataplane::testing::Harness;
+    use std::net::Ipv4Addr;
+
+    const P: &str = "203.0.113.2";
+    const H: &str = "192.168.1.10";
+    const H2: &str = "192.168.1.11";
+    const S: &str = "198.51.100.7";
+
+    fn t(ms: u64) -> Timestamp {
+        Timestamp((ms + 1000) * 1_000_000)
+    }
+
+    fn a(s: &str) -> Ipv4Addr {
+        s.parse().expect("address")
+    }
+
+    fn config() -> NatConfig {
+        NatConfig {
+            addresses: vec![a(P)],
+            ports: DEFAULT_PORTS,
+            forwards: vec![PortForward {
+                proto: PROTO_TCP,
+                port: 8080,
+                to: a(H),
+                to_port: 80,
+            }],
+            max_sessions: 64,
+            timeouts: Timeouts::default(),
+        }
+    }
+
+    fn harness(cfg: NatConfig) -> (Harness, Arc<NatStats>) {
+        let n = Nat::new(cfg).expect("nat");
+        let s = n.stats();
+        (Harness::new(Box::new(n), 2, 64), s)
+    }
+
+    /// Send `f` into `gate` and return the one frame that came out of `out`, checked.
+    fn pass(h: &mut Harness, gate: usize, f: &[u8], out: usize, now: Timestamp) -> Vec<u8> {
+        h.send(gate, f, now);
+        let mut got = h.recv_each();
+        assert_eq!(
+            got.iter().map(Vec::len).sum::<usize>(),
+            1,
+            "one frame out: {got:?}"
+        );
+        assert_eq!(got[out].len(), 1, "out of gate {out}");
+        let f = got[out].remove(0);
+        check(&f);
+        f
+    }
+
+    fn tup(f: &[u8]) -> (String, u16, String, u16) {
+        let (s, sp, d, dp) = tuple(f);
+        (s.to_string(), sp, d.to_string(), dp)
+    }
+
+    fn s(x: &str, p: u16, y: &str, q: u16) -> (String, u16, String, u16) {
+        (x.to_string(), p, y.to_string(), q)
+    }
+
+    fn no_leak(h: &Harness) {
+        assert_eq!(h.pool().available(), h.pool().size(), "buffers leaked");
+    }
+
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    #[test]
+    fn incremental_checksums_match_a_full_recomputation() {
+        let mut r = Rng(0x1234_5678_9abc_def1);
+        for i in 0..20_000 {
+            let payload: Vec<u8> = (0..(r.next() % 40) as usize)
+                .map(|_| r.next() as u8)
+                .collect();
+            let (sp, dp) = (r.next() as u16, r.next() as u16);
+            let src = Ipv4Addr::from(r.next() as u32).to_string();
+            let dst = Ipv4Addr::from(r.next() as u32).to_string();
+            let mut f = match i % 4 {
+                0 => tcp(&src, sp, &dst, dp, ACK, &payload),
+                1 => udp(&src, sp, &dst, dp, &payload, true),
+                2 => udp(&src, sp, &dst, dp, &payload, false),
+                _ => echo(&src, &dst, 8, sp),
+            };
+            let fl = conntrack::parse(&f, 0).expect("parse");
+            let mut new = fl.tuple;
+            if r.next().is_multiple_of(2) {
+                new.src = r.next() as u32;
+            }
+            if r.next().is_multiple_of(2) {
+                new.dst = r.next() as u32;
+            }
+            if r.next().is_multiple_of(2) {
+                new.sport = r.next() as u16;
+            }
+            if r.next().is_multiple_of(2) && fl.icmp != IcmpKind::Echo {
+                new.dport = r.next() as u16;
+            }
+            let end = f.len();
+            translate(
+                &mut f,
+                14,
+                20,
+                end,
+                &fl.tuple,
+                &new,
+                fl.icmp == IcmpKind::Echo,
+            );
+            check(&f);
+            let after = conntrack::parse(&f, 0).expect("parse again").tuple;
+            assert_eq!(
+                (after.src, after.dst, after.sport, after.dport),
+                (new.src, new.dst, new.sport, new.dport)
+            );
+            if i % 4 == 2 {
+                assert_eq!(&f[14 + 26..14 + 28], &[0, 0], "UDP checksum 0 stays 0");
+            }
+        }
+    }
+
+    #[test]
+    fn a_udp_checksum_that_computes_to_zero_is_sent_as_ffff() {
+        // Search a translation whose result sums to zero.
+        let f0 = udp("10.0.0.1", 1000, S, 53, b"x", true);
+        let fl = conntrack::parse(&f0, 0).expect("parse");
+        let mut found = false;
+        for port in 0..=u16::MAX {
+            let mut f = f0.clone();
+            let new = Tuple {
+                sport: port,
+                ..fl.tuple
+            };
+            let end = f.len();
+            translate(&mut f, 14, 20, end, &fl.tuple, &new, false);
+            if ip::read_u16(&f, 14 + 26) == 0xffff {
+                check(&f);
+                found = true;
+                break;
+            }
+            assert_ne!(ip::read_u16(&f, 14 + 26), 0);
+        }
+        assert!(found);
+    }
+
+    #[test]
+    fn masquerade_keeps_the_port_when_free_and_translates_replies_back() {
+        let (mut h, st) = harness(config());
+        let out = pass(&mut h, 0, &udp(H, 5000, S, 53, b"q", true), 1, t(0));
+        assert_eq!(tup(&out), s(P, 5000, S, 53));
+        let back = pass(&mut h, 1, &udp(S, 53, P, 5000, b"a", true), 0, t(1));
+        assert_eq!(tup(&back), s(S, 53, H, 5000));
+        // A second host wanting the same port gets another one.
+        let out2 = pass(&mut h, 0, &udp(H2, 5000, S, 53, b"q", true), 1, t(2));
+        let (_, p2, _, _) = tup(&out2);
+        assert_ne!(p2, 5000);
+        assert!(p2 >= 1024);
+        let back2 = pass(&mut h, 1, &udp(S, 53, P, p2, b"a", true), 0, t(3));
+        assert_eq!(tup(&back2), s(S, 53, H2, 5000));
+        // The forwarded port is never handed out.
+        let out3 = pass(&mut h, 0, &tcp(H2, 8080, S, 80, SYN, b""), 1, t(4));
+        assert_ne!(tup(&out3).1, 8080);
+        // ICMP echo: the identifier is the port.
+        let e = pass(&mut h, 0, &echo(H, S, 8, 4242), 1, t(5));
+        assert_eq!(tup(&e), s(P, 4242, S, 4242));
+        let r = pass(&mut h, 1, &echo(S, P, 0, 4242), 0, t(6));
+        assert_eq!(tup(&r), s(S, 4242, H, 4242));
+        assert_eq!(st.sessions.get(), 4);
+        assert_eq!(st.translated.get(), 7);
+        no_leak(&h);
+    }
+
+    #[test]
+    fn ports_run_out_under_pressure_and_come_back_when_sessions_expire() {
+        let cfg = NatConfig {
+            ports: PortRange { lo: 6000, hi: 6003 },
+            ..config()
+        };
+        let (mut h, st) = harness(cfg);
+        let mut used = Vec::new();
+        for i in 0..4 {
+            let src = format!("192.168.1.{}", 20 + i);
+            let out = pass(&mut h, 0, &udp(&src, 7000, S, 53, b"q", true), 1, t(0));
+            used.push(tup(&out).1);
+        }
+        used.sort_unstable();
+        assert_eq!(used, vec![6000, 6001, 6002, 6003], "every port once");
+        h.send(0, &udp("192.168.1.99", 7000, S, 53, b"q", true), t(1));
+        assert!(h.recv_each().iter().all(Vec::is_empty));
+        assert_eq!(h.node_drops(DropReason::NatNoPorts), 1);
+        assert_eq!(st.no_ports.get(), 1);
+        // An existing flow keeps working.
+        pass(
+            &mut h,
+            0,
+            &udp("192.168.1.20", 7000, S, 53, b"q", true),
+            1,
+            t(2),
+        );
+        // After the UDP timeout (30 s) the sweep frees them.
+        for k in 0..4 {
+            h.tick(t(31_000 + k));
+        }
+        assert_eq!(st.sessions.get(), 0);
+        let out = pass(
+            &mut h,
+            0,
+            &udp("192.168.1.99", 7000, S, 53, b"q", true),
+            1,
+            t(31_010),
+        );
+        assert!((6000..=6003).contains(&tup(&out).1));
+        no_leak(&h);
+    }
+
+    #[test]
+    fn several_addresses_hold_more_flows_and_keep_a_host_on_one_address() {
+        let cfg = NatConfig {
+            addresses: vec![a("198.51.100.1"), a("198.51.100.2")],
+            ports: PortRange { lo: 2000, hi: 2000 },
+            forwards: Vec::new(),
+            ..config()
+        };
+        let (mut h, _) = harness(cfg);
+        let o1 = pass(&mut h, 0, &udp(H, 9, S, 53, b"q", true), 1, t(0));
+        let o2 = pass(&mut h, 0, &udp(H2, 9, S, 53, b"q", true), 1, t(0));
+        let mut addrs = vec![tup(&o1).0, tup(&o2).0];
+        addrs.sort();
+        assert_eq!(addrs, vec!["198.51.100.1", "198.51.100.2"]);
+        h.send(0, &udp("192.168.1.50", 9, S, 53, b"q", true), t(0));
+        assert_eq!(h.node_drops(DropReason::NatNoPorts), 1);
+    }
+
+    #[test]
+    fn port_forwards_reach_the_inside_server_and_its_replies_go_out() {
+        let (mut h, _) = harness(config());
+        let c = "198.51.100.9";
+        let i = pass(&mut h, 1, &tcp(c, 40000, P, 8080, SYN, b""), 0, t(0));
+        assert_eq!(tup(&i), s(c, 40000, H, 80));
+        let o = pass(&mut h, 0, &tcp(H, 80, c, 40000, SYN | ACK, b""), 1, t(1));
+        assert_eq!(tup(&o), s(P, 8080, c, 40000));
+        let i2 = pass(&mut h, 1, &tcp(c, 40000, P, 8080, ACK, b"GET /"), 0, t(2));
+        assert_eq!(tup(&i2), s(c, 40000, H, 80));
+        // An unforwarded port is passed (to the router that owns the address).
+        let x = pass(&mut h, 1, &tcp(c, 40001, P, 22, SYN, b""), 0, t(3));
+        assert_eq!(tup(&x), s(c, 40001, P, 22));
+        no_leak(&h);
+    }
+
+    #[test]
+    fn hairpin_sends_an_inside_client_back_inside_to_the_forwarded_server() {
+        let (mut h, st) = harness(config());
+        let syn = tcp(H2, 33000, P, 8080, SYN, b"");
+        let i = pass(&mut h, 0, &syn, 0, t(0));
+        let (src, x, dst, dp) = tup(&i);
+        assert_eq!((src.as_str(), dst.as_str(), dp), (P, H, 80));
+        assert_eq!(&i[0..6], &syn[6..12], "back to the router's MAC");
+        let r = pass(&mut h, 0, &tcp(H, 80, P, x, SYN | ACK, b""), 0, t(1));
+        assert_eq!(tup(&r), s(P, 8080, H2, 33000));
+        // Nothing forwarded there: dropped, never sent out.
+        h.send(0, &tcp(H2, 33001, P, 9999, SYN, b""), t(2));
+        assert!(h.recv_each().iter().all(Vec::is_empty));
+        assert_eq!(h.node_drops(DropReason::NatNoSession), 1);
+        assert!(st.sessions.get() >= 1);
+        no_leak(&h);
+    }
+
+    #[test]
+    fn icmp_errors_are_translated_with_their_quoted_header() {
+        let (mut h, st) = harness(config());
+        // traceroute-like UDP probe and a time exceeded from a hop outside.
+        let probe = udp(H, 40000, S, 33434, b"probe", true);
+        let out = pass(&mut h, 0, &probe, 1, t(0));
+        let hop = "203.0.113.1";
+        let err = icmp_error(hop, P, 11, 0, 0, &out, 28 + 5);
+        let back = pass(&mut h, 1, &err, 0, t(1));
+        assert_eq!(tup(&back).0, hop, "the hop's address stays");
+        assert_eq!(tup(&back).2, H);
+        let inner = &back[14 + 20 + 8..];
+        assert_eq!(&inner[12..16], &a(H).octets(), "quoted source");
+        assert_eq!(ip::read_u16(inner, 20), 40000, "quoted port");
+        // Fragmentation needed about a TCP segment (a 28-byte quote), MTU kept.
+        let syn = pass(&mut h, 0, &tcp(H, 41000, S, 443, SYN, b""), 1, t(2));
+        let ptb = icmp_error(hop, P, 3, 4, 1400, &syn, 28);
+        let back = pass(&mut h, 1, &ptb, 0, t(3));
+        assert_eq!(ip::read_u32(&back, 14 + 20 + 4), 1400);
+        assert_eq!(ip::read_u16(&back, 14 + 28 + 20), 41000);
+        // Port unreachable from the inside server about a forwarded flow: from P.
+        let c = "198.51.100.9";
+        let i = pass(&mut h, 1, &udp(c, 5353, P, 8080, b"x", true), 0, t(4));
+        assert_eq!(tup(&i).2, P, "UDP 8080 is not forwarded: passed");
+        let fwd = pass(&mut h, 1, &tcp(c, 5353, P, 8080, SYN, b""), 0, t(5));
+        let unreach = icmp_error(H, c, 3, 3, 0, &fwd, 28);
+        let out = pass(&mut h, 0, &unreach, 1, t(6));
+        assert_eq!(tup(&out).0, P, "the inside address does not leak");
+        assert_eq!(&out[14 + 28 + 16..14 + 28 + 20], &a(P).octets());
+        assert_eq!(st.icmp_errors.get(), 3);
+        // An inside error about nothing tracked is dropped.
+        let stray = icmp_error(H, c, 3, 3, 0, &udp(c, 1, H, 2, b"", true), 28);
+        h.send(0, &stray, t(7));
+        assert!(h.recv_each().iter().all(Vec::is_empty));
+        assert_eq!(h.node_drops(DropReason::NatNoSession), 1);
+        no_leak(&h);
+    }
+
+    #[test]
+    fn tcp_sessions_follow_their_state_and_unknown_inside_segments_are_dropped() {
+        let (mut h, st) = harness(config());
+        h.send(0, &tcp(H, 1, S, 80, ACK, b"late"), t(0));
+        assert!(h.recv_each().iter().all(Vec::is_empty));
+        assert_eq!(h.node_drops(DropReason::NatNoSession), 1);
+        pass(&mut h, 0, &tcp(H, 40002, S, 80, SYN, b""), 1, t(0));
+        pass(&mut h, 1, &tcp(S, 80, P, 40002, SYN | ACK, b""), 0, t(1));
+        pass(&mut h, 0, &tcp(H, 40002, S, 80, ACK, b""), 1, t(2));
+        pass(&mut h, 1, &tcp(S, 80, P, 40002, RST, b""), 0, t(3));
+        assert_eq!(st.sessions.get(), 1);
+        // Closed: expires after tcp_close (10 s).
+        for k in 0..3 {
+            h.tick(t(11_000 + k));
+        }
+        assert_eq!(st.sessions.get(), 0);
+        let _ = FIN;
+    }
+
+    #[test]
+    fn non_ipv4_and_the_routers_own_traffic_pass_untouched() {
+        let (mut h, st) = harness(config());
+        let mut arp = vec![0xff; 6];
+        arp.extend_from_slice(&IN_MAC);
+        arp.extend_from_slice(&[0x08, 0x06]);
+        arp.extend_from_slice(&[0; 28]);
+        h.send(0, &arp, t(0));
+        assert_eq!(h.recv(1), vec![arp.clone()]);
+        let own = echo(P, S, 0, 5);
+        assert_eq!(pass(&mut h, 0, &own, 1, t(0)), own);
+        assert_eq!(st.passed.get(), 2);
+        assert_eq!(st.sessions.get(), 0);
+    }
+
+    #[test]
+    fn a_full_session_table_refuses_new_flows() {
+        let (mut h, st) = harness(NatConfig {
+            max_sessions: 2,
+            ..config()
+        });
+        for i in 0..2u16 {
+            pass(&mut h, 0, &udp(H, 10100 + i, S, 53, b"", true), 1, t(0));
+            pass(&mut h, 1, &udp(S, 53, P, 10100 + i, b"", true), 0, t(0));
+        }
+        h.send(0, &udp(H, 10200, S, 53, b"", true), t(1));
+        assert!(h.recv_each().iter().all(Vec::is_empty));
+        assert_eq!(h.node_drops(DropReason::ConntrackFull), 1);
+        assert_eq!(st.table_full.get(), 1);
+        // Its port went back: the next flow after expiry gets port 10200.
+        for k in 0..3 {
+            h.tick(t(200_000 + k));
+        }
+        let o = pass(&mut h, 0, &udp(H, 10200, S, 53, b"", true), 1, t(200_010));
+        assert_eq!(tup(&o).1, 10200);
+        no_leak(&h);
+    }
+
+    #[test]
+    fn malformed_frames_are_dropped_with_a_reason() {
+        let (mut h, _) = harness(config());
+        let mut bad = udp(H, 1, S, 2, b"", true);
+        bad[14 + 10] ^= 0xff;
+        h.send(0, &bad, t(0));
+        assert_eq!(h.node_drops(DropReason::BadChecksum), 1);
+        let f = tcp(H, 1, S, 2, SYN, b"");
+        let mut short = f[..14 + 20 + 8].to_vec();
+        short[14 + 2..14 + 4].copy_from_slice(&28u16.to_be_bytes());
+        ip::set_header_checksum(&mut short[14..34]);
+        h.send(0, &short, t(0));
+        assert_eq!(h.node_drops(DropReason::Runt), 1);
+        assert!(h.recv_each().iter().all(Vec::is_empty));
+        assert!(Nat::new(NatConfig {
+            addresses: vec![],
+            ..config()
+        })
+        .is_err());
+        no_leak(&h);
     }
 }

@@ -387,7 +387,10 @@ impl Router {
         if proto == PROTO_TCP || proto == PROTO_UDP {
             // TCP and UDP to the address a NAT masquerades to belong to the NAT.
             let dst = ip::read_u32(h, field::DST);
-            let owner = self.ifaces.iter().position(|i| i.nat_outside && i.addr == dst);
+            let owner = self
+                .ifaces
+                .iter()
+                .position(|i| i.nat_outside && i.addr == dst);
             if let Some(j) = owner.filter(|&j| j != usize::from(gate)) {
                 let mac = self.ifaces[j].mac;
                 let d = pkt.data_mut();
@@ -752,6 +755,32 @@ mod tests {
         assert!(ip::header_checksum_ok(&ip_of(o)[..20]));
         assert_eq!(&o[34..], &f[34..], "payload untouched");
         assert!(h.recv(0).is_empty());
+    }
+
+    #[test]
+    fn tcp_and_udp_to_a_nat_owned_address_go_out_to_the_nat() {
+        let mut cfg = config();
+        cfg.interfaces[1].nat_outside = true;
+        let mut h = harness(cfg);
+        // From the lan, TCP to the wan address: out on wan, to the NAT, not consumed.
+        let f = ip_frame(R0, H0, "10.0.0.5", "10.0.1.1", 64, PROTO_TCP, &[0; 20]);
+        h.send(0, &f, t(0));
+        let out = h.recv(1);
+        assert_eq!(out.len(), 1);
+        assert_eq!(&out[0][0..6], &R1);
+        assert_eq!(&out[0][14..], &f[14..], "the datagram is untouched");
+        // Arriving on wan itself (the NAT passed it: no session), it is the router's.
+        let g = ip_frame(R1, GW, "10.0.1.9", "10.0.1.1", 64, PROTO_TCP, &[0; 20]);
+        h.send(1, &g, t(1));
+        assert!(h.recv_each().iter().all(Vec::is_empty));
+        assert_eq!(h.node_drops(DropReason::NotForUs), 1);
+        // ICMP echo is still answered by the router.
+        h.send(
+            0,
+            &ip_frame(R0, H0, "10.0.0.5", "10.0.1.1", 64, 1, &echo_request(7)),
+            t(2),
+        );
+        assert_eq!(h.recv(0).len(), 1);
     }
 
     #[test]

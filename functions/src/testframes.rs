@@ -1,0 +1,202 @@
+//! Frames for unit tests: TCP, UDP and ICMP over IPv4 with correct checksums, and a
+//! checker that recomputes every checksum in full (to test incremental updates against).
+
+use std::net::Ipv4Addr;
+
+use crate::ip::{self, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
+
+/// MAC of the inside neighbour (a router's interface).
+pub const IN_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+/// MAC of the outside neighbour.
+pub const OUT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
+
+/// An address from text.
+pub fn ipa(s: &str) -> u32 {
+    u32::from(s.parse::<Ipv4Addr>().expect("address"))
+}
+
+/// Ethernet + IPv4 around `l4` (TTL 64, DF).
+pub fn ipv4(src: u32, dst: u32, proto: u8, l4: &[u8]) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&OUT_MAC);
+    f.extend_from_slice(&IN_MAC);
+    f.extend_from_slice(&[0x08, 0x00]);
+    f.extend_from_slice(&ip_packet(src, dst, proto, l4));
+    f
+}
+
+/// An IPv4 packet (no Ethernet) around `l4`.
+pub fn ip_packet(src: u32, dst: u32, proto: u8, l4: &[u8]) -> Vec<u8> {
+    let mut h = vec![0u8; 20];
+    h[0] = 0x45;
+    h[2..4].copy_from_slice(&((20 + l4.len()) as u16).to_be_bytes());
+    h[6] = 0x40;
+    h[8] = 64;
+    h[9] = proto;
+    h[12..16].copy_from_slice(&src.to_be_bytes());
+    h[16..20].copy_from_slice(&dst.to_be_bytes());
+    ip::set_header_checksum(&mut h);
+    h.extend_from_slice(l4);
+    h
+}
+
+fn pseudo(src: u32, dst: u32, proto: u8, len: usize) -> u64 {
+    u64::from(src >> 16)
+        + u64::from(src & 0xffff)
+        + u64::from(dst >> 16)
+        + u64::from(dst & 0xffff)
+        + u64::from(proto)
+        + len as u64
+}
+
+fn l4_checksum(src: u32, dst: u32, proto: u8, seg: &[u8]) -> u16 {
+    !ip::fold(pseudo(src, dst, proto, seg.len()) + u64::from(ip::sum(seg)))
+}
+
+/// A TCP segment in a frame.
+pub fn tcp(src: &str, sport: u16, dst: &str, dport: u16, flags: u8, payload: &[u8]) -> Vec<u8> {
+    tcp_seq(src, sport, dst, dport, flags, 1000, 0, payload)
+}
+
+/// A TCP segment with sequence and acknowledgment numbers.
+#[allow(clippy::too_many_arguments)]
+pub fn tcp_seq(
+    src: &str,
+    sport: u16,
+    dst: &str,
+    dport: u16,
+    flags: u8,
+    seq: u32,
+    ack: u32,
+    payload: &[u8],
+) -> Vec<u8> {
+    let (s, d) = (ipa(src), ipa(dst));
+    let mut seg = vec![0u8; 20];
+    seg[0..2].copy_from_slice(&sport.to_be_bytes());
+    seg[2..4].copy_from_slice(&dport.to_be_bytes());
+    seg[4..8].copy_from_slice(&seq.to_be_bytes());
+    seg[8..12].copy_from_slice(&ack.to_be_bytes());
+    seg[12] = 5 << 4;
+    seg[13] = flags;
+    seg[14..16].copy_from_slice(&1024u16.to_be_bytes());
+    seg.extend_from_slice(payload);
+    let c = l4_checksum(s, d, PROTO_TCP, &seg);
+    seg[16..18].copy_from_slice(&c.to_be_bytes());
+    ipv4(s, d, PROTO_TCP, &seg)
+}
+
+/// A UDP datagram in a frame; `checksum` false sends checksum 0 (none).
+pub fn udp(
+    src: &str,
+    sport: u16,
+    dst: &str,
+    dport: u16,
+    payload: &[u8],
+    checksum: bool,
+) -> Vec<u8> {
+    let (s, d) = (ipa(src), ipa(dst));
+    let mut seg = vec![0u8; 8];
+    seg[0..2].copy_from_slice(&sport.to_be_bytes());
+    seg[2..4].copy_from_slice(&dport.to_be_bytes());
+    seg[4..6].copy_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    seg.extend_from_slice(payload);
+    if checksum {
+        let mut c = l4_checksum(s, d, PROTO_UDP, &seg);
+        if c == 0 {
+            c = 0xffff;
+        }
+        seg[6..8].copy_from_slice(&c.to_be_bytes());
+    }
+    ipv4(s, d, PROTO_UDP, &seg)
+}
+
+/// An ICMP echo request (`ty` 8) or reply (0).
+pub fn echo(src: &str, dst: &str, ty: u8, id: u16) -> Vec<u8> {
+    let mut m = vec![ty, 0, 0, 0, 0, 0, 0, 7];
+    m[4..6].copy_from_slice(&id.to_be_bytes());
+    m.extend_from_slice(b"payload!");
+    let c = ip::checksum(&m);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    ipv4(ipa(src), ipa(dst), PROTO_ICMP, &m)
+}
+
+/// An ICMP error from `src` to `dst` quoting the IPv4 packet of `frame` (up to `quote`
+/// bytes of it).
+pub fn icmp_error(
+    src: &str,
+    dst: &str,
+    ty: u8,
+    code: u8,
+    rest: u32,
+    frame: &[u8],
+    quote: usize,
+) -> Vec<u8> {
+    let inner = &frame[14..];
+    let n = quote.min(inner.len());
+    let mut m = vec![ty, code, 0, 0];
+    m.extend_from_slice(&rest.to_be_bytes());
+    m.extend_from_slice(&inner[..n]);
+    let c = ip::checksum(&m);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    ipv4(ipa(src), ipa(dst), PROTO_ICMP, &m)
+}
+
+/// (src, sport, dst, dport) of a frame's IPv4 packet (ports: TCP/UDP ports, or the ICMP
+/// identifier twice).
+pub fn tuple(f: &[u8]) -> (Ipv4Addr, u16, Ipv4Addr, u16) {
+    let h = &f[14..];
+    let ihl = usize::from(h[0] & 15) * 4;
+    let (sp, dp) = match h[9] {
+        PROTO_ICMP => (ip::read_u16(h, ihl + 4), ip::read_u16(h, ihl + 4)),
+        _ => (ip::read_u16(h, ihl), ip::read_u16(h, ihl + 2)),
+    };
+    (
+        Ipv4Addr::from(ip::read_u32(h, 12)),
+        sp,
+        Ipv4Addr::from(ip::read_u32(h, 16)),
+        dp,
+    )
+}
+
+/// Check every checksum of the IPv4 packet `p` in full: the header's, TCP's, UDP's (0 is
+/// none), ICMP's, and for an ICMP error the quoted header's (and the quoted UDP or ICMP
+/// checksum when `quoted_l4` and it is all there). Panics with what is wrong.
+pub fn check_packet(p: &[u8], quoted_l4: bool) {
+    let ihl = usize::from(p[0] & 15) * 4;
+    let total = usize::from(ip::read_u16(p, 2));
+    assert!(ip::header_checksum_ok(&p[..ihl]), "IPv4 header checksum");
+    let (s, d, proto) = (ip::read_u32(p, 12), ip::read_u32(p, 16), p[9]);
+    let seg = &p[ihl..total];
+    match proto {
+        PROTO_TCP => assert_eq!(
+            ip::fold(pseudo(s, d, proto, seg.len()) + u64::from(ip::sum(seg))),
+            0xffff,
+            "TCP checksum"
+        ),
+        PROTO_UDP if ip::read_u16(seg, 6) != 0 => assert_eq!(
+            ip::fold(pseudo(s, d, proto, seg.len()) + u64::from(ip::sum(seg))),
+            0xffff,
+            "UDP checksum"
+        ),
+        PROTO_ICMP => {
+            assert_eq!(ip::sum(seg), 0xffff, "ICMP checksum");
+            if crate::conntrack::icmp_is_error(seg[0]) && seg.len() >= 28 {
+                let q = &seg[8..];
+                let qihl = usize::from(q[0] & 15) * 4;
+                assert!(
+                    ip::header_checksum_ok(&q[..qihl]),
+                    "quoted IPv4 header checksum"
+                );
+                if quoted_l4 && ip::read_u16(q, 2) as usize == q.len() {
+                    check_packet(q, false);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// [`check_packet`] on a frame.
+pub fn check(f: &[u8]) {
+    check_packet(&f[14..], true)
+}
