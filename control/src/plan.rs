@@ -4,6 +4,8 @@
 //! Gates: a switch's named attachments take gates 0..n in the order they are declared;
 //! every bare mention of the switch in `links` then adds one anonymous access attachment in
 //! the switch's default VLAN (a switch in the middle of a chain gets one for each side).
+//! A nat or firewall has two gates: 0 `inside`, 1 `outside`; in the middle of a chain the
+//! wire to the left neighbour takes gate 0 and the wire to the right one gate 1.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -13,11 +15,13 @@ use std::time::Duration;
 use nfv_dataplane::graph::GraphError;
 use nfv_dataplane::port::{GeneratorConfig, Sizes};
 use nfv_dataplane::{Endpoint, Gate, NodeId, PortId};
+use nfv_functions::firewall::{Action, FirewallConfig, PortRange, Rule, StateSet};
+use nfv_functions::nat::NatConfig;
 use nfv_functions::router::{NeighborConfig, Route, RouterConfig, RouterInterface};
 use nfv_functions::switch::{SwitchConfig, VlanMode as SwitchVlan};
 
 use crate::lab::{netns_name, HostPlan, IfacePlan};
-use crate::topology::{DhcpServerConfig, FunctionKind, LinkEnd, PortKind, Topology};
+use crate::topology::{DhcpServerConfig, FunctionKind, LinkEnd, PortKind, Topology, SIDES};
 
 /// What a port becomes.
 #[derive(Clone, Debug)]
@@ -59,6 +63,10 @@ pub enum FunctionPlan {
         /// Where its leases are kept.
         leases: PathBuf,
     },
+    /// A NAT: gate 0 inside, gate 1 outside.
+    Nat(NatConfig),
+    /// A stateful firewall: gate 0 inside, gate 1 outside.
+    Firewall(FirewallConfig),
 }
 
 impl FunctionPlan {
@@ -68,6 +76,7 @@ impl FunctionPlan {
             FunctionPlan::Switch(c) => c.attachments.len(),
             FunctionPlan::Router(r) => r.interfaces.len(),
             FunctionPlan::DhcpServer { .. } => 1,
+            FunctionPlan::Nat(_) | FunctionPlan::Firewall(_) => SIDES.len(),
         }
     }
 }
@@ -124,6 +133,14 @@ pub enum PlanError {
     #[error("line {line}: `{name}` has a single wire end; it can only be the first or last end of a link")]
     SingleEnd {
         /// The end's name.
+        name: String,
+        /// The link's line.
+        line: usize,
+    },
+    /// A nat or firewall named bare at the end of a link, where its side must be named.
+    #[error("line {line}: `{name}` has two sides; at the end of a link write `{name}.inside` or `{name}.outside`")]
+    SideNeeded {
+        /// The function's name.
         name: String,
         /// The link's line.
         line: usize,
@@ -227,6 +244,18 @@ impl Plan {
                         }),
                     ));
                 }
+                FunctionKind::Nat(n) => {
+                    for (g, side) in SIDES.iter().enumerate() {
+                        named.insert((f.name.as_str(), side), Gate(g as u16));
+                    }
+                    functions.push((f.name.clone(), FunctionPlan::Nat(n.config.clone())));
+                }
+                FunctionKind::Firewall(c) => {
+                    for (g, side) in SIDES.iter().enumerate() {
+                        named.insert((f.name.as_str(), side), Gate(g as u16));
+                    }
+                    functions.push((f.name.clone(), FunctionPlan::Firewall(c.clone())));
+                }
                 FunctionKind::DhcpServer(d) => {
                     let leases = d.leases.clone().unwrap_or_else(|| {
                         PathBuf::from(LEASE_DIR)
@@ -243,6 +272,29 @@ impl Plan {
                     ));
                 }
             }
+        }
+        // A router interface a nat masquerades to is that nat's outside.
+        for f in &topo.functions {
+            let FunctionKind::Nat(n) = &f.kind else {
+                continue;
+            };
+            let Some((router, iface)) = &n.interface else {
+                continue;
+            };
+            let unknown = || PlanError::Unknown {
+                name: format!("{router}.{iface}"),
+                line: f.line,
+            };
+            let id = node_ids.get(router.as_str()).ok_or_else(unknown)?;
+            let FunctionPlan::Router(r) = &mut functions[id.index()].1 else {
+                return Err(unknown());
+            };
+            let i = r
+                .interfaces
+                .iter_mut()
+                .find(|i| i.name == *iface)
+                .ok_or_else(unknown)?;
+            i.nat_outside = true;
         }
         let default_vlan: HashMap<&str, u16> = topo
             .functions
@@ -263,8 +315,12 @@ impl Plan {
                 };
                 move || e
             };
-            // The endpoint of end `i` facing the wire to its neighbour.
-            let resolve = |end: &LinkEnd, i: usize, functions: &mut Vec<(String, FunctionPlan)>| {
+            // The endpoint of end `i` facing the wire to its right neighbour (`right`) or to
+            // its left one.
+            let resolve = |end: &LinkEnd,
+                           i: usize,
+                           right: bool,
+                           functions: &mut Vec<(String, FunctionPlan)>| {
                 let middle = i > 0 && i + 1 < n;
                 match end {
                     LinkEnd::Port(p) => {
@@ -308,6 +364,16 @@ impl Plan {
                                 Ok(Endpoint::Node(id, Gate((cfg.attachments.len() - 1) as u16)))
                             }
                             FunctionPlan::DhcpServer { .. } => Ok(Endpoint::Node(id, Gate(0))),
+                            FunctionPlan::Nat(_) | FunctionPlan::Firewall(_) => {
+                                if !middle {
+                                    return Err(PlanError::SideNeeded {
+                                        name: name.clone(),
+                                        line: link.line,
+                                    });
+                                }
+                                // Inside faces the left neighbour, outside the right one.
+                                Ok(Endpoint::Node(id, Gate(u16::from(right))))
+                            }
                             FunctionPlan::Router(_) => Err(PlanError::SingleEnd {
                                 name: name.clone(),
                                 line: link.line,
@@ -317,8 +383,8 @@ impl Plan {
                 }
             };
             for i in 0..n.saturating_sub(1) {
-                let a = resolve(&link.ends[i], i, &mut functions)?;
-                let b = resolve(&link.ends[i + 1], i + 1, &mut functions)?;
+                let a = resolve(&link.ends[i], i, true, &mut functions)?;
+                let b = resolve(&link.ends[i + 1], i + 1, false, &mut functions)?;
                 wires.push(Wire {
                     a,
                     b,
@@ -415,7 +481,16 @@ impl Plan {
     fn end_name(&self, e: Endpoint) -> String {
         match e {
             Endpoint::Port(p) => self.ports[p.index()].0.clone(),
-            Endpoint::Node(n, g) => format!("{}[{}]", self.functions[n.index()].0, g),
+            Endpoint::Node(n, g) => {
+                let (name, f) = &self.functions[n.index()];
+                match f {
+                    FunctionPlan::Nat(_) | FunctionPlan::Firewall(_) => {
+                        let side = SIDES.get(g.index()).copied().unwrap_or("?");
+                        format!("{name}[{side}]")
+                    }
+                    _ => format!("{name}[{g}]"),
+                }
+            }
         }
     }
 
@@ -496,12 +571,13 @@ impl Plan {
                     for (g, ifc) in r.interfaces.iter().enumerate() {
                         let _ = writeln!(
                             s,
-                            "        [{g}] {:<8} {}/{} mac {} mtu {}",
+                            "        [{g}] {:<8} {}/{} mac {} mtu {}{}",
                             ifc.name,
                             ifc.address,
                             ifc.prefix_len,
                             fmt_mac(&ifc.mac),
-                            ifc.mtu
+                            ifc.mtu,
+                            if ifc.nat_outside { ", nat outside" } else { "" }
                         );
                     }
                     for rt in r.routes.iter().take(20) {
@@ -537,6 +613,64 @@ impl Plan {
                         d.reservations.len(),
                         leases.display()
                     );
+                }
+                FunctionPlan::Nat(c) => {
+                    let _ = writeln!(
+                        s,
+                        "  {i:<3} {name:<12} nat to {}, ports {}, {} forward(s), {} sessions",
+                        fmt_addresses(&c.addresses),
+                        fmt_ports(c.ports),
+                        c.forwards.len(),
+                        c.max_sessions
+                    );
+                    let _ = writeln!(s, "        [0] inside");
+                    let _ = writeln!(s, "        [1] outside");
+                    for fw in c.forwards.iter().take(20) {
+                        let to = c
+                            .addresses
+                            .first()
+                            .map(|a| a.to_string())
+                            .unwrap_or_default();
+                        let _ = writeln!(
+                            s,
+                            "        forward {} {to}:{} -> {}:{}",
+                            fmt_proto(fw.proto),
+                            fw.port,
+                            fw.to,
+                            fw.to_port
+                        );
+                    }
+                    if c.forwards.len() > 20 {
+                        let _ =
+                            writeln!(s, "        ... and {} more forwards", c.forwards.len() - 20);
+                    }
+                }
+                FunctionPlan::Firewall(c) => {
+                    let _ = writeln!(
+                        s,
+                        "  {i:<3} {name:<12} firewall, {} connections",
+                        c.max_connections
+                    );
+                    let _ = writeln!(s, "        [0] inside");
+                    let _ = writeln!(s, "        [1] outside");
+                    for (dir, set) in [("inbound", &c.inbound), ("outbound", &c.outbound)] {
+                        let _ = writeln!(
+                            s,
+                            "        {dir}: {} rule(s), default {}",
+                            set.rules.len(),
+                            fmt_action(set.default)
+                        );
+                        for r in set.rules.iter().take(20) {
+                            let _ = writeln!(s, "          {}", fmt_rule(r));
+                        }
+                        if set.rules.len() > 20 {
+                            let _ = writeln!(
+                                s,
+                                "          ... and {} more rules",
+                                set.rules.len() - 20
+                            );
+                        }
+                    }
                 }
             }
         }
@@ -583,6 +717,74 @@ fn fmt_vlan(v: &SwitchVlan) -> String {
             }
         }
     }
+}
+
+fn fmt_addresses(a: &[std::net::Ipv4Addr]) -> String {
+    match a {
+        [] => "-".into(),
+        [one] => one.to_string(),
+        [first, .., last] => format!("{first}-{last} ({} addresses)", a.len()),
+    }
+}
+
+fn fmt_ports(p: PortRange) -> String {
+    if p.lo == p.hi {
+        p.lo.to_string()
+    } else {
+        format!("{}-{}", p.lo, p.hi)
+    }
+}
+
+fn fmt_proto(p: u8) -> String {
+    match p {
+        1 => "icmp".into(),
+        6 => "tcp".into(),
+        17 => "udp".into(),
+        n => format!("proto {n}"),
+    }
+}
+
+fn fmt_action(a: Action) -> &'static str {
+    match a {
+        Action::Allow => "allow",
+        Action::Drop => "drop",
+        Action::Reject => "reject",
+    }
+}
+
+/// A rule as one line: `allow tcp dst_port 22`.
+fn fmt_rule(r: &Rule) -> String {
+    let mut parts: Vec<String> = vec![r.action.map_or("allow", fmt_action).to_string()];
+    if let Some(p) = r.proto {
+        parts.push(fmt_proto(p));
+    }
+    if let Some(p) = r.src {
+        parts.push(format!("src {}/{}", p.addr, p.len));
+    }
+    if let Some(p) = r.src_port {
+        parts.push(format!("src_port {}", fmt_ports(p)));
+    }
+    if let Some(p) = r.dst {
+        parts.push(format!("dst {}/{}", p.addr, p.len));
+    }
+    if let Some(p) = r.dst_port {
+        parts.push(format!("dst_port {}", fmt_ports(p)));
+    }
+    if let Some(t) = r.icmp_type {
+        parts.push(format!("icmp_type {t}"));
+    }
+    if let Some(set) = r.state {
+        let names: Vec<&str> = StateSet::NAMES
+            .iter()
+            .filter(|(_, s)| set.intersects(*s))
+            .map(|(n, _)| *n)
+            .collect();
+        parts.push(format!("state {}", names.join(",")));
+    }
+    if parts.len() == 1 {
+        parts.push("everything".into());
+    }
+    parts.join(" ")
 }
 
 fn fmt_duration(d: Duration) -> String {
@@ -676,6 +878,103 @@ links:
         let text = p.describe();
         assert!(text.contains("b <-> sw2[0]"), "{text}");
         assert!(text.contains("[0] trunk vlans 5,6"), "{text}");
+    }
+
+    const GATEWAY: &str = "\
+name: g
+ports:
+  lan: { kind: null }
+  wan: { kind: null }
+  dmz: { kind: null }
+functions:
+  gw:
+    kind: router
+    interfaces:
+      lan: { address: 192.168.1.1/24 }
+      wan: { address: 203.0.113.2/24 }
+  nat: { kind: nat, masquerade: gw.wan, forwards: [{ proto: tcp, port: 8080, to: 192.168.1.10:80 }] }
+  fw: { kind: firewall }
+  fw2: { kind: firewall }
+  sw: { kind: switch }
+links:
+  - [lan, gw.lan]
+  - [gw.wan, nat, fw, wan]
+  - [fw2.outside, dmz]
+  - [sw, fw2.inside]
+";
+
+    #[test]
+    fn two_sided_functions_take_inside_from_the_left_and_outside_to_the_right() {
+        let p = plan(GATEWAY).unwrap_or_else(|e| panic!("{e}"));
+        let (gw, nat, fw, fw2, sw) = (NodeId(0), NodeId(1), NodeId(2), NodeId(3), NodeId(4));
+        let node = |n, g| Endpoint::Node(n, Gate(g));
+        assert_eq!(
+            p.wires.iter().map(|w| (w.a, w.b)).collect::<Vec<_>>(),
+            vec![
+                (Endpoint::Port(PortId(0)), node(gw, 0)),
+                (node(gw, 1), node(nat, 0)),
+                (node(nat, 1), node(fw, 0)),
+                (node(fw, 1), Endpoint::Port(PortId(1))),
+                (node(fw2, 1), Endpoint::Port(PortId(2))),
+                (node(sw, 0), node(fw2, 0)),
+            ]
+        );
+        assert_eq!(
+            p.functions
+                .iter()
+                .map(|(_, f)| f.gates())
+                .collect::<Vec<_>>(),
+            vec![2, 2, 2, 2, 1]
+        );
+        let FunctionPlan::Router(r) = &p.functions[0].1 else {
+            panic!("not a router")
+        };
+        assert_eq!(
+            r.interfaces
+                .iter()
+                .map(|i| i.nat_outside)
+                .collect::<Vec<_>>(),
+            vec![false, true]
+        );
+        let FunctionPlan::Nat(n) = &p.functions[1].1 else {
+            panic!("not a nat")
+        };
+        assert_eq!(n.addresses, vec![std::net::Ipv4Addr::new(203, 0, 113, 2)]);
+        assert!(
+            matches!(&p.functions[2].1, FunctionPlan::Firewall(c) if *c == FirewallConfig::default())
+        );
+        let text = p.describe();
+        for part in [
+            "gw[1] <-> nat[inside]",
+            "nat[outside] <-> fw[inside]",
+            "fw[outside] <-> wan",
+            "sw[0] <-> fw2[inside]",
+            "nat to 203.0.113.2, ports 1024-65535, 1 forward(s)",
+            "forward tcp 203.0.113.2:8080 -> 192.168.1.10:80",
+            "inbound: 1 rule(s), default drop",
+            "allow state established,related",
+            ", nat outside",
+        ] {
+            assert!(text.contains(part), "no {part:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_bare_two_sided_function_at_a_link_end_is_refused() {
+        // The loader refuses this too; the plan must not trust it blindly.
+        let mut topo = crate::topology::load_str(GATEWAY, Path::new("t.yaml"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        topo.links[2].ends[0] = LinkEnd::Function {
+            name: "fw2".into(),
+            attachment: None,
+        };
+        match Plan::new(&topo, 1) {
+            Err(e @ PlanError::SideNeeded { .. }) => assert_eq!(
+                e.to_string(),
+                "line 19: `fw2` has two sides; at the end of a link write `fw2.inside` or `fw2.outside`"
+            ),
+            other => panic!("expected SideNeeded, got {other:?}"),
+        }
     }
 
     #[test]

@@ -177,6 +177,12 @@ pub fn start(topo: &Topology) -> Result<Running, RunError> {
                 dhcp_stats.push((name.clone(), server.stats()));
                 graph.add_node(name.clone(), 1, Box::new(server));
             }
+            FunctionPlan::Nat(_) | FunctionPlan::Firewall(_) => {
+                return Err(RunError::Function {
+                    name: name.clone(),
+                    message: "nat and firewall nodes are not built yet".into(),
+                })
+            }
         }
     }
     for w in &plan.wires {

@@ -43,7 +43,7 @@ use super::{DURATION, MAX_MTU, MIN_MTU};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawInterface {
-    address: Option<String>,
+    pub(super) address: Option<String>,
     mac: Option<String>,
     mtu: Option<u32>,
 }
@@ -58,7 +58,7 @@ pub(super) struct RawRoute {
 
 /// One string or a list of them.
 #[derive(Debug)]
-pub(super) struct OneOrMany(Vec<String>);
+pub(super) struct OneOrMany(pub(super) Vec<String>);
 
 impl<'de> Deserialize<'de> for OneOrMany {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -167,6 +167,19 @@ const MANAGED_OPTIONS: &[(u8, &str)] = &[
     (61, "the client identifier is the client's"),
 ];
 
+/// A network prefix like 10.0.0.0/8: an address with a prefix length and no host bits set.
+pub(super) fn parse_prefix(s: &str) -> Result<Ipv4Network, String> {
+    let net = parse_cidr(s)?;
+    if net.ip() != net.network() {
+        return Err(format!(
+            "`{s}` has host bits set: did you mean {}/{}?",
+            net.network(),
+            net.prefix()
+        ));
+    }
+    Ok(net)
+}
+
 /// One line of a routes file: `PREFIX/LEN GATEWAY` or `PREFIX/LEN via GATEWAY`.
 fn route_line(content: &str, interfaces: &[RouterInterface]) -> Result<StaticRoute, String> {
     let words: Vec<&str> = content.split_whitespace().collect();
@@ -178,14 +191,7 @@ fn route_line(content: &str, interfaces: &[RouterInterface]) -> Result<StaticRou
             ))
         }
     };
-    let to = parse_cidr(prefix)?;
-    if to.ip() != to.network() {
-        return Err(format!(
-            "`{prefix}` has host bits set: did you mean {}/{}?",
-            to.network(),
-            to.prefix()
-        ));
-    }
+    let to = parse_prefix(prefix)?;
     let via: Ipv4Addr = gw
         .parse()
         .map_err(|_| format!("`{gw}` is not an IPv4 address"))?;
@@ -232,7 +238,12 @@ fn option_bytes(v: &str) -> Result<Vec<u8>, String> {
 }
 
 impl Validator<'_> {
-    fn duration_or(&mut self, key: &str, d: Option<&RawDuration>, default: Duration) -> Duration {
+    pub(super) fn duration_or(
+        &mut self,
+        key: &str,
+        d: Option<&RawDuration>,
+        default: Duration,
+    ) -> Duration {
         match d {
             None => default,
             Some(d) => parse_duration(d).unwrap_or_else(|| {
@@ -345,20 +356,13 @@ impl Validator<'_> {
                     );
                     None
                 }
-                Some(t) => self.cidr(&format!("{rkey}.to"), t).and_then(|net| {
-                    if net.ip() != net.network() {
-                        self.error(
-                            format!("{rkey}.to"),
-                            format!(
-                                "`{t}` has host bits set: did you mean {}/{}?",
-                                net.network(),
-                                net.prefix()
-                            ),
-                        );
-                        return None;
+                Some(t) => match parse_prefix(t) {
+                    Ok(net) => Some(net),
+                    Err(m) => {
+                        self.error(format!("{rkey}.to"), m);
+                        None
                     }
-                    Some(net)
-                }),
+                },
             };
             let via = match r.via.as_deref() {
                 None => {

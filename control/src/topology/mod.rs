@@ -23,6 +23,10 @@
 //!   - [n, lan]
 //! ```
 //!
+//! `router` and `dhcp-server` are described in `l3.rs`; `nat` and `firewall`, two-sided
+//! functions (`NAME.inside` and `NAME.outside`, or a bare `NAME` in the middle of a chain),
+//! in `gateway.rs`.
+//!
 //! Loading has three steps: serde_yaml reads the text into the raw structs below (types and
 //! unknown keys; it stops at the first such error), a [`LineIndex`] records where every key
 //! path is, and one validation pass (`Validator`) checks the meaning (names, references,
@@ -30,6 +34,7 @@
 //! key path. A new function kind adds its keys to `RawFunction`, a variant to
 //! [`FunctionKind`] and an arm to `Validator::functions`; ports work the same way.
 
+mod gateway;
 mod l3;
 mod lines;
 
@@ -56,7 +61,7 @@ pub const MIN_MTU: u32 = 68;
 /// Known port kinds.
 pub const PORT_KINDS: &[&str] = &["tap", "null", "generator"];
 /// Known function kinds.
-pub const FUNCTION_KINDS: &[&str] = &["switch", "router", "dhcp-server"];
+pub const FUNCTION_KINDS: &[&str] = &["switch", "router", "dhcp-server", "nat", "firewall"];
 
 // ---------------------------------------------------------------------------------------
 // Errors
@@ -224,21 +229,29 @@ pub enum FunctionKind {
     Router(RouterConfig),
     /// A DHCP server.
     DhcpServer(DhcpServerConfig),
+    /// A NAT: `inside` (gate 0) and `outside` (gate 1).
+    Nat(NatFunction),
+    /// A stateful firewall: `inside` (gate 0) and `outside` (gate 1).
+    Firewall(FirewallConfig),
 }
 
 impl FunctionKind {
     /// Names of the sub-ends a link may name as `function.NAME`: a switch's attachments, a
-    /// router's interfaces; none for a DHCP server.
+    /// router's interfaces, a nat's or firewall's two sides; none for a DHCP server.
     pub fn sub_ends(&self) -> Vec<&str> {
         match self {
             FunctionKind::Switch(c) => c.attachments.iter().map(|(a, _)| a.as_str()).collect(),
             FunctionKind::Router(r) => r.interfaces.iter().map(|i| i.name.as_str()).collect(),
             FunctionKind::DhcpServer(_) => Vec::new(),
+            FunctionKind::Nat(_) | FunctionKind::Firewall(_) => gateway::SIDES.to_vec(),
         }
     }
 }
 
+pub use gateway::{NatFunction, SIDES};
 pub use l3::{DhcpServerConfig, RouterConfig, RouterInterface, StaticRoute};
+/// A firewall's settings: the function's own type.
+pub use nfv_functions::firewall::FirewallConfig;
 
 /// A switch's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -493,8 +506,9 @@ fn number_or_text<'de, D: Deserializer<'de>>(
     d.deserialize_any(V(max, expected))
 }
 
-/// A function as written: `kind` and the keys of every kind; `SWITCH_KEYS`, `ROUTER_KEYS`
-/// and `DHCP_KEYS` say which belong to which, and the validator reports the others.
+/// A function as written: `kind` and the keys of every kind; `SWITCH_KEYS`, `ROUTER_KEYS`,
+/// `DHCP_KEYS`, `NAT_KEYS` and `FIREWALL_KEYS` say which belong to which, and the validator
+/// reports the others.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFunction {
@@ -530,6 +544,17 @@ struct RawFunction {
     #[serde(default)]
     options: Ordered<String>,
     leases: Option<String>,
+    // nat
+    masquerade: Option<String>,
+    ports: Option<gateway::RawPorts>,
+    max_sessions: Option<u64>,
+    forwards: Option<Vec<gateway::RawForward>>,
+    // firewall
+    max_connections: Option<u64>,
+    inbound: Option<gateway::RawDirection>,
+    outbound: Option<gateway::RawDirection>,
+    // nat and firewall
+    timeouts: Option<Ordered<RawDuration>>,
 }
 
 impl RawFunction {
@@ -559,6 +584,14 @@ impl RawFunction {
             ("reservations", !self.reservations.0.is_empty()),
             ("options", !self.options.0.is_empty()),
             ("leases", self.leases.is_some()),
+            ("masquerade", self.masquerade.is_some()),
+            ("ports", self.ports.is_some()),
+            ("max_sessions", self.max_sessions.is_some()),
+            ("forwards", self.forwards.is_some()),
+            ("max_connections", self.max_connections.is_some()),
+            ("inbound", self.inbound.is_some()),
+            ("outbound", self.outbound.is_some()),
+            ("timeouts", self.timeouts.is_some()),
         ]
         .into_iter()
         .filter_map(|(k, set)| set.then_some(k))
@@ -591,6 +624,14 @@ const DHCP_KEYS: &[&str] = &[
     "options",
     "leases",
 ];
+const NAT_KEYS: &[&str] = &[
+    "masquerade",
+    "ports",
+    "max_sessions",
+    "timeouts",
+    "forwards",
+];
+const FIREWALL_KEYS: &[&str] = &["max_connections", "timeouts", "inbound", "outbound"];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -737,6 +778,18 @@ fn serde_error(e: &serde_yaml::Error, text: &str, index: &LineIndex, file: &Path
         (
             "expected struct RawAttachment",
             "expected an attachment: `{ vlan: ID }` or `{ trunk: [ID, ...] }`",
+        ),
+        (
+            "expected struct RawForward",
+            "expected a forward: `{ proto: tcp, port: 8080, to: 192.168.1.10:80 }`",
+        ),
+        (
+            "expected struct RawDirection",
+            "expected a direction: a mapping with optional keys `default`, `allow`, `rules`",
+        ),
+        (
+            "expected struct RawRule",
+            "expected a rule: a mapping like `{ action: allow, proto: tcp, dst_port: 22 }`",
         ),
         ("expected a sequence", "expected a list"),
         ("expected field identifier", "expected a plain key name"),
@@ -1501,6 +1554,17 @@ impl Validator<'_> {
                         None => continue,
                     }
                 }
+                Some(kind @ "nat") => {
+                    self.only_function_keys(&key, kind, f, NAT_KEYS);
+                    match self.nat(&key, f, raw) {
+                        Some(n) => FunctionKind::Nat(n),
+                        None => continue,
+                    }
+                }
+                Some(kind @ "firewall") => {
+                    self.only_function_keys(&key, kind, f, FIREWALL_KEYS);
+                    FunctionKind::Firewall(self.firewall(&key, f))
+                }
                 Some(other) => {
                     self.error(
                         format!("{key}.kind"),
@@ -1650,6 +1714,8 @@ impl Validator<'_> {
         let mut single_used: HashMap<String, String> = HashMap::new();
         let mut port_used: HashMap<String, String> = HashMap::new();
         let mut att_used: HashMap<String, String> = HashMap::new();
+        // Two-sided functions with a wrong link end: not also reported as not linked.
+        let mut wrong_ends: HashSet<String> = HashSet::new();
         let mut links = Vec::new();
         for (li, ends) in raw.links.iter().enumerate() {
             let lkey = format!("links[{li}]");
@@ -1694,6 +1760,21 @@ impl Validator<'_> {
                     resolved.push((ei, LinkEnd::Port(head.to_string())));
                 } else if fn_names.contains(&head) {
                     let kind = kind_of(head);
+                    if let Some(k @ ("nat" | "firewall")) = kind {
+                        if self.two_sided_end(head, k, sub, middle, &ekey, &mut att_used) {
+                            resolved.push((
+                                ei,
+                                LinkEnd::Function {
+                                    name: head.to_string(),
+                                    attachment: sub.map(str::to_string),
+                                },
+                            ));
+                        } else {
+                            wrong_ends.insert(head.to_string());
+                            ok = false;
+                        }
+                        continue;
+                    }
                     if kind == Some("router") && sub.is_none() {
                         let names = sub_ends(head);
                         let example = names.first().copied().unwrap_or("lan");
@@ -1793,6 +1874,39 @@ impl Validator<'_> {
         }
         for f in functions {
             let (what, under) = match &f.kind {
+                FunctionKind::Nat(_) | FunctionKind::Firewall(_) => {
+                    if wrong_ends.contains(&f.name) {
+                        continue;
+                    }
+                    let k = if matches!(f.kind, FunctionKind::Nat(_)) {
+                        "nat"
+                    } else {
+                        "firewall"
+                    };
+                    let name = &f.name;
+                    let missing: Vec<&str> = f
+                        .kind
+                        .sub_ends()
+                        .into_iter()
+                        .filter(|s| !att_used.contains_key(&format!("{name}.{s}")))
+                        .collect();
+                    match missing.as_slice() {
+                        [] => {}
+                        [side] => self.error(
+                            format!("functions.{name}"),
+                            format!(
+                                "the {side} side of {k} `{name}` is not linked: link it as `{name}.{side}` at the end of a link, or put `{name}` in the middle of a chain (its left neighbour is the inside)"
+                            ),
+                        ),
+                        _ => self.error(
+                            format!("functions.{name}"),
+                            format!(
+                                "{k} `{name}` is not linked: put it in the middle of a chain, like `[lan, {name}, wan]` (the left neighbour is the inside), or link `{name}.inside` and `{name}.outside` at the ends of links"
+                            ),
+                        ),
+                    }
+                    continue;
+                }
                 FunctionKind::Switch(_) => ("attachment", "attachments"),
                 FunctionKind::Router(_) => ("interface", "interfaces"),
                 FunctionKind::DhcpServer(_) => {
@@ -1819,6 +1933,56 @@ impl Validator<'_> {
             }
         }
         links
+    }
+
+    /// Check one link end naming a nat or firewall `head` (of kind `k`) and record the sides
+    /// it links in `used`; false if it is wrong. `NAME.inside` and `NAME.outside` are single
+    /// wire ends (the caller refuses them in the middle of a chain); a bare `NAME` in the
+    /// middle of a chain links both sides.
+    fn two_sided_end(
+        &mut self,
+        head: &str,
+        k: &str,
+        sub: Option<&str>,
+        middle: bool,
+        ekey: &str,
+        used: &mut HashMap<String, String>,
+    ) -> bool {
+        let sides: Vec<&str> = match sub {
+            Some(s) if !SIDES.contains(&s) => {
+                let hint = did_you_mean(s, SIDES);
+                self.error(
+                    ekey,
+                    format!("`{head}.{s}`: a {k} has two sides, `inside` and `outside`; write `{head}.inside` or `{head}.outside`{hint}"),
+                );
+                return false;
+            }
+            Some(s) => vec![s],
+            None if !middle => {
+                self.error(
+                    ekey,
+                    format!("`{head}` is a {k}: at the end of a link write `{head}.inside` or `{head}.outside`; in the middle of a chain the left side is inside"),
+                );
+                return false;
+            }
+            None => SIDES.to_vec(),
+        };
+        let mut ok = true;
+        for s in sides {
+            let full = format!("{head}.{s}");
+            if let Some(prev) = used.get(&full) {
+                let message = if sub.is_some() {
+                    format!("side `{full}` is already linked at {prev}; each side of a {k} is linked exactly once")
+                } else {
+                    format!("`{head}` in the middle of a chain links both its sides, but `{full}` is already linked at {prev}; each side of a {k} is linked exactly once")
+                };
+                self.error(ekey, message);
+                ok = false;
+            } else {
+                used.insert(full, ekey.to_string());
+            }
+        }
+        ok
     }
 
     fn addresses(&mut self, hosts: &[Host]) {
@@ -2949,6 +3113,582 @@ links:
             &r("[dhcp, lan]", "[dhcp.x, lan]"),
             "links[1][0]",
             "no sub-ends",
+        );
+    }
+}
+
+#[cfg(test)]
+mod gateway_tests {
+    use super::*;
+    use nfv_functions::conntrack::Timeouts;
+    use nfv_functions::firewall::{Action, PortRange, Prefix, Rule, RuleSet, StateSet};
+    use nfv_functions::nat::{NatConfig, PortForward};
+
+    fn load(text: &str) -> Result<Topology, Vec<TopologyError>> {
+        match load_str(text, Path::new("t.yaml")) {
+            Ok(t) => Ok(t),
+            Err(LoadError::Invalid(e)) => Err(e),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn function<'a>(t: &'a Topology, name: &str) -> &'a FunctionKind {
+        match t.functions.iter().find(|f| f.name == name) {
+            Some(f) => &f.kind,
+            None => panic!("no function {name}"),
+        }
+    }
+
+    const GATEWAY: &str = "\
+name: g
+ports:
+  lan: { kind: tap }
+  wan: { kind: tap }
+functions:
+  gw:
+    kind: router
+    interfaces:
+      lan: { address: 192.168.1.1/24 }
+      wan: { address: 203.0.113.2/24 }
+  nat:
+    kind: nat
+    masquerade: gw.wan
+    ports: 2000-3000
+    max_sessions: 1000
+    timeouts: { udp: 45s, tcp_established: 1h }
+    forwards:
+      - { proto: tcp, port: 8080, to: 192.168.1.10:80 }
+      - { proto: udp, port: 5000, to: 192.168.1.10 }
+  fw:
+    kind: firewall
+    max_connections: 500
+    timeouts: { icmp: 10s }
+    inbound:
+      default: reject
+      allow: [established, icmp, tcp/22, udp/5000-5010]
+    outbound:
+      rules:
+        - { action: allow, state: [established, related] }
+        - { action: reject, proto: tcp, dst_port: 23 }
+        - { action: drop, src: 192.168.1.0/24, dst: 10.0.0.0/8, proto: udp, src_port: 1000-2000 }
+        - { action: allow, proto: icmp, icmp_type: echo-request }
+        - { action: drop, dst: 10.1.2.3, proto: 47, state: new }
+links:
+  - [lan, gw.lan]
+  - [gw.wan, nat, fw, wan]
+";
+
+    fn allow() -> Rule {
+        Rule {
+            action: Some(Action::Allow),
+            ..Rule::default()
+        }
+    }
+
+    #[test]
+    fn a_nat_becomes_the_model() {
+        let t = load(GATEWAY).unwrap_or_else(|e| panic!("{}", list(&e)));
+        let mut timeouts = Timeouts::default();
+        timeouts.udp = Duration::from_secs(45);
+        timeouts.tcp_established = Duration::from_secs(3600);
+        let inside = Ipv4Addr::new(192, 168, 1, 10);
+        assert_eq!(
+            function(&t, "nat"),
+            &FunctionKind::Nat(NatFunction {
+                config: NatConfig {
+                    addresses: vec![Ipv4Addr::new(203, 0, 113, 2)],
+                    ports: PortRange { lo: 2000, hi: 3000 },
+                    forwards: vec![
+                        PortForward {
+                            proto: 6,
+                            port: 8080,
+                            to: inside,
+                            to_port: 80
+                        },
+                        PortForward {
+                            proto: 17,
+                            port: 5000,
+                            to: inside,
+                            to_port: 5000
+                        },
+                    ],
+                    max_sessions: 1000,
+                    timeouts,
+                },
+                interface: Some(("gw".into(), "wan".into())),
+            })
+        );
+        assert_eq!(function(&t, "nat").sub_ends(), vec!["inside", "outside"]);
+        assert_eq!(
+            t.links[1].ends[1],
+            LinkEnd::Function {
+                name: "nat".into(),
+                attachment: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_firewall_becomes_the_model() {
+        let t = load(GATEWAY).unwrap_or_else(|e| panic!("{}", list(&e)));
+        let timeouts = Timeouts {
+            icmp: Duration::from_secs(10),
+            ..Timeouts::default()
+        };
+        let prefix = |a: [u8; 4], len: u8| Prefix {
+            addr: Ipv4Addr::from(a),
+            len,
+        };
+        let expected = FirewallConfig {
+            inbound: RuleSet {
+                default: Action::Reject,
+                rules: vec![
+                    Rule {
+                        state: Some(StateSet::ESTABLISHED.union(StateSet::RELATED)),
+                        ..allow()
+                    },
+                    Rule {
+                        proto: Some(1),
+                        ..allow()
+                    },
+                    Rule {
+                        proto: Some(6),
+                        dst_port: Some(PortRange::one(22)),
+                        ..allow()
+                    },
+                    Rule {
+                        proto: Some(17),
+                        dst_port: Some(PortRange { lo: 5000, hi: 5010 }),
+                        ..allow()
+                    },
+                ],
+            },
+            outbound: RuleSet {
+                default: Action::Allow,
+                rules: vec![
+                    Rule {
+                        state: Some(StateSet::ESTABLISHED.union(StateSet::RELATED)),
+                        ..allow()
+                    },
+                    Rule {
+                        action: Some(Action::Reject),
+                        proto: Some(6),
+                        dst_port: Some(PortRange::one(23)),
+                        ..Rule::default()
+                    },
+                    Rule {
+                        action: Some(Action::Drop),
+                        src: Some(prefix([192, 168, 1, 0], 24)),
+                        dst: Some(prefix([10, 0, 0, 0], 8)),
+                        proto: Some(17),
+                        src_port: Some(PortRange { lo: 1000, hi: 2000 }),
+                        ..Rule::default()
+                    },
+                    Rule {
+                        proto: Some(1),
+                        icmp_type: Some(8),
+                        ..allow()
+                    },
+                    Rule {
+                        action: Some(Action::Drop),
+                        dst: Some(prefix([10, 1, 2, 3], 32)),
+                        proto: Some(47),
+                        state: Some(StateSet::NEW),
+                        ..Rule::default()
+                    },
+                ],
+            },
+            max_connections: 500,
+            timeouts,
+        };
+        assert_eq!(function(&t, "fw"), &FunctionKind::Firewall(expected));
+    }
+
+    /// A file with ports `a` and `b` and `[a, NAME, b]`, NAME declared as `decl`.
+    fn chain(name: &str, decl: &str) -> String {
+        format!(
+            "name: c\nports:\n  a: {{ kind: null }}\n  b: {{ kind: null }}\nfunctions:\n  {name}: {decl}\nlinks:\n  - [a, {name}, b]\n"
+        )
+    }
+
+    #[test]
+    fn shorthand_expands_in_order() {
+        let t = load(&chain(
+            "fw",
+            "{ kind: firewall, outbound: { default: drop, allow: [new, established, related, invalid, icmp, tcp, udp, tcp/1-1023, udp/53] } }",
+        ))
+        .unwrap_or_else(|e| panic!("{}", list(&e)));
+        let state = |s| Rule {
+            state: Some(s),
+            ..allow()
+        };
+        let proto = |p| Rule {
+            proto: Some(p),
+            ..allow()
+        };
+        let FunctionKind::Firewall(c) = function(&t, "fw") else {
+            panic!("not a firewall")
+        };
+        assert_eq!(
+            c.outbound,
+            RuleSet {
+                default: Action::Drop,
+                rules: vec![
+                    state(StateSet::NEW),
+                    state(StateSet::ESTABLISHED.union(StateSet::RELATED)),
+                    state(StateSet::RELATED),
+                    state(StateSet::INVALID),
+                    proto(1),
+                    proto(6),
+                    proto(17),
+                    Rule {
+                        dst_port: Some(PortRange { lo: 1, hi: 1023 }),
+                        ..proto(6)
+                    },
+                    Rule {
+                        dst_port: Some(PortRange::one(53)),
+                        ..proto(17)
+                    },
+                ],
+            }
+        );
+        assert_eq!(c.inbound, FirewallConfig::default().inbound);
+    }
+
+    #[test]
+    fn absent_directions_take_the_defaults() {
+        let t = load(&chain("fw", "{ kind: firewall }")).unwrap_or_else(|e| panic!("{}", list(&e)));
+        assert_eq!(
+            function(&t, "fw"),
+            &FunctionKind::Firewall(FirewallConfig::default())
+        );
+        // A direction given without rules has none; its default is per direction.
+        let t = load(&chain(
+            "fw",
+            "{ kind: firewall, inbound: {}, outbound: { default: reject } }",
+        ))
+        .unwrap_or_else(|e| panic!("{}", list(&e)));
+        let FunctionKind::Firewall(c) = function(&t, "fw") else {
+            panic!("not a firewall")
+        };
+        assert_eq!(
+            (&c.inbound, &c.outbound),
+            (
+                &RuleSet {
+                    default: Action::Drop,
+                    rules: Vec::new()
+                },
+                &RuleSet {
+                    default: Action::Reject,
+                    rules: Vec::new()
+                }
+            )
+        );
+        let t = load(&chain("nat", "{ kind: nat, masquerade: 203.0.113.9 }"))
+            .unwrap_or_else(|e| panic!("{}", list(&e)));
+        assert_eq!(
+            function(&t, "nat"),
+            &FunctionKind::Nat(NatFunction {
+                config: NatConfig {
+                    addresses: vec![Ipv4Addr::new(203, 0, 113, 9)],
+                    ports: nfv_functions::nat::DEFAULT_PORTS,
+                    forwards: Vec::new(),
+                    max_sessions: nfv_functions::conntrack::DEFAULT_MAX,
+                    timeouts: Timeouts::default(),
+                },
+                interface: None,
+            })
+        );
+    }
+
+    #[test]
+    fn masquerade_forms() {
+        let addresses = |m: &str| -> Vec<Ipv4Addr> {
+            let t = load(&chain("nat", &format!("{{ kind: nat, masquerade: {m} }}")))
+                .unwrap_or_else(|e| panic!("{m}: {}", list(&e)));
+            match function(&t, "nat") {
+                FunctionKind::Nat(n) => {
+                    assert_eq!(n.interface, None);
+                    n.config.addresses.clone()
+                }
+                other => panic!("{other:?}"),
+            }
+        };
+        let ip = |d: u8| Ipv4Addr::new(198, 51, 100, d);
+        assert_eq!(addresses("198.51.100.7"), vec![ip(7)]);
+        assert_eq!(
+            addresses("198.51.100.1-198.51.100.4"),
+            vec![ip(1), ip(2), ip(3), ip(4)]
+        );
+        assert_eq!(
+            addresses("198.51.100.0/30"),
+            vec![ip(0), ip(1), ip(2), ip(3)]
+        );
+        assert_eq!(addresses("198.51.96.0/20").len(), 4096);
+        // The interface form is also in `a_nat_becomes_the_model`; the router may come later.
+        let later = "name: c\nports:\n  a: { kind: null }\nfunctions:\n  nat: { kind: nat, masquerade: r.up }\n  r: { kind: router, interfaces: { up: { address: 10.9.0.1/16 } } }\nlinks:\n  - [a, nat.inside]\n  - [nat.outside, r.up]\n";
+        let t = load(later).unwrap_or_else(|e| panic!("{}", list(&e)));
+        let FunctionKind::Nat(n) = function(&t, "nat") else {
+            panic!("not a nat")
+        };
+        assert_eq!(
+            (n.config.addresses.clone(), n.interface.clone()),
+            (
+                vec![Ipv4Addr::new(10, 9, 0, 1)],
+                Some(("r".to_string(), "up".to_string()))
+            )
+        );
+    }
+
+    #[track_caller]
+    fn expect(text: &str, key: &str, contains: &str) {
+        let errors = match load(text) {
+            Ok(_) => panic!("loaded; expected an error at {key}"),
+            Err(e) => e,
+        };
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.key == key && e.line > 0 && e.message.contains(contains)),
+            "no error at {key:?} containing {contains:?} in:\n{}",
+            list(&errors)
+        );
+    }
+
+    #[test]
+    fn nat_rules_name_line_and_key() {
+        let nat = |extra: &str| {
+            chain(
+                "nat",
+                &format!("{{ kind: nat, masquerade: 203.0.113.2, {extra} }}"),
+            )
+        };
+        expect(
+            &nat("ports: 0-100"),
+            "functions.nat.ports",
+            "port 0 cannot be handed out",
+        );
+        let one = load(&nat("ports: 80")).unwrap_or_else(|e| panic!("{}", list(&e)));
+        let FunctionKind::Nat(n) = function(&one, "nat") else {
+            panic!("not a nat")
+        };
+        assert_eq!(n.config.ports, PortRange::one(80));
+        expect(&nat("ports: 100000"), "functions.nat.ports", "out of range");
+        expect(
+            &nat("max_sessions: 0"),
+            "functions.nat.max_sessions",
+            "expected 1 to 16777216",
+        );
+        expect(
+            &nat("timeouts: { udpp: 5s }"),
+            "functions.nat.timeouts.udpp",
+            "unknown timeout `udpp`: expected one of `tcp_syn`",
+        );
+        expect(
+            &nat("timeouts: { udp: 0s }"),
+            "functions.nat.timeouts.udp",
+            "positive duration",
+        );
+        expect(
+            &nat("vlan: 3"),
+            "functions.nat.vlan",
+            "a `nat` takes no `vlan`",
+        );
+        expect(
+            &nat("inbound: {}"),
+            "functions.nat.inbound",
+            "a `nat` takes no `inbound`",
+        );
+        expect(
+            &nat("forwards: [{ proto: icmp, port: 1, to: 10.0.0.1 }]"),
+            "functions.nat.forwards[0].proto",
+            "expected tcp or udp",
+        );
+        expect(
+            &nat("forwards: [{ proto: tcp, port: 0, to: 10.0.0.1 }]"),
+            "functions.nat.forwards[0].port",
+            "expected 1 to 65535",
+        );
+        expect(
+            &nat("forwards: [{ proto: tcp, port: 80, to: 10.0.0.1:0 }]"),
+            "functions.nat.forwards[0].to",
+            "out of range",
+        );
+        expect(
+            &nat("forwards: [{ proto: tcp, port: 80 }]"),
+            "functions.nat.forwards[0].to",
+            "missing",
+        );
+        expect(
+            &nat("forwards: [{ proto: tcp, port: 80, to: x, via: y }]"),
+            "functions.nat.forwards[0].via",
+            "unknown key `via`",
+        );
+        let m = |m: &str| chain("nat", &format!("{{ kind: nat, masquerade: {m} }}"));
+        expect(
+            &m("198.51.96.0/19"),
+            "functions.nat.masquerade",
+            "holds 8192 addresses",
+        );
+        expect(
+            &m("198.51.100.1/24"),
+            "functions.nat.masquerade",
+            "did you mean 198.51.100.0/24?",
+        );
+        expect(
+            &m("198.51.100.9-198.51.100.1"),
+            "functions.nat.masquerade",
+            "the first address is above the last",
+        );
+        expect(
+            &m("198.51.300.1"),
+            "functions.nat.masquerade",
+            "not an IPv4 address",
+        );
+        expect(
+            &m("wan"),
+            "functions.nat.masquerade",
+            "expected ROUTER.INTERFACE",
+        );
+        expect(
+            &m("gq.wan"),
+            "functions.nat.masquerade",
+            "no router named `gq`",
+        );
+        let t = "name: c\nports:\n  a: { kind: null }\nfunctions:\n  s: { kind: switch }\n  nat: { kind: nat, masquerade: s.x }\nlinks:\n  - [a, s, nat.inside]\n";
+        expect(
+            t,
+            "functions.nat.masquerade",
+            "`s` is a switch, not a router",
+        );
+        // Links.
+        expect(
+            &chain("nat", "{ kind: nat, masquerade: 203.0.113.2 }")
+                .replace("[a, nat, b]", "[a, nat.inside, b]"),
+            "links[0][1]",
+            "single wire end",
+        );
+        expect(
+            &chain("nat", "{ kind: nat, masquerade: 203.0.113.2 }")
+                .replace("[a, nat, b]", "[a, nat.inner]"),
+            "links[0][1]",
+            "a nat has two sides",
+        );
+        expect(
+            &chain("nat", "{ kind: nat, masquerade: 203.0.113.2 }")
+                .replace("[a, nat, b]", "[a, nat.insdie]\n  - [nat.outside, b]"),
+            "links[0][1]",
+            "did you mean `inside`?",
+        );
+        expect(
+            &chain("nat", "{ kind: nat, masquerade: 203.0.113.2 }")
+                .replace("[a, nat, b]", "[a, b]"),
+            "functions.nat",
+            "nat `nat` is not linked: put it in the middle of a chain",
+        );
+        let three = chain("nat", "{ kind: nat, masquerade: 203.0.113.2 }").replace(
+            "  b: { kind: null }\n",
+            "  b: { kind: null }\n  c: { kind: null }\n",
+        ) + "  - [nat.outside, c]\n";
+        expect(
+            &three,
+            "links[1][0]",
+            "`nat.outside` is already linked at links[0][1]",
+        );
+        // Both sides named at link ends, in any order.
+        let sides = chain("fw", "{ kind: firewall }")
+            .replace("[a, fw, b]", "[a, fw.outside]\n  - [fw.inside, b]");
+        assert!(load(&sides).is_ok(), "{sides}");
+    }
+
+    #[test]
+    fn firewall_rules_name_line_and_key() {
+        let rule = |r: &str| {
+            chain(
+                "fw",
+                &format!("{{ kind: firewall, outbound: {{ rules: [{r}] }} }}"),
+            )
+        };
+        let k = "functions.fw.outbound.rules[0]";
+        expect(
+            &rule("{ proto: tcp }"),
+            &format!("{k}.action"),
+            "missing: a rule needs an `action`",
+        );
+        expect(
+            &rule("{ action: allow, dst_port: 22 }"),
+            &format!("{k}.dst_port"),
+            "needs `proto: tcp` or `proto: udp`",
+        );
+        expect(
+            &rule("{ action: allow, proto: udp, src_port: 9-1 }"),
+            &format!("{k}.src_port"),
+            "the first port is above the last",
+        );
+        expect(
+            &rule("{ action: allow, proto: tcp, icmp_type: 8 }"),
+            &format!("{k}.icmp_type"),
+            "needs `proto: icmp`; this rule's proto is tcp",
+        );
+        expect(
+            &rule("{ action: allow, proto: icmp, icmp_type: echo }"),
+            &format!("{k}.icmp_type"),
+            "not an ICMP type",
+        );
+        expect(
+            &rule("{ action: allow, proto: sctp }"),
+            &format!("{k}.proto"),
+            "not a protocol",
+        );
+        expect(
+            &rule("{ action: allow, proto: 256 }"),
+            &format!("{k}.proto"),
+            "out of range",
+        );
+        expect(
+            &rule("{ action: allow, src: 10.0.0 }"),
+            &format!("{k}.src"),
+            "not an address or prefix",
+        );
+        expect(
+            &rule("{ action: allow, state: [] }"),
+            &format!("{k}.state"),
+            "matches nothing",
+        );
+        expect(
+            &rule("{ action: allow, state: old }"),
+            &format!("{k}.state"),
+            "not a connection state",
+        );
+        expect(
+            &rule("{ action: allow, port: 22 }"),
+            &format!("{k}.port"),
+            "unknown key `port`",
+        );
+        expect(
+            &chain("fw", "{ kind: firewall, inbound: { allow: [ssh] } }"),
+            "functions.fw.inbound.allow[0]",
+            "`ssh` is not an allow item",
+        );
+        expect(
+            &chain("fw", "{ kind: firewall, inbound: { allow: tcp/99999 } }"),
+            "functions.fw.inbound.allow",
+            "`tcp/99999`: port 99999 is out of range",
+        );
+        expect(
+            &chain("fw", "{ kind: firewall, inbound: { default: deny } }"),
+            "functions.fw.inbound.default",
+            "expected allow, drop or reject",
+        );
+        expect(
+            &chain("fw", "{ kind: firewall, masquerade: 1.2.3.4 }"),
+            "functions.fw.masquerade",
+            "a `firewall` takes no `masquerade`",
+        );
+        expect(
+            &chain("fw", "{ kind: firewall, max_connections: 99999999 }"),
+            "functions.fw.max_connections",
+            "out of range",
         );
     }
 }
