@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 # iproute2: namespaces and devices; iputils-ping, netcat-openbsd: real traffic in the labs;
 # python3: raw frames for the malformed-frame test; coreutils: sha256sum; busybox: udhcpc,
-# the DHCP client of lab hosts; traceroute: the two-router test.
-packages="iproute2 iputils-ping netcat-openbsd python3 coreutils procps busybox traceroute"
+# the DHCP client of lab hosts; traceroute: the two-router and gateway tests; curl, iperf3:
+# real TCP and UDP through the gateway (python3's http.server is the web server).
+packages="iproute2 iputils-ping netcat-openbsd python3 coreutils procps busybox traceroute curl iperf3"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -178,6 +178,7 @@ fn run_file(file: &Path) -> ExitCode {
 /// Stop `running`, print its counters, and turn the outcome into an exit code.
 pub fn finish(running: Running, waited: Result<(), run::RunError>) -> ExitCode {
     let plan = running.plan.clone();
+    let gateways = running.gateway_summary();
     let stopped = running.stop();
     let mut ok = true;
     if let Err(e) = waited {
@@ -185,7 +186,7 @@ pub fn finish(running: Running, waited: Result<(), run::RunError>) -> ExitCode {
         ok = false;
     }
     match stopped {
-        Ok(counters) => print!("{}", run::summary(&plan, &counters)),
+        Ok(counters) => print!("{}{gateways}", run::summary(&plan, &counters)),
         Err(e) => {
             eprintln!("nfv: while stopping: {e}");
             ok = false;

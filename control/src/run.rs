@@ -10,6 +10,8 @@ use nfv_dataplane::{
     DropReason, GraphBuilder, Pool, Port, Worker, WorkerCounters, WorkerHandle, WorkerId, BURST,
 };
 use nfv_functions::dhcp::{DhcpConfig, DhcpServer, DhcpStats};
+use nfv_functions::firewall::{Firewall, FirewallStats};
+use nfv_functions::nat::{Nat, NatStats};
 use nfv_functions::router::Router;
 use nfv_functions::{Switch, SwitchStats};
 
@@ -63,10 +65,20 @@ pub struct Running {
     worker: WorkerHandle,
     switch_stats: Vec<(String, Arc<SwitchStats>)>,
     dhcp_stats: Vec<(String, Arc<DhcpStats>)>,
+    gateway_stats: Vec<(String, GatewayStats)>,
     /// Lease file writers: they finish once the worker (and with it every DHCP server, the
     /// senders of their channels) is gone.
     lease_writers: Vec<std::thread::JoinHandle<()>>,
     latency: Vec<(String, LatencyRecorder)>,
+}
+
+/// The counters of a NAT or a firewall.
+#[derive(Clone)]
+pub enum GatewayStats {
+    /// A NAT's.
+    Nat(Arc<NatStats>),
+    /// A firewall's.
+    Firewall(Arc<FirewallStats>),
 }
 
 /// Unix time in seconds at the worker clock's zero (DHCP lease files hold wall-clock times).
@@ -131,6 +143,7 @@ pub fn start(topo: &Topology) -> Result<Running, RunError> {
     }
     let mut switch_stats = Vec::new();
     let mut dhcp_stats = Vec::new();
+    let mut gateway_stats = Vec::new();
     let mut lease_writers = Vec::new();
     for (name, f) in &plan.functions {
         match f {
@@ -177,11 +190,18 @@ pub fn start(topo: &Topology) -> Result<Running, RunError> {
                 dhcp_stats.push((name.clone(), server.stats()));
                 graph.add_node(name.clone(), 1, Box::new(server));
             }
-            FunctionPlan::Nat(_) | FunctionPlan::Firewall(_) => {
-                return Err(RunError::Function {
+            FunctionPlan::Nat(cfg) => {
+                let nat = Nat::new(cfg.clone()).map_err(|e| RunError::Function {
                     name: name.clone(),
-                    message: "nat and firewall nodes are not built yet".into(),
-                })
+                    message: e.to_string(),
+                })?;
+                gateway_stats.push((name.clone(), GatewayStats::Nat(nat.stats())));
+                graph.add_node(name.clone(), 2, Box::new(nat));
+            }
+            FunctionPlan::Firewall(cfg) => {
+                let fw = Firewall::new(cfg.clone());
+                gateway_stats.push((name.clone(), GatewayStats::Firewall(fw.stats())));
+                graph.add_node(name.clone(), 2, Box::new(fw));
             }
         }
     }
@@ -214,6 +234,7 @@ pub fn start(topo: &Topology) -> Result<Running, RunError> {
         worker,
         switch_stats,
         dhcp_stats,
+        gateway_stats,
         lease_writers,
         latency,
     })
@@ -233,6 +254,54 @@ impl Running {
     /// Each DHCP server's name and counters.
     pub fn dhcp_stats(&self) -> &[(String, Arc<DhcpStats>)] {
         &self.dhcp_stats
+    }
+
+    /// Each NAT's and firewall's name and counters.
+    pub fn gateway_stats(&self) -> &[(String, GatewayStats)] {
+        &self.gateway_stats
+    }
+
+    /// NAT and firewall counters, for people: one line per NAT, one per firewall direction
+    /// with the hits of each rule and of the default.
+    pub fn gateway_summary(&self) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::new();
+        for (name, st) in &self.gateway_stats {
+            match st {
+                GatewayStats::Nat(n) => {
+                    let _ = writeln!(
+                        s,
+                        "nat {name}: sessions={} created={} expired={} translated={} passed={} icmp_errors={} no_ports={} table_full={}",
+                        n.sessions.get(),
+                        n.created.get(),
+                        n.expired.get(),
+                        n.translated.get(),
+                        n.passed.get(),
+                        n.icmp_errors.get(),
+                        n.no_ports.get(),
+                        n.table_full.get()
+                    );
+                }
+                GatewayStats::Firewall(f) => {
+                    let hits = |v: &[nfv_dataplane::Counter]| {
+                        v.iter()
+                            .map(|c| c.get().to_string())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    };
+                    let _ = writeln!(
+                        s,
+                        "firewall {name}: connections={} rejects_sent={} not_ipv4={} inbound_hits=[{}] outbound_hits=[{}] (the last is the default)",
+                        f.connections.get(),
+                        f.rejects_sent.get(),
+                        f.not_ipv4.get(),
+                        hits(&f.inbound),
+                        hits(&f.outbound)
+                    );
+                }
+            }
+        }
+        s
     }
 
     /// Latency recorders of the sink ports, by port name.
