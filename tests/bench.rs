@@ -60,7 +60,14 @@ fn every_scenario_runs_and_its_counts_add_up() {
         .lines()
         .filter_map(|l| l.split_whitespace().next().map(str::to_string))
         .collect();
-    for expected in ["switch", "switch-scale", "router", "router-1m"] {
+    for expected in [
+        "switch",
+        "switch-scale",
+        "router",
+        "router-1m",
+        "gateway",
+        "gateway-1m",
+    ] {
         assert!(names.iter().any(|n| n == expected), "{expected}: {names:?}");
     }
     for name in names {

@@ -1,13 +1,18 @@
 //! Zero heap allocations per packet in steady state: a counting global allocator watches
-//! generator -> switch -> sink (with latency recording) forward millions of packets,
-//! timers included.
+//! generator -> switch -> sink (with latency recording), and generator -> router -> NAT ->
+//! firewall -> sink, forward millions of packets, timers included.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use nfv_dataplane::port::{GeneratorConfig, GeneratorPort, LatencyRecorder, NullPort};
 use nfv_dataplane::{Endpoint, Gate, GraphBuilder, Pool, Timestamp, Worker, WorkerId};
+use nfv_functions::conntrack::Timeouts;
+use nfv_functions::firewall::{Firewall, FirewallConfig};
+use nfv_functions::nat::{Nat, NatConfig, DEFAULT_PORTS};
+use nfv_functions::router::{NeighborConfig, Route, Router, RouterConfig, RouterInterface};
 use nfv_functions::{Switch, SwitchConfig, VlanMode};
 
 struct Counting;
@@ -42,8 +47,49 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// Run `w` (whose sink is port `sink`) for 200 warm-up turns, then 50,000 counted turns
+/// of 1 ms fake time each, timers included; assert that at least a million packets went
+/// out, none was dropped, and nothing was allocated.
+fn assert_steady_state_allocates_nothing(what: &str, mut w: Worker, sink: usize) {
+    let mut now = Timestamp::from_secs(1);
+    for _ in 0..200 {
+        w.turn(now);
+        w.tick(now);
+        now.0 += 1_000_000;
+    }
+    let counters = w.graph().counters().clone();
+    let before = counters.ports[sink].tx_packets.get();
+    let allocs_before = ALLOCS.load(Relaxed);
+
+    COUNTING.store(true, Relaxed);
+    for _ in 0..50_000 {
+        w.turn(now);
+        w.tick(now);
+        now.0 += 1_000_000;
+    }
+    COUNTING.store(false, Relaxed);
+
+    let forwarded = counters.ports[sink].tx_packets.get() - before;
+    assert!(
+        forwarded >= 1_000_000,
+        "{what}: only {forwarded} packets forwarded"
+    );
+    assert_eq!(counters.total_drops(), 0, "{what}");
+    assert_eq!(
+        ALLOCS.load(Relaxed) - allocs_before,
+        0,
+        "{what}: allocations while forwarding {forwarded} packets"
+    );
+}
+
+/// One test, so that the two chains never count at the same time.
 #[test]
 fn forwarding_allocates_nothing_per_packet() {
+    switch_chain();
+    gateway_chain();
+}
+
+fn switch_chain() {
     let sink_mac = [0x02, 0xff, 0, 0, 0, 1];
     let mut g = GraphBuilder::new();
     let sw = g.add_node(
@@ -76,33 +122,76 @@ fn forwarding_allocates_nothing_per_packet() {
         .expect("wire");
     g.connect(Endpoint::Port(sink), Endpoint::Node(sw, Gate(1)))
         .expect("wire");
-    let mut w = Worker::new(WorkerId(0), g.build(WorkerId(0)), Pool::new(1024));
-
-    // Warm up: every flow learned, the histogram's buckets touched.
-    let mut now = Timestamp::from_secs(1);
-    for _ in 0..200 {
-        w.turn(now);
-        w.tick(now);
-        now.0 += 1_000_000;
-    }
-    let counters = w.graph().counters().clone();
-    let before = counters.ports[1].tx_packets.get();
-
-    COUNTING.store(true, Relaxed);
-    for _ in 0..50_000 {
-        w.turn(now);
-        w.tick(now);
-        now.0 += 1_000_000;
-    }
-    COUNTING.store(false, Relaxed);
-
-    let forwarded = counters.ports[1].tx_packets.get() - before;
-    assert!(forwarded >= 1_000_000, "only {forwarded} packets forwarded");
-    assert_eq!(counters.total_drops(), 0);
-    assert_eq!(
-        ALLOCS.load(Relaxed),
-        0,
-        "allocations while forwarding {forwarded} packets"
-    );
+    let w = Worker::new(WorkerId(0), g.build(WorkerId(0)), Pool::new(1024));
+    assert_steady_state_allocates_nothing("switch", w, 1);
     assert!(!rec.snapshot().is_empty(), "latency was recorded");
+}
+
+/// generator -> router -> NAT -> firewall -> sink, 1000 UDP flows: every packet is looked
+/// up in both session tables, translated, and timed out by the sweep on each tick.
+fn gateway_chain() {
+    let ip = |s: &str| -> Ipv4Addr { s.parse().expect("address") };
+    let lan_mac = [0x02, 0xfe, 0, 0, 0, 1];
+    let mut g = GraphBuilder::new();
+    let router = Router::new(RouterConfig {
+        interfaces: vec![
+            RouterInterface {
+                name: "lan".into(),
+                mac: lan_mac,
+                address: ip("10.0.0.1"),
+                prefix_len: 24,
+                mtu: 1500,
+                nat_outside: false,
+            },
+            RouterInterface {
+                name: "wan".into(),
+                mac: [0x02, 0xfe, 0, 0, 0, 2],
+                address: ip("203.0.113.2"),
+                prefix_len: 24,
+                mtu: 1500,
+                nat_outside: true,
+            },
+        ],
+        routes: vec![Route {
+            prefix: ip("0.0.0.0"),
+            len: 0,
+            via: ip("203.0.113.1"),
+        }],
+        neighbors: vec![(ip("203.0.113.1"), [0x02, 0xff, 0, 0, 0, 1])],
+        arp: NeighborConfig::default(),
+        icmp_rate: 100,
+    })
+    .expect("router");
+    let nat = Nat::new(NatConfig {
+        addresses: vec![ip("203.0.113.2")],
+        ports: DEFAULT_PORTS,
+        forwards: Vec::new(),
+        max_sessions: 4096,
+        timeouts: Timeouts::default(),
+    })
+    .expect("nat");
+    let r = g.add_node("gw", 2, Box::new(router));
+    let n = g.add_node("nat", 2, Box::new(nat));
+    let f = g.add_node("fw", 2, Box::new(Firewall::new(FirewallConfig::default())));
+    let gen = g.add_port(
+        "gen",
+        Box::new(GeneratorPort::new(GeneratorConfig {
+            flows: 1000,
+            dst_mac: lan_mac,
+            src_ip: ip("10.0.0.10"),
+            dst_ip: ip("198.18.0.1"),
+            ..GeneratorConfig::default()
+        })),
+    );
+    let sink = g.add_port("sink", Box::new(NullPort::new()));
+    for (a, b) in [
+        (Endpoint::Port(gen), Endpoint::Node(r, Gate(0))),
+        (Endpoint::Node(r, Gate(1)), Endpoint::Node(n, Gate(0))),
+        (Endpoint::Node(n, Gate(1)), Endpoint::Node(f, Gate(0))),
+        (Endpoint::Node(f, Gate(1)), Endpoint::Port(sink)),
+    ] {
+        g.connect(a, b).expect("wire");
+    }
+    let w = Worker::new(WorkerId(0), g.build(WorkerId(0)), Pool::new(1024));
+    assert_steady_state_allocates_nothing("gateway", w, 1);
 }

@@ -39,6 +39,19 @@ pub struct Scenario {
 
 const SWITCH: &str = include_str!("../../topologies/bench-switch.yaml");
 const ROUTER: &str = include_str!("../../topologies/bench-router.yaml");
+const GATEWAY: &str = include_str!("../../topologies/bench-gateway.yaml");
+
+/// The `gateway-1m` topology: a million flows, masqueraded to 32 addresses (64512 ports
+/// each: a NAT never gives one outside port to two live flows, so a million flows need
+/// more than 16 addresses), with tables for two million.
+fn gateway_1m() -> String {
+    GATEWAY
+        .replace("name: bench-gateway", "name: bench-gateway-1m")
+        .replace("flows: 1000\n", "flows: 1048576\n")
+        .replace("masquerade: r.wan", "masquerade: 198.51.100.0/27")
+        .replace("max_sessions: 65536", "max_sessions: 2097152")
+        .replace("max_connections: 65536", "max_connections: 2097152")
+}
 
 /// Prefixes in the `router-1m` table.
 const ROUTES_1M: u32 = 1 << 20;
@@ -145,6 +158,18 @@ pub fn scenarios() -> Vec<Scenario> {
             about: "the router scenario with 1M routes (Internet-like prefix lengths) and 64k destinations over them",
             runs: vec![("1M routes".into(), router_1m(&routes_1m_path()))],
             files: vec![(routes_1m_path(), write_routes_1m)],
+        },
+        Scenario {
+            name: "gateway",
+            about: "generator -> router -> NAT (masquerade) -> stateful firewall -> sink; 1k flows, 64-byte frames",
+            runs: vec![("1k flows".into(), GATEWAY.to_string())],
+            files: vec![],
+        },
+        Scenario {
+            name: "gateway-1m",
+            about: "the gateway scenario with 1M flows: 1M NAT sessions and 1M firewall connections",
+            runs: vec![("1M flows".into(), gateway_1m())],
+            files: vec![],
         },
     ]
 }

@@ -24,3 +24,19 @@ pub fn pollfd(fd: RawFd) -> libc::pollfd {
         revents: 0,
     }
 }
+
+/// Ask the CPU to bring the cache line holding `r` closer (a hint: it never faults, blocks
+/// or changes anything). Tables too big for the cache look up a whole burst's keys by
+/// prefetching every slot first, so that the misses overlap.
+#[inline(always)]
+pub fn prefetch<T>(r: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `_mm_prefetch` is a hint that never faults, on any address; `r` is valid anyway.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+            (r as *const T).cast::<i8>(),
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = r;
+}

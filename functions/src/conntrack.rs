@@ -29,7 +29,6 @@
 //! (from the node's `tick`) walks a bounded number of slots a call, so that the whole table
 //! is visited about once a second.
 
-use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
@@ -291,9 +290,110 @@ pub struct ConntrackStats {
     pub full: u64,
 }
 
+/// The tuple index: open addressing with linear probing over a power-of-two array at most
+/// half full, each slot holding the tuple, its hash and the value; removal shifts the
+/// following run back, so there are no tombstones and a lookup stops at the first empty
+/// slot. Memory is all reserved at start. The slot of a hash can be prefetched, so a node
+/// looks up a whole burst with its cache misses overlapping.
+struct FlowTable {
+    slots: Vec<Slot>,
+    mask: usize,
+    hasher: ahash::RandomState,
+}
+
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(32))]
+struct Slot {
+    key: Tuple,
+    /// The value plus one; 0 marks an empty slot.
+    val: u32,
+    hash: u64,
+}
+
+impl FlowTable {
+    fn new(keys: usize) -> Self {
+        let n = (keys.max(1) * 2).next_power_of_two();
+        FlowTable {
+            slots: vec![Slot::default(); n],
+            mask: n - 1,
+            hasher: ahash::RandomState::new(),
+        }
+    }
+
+    #[inline]
+    fn hash(&self, t: &Tuple) -> u64 {
+        self.hasher.hash_one(t)
+    }
+
+    #[inline]
+    fn prefetch(&self, hash: u64) {
+        nfv_dataplane::prefetch(&self.slots[hash as usize & self.mask]);
+    }
+
+    #[inline]
+    fn find(&self, t: &Tuple, hash: u64) -> Option<usize> {
+        let mut i = hash as usize & self.mask;
+        loop {
+            let s = &self.slots[i];
+            if s.val == 0 {
+                return None;
+            }
+            if s.hash == hash && s.key == *t {
+                return Some(i);
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    #[inline]
+    fn get(&self, t: &Tuple, hash: u64) -> Option<u32> {
+        self.find(t, hash).map(|i| self.slots[i].val - 1)
+    }
+
+    /// Insert a key that is not there (the table is never more than half full).
+    fn insert(&mut self, t: Tuple, val: u32) {
+        let hash = self.hash(&t);
+        let mut i = hash as usize & self.mask;
+        while self.slots[i].val != 0 {
+            i = (i + 1) & self.mask;
+        }
+        self.slots[i] = Slot {
+            key: t,
+            val: val + 1,
+            hash,
+        };
+    }
+
+    fn remove(&mut self, t: &Tuple) {
+        let Some(mut i) = self.find(t, self.hash(t)) else {
+            return;
+        };
+        // Shift back every following slot of the run that may move into the hole.
+        let mut j = i;
+        loop {
+            j = (j + 1) & self.mask;
+            if self.slots[j].val == 0 {
+                break;
+            }
+            let home = self.slots[j].hash as usize & self.mask;
+            // `j` may fill the hole at `i` unless its home lies cyclically in (i, j].
+            let in_between = if i <= j {
+                i < home && home <= j
+            } else {
+                i < home || home <= j
+            };
+            if !in_between {
+                self.slots[i] = self.slots[j];
+                i = j;
+            }
+        }
+        self.slots[i] = Slot::default();
+    }
+}
+
 /// The table. `T` is the owner's per-connection data.
 pub struct Conntrack<T> {
-    map: HashMap<Tuple, u32, ahash::RandomState>,
+    map: FlowTable,
     entries: Vec<Entry<T>>,
     free: Vec<u32>,
     len: usize,
@@ -308,7 +408,7 @@ impl<T: Copy + Default> Conntrack<T> {
     pub fn new(max: usize, timeouts: Timeouts) -> Self {
         let max = max.clamp(1, u32::MAX as usize / 2);
         Conntrack {
-            map: HashMap::with_capacity_and_hasher(2 * max, ahash::RandomState::new()),
+            map: FlowTable::new(2 * max),
             entries: vec![Entry::default(); max],
             free: (0..max as u32).rev().collect(),
             len: 0,
@@ -364,7 +464,33 @@ impl<T: Copy + Default> Conntrack<T> {
         now: Timestamp,
         on_remove: &mut impl FnMut(&Entry<T>),
     ) -> Option<(u32, Dir)> {
-        let v = *self.map.get(t)?;
+        let h = self.map.hash(t);
+        self.lookup_hashed(t, h, now, on_remove)
+    }
+
+    /// The hash of `t`, for [`prefetch`](Self::prefetch) and
+    /// [`lookup_hashed`](Self::lookup_hashed).
+    #[inline]
+    pub fn hash(&self, t: &Tuple) -> u64 {
+        self.map.hash(t)
+    }
+
+    /// Start loading the table slot of `hash` into the cache.
+    #[inline]
+    pub fn prefetch(&self, hash: u64) {
+        self.map.prefetch(hash);
+    }
+
+    /// [`lookup`](Self::lookup) with the tuple's hash already computed.
+    #[inline]
+    pub fn lookup_hashed(
+        &mut self,
+        t: &Tuple,
+        hash: u64,
+        now: Timestamp,
+        on_remove: &mut impl FnMut(&Entry<T>),
+    ) -> Option<(u32, Dir)> {
+        let v = self.map.get(t, hash)?;
         let idx = v >> 1;
         let e = &self.entries[idx as usize];
         if e.expires < now {
@@ -378,7 +504,7 @@ impl<T: Copy + Default> Conntrack<T> {
     /// True if `t` is tracked (expired or not).
     #[inline]
     pub fn contains(&self, t: &Tuple) -> bool {
-        self.map.contains_key(t)
+        self.map.get(t, self.map.hash(t)).is_some()
     }
 
     /// True if no slot is free.
@@ -400,7 +526,7 @@ impl<T: Copy + Default> Conntrack<T> {
         now: Timestamp,
         on_remove: &mut impl FnMut(&Entry<T>),
     ) -> Result<u32, InsertError> {
-        if self.map.contains_key(&orig) || self.map.contains_key(&reply) || orig == reply {
+        if self.contains(&orig) || self.contains(&reply) || orig == reply {
             return Err(InsertError::Clash);
         }
         if self.free.is_empty() && !self.evict(now, on_remove) {
@@ -621,7 +747,7 @@ pub fn icmp_is_error(ty: u8) -> bool {
 
 /// Ports (or ICMP identifier) of the transport header at `l4` of `proto`, if at least
 /// `need` bytes of it are there.
-#[inline]
+#[inline(always)]
 fn ports(d: &[u8], l4: usize, end: usize, proto: u8) -> Option<(u16, u16, IcmpKind, u8)> {
     match proto {
         PROTO_TCP | PROTO_UDP => {
@@ -653,6 +779,7 @@ fn ports(d: &[u8], l4: usize, end: usize, proto: u8) -> Option<(u16, u16, IcmpKi
 
 /// Read the flow of `frame`. IPv4 header checks as a router makes them (`bad_header`,
 /// `bad_checksum`, `runt`); a transport header too short for its ports is `runt`.
+#[inline]
 pub fn parse(frame: &[u8], zone: u8) -> Result<Flow, FlowError> {
     if frame.len() < ETH_HEADER_LEN || ip::read_u16(frame, 12) != ETHERTYPE_IPV4 {
         return Err(FlowError::NotIpv4);
@@ -716,6 +843,78 @@ pub fn parse(frame: &[u8], zone: u8) -> Result<Flow, FlowError> {
         icmp_type,
         inner,
     })
+}
+
+/// The tuple whose connection a packet with flow `f` arriving from `zone` belongs to: its
+/// own, or for an ICMP error the reverse of the quoted one. `None` for an error without a
+/// usable quote.
+#[inline]
+pub fn key(f: &Flow, zone: u8) -> Option<Tuple> {
+    if f.icmp == IcmpKind::Error {
+        f.inner.map(|(inner, _)| inner.reverse(zone))
+    } else {
+        Some(f.tuple)
+    }
+}
+
+/// A burst's flows, read and their table slots prefetched before any is looked up.
+pub struct Prefetched {
+    flows: Vec<(Result<Flow, FlowError>, u64)>,
+}
+
+impl Default for Prefetched {
+    fn default() -> Self {
+        Prefetched {
+            flows: Vec::with_capacity(nfv_dataplane::BURST),
+        }
+    }
+}
+
+impl Prefetched {
+    /// Read the flow of every packet of `batch` (arriving from `zone`) and prefetch its
+    /// slot in `ct`.
+    pub fn fill<T: Copy + Default>(
+        &mut self,
+        batch: &nfv_dataplane::Batch,
+        zone: u8,
+        ct: &Conntrack<T>,
+    ) {
+        self.flows.clear();
+        for pkt in batch.iter() {
+            let f = parse(pkt.data(), zone);
+            let h = match f.as_ref().ok().and_then(|f| key(f, zone)) {
+                Some(k) => {
+                    let h = ct.hash(&k);
+                    ct.prefetch(h);
+                    h
+                }
+                None => 0,
+            };
+            self.flows.push((f, h));
+        }
+    }
+
+    /// The flow and hash of the `i`th packet.
+    #[inline]
+    pub fn get(&self, i: usize) -> (&Result<Flow, FlowError>, u64) {
+        match self.flows.get(i) {
+            Some((f, h)) => (f, *h),
+            None => (&Err(FlowError::NotIpv4), 0),
+        }
+    }
+
+    /// Take the flows out (to read them while the owner changes), leaving none; give them
+    /// back with [`restore`](Self::restore). Allocates nothing.
+    pub fn take(&mut self) -> Prefetched {
+        Prefetched {
+            flows: std::mem::take(&mut self.flows),
+        }
+    }
+
+    /// Put back what [`take`](Self::take) took.
+    pub fn restore(&mut self, p: Prefetched) {
+        self.flows = p.flows;
+    }
 }
 
 /// True if a packet with this flow may open a connection: a TCP SYN without ACK, or any
@@ -958,5 +1157,44 @@ mod tests {
             parse(&bad, 0).err(),
             Some(FlowError::Bad(DropReason::BadChecksum))
         );
+    }
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+
+    #[test]
+    fn the_flow_table_agrees_with_a_hash_map_through_inserts_and_removals() {
+        let mut t = FlowTable::new(512);
+        let mut m = std::collections::HashMap::new();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for step in 0..200_000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Few distinct keys, so that runs form and removals shift them.
+            let k = Tuple {
+                src: (x % 700) as u32,
+                dport: (x >> 20) as u16 % 3,
+                ..Tuple::default()
+            };
+            let h = t.hash(&k);
+            match (x >> 40) % 3 {
+                0 | 1 if !m.contains_key(&k) && m.len() < 512 => {
+                    t.insert(k, step);
+                    m.insert(k, step);
+                }
+                _ => {
+                    t.remove(&k);
+                    m.remove(&k);
+                }
+            }
+            assert_eq!(t.get(&k, h), m.get(&k).copied(), "step {step}");
+        }
+        for (k, v) in &m {
+            assert_eq!(t.get(k, t.hash(k)), Some(*v));
+        }
+        assert_eq!(t.slots.iter().filter(|s| s.val != 0).count(), m.len());
     }
 }

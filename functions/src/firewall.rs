@@ -161,7 +161,9 @@ use std::sync::Arc;
 
 use nfv_dataplane::{Batch, Counter, Ctx, DropReason, Gate, Node, Packet, Timestamp};
 
-use crate::conntrack::{self, tcp_flags, Conntrack, CtState, Flow, FlowError, IcmpKind, Tuple};
+use crate::conntrack::{
+    self, tcp_flags, Conntrack, CtState, Flow, FlowError, IcmpKind, Prefetched, Tuple,
+};
 use crate::ip::{self, field, ETHERTYPE_ARP, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use crate::router::icmp;
 use crate::wire::ETH_HEADER_LEN;
@@ -248,6 +250,7 @@ pub struct Firewall {
     outbound: RuleSet,
     ct: Conntrack<()>,
     stats: Arc<FirewallStats>,
+    pre: Prefetched,
 }
 
 impl Firewall {
@@ -266,6 +269,7 @@ impl Firewall {
             outbound: cfg.outbound,
             ct: Conntrack::new(cfg.max_connections, cfg.timeouts),
             stats: Arc::new(stats),
+            pre: Prefetched::default(),
         }
     }
 
@@ -280,11 +284,14 @@ impl Firewall {
     }
 
     /// The state of `f` and, for a new connection the rules may let open, that it may.
-    fn state(&mut self, f: &Flow, zone: u8, now: Timestamp) -> (StateSet, bool) {
+    fn state(&mut self, f: &Flow, zone: u8, now: Timestamp, hash: u64) -> (StateSet, bool) {
         if f.icmp == IcmpKind::Error {
             let related = f
                 .inner
-                .and_then(|(inner, _)| self.ct.lookup(&inner.reverse(zone), now, &mut |_| {}))
+                .and_then(|(inner, _)| {
+                    self.ct
+                        .lookup_hashed(&inner.reverse(zone), hash, now, &mut |_| {})
+                })
                 .is_some();
             return if related {
                 (StateSet::RELATED, false)
@@ -292,7 +299,7 @@ impl Firewall {
                 (StateSet::INVALID, false)
             };
         }
-        match self.ct.lookup(&f.tuple, now, &mut |_| {}) {
+        match self.ct.lookup_hashed(&f.tuple, hash, now, &mut |_| {}) {
             Some((idx, dir)) => match self.ct.update(idx, dir, f.flags, now) {
                 CtState::Established => (StateSet::ESTABLISHED, false),
                 _ => (StateSet::NEW, false),
@@ -302,11 +309,16 @@ impl Firewall {
         }
     }
 
-    fn handle(&mut self, pkt: &mut Packet, zone: u8, ctx: &mut Ctx<'_>) -> Verdict {
-        let now = ctx.now;
-        let (view, open) = match conntrack::parse(pkt.data(), zone) {
+    fn handle(
+        &mut self,
+        pkt: &mut Packet,
+        zone: u8,
+        now: Timestamp,
+        (parsed, hash): (&Result<Flow, FlowError>, u64),
+    ) -> Verdict {
+        let (view, open) = match parsed {
             Ok(f) => {
-                let (state, open) = self.state(&f, zone, now);
+                let (state, open) = self.state(f, zone, now, hash);
                 let view = View {
                     src: f.tuple.src,
                     dst: f.tuple.dst,
@@ -339,7 +351,7 @@ impl Firewall {
                 };
                 (view, None)
             }
-            Err(FlowError::Bad(r)) => return Verdict::Drop(r),
+            Err(FlowError::Bad(r)) => return Verdict::Drop(*r),
         };
         let (rules, hits) = if zone == 0 {
             (&self.outbound, &self.stats.outbound)
@@ -480,8 +492,11 @@ impl Node for Firewall {
     fn process(&mut self, input: Gate, batch: &mut Batch, ctx: &mut Ctx<'_>) {
         let zone = if input == INSIDE { 0 } else { 1 };
         let other = if zone == 0 { OUTSIDE } else { INSIDE };
-        for mut pkt in batch.drain() {
-            match self.handle(&mut pkt, zone, ctx) {
+        let now = ctx.now;
+        self.pre.fill(batch, zone, &self.ct);
+        let pre = self.pre.take();
+        for (i, mut pkt) in batch.drain().enumerate() {
+            match self.handle(&mut pkt, zone, now, pre.get(i)) {
                 Verdict::Pass => ctx.emit(other, pkt),
                 Verdict::Drop(r) => ctx.drop(pkt, r),
                 Verdict::Reject => {
@@ -490,6 +505,7 @@ impl Node for Firewall {
                 }
             }
         }
+        self.pre.restore(pre);
         self.stats.connections.set(self.ct.len() as u64);
     }
 

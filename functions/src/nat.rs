@@ -49,7 +49,7 @@ use std::sync::Arc;
 use nfv_dataplane::{Batch, Counter, Ctx, DropReason, Gate, Node, Packet, Timestamp};
 
 use crate::conntrack::{
-    self, Conntrack, Dir, Entry, Flow, FlowError, IcmpKind, InsertError, Tuple,
+    self, Conntrack, Dir, Entry, Flow, FlowError, IcmpKind, InsertError, Prefetched, Tuple,
 };
 use crate::ip::{self, field, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use crate::wire::ETH_HEADER_LEN;
@@ -243,6 +243,7 @@ pub struct Nat {
     pool: PortPool,
     ct: Conntrack<Binding>,
     stats: Arc<NatStats>,
+    pre: Prefetched,
 }
 
 impl Nat {
@@ -267,6 +268,7 @@ impl Nat {
             pool,
             ct: Conntrack::new(cfg.max_sessions, cfg.timeouts),
             stats: Arc::new(NatStats::default()),
+            pre: Prefetched::default(),
         })
     }
 
@@ -402,23 +404,29 @@ impl Nat {
     }
 
     /// Handle one packet from `zone`: the gate to send it to, or why it is dropped.
-    fn handle(&mut self, pkt: &mut Packet, zone: u8, now: Timestamp) -> Result<Gate, DropReason> {
+    fn handle(
+        &mut self,
+        pkt: &mut Packet,
+        zone: u8,
+        now: Timestamp,
+        (parsed, hash): (&Result<Flow, FlowError>, u64),
+    ) -> Result<Gate, DropReason> {
         let other = if zone == 0 { OUTSIDE } else { INSIDE };
-        let f = match conntrack::parse(pkt.data(), zone) {
+        let f = match parsed {
             Ok(f) => f,
             Err(FlowError::NotIpv4) => {
                 self.stats.passed.add(1);
                 return Ok(other);
             }
             Err(FlowError::Fragment) => return Err(DropReason::NatNoSession),
-            Err(FlowError::Bad(r)) => return Err(r),
+            Err(FlowError::Bad(r)) => return Err(*r),
         };
         if f.icmp == IcmpKind::Error {
-            return self.handle_error(pkt, &f, zone, now);
+            return self.handle_error(pkt, f, zone, now, hash);
         }
         let (pool, stats) = (&mut self.pool, &self.stats);
         let mut release = |e: &Entry<Binding>| release(pool, stats, e);
-        let found = self.ct.lookup(&f.tuple, now, &mut release);
+        let found = self.ct.lookup_hashed(&f.tuple, hash, now, &mut release);
         let (idx, dir) = match found {
             Some(x) => x,
             None => {
@@ -426,14 +434,14 @@ impl Nat {
                     self.stats.passed.add(1);
                     return Ok(other);
                 }
-                if !conntrack::may_open(&f) {
+                if !conntrack::may_open(f) {
                     if zone == 1 || f.tuple.proto == PROTO_ICMP && f.icmp_type == 0 {
                         self.stats.passed.add(1);
                         return Ok(other);
                     }
                     return Err(DropReason::NatNoSession);
                 }
-                match self.open(&f, now)? {
+                match self.open(f, now)? {
                     Some(idx) => (idx, Dir::Orig),
                     None => {
                         self.stats.passed.add(1);
@@ -474,13 +482,15 @@ impl Nat {
         f: &Flow,
         zone: u8,
         now: Timestamp,
+        hash: u64,
     ) -> Result<Gate, DropReason> {
         let other = if zone == 0 { OUTSIDE } else { INSIDE };
         let found = match f.inner {
             Some((inner, _)) => {
                 let (pool, stats) = (&mut self.pool, &self.stats);
                 let mut release = |e: &Entry<Binding>| release(pool, stats, e);
-                self.ct.lookup(&inner.reverse(zone), now, &mut release)
+                self.ct
+                    .lookup_hashed(&inner.reverse(zone), hash, now, &mut release)
             }
             None => None,
         };
@@ -678,12 +688,15 @@ impl Node for Nat {
     fn process(&mut self, input: Gate, batch: &mut Batch, ctx: &mut Ctx<'_>) {
         let zone = if input == INSIDE { 0 } else { 1 };
         let now = ctx.now;
-        for mut pkt in batch.drain() {
-            match self.handle(&mut pkt, zone, now) {
+        self.pre.fill(batch, zone, &self.ct);
+        let pre = self.pre.take();
+        for (i, mut pkt) in batch.drain().enumerate() {
+            match self.handle(&mut pkt, zone, now, pre.get(i)) {
                 Ok(g) => ctx.emit(g, pkt),
                 Err(r) => ctx.drop(pkt, r),
             }
         }
+        self.pre.restore(pre);
         self.stats.sessions.set(self.ct.len() as u64);
     }
 
