@@ -41,13 +41,16 @@ const SWITCH: &str = include_str!("../../topologies/bench-switch.yaml");
 const ROUTER: &str = include_str!("../../topologies/bench-router.yaml");
 const GATEWAY: &str = include_str!("../../topologies/bench-gateway.yaml");
 
-/// The `gateway-1m` topology: a million flows, masqueraded to 32 addresses (64512 ports
+/// The `gateway-1m` topology: a million flows (2^20, to 16 destinations), masqueraded to 32 addresses (64512 ports
 /// each: a NAT never gives one outside port to two live flows, so a million flows need
 /// more than 16 addresses), with tables for two million.
 fn gateway_1m() -> String {
     GATEWAY
         .replace("name: bench-gateway", "name: bench-gateway-1m")
         .replace("flows: 1000\n", "flows: 1048576\n")
+        // Frame i goes to destination i mod dst_flows: with a flow count that is a multiple
+        // of it, each flow keeps one destination (one session), as in the 1k scenario.
+        .replace("dst_flows: 10\n", "dst_flows: 16\n")
         .replace("masquerade: r.wan", "masquerade: 198.51.100.0/27")
         .replace("max_sessions: 65536", "max_sessions: 2097152")
         .replace("max_connections: 65536", "max_connections: 2097152")

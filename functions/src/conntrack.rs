@@ -223,7 +223,7 @@ pub mod tcp_flags {
 }
 use tcp_flags::{ACK, FIN, RST, SYN};
 
-/// A tracked connection.
+/// A tracked connection: one cache line (for the owners' data so far).
 #[derive(Clone, Copy, Debug)]
 pub struct Entry<T> {
     /// Its tuples, by [`Dir`].
@@ -479,6 +479,16 @@ impl<T: Copy + Default> Conntrack<T> {
     #[inline]
     pub fn prefetch(&self, hash: u64) {
         self.map.prefetch(hash);
+    }
+
+    /// Start loading the connection `t` (of hash `hash`) belongs to, if it has one.
+    #[inline]
+    pub fn prefetch_entry(&self, t: &Tuple, hash: u64) {
+        if let Some(v) = self.map.get(t, hash) {
+            if let Some(e) = self.entries.get((v >> 1) as usize) {
+                nfv_dataplane::prefetch(e);
+            }
+        }
     }
 
     /// [`lookup`](Self::lookup) with the tuple's hash already computed.
@@ -891,6 +901,12 @@ impl Prefetched {
                 None => 0,
             };
             self.flows.push((f, h));
+        }
+        // Second pass, the slots now (mostly) in cache: prefetch the connections they name.
+        for (f, h) in &self.flows {
+            if let Some(k) = f.as_ref().ok().and_then(|f| key(f, zone)) {
+                ct.prefetch_entry(&k, *h);
+            }
         }
     }
 
