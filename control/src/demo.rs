@@ -1,5 +1,7 @@
-//! `nfv demo`: the built-in lab. Hosts in network namespaces on one learning switch ping
-//! each other through the dataplane; the demo prints what it did and cleans up.
+//! `nfv demo`: the built-in lab, a home gateway. Hosts in network namespaces take DHCP
+//! leases, ping across the LAN and out through the NAT, fetch pages through the gateway
+//! (busybox httpd and wget), reach the NAS through a port forward, and meet the firewall;
+//! the demo prints what it did and cleans up.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -10,8 +12,9 @@ use crate::lab::exec_in;
 use crate::run;
 use crate::topology;
 
-/// The demo topology, embedded in the binary (also `topologies/demo.yaml`).
-pub const DEMO_TOPOLOGY: &str = include_str!("../../topologies/demo.yaml");
+/// The demo topology, embedded in the binary: `topologies/home-gateway.yaml`, run under the
+/// name `demo` (so its namespaces are `nfv-demo-*` and it can run beside the lab).
+pub const DEMO_TOPOLOGY: &str = include_str!("../../topologies/home-gateway.yaml");
 
 /// What one `ping` run reported.
 #[derive(Clone, Debug, PartialEq)]
@@ -90,18 +93,157 @@ pub fn parse_inet(text: &str) -> Option<String> {
     Some(cidr.split('/').next()?.to_string())
 }
 
+/// A program in a lab namespace, killed when dropped.
+struct Background(std::process::Child);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Serve `root` over HTTP on port 80 in `netns` with busybox httpd.
+fn httpd(netns: &str, root: &Path) -> std::io::Result<Background> {
+    let child = std::process::Command::new("ip")
+        .args([
+            "netns", "exec", netns, "busybox", "httpd", "-f", "-p", "80", "-h",
+        ])
+        .arg(root)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    Ok(Background(child))
+}
+
+/// The web root of the demo's servers: a page and a CGI script that says who asked
+/// (`REMOTE_ADDR`: the address the server sees).
+fn web_root(host: &str) -> std::io::Result<tempdir::Dir> {
+    let dir = tempdir::Dir::new(&format!("nfv-demo-www-{host}"))?;
+    std::fs::write(
+        dir.path().join("index.html"),
+        format!("hello from {host}\n"),
+    )?;
+    let cgi = dir.path().join("cgi-bin");
+    std::fs::create_dir(&cgi)?;
+    let script = cgi.join("whoami");
+    std::fs::write(
+        &script,
+        // httpd listens on IPv6 too and names IPv4 peers `[::ffff:A.B.C.D]`.
+        format!(
+            "#!/bin/sh\na=\"${{REMOTE_ADDR#[::ffff:}}\"\nprintf 'Content-Type: text/plain\\r\\n\\r\\n{host} sees you as %s\\n' \"${{a%]}}\"\n"
+        ),
+    )?;
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
+    Ok(dir)
+}
+
+/// A temporary directory, removed when dropped.
+mod tempdir {
+    use std::path::{Path, PathBuf};
+
+    pub struct Dir(PathBuf);
+
+    impl Dir {
+        pub fn new(name: &str) -> std::io::Result<Dir> {
+            let p = std::env::temp_dir().join(format!("{name}.{}", std::process::id()));
+            std::fs::create_dir_all(&p)?;
+            Ok(Dir(p))
+        }
+
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// `GET path` from `host`:`port` in `netns` with busybox nc (timeout `secs`): Ok(body) or
+/// Err(what nc said).
+fn fetch(netns: &str, host: &str, port: u16, path: &str, secs: u32) -> Result<String, String> {
+    let script = format!(
+        "printf 'GET {path} HTTP/1.0\\r\\nHost: {host}\\r\\n\\r\\n' | busybox nc -w {secs} {host} {port}"
+    );
+    match exec_in(netns, "sh", &["-c", &script]) {
+        Ok(out) if out.status.success() => {
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            match text.split_once("\r\n\r\n") {
+                Some((head, body)) if head.starts_with("HTTP/1.") && head.contains(" 200 ") => {
+                    Ok(body.to_string())
+                }
+                _ => Err(format!("unexpected answer: {text:?}")),
+            }
+        }
+        Ok(out) => {
+            let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            Err(if err.is_empty() {
+                "no answer".into()
+            } else {
+                err
+            })
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The demo's checks: a line each, counted when they fail.
+struct Report {
+    failures: u32,
+}
+
+impl Report {
+    fn check(&mut self, ok: bool, line: &str) {
+        if !ok {
+            self.failures += 1;
+        }
+        println!("  {line:<72} {}", if ok { "ok" } else { "FAILED" });
+    }
+
+    fn ping(&mut self, from: &str, netns: &str, to: &str, addr: &str) {
+        match ping(netns, addr, 3) {
+            Ok(Some(r)) => {
+                let rtt = r
+                    .avg_ms
+                    .map(|a| format!(", avg {a:.3} ms"))
+                    .unwrap_or_default();
+                self.check(
+                    r.received == r.sent && r.sent > 0,
+                    &format!(
+                        "{from:>7} -> {to:<8} {addr:<15} {}/{} replies{rtt}",
+                        r.received, r.sent
+                    ),
+                );
+            }
+            _ => self.check(
+                false,
+                &format!("{from:>7} -> {to:<8} {addr:<15} ping did not run"),
+            ),
+        }
+    }
+}
+
 /// Run the demo.
 pub fn run() -> ExitCode {
-    if std::process::Command::new("ping")
-        .arg("-V")
-        .output()
-        .is_err()
-    {
-        eprintln!("nfv demo: `ping` is not installed (Debian: apt-get install iputils-ping)");
-        return ExitCode::FAILURE;
+    for (prog, package) in [("ping", "iputils-ping"), ("busybox", "busybox")] {
+        if std::process::Command::new(prog)
+            .arg("--help")
+            .output()
+            .is_err()
+        {
+            eprintln!("nfv demo: `{prog}` is not installed (Debian: apt-get install {package})");
+            return ExitCode::FAILURE;
+        }
     }
     let stop = stop_flag();
-    let topo = match topology::load_str(DEMO_TOPOLOGY, Path::new("<builtin demo>")) {
+    let text = DEMO_TOPOLOGY.replacen("name: home\n", "name: demo\n", 1);
+    let topo = match topology::load_str(&text, Path::new("<builtin demo>")) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("nfv demo: the built-in topology is broken: {e}");
@@ -109,8 +251,10 @@ pub fn run() -> ExitCode {
         }
     };
     println!(
-        "nfv demo: {} hosts in network namespaces; alice and bob take addresses from nfv's DHCP\n\
-         server on their LAN, and reach the server on another subnet through nfv's router\n",
+        "nfv demo: a home gateway (topologies/home-gateway.yaml) with {} hosts in network\n\
+         namespaces. alice and bob take addresses from nfv's DHCP server; the LAN reaches the\n\
+         internet through nfv's router, NAT and stateful firewall; the NAS is reachable from\n\
+         outside through a port forward.\n",
         topo.hosts.len()
     );
     let running = match run::start(&topo) {
@@ -120,8 +264,9 @@ pub fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let mut report = Report { failures: 0 };
     // Every host's address: static, or the lease its DHCP client took (wait for it).
-    let mut hosts: Vec<(String, String, Option<String>, bool)> = Vec::new();
+    let mut hosts: Vec<(String, String, Option<String>)> = Vec::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     for h in &running.plan.hosts {
         let dhcp = h.interfaces.first().is_some_and(|i| i.address.is_none());
@@ -129,51 +274,102 @@ pub fn run() -> ExitCode {
             Some(a) => Some(a.ip().to_string()),
             None => wait_for_address(&h.netns, "eth0", deadline, &stop),
         };
-        hosts.push((h.name.clone(), h.netns.clone(), addr, dhcp));
+        let how = if dhcp { "from DHCP" } else { "static" };
+        report.check(
+            addr.is_some(),
+            &format!(
+                "host {:<7} namespace {:<17} eth0 {:<15} ({how})",
+                h.name,
+                h.netns,
+                addr.as_deref().unwrap_or("no lease in 20 s")
+            ),
+        );
+        hosts.push((h.name.clone(), h.netns.clone(), addr));
     }
-    let mut failures = 0;
-    for (name, netns, addr, dhcp) in &hosts {
-        let how = if *dhcp { "from DHCP" } else { "static" };
-        match addr {
-            Some(a) => println!("  host {name:<7} namespace {netns:<18} eth0 {a:<11} ({how})"),
-            None => {
-                failures += 1;
-                println!("  host {name:<7} namespace {netns:<18} eth0 no address: no DHCP lease within 20 s  FAILED");
+    let ns = |name: &str| {
+        hosts
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, ns, _)| ns.clone())
+            .unwrap_or_default()
+    };
+    let addr = |name: &str| {
+        hosts
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .and_then(|(_, _, a)| a.clone())
+    };
+
+    println!("\nOn the LAN, and out through the NAT (ip netns exec NS ping -c 3 ADDR):");
+    for (from, to) in [
+        ("alice", "bob"),
+        ("bob", "nas"),
+        ("alice", "web"),
+        ("bob", "web"),
+    ] {
+        if let Some(a) = addr(to) {
+            if !stop.load(Ordering::Relaxed) {
+                report.ping(from, &ns(from), to, &a);
             }
         }
     }
-    println!("\nEvery host pings every other host (ip netns exec NS ping -c 3 ADDR):");
-    'outer: for (from, netns, _, _) in &hosts {
-        for (to, _, addr, _) in &hosts {
-            let Some(addr) = addr else { continue };
-            if from == to {
-                continue;
-            }
-            if stop.load(Ordering::Relaxed) {
-                break 'outer;
-            }
-            match ping(netns, addr, 3) {
-                Ok(Some(r)) => {
-                    let rtt = r
-                        .avg_ms
-                        .map(|a| format!("avg rtt {a:.3} ms"))
-                        .unwrap_or_default();
-                    let ok = r.received == r.sent && r.sent > 0;
-                    if !ok {
-                        failures += 1;
+    report.ping("visitor", &ns("visitor"), "gateway", "203.0.113.2");
+
+    println!("\nHTTP (busybox httpd and nc; /cgi-bin/whoami prints the address the server sees):");
+    let servers = (|| -> std::io::Result<_> {
+        let web_dir = web_root("web")?;
+        let nas_dir = web_root("nas")?;
+        let web = httpd(&ns("web"), web_dir.path())?;
+        let nas = httpd(&ns("nas"), nas_dir.path())?;
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        Ok((web, nas, web_dir, nas_dir))
+    })();
+    match servers {
+        Err(e) => report.check(false, &format!("web servers did not start: {e}")),
+        Ok(_servers) => {
+            let got = fetch(&ns("alice"), "198.51.100.10", 80, "/cgi-bin/whoami", 3);
+            report.check(
+                got.as_deref() == Ok("web sees you as 203.0.113.2\n"),
+                &format!(
+                    "alice   -> web: {}",
+                    got.as_deref().unwrap_or_else(|e| e).trim()
+                ),
+            );
+            let got = fetch(&ns("visitor"), "203.0.113.2", 8080, "/cgi-bin/whoami", 3);
+            report.check(
+                got.as_deref() == Ok("nas sees you as 198.51.100.20\n"),
+                &format!(
+                    "visitor -> 203.0.113.2:8080 (forwarded to nas:80): {}",
+                    got.as_deref().unwrap_or_else(|e| e).trim()
+                ),
+            );
+            let got = fetch(&ns("bob"), "203.0.113.2", 8080, "/cgi-bin/whoami", 3);
+            report.check(
+                got.as_deref() == Ok("nas sees you as 203.0.113.2\n"),
+                &format!(
+                    "bob     -> 203.0.113.2:8080 (hairpin NAT): {}",
+                    got.as_deref().unwrap_or_else(|e| e).trim()
+                ),
+            );
+            let got = fetch(&ns("visitor"), "203.0.113.2", 80, "/", 1);
+            report.check(
+                got.is_err(),
+                &format!(
+                    "visitor -> 203.0.113.2:80 (not forwarded): {}",
+                    match &got {
+                        Ok(_) => "answered".to_string(),
+                        Err(_) => "dropped by the firewall (timed out)".to_string(),
                     }
-                    println!(
-                        "  {from:>7} -> {to:<7} {addr:<11} {}/{} replies  {rtt}  {}",
-                        r.received,
-                        r.sent,
-                        if ok { "ok" } else { "FAILED" }
-                    );
-                }
-                Ok(None) | Err(_) => {
-                    failures += 1;
-                    println!("  {from:>7} -> {to:<7} {addr:<11} ping did not run  FAILED");
-                }
-            }
+                ),
+            );
+            let got = fetch(&ns("bob"), "198.51.100.10", 25, "/", 3);
+            report.check(
+                got.as_ref().is_err_and(|e| e.contains("refused")),
+                &format!(
+                    "bob     -> web:25 (SMTP out is rejected): {}",
+                    got.as_ref().err().map_or("answered", |e| e.as_str())
+                ),
+            );
         }
     }
     println!();
@@ -196,14 +392,15 @@ pub fn run() -> ExitCode {
     }
     println!("\nPort counters:");
     let code = finish(running, Ok(()));
-    if failures > 0 {
-        println!("nfv demo: {failures} ping runs FAILED");
+    if report.failures > 0 {
+        println!("nfv demo: {} checks FAILED", report.failures);
         return ExitCode::FAILURE;
     }
     if code == ExitCode::SUCCESS {
         println!(
-            "nfv demo: OK, the hosts got addresses from nfv's DHCP server and every host \
-             reached every other one through nfv's switches and router"
+            "nfv demo: OK, the LAN hosts got addresses from nfv's DHCP server and reached the \
+             internet through nfv's router, NAT and firewall; the outside reached the NAS only \
+             through the port forward"
         );
     }
     code
