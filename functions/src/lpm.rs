@@ -367,15 +367,7 @@ mod tests {
         );
     }
 
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
+    use crate::testframes::Rng;
 
     /// Internet-like lengths: mostly /24, many /16-/23, some longer, few shorter.
     fn prefix(r: &mut Rng) -> (u32, u8) {

@@ -778,15 +778,7 @@ mod tests {
         assert_eq!(h.pool().available(), h.pool().size(), "buffers leaked");
     }
 
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
+    use crate::testframes::Rng;
 
     #[test]
     fn incremental_checksums_match_a_full_recomputation() {

@@ -200,3 +200,16 @@ pub fn check_packet(p: &[u8], quoted_l4: bool) {
 pub fn check(f: &[u8]) {
     check_packet(&f[14..], true)
 }
+
+/// A small fast random number generator (xorshift64) for tests, seeded by the test.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next number.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}

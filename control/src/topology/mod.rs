@@ -2827,7 +2827,7 @@ links:
 mod l3_tests {
     use super::*;
 
-    fn load(text: &str) -> Result<Topology, Vec<TopologyError>> {
+    pub(super) fn load(text: &str) -> Result<Topology, Vec<TopologyError>> {
         match load_str(text, Path::new("dir/t.yaml")) {
             Ok(t) => Ok(t),
             Err(LoadError::Invalid(e)) => Err(e),
@@ -2911,7 +2911,7 @@ links:
     }
 
     #[track_caller]
-    fn expect(text: &str, key: &str, contains: &str) {
+    pub(super) fn expect(text: &str, key: &str, contains: &str) {
         let errors = match load(text) {
             Ok(_) => panic!("loaded; expected an error at {key}"),
             Err(e) => e,
@@ -3124,13 +3124,7 @@ mod gateway_tests {
     use nfv_functions::firewall::{Action, PortRange, Prefix, Rule, RuleSet, StateSet};
     use nfv_functions::nat::{NatConfig, PortForward};
 
-    fn load(text: &str) -> Result<Topology, Vec<TopologyError>> {
-        match load_str(text, Path::new("t.yaml")) {
-            Ok(t) => Ok(t),
-            Err(LoadError::Invalid(e)) => Err(e),
-            Err(e) => panic!("{e}"),
-        }
-    }
+    use super::l3_tests::{expect, load};
 
     fn function<'a>(t: &'a Topology, name: &str) -> &'a FunctionKind {
         match t.functions.iter().find(|f| f.name == name) {
@@ -3437,21 +3431,6 @@ links:
                 vec![Ipv4Addr::new(10, 9, 0, 1)],
                 Some(("r".to_string(), "up".to_string()))
             )
-        );
-    }
-
-    #[track_caller]
-    fn expect(text: &str, key: &str, contains: &str) {
-        let errors = match load(text) {
-            Ok(_) => panic!("loaded; expected an error at {key}"),
-            Err(e) => e,
-        };
-        assert!(
-            errors
-                .iter()
-                .any(|e| e.key == key && e.line > 0 && e.message.contains(contains)),
-            "no error at {key:?} containing {contains:?} in:\n{}",
-            list(&errors)
         );
     }
 
