@@ -3182,9 +3182,11 @@ links:
     #[test]
     fn a_nat_becomes_the_model() {
         let t = load(GATEWAY).unwrap_or_else(|e| panic!("{}", list(&e)));
-        let mut timeouts = Timeouts::default();
-        timeouts.udp = Duration::from_secs(45);
-        timeouts.tcp_established = Duration::from_secs(3600);
+        let timeouts = Timeouts {
+            udp: Duration::from_secs(45),
+            tcp_established: Duration::from_secs(3600),
+            ..Timeouts::default()
+        };
         let inside = Ipv4Addr::new(192, 168, 1, 10);
         assert_eq!(
             function(&t, "nat"),
