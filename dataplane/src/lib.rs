@@ -41,6 +41,6 @@ pub use graph::{Ctx, Endpoint, Graph, GraphBuilder, Node};
 pub use ids::{Gate, NodeId, PortId, WorkerId};
 pub use packet::{Packet, Pool, BUF_SIZE, HEADROOM, MAX_FRAME};
 pub use port::Port;
-pub use sys::prefetch;
+pub use sys::{advise_huge_pages, prefetch};
 pub use time::Timestamp;
 pub use worker::{Worker, WorkerHandle};

@@ -313,8 +313,11 @@ struct Slot {
 impl FlowTable {
     fn new(keys: usize) -> Self {
         let n = (keys.max(1) * 2).next_power_of_two();
+        let mut slots = Vec::with_capacity(n);
+        nfv_dataplane::advise_huge_pages(slots.spare_capacity_mut());
+        slots.resize(n, Slot::default());
         FlowTable {
-            slots: vec![Slot::default(); n],
+            slots,
             mask: n - 1,
             hasher: ahash::RandomState::new(),
         }
@@ -409,7 +412,12 @@ impl<T: Copy + Default> Conntrack<T> {
         let max = max.clamp(1, u32::MAX as usize / 2);
         Conntrack {
             map: FlowTable::new(2 * max),
-            entries: vec![Entry::default(); max],
+            entries: {
+                let mut v = Vec::with_capacity(max);
+                nfv_dataplane::advise_huge_pages(v.spare_capacity_mut());
+                v.resize(max, Entry::default());
+                v
+            },
             free: (0..max as u32).rev().collect(),
             len: 0,
             cursor: 0,

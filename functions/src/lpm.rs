@@ -94,7 +94,12 @@ impl Lpm {
     /// An empty table.
     pub fn new() -> Lpm {
         Lpm {
-            tbl24: vec![0; 1 << 24],
+            tbl24: {
+                // Zeroed memory comes untouched from the kernel: advise before first use.
+                let mut t = vec![0; 1 << 24];
+                nfv_dataplane::advise_huge_pages(&mut t);
+                t
+            },
             tbl8: Vec::new(),
             free_groups: Vec::new(),
             rules: (0..=32)

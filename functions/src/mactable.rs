@@ -33,7 +33,12 @@ impl MacTable {
         let capacity = capacity.max(1);
         let n = (capacity * 2).next_power_of_two().max(16);
         MacTable {
-            slots: vec![Slot::default(); n].into_boxed_slice(),
+            slots: {
+                let mut v = Vec::with_capacity(n);
+                nfv_dataplane::advise_huge_pages(v.spare_capacity_mut());
+                v.resize(n, Slot::default());
+                v.into_boxed_slice()
+            },
             mask: n - 1,
             len: 0,
             capacity,
