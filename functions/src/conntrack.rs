@@ -472,8 +472,8 @@ impl<T: Copy + Default> Conntrack<T> {
         now: Timestamp,
         on_remove: &mut impl FnMut(&Entry<T>),
     ) -> Option<(u32, Dir)> {
-        let h = self.map.hash(t);
-        self.lookup_hashed(t, h, now, on_remove)
+        let hash = self.map.hash(t);
+        self.lookup_hashed(t, Probe { hash, hint: 0 }, now, on_remove)
     }
 
     /// The hash of `t`, for [`prefetch`](Self::prefetch) and
@@ -489,13 +489,18 @@ impl<T: Copy + Default> Conntrack<T> {
         self.map.prefetch(hash);
     }
 
-    /// Start loading the connection `t` (of hash `hash`) belongs to, if it has one.
+    /// Start loading the connection `t` (of hash `hash`) belongs to, if it has one; returns
+    /// the hint for [`lookup_hashed`](Self::lookup_hashed) (0: none).
     #[inline]
-    pub fn prefetch_entry(&self, t: &Tuple, hash: u64) {
-        if let Some(v) = self.map.get(t, hash) {
-            if let Some(e) = self.entries.get((v >> 1) as usize) {
-                nfv_dataplane::prefetch(e);
+    pub fn prefetch_entry(&self, t: &Tuple, hash: u64) -> u32 {
+        match self.map.get(t, hash) {
+            Some(v) => {
+                if let Some(e) = self.entries.get((v >> 1) as usize) {
+                    nfv_dataplane::prefetch(e);
+                }
+                v + 1
             }
+            None => 0,
         }
     }
 
@@ -504,11 +509,21 @@ impl<T: Copy + Default> Conntrack<T> {
     pub fn lookup_hashed(
         &mut self,
         t: &Tuple,
-        hash: u64,
+        probe: Probe,
         now: Timestamp,
         on_remove: &mut impl FnMut(&Entry<T>),
     ) -> Option<(u32, Dir)> {
-        let v = self.map.get(t, hash)?;
+        // The hint from the burst's prefetch pass holds unless an earlier packet of the
+        // burst changed the table: check that its entry still carries this tuple.
+        let hinted = probe.hint.checked_sub(1).filter(|&v| {
+            self.entries
+                .get((v >> 1) as usize)
+                .is_some_and(|e| e.live && e.tuple[(v & 1) as usize] == *t)
+        });
+        let v = match hinted {
+            Some(v) => v,
+            None => self.map.get(t, probe.hash)?,
+        };
         let idx = v >> 1;
         let e = &self.entries[idx as usize];
         if e.expires < now {
@@ -877,7 +892,17 @@ pub fn key(f: &Flow, zone: u8) -> Option<Tuple> {
 
 /// A burst's flows, read and their table slots prefetched before any is looked up.
 pub struct Prefetched {
-    flows: Vec<(Result<Flow, FlowError>, u64)>,
+    flows: Vec<(Result<Flow, FlowError>, Probe)>,
+}
+
+/// Where a packet's tuple is in a table: its hash, and the table's value for it as the
+/// burst's prefetch pass found it, plus one (0: not found then).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Probe {
+    /// The tuple's hash.
+    pub hash: u64,
+    /// The value found in the prefetch pass, plus one; 0 for none.
+    pub hint: u32,
 }
 
 impl Default for Prefetched {
@@ -908,22 +933,23 @@ impl Prefetched {
                 }
                 None => 0,
             };
-            self.flows.push((f, h));
+            self.flows.push((f, Probe { hash: h, hint: 0 }));
         }
-        // Second pass, the slots now (mostly) in cache: prefetch the connections they name.
-        for (f, h) in &self.flows {
+        // Second pass, the slots now (mostly) in cache: find the connections they name and
+        // prefetch them.
+        for (f, probe) in &mut self.flows {
             if let Some(k) = f.as_ref().ok().and_then(|f| key(f, zone)) {
-                ct.prefetch_entry(&k, *h);
+                probe.hint = ct.prefetch_entry(&k, probe.hash);
             }
         }
     }
 
-    /// The flow and hash of the `i`th packet.
+    /// The flow and table probe of the `i`th packet.
     #[inline]
-    pub fn get(&self, i: usize) -> (&Result<Flow, FlowError>, u64) {
+    pub fn get(&self, i: usize) -> (&Result<Flow, FlowError>, Probe) {
         match self.flows.get(i) {
-            Some((f, h)) => (f, *h),
-            None => (&Err(FlowError::NotIpv4), 0),
+            Some((f, p)) => (f, *p),
+            None => (&Err(FlowError::NotIpv4), Probe::default()),
         }
     }
 

@@ -162,7 +162,7 @@ use std::sync::Arc;
 use nfv_dataplane::{Batch, Counter, Ctx, DropReason, Gate, Node, Packet, Timestamp};
 
 use crate::conntrack::{
-    self, tcp_flags, Conntrack, CtState, Flow, FlowError, IcmpKind, Prefetched, Tuple,
+    self, tcp_flags, Conntrack, CtState, Flow, FlowError, IcmpKind, Prefetched, Probe, Tuple,
 };
 use crate::ip::{self, field, ETHERTYPE_ARP, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use crate::router::icmp;
@@ -284,7 +284,7 @@ impl Firewall {
     }
 
     /// The state of `f` and, for a new connection the rules may let open, that it may.
-    fn state(&mut self, f: &Flow, zone: u8, now: Timestamp, hash: u64) -> (StateSet, bool) {
+    fn state(&mut self, f: &Flow, zone: u8, now: Timestamp, hash: Probe) -> (StateSet, bool) {
         if f.icmp == IcmpKind::Error {
             let related = f
                 .inner
@@ -314,7 +314,7 @@ impl Firewall {
         pkt: &mut Packet,
         zone: u8,
         now: Timestamp,
-        (parsed, hash): (&Result<Flow, FlowError>, u64),
+        (parsed, hash): (&Result<Flow, FlowError>, Probe),
     ) -> Verdict {
         let (view, open) = match parsed {
             Ok(f) => {

@@ -49,7 +49,7 @@ use std::sync::Arc;
 use nfv_dataplane::{Batch, Counter, Ctx, DropReason, Gate, Node, Packet, Timestamp};
 
 use crate::conntrack::{
-    self, Conntrack, Dir, Entry, Flow, FlowError, IcmpKind, InsertError, Prefetched, Tuple,
+    self, Conntrack, Dir, Entry, Flow, FlowError, IcmpKind, InsertError, Prefetched, Probe, Tuple,
 };
 use crate::ip::{self, field, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use crate::wire::ETH_HEADER_LEN;
@@ -409,7 +409,7 @@ impl Nat {
         pkt: &mut Packet,
         zone: u8,
         now: Timestamp,
-        (parsed, hash): (&Result<Flow, FlowError>, u64),
+        (parsed, hash): (&Result<Flow, FlowError>, Probe),
     ) -> Result<Gate, DropReason> {
         let other = if zone == 0 { OUTSIDE } else { INSIDE };
         let f = match parsed {
@@ -482,7 +482,7 @@ impl Nat {
         f: &Flow,
         zone: u8,
         now: Timestamp,
-        hash: u64,
+        hash: Probe,
     ) -> Result<Gate, DropReason> {
         let other = if zone == 0 { OUTSIDE } else { INSIDE };
         let found = match f.inner {
@@ -550,7 +550,7 @@ impl Nat {
             dst: new_inner.src,
             ..f.tuple
         };
-        set_addresses(d, l3, &f.tuple, &outer_to);
+        let _ = set_addresses(d, l3, &f.tuple, &outer_to);
         // The ICMP checksum covers everything changed inside: recompute it.
         let icmp = l3 + f.ihl;
         d[icmp + 2..icmp + 4].fill(0);
@@ -591,26 +591,43 @@ fn write_u32(d: &mut [u8], at: usize, v: u32) {
     d[at..at + 4].copy_from_slice(&v.to_be_bytes());
 }
 
-/// A checksum after a 32-bit word of the summed data changed.
-#[inline]
-fn update32(c: u16, old: u32, new: u32) -> u16 {
-    let c = ip::update_checksum(c, (old >> 16) as u16, (new >> 16) as u16);
-    ip::update_checksum(c, old as u16, new as u16)
+/// What a checksum's ones'-complement sum gains when a 16-bit word goes from `old` to
+/// `new` (RFC 1624: `~m + m'`); several changes add up and are folded once by [`apply`].
+#[inline(always)]
+fn delta16(old: u16, new: u16) -> u64 {
+    u64::from(!old) + u64::from(new)
+}
+
+/// [`delta16`] for a 32-bit word (an address).
+#[inline(always)]
+fn delta32(old: u32, new: u32) -> u64 {
+    delta16((old >> 16) as u16, (new >> 16) as u16) + delta16(old as u16, new as u16)
+}
+
+/// RFC 1624 eqn. 3 for all the changes in `delta` at once: `HC' = ~(~HC + delta)`.
+#[inline(always)]
+fn apply(check: u16, delta: u64) -> u16 {
+    !ip::fold(u64::from(!check) + delta)
 }
 
 /// Rewrite only the IPv4 addresses of the header at `l3` from `old` to `new`, with the
-/// header checksum (not the transport's).
-fn set_addresses(d: &mut [u8], l3: usize, old: &Tuple, new: &Tuple) {
-    let mut c = ip::read_u16(d, l3 + field::CHECKSUM);
+/// header checksum; returns the change to the sum of the addresses (for a transport
+/// checksum's pseudo-header).
+fn set_addresses(d: &mut [u8], l3: usize, old: &Tuple, new: &Tuple) -> u64 {
+    let mut delta = 0;
     if old.src != new.src {
         write_u32(d, l3 + field::SRC, new.src);
-        c = update32(c, old.src, new.src);
+        delta += delta32(old.src, new.src);
     }
     if old.dst != new.dst {
         write_u32(d, l3 + field::DST, new.dst);
-        c = update32(c, old.dst, new.dst);
+        delta += delta32(old.dst, new.dst);
     }
-    write_u16(d, l3 + field::CHECKSUM, c);
+    if delta != 0 {
+        let c = ip::read_u16(d, l3 + field::CHECKSUM);
+        write_u16(d, l3 + field::CHECKSUM, apply(c, delta));
+    }
+    delta
 }
 
 /// Rewrite the IPv4 packet at `l3` (header `ihl` bytes, data up to `end`; it may be a
@@ -628,7 +645,7 @@ pub fn translate(
     new: &Tuple,
     echo: bool,
 ) {
-    set_addresses(d, l3, old, new);
+    let addresses = set_addresses(d, l3, old, new);
     let l4 = l3 + ihl;
     let csum_at = match old.proto {
         PROTO_TCP => Some(l4 + 16),
@@ -637,24 +654,20 @@ pub fn translate(
         _ => None,
     }
     .filter(|&at| at + 2 <= end);
-    let mut c = csum_at.map(|at| ip::read_u16(d, at));
-    if old.proto != PROTO_ICMP {
-        if old.src != new.src {
-            c = c.map(|c| update32(c, old.src, new.src));
-        }
-        if old.dst != new.dst {
-            c = c.map(|c| update32(c, old.dst, new.dst));
-        }
-    }
+    let mut delta = if old.proto == PROTO_ICMP {
+        0
+    } else {
+        addresses
+    };
     match old.proto {
         PROTO_TCP | PROTO_UDP => {
             if old.sport != new.sport {
                 write_u16(d, l4, new.sport);
-                c = c.map(|c| ip::update_checksum(c, old.sport, new.sport));
+                delta += delta16(old.sport, new.sport);
             }
             if old.dport != new.dport {
                 write_u16(d, l4 + 2, new.dport);
-                c = c.map(|c| ip::update_checksum(c, old.dport, new.dport));
+                delta += delta16(old.dport, new.dport);
             }
         }
         PROTO_ICMP if echo && end >= l4 + 6 => {
@@ -667,12 +680,13 @@ pub fn translate(
             };
             if o != n {
                 write_u16(d, l4 + 4, n);
-                c = c.map(|c| ip::update_checksum(c, o, n));
+                delta += delta16(o, n);
             }
         }
         _ => {}
     }
-    if let (Some(at), Some(mut c)) = (csum_at, c) {
+    if let Some(at) = csum_at.filter(|_| delta != 0) {
+        let mut c = apply(ip::read_u16(d, at), delta);
         if old.proto == PROTO_UDP && c == 0 {
             c = 0xffff;
         }
