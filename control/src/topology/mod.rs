@@ -477,7 +477,7 @@ impl<'de> Deserialize<'de> for RawDuration {
 
 /// What a duration looks like, for messages.
 const DURATION: &str =
-    "a positive duration: whole seconds, or a number with s, m or h (e.g. 300s, 5m, 1h)";
+    "a positive duration: whole seconds, or a number with s, m, h or d (e.g. 300s, 5m, 1h, 5d)";
 
 /// A whole number up to `max` (`Ok`) or a string (`Err`); anything else is an error that
 /// expects `expected`. Untagged enums would do this too, but serde_yaml could then name only
@@ -977,6 +977,7 @@ fn parse_duration(d: &RawDuration) -> Option<Duration> {
                 (i, 's') => (&t[..i], 1),
                 (i, 'm') => (&t[..i], 60),
                 (i, 'h') => (&t[..i], 3600),
+                (i, 'd') => (&t[..i], 86_400),
                 _ => (t, 1),
             };
             num.trim().parse::<u64>().ok()?.checked_mul(mult)?
@@ -2207,6 +2208,7 @@ links:
             ("90s", Some(90)),
             ("5m", Some(300)),
             ("1h", Some(3600)),
+            ("5d", Some(432_000)),
         ] {
             let d = if let Ok(n) = text.parse() {
                 RawDuration::Seconds(n)
@@ -2215,7 +2217,7 @@ links:
             };
             assert_eq!(parse_duration(&d), secs.map(Duration::from_secs), "{text}");
         }
-        for bad in ["0", "0s", "5 minutes", "m", "", "-5s", "1d"] {
+        for bad in ["0", "0s", "5 minutes", "m", "", "-5s", "1w"] {
             assert_eq!(
                 parse_duration(&RawDuration::Text(bad.into())),
                 None,
