@@ -226,7 +226,7 @@ fn totals(running: &Running, c: &WorkerCounters) -> Totals {
                 t.forwarded += pc.tx_packets.get();
                 t.forwarded_bytes += pc.tx_bytes.get();
             }
-            PortPlan::Tap { .. } => {}
+            PortPlan::Tap { .. } | PortPlan::VhostUser { .. } => {}
         }
     }
     t

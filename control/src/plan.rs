@@ -38,6 +38,15 @@ pub enum PortPlan {
         /// MTU.
         mtu: u16,
     },
+    /// A vhost-user port on a Unix socket.
+    VhostUser {
+        /// The socket's path.
+        socket: std::path::PathBuf,
+        /// Who creates the socket.
+        mode: nfv_dataplane::port::SocketMode,
+        /// MTU.
+        mtu: u16,
+    },
     /// A sink, announcing a MAC address once if given one.
     Null {
         /// The MAC to announce.
@@ -416,6 +425,11 @@ impl Plan {
                         mtu: *mtu,
                     }
                 }
+                PortKind::VhostUser { socket, mode, mtu } => PortPlan::VhostUser {
+                    socket: socket.clone(),
+                    mode: *mode,
+                    mtu: *mtu,
+                },
                 PortKind::Null { announce } => PortPlan::Null {
                     announce: *announce,
                 },
@@ -527,6 +541,14 @@ impl Plan {
                 PortPlan::Tap { device, mtu, .. } => {
                     format!("tap {device} (root namespace), mtu {mtu}")
                 }
+                PortPlan::VhostUser { socket, mode, mtu } => format!(
+                    "vhost-user {} ({}), mtu {mtu}",
+                    socket.display(),
+                    match mode {
+                        nfv_dataplane::port::SocketMode::Server => "server: the VM connects",
+                        nfv_dataplane::port::SocketMode::Client => "client: nfv connects to the VM",
+                    }
+                ),
                 PortPlan::Null { announce: None } => "null sink".to_string(),
                 PortPlan::Null { announce: Some(m) } => {
                     format!("null sink, announces {}", fmt_mac(m))
@@ -693,7 +715,7 @@ fn mtu_of(topo: &Topology, port: &str) -> u16 {
         .iter()
         .find(|p| p.name == port)
         .map(|p| match &p.kind {
-            PortKind::Tap { mtu, .. } => *mtu,
+            PortKind::Tap { mtu, .. } | PortKind::VhostUser { mtu, .. } => *mtu,
             PortKind::Null { .. } | PortKind::Generator(_) => 1500,
         })
         .unwrap_or(1500)

@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use nfv_dataplane::port::{GeneratorPort, LatencyRecorder, NullPort, TapPort};
+use nfv_dataplane::port::{
+    GeneratorPort, LatencyRecorder, NullPort, TapPort, VhostUserConfig, VhostUserPort,
+};
 use nfv_dataplane::{
     DropReason, GraphBuilder, Pool, Port, Worker, WorkerCounters, WorkerHandle, WorkerId, BURST,
 };
@@ -35,6 +37,16 @@ pub enum RunError {
         port: String,
         /// The device name.
         device: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A vhost-user port could not open its socket.
+    #[error("cannot open vhost-user socket `{}` for port `{port}`: {source}", socket.display())]
+    Vhost {
+        /// The port.
+        port: String,
+        /// The socket's path.
+        socket: std::path::PathBuf,
         /// The error.
         source: std::io::Error,
     },
@@ -138,6 +150,19 @@ pub fn start(topo: &Topology) -> Result<Running, RunError> {
                 })
             }
             PortPlan::Generator(cfg) => Box::new(GeneratorPort::new(cfg.clone())),
+            PortPlan::VhostUser { socket, mode, mtu } => Box::new(
+                VhostUserPort::new(VhostUserConfig {
+                    name: name.clone(),
+                    socket: socket.clone(),
+                    mode: *mode,
+                    mtu: *mtu as usize,
+                })
+                .map_err(|source| RunError::Vhost {
+                    port: name.clone(),
+                    socket: socket.clone(),
+                    source,
+                })?,
+            ),
         };
         graph.add_port(name.clone(), port);
     }

@@ -72,11 +72,21 @@ pub enum DropReason {
     /// A NAT got a packet for one of its outside addresses that matches no session and no
     /// port forward (and the address is not a router's, which would take it).
     NatNoSession,
+    /// A guest's descriptor could not be used: its buffer lies (partly) outside the memory
+    /// the guest shared, it has the wrong direction (a device-writable buffer in a transmit
+    /// chain, a read-only one in a receive chain), or it names an unusable indirect table. The
+    /// chain goes back to the guest used with length 0.
+    GuestBadDescriptor,
+    /// A guest's descriptor chain is malformed: it loops, runs longer than its table, points
+    /// outside its table, is shorter than its virtio-net header, or (without mergeable
+    /// receive buffers) cannot hold the frame; or the ring's available index claims more
+    /// entries than the ring has, so it cannot move. The chain goes back used with length 0.
+    GuestBadChain,
 }
 
 impl DropReason {
     /// Number of variants: the length of per-reason counter arrays.
-    pub const COUNT: usize = 26;
+    pub const COUNT: usize = 28;
 
     /// Every variant, in order of their indices.
     pub const ALL: [DropReason; Self::COUNT] = [
@@ -106,6 +116,8 @@ impl DropReason {
         DropReason::ConntrackFull,
         DropReason::NatNoPorts,
         DropReason::NatNoSession,
+        DropReason::GuestBadDescriptor,
+        DropReason::GuestBadChain,
     ];
 
     /// Index into a per-reason counter array.
@@ -143,6 +155,8 @@ impl DropReason {
             DropReason::ConntrackFull => "conntrack_full",
             DropReason::NatNoPorts => "nat_no_ports",
             DropReason::NatNoSession => "nat_no_session",
+            DropReason::GuestBadDescriptor => "guest_bad_descriptor",
+            DropReason::GuestBadChain => "guest_bad_chain",
         }
     }
 }

@@ -300,6 +300,23 @@ impl Graph {
         self.ports.get(id.index()).map(|p| p.as_ref())
     }
 
+    /// Ask every port to signal its wait descriptor before the worker sleeps; false if one
+    /// has frames waiting already (every port is asked either way).
+    pub fn prepare_sleep(&mut self) -> bool {
+        let mut ok = true;
+        for p in &mut self.ports {
+            ok &= p.prepare_sleep();
+        }
+        ok
+    }
+
+    /// Tell every port the worker woke up.
+    pub fn after_sleep(&mut self) {
+        for p in &mut self.ports {
+            p.after_sleep();
+        }
+    }
+
     /// The node with id `id` (e.g. to read its state after the worker stopped).
     pub fn node(&self, id: NodeId) -> Option<&dyn Node> {
         self.nodes.get(id.index()).map(|n| n.as_ref())

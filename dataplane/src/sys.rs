@@ -58,3 +58,15 @@ pub fn advise_huge_pages<T>(region: &mut [T]) {
         let _ = unsafe { libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_HUGEPAGE) };
     }
 }
+
+/// Make `fd` non-blocking (errors ignored: a blocking eventfd is only read when readable).
+pub fn set_nonblocking(fd: RawFd) {
+    // SAFETY: fcntl with F_GETFL/F_SETFL only reads and sets the file status flags of `fd`;
+    // on an invalid descriptor it fails with EBADF and changes nothing.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+    }
+}

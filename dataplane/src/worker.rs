@@ -45,11 +45,11 @@ struct Backoff {
 }
 
 impl Backoff {
-    /// What to do after a turn that received `got` packets.
-    fn after_turn(&mut self, got: usize, fds: &mut [libc::pollfd]) {
+    /// What to do after a turn that received `got` packets: `Some(ms)` to sleep that long.
+    fn after_turn(&mut self, got: usize) -> Option<i32> {
         if got > 0 {
             self.empty_turns = 0;
-            return;
+            return None;
         }
         self.empty_turns = self.empty_turns.saturating_add(1);
         if self.empty_turns < SPIN_TURNS {
@@ -58,9 +58,9 @@ impl Backoff {
             std::thread::yield_now();
         } else {
             let sleeps = self.empty_turns - SPIN_TURNS - YIELD_TURNS;
-            let timeout = (1 + sleeps as i32 / 16).min(MAX_SLEEP_MS);
-            sys::wait_readable(fds, timeout);
+            return Some((1 + sleeps as i32 / 16).min(MAX_SLEEP_MS));
         }
+        None
     }
 }
 
@@ -126,7 +126,14 @@ impl Worker {
                 self.tick(now);
                 last_tick = now;
             }
-            backoff.after_turn(got, &mut fds);
+            if let Some(timeout) = backoff.after_turn(got) {
+                // Ports whose peer must be asked to signal (virtio guests) are asked now;
+                // if frames slipped in meanwhile, the worker polls on.
+                if self.graph.prepare_sleep() {
+                    sys::wait_readable(&mut fds, timeout);
+                }
+                self.graph.after_sleep();
+            }
         }
     }
 

@@ -59,7 +59,7 @@ pub const MAX_MTU: u32 = (nfv_dataplane::MAX_FRAME - 14 - 4) as u32;
 /// Smallest MTU (IPv4's minimum).
 pub const MIN_MTU: u32 = 68;
 /// Known port kinds.
-pub const PORT_KINDS: &[&str] = &["tap", "null", "generator"];
+pub const PORT_KINDS: &[&str] = &["tap", "vhost-user", "null", "generator"];
 /// Known function kinds.
 pub const FUNCTION_KINDS: &[&str] = &["switch", "router", "dhcp-server", "nat", "firewall"];
 
@@ -199,6 +199,15 @@ pub enum PortKind {
         mtu: u16,
         /// Host-side MAC.
         mac: Option<[u8; 6]>,
+    },
+    /// A vhost-user port: a VM's virtio-net (or DPDK's `virtio_user`) on a Unix socket.
+    VhostUser {
+        /// The socket's path.
+        socket: std::path::PathBuf,
+        /// Who creates the socket.
+        mode: nfv_dataplane::port::SocketMode,
+        /// MTU.
+        mtu: u16,
     },
     /// A sink; it announces `announce` once so a switch learns where it is.
     Null {
@@ -394,6 +403,8 @@ struct RawPort {
     src_port: Option<u16>,
     dst_port: Option<u16>,
     proto: Option<String>,
+    socket: Option<String>,
+    mode: Option<String>,
 }
 
 impl RawPort {
@@ -418,6 +429,8 @@ impl RawPort {
             ("src_port", self.src_port.is_some()),
             ("dst_port", self.dst_port.is_some()),
             ("proto", self.proto.is_some()),
+            ("socket", self.socket.is_some()),
+            ("mode", self.mode.is_some()),
         ]
         .into_iter()
         .filter_map(|(k, set)| set.then_some(k))
@@ -428,6 +441,7 @@ impl RawPort {
 /// Keys each port kind takes besides `kind`.
 const TAP_KEYS: &[&str] = &["host", "ifname", "mtu", "mac", "address"];
 const NULL_KEYS: &[&str] = &["mac"];
+const VHOST_KEYS: &[&str] = &["socket", "mode", "mtu"];
 const GENERATOR_KEYS: &[&str] = &[
     "flows",
     "size",
@@ -1130,6 +1144,21 @@ impl Validator<'_> {
     }
 
     /// Report every key `p` sets that `kind` does not take.
+    /// A port's MTU (1500 unless given), checked against what a packet buffer holds.
+    fn port_mtu(&mut self, key: &str, mtu: Option<u32>) -> u16 {
+        match mtu {
+            None => 1500,
+            Some(m) if (MIN_MTU..=MAX_MTU).contains(&m) => m as u16,
+            Some(m) => {
+                self.error(
+                    format!("{key}.mtu"),
+                    format!("MTU {m} is out of range: expected {MIN_MTU} to {MAX_MTU} (a frame must fit nfv's {}-byte packet buffers)", nfv_dataplane::MAX_FRAME),
+                );
+                1500
+            }
+        }
+    }
+
     fn only_keys(&mut self, key: &str, kind: &str, p: &RawPort, allowed: &[&str]) {
         for k in p.keys_set() {
             if !allowed.contains(&k) {
@@ -1299,6 +1328,7 @@ impl Validator<'_> {
         let mut ports = Vec::new();
         let mut per_host: HashMap<&str, usize> = HashMap::new();
         let mut root_ifnames: HashMap<String, String> = HashMap::new();
+        let mut sockets: HashMap<String, String> = HashMap::new();
         for (name, p) in &raw.ports.0 {
             let key = format!("ports.{name}");
             let kind = match p.kind.as_deref() {
@@ -1314,17 +1344,7 @@ impl Validator<'_> {
                 }
                 Some("tap") => {
                     self.only_keys(&key, "tap", p, TAP_KEYS);
-                    let mtu = match p.mtu {
-                        None => 1500,
-                        Some(m) if (MIN_MTU..=MAX_MTU).contains(&m) => m as u16,
-                        Some(m) => {
-                            self.error(
-                                format!("{key}.mtu"),
-                                format!("MTU {m} is out of range: expected {MIN_MTU} to {MAX_MTU} (a frame must fit nfv's {}-byte packet buffers)", nfv_dataplane::MAX_FRAME),
-                            );
-                            1500
-                        }
-                    };
+                    let mtu = self.port_mtu(&key, p.mtu);
                     let mac = p
                         .mac
                         .as_deref()
@@ -1380,6 +1400,42 @@ impl Validator<'_> {
                             }
                         }
                     }
+                }
+                Some("vhost-user") => {
+                    self.only_keys(&key, "vhost-user", p, VHOST_KEYS);
+                    let mtu = self.port_mtu(&key, p.mtu);
+                    let mode = match p.mode.as_deref() {
+                        None | Some("server") => nfv_dataplane::port::SocketMode::Server,
+                        Some("client") => nfv_dataplane::port::SocketMode::Client,
+                        Some(m) => {
+                            self.error(format!("{key}.mode"), format!("unknown mode `{m}`: expected `server` (nfv creates the socket, the VM connects) or `client` (the VM creates it, nfv connects and reconnects)"));
+                            nfv_dataplane::port::SocketMode::Server
+                        }
+                    };
+                    let socket = match p.socket.as_deref() {
+                        None => {
+                            self.error(format!("{key}.socket"), "missing: a vhost-user port needs `socket`, the path of its Unix socket");
+                            std::path::PathBuf::new()
+                        }
+                        Some(s) if !s.starts_with('/') => {
+                            self.error(format!("{key}.socket"), format!("`{s}` is not an absolute path: give the socket's full path (QEMU is started with the same one)"));
+                            std::path::PathBuf::from(s)
+                        }
+                        Some(s) if s.len() > 107 => {
+                            self.error(format!("{key}.socket"), format!("the path is {} bytes long; a Unix socket's path holds at most 107", s.len()));
+                            std::path::PathBuf::from(s)
+                        }
+                        Some(s) => {
+                            if let Some(other) = sockets.insert(s.to_string(), name.clone()) {
+                                self.error(
+                                    format!("{key}.socket"),
+                                    format!("socket `{s}` is already used by port `{other}`"),
+                                );
+                            }
+                            std::path::PathBuf::from(s)
+                        }
+                    };
+                    PortKind::VhostUser { socket, mode, mtu }
                 }
                 Some("null") => {
                     self.only_keys(&key, "null", p, NULL_KEYS);
@@ -1457,7 +1513,9 @@ impl Validator<'_> {
                 };
                 let (ifname, mac) = match &port.kind {
                     PortKind::Tap { ifname, mac, .. } => (ifname.clone(), *mac),
-                    PortKind::Null { .. } | PortKind::Generator(_) => continue,
+                    PortKind::Null { .. } | PortKind::Generator(_) | PortKind::VhostUser { .. } => {
+                        continue
+                    }
                 };
                 interfaces.push(HostInterface {
                     port: (*pname).clone(),

@@ -14,11 +14,13 @@ pub mod generator;
 pub mod null;
 pub mod ring;
 pub mod tap;
+pub mod vhost;
 
 pub use generator::{GeneratorConfig, GeneratorPort, Proto, Sizes};
 pub use null::{LatencyRecorder, NullPort};
 pub use ring::{RingPeer, RingPort};
 pub use tap::TapPort;
+pub use vhost::{SocketMode, VhostUserConfig, VhostUserPort};
 
 /// Length of an Ethernet header without VLAN tag.
 pub const ETH_HEADER: usize = 14;
@@ -43,6 +45,17 @@ pub trait Port: Send {
     fn wait_fd(&self) -> Option<RawFd> {
         None
     }
+
+    /// Called before an idle worker sleeps on `wait_fd`: ask the peer to signal it when
+    /// frames arrive (a virtio guest is asked to kick again). Returns false if frames are
+    /// already waiting, and the worker polls on instead of sleeping.
+    fn prepare_sleep(&mut self) -> bool {
+        true
+    }
+
+    /// Called when the worker wakes from its sleep: it polls again, so the peer may stop
+    /// signalling.
+    fn after_sleep(&mut self) {}
 
     /// The largest frame the port sends or takes: MTU + Ethernet header + one VLAN tag.
     fn max_frame(&self) -> usize;

@@ -1,0 +1,560 @@
+//! The protocol thread of a vhost-user port: the socket, the vhost-user messages (through
+//! the `vhost` crate's backend request handler), the guest's memory table, and the hand-over
+//! of ring state to the worker (see the parent module).
+
+use std::fs::File;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use vhost::vhost_user::message::{
+    VhostTransferStateDirection, VhostTransferStatePhase, VhostUserConfigFlags, VhostUserInflight,
+    VhostUserLog, VhostUserMemoryRegion, VhostUserProtocolFeatures, VhostUserShMemConfig,
+    VhostUserSharedMsg, VhostUserSingleMemoryRegion, VhostUserVringAddrFlags, VhostUserVringState,
+};
+use vhost::vhost_user::{
+    Backend as FrontendChannel, BackendReqHandler, Error, GpuBackend, Result,
+    VhostUserBackendReqHandlerMut,
+};
+use vhost::VhostUserMemoryRegionBase;
+use vm_memory::mmap::MmapRegion;
+use vm_memory::{FileOffset, GuestAddress, GuestMemoryMmap, GuestRegionMmap};
+use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
+
+use super::virtq::Layout;
+use super::{RingWanted, Shared, SocketMode, VhostUserConfig, Wanted, RXQ, TXQ};
+
+/// VIRTIO_NET_F_MRG_RXBUF.
+const F_MRG_RXBUF: u64 = 1 << 15;
+/// VIRTIO_RING_F_INDIRECT_DESC.
+const F_INDIRECT_DESC: u64 = 1 << 28;
+/// VIRTIO_RING_F_EVENT_IDX.
+const F_EVENT_IDX: u64 = 1 << 29;
+/// VHOST_USER_F_PROTOCOL_FEATURES.
+const F_PROTOCOL_FEATURES: u64 = 1 << 30;
+/// VIRTIO_F_VERSION_1.
+const F_VERSION_1: u64 = 1 << 32;
+/// What nfv offers. No checksum or segmentation offload: frames cross the graph whole and
+/// checksummed, so the guest must not leave that work to the device.
+const FEATURES: u64 =
+    F_MRG_RXBUF | F_INDIRECT_DESC | F_EVENT_IDX | F_PROTOCOL_FEATURES | F_VERSION_1;
+/// The largest ring the spec allows.
+const MAX_RING: u32 = 32768;
+/// How long the protocol thread waits for the worker to acknowledge a change it must see
+/// done (a ring stop, a memory release). A worker wakes from its deepest sleep in a few ms.
+const ACK_WAIT: Duration = Duration::from_secs(2);
+/// How often a client-mode port tries to connect, and how often the thread checks `stop`.
+const RETRY: Duration = Duration::from_millis(250);
+
+/// Add `fd` to (or, with `add` false, remove it from) the worker's epoll set.
+pub(super) fn watch(epoll: &Epoll, fd: RawFd, add: bool) -> std::io::Result<()> {
+    let op = if add {
+        ControlOperation::Add
+    } else {
+        ControlOperation::Delete
+    };
+    epoll.ctl(op, fd, EpollEvent::new(EventSet::IN, fd as u64))
+}
+
+/// Start the protocol thread of a port.
+pub(super) fn spawn(
+    config: VhostUserConfig,
+    shared: Arc<Shared>,
+) -> std::io::Result<JoinHandle<()>> {
+    let listener = match config.mode {
+        SocketMode::Server => {
+            // A socket file left by a killed run would make bind fail.
+            if std::fs::symlink_metadata(&config.socket).is_ok_and(|m| {
+                use std::os::unix::fs::FileTypeExt;
+                m.file_type().is_socket()
+            }) {
+                let _ = std::fs::remove_file(&config.socket);
+            }
+            if let Some(dir) = config.socket.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let l = UnixListener::bind(&config.socket)?;
+            l.set_nonblocking(true)?;
+            Some(l)
+        }
+        SocketMode::Client => None,
+    };
+    std::thread::Builder::new()
+        .name(format!("nfv-vhost-{}", config.name))
+        .spawn(move || run(config, shared, listener))
+}
+
+/// The thread: one frontend at a time, until the port is dropped.
+fn run(config: VhostUserConfig, shared: Arc<Shared>, listener: Option<UnixListener>) {
+    let backend = Arc::new(Mutex::new(Backend::new(
+        shared.clone(),
+        config.name.clone(),
+    )));
+    let mut announced = false;
+    while !shared.stop.load(Ordering::Relaxed) {
+        let stream = match &listener {
+            Some(l) => match l.accept() {
+                Ok((s, _)) => s,
+                Err(_) => {
+                    wait_readable(l.as_raw_fd(), RETRY);
+                    continue;
+                }
+            },
+            None => match UnixStream::connect(&config.socket) {
+                Ok(s) => s,
+                Err(e) => {
+                    if !announced {
+                        tracing::info!(port = %config.name, socket = %config.socket.display(), "vhost-user: waiting for the VM's socket ({e})");
+                        announced = true;
+                    }
+                    std::thread::sleep(RETRY);
+                    continue;
+                }
+            },
+        };
+        announced = false;
+        if stream.set_nonblocking(false).is_err() {
+            continue;
+        }
+        tracing::info!(port = %config.name, "vhost-user: frontend connected");
+        shared.connected.store(true, Ordering::Relaxed);
+        let mut handler = BackendReqHandler::from_stream(stream, backend.clone());
+        let why = serve(&mut handler, &shared);
+        shared.connected.store(false, Ordering::Relaxed);
+        lock(&backend).disconnect();
+        tracing::info!(port = %config.name, "vhost-user: frontend gone ({why})");
+    }
+    drop(listener);
+    if config.mode == SocketMode::Server {
+        let _ = std::fs::remove_file(&config.socket);
+    }
+}
+
+/// Handle requests until the frontend goes or the port stops; says why it ended.
+fn serve(handler: &mut BackendReqHandler<Mutex<Backend>>, shared: &Shared) -> String {
+    loop {
+        if shared.stop.load(Ordering::Relaxed) {
+            return "port stopped".into();
+        }
+        if !wait_readable(handler.as_raw_fd(), RETRY) {
+            continue;
+        }
+        match handler.handle_request() {
+            Ok(()) => {}
+            // A request nfv refused: the frontend was told (or will see the error); go on.
+            Err(
+                e @ (Error::InvalidParam
+                | Error::InvalidOperation(_)
+                | Error::InactiveFeature(_)
+                | Error::InactiveOperation(_)
+                | Error::ReqHandlerError(_)
+                | Error::BackendInternalError),
+            ) => {
+                tracing::warn!("vhost-user: request refused: {e}");
+            }
+            Err(Error::Disconnected) => return "disconnected".into(),
+            Err(e) => return format!("protocol error: {e}"),
+        }
+    }
+}
+
+/// Wait up to `timeout` for `fd` to become readable (or hung up).
+fn wait_readable(fd: RawFd, timeout: Duration) -> bool {
+    let mut fds = [crate::sys::pollfd(fd)];
+    crate::sys::wait_readable(&mut fds, timeout.as_millis() as i32);
+    fds[0].revents != 0
+}
+
+fn lock(b: &Mutex<Backend>) -> std::sync::MutexGuard<'_, Backend> {
+    b.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A ring as the frontend set it up (addresses in the frontend's own address space).
+#[derive(Default)]
+struct RingSetup {
+    size: u32,
+    desc: u64,
+    avail: u64,
+    used: u64,
+    base: u16,
+    kick: Option<Arc<File>>,
+    call: Option<Arc<File>>,
+    started: bool,
+    enabled: bool,
+    epoch: u64,
+}
+
+/// One region of the memory table: guest-physical, size, frontend virtual address.
+#[derive(Copy, Clone)]
+struct Region {
+    gpa: u64,
+    size: u64,
+    uaddr: u64,
+}
+
+/// The frontend-facing state machine.
+struct Backend {
+    shared: Arc<Shared>,
+    name: String,
+    acked: u64,
+    protocol: u64,
+    regions: Vec<Region>,
+    mem: Option<Arc<GuestMemoryMmap>>,
+    rings: [RingSetup; 2],
+    epochs: u64,
+}
+
+impl Backend {
+    fn new(shared: Arc<Shared>, name: String) -> Self {
+        Backend {
+            shared,
+            name,
+            acked: 0,
+            protocol: 0,
+            regions: Vec::new(),
+            mem: None,
+            rings: Default::default(),
+            epochs: 0,
+        }
+    }
+
+    fn ring(&mut self, index: u32) -> Result<&mut RingSetup> {
+        self.rings
+            .get_mut(index as usize)
+            .ok_or(Error::InvalidParam)
+    }
+
+    /// A frontend virtual address as a guest-physical one, through the memory table.
+    fn to_gpa(&self, uaddr: u64) -> Option<GuestAddress> {
+        self.regions
+            .iter()
+            .find(|r| uaddr >= r.uaddr && uaddr - r.uaddr < r.size)
+            .map(|r| GuestAddress(r.gpa + (uaddr - r.uaddr)))
+    }
+
+    fn layout(&self) -> Layout {
+        let v1 = self.acked & F_VERSION_1 != 0;
+        let mergeable = self.acked & F_MRG_RXBUF != 0;
+        Layout {
+            hdr_len: if v1 || mergeable { 12 } else { 10 },
+            mergeable,
+        }
+    }
+
+    /// Tell the worker what to run now; with `wait`, until it has taken it up.
+    fn publish(&mut self, wait: bool) {
+        let mut wanted = Wanted {
+            mem: self.mem.clone(),
+            layout: Some(self.layout()),
+            queues: [None, None],
+        };
+        if self.mem.is_some() {
+            for i in [RXQ, TXQ] {
+                let r = &self.rings[i];
+                if !(r.started && r.enabled) || r.size == 0 {
+                    continue;
+                }
+                let (Some(desc), Some(avail), Some(used)) = (
+                    self.to_gpa(r.desc),
+                    self.to_gpa(r.avail),
+                    self.to_gpa(r.used),
+                ) else {
+                    tracing::warn!(port = %self.name, ring = i, "vhost-user: ring outside the memory table; not started");
+                    continue;
+                };
+                wanted.queues[i] = Some(RingWanted {
+                    epoch: r.epoch,
+                    size: r.size as u16,
+                    desc,
+                    avail,
+                    used,
+                    base: r.base,
+                    event_idx: self.acked & F_EVENT_IDX != 0,
+                    kick: r.kick.clone(),
+                    call: r.call.clone(),
+                });
+            }
+        }
+        let generation = {
+            let mut w = self.shared.wanted();
+            *w = wanted;
+            self.shared.generation.fetch_add(1, Ordering::AcqRel) + 1
+        };
+        let _ = self.shared.wake.write(1);
+        if wait {
+            let until = Instant::now() + ACK_WAIT;
+            while self.shared.acked.load(Ordering::Acquire) < generation
+                && Instant::now() < until
+                && !self.shared.stop.load(Ordering::Relaxed)
+            {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+    }
+
+    /// Change ring `i` with `change`; if that stops a running ring, wait for the worker to
+    /// let go of it and learn where it stopped (the base `GET_VRING_BASE` answers).
+    fn halt(&mut self, i: usize, change: impl FnOnce(&mut RingSetup)) {
+        let running = |r: &RingSetup| r.started && r.enabled;
+        let was = running(&self.rings[i]);
+        change(&mut self.rings[i]);
+        if !was || running(&self.rings[i]) {
+            self.publish(false);
+            return;
+        }
+        let base = self.rings[i].base;
+        self.shared.stopped_at[i].store(u64::from(base), Ordering::Relaxed);
+        self.publish(true);
+        self.rings[i].base = self.shared.stopped_at[i].load(Ordering::Relaxed) as u16;
+    }
+
+    /// The frontend went away: forget it all and let the worker drop the guest's memory.
+    fn disconnect(&mut self) {
+        for r in &mut self.rings {
+            if let Some(k) = r.kick.take() {
+                let _ = watch(&self.shared.epoll, k.as_raw_fd(), false);
+            }
+        }
+        self.rings = Default::default();
+        self.mem = None;
+        self.regions.clear();
+        self.acked = 0;
+        self.protocol = 0;
+        self.publish(true);
+    }
+}
+
+impl VhostUserBackendReqHandlerMut for Backend {
+    fn set_owner(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    fn reset_owner(&mut self) -> Result<()> {
+        self.disconnect();
+        Ok(())
+    }
+
+    fn reset_device(&mut self) -> Result<()> {
+        self.disconnect();
+        Ok(())
+    }
+
+    fn get_features(&mut self) -> Result<u64> {
+        Ok(FEATURES)
+    }
+
+    fn set_features(&mut self, features: u64) -> Result<()> {
+        if features & !FEATURES != 0 {
+            return Err(Error::InvalidParam);
+        }
+        self.acked = features;
+        if features & F_PROTOCOL_FEATURES == 0 {
+            // Without protocol features, rings are enabled as soon as they start.
+            for r in &mut self.rings {
+                r.enabled = true;
+            }
+        }
+        self.publish(false);
+        Ok(())
+    }
+
+    fn set_mem_table(
+        &mut self,
+        ctx: &[VhostUserMemoryRegion],
+        files: Vec<File>,
+        _postcopy_listening: Option<bool>,
+    ) -> Result<Option<Vec<VhostUserMemoryRegionBase>>> {
+        if ctx.len() != files.len() {
+            return Err(Error::InvalidParam);
+        }
+        let mut regions = Vec::with_capacity(ctx.len());
+        let mut mapped = Vec::with_capacity(ctx.len());
+        for (r, file) in ctx.iter().zip(files) {
+            let size = usize::try_from(r.memory_size).map_err(|_| Error::InvalidParam)?;
+            let mmap = MmapRegion::from_file(FileOffset::new(file, r.mmap_offset), size)
+                .map_err(|_| Error::InvalidParam)?;
+            let region = GuestRegionMmap::new(mmap, GuestAddress(r.guest_phys_addr))
+                .ok_or(Error::InvalidParam)?;
+            mapped.push(region);
+            regions.push(Region {
+                gpa: r.guest_phys_addr,
+                size: r.memory_size,
+                uaddr: r.user_addr,
+            });
+        }
+        let mem = GuestMemoryMmap::from_regions(mapped).map_err(|_| Error::InvalidParam)?;
+        self.mem = Some(Arc::new(mem));
+        self.regions = regions;
+        self.publish(false);
+        Ok(None)
+    }
+
+    fn set_vring_num(&mut self, index: u32, num: u32) -> Result<()> {
+        if num == 0 || num > MAX_RING || !num.is_power_of_two() {
+            return Err(Error::InvalidParam);
+        }
+        self.ring(index)?.size = num;
+        Ok(())
+    }
+
+    fn set_vring_addr(
+        &mut self,
+        index: u32,
+        _flags: VhostUserVringAddrFlags,
+        descriptor: u64,
+        used: u64,
+        available: u64,
+        _log: u64,
+    ) -> Result<()> {
+        let r = self.ring(index)?;
+        r.desc = descriptor;
+        r.used = used;
+        r.avail = available;
+        Ok(())
+    }
+
+    fn set_vring_base(&mut self, index: u32, base: u32) -> Result<()> {
+        let base = u16::try_from(base).map_err(|_| Error::InvalidParam)?;
+        self.ring(index)?.base = base;
+        Ok(())
+    }
+
+    fn get_vring_base(&mut self, index: u32) -> Result<VhostUserVringState> {
+        let i = index as usize;
+        if i >= self.rings.len() {
+            return Err(Error::InvalidParam);
+        }
+        self.halt(i, |r| r.started = false);
+        if let Some(k) = self.rings[i].kick.take() {
+            let _ = watch(&self.shared.epoll, k.as_raw_fd(), false);
+        }
+        Ok(VhostUserVringState::new(
+            index,
+            u32::from(self.rings[i].base),
+        ))
+    }
+
+    fn set_vring_kick(&mut self, index: u8, fd: Option<File>) -> Result<()> {
+        let i = index as usize;
+        if i >= self.rings.len() {
+            return Err(Error::InvalidParam);
+        }
+        let old = self.rings[i].kick.take();
+        if let Some(k) = old {
+            let _ = watch(&self.shared.epoll, k.as_raw_fd(), false);
+        }
+        let kick = fd.map(Arc::new);
+        if let Some(k) = &kick {
+            // Non-blocking, so that draining it never waits.
+            crate::sys::set_nonblocking(k.as_raw_fd());
+            let _ = watch(&self.shared.epoll, k.as_raw_fd(), true);
+        }
+        self.epochs += 1;
+        let epoch = self.epochs;
+        let r = &mut self.rings[i];
+        r.kick = kick;
+        r.started = true;
+        r.epoch = epoch;
+        self.publish(false);
+        Ok(())
+    }
+
+    fn set_vring_call(&mut self, index: u8, fd: Option<File>) -> Result<()> {
+        self.ring(u32::from(index))?.call = fd.map(Arc::new);
+        self.publish(false);
+        Ok(())
+    }
+
+    fn set_vring_err(&mut self, index: u8, _fd: Option<File>) -> Result<()> {
+        self.ring(u32::from(index)).map(|_| ())
+    }
+
+    fn get_protocol_features(&mut self) -> Result<VhostUserProtocolFeatures> {
+        Ok(VhostUserProtocolFeatures::REPLY_ACK)
+    }
+
+    fn set_protocol_features(&mut self, features: u64) -> Result<()> {
+        self.protocol = features;
+        Ok(())
+    }
+
+    fn get_queue_num(&mut self) -> Result<u64> {
+        Ok(self.rings.len() as u64)
+    }
+
+    fn set_vring_enable(&mut self, index: u32, enable: bool) -> Result<()> {
+        let i = index as usize;
+        if i >= self.rings.len() {
+            return Err(Error::InvalidParam);
+        }
+        self.halt(i, |r| r.enabled = enable);
+        Ok(())
+    }
+
+    fn get_config(&mut self, _: u32, _: u32, _: VhostUserConfigFlags) -> Result<Vec<u8>> {
+        Err(Error::InvalidOperation("no device configuration space"))
+    }
+
+    fn set_config(&mut self, _: u32, _: &[u8], _: VhostUserConfigFlags) -> Result<()> {
+        Err(Error::InvalidOperation("no device configuration space"))
+    }
+
+    fn set_backend_req_fd(&mut self, _backend: FrontendChannel) {}
+
+    fn set_gpu_socket(&mut self, _: GpuBackend) -> Result<()> {
+        Err(Error::InvalidOperation("not a GPU"))
+    }
+
+    fn get_shared_object(&mut self, _: VhostUserSharedMsg) -> Result<File> {
+        Err(Error::InvalidOperation("no shared objects"))
+    }
+
+    fn get_inflight_fd(&mut self, _: &VhostUserInflight) -> Result<(VhostUserInflight, File)> {
+        Err(Error::InvalidOperation("no inflight tracking"))
+    }
+
+    fn set_inflight_fd(&mut self, _: &VhostUserInflight, _: File) -> Result<()> {
+        Err(Error::InvalidOperation("no inflight tracking"))
+    }
+
+    fn get_max_mem_slots(&mut self) -> Result<u64> {
+        Err(Error::InvalidOperation("memory slots not offered"))
+    }
+
+    fn add_mem_region(
+        &mut self,
+        _: &VhostUserSingleMemoryRegion,
+        _: File,
+        _: Option<bool>,
+    ) -> Result<Option<VhostUserMemoryRegionBase>> {
+        Err(Error::InvalidOperation("memory slots not offered"))
+    }
+
+    fn remove_mem_region(&mut self, _: &VhostUserSingleMemoryRegion) -> Result<()> {
+        Err(Error::InvalidOperation("memory slots not offered"))
+    }
+
+    fn set_device_state_fd(
+        &mut self,
+        _: VhostTransferStateDirection,
+        _: VhostTransferStatePhase,
+        _: File,
+    ) -> Result<Option<File>> {
+        Err(Error::InvalidOperation("no device state transfer"))
+    }
+
+    fn check_device_state(&mut self) -> Result<()> {
+        Err(Error::InvalidOperation("no device state transfer"))
+    }
+
+    fn get_shmem_config(&mut self) -> Result<VhostUserShMemConfig> {
+        Err(Error::InvalidOperation("no shared memory regions"))
+    }
+
+    fn set_log_base(&mut self, _: &VhostUserLog, _: File) -> Result<()> {
+        Err(Error::InvalidOperation("no dirty-page logging"))
+    }
+}

@@ -1,0 +1,439 @@
+//! vhost-user ports: the virtio-net device of a QEMU VM (or of DPDK's `virtio_user`), served
+//! from nfv's worker.
+//!
+//! Two threads share a port, each with its own part:
+//! - The **protocol thread** (`backend`) owns the Unix socket and speaks the vhost-user
+//!   protocol through the rust-vmm `vhost` crate: features, the guest's memory table (mapped
+//!   with `vm-memory`), ring addresses, kick and call eventfds. It never touches a ring. When
+//!   the frontend changes something, it writes the wanted device state under a mutex, bumps a
+//!   generation counter and wakes the worker.
+//! - The **worker** polls the rings (`virtio-queue` split rings) in `rx_burst`/`tx_burst`. It
+//!   reads the generation once per burst (one relaxed atomic load) and only when it moved does
+//!   it take the mutex to pick the new state up, then acknowledges it. So the packet path takes
+//!   no lock, and a ring is only ever touched by the one thread that polls it.
+//!
+//! Stopping a ring (`GET_VRING_BASE`) needs the ring's position, which only the worker knows:
+//! the protocol thread asks for the stop and waits (bounded) for the acknowledgement, in which
+//! the worker reports where it stopped. When the frontend disconnects, the wanted state drops
+//! the guest memory; once the worker acknowledged, its mappings are gone. A new frontend can
+//! attach to the same port; in client mode the port reconnects by itself.
+//!
+//! Guest notifications: while the worker polls, the guest is asked not to kick (used-ring flag
+//! or event index). Before an idle worker sleeps, [`Port::prepare_sleep`] turns kicks back on
+//! (and declines the sleep if frames arrived meanwhile); the kick eventfds and the protocol
+//! thread's wake-up eventfd sit in one epoll set, the port's [`Port::wait_fd`]. Interrupts
+//! to the guest are sent at most once per burst, and only if the guest asked for them.
+
+mod backend;
+mod virtq;
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use virtio_queue::{Queue, QueueT};
+use vm_memory::{GuestAddress, GuestMemoryMmap};
+use vmm_sys_util::epoll::Epoll;
+use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+
+use super::{Port, ETH_HEADER, VLAN_TAG};
+use crate::batch::Batch;
+use crate::counters::PortCounters;
+use crate::drop_reason::DropReason;
+use crate::packet::{Pool, MAX_FRAME};
+use virtq::Layout;
+
+/// Index of the guest's receive queue (frames nfv transmits to the guest).
+const RXQ: usize = 0;
+/// Index of the guest's transmit queue (frames nfv receives from the guest).
+const TXQ: usize = 1;
+
+/// Who creates the socket.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum SocketMode {
+    /// nfv creates and listens on the socket; the VM connects (QEMU `reconnect=1`).
+    Server,
+    /// The VM listens (QEMU `server=on,wait=off`); nfv connects, and reconnects after either
+    /// side restarts. The mode to recommend: nfv can restart without touching the VM.
+    Client,
+}
+
+/// What a vhost-user port is made from.
+#[derive(Clone, Debug)]
+pub struct VhostUserConfig {
+    /// The port's name (for logs).
+    pub name: String,
+    /// The Unix socket's path.
+    pub socket: PathBuf,
+    /// Server or client.
+    pub mode: SocketMode,
+    /// The MTU: the largest frame taken or sent is MTU + Ethernet header + one VLAN tag.
+    pub mtu: usize,
+}
+
+/// What the protocol thread wants the worker to run. Cloned by the worker when the
+/// generation moved; cheap (reference counts).
+#[derive(Clone, Default)]
+struct Wanted {
+    mem: Option<Arc<GuestMemoryMmap>>,
+    layout: Option<Layout>,
+    queues: [Option<RingWanted>; 2],
+}
+
+/// One running ring, as the protocol thread wants it.
+#[derive(Clone)]
+struct RingWanted {
+    /// Changes whenever the ring is (re)started: the worker then builds it anew at `base`.
+    epoch: u64,
+    size: u16,
+    desc: GuestAddress,
+    avail: GuestAddress,
+    used: GuestAddress,
+    base: u16,
+    event_idx: bool,
+    kick: Option<Arc<File>>,
+    call: Option<Arc<File>>,
+}
+
+/// State shared between a port's worker and its protocol thread.
+struct Shared {
+    /// Bumped by the protocol thread after every change to `wanted`.
+    generation: AtomicU64,
+    /// The last generation the worker applied.
+    acked: AtomicU64,
+    wanted: Mutex<Wanted>,
+    /// Where each ring stood when the worker last stopped it (its next available index).
+    stopped_at: [AtomicU64; 2],
+    /// The epoll set an idle worker sleeps on: kick eventfds and `wake`.
+    epoll: Epoll,
+    /// Written by the protocol thread to wake a sleeping worker.
+    wake: EventFd,
+    /// Tells the protocol thread to end.
+    stop: AtomicBool,
+    /// A frontend is connected.
+    connected: AtomicBool,
+}
+
+impl Shared {
+    fn wanted(&self) -> std::sync::MutexGuard<'_, Wanted> {
+        self.wanted.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A ring the worker runs.
+struct Ring {
+    queue: Queue,
+    epoch: u64,
+    kick: Option<Arc<File>>,
+    call: Option<Arc<File>>,
+}
+
+/// The device as the worker runs it.
+struct Device {
+    mem: Arc<GuestMemoryMmap>,
+    layout: Layout,
+    rings: [Option<Ring>; 2],
+}
+
+/// A vhost-user port (see the module documentation).
+pub struct VhostUserPort {
+    shared: Arc<Shared>,
+    seen: u64,
+    dev: Option<Device>,
+    max_frame: usize,
+    thread: Option<JoinHandle<()>>,
+    socket: PathBuf,
+}
+
+impl VhostUserPort {
+    /// Create the port: bind the socket (server) or start connecting (client), on a protocol
+    /// thread of its own. A server socket left over from a killed run is replaced.
+    pub fn new(config: VhostUserConfig) -> std::io::Result<VhostUserPort> {
+        let shared = Arc::new(Shared {
+            generation: AtomicU64::new(0),
+            acked: AtomicU64::new(0),
+            wanted: Mutex::new(Wanted::default()),
+            stopped_at: [AtomicU64::new(0), AtomicU64::new(0)],
+            epoll: Epoll::new()?,
+            wake: EventFd::new(EFD_NONBLOCK)?,
+            stop: AtomicBool::new(false),
+            connected: AtomicBool::new(false),
+        });
+        backend::watch(&shared.epoll, shared.wake.as_raw_fd(), true)?;
+        let thread = backend::spawn(config.clone(), shared.clone())?;
+        Ok(VhostUserPort {
+            shared,
+            seen: 0,
+            dev: None,
+            max_frame: (config.mtu + ETH_HEADER + VLAN_TAG).min(MAX_FRAME),
+            thread: Some(thread),
+            socket: config.socket,
+        })
+    }
+
+    /// True while a frontend (a VM, testpmd) is connected.
+    pub fn is_connected(&self) -> bool {
+        self.shared.connected.load(Ordering::Relaxed)
+    }
+
+    /// True while both rings run (the guest's driver is up).
+    pub fn is_running(&self) -> bool {
+        self.dev
+            .as_ref()
+            .is_some_and(|d| d.rings.iter().all(Option::is_some))
+    }
+
+    /// The socket's path.
+    pub fn socket(&self) -> &std::path::Path {
+        &self.socket
+    }
+
+    /// Pick up what the protocol thread changed, if anything did.
+    #[inline]
+    fn sync(&mut self, counters: &PortCounters) {
+        let generation = self.shared.generation.load(Ordering::Acquire);
+        if generation != self.seen {
+            self.apply(generation, counters);
+        }
+    }
+
+    #[cold]
+    fn apply(&mut self, generation: u64, counters: &PortCounters) {
+        let wanted = self.shared.wanted().clone();
+        drain(&self.shared.wake);
+        let mut old = self.dev.take();
+        // Report where every ring that stops (or restarts) stood.
+        if let Some(d) = &old {
+            for (i, r) in d.rings.iter().enumerate() {
+                let Some(r) = r else { continue };
+                let keeps = wanted.mem.is_some()
+                    && wanted.queues[i]
+                        .as_ref()
+                        .is_some_and(|w| w.epoch == r.epoch);
+                if !keeps {
+                    self.shared.stopped_at[i]
+                        .store(u64::from(r.queue.next_avail()), Ordering::Relaxed);
+                }
+            }
+        }
+        if let (Some(mem), Some(layout)) = (wanted.mem, wanted.layout) {
+            let mut rings: [Option<Ring>; 2] = [None, None];
+            for (i, w) in wanted.queues.iter().enumerate() {
+                let Some(w) = w else { continue };
+                let kept = old
+                    .as_mut()
+                    .and_then(|d| d.rings[i].take())
+                    .filter(|r| r.epoch == w.epoch);
+                let ring = match kept {
+                    Some(mut r) => {
+                        r.kick = w.kick.clone();
+                        r.call = w.call.clone();
+                        Some(r)
+                    }
+                    None => build_ring(w),
+                };
+                // A ring outside the guest's memory (or malformed) is never run.
+                match ring {
+                    Some(mut r) if r.queue.is_valid(mem.as_ref()) => {
+                        if i == TXQ {
+                            let _ = r.queue.disable_notification(mem.as_ref());
+                        }
+                        rings[i] = Some(r);
+                    }
+                    _ => counters.drops.add(DropReason::GuestBadDescriptor, 1),
+                }
+            }
+            self.dev = Some(Device { mem, layout, rings });
+        }
+        self.seen = generation;
+        self.shared.acked.store(generation, Ordering::Release);
+    }
+}
+
+/// A ring built from what the protocol thread wants, or `None` if its numbers are invalid.
+fn build_ring(w: &RingWanted) -> Option<Ring> {
+    let mut queue = Queue::new(w.size).ok()?;
+    queue.try_set_size(w.size).ok()?;
+    queue.try_set_desc_table_address(w.desc).ok()?;
+    queue.try_set_avail_ring_address(w.avail).ok()?;
+    queue.try_set_used_ring_address(w.used).ok()?;
+    queue.set_event_idx(w.event_idx);
+    queue.set_next_avail(w.base);
+    queue.set_next_used(w.base);
+    queue.set_ready(true);
+    Some(Ring {
+        queue,
+        epoch: w.epoch,
+        kick: w.kick.clone(),
+        call: w.call.clone(),
+    })
+}
+
+/// Empty an eventfd (non-blocking; nothing to read is fine).
+fn drain(fd: &EventFd) {
+    let _ = fd.read();
+}
+
+/// Empty a kick eventfd received from the frontend.
+fn drain_file(mut f: &File) {
+    let mut buf = [0u8; 8];
+    let _ = f.read(&mut buf);
+}
+
+/// Signal the guest through its call eventfd.
+fn signal(mut f: &File) {
+    let _ = f.write(&1u64.to_ne_bytes());
+}
+
+impl Port for VhostUserPort {
+    fn kind(&self) -> &'static str {
+        "vhost-user"
+    }
+
+    fn rx_burst(&mut self, pool: &mut Pool, batch: &mut Batch, counters: &PortCounters) {
+        self.sync(counters);
+        let Some(dev) = self.dev.as_mut() else { return };
+        let Some(ring) = dev.rings[TXQ].as_mut() else {
+            return;
+        };
+        let mem = dev.mem.as_ref();
+        let mut done = 0usize;
+        while !batch.is_full() {
+            let Some(mut pkt) = pool.alloc() else {
+                counters.drops.add(DropReason::NoBuffers, 1);
+                break;
+            };
+            let max = self.max_frame;
+            let room = &mut pkt.room_mut()[..max];
+            match virtq::pop_frame(&mut ring.queue, mem, dev.layout, room) {
+                None => {
+                    pool.free(pkt);
+                    break;
+                }
+                Some(Ok(n)) => {
+                    done += 1;
+                    pkt.set_len(n);
+                    counters.rx(n);
+                    if let Err(pkt) = batch.push(pkt) {
+                        pool.free(pkt);
+                    }
+                }
+                Some(Err(reason)) => {
+                    done += 1;
+                    counters.drops.add(reason, 1);
+                    pool.free(pkt);
+                }
+            }
+        }
+        if done == 0 {
+            // Nothing moved: tell a ring that cannot move (an available index beyond its
+            // size) from an idle one, and count it.
+            if virtq::pending(&ring.queue, mem).is_none() {
+                counters.drops.add(DropReason::GuestBadChain, 1);
+            }
+            return;
+        }
+        if let Some(call) = &ring.call {
+            if virtq::wants_interrupt(&mut ring.queue, mem) {
+                signal(call);
+            }
+        }
+    }
+
+    fn tx_burst(&mut self, batch: &mut Batch, pool: &mut Pool, counters: &PortCounters) {
+        self.sync(counters);
+        let ring = self
+            .dev
+            .as_mut()
+            .and_then(|d| d.rings[RXQ].as_mut().map(|r| (r, d.mem.as_ref(), d.layout)));
+        let Some((ring, mem, layout)) = ring else {
+            for pkt in batch.drain() {
+                counters.drops.add(DropReason::PortDown, 1);
+                pool.free(pkt);
+            }
+            return;
+        };
+        let mut sent = 0usize;
+        for pkt in batch.drain() {
+            if pkt.len() > self.max_frame {
+                counters.drops.add(DropReason::Oversize, 1);
+            } else {
+                match virtq::push_frame(&mut ring.queue, mem, layout, pkt.data()) {
+                    Ok(()) => {
+                        sent += 1;
+                        counters.tx(pkt.len());
+                    }
+                    Err(reason) => {
+                        if reason != DropReason::TxFull {
+                            sent += 1; // a chain was consumed
+                        }
+                        counters.drops.add(reason, 1);
+                    }
+                }
+            }
+            pool.free(pkt);
+        }
+        if sent > 0 {
+            if let Some(call) = &ring.call {
+                if virtq::wants_interrupt(&mut ring.queue, mem) {
+                    signal(call);
+                }
+            }
+        }
+    }
+
+    fn wait_fd(&self) -> Option<RawFd> {
+        Some(self.shared.epoll.as_raw_fd())
+    }
+
+    fn prepare_sleep(&mut self) -> bool {
+        drain(&self.shared.wake);
+        if self.shared.generation.load(Ordering::Acquire) != self.seen {
+            return false;
+        }
+        let Some(dev) = self.dev.as_mut() else {
+            return true;
+        };
+        let Some(ring) = dev.rings[TXQ].as_mut() else {
+            return true;
+        };
+        if let Some(kick) = &ring.kick {
+            drain_file(kick);
+        }
+        match ring.queue.enable_notification(dev.mem.as_ref()) {
+            Ok(false) => true,
+            // Frames arrived meanwhile (or the ring is unreadable): poll on.
+            _ => {
+                let _ = ring.queue.disable_notification(dev.mem.as_ref());
+                false
+            }
+        }
+    }
+
+    fn after_sleep(&mut self) {
+        if let Some(dev) = self.dev.as_mut() {
+            if let Some(ring) = dev.rings[TXQ].as_mut() {
+                let _ = ring.queue.disable_notification(dev.mem.as_ref());
+            }
+        }
+    }
+
+    fn max_frame(&self) -> usize {
+        self.max_frame
+    }
+}
+
+impl Drop for VhostUserPort {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        // The protocol thread no longer waits for this worker's acknowledgements.
+        self.shared.acked.store(u64::MAX, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
