@@ -2455,7 +2455,36 @@ links:
             "name: x\nports:\n  a: { host: h }\n",
             3,
             "ports.a.kind",
-            "a port needs a `kind`, one of `tap`, `null`",
+            "a port needs a `kind`, one of `tap`, `vhost-user`, `null`",
+        );
+    }
+
+    #[test]
+    fn vhost_user_ports() {
+        let text = "name: v\nports:\n  vm1: { kind: vhost-user, socket: /run/nfv/vm1.sock }\n  vm2: { kind: vhost-user, socket: /run/nfv/vm2.sock, mode: client, mtu: 1400 }\nfunctions:\n  s: { kind: switch }\nlinks:\n  - [vm1, s, vm2]\n";
+        let t = load(text).unwrap_or_else(|e| panic!("{}", list(&e)));
+        use nfv_dataplane::port::SocketMode;
+        assert_eq!(
+            t.ports[0].kind,
+            PortKind::VhostUser {
+                socket: "/run/nfv/vm1.sock".into(),
+                mode: SocketMode::Server,
+                mtu: 1500
+            }
+        );
+        assert_eq!(
+            t.ports[1].kind,
+            PortKind::VhostUser {
+                socket: "/run/nfv/vm2.sock".into(),
+                mode: SocketMode::Client,
+                mtu: 1400
+            }
+        );
+        assert_error(
+            &text.replace("mtu: 1400", "mtu: 9000"),
+            4,
+            "ports.vm2.mtu",
+            "MTU 9000 is out of range",
         );
     }
 
@@ -2535,7 +2564,7 @@ links:
             "name: x\nports:\n  a: { kind: vhost }\n",
             3,
             "ports.a.kind",
-            "unknown port kind `vhost`: expected one of `tap`, `null`",
+            "unknown port kind `vhost`: expected one of `tap`, `vhost-user`, `null`",
         );
         assert_error(
             "name: x\nfunctions:\n  s: { kind: nat9 }\n",
