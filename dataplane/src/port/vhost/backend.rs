@@ -116,7 +116,11 @@ fn run(config: VhostUserConfig, shared: Arc<Shared>, listener: Option<UnixListen
             },
         };
         announced = false;
-        if stream.set_nonblocking(false).is_err() {
+        // A frontend that stops in the middle of a message must not hold this thread (and a
+        // stopping port) forever: reads time out and end the connection.
+        if stream.set_nonblocking(false).is_err()
+            || stream.set_read_timeout(Some(Duration::from_secs(5))).is_err()
+        {
             continue;
         }
         tracing::info!(port = %config.name, "vhost-user: frontend connected");
@@ -313,10 +317,8 @@ impl Backend {
 
     /// The frontend went away: forget it all and let the worker drop the guest's memory.
     fn disconnect(&mut self) {
-        for r in &mut self.rings {
-            if let Some(k) = r.kick.take() {
-                let _ = watch(&self.shared.epoll, k.as_raw_fd(), false);
-            }
+        if let Some(k) = self.rings[TXQ].kick.take() {
+            let _ = watch(&self.shared.epoll, k.as_raw_fd(), false);
         }
         self.rings = Default::default();
         self.mem = None;
@@ -429,7 +431,9 @@ impl VhostUserBackendReqHandlerMut for Backend {
         }
         self.halt(i, |r| r.started = false);
         if let Some(k) = self.rings[i].kick.take() {
-            let _ = watch(&self.shared.epoll, k.as_raw_fd(), false);
+            if i == TXQ {
+                let _ = watch(&self.shared.epoll, k.as_raw_fd(), false);
+            }
         }
         Ok(VhostUserVringState::new(
             index,
@@ -442,15 +446,19 @@ impl VhostUserBackendReqHandlerMut for Backend {
         if i >= self.rings.len() {
             return Err(Error::InvalidParam);
         }
-        let old = self.rings[i].kick.take();
-        if let Some(k) = old {
-            let _ = watch(&self.shared.epoll, k.as_raw_fd(), false);
+        if let Some(k) = self.rings[i].kick.take() {
+            if i == TXQ {
+                let _ = watch(&self.shared.epoll, k.as_raw_fd(), false);
+            }
         }
         let kick = fd.map(Arc::new);
         if let Some(k) = &kick {
-            // Non-blocking, so that draining it never waits.
-            crate::sys::set_nonblocking(k.as_raw_fd());
-            let _ = watch(&self.shared.epoll, k.as_raw_fd(), true);
+            // Only the transmit ring's kicks wake a sleeping worker (frames to receive); a
+            // guest adding receive buffers need not. Non-blocking, so draining never waits.
+            if i == TXQ {
+                crate::sys::set_nonblocking(k.as_raw_fd());
+                let _ = watch(&self.shared.epoll, k.as_raw_fd(), true);
+            }
         }
         self.epochs += 1;
         let epoch = self.epochs;

@@ -239,9 +239,8 @@ impl VhostUserPort {
                 // A ring outside the guest's memory (or malformed) is never run.
                 match ring {
                     Some(mut r) if r.queue.is_valid(mem.as_ref()) => {
-                        if i == TXQ {
-                            let _ = r.queue.disable_notification(mem.as_ref());
-                        }
+                        // The worker polls: no kicks, for frames or for receive buffers.
+                        let _ = r.queue.disable_notification(mem.as_ref());
                         rings[i] = Some(r);
                     }
                     _ => counters.drops.add(DropReason::GuestBadDescriptor, 1),
