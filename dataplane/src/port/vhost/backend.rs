@@ -119,7 +119,9 @@ fn run(config: VhostUserConfig, shared: Arc<Shared>, listener: Option<UnixListen
         // A frontend that stops in the middle of a message must not hold this thread (and a
         // stopping port) forever: reads time out and end the connection.
         if stream.set_nonblocking(false).is_err()
-            || stream.set_read_timeout(Some(Duration::from_secs(5))).is_err()
+            || stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .is_err()
         {
             continue;
         }

@@ -35,7 +35,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use virtio_queue::{Queue, QueueT};
 use vm_memory::{GuestAddress, GuestMemoryMmap};
 use vmm_sys_util::epoll::Epoll;
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
@@ -45,7 +44,7 @@ use crate::batch::Batch;
 use crate::counters::PortCounters;
 use crate::drop_reason::DropReason;
 use crate::packet::{Pool, MAX_FRAME};
-use virtq::Layout;
+use virtq::{Layout, SplitRing};
 
 /// Index of the guest's receive queue (frames nfv transmits to the guest).
 const RXQ: usize = 0;
@@ -126,7 +125,7 @@ impl Shared {
 
 /// A ring the worker runs.
 struct Ring {
-    queue: Queue,
+    queue: SplitRing,
     epoch: u64,
     kick: Option<Arc<File>>,
     call: Option<Arc<File>>,
@@ -237,10 +236,11 @@ impl VhostUserPort {
                     None => build_ring(w),
                 };
                 // A ring outside the guest's memory (or malformed) is never run.
-                match ring {
-                    Some(mut r) if r.queue.is_valid(mem.as_ref()) => {
+                let view = ring.as_ref().and_then(|r| r.queue.view(mem.as_ref()));
+                match (ring, view) {
+                    (Some(mut r), Some(v)) => {
                         // The worker polls: no kicks, for frames or for receive buffers.
-                        let _ = r.queue.disable_notification(mem.as_ref());
+                        r.queue.suppress_kicks(&v);
                         rings[i] = Some(r);
                     }
                     _ => counters.drops.add(DropReason::GuestBadDescriptor, 1),
@@ -253,19 +253,10 @@ impl VhostUserPort {
     }
 }
 
-/// A ring built from what the protocol thread wants, or `None` if its numbers are invalid.
+/// A ring built from what the protocol thread wants.
 fn build_ring(w: &RingWanted) -> Option<Ring> {
-    let mut queue = Queue::new(w.size).ok()?;
-    queue.try_set_size(w.size).ok()?;
-    queue.try_set_desc_table_address(w.desc).ok()?;
-    queue.try_set_avail_ring_address(w.avail).ok()?;
-    queue.try_set_used_ring_address(w.used).ok()?;
-    queue.set_event_idx(w.event_idx);
-    queue.set_next_avail(w.base);
-    queue.set_next_used(w.base);
-    queue.set_ready(true);
     Some(Ring {
-        queue,
+        queue: SplitRing::new(w.size, w.desc, w.avail, w.used, w.base, w.event_idx),
         epoch: w.epoch,
         kick: w.kick.clone(),
         call: w.call.clone(),
@@ -299,16 +290,17 @@ impl Port for VhostUserPort {
         let Some(ring) = dev.rings[TXQ].as_mut() else {
             return;
         };
-        let mem = dev.mem.as_ref();
+        let Some(v) = ring.queue.view(dev.mem.as_ref()) else {
+            return;
+        };
         let mut done = 0usize;
         while !batch.is_full() {
             let Some(mut pkt) = pool.alloc() else {
                 counters.drops.add(DropReason::NoBuffers, 1);
                 break;
             };
-            let max = self.max_frame;
-            let room = &mut pkt.room_mut()[..max];
-            match virtq::pop_frame(&mut ring.queue, mem, dev.layout, room) {
+            let room = &mut pkt.room_mut()[..self.max_frame];
+            match ring.queue.pop_frame(&v, dev.layout, room) {
                 None => {
                     pool.free(pkt);
                     break;
@@ -331,13 +323,14 @@ impl Port for VhostUserPort {
         if done == 0 {
             // Nothing moved: tell a ring that cannot move (an available index beyond its
             // size) from an idle one, and count it.
-            if virtq::pending(&ring.queue, mem).is_none() {
+            if ring.queue.pending(&v).is_none() {
                 counters.drops.add(DropReason::GuestBadChain, 1);
             }
             return;
         }
+        ring.queue.flush(&v);
         if let Some(call) = &ring.call {
-            if virtq::wants_interrupt(&mut ring.queue, mem) {
+            if ring.queue.wants_interrupt(&v) {
                 signal(call);
             }
         }
@@ -345,40 +338,42 @@ impl Port for VhostUserPort {
 
     fn tx_burst(&mut self, batch: &mut Batch, pool: &mut Pool, counters: &PortCounters) {
         self.sync(counters);
-        let ring = self
-            .dev
-            .as_mut()
-            .and_then(|d| d.rings[RXQ].as_mut().map(|r| (r, d.mem.as_ref(), d.layout)));
-        let Some((ring, mem, layout)) = ring else {
+        let ring = self.dev.as_mut().and_then(|d| {
+            let layout = d.layout;
+            let mem = d.mem.as_ref();
+            d.rings[RXQ]
+                .as_mut()
+                .and_then(|r| r.queue.view(mem).map(|v| (r, v, layout)))
+        });
+        let Some((ring, v, layout)) = ring else {
             for pkt in batch.drain() {
                 counters.drops.add(DropReason::PortDown, 1);
                 pool.free(pkt);
             }
             return;
         };
-        let mut sent = 0usize;
+        let mut used = false;
         for pkt in batch.drain() {
             if pkt.len() > self.max_frame {
                 counters.drops.add(DropReason::Oversize, 1);
             } else {
-                match virtq::push_frame(&mut ring.queue, mem, layout, pkt.data()) {
+                match ring.queue.push_frame(&v, layout, pkt.data()) {
                     Ok(()) => {
-                        sent += 1;
+                        used = true;
                         counters.tx(pkt.len());
                     }
                     Err(reason) => {
-                        if reason != DropReason::TxFull {
-                            sent += 1; // a chain was consumed
-                        }
+                        used |= reason != DropReason::TxFull; // a chain was consumed
                         counters.drops.add(reason, 1);
                     }
                 }
             }
             pool.free(pkt);
         }
-        if sent > 0 {
+        if used {
+            ring.queue.flush(&v);
             if let Some(call) = &ring.call {
-                if virtq::wants_interrupt(&mut ring.queue, mem) {
+                if ring.queue.wants_interrupt(&v) {
                     signal(call);
                 }
             }
@@ -403,20 +398,23 @@ impl Port for VhostUserPort {
         if let Some(kick) = &ring.kick {
             drain_file(kick);
         }
-        match ring.queue.enable_notification(dev.mem.as_ref()) {
-            Ok(false) => true,
+        let Some(v) = ring.queue.view(dev.mem.as_ref()) else {
+            return true;
+        };
+        if ring.queue.enable_kicks(&v) {
             // Frames arrived meanwhile (or the ring is unreadable): poll on.
-            _ => {
-                let _ = ring.queue.disable_notification(dev.mem.as_ref());
-                false
-            }
+            ring.queue.suppress_kicks(&v);
+            return false;
         }
+        true
     }
 
     fn after_sleep(&mut self) {
         if let Some(dev) = self.dev.as_mut() {
             if let Some(ring) = dev.rings[TXQ].as_mut() {
-                let _ = ring.queue.disable_notification(dev.mem.as_ref());
+                if let Some(v) = ring.queue.view(dev.mem.as_ref()) {
+                    ring.queue.suppress_kicks(&v);
+                }
             }
         }
     }

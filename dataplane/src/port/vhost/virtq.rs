@@ -1,26 +1,38 @@
 //! Moving frames through a guest's split virtqueues, on the worker's thread.
 //!
-//! The guest is not trusted. Every descriptor is read and every buffer copied through
-//! `vm-memory`, which refuses any address outside the memory the guest shared, and the
-//! descriptor-chain walk of `virtio-queue` stops a chain that loops or runs longer than its
-//! table. A frame from the guest is copied whole into a packet buffer the worker owns before
-//! anything looks at it, so the guest cannot change a header after it was checked. A chain
-//! that breaks a rule is given back used with length 0 and counted; the queue keeps serving.
+//! The ring areas (descriptor table, available and used rings) are located once per burst as
+//! `vm-memory` volatile slices, each checked to lie inside the memory the guest shared; every
+//! buffer a descriptor names is checked the same way before it is read or written. Accesses go
+//! straight to those slices: `vm-memory`'s generic `Bytes` accessors (and `virtio-queue`'s
+//! `Queue`, built on them) walk an iterator of memory slices on every access, which cost ten
+//! times more per packet than the rest of the path together. `virtio-queue` still validates
+//! the ring set-up and supplies the descriptor layout; its mock queue drives the tests.
+//!
+//! The guest is not trusted. A chain that loops or runs longer than its table is stopped, an
+//! indirect table must be well formed, and a frame from the guest is copied whole into a
+//! packet buffer the worker owns before anything looks at it, so the guest cannot change a
+//! header after it was checked. A chain that breaks a rule is given back used with length 0
+//! and counted; the queue keeps serving.
 
-use std::sync::atomic::Ordering;
+use std::num::Wrapping;
+use std::sync::atomic::{fence, Ordering};
 
-use virtio_queue::{Queue, QueueOwnedT, QueueT};
-use vm_memory::{Address, Bytes, GuestAddress, GuestMemory, Permissions};
+use virtio_queue::desc::split::Descriptor;
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, VolatileSlice};
 
 use crate::drop_reason::DropReason;
 
-/// At most this many descriptors make up the buffers one frame goes into (more is a guest
-/// that posts absurdly small buffers: the frame is dropped as `guest_bad_chain`).
-const MAX_SEGS: usize = 64;
 /// At most this many receive chains hold one frame (mergeable receive buffers).
 const MAX_CHAINS: usize = 32;
-/// The `VRING_AVAIL_F_NO_INTERRUPT` flag of the available ring.
+/// `VRING_AVAIL_F_NO_INTERRUPT`.
 const AVAIL_F_NO_INTERRUPT: u16 = 1;
+/// `VRING_USED_F_NO_NOTIFY`.
+const USED_F_NO_NOTIFY: u16 = 1;
+/// Size of a split-ring descriptor.
+const DESC: usize = 16;
+
+/// A slice of guest memory.
+type Slice<'a> = VolatileSlice<'a, ()>;
 
 /// How the negotiated features shape the frames on the rings.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -32,226 +44,368 @@ pub(crate) struct Layout {
     pub mergeable: bool,
 }
 
-/// Take the next frame the guest transmitted: copy it (without its virtio-net header) into
-/// `out` and give the chain back used. Returns `None` when the ring holds nothing new;
-/// `Some(Ok(len))` for a frame, `Some(Err(reason))` for a chain that was dropped (counted by
-/// the caller; the chain is given back used either way).
-pub(crate) fn pop_frame<M: GuestMemory>(
-    q: &mut Queue,
-    mem: &M,
-    layout: Layout,
-    out: &mut [u8],
-) -> Option<Result<usize, DropReason>> {
-    let chain = q.pop_descriptor_chain(mem)?;
-    let head = chain.head_index();
-    let mut skip = layout.hdr_len;
-    let mut len = 0usize;
-    let mut descs = 0usize;
-    let mut more = false;
-    let mut verdict: Result<(), DropReason> = Ok(());
-    for d in chain {
-        descs += 1;
-        more = d.has_next();
-        if verdict.is_err() {
-            continue; // walk on, so that a loop is still told apart from a bad buffer
-        }
-        if d.is_write_only() {
-            verdict = Err(DropReason::GuestBadDescriptor);
-            continue;
-        }
-        let dlen = d.len() as usize;
-        let hdr = skip.min(dlen);
-        skip -= hdr;
-        let take = dlen - hdr;
-        if take == 0 {
-            if !mem.check_range(d.addr(), dlen, Permissions::Read) {
-                verdict = Err(DropReason::GuestBadDescriptor);
-            }
-            continue;
-        }
-        if len + take > out.len() {
-            verdict = Err(DropReason::Oversize);
-            continue;
-        }
-        let Some(addr) = d.addr().checked_add(hdr as u64) else {
-            verdict = Err(DropReason::GuestBadDescriptor);
-            continue;
-        };
-        if mem.read_slice(&mut out[len..len + take], addr).is_err() {
-            verdict = Err(DropReason::GuestBadDescriptor);
-            continue;
-        }
-        len += take;
-    }
-    let verdict = if descs == 0 {
-        // The head could not be read, or was an unusable indirect table.
-        Err(DropReason::GuestBadDescriptor)
-    } else if more {
-        // The walk stopped while the last descriptor still pointed on: a loop, a chain longer
-        // than its table, or a `next` outside it.
-        Err(DropReason::GuestBadChain)
-    } else if verdict.is_ok() && skip > 0 {
-        Err(DropReason::GuestBadChain) // shorter than its own virtio-net header
-    } else {
-        verdict
-    };
-    let used = q.add_used(mem, head, 0);
-    Some(match (verdict, used) {
-        (Err(r), _) => Err(r),
-        (Ok(()), Err(_)) => Err(DropReason::GuestBadDescriptor),
-        (Ok(()), Ok(())) if len < crate::port::ETH_HEADER => Err(DropReason::Runt),
-        (Ok(()), Ok(())) => Ok(len),
-    })
+/// One split virtqueue as the device side runs it: where it lies and how far it got.
+#[derive(Debug)]
+pub(crate) struct SplitRing {
+    size: u16,
+    desc: GuestAddress,
+    avail: GuestAddress,
+    used: GuestAddress,
+    event_idx: bool,
+    next_avail: Wrapping<u16>,
+    next_used: Wrapping<u16>,
+    /// The guest's available index as last read.
+    avail_seen: Wrapping<u16>,
+    /// `next_used` when the guest was last considered for an interrupt.
+    signalled: Wrapping<u16>,
 }
 
-/// Put one frame into the guest's receive queue, with a virtio-net header in front.
-///
-/// `Err(TxFull)` when the guest posted too few buffers: nothing is consumed and the frame is
-/// dropped. A chain that breaks a rule (buffers outside guest memory, read-only buffers,
-/// too short without mergeable buffers) is consumed with length 0 and the frame dropped.
-pub(crate) fn push_frame<M: GuestMemory>(
-    q: &mut Queue,
-    mem: &M,
-    layout: Layout,
-    frame: &[u8],
-) -> Result<(), DropReason> {
-    let need = layout.hdr_len + frame.len();
-    let mut segs = [(GuestAddress(0), 0u32); MAX_SEGS];
-    let mut nsegs = 0usize;
-    let mut chains = [(0u16, 0usize); MAX_CHAINS];
-    let mut nchains = 0usize;
-    let mut room = 0usize;
-    let mut bad: Option<DropReason> = None;
-    while room < need {
-        if nchains == MAX_CHAINS || (nchains == 1 && !layout.mergeable) {
-            bad = Some(DropReason::GuestBadChain);
-            break;
+/// The ring's three areas in guest memory, for one burst.
+pub(crate) struct View<'a> {
+    mem: &'a GuestMemoryMmap,
+    desc: Slice<'a>,
+    avail: Slice<'a>,
+    used: Slice<'a>,
+}
+
+impl SplitRing {
+    /// A ring of `size` entries (a power of two) at the given guest-physical addresses,
+    /// starting at `base` (where the previous owner of the ring stopped).
+    pub fn new(
+        size: u16,
+        desc: GuestAddress,
+        avail: GuestAddress,
+        used: GuestAddress,
+        base: u16,
+        event_idx: bool,
+    ) -> Self {
+        SplitRing {
+            size,
+            desc,
+            avail,
+            used,
+            event_idx,
+            next_avail: Wrapping(base),
+            next_used: Wrapping(base),
+            avail_seen: Wrapping(base),
+            signalled: Wrapping(base),
         }
-        let Some(chain) = q.pop_descriptor_chain(mem) else {
-            // Too few buffers: give back what this frame took, untouched.
-            for _ in 0..nchains {
-                q.go_to_previous_position();
+    }
+
+    /// The ring's areas, or `None` if one lies (partly) outside guest memory or the ring
+    /// is malformed (size not a power of two, misaligned areas).
+    #[inline]
+    pub fn view<'a>(&self, mem: &'a GuestMemoryMmap) -> Option<View<'a>> {
+        let n = self.size as usize;
+        if n == 0
+            || !n.is_power_of_two()
+            || self.desc.0 % 16 != 0
+            || self.avail.0 % 2 != 0
+            || self.used.0 % 4 != 0
+        {
+            return None;
+        }
+        Some(View {
+            mem,
+            desc: mem.get_slice(self.desc, DESC * n).ok()?,
+            avail: mem.get_slice(self.avail, 6 + 2 * n).ok()?,
+            used: mem.get_slice(self.used, 6 + 8 * n).ok()?,
+        })
+    }
+
+    /// The next available index the ring will take.
+    pub fn next_avail(&self) -> u16 {
+        self.next_avail.0
+    }
+
+    /// Entries the guest made available beyond what was taken, or `None` if its available
+    /// index is unreadable or claims more than the ring holds (a broken ring that cannot move).
+    pub fn pending(&self, v: &View) -> Option<u16> {
+        let idx = v.avail.load::<u16>(2, Ordering::Acquire).ok()?;
+        let n = (Wrapping(u16::from_le(idx)) - self.next_avail).0;
+        (n <= self.size).then_some(n)
+    }
+
+    /// The head of the next available chain, if any.
+    #[inline]
+    fn pop_head(&mut self, v: &View) -> Option<u16> {
+        if self.next_avail == self.avail_seen {
+            let idx = Wrapping(u16::from_le(
+                v.avail.load::<u16>(2, Ordering::Acquire).ok()?,
+            ));
+            if (idx - self.next_avail).0 > self.size {
+                return None; // broken: counted by the caller through `pending`
             }
-            return Err(DropReason::TxFull);
-        };
-        let head = chain.head_index();
-        let mut cap = 0usize;
-        let mut descs = 0usize;
-        let mut more = false;
-        for d in chain {
-            descs += 1;
-            more = d.has_next();
-            if bad.is_some() {
+            self.avail_seen = idx;
+            if idx == self.next_avail {
+                return None;
+            }
+        }
+        let slot = 4 + 2 * (self.next_avail.0 % self.size) as usize;
+        let head = u16::from_le(v.avail.load::<u16>(slot, Ordering::Relaxed).ok()?);
+        self.next_avail += Wrapping(1);
+        Some(head)
+    }
+
+    /// Put the last taken head back (the frame it was for did not go out).
+    fn unpop(&mut self) {
+        self.next_avail -= Wrapping(1);
+    }
+
+    /// Give a chain back to the guest as used, with `len` bytes written. The guest sees it
+    /// once [`flush`](Self::flush) publishes the used index.
+    #[inline]
+    fn put_used(&mut self, v: &View, head: u16, len: u32) {
+        let off = 4 + 8 * (self.next_used.0 % self.size) as usize;
+        let _ = v
+            .used
+            .store(u32::from(head).to_le(), off, Ordering::Relaxed);
+        let _ = v.used.store(len.to_le(), off + 4, Ordering::Relaxed);
+        self.next_used += Wrapping(1);
+    }
+
+    /// Publish the used entries written so far.
+    #[inline]
+    pub fn flush(&mut self, v: &View) {
+        let _ = v.used.store(self.next_used.0.to_le(), 2, Ordering::Release);
+    }
+
+    /// Walk the chain at `head`, handing every buffer to `f(slice, writable)`; stops at the
+    /// first error. Loops, chains longer than their table, `next` outside it and malformed
+    /// indirect tables are `guest_bad_chain` / `guest_bad_descriptor`.
+    #[inline]
+    fn walk<'a>(
+        &self,
+        v: &View<'a>,
+        head: u16,
+        mut f: impl FnMut(Slice<'a>, bool) -> Result<(), DropReason>,
+    ) -> Result<(), DropReason> {
+        let mut table = v.desc;
+        let mut len = self.size as usize;
+        let mut idx = head as usize;
+        let mut seen = 0usize;
+        let mut indirect = false;
+        loop {
+            if idx >= len {
+                return Err(DropReason::GuestBadChain);
+            }
+            let d: Descriptor = table
+                .read_obj(idx * DESC)
+                .map_err(|_| DropReason::GuestBadDescriptor)?;
+            if d.refers_to_indirect_table() {
+                let n = d.len() as usize;
+                if indirect || d.has_next() || n == 0 || n % DESC != 0 {
+                    return Err(DropReason::GuestBadDescriptor);
+                }
+                table = v
+                    .mem
+                    .get_slice(d.addr(), n)
+                    .map_err(|_| DropReason::GuestBadDescriptor)?;
+                len = n / DESC;
+                idx = 0;
+                indirect = true;
                 continue;
             }
-            if !d.is_write_only()
-                || !mem.check_range(d.addr(), d.len() as usize, Permissions::Write)
-            {
-                bad = Some(DropReason::GuestBadDescriptor);
-            } else if nsegs == MAX_SEGS {
+            seen += 1;
+            if seen > len {
+                return Err(DropReason::GuestBadChain); // a loop
+            }
+            let buf = v
+                .mem
+                .get_slice(d.addr(), d.len() as usize)
+                .map_err(|_| DropReason::GuestBadDescriptor)?;
+            f(buf, d.is_write_only())?;
+            if !d.has_next() {
+                return Ok(());
+            }
+            idx = d.next() as usize;
+        }
+    }
+
+    /// Take the next frame the guest transmitted: copy it (without its virtio-net header)
+    /// into `out` and give the chain back used. `None` when the ring holds nothing new;
+    /// `Some(Ok(len))` for a frame, `Some(Err(reason))` for a chain that was dropped.
+    #[inline]
+    pub fn pop_frame(
+        &mut self,
+        v: &View,
+        layout: Layout,
+        out: &mut [u8],
+    ) -> Option<Result<usize, DropReason>> {
+        let head = self.pop_head(v)?;
+        let mut skip = layout.hdr_len;
+        let mut len = 0usize;
+        let walked = self.walk(v, head, |buf, writable| {
+            if writable {
+                return Err(DropReason::GuestBadDescriptor);
+            }
+            let hdr = skip.min(buf.len());
+            skip -= hdr;
+            let take = buf.len() - hdr;
+            if take == 0 {
+                return Ok(());
+            }
+            if len + take > out.len() {
+                return Err(DropReason::Oversize);
+            }
+            let data = buf
+                .offset(hdr)
+                .map_err(|_| DropReason::GuestBadDescriptor)?;
+            data.copy_to(&mut out[len..len + take]);
+            len += take;
+            Ok(())
+        });
+        self.put_used(v, head, 0);
+        Some(match walked {
+            Err(r) => Err(r),
+            Ok(()) if skip > 0 => Err(DropReason::GuestBadChain), // shorter than its header
+            Ok(()) if len < crate::port::ETH_HEADER => Err(DropReason::Runt),
+            Ok(()) => Ok(len),
+        })
+    }
+
+    /// Put one frame into the guest's receive queue, with a virtio-net header in front.
+    ///
+    /// `Err(TxFull)` when the guest posted too few buffers: nothing is consumed. A chain that
+    /// breaks a rule (buffers outside guest memory, read-only buffers, too short without
+    /// mergeable buffers) is consumed with length 0 and the frame dropped.
+    #[inline]
+    pub fn push_frame(&mut self, v: &View, layout: Layout, frame: &[u8]) -> Result<(), DropReason> {
+        let need = layout.hdr_len + frame.len();
+        // Used entries are written as chains fill (the guest sees none of them before
+        // `flush`), so that nothing per chain needs remembering.
+        let first_used = self.next_used;
+        let mut nchains = 0usize;
+        // The header, then the frame, written as the buffers come; num_buffers (the last
+        // two header bytes) is patched at the end, when the count is known.
+        let mut hdr = [0u8; 12];
+        hdr[10] = 1; // num_buffers = 1 unless patched
+        let hdr = &hdr[..layout.hdr_len];
+        let mut done = 0usize; // bytes of header + frame written
+        let mut num_buffers: [Option<Slice>; 2] = [None, None];
+        let mut bad: Option<DropReason> = None;
+        while done < need {
+            if nchains == MAX_CHAINS || (nchains == 1 && !layout.mergeable) {
                 bad = Some(DropReason::GuestBadChain);
-            } else if d.len() > 0 && room + cap < need {
-                segs[nsegs] = (d.addr(), d.len());
-                nsegs += 1;
-                cap += d.len() as usize;
+                break;
             }
-        }
-        if descs == 0 {
-            bad = Some(DropReason::GuestBadDescriptor);
-        } else if more {
-            bad = bad.or(Some(DropReason::GuestBadChain));
-        }
-        chains[nchains] = (head, cap);
-        nchains += 1;
-        room += cap;
-        if bad.is_some() {
-            break;
-        }
-    }
-    if let Some(reason) = bad {
-        for &(head, _) in &chains[..nchains] {
-            let _ = q.add_used(mem, head, 0);
-        }
-        return Err(reason);
-    }
-    let mut hdr = [0u8; 12];
-    if layout.hdr_len == 12 {
-        hdr[10..12].copy_from_slice(&(nchains as u16).to_le_bytes());
-    }
-    let mut w = Scatter {
-        segs: &segs[..nsegs],
-        seg: 0,
-        off: 0,
-    };
-    let written = w.write(mem, &hdr[..layout.hdr_len]) && w.write(mem, frame);
-    if !written {
-        for &(head, _) in &chains[..nchains] {
-            let _ = q.add_used(mem, head, 0);
-        }
-        return Err(DropReason::GuestBadDescriptor);
-    }
-    let mut left = need;
-    for &(head, cap) in &chains[..nchains] {
-        let n = cap.min(left);
-        left -= n;
-        if q.add_used(mem, head, n as u32).is_err() {
-            return Err(DropReason::GuestBadDescriptor);
-        }
-    }
-    Ok(())
-}
-
-/// A cursor over the guest buffers a frame is written into.
-struct Scatter<'a> {
-    segs: &'a [(GuestAddress, u32)],
-    seg: usize,
-    off: usize,
-}
-
-impl Scatter<'_> {
-    /// Write `bytes` at the cursor; false if the buffers end first or a write fails.
-    fn write<M: GuestMemory>(&mut self, mem: &M, mut bytes: &[u8]) -> bool {
-        while !bytes.is_empty() {
-            let Some(&(addr, len)) = self.segs.get(self.seg) else {
-                return false;
+            let Some(head) = self.pop_head(v) else {
+                // Too few buffers: give back what this frame took, unused.
+                for _ in 0..nchains {
+                    self.unpop();
+                }
+                self.next_used = first_used;
+                return Err(DropReason::TxFull);
             };
-            let n = (len as usize - self.off).min(bytes.len());
-            let Some(at) = addr.checked_add(self.off as u64) else {
-                return false;
-            };
-            if mem.write_slice(&bytes[..n], at).is_err() {
-                return false;
+            let start = done;
+            let walked = self.walk(v, head, |buf, writable| {
+                if !writable {
+                    return Err(DropReason::GuestBadDescriptor);
+                }
+                let mut at = 0usize;
+                while at < buf.len() && done < need {
+                    let (src, from) = if done < hdr.len() {
+                        (hdr, done)
+                    } else {
+                        (frame, done - hdr.len())
+                    };
+                    let n = (buf.len() - at).min(src.len() - from);
+                    let dst = buf
+                        .subslice(at, n)
+                        .map_err(|_| DropReason::GuestBadDescriptor)?;
+                    dst.copy_from(&src[from..from + n]);
+                    if layout.hdr_len == 12 && done < 12 && done + n > 10 {
+                        for b in 10.max(done)..12.min(done + n) {
+                            num_buffers[b - 10] = buf.subslice(at + b - done, 1).ok();
+                        }
+                    }
+                    at += n;
+                    done += n;
+                }
+                Ok(())
+            });
+            self.put_used(v, head, (done - start) as u32);
+            nchains += 1;
+            if let Err(r) = walked {
+                bad = Some(r);
+                break;
             }
-            bytes = &bytes[n..];
-            self.off += n;
-            if self.off == len as usize {
-                self.seg += 1;
-                self.off = 0;
+            if done == start {
+                bad = Some(DropReason::GuestBadChain); // a chain with no room at all
+                break;
             }
         }
-        true
+        if let Some(reason) = bad {
+            // Every chain this frame took goes back with length 0.
+            for k in 0..nchains {
+                let slot = (first_used + Wrapping(k as u16)).0 % self.size;
+                let _ = v
+                    .used
+                    .store(0u32, 4 + 8 * slot as usize + 4, Ordering::Relaxed);
+            }
+            return Err(reason);
+        }
+        if layout.hdr_len == 12 && nchains > 1 {
+            let count = (nchains as u16).to_le_bytes();
+            for (slot, byte) in num_buffers.iter().zip(count) {
+                if let Some(s) = slot {
+                    let _ = s.store(byte, 0, Ordering::Relaxed);
+                }
+            }
+        }
+        Ok(())
     }
-}
 
-/// True if the guest wants an interrupt for what was just added to the used ring: with
-/// event index, as it asked; without, unless it set `VRING_AVAIL_F_NO_INTERRUPT` (a polling
-/// driver such as DPDK's sets it, which saves a system call per burst).
-pub(crate) fn wants_interrupt<M: GuestMemory>(q: &mut Queue, mem: &M) -> bool {
-    if q.event_idx_enabled() {
-        return q.needs_notification(mem).unwrap_or(true);
+    /// True if the guest wants an interrupt for what was added to the used ring since the
+    /// last call: with event index, as it asked; without, unless it set
+    /// `VRING_AVAIL_F_NO_INTERRUPT` (a polling driver such as DPDK's does, which saves a
+    /// system call per burst).
+    pub fn wants_interrupt(&mut self, v: &View) -> bool {
+        let old = self.signalled;
+        let new = self.next_used;
+        self.signalled = new;
+        if old == new {
+            return false;
+        }
+        fence(Ordering::SeqCst);
+        if self.event_idx {
+            let off = 4 + 2 * self.size as usize;
+            let Ok(event) = v.avail.load::<u16>(off, Ordering::Relaxed) else {
+                return true;
+            };
+            let event = Wrapping(u16::from_le(event));
+            // vring_need_event: the guest's used_event lies in [old, new).
+            return (new - event - Wrapping(1)) < (new - old);
+        }
+        match v.avail.load::<u16>(0, Ordering::Relaxed) {
+            Ok(flags) => u16::from_le(flags) & AVAIL_F_NO_INTERRUPT == 0,
+            Err(_) => true,
+        }
     }
-    match mem.load::<u16>(GuestAddress(q.avail_ring()), Ordering::Acquire) {
-        Ok(flags) => u16::from_le(flags) & AVAIL_F_NO_INTERRUPT == 0,
-        Err(_) => true,
-    }
-}
 
-/// Entries the guest made available beyond what was taken, or `None` if the available index
-/// is unreadable or claims more than the ring holds (a broken ring that cannot move).
-pub(crate) fn pending<M: GuestMemory>(q: &Queue, mem: &M) -> Option<u16> {
-    let idx = q.avail_idx(mem, Ordering::Acquire).ok()?;
-    let n = (idx - std::num::Wrapping(q.next_avail())).0;
-    (n <= q.size()).then_some(n)
+    /// Ask the guest not to kick for new entries (the worker polls).
+    pub fn suppress_kicks(&mut self, v: &View) {
+        if !self.event_idx {
+            let _ = v.used.store(USED_F_NO_NOTIFY.to_le(), 0, Ordering::Relaxed);
+        }
+        // With event index the guest kicks only when it passes `avail_event`, which is left
+        // where it was: at most one more kick.
+    }
+
+    /// Ask the guest to kick for the next entry; true if entries arrived meanwhile (then
+    /// the caller polls instead of sleeping).
+    pub fn enable_kicks(&mut self, v: &View) -> bool {
+        if self.event_idx {
+            let off = 4 + 8 * self.size as usize;
+            let _ = v
+                .used
+                .store(self.next_avail.0.to_le(), off, Ordering::Relaxed);
+        } else {
+            let _ = v.used.store(0u16, 0, Ordering::Relaxed);
+        }
+        fence(Ordering::SeqCst);
+        self.pending(v) != Some(0)
+    }
 }
 
 #[cfg(test)]
@@ -260,7 +414,7 @@ mod tests {
     use super::*;
     use virtio_queue::desc::{split::Descriptor as SplitDescriptor, RawDescriptor};
     use virtio_queue::mock::MockSplitQueue;
-    use vm_memory::GuestMemoryMmap;
+    use vm_memory::Address;
 
     const F_NEXT: u16 = 1;
     const F_WRITE: u16 = 2;
@@ -269,6 +423,41 @@ mod tests {
         hdr_len: 12,
         mergeable: true,
     };
+
+    fn ring(vq: &MockSplitQueue<GuestMemoryMmap<()>>) -> SplitRing {
+        SplitRing::new(
+            16,
+            vq.desc_table_addr(),
+            vq.avail_addr(),
+            vq.used_addr(),
+            0,
+            false,
+        )
+    }
+
+    fn pop(
+        r: &mut SplitRing,
+        mem: &GuestMemoryMmap,
+        layout: Layout,
+        out: &mut [u8],
+    ) -> Option<Result<usize, DropReason>> {
+        let v = r.view(mem).expect("ring inside guest memory");
+        let got = r.pop_frame(&v, layout, out);
+        r.flush(&v);
+        got
+    }
+
+    fn push(
+        r: &mut SplitRing,
+        mem: &GuestMemoryMmap,
+        layout: Layout,
+        frame: &[u8],
+    ) -> Result<(), DropReason> {
+        let v = r.view(mem).expect("ring inside guest memory");
+        let got = r.push_frame(&v, layout, frame);
+        r.flush(&v);
+        got
+    }
 
     fn memory() -> GuestMemoryMmap<()> {
         GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 0x40_0000)]).expect("guest memory")
@@ -308,13 +497,13 @@ mod tests {
         let n = guest_frame(&mem, 0x10_0000, &f);
         vq.add_desc_chains(&[desc(0x10_0000, n, 0, 0)], 0)
             .expect("chain");
-        let mut q: Queue = vq.create_queue().expect("queue");
+        let mut q = ring(&vq);
         let mut out = [0u8; 2048];
-        assert_eq!(pop_frame(&mut q, &mem, V1, &mut out), Some(Ok(60)));
+        assert_eq!(pop(&mut q, &mem, V1, &mut out), Some(Ok(60)));
         assert_eq!(&out[..60], &f[..]);
         assert_eq!(used(&vq, 0), (0, 0));
         assert_eq!(vq.used().idx().load(), 1);
-        assert_eq!(pop_frame(&mut q, &mem, V1, &mut out), None);
+        assert_eq!(pop(&mut q, &mem, V1, &mut out), None);
     }
 
     /// Make each of `descs` a chain head of its own, at table index `at + i`.
@@ -354,11 +543,11 @@ mod tests {
         heads(&vq, 3, &[desc(0x30_0000, 32, F_INDIRECT, 0)]);
         // An indirect table whose length is not a whole number of descriptors.
         heads(&vq, 4, &[desc(0x30_0000, 20, F_INDIRECT, 0)]);
-        let mut q: Queue = vq.create_queue().expect("queue");
+        let mut q = ring(&vq);
         let mut out = [0u8; 2048];
-        assert_eq!(pop_frame(&mut q, &mem, V1, &mut out), Some(Ok(100)));
+        assert_eq!(pop(&mut q, &mem, V1, &mut out), Some(Ok(100)));
         assert_eq!(&out[..100], &f[..]);
-        assert_eq!(pop_frame(&mut q, &mem, V1, &mut out), Some(Ok(100)));
+        assert_eq!(pop(&mut q, &mem, V1, &mut out), Some(Ok(100)));
         assert_eq!(
             &out[..30],
             &[0u8; 30][..],
@@ -366,14 +555,14 @@ mod tests {
         );
         assert_eq!(&out[30..100], &f[30..]);
         assert_eq!(
-            pop_frame(&mut q, &mem, V1, &mut out),
+            pop(&mut q, &mem, V1, &mut out),
             Some(Err(DropReason::GuestBadDescriptor))
         );
         // A frame larger than the buffer it is copied into.
         let mut small = [0u8; 50];
         heads(&vq, 5, &[desc(0x10_0000, 112, 0, 0)]);
         assert_eq!(
-            pop_frame(&mut q, &mem, V1, &mut small),
+            pop(&mut q, &mem, V1, &mut small),
             Some(Err(DropReason::Oversize))
         );
         assert_eq!(vq.used().idx().load(), 4);
@@ -400,21 +589,21 @@ mod tests {
         vq.desc_table()
             .store(3, desc(0x10_0000, 8, F_NEXT, 2))
             .expect("loop");
-        let mut q: Queue = vq.create_queue().expect("queue");
+        let mut q = ring(&vq);
         let mut out = [0u8; 2048];
         assert_eq!(
-            pop_frame(&mut q, &mem, V1, &mut out),
+            pop(&mut q, &mem, V1, &mut out),
             Some(Err(DropReason::GuestBadDescriptor))
         );
         assert_eq!(
-            pop_frame(&mut q, &mem, V1, &mut out),
+            pop(&mut q, &mem, V1, &mut out),
             Some(Err(DropReason::GuestBadDescriptor))
         );
         assert_eq!(
-            pop_frame(&mut q, &mem, V1, &mut out),
+            pop(&mut q, &mem, V1, &mut out),
             Some(Err(DropReason::GuestBadChain))
         );
-        assert_eq!(pop_frame(&mut q, &mem, V1, &mut out), None);
+        assert_eq!(pop(&mut q, &mem, V1, &mut out), None);
         // Every bad chain went back used with length 0.
         assert_eq!(vq.used().idx().load(), 3);
         for i in 0..3 {
@@ -445,10 +634,10 @@ mod tests {
                 desc(0x10_0000, good, 0, 0),
             ],
         );
-        let mut q: Queue = vq.create_queue().expect("queue");
+        let mut q = ring(&vq);
         let mut out = [0u8; 2048];
         let got: Vec<_> = (0..6)
-            .map(|_| pop_frame(&mut q, &mem, V1, &mut out).expect("a chain"))
+            .map(|_| pop(&mut q, &mem, V1, &mut out).expect("a chain"))
             .collect();
         assert_eq!(
             got,
@@ -468,13 +657,13 @@ mod tests {
     fn an_available_index_beyond_the_ring_is_seen_and_nothing_moves() {
         let mem = memory();
         let vq = MockSplitQueue::new(&mem, 16);
-        let mut q: Queue = vq.create_queue().expect("queue");
+        let mut q = ring(&vq);
         vq.avail().idx().store(100);
-        assert_eq!(pending(&q, &mem), None);
+        assert_eq!(q.pending(&q.view(&mem).expect("view")), None);
         let mut out = [0u8; 2048];
-        assert_eq!(pop_frame(&mut q, &mem, V1, &mut out), None);
+        assert_eq!(pop(&mut q, &mem, V1, &mut out), None);
         vq.avail().idx().store(2);
-        assert_eq!(pending(&q, &mem), Some(2));
+        assert_eq!(q.pending(&q.view(&mem).expect("view")), Some(2));
     }
 
     /// Post `n` receive buffers of `len` bytes at 0x20_0000 + i * 0x1000.
@@ -490,9 +679,9 @@ mod tests {
         let mem = memory();
         let vq = MockSplitQueue::new(&mem, 16);
         post_rx(&vq, 4, 1024);
-        let mut q: Queue = vq.create_queue().expect("queue");
+        let mut q = ring(&vq);
         let small = frame(60);
-        push_frame(&mut q, &mem, V1, &small).expect("fits one buffer");
+        push(&mut q, &mem, V1, &small).expect("fits one buffer");
         assert_eq!(used(&vq, 0), (0, 72));
         let mut got = vec![0u8; 72];
         mem.read_slice(&mut got, GuestAddress(0x20_0000))
@@ -501,7 +690,7 @@ mod tests {
         assert_eq!(&got[12..], &small[..]);
         // 1500 bytes span two 1024-byte buffers: num_buffers 2, lengths 1024 + 488.
         let big = frame(1500);
-        push_frame(&mut q, &mem, V1, &big).expect("two buffers");
+        push(&mut q, &mem, V1, &big).expect("two buffers");
         assert_eq!(used(&vq, 1), (1, 1024));
         assert_eq!(used(&vq, 2), (2, 488));
         let mut a = vec![0u8; 1024];
@@ -514,14 +703,11 @@ mod tests {
             .expect("read");
         assert_eq!(&b[..], &big[1012..]);
         // One buffer left: a 1500-byte frame does not fit, nothing is consumed.
-        assert_eq!(push_frame(&mut q, &mem, V1, &big), Err(DropReason::TxFull));
+        assert_eq!(push(&mut q, &mem, V1, &big), Err(DropReason::TxFull));
         assert_eq!(vq.used().idx().load(), 3);
-        push_frame(&mut q, &mem, V1, &small).expect("the last buffer still serves");
+        push(&mut q, &mem, V1, &small).expect("the last buffer still serves");
         assert_eq!(vq.used().idx().load(), 4);
-        assert_eq!(
-            push_frame(&mut q, &mem, V1, &small),
-            Err(DropReason::TxFull)
-        );
+        assert_eq!(push(&mut q, &mem, V1, &small), Err(DropReason::TxFull));
     }
 
     #[test]
@@ -529,17 +715,17 @@ mod tests {
         let mem = memory();
         let vq = MockSplitQueue::new(&mem, 16);
         post_rx(&vq, 2, 1024);
-        let mut q: Queue = vq.create_queue().expect("queue");
+        let mut q = ring(&vq);
         let legacy = Layout {
             hdr_len: 10,
             mergeable: false,
         };
         assert_eq!(
-            push_frame(&mut q, &mem, legacy, &frame(1500)),
+            push(&mut q, &mem, legacy, &frame(1500)),
             Err(DropReason::GuestBadChain)
         );
         assert_eq!(used(&vq, 0), (0, 0));
-        push_frame(&mut q, &mem, legacy, &frame(100)).expect("fits");
+        push(&mut q, &mem, legacy, &frame(100)).expect("fits");
         assert_eq!(used(&vq, 1), (1, 110));
     }
 
@@ -563,21 +749,18 @@ mod tests {
             .store(3, desc(0x20_1000, 4, F_WRITE | F_NEXT, 2))
             .expect("loop");
         heads(&vq, 4, &[desc(0x20_2000, 2048, F_WRITE, 0)]);
-        let mut q: Queue = vq.create_queue().expect("queue");
+        let mut q = ring(&vq);
         let f = frame(60);
         assert_eq!(
-            push_frame(&mut q, &mem, V1, &f),
+            push(&mut q, &mem, V1, &f),
             Err(DropReason::GuestBadDescriptor)
         );
         assert_eq!(
-            push_frame(&mut q, &mem, V1, &f),
+            push(&mut q, &mem, V1, &f),
             Err(DropReason::GuestBadDescriptor)
         );
-        assert_eq!(
-            push_frame(&mut q, &mem, V1, &f),
-            Err(DropReason::GuestBadChain)
-        );
-        push_frame(&mut q, &mem, V1, &f).expect("a good buffer after the bad ones");
+        assert_eq!(push(&mut q, &mem, V1, &f), Err(DropReason::GuestBadChain));
+        push(&mut q, &mem, V1, &f).expect("a good buffer after the bad ones");
         assert_eq!(vq.used().idx().load(), 4);
         assert_eq!(used(&vq, 3), (4, 72));
     }
