@@ -99,9 +99,9 @@ impl SplitRing {
         let n = self.size as usize;
         if n == 0
             || !n.is_power_of_two()
-            || self.desc.0 % 16 != 0
-            || self.avail.0 % 2 != 0
-            || self.used.0 % 4 != 0
+            || !self.desc.0.is_multiple_of(16)
+            || !self.avail.0.is_multiple_of(2)
+            || !self.used.0.is_multiple_of(4)
         {
             return None;
         }
@@ -194,7 +194,7 @@ impl SplitRing {
                 .map_err(|_| DropReason::GuestBadDescriptor)?;
             if d.refers_to_indirect_table() {
                 let n = d.len() as usize;
-                if indirect || d.has_next() || n == 0 || n % DESC != 0 {
+                if indirect || d.has_next() || n == 0 || !n.is_multiple_of(DESC) {
                     return Err(DropReason::GuestBadDescriptor);
                 }
                 table = v
@@ -414,7 +414,6 @@ mod tests {
     use super::*;
     use virtio_queue::desc::{split::Descriptor as SplitDescriptor, RawDescriptor};
     use virtio_queue::mock::MockSplitQueue;
-    use vm_memory::Address;
 
     const F_NEXT: u16 = 1;
     const F_WRITE: u16 = 2;
