@@ -43,6 +43,8 @@ use super::{Port, ETH_HEADER, VLAN_TAG};
 use crate::batch::Batch;
 use crate::counters::PortCounters;
 use crate::drop_reason::DropReason;
+#[cfg(test)]
+use crate::packet::Packet;
 use crate::packet::{Pool, MAX_FRAME};
 use virtq::{Layout, SplitRing};
 
@@ -432,5 +434,122 @@ impl Drop for VhostUserPort {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! A hostile guest against the whole port: every malformed chain is counted under its
+    //! reason, and the port keeps serving the good ones. Guest memory and rings come from
+    //! `virtio-queue`'s mock; the device is installed as the protocol thread would.
+    use super::virtq::tests::{desc, frame, guest_frame, heads, memory, ring, F_NEXT, F_WRITE};
+    use super::*;
+    use virtio_queue::mock::MockSplitQueue;
+
+    /// A port whose device is `mem` with rings `rx` (guest receive) and `tx` (guest
+    /// transmit), without a socket or protocol thread.
+    fn port(mem: GuestMemoryMmap, rx: SplitRing, tx: SplitRing) -> VhostUserPort {
+        let shared = Arc::new(Shared {
+            generation: AtomicU64::new(0),
+            acked: AtomicU64::new(0),
+            wanted: Mutex::new(Wanted::default()),
+            stopped_at: [AtomicU64::new(0), AtomicU64::new(0)],
+            epoll: Epoll::new().expect("epoll"),
+            wake: EventFd::new(EFD_NONBLOCK).expect("eventfd"),
+            stop: AtomicBool::new(false),
+            connected: AtomicBool::new(true),
+        });
+        let ring = |queue| {
+            Some(Ring {
+                queue,
+                epoch: 1,
+                kick: None,
+                call: None,
+            })
+        };
+        VhostUserPort {
+            shared,
+            seen: 0,
+            dev: Some(Device {
+                mem: Arc::new(mem),
+                layout: Layout {
+                    hdr_len: 12,
+                    mergeable: true,
+                },
+                rings: [ring(rx), ring(tx)],
+            }),
+            max_frame: 1518,
+            thread: None,
+            socket: PathBuf::new(),
+        }
+    }
+
+    #[test]
+    fn a_hostile_guest_is_counted_and_the_port_keeps_serving() {
+        let mem = memory();
+        // Two queues in one guest memory: transmit at 0, receive at 0x8000.
+        let txq = MockSplitQueue::new(&mem, 16);
+        let rxq = MockSplitQueue::create(&mem, GuestAddress(0x8000), 16);
+        let good = guest_frame(&mem, 0x10_0000, &frame(64));
+        heads(
+            &txq,
+            0,
+            &[
+                desc(0x4000_0000, 100, 0, 0),      // outside memory
+                desc(0x10_0000, good, F_WRITE, 0), // wrong direction
+                desc(0x10_0000, good, 0, 0),       // good
+                desc(0x10_0000, good, F_NEXT, 3),  // 3 -> 3 -> ...: a loop
+                desc(0x10_0000, 5000, 0, 0),       // longer than the port's MTU
+                desc(0x10_0000, good, 0, 0),       // good
+            ],
+        );
+        heads(
+            &rxq,
+            0,
+            &[
+                desc(0x20_0000, 2048, 0, 0),         // read-only receive buffer
+                desc(0x5000_0000, 2048, F_WRITE, 0), // outside memory
+                desc(0x20_1000, 2048, F_WRITE, 0),   // good
+            ],
+        );
+        let rx = SplitRing::new(
+            16,
+            rxq.desc_table_addr(),
+            rxq.avail_addr(),
+            rxq.used_addr(),
+            0,
+            false,
+        );
+        let mut p = port(mem.clone(), rx, ring(&txq));
+        let counters = PortCounters::default();
+        let mut pool = Pool::new(64);
+        let mut batch = Batch::new();
+        p.rx_burst(&mut pool, &mut batch, &counters);
+        assert_eq!(batch.len(), 2, "the two good frames");
+        assert_eq!(counters.rx_packets.get(), 2);
+        assert_eq!(counters.drops.get(DropReason::GuestBadDescriptor), 2);
+        assert_eq!(counters.drops.get(DropReason::GuestBadChain), 1);
+        assert_eq!(counters.drops.get(DropReason::Oversize), 1);
+        assert_eq!(txq.used().idx().load(), 6, "every chain went back used");
+        // Back to the guest: the two bad receive buffers are counted, the third frame
+        // finds the good one, the fourth finds none (the guest's ring is full).
+        let mut out = Batch::new();
+        for pkt in batch.drain() {
+            let _ = out.push(pkt);
+        }
+        let _ = out.push(Packet::from_bytes(&frame(60)).expect("frame"));
+        let _ = out.push(Packet::from_bytes(&frame(60)).expect("frame"));
+        let _ = out.push(Packet::from_bytes(&frame(60)).expect("frame"));
+        p.tx_burst(&mut out, &mut pool, &counters);
+        assert_eq!(counters.drops.get(DropReason::GuestBadDescriptor), 4);
+        assert_eq!(counters.tx_packets.get(), 1);
+        assert_eq!(counters.drops.get(DropReason::TxFull), 2);
+        assert_eq!(rxq.used().idx().load(), 3);
+        assert_eq!(pool.available(), 64, "no buffer leaked");
+        // A broken available index is seen and counted, and nothing moves.
+        txq.avail().idx().store(200);
+        p.rx_burst(&mut pool, &mut batch, &counters);
+        assert!(batch.is_empty());
+        assert_eq!(counters.drops.get(DropReason::GuestBadChain), 2);
     }
 }

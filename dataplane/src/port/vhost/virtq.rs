@@ -409,21 +409,21 @@ impl SplitRing {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! A hostile guest, played with `virtio-queue`'s mock split queue in real guest memory.
     use super::*;
     use virtio_queue::desc::{split::Descriptor as SplitDescriptor, RawDescriptor};
     use virtio_queue::mock::MockSplitQueue;
 
-    const F_NEXT: u16 = 1;
-    const F_WRITE: u16 = 2;
+    pub(crate) const F_NEXT: u16 = 1;
+    pub(crate) const F_WRITE: u16 = 2;
     const F_INDIRECT: u16 = 4;
     const V1: Layout = Layout {
         hdr_len: 12,
         mergeable: true,
     };
 
-    fn ring(vq: &MockSplitQueue<GuestMemoryMmap<()>>) -> SplitRing {
+    pub(crate) fn ring(vq: &MockSplitQueue<GuestMemoryMmap<()>>) -> SplitRing {
         SplitRing::new(
             16,
             vq.desc_table_addr(),
@@ -458,20 +458,20 @@ mod tests {
         got
     }
 
-    fn memory() -> GuestMemoryMmap<()> {
+    pub(crate) fn memory() -> GuestMemoryMmap<()> {
         GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 0x40_0000)]).expect("guest memory")
     }
 
-    fn desc(addr: u64, len: u32, flags: u16, next: u16) -> RawDescriptor {
+    pub(crate) fn desc(addr: u64, len: u32, flags: u16, next: u16) -> RawDescriptor {
         RawDescriptor::from(SplitDescriptor::new(addr, len, flags, next))
     }
 
-    fn frame(n: usize) -> Vec<u8> {
+    pub(crate) fn frame(n: usize) -> Vec<u8> {
         (0..n).map(|i| i as u8).collect()
     }
 
     /// Write a frame with its header at `addr` in guest memory.
-    fn guest_frame(mem: &GuestMemoryMmap<()>, addr: u64, f: &[u8]) -> u32 {
+    pub(crate) fn guest_frame(mem: &GuestMemoryMmap<()>, addr: u64, f: &[u8]) -> u32 {
         mem.write_slice(&[0u8; 12], GuestAddress(addr))
             .expect("hdr");
         mem.write_slice(f, GuestAddress(addr + 12)).expect("frame");
@@ -506,7 +506,11 @@ mod tests {
     }
 
     /// Make each of `descs` a chain head of its own, at table index `at + i`.
-    fn heads(vq: &MockSplitQueue<GuestMemoryMmap<()>>, at: u16, descs: &[RawDescriptor]) {
+    pub(crate) fn heads(
+        vq: &MockSplitQueue<GuestMemoryMmap<()>>,
+        at: u16,
+        descs: &[RawDescriptor],
+    ) {
         for (i, d) in descs.iter().enumerate() {
             vq.add_desc_chains(std::slice::from_ref(d), at + i as u16)
                 .expect("chain");
