@@ -8,7 +8,11 @@ cd "$(dirname "$0")/.."
 # python3: raw frames for the malformed-frame test; coreutils: sha256sum; busybox: udhcpc,
 # the DHCP client of lab hosts; traceroute: the two-router and gateway tests; curl, iperf3:
 # real TCP and UDP through the gateway (python3's http.server is the web server).
-packages="iproute2 iputils-ping netcat-openbsd python3 coreutils procps busybox traceroute curl iperf3"
+# qemu-system-x86, linux-image-amd64, cpio, kmod, xz-utils: the VM tests and the demo's VM
+# (tests/vm/build-guest.sh builds the guest; its static busybox is unpacked from the
+# busybox-static .deb, since installing that package would remove busybox); dpdk-dev,
+# librte-net-vhost23: DPDK testpmd, the reference vhost-user peer.
+packages="iproute2 iputils-ping netcat-openbsd python3 coreutils procps busybox traceroute curl iperf3 qemu-system-x86 linux-image-amd64 cpio kmod xz-utils dpdk-dev librte-net-vhost23"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -229,6 +229,187 @@ impl Report {
     }
 }
 
+/// The demo's VM: a busybox guest (built by `tests/vm/build-guest.sh`, embedded here)
+/// booted by QEMU under TCG with its virtio-net NIC on one of nfv's vhost-user ports. Its
+/// /init takes its instructions from the kernel command line (`vmlab.ping=ADDR,...`) and
+/// reports on the serial console with marker lines (`VMLAB-LEASE`, `VMLAB-PING`,
+/// `VMLAB-RESULT`). The VM tests (`tests/common/vm.rs`) boot the same guest with the same
+/// QEMU options, from [`guest::qemu_args`].
+pub mod guest {
+    use std::ffi::OsString;
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Stdio};
+
+    /// The guest image builder: `build-guest.sh OUTDIR [--no-install]`.
+    pub const BUILD_SCRIPT: &str = include_str!("../../tests/vm/build-guest.sh");
+
+    /// Where `nfv demo` keeps the guest image, unless `NFV_GUEST_DIR` says otherwise.
+    pub const DEFAULT_DIR: &str = "/var/cache/nfv/vm-guest";
+
+    /// Memory of a guest, shared with nfv through a memfd.
+    pub const MEMORY: &str = "256M";
+
+    /// The guest's kernel (an uncompressed vmlinux, booted through its PVH entry point)
+    /// and initramfs.
+    #[derive(Clone, Debug)]
+    pub struct Image {
+        pub kernel: PathBuf,
+        pub initrd: PathBuf,
+    }
+
+    /// Whether `prog` is on the PATH.
+    pub fn have(prog: &str) -> bool {
+        std::env::var_os("PATH").is_some_and(|paths| {
+            std::env::split_paths(&paths)
+                .any(|d| std::fs::metadata(d.join(prog)).is_ok_and(|m| m.is_file()))
+        })
+    }
+
+    /// Build the image into `dir` (or find it up to date there) with the embedded script,
+    /// installing no packages. Err: why not, in one line.
+    pub fn build(dir: &Path) -> Result<Image, String> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let script = dir.join("build-guest.sh");
+        std::fs::write(&script, BUILD_SCRIPT)
+            .map_err(|e| format!("cannot write {}: {e}", script.display()))?;
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg(dir)
+            .arg("--no-install")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run bash: {e}"))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let why = err
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("no message")
+                .trim_start_matches("build-guest.sh: ")
+                .to_string();
+            return Err(format!("the guest image could not be built: {why}"));
+        }
+        Ok(Image {
+            kernel: dir.join("vmlinux"),
+            initrd: dir.join("initramfs.cpio.gz"),
+        })
+    }
+
+    /// The arguments of `qemu-system-x86_64` for a guest with NIC `mac` on the vhost-user
+    /// socket `socket`: QEMU creates it and the backend connects (`listen`, for a backend
+    /// in client mode), or QEMU connects and reconnects to the backend's socket. The serial
+    /// console goes to the file `console`; `append` ends the kernel command line.
+    ///
+    /// What matters: TCG (this machine kind has no usable KVM), guest memory in a shared
+    /// memfd (the backend maps it), and `vectors=0` on the NIC (QEMU 7.2 under TCG segfaults
+    /// when the guest starts a vhost-user NIC with MSI-X). QEMU boots the guest only once a
+    /// backend has connected, in either mode.
+    pub fn qemu_args(
+        image: &Image,
+        socket: &Path,
+        listen: bool,
+        mac: &str,
+        console: &Path,
+        append: &str,
+    ) -> Vec<OsString> {
+        let chardev = if listen {
+            format!("socket,id=c0,path={},server=on,wait=off", socket.display())
+        } else {
+            format!("socket,id=c0,path={},reconnect=1", socket.display())
+        };
+        let mut args: Vec<OsString> = [
+            "-accel", "tcg", "-M", "pc", "-cpu", "max", "-smp", "1", "-m", MEMORY, "-object",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        args.push(format!("memory-backend-memfd,id=mem,size={MEMORY},share=on").into());
+        for a in [
+            "-numa",
+            "node,memdev=mem",
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-no-reboot",
+            "-serial",
+        ] {
+            args.push(a.into());
+        }
+        let mut serial = OsString::from("file:");
+        serial.push(console);
+        args.push(serial);
+        args.push("-kernel".into());
+        args.push(image.kernel.clone().into());
+        args.push("-initrd".into());
+        args.push(image.initrd.clone().into());
+        args.push("-append".into());
+        args.push(format!("console=ttyS0 panic=-1 quiet {append}").into());
+        args.push("-chardev".into());
+        args.push(chardev.into());
+        args.push("-netdev".into());
+        args.push("vhost-user,id=n0,chardev=c0,queues=1".into());
+        args.push("-device".into());
+        args.push(format!("virtio-net-pci,netdev=n0,mac={mac},romfile=,vectors=0").into());
+        args
+    }
+
+    /// What a guest reported on its console.
+    #[derive(Clone, Debug, Default, PartialEq)]
+    pub struct Report {
+        /// `A.B.C.D/NN` and how (`dhcp` or `static`), from `VMLAB-LEASE`.
+        pub lease: Option<(String, String)>,
+        /// Each `VMLAB-PING ADDR ok|fail sent=N received=M`: (address, sent, received).
+        pub pings: Vec<(String, u32, u32)>,
+        /// `VMLAB-RESULT PASS` (true) or `FAIL` (false).
+        pub result: Option<bool>,
+    }
+
+    /// Read the marker lines of a console (they may sit anywhere in a line: kernel messages
+    /// interleave).
+    pub fn parse_console(text: &str) -> Report {
+        let mut r = Report::default();
+        let after = |line: &str, marker: &str| -> Option<Vec<String>> {
+            let i = line.find(marker)?;
+            Some(
+                line[i + marker.len()..]
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect(),
+            )
+        };
+        let value = |words: &[String], key: &str| -> Option<u32> {
+            words
+                .iter()
+                .find_map(|w| w.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
+        };
+        for line in text.lines() {
+            if let Some(w) = after(line, "VMLAB-LEASE ") {
+                if let (Some(addr), Some(how)) = (w.first(), w.get(1)) {
+                    r.lease.get_or_insert((addr.clone(), how.clone()));
+                }
+            } else if let Some(w) = after(line, "VMLAB-PING ") {
+                if let (Some(addr), Some(sent), Some(received)) =
+                    (w.first(), value(&w, "sent"), value(&w, "received"))
+                {
+                    r.pings.push((addr.clone(), sent, received));
+                }
+            } else if let Some(w) = after(line, "VMLAB-RESULT ") {
+                match w.first().map(String::as_str) {
+                    Some("PASS") => r.result = r.result.or(Some(true)),
+                    Some("FAIL") => r.result = r.result.or(Some(false)),
+                    _ => {}
+                }
+            }
+        }
+        r
+    }
+}
+
 /// Run the demo.
 pub fn run() -> ExitCode {
     for (prog, package) in [("ping", "iputils-ping"), ("busybox", "busybox")] {
@@ -439,6 +620,34 @@ mod tests {
             })
         );
         assert_eq!(parse_ping("garbage"), None);
+    }
+
+    #[test]
+    fn reads_guest_consoles() {
+        let console = "[    2.1] random kernel line\r\n\
+            VMLAB-INIT kernel=6.1.0 addr=dhcp\n\
+            VMLAB-LEASE 192.168.1.123/24 dhcp router=192.168.1.1 server=192.168.1.2\n\
+            noise VMLAB-PING 192.168.1.1 ok sent=3 received=3 uptime=5.0\n\
+            VMLAB-PING 198.51.100.10 fail sent=3 received=1 uptime=7.0\n\
+            VMLAB-RESULT FAIL reason=no-reply:198.51.100.10 uptime=7.1\n";
+        let r = guest::parse_console(console);
+        assert_eq!(
+            r.lease,
+            Some(("192.168.1.123/24".to_string(), "dhcp".to_string()))
+        );
+        assert_eq!(
+            r.pings,
+            vec![
+                ("192.168.1.1".to_string(), 3, 3),
+                ("198.51.100.10".to_string(), 3, 1)
+            ]
+        );
+        assert_eq!(r.result, Some(false));
+        assert_eq!(guest::parse_console("VMLAB-RESULT PASS").result, Some(true));
+        assert_eq!(
+            guest::parse_console("garbage\nVMLAB-PING x"),
+            guest::Report::default()
+        );
     }
 
     #[test]
