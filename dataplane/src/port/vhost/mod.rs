@@ -176,6 +176,60 @@ impl VhostUserPort {
         })
     }
 
+    /// A port already attached to a guest: `mem` is its memory and `rings` the guest's
+    /// receive and transmit queues as (size, descriptor table, available ring, used ring)
+    /// guest addresses, all starting at index 0. No socket, no protocol thread: for tests
+    /// and fuzzing, which play the guest by writing its memory.
+    #[doc(hidden)]
+    pub fn detached(
+        mem: GuestMemoryMmap,
+        rings: [(u16, u64, u64, u64); 2],
+        mergeable: bool,
+        event_idx: bool,
+        mtu: usize,
+    ) -> std::io::Result<VhostUserPort> {
+        let shared = Arc::new(Shared {
+            generation: AtomicU64::new(0),
+            acked: AtomicU64::new(0),
+            wanted: Mutex::new(Wanted::default()),
+            stopped_at: [AtomicU64::new(0), AtomicU64::new(0)],
+            epoll: Epoll::new()?,
+            wake: EventFd::new(EFD_NONBLOCK)?,
+            stop: AtomicBool::new(false),
+            connected: AtomicBool::new(true),
+        });
+        let ring = |(size, desc, avail, used): (u16, u64, u64, u64)| {
+            Some(Ring {
+                queue: SplitRing::new(
+                    size,
+                    GuestAddress(desc),
+                    GuestAddress(avail),
+                    GuestAddress(used),
+                    0,
+                    event_idx,
+                ),
+                epoch: 1,
+                kick: None,
+                call: None,
+            })
+        };
+        Ok(VhostUserPort {
+            shared,
+            seen: 0,
+            dev: Some(Device {
+                mem: Arc::new(mem),
+                layout: Layout {
+                    hdr_len: if mergeable { 12 } else { 10 },
+                    mergeable,
+                },
+                rings: [ring(rings[0]), ring(rings[1])],
+            }),
+            max_frame: (mtu + ETH_HEADER + VLAN_TAG).min(MAX_FRAME),
+            thread: None,
+            socket: PathBuf::new(),
+        })
+    }
+
     /// True while a frontend (a VM, testpmd) is connected.
     pub fn is_connected(&self) -> bool {
         self.shared.connected.load(Ordering::Relaxed)
@@ -442,46 +496,20 @@ mod tests {
     //! A hostile guest against the whole port: every malformed chain is counted under its
     //! reason, and the port keeps serving the good ones. Guest memory and rings come from
     //! `virtio-queue`'s mock; the device is installed as the protocol thread would.
-    use super::virtq::tests::{desc, frame, guest_frame, heads, memory, ring, F_NEXT, F_WRITE};
+    use super::virtq::tests::{desc, frame, guest_frame, heads, memory, F_NEXT, F_WRITE};
     use super::*;
     use virtio_queue::mock::MockSplitQueue;
 
-    /// A port whose device is `mem` with rings `rx` (guest receive) and `tx` (guest
-    /// transmit), without a socket or protocol thread.
-    fn port(mem: GuestMemoryMmap, rx: SplitRing, tx: SplitRing) -> VhostUserPort {
-        let shared = Arc::new(Shared {
-            generation: AtomicU64::new(0),
-            acked: AtomicU64::new(0),
-            wanted: Mutex::new(Wanted::default()),
-            stopped_at: [AtomicU64::new(0), AtomicU64::new(0)],
-            epoll: Epoll::new().expect("epoll"),
-            wake: EventFd::new(EFD_NONBLOCK).expect("eventfd"),
-            stop: AtomicBool::new(false),
-            connected: AtomicBool::new(true),
-        });
-        let ring = |queue| {
-            Some(Ring {
-                queue,
-                epoch: 1,
-                kick: None,
-                call: None,
-            })
+    /// A port whose device is `mem` with the mock's rings, without a socket.
+    fn port(
+        mem: GuestMemoryMmap,
+        rx: &MockSplitQueue<GuestMemoryMmap>,
+        tx: &MockSplitQueue<GuestMemoryMmap>,
+    ) -> VhostUserPort {
+        let at = |q: &MockSplitQueue<GuestMemoryMmap>| {
+            (16, q.desc_table_addr().0, q.avail_addr().0, q.used_addr().0)
         };
-        VhostUserPort {
-            shared,
-            seen: 0,
-            dev: Some(Device {
-                mem: Arc::new(mem),
-                layout: Layout {
-                    hdr_len: 12,
-                    mergeable: true,
-                },
-                rings: [ring(rx), ring(tx)],
-            }),
-            max_frame: 1518,
-            thread: None,
-            socket: PathBuf::new(),
-        }
+        VhostUserPort::detached(mem, [at(rx), at(tx)], true, false, 1500).expect("port")
     }
 
     #[test]
@@ -512,15 +540,7 @@ mod tests {
                 desc(0x20_1000, 2048, F_WRITE, 0),   // good
             ],
         );
-        let rx = SplitRing::new(
-            16,
-            rxq.desc_table_addr(),
-            rxq.avail_addr(),
-            rxq.used_addr(),
-            0,
-            false,
-        );
-        let mut p = port(mem.clone(), rx, ring(&txq));
+        let mut p = port(mem.clone(), &rxq, &txq);
         let counters = PortCounters::default();
         let mut pool = Pool::new(64);
         let mut batch = Batch::new();

@@ -197,6 +197,11 @@ impl SplitRing {
                 if indirect || d.has_next() || n == 0 || !n.is_multiple_of(DESC) {
                     return Err(DropReason::GuestBadDescriptor);
                 }
+                if n / DESC > self.size as usize {
+                    // No chain may be longer than the queue (VIRTIO 1.1, 2.6.5.3.1): a huge
+                    // table would only make the worker walk it.
+                    return Err(DropReason::GuestBadChain);
+                }
                 table = v
                     .mem
                     .get_slice(d.addr(), n)
@@ -207,8 +212,8 @@ impl SplitRing {
                 continue;
             }
             seen += 1;
-            if seen > len {
-                return Err(DropReason::GuestBadChain); // a loop
+            if seen > self.size as usize {
+                return Err(DropReason::GuestBadChain); // a loop, or longer than the queue
             }
             let buf = v
                 .mem
