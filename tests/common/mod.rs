@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod testpmd;
 pub mod vm;
 
 use std::io::{BufRead, BufReader};
