@@ -17,8 +17,13 @@
 use std::num::Wrapping;
 use std::sync::atomic::{fence, Ordering};
 
+use std::cell::Cell;
 use virtio_queue::desc::split::Descriptor;
-use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, VolatileSlice};
+
+use vm_memory::{
+    Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion, GuestRegionMmap,
+    MemoryRegionAddress, VolatileSlice,
+};
 
 use crate::drop_reason::DropReason;
 
@@ -66,6 +71,33 @@ pub(crate) struct View<'a> {
     desc: Slice<'a>,
     avail: Slice<'a>,
     used: Slice<'a>,
+    /// The region the last buffer was found in: buffers cluster, so most lookups end here.
+    last: Cell<Option<&'a GuestRegionMmap>>,
+}
+
+impl<'a> View<'a> {
+    /// `len` bytes of guest memory at `addr`, if they lie inside one region.
+    #[inline]
+    fn buffer(&self, addr: GuestAddress, len: usize) -> Result<Slice<'a>, DropReason> {
+        let hit = self
+            .last
+            .get()
+            .filter(|r| addr.0.wrapping_sub(r.start_addr().0) < r.len());
+        let region = match hit {
+            Some(r) => r,
+            None => {
+                let r = self
+                    .mem
+                    .find_region(addr)
+                    .ok_or(DropReason::GuestBadDescriptor)?;
+                self.last.set(Some(r));
+                r
+            }
+        };
+        region
+            .get_slice(MemoryRegionAddress(addr.0 - region.start_addr().0), len)
+            .map_err(|_| DropReason::GuestBadDescriptor)
+    }
 }
 
 impl SplitRing {
@@ -110,6 +142,7 @@ impl SplitRing {
             desc: mem.get_slice(self.desc, DESC * n).ok()?,
             avail: mem.get_slice(self.avail, 6 + 2 * n).ok()?,
             used: mem.get_slice(self.used, 6 + 8 * n).ok()?,
+            last: Cell::new(None),
         })
     }
 
@@ -202,10 +235,7 @@ impl SplitRing {
                     // table would only make the worker walk it.
                     return Err(DropReason::GuestBadChain);
                 }
-                table = v
-                    .mem
-                    .get_slice(d.addr(), n)
-                    .map_err(|_| DropReason::GuestBadDescriptor)?;
+                table = v.buffer(d.addr(), n)?;
                 len = n / DESC;
                 idx = 0;
                 indirect = true;
@@ -215,10 +245,7 @@ impl SplitRing {
             if seen > self.size as usize {
                 return Err(DropReason::GuestBadChain); // a loop, or longer than the queue
             }
-            let buf = v
-                .mem
-                .get_slice(d.addr(), d.len() as usize)
-                .map_err(|_| DropReason::GuestBadDescriptor)?;
+            let buf = v.buffer(d.addr(), d.len() as usize)?;
             f(buf, d.is_write_only())?;
             if !d.has_next() {
                 return Ok(());
