@@ -150,11 +150,14 @@ fn serve(handler: &mut BackendReqHandler<Mutex<Backend>>, shared: &Shared) -> St
         }
         match handler.handle_request() {
             Ok(()) => {}
+            // QEMU enables rings before it acks features (see `RingSetup::default`).
+            Err(e @ Error::InactiveFeature(_)) => {
+                tracing::debug!("vhost-user: request refused: {e}");
+            }
             // A request nfv refused: the frontend was told (or will see the error); go on.
             Err(
                 e @ (Error::InvalidParam
                 | Error::InvalidOperation(_)
-                | Error::InactiveFeature(_)
                 | Error::InactiveOperation(_)
                 | Error::ReqHandlerError(_)
                 | Error::BackendInternalError),
@@ -179,7 +182,6 @@ fn lock(b: &Mutex<Backend>) -> std::sync::MutexGuard<'_, Backend> {
 }
 
 /// A ring as the frontend set it up (addresses in the frontend's own address space).
-#[derive(Default)]
 struct RingSetup {
     size: u32,
     desc: u64,
@@ -191,6 +193,28 @@ struct RingSetup {
     started: bool,
     enabled: bool,
     epoch: u64,
+}
+
+impl Default for RingSetup {
+    /// Rings start enabled. The spec has them start disabled once protocol features are
+    /// negotiated, until `SET_VRING_ENABLE(1)`; but QEMU 7.2 sends that enable before
+    /// `SET_FEATURES`, when the `vhost` crate must refuse it (the feature is not acked yet),
+    /// and never again. So a ring runs once started (kicked) unless the frontend disables it
+    /// later, which is what DPDK's vhost library does too.
+    fn default() -> Self {
+        RingSetup {
+            size: 0,
+            desc: 0,
+            avail: 0,
+            used: 0,
+            base: 0,
+            kick: None,
+            call: None,
+            started: false,
+            enabled: true,
+            epoch: 0,
+        }
+    }
 }
 
 /// One region of the memory table: guest-physical, size, frontend virtual address.
@@ -355,12 +379,6 @@ impl VhostUserBackendReqHandlerMut for Backend {
             return Err(Error::InvalidParam);
         }
         self.acked = features;
-        if features & F_PROTOCOL_FEATURES == 0 {
-            // Without protocol features, rings are enabled as soon as they start.
-            for r in &mut self.rings {
-                r.enabled = true;
-            }
-        }
         self.publish(false);
         Ok(())
     }
