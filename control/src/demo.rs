@@ -1,7 +1,8 @@
 //! `nfv demo`: the built-in lab, a home gateway. Hosts in network namespaces take DHCP
 //! leases, ping across the LAN and out through the NAT, fetch pages through the gateway
 //! (busybox httpd and wget), reach the NAS through a port forward, and meet the firewall;
-//! the demo prints what it did and cleans up.
+//! when QEMU is installed, a VM joins the LAN on a vhost-user port, takes a lease and pings
+//! the gateway and the internet (see [`guest`]); the demo prints what it did and cleans up.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -410,6 +411,113 @@ pub mod guest {
     }
 }
 
+/// The demo's VM while it runs: QEMU is killed and the directory with its socket and
+/// console removed when dropped.
+struct DemoVm {
+    child: std::process::Child,
+    dir: tempdir::Dir,
+}
+
+impl DemoVm {
+    /// The guest's console so far.
+    fn console(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("console.log")).unwrap_or_default()
+    }
+
+    /// Wait until the guest printed its result (or QEMU exited, or `deadline`, or Ctrl-C).
+    fn wait(
+        &mut self,
+        deadline: std::time::Instant,
+        stop: &std::sync::atomic::AtomicBool,
+    ) -> guest::Report {
+        loop {
+            let report = guest::parse_console(&self.console());
+            let exited = !matches!(self.child.try_wait(), Ok(None));
+            if report.result.is_some()
+                || exited
+                || std::time::Instant::now() > deadline
+                || stop.load(Ordering::Relaxed)
+            {
+                // What the console says now (QEMU may have exited just after the last read).
+                return guest::parse_console(&self.console());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for DemoVm {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The demo VM's port, MAC (a fixed one: the same lease every run) and what it pings.
+const VM_PORT: &str = "vm0";
+const VM_MAC: &str = "52:54:00:00:01:0c";
+const VM_PINGS: [(&str, &str); 2] = [("gateway", "192.168.1.1"), ("web", "198.51.100.10")];
+
+/// Why the demo runs without its VM, or the guest image to boot.
+fn vm_image() -> Result<guest::Image, String> {
+    if !guest::have("qemu-system-x86_64") {
+        return Err(
+            "qemu-system-x86_64 is not installed (Debian: apt-get install qemu-system-x86)".into(),
+        );
+    }
+    let dir = std::env::var_os("NFV_GUEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| guest::DEFAULT_DIR.into());
+    guest::build(&dir)
+}
+
+/// The demo topology with a vhost-user port in client mode on `socket`, linked to the LAN
+/// switch.
+fn with_vm(text: &str, socket: &Path) -> Result<String, String> {
+    let port = format!(
+        "ports:\n  {VM_PORT}: {{ kind: vhost-user, socket: {}, mode: client }}\n",
+        socket.display()
+    );
+    if !text.contains("\nports:\n") || !text.contains("\nlinks:\n") {
+        return Err("the built-in topology has no ports or links section".into());
+    }
+    let mut out = text.replacen("\nports:\n", &format!("\n{port}"), 1);
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(&format!("  - [{VM_PORT}, lan]\n"));
+    Ok(out)
+}
+
+/// Start QEMU for the demo VM; its socket and console in a fresh directory. QEMU creates
+/// the socket and waits; nfv (client mode) connects once it runs.
+fn boot_vm(image: &guest::Image) -> Result<(DemoVm, std::path::PathBuf), String> {
+    let dir = tempdir::Dir::new("nfv-demo-vm").map_err(|e| format!("temporary directory: {e}"))?;
+    let socket = dir.path().join("vm0.sock");
+    let append = format!(
+        "vmlab.ping={} vmlab.count=3",
+        VM_PINGS.map(|(_, a)| a).join(",")
+    );
+    let args = guest::qemu_args(
+        image,
+        &socket,
+        true,
+        VM_MAC,
+        &dir.path().join("console.log"),
+        &append,
+    );
+    let stderr =
+        std::fs::File::create(dir.path().join("qemu.log")).map_err(|e| format!("QEMU log: {e}"))?;
+    let child = std::process::Command::new("qemu-system-x86_64")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .map_err(|e| format!("cannot start qemu-system-x86_64: {e}"))?;
+    Ok((DemoVm { child, dir }, socket))
+}
+
 /// Run the demo.
 pub fn run() -> ExitCode {
     for (prog, package) in [("ping", "iputils-ping"), ("busybox", "busybox")] {
@@ -423,7 +531,22 @@ pub fn run() -> ExitCode {
         }
     }
     let stop = stop_flag();
-    let text = DEMO_TOPOLOGY.replacen("name: home\n", "name: demo\n", 1);
+    let mut text = DEMO_TOPOLOGY.replacen("name: home\n", "name: demo\n", 1);
+    // The VM, when QEMU is installed: booted now (QEMU waits for nfv to connect to its
+    // socket), its port added to the topology.
+    let mut vm = None;
+    let vm_skipped = match vm_image().and_then(|image| {
+        let (v, socket) = boot_vm(&image)?;
+        Ok((v, with_vm(&text, &socket)?))
+    }) {
+        Ok((v, t)) => {
+            vm = Some(v);
+            text = t;
+            None
+        }
+        Err(why) => Some(why),
+    };
+    let vm_started = std::time::Instant::now();
     let topo = match topology::load_str(&text, Path::new("<builtin demo>")) {
         Ok(t) => t,
         Err(e) => {
@@ -435,9 +558,15 @@ pub fn run() -> ExitCode {
         "nfv demo: a home gateway (topologies/home-gateway.yaml) with {} hosts in network\n\
          namespaces. alice and bob take addresses from nfv's DHCP server; the LAN reaches the\n\
          internet through nfv's router, NAT and stateful firewall; the NAS is reachable from\n\
-         outside through a port forward.\n",
+         outside through a port forward.",
         topo.hosts.len()
     );
+    match &vm_skipped {
+        None => {
+            println!("A VM (QEMU, a busybox guest) joins the LAN on vhost-user port {VM_PORT}.\n")
+        }
+        Some(why) => println!("VM part skipped: {why}.\n"),
+    }
     let running = match run::start(&topo) {
         Ok(r) => r,
         Err(e) => {
@@ -553,6 +682,47 @@ pub fn run() -> ExitCode {
             );
         }
     }
+    if let Some(mut v) = vm.take() {
+        println!(
+            "\nA VM on vhost-user port {VM_PORT} (QEMU created the socket, nfv connected to it; \
+             the guest says\non its serial console what it did):"
+        );
+        let r = v.wait(vm_started + std::time::Duration::from_secs(120), &stop);
+        let lease = r.lease.as_ref().map(|(a, how)| {
+            let how = if how == "dhcp" {
+                "from DHCP"
+            } else {
+                how.as_str()
+            };
+            format!("{:<15} ({how})", a.split('/').next().unwrap_or(a))
+        });
+        report.check(
+            lease.is_some(),
+            &format!(
+                "vm      port {VM_PORT:<6} mac {VM_MAC} eth0 {}",
+                lease.as_deref().unwrap_or("no lease")
+            ),
+        );
+        for (to, addr) in VM_PINGS {
+            match r.pings.iter().find(|(a, _, _)| a == addr) {
+                Some((_, sent, received)) => report.check(
+                    sent == received && *sent > 0,
+                    &format!(
+                        "{:>7} -> {to:<8} {addr:<15} {received}/{sent} replies",
+                        "vm"
+                    ),
+                ),
+                None => report.check(
+                    false,
+                    &format!("{:>7} -> {to:<8} {addr:<15} no ping reported", "vm"),
+                ),
+            }
+        }
+        if r.result != Some(true) {
+            report.check(false, "vm      the guest did not report success");
+            eprintln!("nfv demo: the VM's console:\n{}", v.console());
+        }
+    }
     println!();
     for (name, stats) in running.switch_stats() {
         println!(
@@ -578,10 +748,15 @@ pub fn run() -> ExitCode {
         return ExitCode::FAILURE;
     }
     if code == ExitCode::SUCCESS {
+        let vm = if vm_skipped.is_none() {
+            ", the VM did too over its vhost-user port"
+        } else {
+            ""
+        };
         println!(
             "nfv demo: OK, the LAN hosts got addresses from nfv's DHCP server and reached the \
-             internet through nfv's router, NAT and firewall; the outside reached the NAS only \
-             through the port forward"
+             internet through nfv's router, NAT and firewall{vm}; the outside reached the NAS \
+             only through the port forward"
         );
     }
     code
@@ -648,6 +823,15 @@ mod tests {
             guest::parse_console("garbage\nVMLAB-PING x"),
             guest::Report::default()
         );
+    }
+
+    #[test]
+    fn the_builtin_topology_takes_a_vm() {
+        let text = with_vm(DEMO_TOPOLOGY, Path::new("/tmp/nfv-demo-vm.1/vm0.sock"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let topo = topology::load_str(&text, Path::new("<builtin demo>"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(topo.ports.iter().any(|p| p.name == VM_PORT), "{text}");
     }
 
     #[test]
