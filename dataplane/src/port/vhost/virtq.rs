@@ -334,6 +334,22 @@ impl SplitRing {
                 if !writable {
                     return Err(DropReason::GuestBadDescriptor);
                 }
+                if done == 0 && buf.len() >= need {
+                    // The common case: header and frame fit the first buffer.
+                    let b = buf
+                        .subslice(0, need)
+                        .map_err(|_| DropReason::GuestBadDescriptor)?;
+                    b.copy_from(hdr);
+                    let rest = b
+                        .offset(hdr.len())
+                        .map_err(|_| DropReason::GuestBadDescriptor)?;
+                    rest.copy_from(frame);
+                    if hdr.len() == 12 {
+                        num_buffers = [b.subslice(10, 1).ok(), b.subslice(11, 1).ok()];
+                    }
+                    done = need;
+                    return Ok(());
+                }
                 let mut at = 0usize;
                 while at < buf.len() && done < need {
                     let (src, from) = if done < hdr.len() {
