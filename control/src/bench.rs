@@ -6,12 +6,18 @@
 //! the frames the sinks saw (the generator stamps each frame with its send time). After the
 //! worker stops, the totals must balance exactly: every packet that entered (generated,
 //! received, or copied by a flood) left through a port or was dropped with a reason.
+//!
+//! A scenario can also take its traffic from a [`Peer`], a program outside nfv: `vhost`
+//! starts DPDK testpmd as a VM with two `virtio_user` ports on the topology's vhost-user
+//! sockets, forwarding in a closed loop. Offered and forwarded are then what the vhost-user
+//! ports received and transmitted.
 
 use std::io::IsTerminal;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -35,6 +41,22 @@ pub struct Scenario {
     pub runs: Vec<(String, String)>,
     /// Files the topologies name, written before they are loaded: (path, writer).
     pub files: Vec<(PathBuf, WriteFile)>,
+    /// The program that offers the traffic, if not the topology's generator ports.
+    pub peer: Option<Peer>,
+}
+
+/// A program outside nfv that offers a scenario's traffic, started after the topology and
+/// stopped before it.
+#[derive(Clone, Debug)]
+pub enum Peer {
+    /// DPDK testpmd as a VM: one `virtio_user` port per socket (port 0 on the first),
+    /// forwarding `io` (what comes in on one port goes out of the other), seeded with
+    /// `start tx_first 8`, 64-byte frames: a closed loop that runs as fast as the slower of
+    /// testpmd and nfv.
+    TestpmdLoop {
+        /// The vhost-user sockets nfv listens on.
+        sockets: Vec<PathBuf>,
+    },
 }
 
 const SWITCH: &str = include_str!("../../topologies/bench-switch.yaml");
@@ -132,6 +154,29 @@ fn switch_with(macs: u32) -> String {
         .replace("name: bench-switch", &format!("name: bench-switch-{macs}"))
 }
 
+/// The sockets of the `vhost` scenario's two ports.
+fn vhost_sockets() -> Vec<PathBuf> {
+    ["a", "b"]
+        .iter()
+        .map(|p| {
+            std::env::temp_dir().join(format!("nfv-bench-vhost.{}.{p}.sock", std::process::id()))
+        })
+        .collect()
+}
+
+/// The `vhost` topology: a switch between two vhost-user ports (nfv listens).
+fn vhost_topology(sockets: &[PathBuf]) -> String {
+    let mut t = String::from("name: bench-vhost\nports:\n");
+    for (name, sock) in ["a", "b"].iter().zip(sockets) {
+        t.push_str(&format!(
+            "  {name}: {{ kind: vhost-user, socket: {} }}\n",
+            sock.display()
+        ));
+    }
+    t.push_str("functions:\n  sw: { kind: switch }\nlinks:\n  - [a, sw]\n  - [b, sw]\n");
+    t
+}
+
 /// Every built-in scenario.
 pub fn scenarios() -> Vec<Scenario> {
     vec![
@@ -140,6 +185,7 @@ pub fn scenarios() -> Vec<Scenario> {
             about: "generator -> learning switch (1k source MACs, destination learned) -> sink; 64-byte frames",
             runs: vec![("1k MACs".into(), SWITCH.to_string())],
             files: vec![],
+            peer: None,
         },
         Scenario {
             name: "switch-scale",
@@ -149,30 +195,44 @@ pub fn scenarios() -> Vec<Scenario> {
                 .map(|&m| (format!("{} MACs", human(m as u64)), switch_with(m)))
                 .collect(),
             files: vec![],
+            peer: None,
         },
         Scenario {
             name: "router",
             about: "generator -> router (10 static routes, static neighbours) -> sink; 64-byte frames, 10 destinations",
             runs: vec![("10 routes".into(), ROUTER.to_string())],
             files: vec![],
+            peer: None,
         },
         Scenario {
             name: "router-1m",
             about: "the router scenario with 1M routes (Internet-like prefix lengths) and 64k destinations over them",
             runs: vec![("1M routes".into(), router_1m(&routes_1m_path()))],
             files: vec![(routes_1m_path(), write_routes_1m)],
+            peer: None,
         },
         Scenario {
             name: "gateway",
             about: "generator -> router -> NAT (masquerade) -> stateful firewall -> sink; 1k flows, 64-byte frames",
             runs: vec![("1k flows".into(), GATEWAY.to_string())],
             files: vec![],
+            peer: None,
         },
         Scenario {
             name: "gateway-1m",
             about: "the gateway scenario with 1M flows: 1M NAT sessions and 1M firewall connections",
             runs: vec![("1M flows".into(), gateway_1m())],
             files: vec![],
+            peer: None,
+        },
+        Scenario {
+            name: "vhost",
+            about: "DPDK testpmd as a VM (2 virtio_user ports, io, closed loop) -> vhost-user -> switch -> vhost-user -> back; 64-byte frames; needs dpdk-testpmd (Debian dpdk-dev, librte-net-vhost23)",
+            runs: vec![("2 ports".into(), vhost_topology(&vhost_sockets()))],
+            files: vec![],
+            peer: Some(Peer::TestpmdLoop {
+                sockets: vhost_sockets(),
+            }),
         },
     ]
 }
@@ -213,20 +273,30 @@ struct Totals {
     forwarded_bytes: u64,
 }
 
-fn totals(running: &Running, c: &WorkerCounters) -> Totals {
+/// Where a port's counters go: offered (what it received), forwarded (what it sent), or
+/// neither. Generators offer and sinks forward; with a peer outside nfv, its vhost-user
+/// ports do both.
+fn role(p: &PortPlan, peer: bool) -> (bool, bool) {
+    match p {
+        PortPlan::Generator(_) => (true, false),
+        PortPlan::Null { .. } => (false, true),
+        PortPlan::VhostUser { .. } => (peer, peer),
+        PortPlan::Tap { .. } => (false, false),
+    }
+}
+
+fn totals(running: &Running, c: &WorkerCounters, peer: bool) -> Totals {
     let mut t = Totals::default();
     for (i, (_, p)) in running.plan.ports.iter().enumerate() {
         let pc = &c.ports[i];
-        match p {
-            PortPlan::Generator(_) => {
-                t.offered += pc.rx_packets.get();
-                t.offered_bytes += pc.rx_bytes.get();
-            }
-            PortPlan::Null { .. } => {
-                t.forwarded += pc.tx_packets.get();
-                t.forwarded_bytes += pc.tx_bytes.get();
-            }
-            PortPlan::Tap { .. } | PortPlan::VhostUser { .. } => {}
+        let (offers, forwards) = role(p, peer);
+        if offers {
+            t.offered += pc.rx_packets.get();
+            t.offered_bytes += pc.rx_bytes.get();
+        }
+        if forwards {
+            t.forwarded += pc.tx_packets.get();
+            t.forwarded_bytes += pc.tx_bytes.get();
         }
     }
     t
@@ -259,6 +329,9 @@ pub struct RunReport {
     pub balanced: bool,
     /// The accounting: (in: generated + other rx + flood copies, out: sunk + other tx + drops).
     pub accounting: (u64, u64),
+    /// The traffic came from a peer outside nfv: `generated` is what nfv received from it,
+    /// `sunk` what nfv sent back.
+    pub peer: bool,
 }
 
 impl RunReport {
@@ -286,7 +359,11 @@ fn run_one(
     topo: &Topology,
     opts: &Options,
     stop: &AtomicBool,
+    peer: Option<&Peer>,
 ) -> Result<RunReport, String> {
+    if peer.is_some() && opts.rate.is_some() {
+        return Err("--rate applies to generator ports; this scenario's traffic comes from a closed loop outside nfv".into());
+    }
     let mut topo = topo.clone();
     if let Some(rate) = opts.rate {
         for p in &mut topo.ports {
@@ -296,6 +373,20 @@ fn run_one(
         }
     }
     let running = run::start(&topo).map_err(|e| e.to_string())?;
+    let peer_process = match peer.map(Peer::start).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = running.stop();
+            return Err(e);
+        }
+    };
+    let external = peer.is_some();
+    let roles: Vec<(bool, bool)> = running
+        .plan
+        .ports
+        .iter()
+        .map(|(_, p)| role(p, external))
+        .collect();
     let counters = running.counters().clone();
     let sleep_until = |end: Instant| {
         while Instant::now() < end && !stop.load(Ordering::Relaxed) {
@@ -307,7 +398,7 @@ fn run_one(
         rec.reset();
     }
     let start = Instant::now();
-    let a = totals(&running, &counters);
+    let a = totals(&running, &counters, external);
     let bar = (!opts.json && std::io::stderr().is_terminal()).then(|| {
         let b = indicatif::ProgressBar::new_spinner();
         b.set_style(
@@ -324,7 +415,7 @@ fn run_one(
             Duration::from_millis(200).min(end.saturating_duration_since(Instant::now())),
         );
         if let Some(b) = &bar {
-            let now = (Instant::now(), totals(&running, &counters));
+            let now = (Instant::now(), totals(&running, &counters, external));
             let dt = now.0.duration_since(last.0).as_secs_f64().max(1e-9);
             b.set_message(format!(
                 "{:.2} Mpps offered, {:.2} Mpps forwarded",
@@ -335,7 +426,7 @@ fn run_one(
             last = now;
         }
     }
-    let b_tot = totals(&running, &counters);
+    let b_tot = totals(&running, &counters, external);
     let seconds = start.elapsed().as_secs_f64().max(1e-9);
     if let Some(b) = bar {
         b.finish_and_clear();
@@ -350,6 +441,8 @@ fn run_one(
             }
         }
     }
+    // The peer goes first: nfv then stops with nothing arriving.
+    drop(peer_process);
     let finals = running.stop().map_err(|e| e.to_string())?;
     let forwarded = b_tot.forwarded - a.forwarded;
     let drops: Vec<(DropReason, u64)> = DropReason::ALL
@@ -360,15 +453,15 @@ fn run_one(
     let generated: u64 = finals
         .ports
         .iter()
-        .zip(&topo.ports)
-        .filter(|(_, p)| matches!(p.kind, topology::PortKind::Generator(_)))
+        .zip(&roles)
+        .filter(|(_, r)| r.0)
         .map(|(c, _)| c.rx_packets.get())
         .sum();
     let sunk: u64 = finals
         .ports
         .iter()
-        .zip(&topo.ports)
-        .filter(|(_, p)| matches!(p.kind, topology::PortKind::Null { .. }))
+        .zip(&roles)
+        .filter(|(_, r)| r.1)
         .map(|(c, _)| c.tx_packets.get())
         .sum();
     Ok(RunReport {
@@ -397,6 +490,7 @@ fn run_one(
             i == o
         },
         accounting: accounting(&finals),
+        peer: external,
     })
 }
 
@@ -476,8 +570,13 @@ fn print_table(name: &str, reports: &[RunReport]) {
         );
     }
     for r in reports {
+        let (made, went) = if r.peer {
+            ("received from the peer", "sent back to it")
+        } else {
+            ("generated", "reached sinks")
+        };
         println!(
-            "{}: {} generated, {} reached sinks; accounting {} in = {} out: {}",
+            "{}: {} {made}, {} {went}; accounting {} in = {} out: {}",
             r.label,
             r.generated,
             r.sunk,
@@ -489,6 +588,235 @@ fn print_table(name: &str, reports: &[RunReport]) {
                 "NOT BALANCED"
             }
         );
+    }
+}
+
+impl Peer {
+    /// Start the peer; it runs until the returned process is dropped.
+    fn start(&self) -> Result<PeerProcess, String> {
+        match self {
+            Peer::TestpmdLoop { sockets } => {
+                let mut t = PeerProcess::testpmd(sockets)?;
+                t.command("set fwd io", "Set io packet forwarding mode")?;
+                t.command("start tx_first 8", "io packet forwarding")?;
+                Ok(t)
+            }
+        }
+    }
+}
+
+/// A peer program: stopped (asked to quit, then killed) when dropped, with whatever it left
+/// behind.
+struct PeerProcess {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    /// Its standard output (prompts and command output) and standard error, as read so far.
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    /// Bytes of stdout up to the end of the last prompt a command waited for.
+    seen: usize,
+    /// Directories and files to remove after it exits.
+    leftovers: Vec<PathBuf>,
+}
+
+/// testpmd's prompt, printed when it is ready for the next command.
+const TESTPMD_PROMPT: &[u8] = b"testpmd> ";
+
+/// The CPUs in a Linux CPU list (`0-3,5`).
+fn cpu_list(text: &str) -> Vec<usize> {
+    let mut cpus = Vec::new();
+    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        if let (Ok(a), Ok(b)) = (a.trim().parse::<usize>(), b.trim().parse::<usize>()) {
+            cpus.extend(a..=b);
+        }
+    }
+    cpus
+}
+
+/// A CPU for a peer: the first online CPU this process may not run on (so that the peer
+/// and nfv's worker do not share one; `taskset -c 1 nfv bench vhost` leaves CPU 0), else
+/// CPU 0.
+fn peer_cpu() -> (usize, bool) {
+    let online = std::fs::read_to_string("/sys/devices/system/cpu/online")
+        .map(|t| cpu_list(&t))
+        .unwrap_or_default();
+    let allowed = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Cpus_allowed_list:").map(cpu_list))
+        })
+        .unwrap_or_default();
+    match online.iter().find(|c| !allowed.contains(c)) {
+        Some(&c) => (c, true),
+        None => (0, false),
+    }
+}
+
+/// Append everything `r` yields to `buf`, on a thread of its own, until its end.
+fn read_into(mut r: impl std::io::Read + Send + 'static, buf: Arc<Mutex<Vec<u8>>>) {
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = r.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            buf.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(&chunk[..n]);
+        }
+    });
+}
+
+impl PeerProcess {
+    /// DPDK testpmd (interactive, commands on stdin) with a `virtio_user` port on each
+    /// socket, both its lcores on one CPU, no hugepages; waits until it is ready.
+    fn testpmd(sockets: &[PathBuf]) -> Result<PeerProcess, String> {
+        let (cpu, apart) = peer_cpu();
+        if !apart {
+            eprintln!(
+                "nfv bench: testpmd runs on CPU {cpu}, which nfv's worker may share; pin nfv to another CPU (taskset -c 1 nfv bench ...) for meaningful numbers"
+            );
+        }
+        let prefix = format!("nfv-bench-{}", std::process::id());
+        let mut cmd = Command::new("stdbuf");
+        // Line-buffered stdout: a command's output is complete when the prompt comes.
+        cmd.args(["-oL", "dpdk-testpmd"])
+            .arg(format!("--lcores=(0,1)@{cpu}"))
+            .args([
+                "--no-huge",
+                "-m",
+                "256",
+                "--no-shconf",
+                "--no-telemetry",
+                "--no-pci",
+            ])
+            // EAL logs and events come from other threads and could split a prompt.
+            .arg("--log-level=5")
+            .arg(format!("--file-prefix={prefix}"));
+        for (i, sock) in sockets.iter().enumerate() {
+            // testpmd sends on port P to 02:00:00:00:00:0P: each port has the other's
+            // destination address, so a switch learns both and forwards by lookup.
+            let mac = if i < 2 { 1 - i } else { i };
+            cmd.arg("--vdev").arg(format!(
+                "virtio_user{i},path={},queues=1,mac=02:00:00:00:00:{mac:02x}",
+                sock.display()
+            ));
+        }
+        cmd.args([
+            "--",
+            "-i",
+            "--nb-cores=1",
+            "--total-num-mbufs=8192",
+            "--mask-event=all",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start dpdk-testpmd under stdbuf: {e}"))?;
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        if let Some(r) = child.stdout.take() {
+            read_into(r, stdout.clone());
+        }
+        if let Some(r) = child.stderr.take() {
+            read_into(r, stderr.clone());
+        }
+        let mut p = PeerProcess {
+            stdin: child.stdin.take(),
+            child,
+            stdout,
+            stderr,
+            seen: 0,
+            leftovers: vec![Path::new("/var/run/dpdk").join(&prefix)],
+        };
+        p.wait_prompt(Duration::from_secs(60))
+            .map_err(|e| format!("{e}\n(dpdk-testpmd and its vhost and virtio drivers come with Debian's dpdk-dev and librte-net-vhost23)"))?;
+        Ok(p)
+    }
+
+    /// What it printed, for an error message: the last lines of stdout and stderr.
+    fn tail(&self) -> String {
+        let mut all = String::new();
+        for b in [&self.stdout, &self.stderr] {
+            let b = b.lock().unwrap_or_else(|e| e.into_inner());
+            all.push_str(&String::from_utf8_lossy(&b));
+        }
+        let lines: Vec<&str> = all.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// Wait for the next prompt; returns what came before it.
+    fn wait_prompt(&mut self, timeout: Duration) -> Result<String, String> {
+        let end = Instant::now() + timeout;
+        loop {
+            {
+                let out = self.stdout.lock().unwrap_or_else(|e| e.into_inner());
+                let rest = &out[self.seen.min(out.len())..];
+                if let Some(at) = rest
+                    .windows(TESTPMD_PROMPT.len())
+                    .position(|w| w == TESTPMD_PROMPT)
+                {
+                    let text = String::from_utf8_lossy(&rest[..at]).into_owned();
+                    self.seen += at + TESTPMD_PROMPT.len();
+                    return Ok(text);
+                }
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("dpdk-testpmd exited ({status}):\n{}", self.tail()));
+            }
+            if Instant::now() >= end {
+                return Err(format!(
+                    "dpdk-testpmd not ready within {timeout:?}:\n{}",
+                    self.tail()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Send a command; its output must contain `expect`.
+    fn command(&mut self, line: &str, expect: &str) -> Result<(), String> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or("dpdk-testpmd's input is closed")?;
+        writeln!(stdin, "{line}")
+            .and_then(|()| stdin.flush())
+            .map_err(|e| format!("dpdk-testpmd: cannot send `{line}`: {e}"))?;
+        let out = self.wait_prompt(Duration::from_secs(30))?;
+        if out.contains(expect) {
+            Ok(())
+        } else {
+            Err(format!(
+                "dpdk-testpmd: `{line}` failed:\n{out}\n{}",
+                self.tail()
+            ))
+        }
+    }
+}
+
+impl Drop for PeerProcess {
+    fn drop(&mut self) {
+        if let Some(mut stdin) = self.stdin.take() {
+            // testpmd also quits at the end of its input, when stdin closes here.
+            let _ = writeln!(stdin, "quit");
+        }
+        let end = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < end {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for p in &self.leftovers {
+            let _ = std::fs::remove_dir_all(p);
+        }
     }
 }
 
@@ -514,8 +842,10 @@ pub fn list() -> ExitCode {
 /// `nfv bench TARGET`: TARGET is a scenario name or a topology file.
 pub fn main(target: &str, opts: &Options) -> ExitCode {
     let stop = crate::cli::stop_flag();
+    let mut peer = None;
     let runs: Vec<(String, Topology)> = match scenarios().into_iter().find(|s| s.name == target) {
         Some(s) => {
+            peer = s.peer.clone();
             let mut v = Vec::new();
             for (path, write) in &s.files {
                 if let Err(e) = write(path) {
@@ -546,15 +876,16 @@ pub fn main(target: &str, opts: &Options) -> ExitCode {
     };
     let mut reports = Vec::new();
     for (label, topo) in &runs {
-        if !topo
-            .ports
-            .iter()
-            .any(|p| matches!(p.kind, topology::PortKind::Generator(_)))
+        if peer.is_none()
+            && !topo
+                .ports
+                .iter()
+                .any(|p| matches!(p.kind, topology::PortKind::Generator(_)))
         {
             eprintln!("nfv bench: topology {} has no generator port", topo.name);
             return ExitCode::FAILURE;
         }
-        match run_one(label, topo, opts, &stop) {
+        match run_one(label, topo, opts, &stop, peer.as_ref()) {
             Ok(r) => reports.push(r),
             Err(e) => {
                 eprintln!("nfv bench: {label}: {e}");
