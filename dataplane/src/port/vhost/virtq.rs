@@ -49,10 +49,35 @@ pub(crate) struct Layout {
     pub mergeable: bool,
 }
 
+/// Descriptor `idx` of `table`: two aligned 8-byte loads where the table allows (ring
+/// tables are 16-byte aligned), else a plain copy (an indirect table may lie anywhere).
+#[inline]
+fn read_desc(table: &Slice, idx: usize) -> Option<Descriptor> {
+    let off = idx * DESC;
+    match (
+        table.load::<u64>(off, Ordering::Relaxed),
+        table.load::<u64>(off + 8, Ordering::Relaxed),
+    ) {
+        (Ok(addr), Ok(rest)) => {
+            let rest = u64::from_le(rest);
+            Some(Descriptor::new(
+                u64::from_le(addr),
+                rest as u32,
+                (rest >> 32) as u16,
+                (rest >> 48) as u16,
+            ))
+        }
+        _ => table.read_obj(off).ok(),
+    }
+}
+
 /// One split virtqueue as the device side runs it: where it lies and how far it got.
 #[derive(Debug)]
 pub(crate) struct SplitRing {
     size: u16,
+    /// `size - 1`: ring slots are taken modulo a power of two (checked by `view`, which
+    /// every access goes through) with a mask, not a division.
+    mask: u16,
     desc: GuestAddress,
     avail: GuestAddress,
     used: GuestAddress,
@@ -113,6 +138,7 @@ impl SplitRing {
     ) -> Self {
         SplitRing {
             size,
+            mask: size.wrapping_sub(1),
             desc,
             avail,
             used,
@@ -174,7 +200,7 @@ impl SplitRing {
                 return None;
             }
         }
-        let slot = 4 + 2 * (self.next_avail.0 % self.size) as usize;
+        let slot = 4 + 2 * (self.next_avail.0 & self.mask) as usize;
         let head = u16::from_le(v.avail.load::<u16>(slot, Ordering::Relaxed).ok()?);
         self.next_avail += Wrapping(1);
         Some(head)
@@ -189,7 +215,7 @@ impl SplitRing {
     /// once [`flush`](Self::flush) publishes the used index.
     #[inline]
     fn put_used(&mut self, v: &View, head: u16, len: u32) {
-        let off = 4 + 8 * (self.next_used.0 % self.size) as usize;
+        let off = 4 + 8 * (self.next_used.0 & self.mask) as usize;
         let _ = v
             .used
             .store(u32::from(head).to_le(), off, Ordering::Relaxed);
@@ -222,9 +248,7 @@ impl SplitRing {
             if idx >= len {
                 return Err(DropReason::GuestBadChain);
             }
-            let d: Descriptor = table
-                .read_obj(idx * DESC)
-                .map_err(|_| DropReason::GuestBadDescriptor)?;
+            let d = read_desc(&table, idx).ok_or(DropReason::GuestBadDescriptor)?;
             if d.refers_to_indirect_table() {
                 let n = d.len() as usize;
                 if indirect || d.has_next() || n == 0 || !n.is_multiple_of(DESC) {
@@ -386,7 +410,7 @@ impl SplitRing {
         if let Some(reason) = bad {
             // Every chain this frame took goes back with length 0.
             for k in 0..nchains {
-                let slot = (first_used + Wrapping(k as u16)).0 % self.size;
+                let slot = (first_used + Wrapping(k as u16)).0 & self.mask;
                 let _ = v
                     .used
                     .store(0u32, 4 + 8 * slot as usize + 4, Ordering::Relaxed);
