@@ -34,6 +34,13 @@ pub enum Command {
     Run {
         /// The topology file (YAML).
         file: PathBuf,
+        /// Serve Prometheus metrics at ADDR (IP:PORT), overriding the topology's `metrics`
+        /// key (default 127.0.0.1:9464).
+        #[arg(long, value_name = "ADDR", conflicts_with = "no_metrics")]
+        metrics: Option<std::net::SocketAddr>,
+        /// Serve no metrics.
+        #[arg(long)]
+        no_metrics: bool,
     },
     /// Measure a topology with generator ports (or a built-in scenario): Mpps, ns per
     /// packet, drops by reason and latency percentiles.
@@ -69,7 +76,18 @@ pub fn main() -> ExitCode {
     init_logging();
     match cli.command {
         Command::Check { file } => check(&file),
-        Command::Run { file } => run_file(&file),
+        Command::Run {
+            file,
+            metrics,
+            no_metrics,
+        } => {
+            let flag = if no_metrics {
+                Some(topology::Metrics::Off)
+            } else {
+                metrics.map(topology::Metrics::Listen)
+            };
+            run_file(&file, flag)
+        }
         Command::Demo => crate::demo::run(),
         Command::Bench {
             target,
@@ -152,10 +170,48 @@ pub fn stop_flag() -> Arc<AtomicBool> {
     stop
 }
 
-fn run_file(file: &Path) -> ExitCode {
+/// Bind the metrics address that `flag` (the command line) or else the topology asks for.
+/// An address asked for explicitly that cannot be bound is an error (the operator wants
+/// metrics there); the default address taken (say by another `nfv run`) is a warning, and
+/// the topology runs without metrics: the dataplane matters more than its metrics.
+fn metrics_listener(
+    topo: &Topology,
+    flag: Option<topology::Metrics>,
+) -> Result<Option<std::net::TcpListener>, String> {
+    let (addr, explicit) = match flag.unwrap_or(topo.metrics) {
+        topology::Metrics::Off => return Ok(None),
+        topology::Metrics::Listen(a) => (a, true),
+        topology::Metrics::Default => match crate::metrics::DEFAULT_LISTEN.parse() {
+            Ok(a) => (a, false),
+            Err(_) => return Ok(None),
+        },
+    };
+    match crate::metrics::bind(addr) {
+        Ok(l) => Ok(Some(l)),
+        Err(e) if explicit => Err(format!(
+            "cannot serve metrics on {addr}: {e} (choose another address with --metrics ADDR or `metrics: {{ listen: ADDR }}`, or turn them off with --no-metrics)"
+        )),
+        Err(e) => {
+            tracing::warn!(
+                "cannot serve metrics on the default address {addr}: {e}; running without metrics (--metrics ADDR picks another address)"
+            );
+            Ok(None)
+        }
+    }
+}
+
+fn run_file(file: &Path, metrics: Option<topology::Metrics>) -> ExitCode {
     let stop = stop_flag();
     let Some((topo, _)) = load(file) else {
         return ExitCode::FAILURE;
+    };
+    // Bound before anything is set up, so that a taken address changes nothing.
+    let listener = match metrics_listener(&topo, metrics) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("nfv run: {e}");
+            return ExitCode::FAILURE;
+        }
     };
     let running = match run::start(&topo) {
         Ok(r) => r,
@@ -164,6 +220,25 @@ fn run_file(file: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let server =
+        listener.and_then(
+            |l| match crate::metrics::Server::spawn(l, running.metrics_source()) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::warn!("cannot start the metrics server: {e}");
+                    None
+                }
+            },
+        );
+    if let Some(s) = &server {
+        println!("metrics      http://{}/metrics", s.addr());
+        if !s.addr().ip().is_loopback() {
+            tracing::warn!(
+                "metrics served on {}, not loopback: anyone who reaches it sees the counters",
+                s.addr()
+            );
+        }
+    }
     for h in &running.plan.hosts {
         println!("host {:<12} ip netns exec {} ...", h.name, h.netns);
     }
@@ -172,6 +247,9 @@ fn run_file(file: &Path) -> ExitCode {
         running.plan.name
     );
     let waited = running.wait(&stop);
+    if let Some(s) = server {
+        s.stop();
+    }
     finish(running, waited)
 }
 

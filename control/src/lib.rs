@@ -12,6 +12,7 @@ pub mod cli;
 pub mod demo;
 pub mod lab;
 pub mod leases;
+pub mod metrics;
 pub mod plan;
 pub mod run;
 pub mod topology;

@@ -271,6 +271,18 @@ impl Running {
         self.worker.counters()
     }
 
+    /// What the metrics endpoint reads: the counters and stats, shared (no copies).
+    pub fn metrics_source(&self) -> crate::metrics::Source {
+        crate::metrics::Source {
+            ports: self.plan.ports.iter().map(|(n, _)| n.clone()).collect(),
+            functions: self.plan.functions.iter().map(|(n, _)| n.clone()).collect(),
+            workers: vec![self.worker.counters().clone()],
+            switches: self.switch_stats.clone(),
+            dhcp: self.dhcp_stats.clone(),
+            gateways: self.gateway_stats.clone(),
+        }
+    }
+
     /// Each switch's name and counters.
     pub fn switch_stats(&self) -> &[(String, Arc<SwitchStats>)] {
         &self.switch_stats

@@ -138,6 +138,20 @@ pub struct Topology {
     pub functions: Vec<Function>,
     /// Links, in file order.
     pub links: Vec<Link>,
+    /// Where `nfv run` serves Prometheus metrics.
+    pub metrics: Metrics,
+}
+
+/// The topology's `metrics` key: where `nfv run` serves Prometheus metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Metrics {
+    /// Not given: [`crate::metrics::DEFAULT_LISTEN`], and a taken address is only a warning.
+    #[default]
+    Default,
+    /// `metrics: off`.
+    Off,
+    /// `metrics: { listen: ADDR }`: this address, and failing to bind it is an error.
+    Listen(std::net::SocketAddr),
 }
 
 /// A lab host: a network namespace.
@@ -352,6 +366,8 @@ struct RawTopology {
     functions: Ordered<RawFunction>,
     #[serde(default)]
     links: Vec<Vec<String>>,
+    /// `off` or `{ listen: ADDR }`; checked by `Validator::metrics`.
+    metrics: Option<serde_yaml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -775,7 +791,7 @@ fn serde_error(e: &serde_yaml::Error, text: &str, index: &LineIndex, file: &Path
     for (rust, ours) in [
         (
             "expected struct RawTopology",
-            "expected a topology: a mapping with keys `name`, `hosts`, `ports`, `functions`, `links`",
+            "expected a topology: a mapping with keys `name`, `hosts`, `ports`, `functions`, `links`, `metrics`",
         ),
         (
             "expected struct RawHost",
@@ -1117,6 +1133,7 @@ impl Validator<'_> {
         let links = self.links(&raw, &ports, &functions);
         self.addresses(&hosts);
         self.macs(&raw);
+        let metrics = self.metrics(raw.metrics.as_ref());
 
         Topology {
             name,
@@ -1125,6 +1142,72 @@ impl Validator<'_> {
             ports,
             functions,
             links,
+            metrics,
+        }
+    }
+
+    /// The `metrics` key: `off`, or a mapping `{ listen: ADDR }` with ADDR an IP address
+    /// and a port other than 0 (`127.0.0.1:9464`, `[::1]:9464`).
+    fn metrics(&mut self, raw: Option<&serde_yaml::Value>) -> Metrics {
+        use serde_yaml::Value;
+        const SHAPE: &str =
+            "expected `off`, or `{ listen: ADDRESS:PORT }` such as `{ listen: 127.0.0.1:9464 }`";
+        let Some(v) = raw else {
+            return Metrics::Default;
+        };
+        match v {
+            Value::String(s) if s == "off" => Metrics::Off,
+            Value::Bool(false) => Metrics::Off,
+            Value::Mapping(m) => {
+                let mut listen = None;
+                for (k, val) in m {
+                    let Some(k) = k.as_str() else {
+                        self.error("metrics", format!("keys are names: {SHAPE}"));
+                        continue;
+                    };
+                    if k != "listen" {
+                        self.error(
+                            format!("metrics.{k}"),
+                            format!(
+                                "unknown key `{k}`: `metrics` takes only `listen`{}",
+                                did_you_mean(k, ["listen"])
+                            ),
+                        );
+                        continue;
+                    }
+                    let text = match val {
+                        Value::String(s) => s.clone(),
+                        other => serde_yaml::to_string(other)
+                            .unwrap_or_default()
+                            .trim()
+                            .to_string(),
+                    };
+                    match text.parse::<std::net::SocketAddr>() {
+                        Ok(a) if a.port() == 0 => self.error(
+                            "metrics.listen",
+                            format!("`{text}`: give a port other than 0, such as 127.0.0.1:9464"),
+                        ),
+                        Ok(a) => listen = Some(a),
+                        Err(_) => self.error(
+                            "metrics.listen",
+                            format!("`{text}` is not an IP address and port, like 127.0.0.1:9464 or [::1]:9464"),
+                        ),
+                    }
+                }
+                match listen {
+                    Some(a) => Metrics::Listen(a),
+                    None => {
+                        if m.is_empty() {
+                            self.error("metrics", format!("missing: `listen`; {SHAPE}"));
+                        }
+                        Metrics::Default
+                    }
+                }
+            }
+            _ => {
+                self.error("metrics", SHAPE);
+                Metrics::Default
+            }
         }
     }
 
@@ -2108,6 +2191,49 @@ mod tests {
         }
     }
 
+    #[test]
+    fn metrics_key() {
+        let base = "name: m\nports:\n  a: { kind: null }\n  b: { kind: null }\nfunctions:\n  sw: { kind: switch }\nlinks: [[a, sw], [b, sw]]\n";
+        let with = |m: &str| format!("{base}{m}\n");
+        assert_eq!(load(base).expect("loads").metrics, Metrics::Default);
+        assert_eq!(
+            load(&with("metrics: off")).expect("off").metrics,
+            Metrics::Off
+        );
+        assert_eq!(
+            load(&with("metrics: { listen: 127.0.0.1:9999 }"))
+                .expect("listen")
+                .metrics,
+            Metrics::Listen("127.0.0.1:9999".parse().expect("addr"))
+        );
+        assert_eq!(
+            load(&with("metrics: { listen: \"[::1]:9464\" }"))
+                .expect("v6")
+                .metrics,
+            Metrics::Listen("[::1]:9464".parse().expect("addr"))
+        );
+        assert_error(&with("metrics: on"), 8, "metrics", "expected `off`");
+        assert_error(&with("metrics: {}"), 8, "metrics", "missing: `listen`");
+        assert_error(
+            &with("metrics:\n  listen: 127.0.0.1:0"),
+            9,
+            "metrics.listen",
+            "other than 0",
+        );
+        assert_error(
+            &with("metrics:\n  listen: 127.0.0.1"),
+            9,
+            "metrics.listen",
+            "not an IP address and port",
+        );
+        assert_error(
+            &with("metrics:\n  listen: 127.0.0.1:9464\n  port: 1"),
+            10,
+            "metrics.port",
+            "takes only `listen`",
+        );
+    }
+
     #[track_caller]
     fn assert_error(text: &str, line: usize, key: &str, contains: &str) {
         let errors = match load(text) {
@@ -2803,7 +2929,7 @@ links:
             .map(|e| e.to_string());
         assert_eq!(
             err.as_deref(),
-            Some("f.yaml:2:1: portz: unknown key `portz`: allowed keys are `name`, `hosts`, `ports`, `functions`, `links`")
+            Some("f.yaml:2:1: portz: unknown key `portz`: allowed keys are `name`, `hosts`, `ports`, `functions`, `links`, `metrics`")
         );
         let two = load_str("ports:\n  a: { kind: null }\n", Path::new("f.yaml"))
             .err()

@@ -1,0 +1,699 @@
+//! The Prometheus endpoint of `nfv run`: `GET /metrics` in the text exposition format.
+//!
+//! Nothing here touches the packet path. At each scrape [`Source::render`] reads the
+//! workers' counters (relaxed atomic loads, summed over workers) and the functions'
+//! `Arc`'d stats, fills a fresh `prometheus` registry with them and encodes it. The server
+//! is a small loop on a `std::net::TcpListener` in its own thread that answers one request
+//! per connection: `GET /metrics` (or `HEAD`), 404 for other paths, 405 for other methods,
+//! 400 for what is not HTTP; it never panics on what a client sends.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use nfv_dataplane::counters::DropCounters;
+use nfv_dataplane::{DropReason, WorkerCounters};
+use nfv_functions::dhcp::DhcpStats;
+use nfv_functions::SwitchStats;
+use prometheus::{Encoder, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+
+use crate::run::GatewayStats;
+
+/// The default address: loopback only, since the metrics describe the network.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
+
+/// Everything a scrape reads, shared with the running dataplane.
+#[derive(Clone)]
+pub struct Source {
+    /// Port names, indexed like `WorkerCounters::ports`.
+    pub ports: Vec<String>,
+    /// Function names, indexed like `WorkerCounters::nodes`.
+    pub functions: Vec<String>,
+    /// Every worker's counters.
+    pub workers: Vec<Arc<WorkerCounters>>,
+    /// Each switch's stats.
+    pub switches: Vec<(String, Arc<SwitchStats>)>,
+    /// Each DHCP server's stats.
+    pub dhcp: Vec<(String, Arc<DhcpStats>)>,
+    /// Each NAT's and firewall's stats.
+    pub gateways: Vec<(String, GatewayStats)>,
+}
+
+/// A registry being filled for one scrape. Registration cannot fail here except for a bug
+/// in the names below (caught by the unit tests), so errors are logged, not propagated.
+struct Out {
+    registry: Registry,
+}
+
+impl Out {
+    fn counter(&self, name: &str, help: &str, labels: &[&str]) -> Option<IntCounterVec> {
+        let c = IntCounterVec::new(Opts::new(name, help), labels).ok()?;
+        match self.registry.register(Box::new(c.clone())) {
+            Ok(()) => Some(c),
+            Err(e) => {
+                tracing::warn!("metric {name}: {e}");
+                None
+            }
+        }
+    }
+
+    fn gauge(&self, name: &str, help: &str, labels: &[&str]) -> Option<IntGaugeVec> {
+        let g = IntGaugeVec::new(Opts::new(name, help), labels).ok()?;
+        match self.registry.register(Box::new(g.clone())) {
+            Ok(()) => Some(g),
+            Err(e) => {
+                tracing::warn!("metric {name}: {e}");
+                None
+            }
+        }
+    }
+}
+
+fn add(c: &Option<IntCounterVec>, labels: &[&str], v: u64) {
+    if let Some(c) = c {
+        if let Ok(m) = c.get_metric_with_label_values(labels) {
+            m.inc_by(v);
+        }
+    }
+}
+
+fn set(g: &Option<IntGaugeVec>, labels: &[&str], v: u64) {
+    if let Some(g) = g {
+        if let Ok(m) = g.get_metric_with_label_values(labels) {
+            m.set(i64::try_from(v).unwrap_or(i64::MAX));
+        }
+    }
+}
+
+/// Every metric name nfv exports (the dashboard test checks its queries against these).
+pub const METRIC_NAMES: &[&str] = &[
+    "nfv_port_rx_packets_total",
+    "nfv_port_rx_bytes_total",
+    "nfv_port_tx_packets_total",
+    "nfv_port_tx_bytes_total",
+    "nfv_port_rx_errors_total",
+    "nfv_port_drops_total",
+    "nfv_drops_total",
+    "nfv_function_packets_in_total",
+    "nfv_function_packets_out_total",
+    "nfv_function_packets_consumed_total",
+    "nfv_function_drops_total",
+    "nfv_worker_loops_total",
+    "nfv_worker_busy_loops_total",
+    "nfv_worker_burst_packets_total",
+    "nfv_switch_mac_entries",
+    "nfv_switch_mac_learned_total",
+    "nfv_switch_mac_moved_total",
+    "nfv_switch_mac_aged_total",
+    "nfv_switch_mac_table_full_total",
+    "nfv_switch_flooded_packets_total",
+    "nfv_nat_sessions",
+    "nfv_nat_sessions_created_total",
+    "nfv_nat_sessions_expired_total",
+    "nfv_nat_translated_packets_total",
+    "nfv_nat_passed_packets_total",
+    "nfv_nat_no_ports_total",
+    "nfv_nat_table_full_total",
+    "nfv_nat_icmp_errors_translated_total",
+    "nfv_firewall_connections",
+    "nfv_firewall_rule_hits_total",
+    "nfv_firewall_rejects_sent_total",
+    "nfv_firewall_not_ipv4_total",
+    "nfv_dhcp_received_total",
+    "nfv_dhcp_sent_total",
+    "nfv_dhcp_pool_exhausted_total",
+    "nfv_dhcp_ignored_total",
+];
+
+impl Source {
+    /// Sum `f` over every worker.
+    fn sum(&self, f: impl Fn(&WorkerCounters) -> u64) -> u64 {
+        self.workers.iter().map(|w| f(w)).fold(0, u64::wrapping_add)
+    }
+
+    /// Drops by reason of port or node `i`, summed over workers.
+    fn drops(
+        &self,
+        reason: DropReason,
+        pick: impl Fn(&WorkerCounters) -> Option<&DropCounters>,
+    ) -> u64 {
+        self.sum(|w| pick(w).map_or(0, |d| d.get(reason)))
+    }
+
+    /// The text exposition of every metric, as of now.
+    pub fn render(&self) -> String {
+        let out = Out {
+            registry: Registry::new(),
+        };
+        self.fill(&out);
+        let mut buf = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&out.registry.gather(), &mut buf) {
+            tracing::warn!("cannot encode metrics: {e}");
+        }
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+
+    fn fill(&self, out: &Out) {
+        let port = ["port"];
+        let rx_p = out.counter(
+            "nfv_port_rx_packets_total",
+            "Frames received on a port and passed to the graph.",
+            &port,
+        );
+        let rx_b = out.counter(
+            "nfv_port_rx_bytes_total",
+            "Bytes of the frames received on a port.",
+            &port,
+        );
+        let tx_p = out.counter(
+            "nfv_port_tx_packets_total",
+            "Frames transmitted on a port.",
+            &port,
+        );
+        let tx_b = out.counter(
+            "nfv_port_tx_bytes_total",
+            "Bytes of the frames transmitted on a port.",
+            &port,
+        );
+        let rx_e = out.counter(
+            "nfv_port_rx_errors_total",
+            "Receive calls on a port that failed with an error other than nothing to read.",
+            &port,
+        );
+        let p_drops = out.counter(
+            "nfv_port_drops_total",
+            "Frames dropped at a port (receive or transmit), all reasons.",
+            &port,
+        );
+        let drops = out.counter(
+            "nfv_drops_total",
+            "Packets dropped, by where (a port or function name), kind (port or function) and reason (nfv's DropReason set).",
+            &["where", "kind", "reason"],
+        );
+        for (i, name) in self.ports.iter().enumerate() {
+            let l = [name.as_str()];
+            let get = |f: &dyn Fn(&nfv_dataplane::PortCounters) -> u64| {
+                self.sum(|w| w.ports.get(i).map_or(0, f))
+            };
+            add(&rx_p, &l, get(&|p| p.rx_packets.get()));
+            add(&rx_b, &l, get(&|p| p.rx_bytes.get()));
+            add(&tx_p, &l, get(&|p| p.tx_packets.get()));
+            add(&tx_b, &l, get(&|p| p.tx_bytes.get()));
+            add(&rx_e, &l, get(&|p| p.rx_errors.get()));
+            add(&p_drops, &l, get(&|p| p.drops.total()));
+            for r in DropReason::ALL {
+                let n = self.drops(r, |w| w.ports.get(i).map(|p| &p.drops));
+                add(&drops, &[name, "port", r.name()], n);
+            }
+        }
+
+        let function = ["function"];
+        let f_in = out.counter(
+            "nfv_function_packets_in_total",
+            "Packets handed to a function.",
+            &function,
+        );
+        let f_out = out.counter(
+            "nfv_function_packets_out_total",
+            "Packets a function emitted (flooded copies and packets it made itself count once each).",
+            &function,
+        );
+        let f_used = out.counter(
+            "nfv_function_packets_consumed_total",
+            "Packets a function took in and used up without a drop (e.g. an ARP reply it learned from).",
+            &function,
+        );
+        let f_drops = out.counter(
+            "nfv_function_drops_total",
+            "Packets a function dropped, all reasons.",
+            &function,
+        );
+        for (i, name) in self.functions.iter().enumerate() {
+            let l = [name.as_str()];
+            let get = |f: &dyn Fn(&nfv_dataplane::NodeCounters) -> u64| {
+                self.sum(|w| w.nodes.get(i).map_or(0, f))
+            };
+            add(&f_in, &l, get(&|n| n.packets_in.get()));
+            add(&f_out, &l, get(&|n| n.packets_out.get()));
+            add(&f_used, &l, get(&|n| n.consumed.get()));
+            add(&f_drops, &l, get(&|n| n.drops.total()));
+            for r in DropReason::ALL {
+                let n = self.drops(r, |w| w.nodes.get(i).map(|n| &n.drops));
+                add(&drops, &[name, "function", r.name()], n);
+            }
+        }
+
+        let worker = ["worker"];
+        let loops = out.counter(
+            "nfv_worker_loops_total",
+            "Turns of a worker's polling loop.",
+            &worker,
+        );
+        let busy = out.counter(
+            "nfv_worker_busy_loops_total",
+            "Loop turns that received at least one packet.",
+            &worker,
+        );
+        let burst = out.counter(
+            "nfv_worker_burst_packets_total",
+            "Packets received in busy loop turns (average burst = this / nfv_worker_busy_loops_total).",
+            &worker,
+        );
+        for w in &self.workers {
+            let id = w.worker.0.to_string();
+            let l = [id.as_str()];
+            add(&loops, &l, w.loops.get());
+            add(&busy, &l, w.busy_loops.get());
+            add(&burst, &l, w.burst_packets.get());
+        }
+
+        if !self.switches.is_empty() {
+            let entries = out.gauge(
+                "nfv_switch_mac_entries",
+                "Entries in a switch's MAC table.",
+                &function,
+            );
+            let learned = out.counter(
+                "nfv_switch_mac_learned_total",
+                "MAC addresses a switch learned (new entries).",
+                &function,
+            );
+            let moved = out.counter(
+                "nfv_switch_mac_moved_total",
+                "MAC addresses seen again on another attachment.",
+                &function,
+            );
+            let aged = out.counter(
+                "nfv_switch_mac_aged_total",
+                "MAC table entries removed by ageing.",
+                &function,
+            );
+            let full = out.counter(
+                "nfv_switch_mac_table_full_total",
+                "MAC addresses not learned because the table was full.",
+                &function,
+            );
+            let flooded = out.counter(
+                "nfv_switch_flooded_packets_total",
+                "Frames a switch flooded (once per frame, not per copy).",
+                &function,
+            );
+            for (name, s) in &self.switches {
+                let l = [name.as_str()];
+                set(&entries, &l, s.entries.get());
+                add(&learned, &l, s.learned.get());
+                add(&moved, &l, s.moved.get());
+                add(&aged, &l, s.aged.get());
+                add(&full, &l, s.table_full.get());
+                add(&flooded, &l, s.flooded.get());
+            }
+        }
+
+        let nats: Vec<_> = self
+            .gateways
+            .iter()
+            .filter_map(|(n, g)| match g {
+                GatewayStats::Nat(s) => Some((n, s)),
+                GatewayStats::Firewall(_) => None,
+            })
+            .collect();
+        if !nats.is_empty() {
+            let sessions = out.gauge("nfv_nat_sessions", "Live NAT sessions.", &function);
+            let created = out.counter(
+                "nfv_nat_sessions_created_total",
+                "NAT sessions created.",
+                &function,
+            );
+            let expired = out.counter(
+                "nfv_nat_sessions_expired_total",
+                "NAT sessions expired.",
+                &function,
+            );
+            let translated = out.counter(
+                "nfv_nat_translated_packets_total",
+                "Packets a NAT translated.",
+                &function,
+            );
+            let passed = out.counter(
+                "nfv_nat_passed_packets_total",
+                "Packets a NAT passed without translation (ARP, non-IPv4, the router's own traffic).",
+                &function,
+            );
+            let no_ports = out.counter(
+                "nfv_nat_no_ports_total",
+                "New flows a NAT refused for want of an outside port.",
+                &function,
+            );
+            let full = out.counter(
+                "nfv_nat_table_full_total",
+                "New flows a NAT refused because its session table was full.",
+                &function,
+            );
+            let icmp = out.counter(
+                "nfv_nat_icmp_errors_translated_total",
+                "ICMP errors a NAT translated.",
+                &function,
+            );
+            for (name, s) in nats {
+                let l = [name.as_str()];
+                set(&sessions, &l, s.sessions.get());
+                add(&created, &l, s.created.get());
+                add(&expired, &l, s.expired.get());
+                add(&translated, &l, s.translated.get());
+                add(&passed, &l, s.passed.get());
+                add(&no_ports, &l, s.no_ports.get());
+                add(&full, &l, s.table_full.get());
+                add(&icmp, &l, s.icmp_errors.get());
+            }
+        }
+
+        let firewalls: Vec<_> = self
+            .gateways
+            .iter()
+            .filter_map(|(n, g)| match g {
+                GatewayStats::Firewall(s) => Some((n, s)),
+                GatewayStats::Nat(_) => None,
+            })
+            .collect();
+        if !firewalls.is_empty() {
+            let conns = out.gauge(
+                "nfv_firewall_connections",
+                "Connections a firewall tracks.",
+                &function,
+            );
+            let hits = out.counter(
+                "nfv_firewall_rule_hits_total",
+                "Packets decided by a firewall rule (rule is its index in the direction's list, or `default`).",
+                &["function", "direction", "rule"],
+            );
+            let rejects = out.counter(
+                "nfv_firewall_rejects_sent_total",
+                "TCP RSTs and ICMP errors a firewall sent for `reject`.",
+                &function,
+            );
+            let not_ipv4 = out.counter(
+                "nfv_firewall_not_ipv4_total",
+                "Frames a firewall dropped for being neither IPv4 nor ARP.",
+                &function,
+            );
+            for (name, s) in firewalls {
+                let l = [name.as_str()];
+                set(&conns, &l, s.connections.get());
+                add(&rejects, &l, s.rejects_sent.get());
+                add(&not_ipv4, &l, s.not_ipv4.get());
+                for (direction, rules) in [("inbound", &s.inbound), ("outbound", &s.outbound)] {
+                    for (i, c) in rules.iter().enumerate() {
+                        let rule = if i + 1 == rules.len() {
+                            "default".to_string()
+                        } else {
+                            i.to_string()
+                        };
+                        add(&hits, &[name, direction, &rule], c.get());
+                    }
+                }
+            }
+        }
+
+        if !self.dhcp.is_empty() {
+            let received = out.counter(
+                "nfv_dhcp_received_total",
+                "DHCP messages a server received, by type.",
+                &["function", "type"],
+            );
+            let sent = out.counter(
+                "nfv_dhcp_sent_total",
+                "DHCP messages a server sent, by type.",
+                &["function", "type"],
+            );
+            let exhausted = out.counter(
+                "nfv_dhcp_pool_exhausted_total",
+                "DISCOVERs left without an offer: no free address.",
+                &function,
+            );
+            let ignored = out.counter(
+                "nfv_dhcp_ignored_total",
+                "DHCP messages not served: relayed, for another server, or of an unknown type.",
+                &function,
+            );
+            for (name, s) in &self.dhcp {
+                for (t, c) in [
+                    ("discover", &s.discovers),
+                    ("request", &s.requests),
+                    ("release", &s.releases),
+                    ("decline", &s.declines),
+                    ("inform", &s.informs),
+                ] {
+                    add(&received, &[name, t], c.get());
+                }
+                for (t, c) in [("offer", &s.offers), ("ack", &s.acks), ("nak", &s.naks)] {
+                    add(&sent, &[name, t], c.get());
+                }
+                add(&exhausted, &[name], s.pool_exhausted.get());
+                add(&ignored, &[name], s.ignored.get());
+            }
+        }
+    }
+}
+
+/// A metrics server: its thread stops when this is stopped or dropped.
+pub struct Server {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Bind `addr` (before the dataplane starts, so that a taken address is found early).
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let l = TcpListener::bind(addr)?;
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
+impl Server {
+    /// Serve `source` on `listener` in a new thread.
+    pub fn spawn(listener: TcpListener, source: Source) -> std::io::Result<Server> {
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("nfv-metrics".into())
+            .spawn(move || serve(&listener, &source, &flag))?;
+        Ok(Server {
+            addr,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stop serving and wait for the thread.
+    pub fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            if t.join().is_err() {
+                tracing::warn!("the metrics server thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+fn serve(listener: &TcpListener, source: &Source, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                if let Err(e) = answer(stream, source) {
+                    tracing::debug!("metrics request: {e}");
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => {
+                tracing::debug!("metrics accept: {e}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+/// Longest request head read; longer ones get 431.
+const MAX_HEAD: usize = 8192;
+
+/// What to answer to a request head (the bytes up to the blank line): status, body.
+fn respond(head: &[u8], source: &Source) -> (&'static str, String) {
+    let text = String::from_utf8_lossy(head);
+    let first = text.lines().next().unwrap_or("");
+    let mut parts = first.split_whitespace();
+    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return ("400 Bad Request", "bad request\n".into());
+    };
+    if !version.starts_with("HTTP/1.") || parts.next().is_some() {
+        return ("400 Bad Request", "bad request\n".into());
+    }
+    let path = target.split('?').next().unwrap_or("");
+    if path != "/metrics" {
+        return ("404 Not Found", "not found: nfv serves /metrics\n".into());
+    }
+    match method {
+        "GET" | "HEAD" => ("200 OK", source.render()),
+        _ => ("405 Method Not Allowed", "only GET /metrics\n".into()),
+    }
+}
+
+fn answer(mut stream: TcpStream, source: &Source) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    let complete = loop {
+        if head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n") {
+            break true;
+        }
+        if head.len() > MAX_HEAD {
+            break false;
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => break !head.is_empty(),
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+            Err(e) => return Err(e),
+        }
+    };
+    let is_head = head.starts_with(b"HEAD ");
+    let (status, body) = if complete {
+        respond(&head, source)
+    } else {
+        (
+            "431 Request Header Fields Too Large",
+            "request too large\n".into(),
+        )
+    };
+    let kind = if status.starts_with("200") {
+        prometheus::TEXT_FORMAT
+    } else {
+        "text/plain; charset=utf-8"
+    };
+    let mut reply = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    if !is_head {
+        reply.extend_from_slice(body.as_bytes());
+    }
+    stream.write_all(&reply)?;
+    stream.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nfv_dataplane::WorkerId;
+
+    fn source() -> Source {
+        let w = Arc::new(WorkerCounters::new(WorkerId(0), 2, 1));
+        w.ports[0].rx(100);
+        w.ports[1].tx(60);
+        w.ports[1].drops.add(DropReason::TxFull, 2);
+        w.nodes[0].packets_in.add(1);
+        w.nodes[0].drops.add(DropReason::Hairpin, 1);
+        w.loops.add(10);
+        w.busy_loops.add(1);
+        w.burst_packets.add(1);
+        let sw = Arc::new(SwitchStats::default());
+        sw.entries.set(3);
+        Source {
+            ports: vec!["a".into(), "b".into()],
+            functions: vec!["sw".into()],
+            workers: vec![w],
+            switches: vec![("sw".into(), sw)],
+            dhcp: vec![("dhcp".into(), Arc::new(DhcpStats::default()))],
+            gateways: vec![],
+        }
+    }
+
+    #[test]
+    fn renders_the_counters() {
+        let text = source().render();
+        for line in [
+            "nfv_port_rx_packets_total{port=\"a\"} 1",
+            "nfv_port_rx_bytes_total{port=\"a\"} 100",
+            "nfv_port_tx_bytes_total{port=\"b\"} 60",
+            "nfv_drops_total{kind=\"port\",reason=\"tx_full\",where=\"b\"} 2",
+            "nfv_drops_total{kind=\"function\",reason=\"hairpin\",where=\"sw\"} 1",
+            "nfv_function_packets_in_total{function=\"sw\"} 1",
+            "nfv_worker_loops_total{worker=\"0\"} 10",
+            "nfv_switch_mac_entries{function=\"sw\"} 3",
+            "nfv_dhcp_sent_total{function=\"dhcp\",type=\"offer\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+        }
+        // Every family rendered is a known name, and every name in the list is valid.
+        for l in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+            let name = l.split_whitespace().nth(2).unwrap_or("");
+            assert!(METRIC_NAMES.contains(&name), "{name} not in METRIC_NAMES");
+        }
+    }
+
+    #[test]
+    fn answers_only_get_metrics() {
+        let s = source();
+        assert_eq!(respond(b"GET /metrics HTTP/1.1\r\n\r\n", &s).0, "200 OK");
+        assert_eq!(
+            respond(b"GET /metrics?x=1 HTTP/1.0\r\n\r\n", &s).0,
+            "200 OK"
+        );
+        assert_eq!(respond(b"GET / HTTP/1.1\r\n\r\n", &s).0, "404 Not Found");
+        assert_eq!(
+            respond(b"POST /metrics HTTP/1.1\r\n\r\n", &s).0,
+            "405 Method Not Allowed"
+        );
+        for bad in [
+            &b""[..],
+            b"\xff\xfe\r\n\r\n",
+            b"GET\r\n\r\n",
+            b"GET /metrics FTP\r\n\r\n",
+        ] {
+            assert_eq!(respond(bad, &s).0, "400 Bad Request", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn serves_over_tcp_and_stops() {
+        let l = bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+        let server = Server::spawn(l, source()).expect("spawn");
+        let get = |req: &[u8]| {
+            let mut c = TcpStream::connect(server.addr()).expect("connect");
+            c.write_all(req).expect("write");
+            let mut r = String::new();
+            let _ = c.read_to_string(&mut r);
+            r
+        };
+        let r = get(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r}");
+        assert!(r.contains("nfv_port_rx_packets_total{port=\"a\"} 1"), "{r}");
+        assert!(get(b"GET /nope HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 404"));
+        assert!(get(&[b'x'; 20_000]).starts_with("HTTP/1.1 431"));
+        // A client that connects and says nothing does not stop the next one for long.
+        let _idle = TcpStream::connect(server.addr()).expect("connect");
+        assert!(get(b"GET /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 200"));
+        server.stop();
+    }
+}
