@@ -62,6 +62,27 @@ impl Harness {
             .poll_port(PortId(gate as u16), &mut self.pool, now);
     }
 
+    /// Send `frames` into gate `gate` at time `now` as one burst (up to a burst's worth),
+    /// and run the graph.
+    pub fn send_burst(&mut self, gate: usize, frames: &[Vec<u8>], now: Timestamp) {
+        for frame in frames {
+            let pkt = match self.pool.alloc() {
+                Some(mut p) => {
+                    assert!(
+                        p.set_frame(frame),
+                        "frame of {} bytes does not fit",
+                        frame.len()
+                    );
+                    p
+                }
+                None => Packet::from_bytes(frame).expect("frame fits a buffer"),
+            };
+            assert!(self.peers[gate].send_packet(pkt).is_ok(), "ring full");
+        }
+        self.graph
+            .poll_port(PortId(gate as u16), &mut self.pool, now);
+    }
+
     /// Every frame that came out of gate `gate` since the last call.
     /// Their buffers go back to the pool.
     pub fn recv(&mut self, gate: usize) -> Vec<Vec<u8>> {

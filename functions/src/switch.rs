@@ -626,6 +626,29 @@ mod tests {
     }
 
     #[test]
+    fn whole_bursts_learn_once_per_address_and_forward_by_what_they_learned() {
+        // 64 hosts behind gate 0 talk, in one burst each way, to 64 hosts behind gate 1.
+        let (mut h, stats) = switch(access(2), 1024, 300);
+        let left: Vec<_> = (0..64u8).map(|i| [0x02, 0, 0, 1, 0, i]).collect();
+        let right: Vec<_> = (0..64u8).map(|i| [0x02, 0, 0, 2, 0, i]).collect();
+        let there: Vec<_> = (0..64).map(|i| frame(right[i], left[i], None)).collect();
+        let back: Vec<_> = (0..64).map(|i| frame(left[i], right[i], None)).collect();
+        h.send_burst(0, &there, T0);
+        assert_eq!(
+            h.recv(1).len(),
+            64,
+            "flooded: nothing learned yet on the right"
+        );
+        h.send_burst(1, &back, T0);
+        assert_eq!(h.recv(0), back, "forwarded to the learned side, in order");
+        h.send_burst(0, &there, T0);
+        assert_eq!(h.recv(1), there);
+        assert_eq!(stats.entries.get(), 128, "each address learned once");
+        assert_eq!(stats.flooded.get(), 64);
+        assert_eq!(h.pool().available(), POOL);
+    }
+
+    #[test]
     fn lists_live_entries() {
         let mut sw = Switch::new(SwitchConfig {
             mac_table_size: 16,
