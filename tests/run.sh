@@ -11,8 +11,12 @@ cd "$(dirname "$0")/.."
 # qemu-system-x86, linux-image-amd64, cpio, kmod, xz-utils: the VM tests and the demo's VM
 # (tests/vm/build-guest.sh builds the guest; its static busybox is unpacked from the
 # busybox-static .deb, since installing that package would remove busybox); dpdk-dev,
-# librte-net-vhost23: DPDK testpmd, the reference vhost-user peer.
-packages="iproute2 iputils-ping netcat-openbsd python3 coreutils procps busybox traceroute curl iperf3 qemu-system-x86 linux-image-amd64 cpio kmod xz-utils dpdk-dev librte-net-vhost23"
+# librte-net-vhost23: DPDK testpmd, the reference vhost-user peer; prometheus: promtool
+# (checks nfv's /metrics and the dashboard's queries) and a real Prometheus server that
+# scrapes nfv in tests/metrics.rs (installed without recommends, so no node exporter; the
+# tests run it on their own loopback ports, and no service is started where policy-rc.d
+# forbids it).
+packages="iproute2 iputils-ping netcat-openbsd python3 coreutils procps busybox traceroute curl iperf3 qemu-system-x86 linux-image-amd64 cpio kmod xz-utils dpdk-dev librte-net-vhost23 prometheus"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -125,6 +125,8 @@ pub const METRIC_NAMES: &[&str] = &[
     "nfv_dhcp_sent_total",
     "nfv_dhcp_pool_exhausted_total",
     "nfv_dhcp_ignored_total",
+    "nfv_dhcp_leases",
+    "nfv_dhcp_pool_free_addresses",
 ];
 
 impl Source {
@@ -437,7 +439,20 @@ impl Source {
                 "DHCP messages not served: relayed, for another server, or of an unknown type.",
                 &function,
             );
+            let leases = out.gauge(
+                "nfv_dhcp_leases",
+                "DHCP leases by state: bound (expired ones kept for their client included) or offered.",
+                &["function", "state"],
+            );
+            let free = out.gauge(
+                "nfv_dhcp_pool_free_addresses",
+                "Pool addresses neither bound, offered nor declined.",
+                &function,
+            );
             for (name, s) in &self.dhcp {
+                set(&leases, &[name, "bound"], s.leases_bound.get());
+                set(&leases, &[name, "offered"], s.leases_offered.get());
+                set(&free, &[name], s.pool_free.get());
                 for (t, c) in [
                     ("discover", &s.discovers),
                     ("request", &s.requests),
@@ -650,6 +665,91 @@ mod tests {
             let name = l.split_whitespace().nth(2).unwrap_or("");
             assert!(METRIC_NAMES.contains(&name), "{name} not in METRIC_NAMES");
         }
+    }
+
+    /// Every string under a key named `expr` in `v`.
+    fn exprs(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    match v {
+                        serde_json::Value::String(s) if k == "expr" || k == "definition" => {
+                            out.push(s.clone());
+                        }
+                        _ => exprs(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| exprs(v, out)),
+            _ => {}
+        }
+    }
+
+    /// The `nfv_...` names in a PromQL expression.
+    fn names(expr: &str) -> Vec<&str> {
+        let mut v = Vec::new();
+        let mut rest = expr;
+        while let Some(i) = rest.find("nfv_") {
+            let before = rest[..i].chars().last();
+            let tail = &rest[i..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            if !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+                v.push(&tail[..end]);
+            }
+            rest = &tail[end..];
+        }
+        v
+    }
+
+    #[test]
+    fn the_grafana_dashboard_asks_only_for_exported_metrics() {
+        let text = include_str!("../grafana/nfv-dashboard.json");
+        let dash: serde_json::Value = serde_json::from_str(text).expect("valid JSON");
+        let panels = dash["panels"].as_array().expect("panels");
+        let mut titles = Vec::new();
+        for p in panels {
+            let title = p["title"].as_str().expect("every panel has a title");
+            if p["type"] == "row" {
+                continue;
+            }
+            titles.push(title);
+            let targets = p["targets"].as_array().expect("targets");
+            assert!(!targets.is_empty(), "panel {title} has no query");
+            for t in targets {
+                let e = t["expr"].as_str().expect("expr");
+                assert!(
+                    !names(e).is_empty(),
+                    "panel {title}: {e} names no nfv metric"
+                );
+            }
+        }
+        let mut all = Vec::new();
+        exprs(&dash, &mut all);
+        assert!(all.len() > 20, "{all:?}");
+        for e in &all {
+            for n in names(e) {
+                assert!(METRIC_NAMES.contains(&n), "{n} (in `{e}`) is not exported");
+            }
+        }
+        for want in [
+            "Port receive rate",
+            "Drops by reason",
+            "busy fraction",
+            "burst size",
+            "Table sizes",
+            "DHCP leases",
+        ] {
+            assert!(
+                titles.iter().any(|t| t.contains(want)),
+                "no panel `{want}` in {titles:?}"
+            );
+        }
+        assert_eq!(
+            names("rate(nfv_a_total[1m]) / xnfv_b + nfv_c"),
+            ["nfv_a_total", "nfv_c"]
+        );
     }
 
     #[test]

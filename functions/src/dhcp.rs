@@ -129,6 +129,13 @@ pub struct DhcpStats {
     pub ignored: Counter,
     /// Lease lists the channel could not take at once (sent later).
     pub updates_deferred: Counter,
+    /// Bound leases now, expired ones kept for their client included (gauge, updated once
+    /// a second).
+    pub leases_bound: Counter,
+    /// Addresses offered and not yet requested (gauge, updated once a second).
+    pub leases_offered: Counter,
+    /// Pool addresses neither bound, offered nor declined (gauge, updated once a second).
+    pub pool_free: Counter,
 }
 
 /// A client: its identifier option, or its MAC tagged so the two never collide.
@@ -232,7 +239,35 @@ impl DhcpServer {
                 },
             );
         }
+        s.update_gauges();
         s
+    }
+
+    /// Set the lease gauges of [`DhcpStats`] from the bindings.
+    fn update_gauges(&self) {
+        let pool: u64 = self
+            .cfg
+            .pools
+            .iter()
+            .map(|&(a, b)| {
+                let (a, b) = (u32::from(a), u32::from(b));
+                let own = u64::from((a..=b).contains(&self.addr));
+                u64::from(b.saturating_sub(a)) + u64::from(a <= b) - own
+            })
+            .sum();
+        let bound = self.bindings.values().filter(|b| b.bound).count() as u64;
+        let offered = self.bindings.len() as u64 - bound;
+        let used = self.bindings.keys().filter(|&&ip| self.in_pool(ip)).count() as u64;
+        let declined = self
+            .declined
+            .keys()
+            .filter(|&&ip| self.in_pool(ip) && !self.bindings.contains_key(&ip))
+            .count() as u64;
+        self.stats.leases_bound.set(bound);
+        self.stats.leases_offered.set(offered);
+        self.stats
+            .pool_free
+            .set(pool.saturating_sub(used).saturating_sub(declined));
     }
 
     /// The server's counters.
@@ -788,6 +823,7 @@ impl Node for DhcpServer {
             }
         }
         self.declined.retain(|_, &mut t| t > now);
+        self.update_gauges();
         if self.dirty {
             self.publish();
         }
@@ -1145,10 +1181,14 @@ mod tests {
         cfg.pools = vec![(ipa("10.0.0.100"), ipa("10.0.0.101"))];
         let s = DhcpServer::new(cfg, vec![], None);
         let stats = s.stats();
+        assert_eq!((stats.leases_bound.get(), stats.pool_free.get()), (0, 2));
         let mut h = Harness::new(Box::new(s), 1, POOL);
         let a = lease(&mut h, 1, t(0));
         let b = lease(&mut h, 2, t(100));
         assert_ne!(a, b);
+        h.tick(t(102));
+        assert_eq!((stats.leases_bound.get(), stats.pool_free.get()), (2, 0));
+        assert_eq!(stats.leases_offered.get(), 0);
         assert!(exchange(&mut h, &msg(DhcpMessageType::Discover, 3), t(101)).is_none());
         assert_eq!(stats.pool_exhausted.get(), 1);
         assert_eq!(h.node_drops(DropReason::PoolExhausted), 1);
