@@ -21,6 +21,8 @@
 //!   - [t, lan.red]          # FUNCTION.ATTACHMENT: a declared one, linked exactly once
 //!   - [c, lan.up]
 //!   - [n, lan]
+//! metrics: { listen: 127.0.0.1:9464 }   # optional: where `nfv run` serves Prometheus
+//!                           # metrics (this is the default), or `metrics: off`
 //! ```
 //!
 //! `router` and `dhcp-server` are described in `l3.rs`; `nat` and `firewall`, two-sided
