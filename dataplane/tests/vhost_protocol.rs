@@ -26,6 +26,15 @@ const RXQ_AT: u64 = 0x8000; // the guest's receive queue (index 0)
 const VERSION_1: u64 = 1 << 32;
 const MRG_RXBUF: u64 = 1 << 15;
 
+/// Removes a file when dropped, also when the test fails.
+struct Remove(PathBuf);
+
+impl Drop for Remove {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 fn tmp(tag: &str) -> PathBuf {
     let p = std::env::temp_dir().join(format!("nfv-vhost-{tag}-{}", std::process::id()));
     // (memory files are named nfv-vhost-TAG.mem-PID: see `mappings`)
@@ -263,6 +272,7 @@ fn server_mode_set_up_traffic_stop_and_a_second_guest() {
 #[test]
 fn client_mode_reconnects_after_the_frontend_goes() {
     let sock = tmp("client.sock");
+    let _remove = Remove(sock.clone());
     let listener = UnixListener::bind(&sock).expect("listen");
     let mut w = Worker::new(port(&sock, SocketMode::Client));
     for round in 0..2 {
@@ -278,5 +288,4 @@ fn client_mode_reconnects_after_the_frontend_goes() {
         w.poll_until("the guest to be forgotten", |w| !w.port.is_running());
     }
     drop(w);
-    let _ = std::fs::remove_file(&sock);
 }
