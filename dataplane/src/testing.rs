@@ -41,6 +41,23 @@ impl Harness {
 
     /// Send `frame` into gate `gate` at time `now` and run the graph.
     pub fn send(&mut self, gate: usize, frame: &[u8], now: Timestamp) {
+        self.queue(gate, frame);
+        self.graph
+            .poll_port(PortId(gate as u16), &mut self.pool, now);
+    }
+
+    /// Send `frames` into gate `gate` at time `now` as one burst (up to a burst's worth),
+    /// and run the graph.
+    pub fn send_burst(&mut self, gate: usize, frames: &[Vec<u8>], now: Timestamp) {
+        for frame in frames {
+            self.queue(gate, frame);
+        }
+        self.graph
+            .poll_port(PortId(gate as u16), &mut self.pool, now);
+    }
+
+    /// Put `frame` on gate `gate`'s ring, without running the graph.
+    fn queue(&mut self, gate: usize, frame: &[u8]) {
         // Take the buffer from the node's own pool (so a test can check that every buffer
         // comes back); only an empty pool makes the harness allocate one.
         let pkt = match self.pool.alloc() {
@@ -58,29 +75,6 @@ impl Harness {
             },
         };
         assert!(self.peers[gate].send_packet(pkt).is_ok(), "ring full");
-        self.graph
-            .poll_port(PortId(gate as u16), &mut self.pool, now);
-    }
-
-    /// Send `frames` into gate `gate` at time `now` as one burst (up to a burst's worth),
-    /// and run the graph.
-    pub fn send_burst(&mut self, gate: usize, frames: &[Vec<u8>], now: Timestamp) {
-        for frame in frames {
-            let pkt = match self.pool.alloc() {
-                Some(mut p) => {
-                    assert!(
-                        p.set_frame(frame),
-                        "frame of {} bytes does not fit",
-                        frame.len()
-                    );
-                    p
-                }
-                None => Packet::from_bytes(frame).expect("frame fits a buffer"),
-            };
-            assert!(self.peers[gate].send_packet(pkt).is_ok(), "ring full");
-        }
-        self.graph
-            .poll_port(PortId(gate as u16), &mut self.pool, now);
     }
 
     /// Every frame that came out of gate `gate` since the last call.

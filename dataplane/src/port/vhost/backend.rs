@@ -266,12 +266,7 @@ impl Backend {
     }
 
     fn layout(&self) -> Layout {
-        let v1 = self.acked & F_VERSION_1 != 0;
-        let mergeable = self.acked & F_MRG_RXBUF != 0;
-        Layout {
-            hdr_len: if v1 || mergeable { 12 } else { 10 },
-            mergeable,
-        }
+        Layout::new(self.acked & F_VERSION_1 != 0, self.acked & F_MRG_RXBUF != 0)
     }
 
     /// Tell the worker what to run now; with `wait`, until it has taken it up.

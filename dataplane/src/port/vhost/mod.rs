@@ -120,6 +120,20 @@ struct Shared {
 }
 
 impl Shared {
+    /// Fresh state: nothing wanted yet, the epoll set empty.
+    fn new(connected: bool) -> std::io::Result<Shared> {
+        Ok(Shared {
+            generation: AtomicU64::new(0),
+            acked: AtomicU64::new(0),
+            wanted: Mutex::new(Wanted::default()),
+            stopped_at: [AtomicU64::new(0), AtomicU64::new(0)],
+            epoll: Epoll::new()?,
+            wake: EventFd::new(EFD_NONBLOCK)?,
+            stop: AtomicBool::new(false),
+            connected: AtomicBool::new(connected),
+        })
+    }
+
     fn wanted(&self) -> std::sync::MutexGuard<'_, Wanted> {
         self.wanted.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -154,23 +168,14 @@ impl VhostUserPort {
     /// Create the port: bind the socket (server) or start connecting (client), on a protocol
     /// thread of its own. A server socket left over from a killed run is replaced.
     pub fn new(config: VhostUserConfig) -> std::io::Result<VhostUserPort> {
-        let shared = Arc::new(Shared {
-            generation: AtomicU64::new(0),
-            acked: AtomicU64::new(0),
-            wanted: Mutex::new(Wanted::default()),
-            stopped_at: [AtomicU64::new(0), AtomicU64::new(0)],
-            epoll: Epoll::new()?,
-            wake: EventFd::new(EFD_NONBLOCK)?,
-            stop: AtomicBool::new(false),
-            connected: AtomicBool::new(false),
-        });
+        let shared = Arc::new(Shared::new(false)?);
         backend::watch(&shared.epoll, shared.wake.as_raw_fd(), true)?;
         let thread = backend::spawn(config.clone(), shared.clone())?;
         Ok(VhostUserPort {
             shared,
             seen: 0,
             dev: None,
-            max_frame: (config.mtu + ETH_HEADER + VLAN_TAG).min(MAX_FRAME),
+            max_frame: max_frame(config.mtu),
             thread: Some(thread),
             socket: config.socket,
         })
@@ -188,43 +193,29 @@ impl VhostUserPort {
         event_idx: bool,
         mtu: usize,
     ) -> std::io::Result<VhostUserPort> {
-        let shared = Arc::new(Shared {
-            generation: AtomicU64::new(0),
-            acked: AtomicU64::new(0),
-            wanted: Mutex::new(Wanted::default()),
-            stopped_at: [AtomicU64::new(0), AtomicU64::new(0)],
-            epoll: Epoll::new()?,
-            wake: EventFd::new(EFD_NONBLOCK)?,
-            stop: AtomicBool::new(false),
-            connected: AtomicBool::new(true),
-        });
+        let shared = Arc::new(Shared::new(true)?);
         let ring = |(size, desc, avail, used): (u16, u64, u64, u64)| {
-            Some(Ring {
-                queue: SplitRing::new(
-                    size,
-                    GuestAddress(desc),
-                    GuestAddress(avail),
-                    GuestAddress(used),
-                    0,
-                    event_idx,
-                ),
+            Some(build_ring(&RingWanted {
                 epoch: 1,
+                size,
+                desc: GuestAddress(desc),
+                avail: GuestAddress(avail),
+                used: GuestAddress(used),
+                base: 0,
+                event_idx,
                 kick: None,
                 call: None,
-            })
+            }))
         };
         Ok(VhostUserPort {
             shared,
             seen: 0,
             dev: Some(Device {
                 mem: Arc::new(mem),
-                layout: Layout {
-                    hdr_len: if mergeable { 12 } else { 10 },
-                    mergeable,
-                },
+                layout: Layout::new(false, mergeable),
                 rings: [ring(rings[0]), ring(rings[1])],
             }),
-            max_frame: (mtu + ETH_HEADER + VLAN_TAG).min(MAX_FRAME),
+            max_frame: max_frame(mtu),
             thread: None,
             socket: PathBuf::new(),
         })
@@ -283,23 +274,22 @@ impl VhostUserPort {
                     .as_mut()
                     .and_then(|d| d.rings[i].take())
                     .filter(|r| r.epoch == w.epoch);
-                let ring = match kept {
+                let mut ring = match kept {
                     Some(mut r) => {
                         r.kick = w.kick.clone();
                         r.call = w.call.clone();
-                        Some(r)
+                        r
                     }
                     None => build_ring(w),
                 };
                 // A ring outside the guest's memory (or malformed) is never run.
-                let view = ring.as_ref().and_then(|r| r.queue.view(mem.as_ref()));
-                match (ring, view) {
-                    (Some(mut r), Some(v)) => {
+                match ring.queue.view(mem.as_ref()) {
+                    Some(v) => {
                         // The worker polls: no kicks, for frames or for receive buffers.
-                        r.queue.suppress_kicks(&v);
-                        rings[i] = Some(r);
+                        ring.queue.suppress_kicks(&v);
+                        rings[i] = Some(ring);
                     }
-                    _ => counters.drops.add(DropReason::GuestBadDescriptor, 1),
+                    None => counters.drops.add(DropReason::GuestBadDescriptor, 1),
                 }
             }
             self.dev = Some(Device { mem, layout, rings });
@@ -310,13 +300,19 @@ impl VhostUserPort {
 }
 
 /// A ring built from what the protocol thread wants.
-fn build_ring(w: &RingWanted) -> Option<Ring> {
-    Some(Ring {
+fn build_ring(w: &RingWanted) -> Ring {
+    Ring {
         queue: SplitRing::new(w.size, w.desc, w.avail, w.used, w.base, w.event_idx),
         epoch: w.epoch,
         kick: w.kick.clone(),
         call: w.call.clone(),
-    })
+    }
+}
+
+/// The largest frame a port of `mtu` takes or sends: MTU + Ethernet header + one VLAN tag,
+/// at most what a packet buffer holds.
+fn max_frame(mtu: usize) -> usize {
+    (mtu + ETH_HEADER + VLAN_TAG).min(MAX_FRAME)
 }
 
 /// Empty an eventfd (non-blocking; nothing to read is fine).

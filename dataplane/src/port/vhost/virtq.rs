@@ -49,6 +49,16 @@ pub(crate) struct Layout {
     pub mergeable: bool,
 }
 
+impl Layout {
+    /// The layout for the negotiated VIRTIO_F_VERSION_1 and VIRTIO_NET_F_MRG_RXBUF.
+    pub fn new(version_1: bool, mergeable: bool) -> Self {
+        Layout {
+            hdr_len: if version_1 || mergeable { 12 } else { 10 },
+            mergeable,
+        }
+    }
+}
+
 /// Descriptor `idx` of `table`: two aligned 8-byte loads where the table allows (ring
 /// tables are 16-byte aligned), else a plain copy (an indirect table may lie anywhere).
 #[inline]
