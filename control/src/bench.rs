@@ -654,6 +654,45 @@ fn peer_cpu() -> (usize, bool) {
     }
 }
 
+/// An interactive `dpdk-testpmd` (under `stdbuf -oL`, so that a command's output is
+/// complete when the next prompt comes) on CPU `cpu` (main and forwarding lcore), without
+/// hugepages, with file prefix `prefix` and the given `--vdev`s; one forwarding core, 8192
+/// mbufs (what `--no-huge` fits), events not printed. Its stdin, stdout and stderr are
+/// pipes; more application arguments may follow. The one place nfv and its tests spell out
+/// how testpmd is started (see `../shared/LAB.md` for why each flag).
+pub fn testpmd_command(cpu: usize, prefix: &str, vdevs: &[String]) -> Command {
+    let mut cmd = Command::new("stdbuf");
+    cmd.args(["-oL", "dpdk-testpmd"])
+        .arg(format!("--lcores=(0,1)@{cpu}"))
+        .args([
+            "--no-huge",
+            "-m",
+            "256",
+            "--no-shconf",
+            "--no-telemetry",
+            "--no-pci",
+            // Warnings and errors only: EAL logs go to stdout from any thread, and the
+            // prompt is written a character at a time, so that a log line could split it.
+            "--log-level=5",
+        ])
+        .arg(format!("--file-prefix={prefix}"));
+    for v in vdevs {
+        cmd.arg("--vdev").arg(v);
+    }
+    // Events (link up/down) are printed asynchronously too: not at all.
+    cmd.args([
+        "--",
+        "-i",
+        "--nb-cores=1",
+        "--total-num-mbufs=8192",
+        "--mask-event=all",
+    ])
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    cmd
+}
+
 /// Append everything `r` yields to `buf`, on a thread of its own, until its end.
 fn read_into(mut r: impl std::io::Read + Send + 'static, buf: Arc<Mutex<Vec<u8>>>) {
     std::thread::spawn(move || {
@@ -680,40 +719,20 @@ impl PeerProcess {
             );
         }
         let prefix = format!("nfv-bench-{}", std::process::id());
-        let mut cmd = Command::new("stdbuf");
-        // Line-buffered stdout: a command's output is complete when the prompt comes.
-        cmd.args(["-oL", "dpdk-testpmd"])
-            .arg(format!("--lcores=(0,1)@{cpu}"))
-            .args([
-                "--no-huge",
-                "-m",
-                "256",
-                "--no-shconf",
-                "--no-telemetry",
-                "--no-pci",
-            ])
-            // EAL logs and events come from other threads and could split a prompt.
-            .arg("--log-level=5")
-            .arg(format!("--file-prefix={prefix}"));
-        for (i, sock) in sockets.iter().enumerate() {
-            // testpmd sends on port P to 02:00:00:00:00:0P: each port has the other's
-            // destination address, so a switch learns both and forwards by lookup.
-            let mac = if i < 2 { 1 - i } else { i };
-            cmd.arg("--vdev").arg(format!(
-                "virtio_user{i},path={},queues=1,mac=02:00:00:00:00:{mac:02x}",
-                sock.display()
-            ));
-        }
-        cmd.args([
-            "--",
-            "-i",
-            "--nb-cores=1",
-            "--total-num-mbufs=8192",
-            "--mask-event=all",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        let vdevs: Vec<String> = sockets
+            .iter()
+            .enumerate()
+            .map(|(i, sock)| {
+                // testpmd sends on port P to 02:00:00:00:00:0P: each port has the other's
+                // destination address, so a switch learns both and forwards by lookup.
+                let mac = if i < 2 { 1 - i } else { i };
+                format!(
+                    "virtio_user{i},path={},queues=1,mac=02:00:00:00:00:{mac:02x}",
+                    sock.display()
+                )
+            })
+            .collect();
+        let mut cmd = testpmd_command(cpu, &prefix, &vdevs);
         let mut child = cmd
             .spawn()
             .map_err(|e| format!("cannot start dpdk-testpmd under stdbuf: {e}"))?;

@@ -14,7 +14,7 @@
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -301,37 +301,9 @@ impl Testpmd {
         for s in &sockets {
             let _ = std::fs::remove_file(s);
         }
-        let mut cmd = Command::new("stdbuf");
-        // Line-buffered stdout: command output arrives whole before the next prompt.
-        cmd.args(["-oL", "dpdk-testpmd"])
-            .arg(format!("--lcores=(0,1)@{cpu}"))
-            .args([
-                "--no-huge",
-                "-m",
-                "256",
-                "--no-shconf",
-                "--no-telemetry",
-                "--no-pci",
-                // Warnings and errors only: EAL logs go to stdout from any thread, and the
-                // prompt is written a character at a time, so that a log line could split it.
-                "--log-level=5",
-            ])
-            .arg(format!("--file-prefix={prefix}"));
-        for (i, v) in vdevs.iter().enumerate() {
-            cmd.arg("--vdev").arg(v.arg(i));
-        }
-        // Events (link up/down) are printed asynchronously too: not at all.
-        cmd.args([
-            "--",
-            "-i",
-            "--nb-cores=1",
-            "--total-num-mbufs=8192",
-            "--mask-event=all",
-        ])
-        .args(app_args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        let vdevs: Vec<String> = vdevs.iter().enumerate().map(|(i, v)| v.arg(i)).collect();
+        let mut cmd = nfv_control::bench::testpmd_command(cpu, &prefix, &vdevs);
+        cmd.args(app_args);
         // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches no memory of the
         // parent; it makes testpmd die with the thread that spawned it.
         unsafe {
