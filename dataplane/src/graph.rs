@@ -48,6 +48,13 @@ pub trait Node: Send {
     /// Called now and then (about every millisecond while busy, and at least every few
     /// milliseconds while idle) to run timers: ageing, retransmissions.
     fn tick(&mut self, _ctx: &mut Ctx<'_>) {}
+
+    /// The node's state as table `table` (`"macs"`, `"arp"`, `"routes"`, `"nat"`,
+    /// `"conntrack"`, `"leases"`, `"firewall"`, ...), or `None` if the node has no such
+    /// table. Called on the worker between bursts, at `now`; see [`crate::table`].
+    fn show(&self, _table: &str, _now: Timestamp) -> Option<crate::Table> {
+        None
+    }
 }
 
 /// Queues at every wire end and the stack of ends that have work.
