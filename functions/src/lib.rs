@@ -23,6 +23,7 @@ pub mod lpm;
 pub mod mactable;
 pub mod nat;
 pub mod router;
+pub mod show;
 pub mod switch;
 #[cfg(test)]
 pub(crate) mod testframes;

@@ -213,3 +213,71 @@ impl Rng {
         self.0
     }
 }
+
+/// A node the test keeps a handle on while a [`Harness`](nfv_dataplane::testing::Harness)
+/// owns it: give the harness `Box::new(shared.clone())`, drive frames through it, then
+/// read the node's tables with [`Shared::show`].
+pub struct Shared<N>(pub std::sync::Arc<std::sync::Mutex<N>>);
+
+impl<N> Shared<N> {
+    /// Share `node`.
+    pub fn new(node: N) -> Self {
+        Shared(std::sync::Arc::new(std::sync::Mutex::new(node)))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, N> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The node's table `table` at `now`.
+    pub fn show(&self, table: &str, now: nfv_dataplane::Timestamp) -> Option<nfv_dataplane::Table>
+    where
+        N: nfv_dataplane::Node,
+    {
+        self.lock().show(table, now)
+    }
+}
+
+impl<N> Clone for Shared<N> {
+    fn clone(&self) -> Self {
+        Shared(std::sync::Arc::clone(&self.0))
+    }
+}
+
+impl<N: nfv_dataplane::Node> nfv_dataplane::Node for Shared<N> {
+    fn kind(&self) -> &'static str {
+        self.lock().kind()
+    }
+
+    fn process(
+        &mut self,
+        input: nfv_dataplane::Gate,
+        batch: &mut nfv_dataplane::Batch,
+        ctx: &mut nfv_dataplane::Ctx<'_>,
+    ) {
+        self.lock().process(input, batch, ctx)
+    }
+
+    fn tick(&mut self, ctx: &mut nfv_dataplane::Ctx<'_>) {
+        self.lock().tick(ctx)
+    }
+
+    fn show(&self, table: &str, now: nfv_dataplane::Timestamp) -> Option<nfv_dataplane::Table> {
+        self.lock().show(table, now)
+    }
+}
+
+/// The cells of column `col` in `t`, one per row (panics if there is no such column).
+pub fn column(t: &nfv_dataplane::Table, col: &str) -> Vec<nfv_dataplane::Cell> {
+    let Some(i) = t.column(col) else {
+        panic!("no column {col} in {:?}", t.columns)
+    };
+    t.rows.iter().map(|r| r[i].clone()).collect()
+}
+
+/// A text cell.
+pub fn text(s: &str) -> nfv_dataplane::Cell {
+    nfv_dataplane::Cell::Text(s.into())
+}

@@ -1,0 +1,107 @@
+//! Text and cells for the tables that functions show (`nfv show macs`, `arp`, `nat`, ...).
+//!
+//! Every function's [`Node::show`](nfv_dataplane::Node::show) builds its rows from these, so
+//! that an address, an endpoint or a time reads the same in every table:
+//! - a MAC address is `aa:bb:cc:dd:ee:ff`, an IPv4 address dotted, a prefix `a.b.c.d/n`;
+//! - a TCP or UDP endpoint is `ip:port`; an ICMP echo endpoint that carries the identifier
+//!   is `ip id N`; any other protocol's endpoint is the address alone;
+//! - a protocol is `tcp`, `udp`, `icmp`, or its number;
+//! - times are whole seconds from the worker's `now` (columns ending in `_s`): an age counts
+//!   up from when something was last seen, an expiry down to when it ends; both round down.
+//!
+//! Showing is not the packet path: these allocate.
+
+use std::net::Ipv4Addr;
+
+use nfv_dataplane::{Cell, Timestamp};
+
+use crate::ip::{PROTO_ICMP, PROTO_TCP, PROTO_UDP};
+use crate::wire::MacAddr;
+
+/// A MAC address as text.
+pub fn mac(m: [u8; 6]) -> Cell {
+    Cell::Text(MacAddr(m).to_string())
+}
+
+/// An IPv4 address as text.
+pub fn ip(a: u32) -> Cell {
+    Cell::Text(Ipv4Addr::from(a).to_string())
+}
+
+/// A prefix as `a.b.c.d/n`.
+pub fn prefix(net: u32, len: u8) -> Cell {
+    Cell::Text(format!("{}/{len}", Ipv4Addr::from(net)))
+}
+
+/// A protocol's name: `tcp`, `udp`, `icmp`, or its number.
+pub fn proto(p: u8) -> Cell {
+    Cell::Text(proto_name(p))
+}
+
+/// A protocol's name as text (see [`proto`]).
+pub fn proto_name(p: u8) -> String {
+    match p {
+        PROTO_TCP => "tcp".into(),
+        PROTO_UDP => "udp".into(),
+        PROTO_ICMP => "icmp".into(),
+        n => n.to_string(),
+    }
+}
+
+/// One end of a flow of protocol `p`: `ip:port` for TCP and UDP; for ICMP `ip id N` when
+/// `id` is given (the side that carries the echo identifier), else the address; for other
+/// protocols the address.
+pub fn endpoint(p: u8, addr: u32, port: u16, id: bool) -> Cell {
+    let a = Ipv4Addr::from(addr);
+    Cell::Text(match p {
+        PROTO_TCP | PROTO_UDP => format!("{a}:{port}"),
+        PROTO_ICMP if id => format!("{a} id {port}"),
+        _ => a.to_string(),
+    })
+}
+
+/// Whole seconds from `then` to `now` (0 if `then` is later).
+pub fn age_s(now: Timestamp, then: Timestamp) -> Cell {
+    Cell::Int(now.since(then).as_secs())
+}
+
+/// Whole seconds from `now` until `at` (0 if `at` is past).
+pub fn expires_s(now: Timestamp, at: Timestamp) -> Cell {
+    Cell::Int(at.since(now).as_secs())
+}
+
+/// Whole seconds from `now` until `at`, negative if `at` is past.
+pub fn expires_signed_s(now: Timestamp, at: Timestamp) -> Cell {
+    let s = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+    if at >= now {
+        Cell::Signed(s(at.since(now)))
+    } else {
+        Cell::Signed(-s(now.since(at)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_read_the_same_everywhere() {
+        let t = |s: &str| Cell::Text(s.into());
+        assert_eq!(mac([0xaa, 0xbb, 0xcc, 0, 1, 0xff]), t("aa:bb:cc:00:01:ff"));
+        assert_eq!(ip(0x0a00_0001), t("10.0.0.1"));
+        assert_eq!(prefix(0x0a00_0000, 8), t("10.0.0.0/8"));
+        assert_eq!(proto(6), t("tcp"));
+        assert_eq!(proto(47), t("47"));
+        assert_eq!(endpoint(17, 0x0a00_0001, 53, true), t("10.0.0.1:53"));
+        assert_eq!(endpoint(1, 0x0a00_0001, 7, true), t("10.0.0.1 id 7"));
+        assert_eq!(endpoint(1, 0x0a00_0001, 7, false), t("10.0.0.1"));
+        assert_eq!(endpoint(47, 0x0a00_0001, 0, true), t("10.0.0.1"));
+        let (a, b) = (Timestamp::from_secs(10), Timestamp(12_900_000_000));
+        assert_eq!(age_s(b, a), Cell::Int(2));
+        assert_eq!(age_s(a, b), Cell::Int(0));
+        assert_eq!(expires_s(a, b), Cell::Int(2));
+        assert_eq!(expires_s(b, a), Cell::Int(0));
+        assert_eq!(expires_signed_s(a, b), Cell::Signed(2));
+        assert_eq!(expires_signed_s(b, a), Cell::Signed(-2));
+    }
+}
