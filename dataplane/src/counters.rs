@@ -54,6 +54,13 @@ impl DropCounters {
         self.0.iter().map(Counter::get).sum()
     }
 
+    /// Take over the counts of `other` (a graph rebuilt around the same port or node).
+    pub fn copy_from(&self, other: &DropCounters) {
+        for (a, b) in self.0.iter().zip(&other.0) {
+            a.set(b.get());
+        }
+    }
+
     /// (reason, count) for every reason with a non-zero count.
     pub fn nonzero(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
         DropReason::ALL
@@ -94,6 +101,21 @@ impl PortCounters {
         self.tx_packets.add(1);
         self.tx_bytes.add(bytes as u64);
     }
+
+    /// Take over the counts of `other`: the same port in a graph that was rebuilt (by a
+    /// reload) keeps counting from where it was. Only the owning worker may call this.
+    pub fn copy_from(&self, other: &PortCounters) {
+        for (a, b) in [
+            (&self.rx_packets, &other.rx_packets),
+            (&self.rx_bytes, &other.rx_bytes),
+            (&self.tx_packets, &other.tx_packets),
+            (&self.tx_bytes, &other.tx_bytes),
+            (&self.rx_errors, &other.rx_errors),
+        ] {
+            a.set(b.get());
+        }
+        self.drops.copy_from(&other.drops);
+    }
 }
 
 /// Counters of one node on one worker.
@@ -109,6 +131,16 @@ pub struct NodeCounters {
     pub consumed: Counter,
     /// Packets the node dropped, by reason.
     pub drops: DropCounters,
+}
+
+impl NodeCounters {
+    /// Take over the counts of `other` (see [`PortCounters::copy_from`]).
+    pub fn copy_from(&self, other: &NodeCounters) {
+        self.packets_in.set(other.packets_in.get());
+        self.packets_out.set(other.packets_out.get());
+        self.consumed.set(other.consumed.get());
+        self.drops.copy_from(&other.drops);
+    }
 }
 
 /// Everything one worker counts.

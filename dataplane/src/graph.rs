@@ -23,6 +23,7 @@ use crate::ids::{Gate, NodeId, PortId, WorkerId};
 use crate::packet::{Packet, Pool};
 use crate::port::Port;
 use crate::time::Timestamp;
+use crate::trace::{Capture, Trace, TraceEvent};
 
 /// One end of a wire.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -90,6 +91,9 @@ pub struct Ctx<'a> {
     counters: &'a NodeCounters,
     /// Packets emitted in this call, added to `counters.packets_out` once at the end.
     emitted: u64,
+    /// The node running, and the trace if one is recording (for drops of traced packets).
+    node: NodeId,
+    trace: Option<&'a mut Trace>,
 }
 
 impl Drop for Ctx<'_> {
@@ -115,7 +119,17 @@ impl<'a> Ctx<'a> {
     #[inline]
     pub fn drop(&mut self, pkt: Packet, reason: DropReason) {
         self.counters.drops.add(reason, 1);
+        if pkt.meta.trace != 0 {
+            self.traced(&pkt, TraceEvent::Drop(self.node, reason));
+        }
         self.pool.free(pkt);
+    }
+
+    #[cold]
+    fn traced(&mut self, pkt: &Packet, event: TraceEvent) {
+        if let Some(t) = self.trace.as_deref_mut() {
+            t.record(pkt.meta.trace, self.now, event);
+        }
     }
 
     /// Take `pkt` in for good: the node used it (an ARP reply it learned from, a request it
@@ -123,6 +137,9 @@ impl<'a> Ctx<'a> {
     #[inline]
     pub fn consume(&mut self, pkt: Packet) {
         self.counters.consumed.add(1);
+        if pkt.meta.trace != 0 {
+            self.traced(&pkt, TraceEvent::Consumed(self.node));
+        }
         self.pool.free(pkt);
     }
 
@@ -264,8 +281,20 @@ impl GraphBuilder {
             queues,
             scratch: Batch::new(),
             counters,
+            trace: None,
+            capture: None,
         }
     }
+}
+
+/// A graph taken apart (to build another around some of its ports and nodes).
+pub struct GraphParts {
+    /// The ports, by name, in `PortId` order.
+    pub ports: Vec<(String, Box<dyn Port>)>,
+    /// The nodes, by name, in `NodeId` order.
+    pub nodes: Vec<(String, Box<dyn Node>)>,
+    /// The graph's counters.
+    pub counters: Arc<WorkerCounters>,
 }
 
 /// Ports and nodes wired together, with the queues to run them. Owned by one worker.
@@ -279,9 +308,105 @@ pub struct Graph {
     queues: Queues,
     scratch: Batch,
     counters: Arc<WorkerCounters>,
+    /// A trace being recorded, if any (checked once per burst, never per packet).
+    trace: Option<Box<Trace>>,
+    /// A capture on one wire, if any (checked once per burst).
+    capture: Option<Capture>,
+}
+
+/// Trace and capture the batch queued at `end`, about to be handed over there.
+#[cold]
+fn observe(
+    trace: &mut Option<Box<Trace>>,
+    capture: &mut Option<Capture>,
+    end: Endpoint,
+    batch: &Batch,
+    now: Timestamp,
+) {
+    if let Some(t) = trace {
+        let event = match end {
+            Endpoint::Port(p) => TraceEvent::Tx(p),
+            Endpoint::Node(n, g) => TraceEvent::Node(n, g),
+        };
+        for pkt in batch.iter() {
+            if pkt.meta.trace != 0 {
+                t.record(pkt.meta.trace, now, event);
+            }
+        }
+    }
+    if let Some(c) = capture {
+        if c.watches(end) {
+            for pkt in batch.iter() {
+                c.copy(pkt, end, now);
+            }
+        }
+    }
 }
 
 impl Graph {
+    /// Take the graph apart. Its queues must be empty (they are between turns); a packet
+    /// left in one would be lost with the queue, so they are freed to `pool` first.
+    pub fn into_parts(mut self, pool: &mut Pool) -> GraphParts {
+        for q in self.queues.node_in.iter_mut().flatten() {
+            for pkt in q.drain() {
+                pool.free(pkt);
+            }
+        }
+        for q in &mut self.queues.port_out {
+            for pkt in q.drain() {
+                pool.free(pkt);
+            }
+        }
+        GraphParts {
+            ports: self.port_names.into_iter().zip(self.ports).collect(),
+            nodes: self.node_names.into_iter().zip(self.nodes).collect(),
+            counters: self.counters,
+        }
+    }
+
+    /// Start recording `trace`, replacing any trace being recorded.
+    pub fn set_trace(&mut self, trace: Option<Box<Trace>>) -> Option<Box<Trace>> {
+        std::mem::replace(&mut self.trace, trace)
+    }
+
+    /// The trace being recorded.
+    pub fn trace(&self) -> Option<&Trace> {
+        self.trace.as_deref()
+    }
+
+    /// Start `capture` (replacing any capture running), or stop capturing with `None`.
+    pub fn set_capture(&mut self, capture: Option<Capture>) -> Option<Capture> {
+        std::mem::replace(&mut self.capture, capture)
+    }
+
+    /// The capture running.
+    pub fn capture(&self) -> Option<&Capture> {
+        self.capture.as_ref()
+    }
+
+    /// The far end of the wire at `end`, if it is wired.
+    pub fn peer(&self, end: Endpoint) -> Option<Endpoint> {
+        match end {
+            Endpoint::Port(p) => self.port_wires.get(p.index()).copied().flatten(),
+            Endpoint::Node(n, g) => self
+                .node_wires
+                .get(n.index())
+                .and_then(|w| w.get(g.index()))
+                .copied()
+                .flatten(),
+        }
+    }
+
+    /// Number of nodes.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Number of gates of node `id`.
+    pub fn gate_count(&self, id: NodeId) -> usize {
+        self.node_wires.get(id.index()).map_or(0, Vec::len)
+    }
+
     /// The graph's counters (shared with readers).
     pub fn counters(&self) -> &Arc<WorkerCounters> {
         &self.counters
@@ -340,10 +465,19 @@ impl Graph {
         if n == 0 {
             return 0;
         }
+        if let Some(t) = &mut self.trace {
+            for pkt in rx.iter_mut() {
+                t.pick(pkt, port, now);
+            }
+        }
         match self.port_wires[p] {
             None => {
                 for pkt in rx.drain() {
                     counters.drops.add(DropReason::Unwired, 1);
+                    if let Some(t) = &mut self.trace {
+                        let e = TraceEvent::PortDrop(port, DropReason::Unwired);
+                        t.record(pkt.meta.trace, now, e);
+                    }
                     pool.free(pkt);
                 }
             }
@@ -353,6 +487,10 @@ impl Graph {
                     pkt.meta.rx_time = now;
                     if let Err(pkt) = self.queues.enqueue(to, pkt) {
                         counters.drops.add(DropReason::QueueFull, 1);
+                        if let Some(t) = &mut self.trace {
+                            let e = TraceEvent::PortDrop(port, DropReason::QueueFull);
+                            t.record(pkt.meta.trace, now, e);
+                        }
                         pool.free(pkt);
                     }
                 }
@@ -372,6 +510,8 @@ impl Graph {
                 pool,
                 counters: &self.counters.nodes[i],
                 emitted: 0,
+                node: NodeId(i as u16),
+                trace: self.trace.as_deref_mut(),
             };
             node.tick(&mut ctx);
         }
@@ -387,6 +527,9 @@ impl Graph {
         };
         pkt.meta.rx_port = port;
         pkt.meta.rx_time = now;
+        if let Some(t) = &mut self.trace {
+            t.pick(&mut pkt, port, now);
+        }
         self.counters.ports[port.index()].rx(pkt.len());
         if let Err(pkt) = self.queues.enqueue(to, pkt) {
             self.counters.ports[port.index()]
@@ -404,6 +547,9 @@ impl Graph {
                 Endpoint::Port(p) => {
                     let i = p.index();
                     let batch = &mut self.queues.port_out[i];
+                    if self.trace.is_some() || self.capture.is_some() {
+                        observe(&mut self.trace, &mut self.capture, end, batch, now);
+                    }
                     self.ports[i].tx_burst(batch, pool, &self.counters.ports[i]);
                     for pkt in batch.drain() {
                         self.counters.ports[i].drops.add(DropReason::Internal, 1);
@@ -413,6 +559,9 @@ impl Graph {
                 Endpoint::Node(n, g) => {
                     let i = n.index();
                     std::mem::swap(&mut self.queues.node_in[i][g.index()], &mut self.scratch);
+                    if self.trace.is_some() || self.capture.is_some() {
+                        observe(&mut self.trace, &mut self.capture, end, &self.scratch, now);
+                    }
                     let counters = &self.counters.nodes[i];
                     counters.packets_in.add(self.scratch.len() as u64);
                     let mut ctx = Ctx {
@@ -422,6 +571,8 @@ impl Graph {
                         pool,
                         counters,
                         emitted: 0,
+                        node: n,
+                        trace: self.trace.as_deref_mut(),
                     };
                     self.nodes[i].process(g, &mut self.scratch, &mut ctx);
                     drop(ctx);

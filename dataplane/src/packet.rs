@@ -22,6 +22,8 @@ pub struct Meta {
     pub rx_port: PortId,
     /// When the worker received the burst this packet came in.
     pub rx_time: Timestamp,
+    /// The packet's number in a running trace, or 0 if it is not traced. Copies inherit it.
+    pub trace: u32,
 }
 
 /// One frame in a pool buffer. Its bytes are `data()`, a window `[off, off+len)` of the buffer.
