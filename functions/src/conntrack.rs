@@ -28,13 +28,21 @@
 //! clock: an expired entry found by a lookup is removed on the spot, and [`Conntrack::sweep`]
 //! (from the node's `tick`) walks a bounded number of slots a call, so that the whole table
 //! is visited about once a second.
+//!
+//! [`Conntrack::table`] is the `conntrack` table that both owners show: one row per live
+//! connection, in its original direction (the tuple its first packet carried), with
+//! columns `proto`, `src`, `dst` (see [`crate::show::endpoint`]), `state` (a TCP
+//! connection's state as Linux names it, e.g. `ESTABLISHED`; for other protocols `NEW`
+//! until a reply was seen, then `ESTABLISHED`: the state the firewall's rules match) and
+//! `expires_s`. Connections already expired but not yet swept are left out.
 
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
-use nfv_dataplane::{DropReason, Timestamp};
+use nfv_dataplane::{DropReason, Table, Timestamp};
 
 use crate::ip::{self, field, ETHERTYPE_IPV4, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
+use crate::show;
 use crate::wire::ETH_HEADER_LEN;
 /// How long an idle connection is kept, by protocol and state. The defaults are Linux's
 /// (`net.netfilter.nf_conntrack_*_timeout*`).
@@ -251,6 +259,18 @@ impl<T: Default> Default for Entry<T> {
             fin: [false; 2],
             data: T::default(),
             live: false,
+        }
+    }
+}
+
+impl<T> Entry<T> {
+    /// The connection's state for display: the TCP state's name, else `NEW` until a reply
+    /// was seen and `ESTABLISHED` after.
+    pub fn state_name(&self) -> &'static str {
+        match self.tcp {
+            TcpState::None if self.seen_reply => "ESTABLISHED",
+            TcpState::None => "NEW",
+            s => s.name(),
         }
     }
 }
@@ -668,6 +688,28 @@ impl<T: Copy + Default> Conntrack<T> {
         false
     }
 
+    /// The `conntrack` table at `now` (see the module documentation), sorted by protocol
+    /// and source.
+    pub fn table(&self, now: Timestamp) -> Table {
+        let mut live: Vec<&Entry<T>> = self.iter().filter(|e| e.expires >= now).collect();
+        live.sort_unstable_by_key(|e| {
+            let o = e.tuple[0];
+            (o.proto, o.src, o.sport, o.dst, o.dport, o.zone)
+        });
+        let mut t = Table::new(&["proto", "src", "dst", "state", "expires_s"]);
+        for e in live {
+            let o = e.tuple[0];
+            t.push(vec![
+                show::proto(o.proto),
+                show::endpoint(o.proto, o.src, o.sport, true),
+                show::endpoint(o.proto, o.dst, o.dport, false),
+                e.state_name().into(),
+                show::expires_s(now, e.expires),
+            ]);
+        }
+        t
+    }
+
     /// Remove every connection.
     pub fn clear(&mut self, on_remove: &mut impl FnMut(&Entry<T>)) {
         for i in 0..self.entries.len() {
@@ -982,6 +1024,7 @@ pub fn may_open(f: &Flow) -> bool {
 mod tests {
     use super::*;
     use crate::testframes::*;
+    use nfv_dataplane::Cell;
 
     fn t(s: u64) -> Timestamp {
         Timestamp::from_secs(1000 + s)
@@ -1051,6 +1094,54 @@ mod tests {
         assert_eq!(st(&c), TcpState::Close);
         assert_eq!(c.entry(idx).expires, t(17), "tcp_close");
         assert_eq!(TcpState::Close.name(), "CLOSE");
+    }
+
+    #[test]
+    fn the_table_lists_live_connections_with_states_and_expiry() {
+        let mut c = ct(8);
+        let o = tup(1000);
+        let idx = c
+            .insert(o, o.reverse(1), SYN, 0, t(0), &mut none)
+            .expect("tcp");
+        c.update(idx, Dir::Reply, SYN | ACK, t(1));
+        c.update(idx, Dir::Orig, ACK, t(1));
+        let u = Tuple {
+            proto: PROTO_UDP,
+            ..tup(53)
+        };
+        c.insert(u, u.reverse(1), 0, 0, t(0), &mut none)
+            .expect("udp");
+        let e = Tuple {
+            src: ipa("10.0.0.9"),
+            dst: ipa("192.0.2.1"),
+            sport: 77,
+            dport: 0,
+            proto: PROTO_ICMP,
+            zone: 0,
+        };
+        c.insert(e, e.reverse(1), 0, 0, t(0), &mut none)
+            .expect("icmp");
+        let table = c.table(t(10));
+        assert_eq!(table.columns, ["proto", "src", "dst", "state", "expires_s"]);
+        let row = |p: &str, s: &str, d: &str, st: &str, x: u64| {
+            vec![text(p), text(s), text(d), text(st), Cell::Int(x)]
+        };
+        assert_eq!(
+            table.rows,
+            vec![
+                row("icmp", "10.0.0.9 id 77", "192.0.2.1", "NEW", 20),
+                row(
+                    "tcp",
+                    "10.0.0.1:1000",
+                    "10.0.0.2:80",
+                    "ESTABLISHED",
+                    5 * 24 * 3600 - 9
+                ),
+                row("udp", "10.0.0.1:53", "10.0.0.2:80", "NEW", 20),
+            ]
+        );
+        // Expired ones are gone from the table before the sweep removes them.
+        assert_eq!(c.table(t(31)).rows.len(), 1);
     }
 
     #[test]

@@ -15,6 +15,17 @@ pub enum Action {
     Reject,
 }
 
+impl Action {
+    /// Its name as the topology file spells it: `allow`, `drop` or `reject`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Allow => "allow",
+            Action::Drop => "drop",
+            Action::Reject => "reject",
+        }
+    }
+}
+
 /// A set of connection states a rule matches.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct StateSet(pub u8);
@@ -109,6 +120,60 @@ pub struct Rule {
     pub state: Option<StateSet>,
 }
 
+impl Rule {
+    /// What the rule matches, in the topology file's keys and values, e.g.
+    /// `proto tcp dst_port 25` or `state established,related`; `any` if it matches
+    /// everything.
+    pub fn describe(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        if let Some(p) = self.proto {
+            parts.push(format!("proto {}", crate::show::proto_name(p)));
+        }
+        let prefix = |p: &Prefix| format!("{}/{}", p.addr, p.len);
+        let ports = |r: &PortRange| {
+            if r.lo == r.hi {
+                r.lo.to_string()
+            } else {
+                format!("{}-{}", r.lo, r.hi)
+            }
+        };
+        if let Some(p) = &self.src {
+            parts.push(format!("src {}", prefix(p)));
+        }
+        if let Some(p) = &self.dst {
+            parts.push(format!("dst {}", prefix(p)));
+        }
+        if let Some(r) = &self.src_port {
+            parts.push(format!("src_port {}", ports(r)));
+        }
+        if let Some(r) = &self.dst_port {
+            parts.push(format!("dst_port {}", ports(r)));
+        }
+        if let Some(t) = self.icmp_type {
+            let name = match t {
+                0 => "echo-reply".to_string(),
+                3 => "dest-unreachable".to_string(),
+                8 => "echo-request".to_string(),
+                11 => "time-exceeded".to_string(),
+                n => n.to_string(),
+            };
+            parts.push(format!("icmp_type {name}"));
+        }
+        if let Some(set) = self.state {
+            let names: Vec<&str> = StateSet::NAMES
+                .iter()
+                .filter(|(_, s)| set.intersects(*s))
+                .map(|(n, _)| *n)
+                .collect();
+            parts.push(format!("state {}", names.join(",")));
+        }
+        if parts.is_empty() {
+            return "any".into();
+        }
+        parts.join(" ")
+    }
+}
+
 /// The rules of one direction and what happens when none matches.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuleSet {
@@ -159,7 +224,7 @@ impl Default for FirewallConfig {
 
 use std::sync::Arc;
 
-use nfv_dataplane::{Batch, Counter, Ctx, DropReason, Gate, Node, Packet, Timestamp};
+use nfv_dataplane::{Batch, Cell, Counter, Ctx, DropReason, Gate, Node, Packet, Table, Timestamp};
 
 use crate::conntrack::{
     self, tcp_flags, Conntrack, CtState, Flow, FlowError, IcmpKind, Prefetched, Probe, Tuple,
@@ -245,6 +310,13 @@ impl RuleSet {
 /// `fw_rejected`, and the sender gets a TCP RST (for TCP) or an ICMP port unreachable, from
 /// the address it was sending to. ARP passes; other non-IPv4 frames (IPv6 among them) are
 /// `fw_denied`: this firewall filters IPv4 only and lets nothing through it cannot filter.
+///
+/// Tables ([`Node::show`]): `conntrack`, the tracked connections (see
+/// [`Conntrack::table`]); `firewall`, one row per rule and per direction's default,
+/// outbound first, with columns `direction` (`inbound` or `outbound`), `index` (the rule's
+/// position; the default comes last, at the number of rules), `rule` (what it matches, see
+/// [`Rule::describe`]; `default` for the default), `action` (`allow`, `drop`, `reject`) and
+/// `hits` (packets it decided).
 pub struct Firewall {
     inbound: RuleSet,
     outbound: RuleSet,
@@ -513,6 +585,47 @@ impl Node for Firewall {
         self.ct.sweep(ctx.now, &mut |_| {});
         self.stats.connections.set(self.ct.len() as u64);
     }
+
+    fn show(&self, table: &str, now: Timestamp) -> Option<Table> {
+        match table {
+            "conntrack" => Some(self.ct.table(now)),
+            "firewall" => Some(self.rules_table()),
+            _ => None,
+        }
+    }
+}
+
+impl Firewall {
+    /// The `firewall` table: every rule and default with its hits.
+    fn rules_table(&self) -> Table {
+        let mut t = Table::new(&["direction", "index", "rule", "action", "hits"]);
+        let dirs = [
+            ("outbound", &self.outbound, &self.stats.outbound),
+            ("inbound", &self.inbound, &self.stats.inbound),
+        ];
+        for (name, set, hits) in dirs {
+            let hit = |i: usize| Cell::Int(hits.get(i).map_or(0, Counter::get));
+            for (i, r) in set.rules.iter().enumerate() {
+                let action = r.action.unwrap_or(Action::Allow);
+                t.push(vec![
+                    name.into(),
+                    i.into(),
+                    r.describe().into(),
+                    action.name().into(),
+                    hit(i),
+                ]);
+            }
+            let i = set.rules.len();
+            t.push(vec![
+                name.into(),
+                i.into(),
+                "default".into(),
+                set.default.name().into(),
+                hit(i),
+            ]);
+        }
+        t
+    }
 }
 
 #[cfg(test)]
@@ -598,6 +711,100 @@ mod tests {
             vec![3, 3]
         );
         assert_eq!(st.outbound[0].get(), 4, "outbound default");
+    }
+
+    #[test]
+    fn shows_rules_with_their_hits_and_the_tracked_connections() {
+        let cfg = FirewallConfig {
+            inbound: RuleSet {
+                default: Action::Drop,
+                rules: vec![
+                    Rule {
+                        state: Some(StateSet::ESTABLISHED.union(StateSet::RELATED)),
+                        ..rule(Action::Allow)
+                    },
+                    Rule {
+                        proto: Some(PROTO_TCP),
+                        src: Some(prefix("198.51.100.0", 24)),
+                        dst_port: Some(PortRange::one(25)),
+                        ..rule(Action::Reject)
+                    },
+                ],
+            },
+            outbound: RuleSet {
+                default: Action::Allow,
+                rules: vec![Rule {
+                    proto: Some(PROTO_ICMP),
+                    icmp_type: Some(8),
+                    ..rule(Action::Drop)
+                }],
+            },
+            ..FirewallConfig::default()
+        };
+        let f = Shared::new(Firewall::new(cfg));
+        let mut h = Harness::new(Box::new(f.clone()), 2, 64);
+        assert!(passes(&mut h, 0, &tcp(IN, 40000, OUT, 80, SYN, b""), t(0)));
+        assert!(passes(
+            &mut h,
+            1,
+            &tcp(OUT, 80, IN, 40000, SYN | ACK, b""),
+            t(1)
+        ));
+        assert!(passes(&mut h, 0, &udp(IN, 5353, OUT, 53, b"", true), t(2)));
+        assert!(!passes(&mut h, 0, &echo(IN, OUT, 8, 9), t(3)));
+        send(&mut h, 1, &tcp(OUT, 777, IN, 25, SYN, b""), t(4)); // rejected
+        assert!(!passes(&mut h, 1, &udp(OUT, 1, IN, 2, b"", true), t(5)));
+
+        let fw = f.show("firewall", t(5)).expect("firewall");
+        assert_eq!(fw.columns, ["direction", "index", "rule", "action", "hits"]);
+        let row = |d: &str, i: u64, r: &str, a: &str, n: u64| {
+            vec![text(d), Cell::Int(i), text(r), text(a), Cell::Int(n)]
+        };
+        assert_eq!(
+            fw.rows,
+            vec![
+                row(
+                    "outbound",
+                    0,
+                    "proto icmp icmp_type echo-request",
+                    "drop",
+                    1
+                ),
+                row("outbound", 1, "default", "allow", 2),
+                row("inbound", 0, "state established,related", "allow", 1),
+                row(
+                    "inbound",
+                    1,
+                    "proto tcp src 198.51.100.0/24 dst_port 25",
+                    "reject",
+                    1
+                ),
+                row("inbound", 2, "default", "drop", 1),
+            ]
+        );
+
+        let ct = f.show("conntrack", t(5)).expect("conntrack");
+        assert_eq!(ct.columns, ["proto", "src", "dst", "state", "expires_s"]);
+        assert_eq!(
+            ct.rows,
+            vec![
+                vec![
+                    text("tcp"),
+                    text("192.168.1.10:40000"),
+                    text("198.51.100.7:80"),
+                    text("SYN_RECV"),
+                    Cell::Int(119),
+                ],
+                vec![
+                    text("udp"),
+                    text("192.168.1.10:5353"),
+                    text("198.51.100.7:53"),
+                    text("NEW"),
+                    Cell::Int(29),
+                ],
+            ]
+        );
+        assert_eq!(f.show("nat", t(5)), None);
     }
 
     #[test]

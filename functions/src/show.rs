@@ -4,7 +4,9 @@
 //! that an address, an endpoint or a time reads the same in every table:
 //! - a MAC address is `aa:bb:cc:dd:ee:ff`, an IPv4 address dotted, a prefix `a.b.c.d/n`;
 //! - a TCP or UDP endpoint is `ip:port`; an ICMP echo endpoint that carries the identifier
-//!   is `ip id N`; any other protocol's endpoint is the address alone;
+//!   is `ip id N` (the tracker keeps no identifier for other ICMP messages, which it tracks
+//!   by addresses alone, so an identifier of 0 is not shown); any other protocol's endpoint
+//!   is the address alone;
 //! - a protocol is `tcp`, `udp`, `icmp`, or its number;
 //! - times are whole seconds from the worker's `now` (columns ending in `_s`): an age counts
 //!   up from when something was last seen, an expiry down to when it ends; both round down.
@@ -49,13 +51,13 @@ pub fn proto_name(p: u8) -> String {
 }
 
 /// One end of a flow of protocol `p`: `ip:port` for TCP and UDP; for ICMP `ip id N` when
-/// `id` is given (the side that carries the echo identifier), else the address; for other
-/// protocols the address.
+/// `id` is true (the side that carries the echo identifier) and `port` (the identifier) is
+/// not 0, else the address; for other protocols the address.
 pub fn endpoint(p: u8, addr: u32, port: u16, id: bool) -> Cell {
     let a = Ipv4Addr::from(addr);
     Cell::Text(match p {
         PROTO_TCP | PROTO_UDP => format!("{a}:{port}"),
-        PROTO_ICMP if id => format!("{a} id {port}"),
+        PROTO_ICMP if id && port != 0 => format!("{a} id {port}"),
         _ => a.to_string(),
     })
 }
@@ -95,6 +97,7 @@ mod tests {
         assert_eq!(endpoint(17, 0x0a00_0001, 53, true), t("10.0.0.1:53"));
         assert_eq!(endpoint(1, 0x0a00_0001, 7, true), t("10.0.0.1 id 7"));
         assert_eq!(endpoint(1, 0x0a00_0001, 7, false), t("10.0.0.1"));
+        assert_eq!(endpoint(1, 0x0a00_0001, 0, true), t("10.0.0.1"));
         assert_eq!(endpoint(47, 0x0a00_0001, 0, true), t("10.0.0.1"));
         let (a, b) = (Timestamp::from_secs(10), Timestamp(12_900_000_000));
         assert_eq!(age_s(b, a), Cell::Int(2));
