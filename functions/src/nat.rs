@@ -46,12 +46,13 @@ pub const DEFAULT_PORTS: PortRange = PortRange {
 
 use std::sync::Arc;
 
-use nfv_dataplane::{Batch, Counter, Ctx, DropReason, Gate, Node, Packet, Timestamp};
+use nfv_dataplane::{Batch, Cell, Counter, Ctx, DropReason, Gate, Node, Packet, Table, Timestamp};
 
 use crate::conntrack::{
     self, Conntrack, Dir, Entry, Flow, FlowError, IcmpKind, InsertError, Prefetched, Probe, Tuple,
 };
 use crate::ip::{self, field, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
+use crate::show;
 use crate::wire::ETH_HEADER_LEN;
 
 /// The inside gate.
@@ -237,6 +238,17 @@ pub const MAX_ADDRESSES: usize = 4096;
 /// forwarded, and ICMP errors from the inside about no session (`nat_no_session`, so inside
 /// addresses never leak); new flows without a free port (`nat_no_ports`) or table room
 /// (`conntrack_full`). Non-first fragments are not reassembled (`nat_no_session`).
+///
+/// Tables ([`Node::show`]):
+/// - `nat`: one row per port forward, then one per live session. Columns: `proto`;
+///   `kind` (`snat` masquerade, `dnat` port forward, `hairpin`, `pass` for an untranslated
+///   flow from the outside to a routed inside address); `inside` (the inside host's end as
+///   it sees it), `outside` (that end as the outside sees it, translated), `remote` (the
+///   other end), each `ip:port` (see [`crate::show::endpoint`]); `state` (the session's
+///   connection state, as in `conntrack`; `forward` for a port forward); `expires_s`
+///   (none for a port forward). A port forward's `remote` is none.
+/// - `conntrack`: the sessions as the tracker sees them, untranslated (see
+///   [`Conntrack::table`]).
 pub struct Nat {
     addresses: Vec<u32>,
     forwards: Vec<PortForward>,
@@ -720,6 +732,84 @@ impl Node for Nat {
         self.ct.sweep(ctx.now, &mut release);
         self.stats.sessions.set(self.ct.len() as u64);
     }
+
+    fn show(&self, table: &str, now: Timestamp) -> Option<Table> {
+        match table {
+            "nat" => Some(self.nat_table(now)),
+            "conntrack" => Some(self.ct.table(now)),
+            _ => None,
+        }
+    }
+}
+
+impl Nat {
+    /// The `nat` table: port forwards, then sessions (see [`Nat`]).
+    fn nat_table(&self, now: Timestamp) -> Table {
+        let mut t = Table::new(&[
+            "proto",
+            "kind",
+            "inside",
+            "outside",
+            "remote",
+            "state",
+            "expires_s",
+        ]);
+        for f in &self.forwards {
+            t.push(vec![
+                show::proto(f.proto),
+                "dnat".into(),
+                show::endpoint(f.proto, u32::from(f.to), f.to_port, true),
+                show::endpoint(f.proto, self.addresses[0], f.port, true),
+                Cell::None,
+                "forward".into(),
+                Cell::None,
+            ]);
+        }
+        let mut live: Vec<&Entry<Binding>> = self.ct.iter().filter(|e| e.expires >= now).collect();
+        live.sort_unstable_by_key(|e| {
+            let o = e.tuple[0];
+            (o.proto, o.src, o.sport, o.dst, o.dport, o.zone)
+        });
+        for e in live {
+            let [o, r] = e.tuple;
+            let p = o.proto;
+            let ep = |a: u32, port: u16, id: bool| show::endpoint(p, a, port, id);
+            let (kind, inside, outside, remote) = match e.data.kind {
+                NatKind::Snat | NatKind::Hairpin => (
+                    if e.data.kind == NatKind::Snat {
+                        "snat"
+                    } else {
+                        "hairpin"
+                    },
+                    ep(o.src, o.sport, true),
+                    ep(r.dst, r.dport, true),
+                    ep(o.dst, o.dport, false),
+                ),
+                NatKind::Dnat => (
+                    "dnat",
+                    ep(r.src, r.sport, false),
+                    ep(o.dst, o.dport, false),
+                    ep(o.src, o.sport, true),
+                ),
+                NatKind::Pass => (
+                    "pass",
+                    ep(o.dst, o.dport, false),
+                    ep(o.dst, o.dport, false),
+                    ep(o.src, o.sport, true),
+                ),
+            };
+            t.push(vec![
+                show::proto(p),
+                kind.into(),
+                inside,
+                outside,
+                remote,
+                e.state_name().into(),
+                show::expires_s(now, e.expires),
+            ]);
+        }
+        t
+    }
 }
 
 #[cfg(test)]
@@ -728,6 +818,7 @@ mod tests {
     use crate::conntrack::tcp_flags::{ACK, FIN, RST, SYN};
     use crate::testframes::*;
     use nfv_dataplane::testing::Harness;
+    use nfv_dataplane::Cell;
     use std::net::Ipv4Addr;
 
     const P: &str = "203.0.113.2";
@@ -868,6 +959,99 @@ mod tests {
             assert_ne!(ip::read_u16(&f, 14 + 26), 0);
         }
         assert!(found);
+    }
+
+    #[test]
+    fn shows_forwards_and_sessions_with_their_translated_addresses() {
+        let n = Shared::new(Nat::new(config()).expect("nat"));
+        let mut h = Harness::new(Box::new(n.clone()), 2, 64);
+        pass(&mut h, 0, &udp(H, 5000, S, 53, b"q", true), 1, t(0));
+        let out = pass(&mut h, 0, &udp(H2, 5000, S, 53, b"q", true), 1, t(0));
+        let p2 = tup(&out).1;
+        pass(&mut h, 1, &udp(S, 53, P, p2, b"a", true), 0, t(1));
+        pass(&mut h, 0, &echo(H, S, 8, 4242), 1, t(2));
+        pass(&mut h, 1, &tcp(S, 40000, P, 8080, SYN, b""), 0, t(3));
+        let now = Timestamp::from_secs(11);
+        let tbl = n.show("nat", now).expect("nat");
+        assert_eq!(
+            tbl.columns,
+            [
+                "proto",
+                "kind",
+                "inside",
+                "outside",
+                "remote",
+                "state",
+                "expires_s"
+            ]
+        );
+        let row = |p: &str, k: &str, i: &str, o: &str, r: &str, st: &str, x: u64| {
+            vec![
+                text(p),
+                text(k),
+                text(i),
+                text(o),
+                text(r),
+                text(st),
+                Cell::Int(x),
+            ]
+        };
+        let forward = vec![
+            text("tcp"),
+            text("dnat"),
+            text("192.168.1.10:80"),
+            text("203.0.113.2:8080"),
+            Cell::None,
+            text("forward"),
+            Cell::None,
+        ];
+        let p2_out = format!("203.0.113.2:{p2}");
+        assert_eq!(
+            tbl.rows,
+            vec![
+                forward,
+                row(
+                    "icmp",
+                    "snat",
+                    "192.168.1.10 id 4242",
+                    "203.0.113.2 id 4242",
+                    "198.51.100.7",
+                    "NEW",
+                    20
+                ),
+                row(
+                    "tcp",
+                    "dnat",
+                    "192.168.1.10:80",
+                    "203.0.113.2:8080",
+                    "198.51.100.7:40000",
+                    "SYN_SENT",
+                    110
+                ),
+                row(
+                    "udp",
+                    "snat",
+                    "192.168.1.10:5000",
+                    "203.0.113.2:5000",
+                    "198.51.100.7:53",
+                    "NEW",
+                    20
+                ),
+                row(
+                    "udp",
+                    "snat",
+                    "192.168.1.11:5000",
+                    &p2_out,
+                    "198.51.100.7:53",
+                    "ESTABLISHED",
+                    110
+                ),
+            ]
+        );
+        let ct = n.show("conntrack", now).expect("conntrack");
+        assert_eq!(ct.rows.len(), 4);
+        assert_eq!(ct.rows[1][1], text("198.51.100.7:40000"), "untranslated");
+        assert_eq!(n.show("leases", now), None);
     }
 
     #[test]
