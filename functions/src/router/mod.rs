@@ -25,6 +25,23 @@
 //! waiting packets, and sends a gratuitous ARP on each wired interface when it starts. ICMP
 //! errors are rate limited by one token bucket per router (`icmp_rate` a second, bursts of
 //! the same size); the packet is dropped and counted either way.
+//!
+//! Tables ([`Node::show`]):
+//! - `routes`: every prefix of the routing table, sorted by address and length. Columns:
+//!   `prefix` (`a.b.c.d/n`), `via` (the gateway; none unless `kind` is `static`), `gate`
+//!   (the interface it leads to, or the interface an own or broadcast address belongs to),
+//!   `kind`: `connected` (an interface's subnet), `static` (a configured route), `local`
+//!   (an interface's own address: delivered to the router) or `broadcast` (a subnet's
+//!   broadcast address: not forwarded).
+//! - `arp`: the neighbour table, sorted by interface and address. Columns: `ip`, `mac`
+//!   (none while incomplete), `gate`, `state` (`static`, `reachable`, `incomplete`),
+//!   `age_s` (seconds since a reachable entry was last confirmed), `expires_s` (seconds
+//!   until a reachable entry goes unless confirmed again), both none for the other states,
+//!   and `queued` (packets waiting for the address).
+//! - `interfaces`: one row per interface: `gate`, `address` (`a.b.c.d/n`), `mac`, `mtu`.
+//!
+//! [`RouterStats`] has two gauges besides its counters, `routes` and `arp_entries`, set when
+//! the router is built and on every `tick`.
 
 pub mod icmp;
 pub mod neighbors;
@@ -33,11 +50,12 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nfv_dataplane::{Batch, Counter, Ctx, DropReason, Gate, Node, Packet, Timestamp};
+use nfv_dataplane::{Batch, Cell, Counter, Ctx, DropReason, Gate, Node, Packet, Table, Timestamp};
 
 use crate::arp;
 use crate::ip::{self, field, ETHERTYPE_ARP, ETHERTYPE_IPV4, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use crate::lpm::{Lpm, LpmError};
+use crate::show;
 use crate::wire::ETH_HEADER_LEN;
 use icmp::RateLimit;
 use neighbors::{Enqueued, Neighbors};
@@ -131,11 +149,17 @@ pub struct RouterStats {
     pub arp_requests: Counter,
     /// ARP replies sent.
     pub arp_replies: Counter,
+    /// Entries in the neighbour table now, all states (gauge, updated from `tick`).
+    pub arp_entries: Counter,
+    /// Prefixes in the routing table: connected, static, own and broadcast addresses
+    /// (gauge; the table is fixed when the router is built).
+    pub routes: Counter,
 }
 
 struct Iface {
     mac: [u8; 6],
     addr: u32,
+    prefix_len: u8,
     mtu: usize,
     nat_outside: bool,
 }
@@ -221,6 +245,9 @@ impl Router {
         for (ip, mac) in &cfg.neighbors {
             neighbors.add_static(gate_of(*ip)?, u32::from(*ip), *mac);
         }
+        let stats = RouterStats::default();
+        stats.routes.set(lpm.len() as u64);
+        stats.arp_entries.set(neighbors.len() as u64);
         Ok(Router {
             ifaces: cfg
                 .interfaces
@@ -228,6 +255,7 @@ impl Router {
                 .map(|i| Iface {
                     mac: i.mac,
                     addr: u32::from(i.address),
+                    prefix_len: i.prefix_len,
                     mtu: usize::from(i.mtu),
                     nat_outside: i.nat_outside,
                 })
@@ -237,7 +265,7 @@ impl Router {
             nexthops,
             neighbors,
             icmp: RateLimit::new(cfg.icmp_rate, cfg.icmp_rate),
-            stats: Arc::new(RouterStats::default()),
+            stats: Arc::new(stats),
             last_expire: Timestamp::ZERO,
             announced: false,
         })
@@ -530,6 +558,7 @@ impl Node for Router {
                 }
             }
         }
+        self.stats.arp_entries.set(self.neighbors.len() as u64);
         if ctx.now.since(self.last_expire) < EXPIRE_EVERY {
             return;
         }
@@ -564,6 +593,88 @@ impl Node for Router {
                 ctx,
             );
         }
+    }
+
+    fn show(&self, table: &str, now: Timestamp) -> Option<Table> {
+        match table {
+            "routes" => Some(self.routes_table()),
+            "arp" => Some(self.arp_table(now)),
+            "interfaces" => Some(self.interfaces_table()),
+            _ => None,
+        }
+    }
+}
+
+impl Router {
+    /// The `routes` table (see the module documentation).
+    fn routes_table(&self) -> Table {
+        let mut t = Table::new(&["prefix", "via", "gate", "kind"]);
+        for (net, len, v) in self.lpm.iter() {
+            let net = u32::from(net);
+            let owner = |f: &dyn Fn(&Iface) -> bool| -> Cell {
+                self.ifaces
+                    .iter()
+                    .position(f)
+                    .map_or(Cell::None, Cell::from)
+            };
+            let (via, gate, kind) = match self.nexthops.get(v as usize) {
+                Some(&NextHop::Connected(g)) => (Cell::None, Cell::from(g), "connected"),
+                Some(&NextHop::Via(g, ip)) => (show::ip(ip), Cell::from(g), "static"),
+                Some(NextHop::Local) => (Cell::None, owner(&|i| i.addr == net), "local"),
+                Some(NextHop::Broadcast) => (
+                    Cell::None,
+                    owner(&|i| i.prefix_len < 31 && i.addr | !mask(i.prefix_len) == net),
+                    "broadcast",
+                ),
+                None => (Cell::None, Cell::None, "unknown"),
+            };
+            t.push(vec![show::prefix(net, len), via, gate, kind.into()]);
+        }
+        t
+    }
+
+    /// The `arp` table (see the module documentation).
+    fn arp_table(&self, now: Timestamp) -> Table {
+        let mut entries: Vec<Neighbor> = self.neighbors.entries().collect();
+        entries.sort_unstable_by_key(|n| (n.gate, n.ip));
+        let timeout = self.neighbors.timeout();
+        let mut t = Table::new(&["ip", "mac", "gate", "state", "age_s", "expires_s", "queued"]);
+        for n in entries {
+            let (mac, state, age, expires) = match n.state {
+                NeighborState::Static => (show::mac(n.mac), "static", Cell::None, Cell::None),
+                NeighborState::Reachable(at) => (
+                    show::mac(n.mac),
+                    "reachable",
+                    show::age_s(now, at),
+                    show::expires_s(now, at.plus(timeout)),
+                ),
+                NeighborState::Incomplete(_) => (Cell::None, "incomplete", Cell::None, Cell::None),
+            };
+            t.push(vec![
+                show::ip(n.ip),
+                mac,
+                n.gate.into(),
+                state.into(),
+                age,
+                expires,
+                n.queued.into(),
+            ]);
+        }
+        t
+    }
+
+    /// The `interfaces` table (see the module documentation).
+    fn interfaces_table(&self) -> Table {
+        let mut t = Table::new(&["gate", "address", "mac", "mtu"]);
+        for (g, i) in self.ifaces.iter().enumerate() {
+            t.push(vec![
+                g.into(),
+                show::prefix(i.addr, i.prefix_len),
+                show::mac(i.mac),
+                i.mtu.into(),
+            ]);
+        }
+        t
     }
 }
 
@@ -812,6 +923,130 @@ mod tests {
         h.send(0, &f, t(4));
         assert_eq!(h.recv(1).len(), 1);
         assert_eq!(h.pool().available(), 64);
+    }
+
+    #[test]
+    fn shows_routes_interfaces_and_gauges() {
+        use crate::testframes::{column, text, Shared};
+        let r = Router::new(config()).expect("router");
+        let stats = r.stats();
+        let r = Shared::new(r);
+        let routes = r.show("routes", t(0)).expect("routes");
+        assert_eq!(routes.columns, ["prefix", "via", "gate", "kind"]);
+        let row = |p: &str, via: Option<&str>, g: u64, k: &str| {
+            vec![text(p), via.map_or(Cell::None, text), Cell::Int(g), text(k)]
+        };
+        assert_eq!(
+            routes.rows,
+            vec![
+                row("10.0.0.0/24", None, 0, "connected"),
+                row("10.0.0.1/32", None, 0, "local"),
+                row("10.0.0.255/32", None, 0, "broadcast"),
+                row("10.0.1.0/24", None, 1, "connected"),
+                row("10.0.1.1/32", None, 1, "local"),
+                row("10.0.1.255/32", None, 1, "broadcast"),
+                row("192.0.2.0/24", Some("10.0.1.254"), 1, "static"),
+            ]
+        );
+        assert_eq!(stats.routes.get(), 7);
+        let ifs = r.show("interfaces", t(0)).expect("interfaces");
+        assert_eq!(ifs.columns, ["gate", "address", "mac", "mtu"]);
+        assert_eq!(
+            ifs.rows[1],
+            vec![
+                Cell::Int(1),
+                text("10.0.1.1/24"),
+                text("02:aa:00:00:00:01"),
+                Cell::Int(1400)
+            ]
+        );
+        assert_eq!(column(&ifs, "mtu"), vec![Cell::Int(1500), Cell::Int(1400)]);
+        assert_eq!(r.show("macs", t(0)), None);
+    }
+
+    #[test]
+    fn shows_neighbours_as_they_resolve() {
+        use crate::testframes::{text, Shared};
+        let mut cfg = config();
+        cfg.neighbors = vec![(ipa("10.0.0.9"), H0)];
+        let r = Router::new(cfg).expect("router");
+        let stats = r.stats();
+        assert_eq!(stats.arp_entries.get(), 1, "the static one");
+        let r = Shared::new(r);
+        let mut h = Harness::new(Box::new(r.clone()), 2, 64);
+        h.tick(t(0)); // gratuitous ARPs out of the way
+        h.recv_each();
+        teach(&mut h, 1, H1, "10.0.1.7", t(1000));
+        // 192.0.2.9 needs the gateway, which is not known: its packet waits.
+        let f = ip_frame(R0, H0, "10.0.0.5", "192.0.2.9", 64, 17, &[0; 8]);
+        h.send(0, &f, t(2000));
+        h.recv_each();
+        let arp = r.show("arp", t(5000)).expect("arp");
+        assert_eq!(
+            arp.columns,
+            ["ip", "mac", "gate", "state", "age_s", "expires_s", "queued"]
+        );
+        assert_eq!(
+            arp.rows,
+            vec![
+                vec![
+                    text("10.0.0.9"),
+                    text("02:00:00:00:00:10"),
+                    Cell::Int(0),
+                    text("static"),
+                    Cell::None,
+                    Cell::None,
+                    Cell::Int(0),
+                ],
+                vec![
+                    text("10.0.1.7"),
+                    text("02:00:00:00:00:20"),
+                    Cell::Int(1),
+                    text("reachable"),
+                    Cell::Int(4),
+                    Cell::Int(56),
+                    Cell::Int(0),
+                ],
+                vec![
+                    text("10.0.1.254"),
+                    Cell::None,
+                    Cell::Int(1),
+                    text("incomplete"),
+                    Cell::None,
+                    Cell::None,
+                    Cell::Int(1),
+                ],
+            ]
+        );
+        h.tick(t(2001));
+        assert_eq!(stats.arp_entries.get(), 3);
+        // The gateway answers: resolved, its packet gone.
+        h.send(
+            1,
+            &arp_frame(2, R1, GW, "10.0.1.254", R1, "10.0.1.1"),
+            t(2500),
+        );
+        assert_eq!(h.recv(1).len(), 1);
+        let arp = r.show("arp", t(2500)).expect("arp");
+        assert_eq!(
+            arp.rows[2],
+            vec![
+                text("10.0.1.254"),
+                text("02:00:00:00:00:99"),
+                Cell::Int(1),
+                text("reachable"),
+                Cell::Int(0),
+                Cell::Int(60),
+                Cell::Int(0),
+            ]
+        );
+        // Learned entries age out; the gauge follows on the next tick.
+        h.tick(t(70_000));
+        h.tick(t(70_001));
+        h.recv_each();
+        assert_eq!(stats.arp_entries.get(), 1);
+        assert_eq!(r.show("arp", t(70_001)).expect("arp").rows.len(), 1);
+        assert_eq!(r.show("nat", t(0)), None);
     }
 
     #[test]

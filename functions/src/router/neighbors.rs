@@ -274,6 +274,11 @@ impl Neighbors {
         })
     }
 
+    /// How long a learned entry is used after it was last confirmed.
+    pub fn timeout(&self) -> Duration {
+        self.cfg.timeout
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.map.len()
