@@ -26,6 +26,16 @@
 //! is retried from `tick`). Times in the file are Unix seconds; the node only reads its
 //! monotonic `ctx.now`, and [`DhcpConfig::wall_at_zero`] maps one to the other.
 //!
+//! Table `leases` ([`Node::show`]): one row per address the server knows of, sorted by
+//! address. Columns: `ip`, `mac`, `hostname` (option 12, if the client gave one), `state`
+//! and `expires_s` (signed: seconds until the state ends, negative once past):
+//! - `bound`: leased, until `expires_s`;
+//! - `expired`: the lease ended (`expires_s` negative); the address stays the client's
+//!   until someone else needs it;
+//! - `offered`: offered, waiting for the client's REQUEST until `expires_s`;
+//! - `reserved`: a reservation not leased now (`expires_s` none);
+//! - `declined`: a client declined it; not offered again until `expires_s` (`mac` none).
+//!
 //! The DHCP path is not the fast path: parsing and building use smoltcp's `DhcpPacket`
 //! view, and a message may allocate (client keys, the lease list).
 
@@ -35,13 +45,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::{Sender, TrySendError};
-use nfv_dataplane::{Batch, Counter, Ctx, DropReason, Gate, Node, Packet, Timestamp};
+use nfv_dataplane::{Batch, Cell, Counter, Ctx, DropReason, Gate, Node, Packet, Table, Timestamp};
 use smoltcp::wire::{DhcpMessageType, DhcpPacket};
 
 use crate::arp;
 use crate::ip::{self, field, ETHERTYPE_ARP, ETHERTYPE_IPV4, PROTO_ICMP, PROTO_UDP};
 use crate::router::icmp;
-use crate::wire::ETH_HEADER_LEN;
+use crate::show;
+use crate::wire::{MacAddr, ETH_HEADER_LEN};
 
 /// How long a declined address is not offered again.
 pub const DECLINE_HOLD: Duration = Duration::from_secs(600);
@@ -492,7 +503,7 @@ impl DhcpServer {
                         self.stats.pool_exhausted.add(1);
                         tracing::warn!(
                             server = %self.cfg.address,
-                            client = %fmt_mac(&req.chaddr),
+                            client = %MacAddr(req.chaddr),
                             "DHCP pool exhausted: no address to offer"
                         );
                         return ctx.drop(pkt, DropReason::PoolExhausted);
@@ -782,13 +793,6 @@ fn parse_request(data: &[u8]) -> Option<Request> {
     (r.msg != 0).then_some(r)
 }
 
-fn fmt_mac(m: &[u8; 6]) -> String {
-    format!(
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        m[0], m[1], m[2], m[3], m[4], m[5]
-    )
-}
-
 impl Node for DhcpServer {
     fn kind(&self) -> &'static str {
         "dhcp-server"
@@ -827,6 +831,69 @@ impl Node for DhcpServer {
         if self.dirty {
             self.publish();
         }
+    }
+
+    fn show(&self, table: &str, now: Timestamp) -> Option<Table> {
+        (table == "leases").then(|| self.leases_table(now))
+    }
+}
+
+impl DhcpServer {
+    /// The `leases` table (see the module documentation).
+    fn leases_table(&self, now: Timestamp) -> Table {
+        let mut rows: Vec<(u32, Vec<Cell>)> = Vec::with_capacity(self.bindings.len());
+        for (&ip, b) in &self.bindings {
+            let state = match (b.bound, b.expires > now) {
+                (true, true) => "bound",
+                (true, false) => "expired",
+                (false, _) => "offered",
+            };
+            rows.push((
+                ip,
+                vec![
+                    show::ip(ip),
+                    show::mac(b.mac),
+                    b.hostname.clone().into(),
+                    state.into(),
+                    show::expires_signed_s(now, b.expires),
+                ],
+            ));
+        }
+        for (m, r) in &self.cfg.reservations {
+            let ip = u32::from(*r);
+            if !self.bindings.contains_key(&ip) {
+                rows.push((
+                    ip,
+                    vec![
+                        show::ip(ip),
+                        show::mac(*m),
+                        Cell::None,
+                        "reserved".into(),
+                        Cell::None,
+                    ],
+                ));
+            }
+        }
+        for (&ip, &until) in &self.declined {
+            if until > now && !self.bindings.contains_key(&ip) {
+                rows.push((
+                    ip,
+                    vec![
+                        show::ip(ip),
+                        Cell::None,
+                        Cell::None,
+                        "declined".into(),
+                        show::expires_signed_s(now, until),
+                    ],
+                ));
+            }
+        }
+        rows.sort_by_key(|(ip, _)| *ip);
+        let mut t = Table::new(&["ip", "mac", "hostname", "state", "expires_s"]);
+        for (_, row) in rows {
+            t.push(row);
+        }
+        t
     }
 }
 
@@ -1016,6 +1083,60 @@ mod tests {
         assert_eq!(ack.ty, u8::from(DhcpMessageType::Ack));
         assert_eq!(ack.yiaddr, offer.yiaddr);
         ack.yiaddr
+    }
+
+    #[test]
+    fn shows_leases_offers_and_reservations() {
+        use crate::testframes::{text, Shared};
+        let s = Shared::new(DhcpServer::new(config(), vec![], None));
+        let mut h = Harness::new(Box::new(s.clone()), 1, POOL);
+        assert_eq!(lease(&mut h, 1, t(0)), ipa("10.0.0.100"));
+        let offer = exchange(&mut h, &msg(DhcpMessageType::Discover, 2), t(5)).expect("offer");
+        assert_eq!(offer.yiaddr, ipa("10.0.0.101"));
+        let tbl = s.show("leases", t(10)).expect("leases");
+        assert_eq!(tbl.columns, ["ip", "mac", "hostname", "state", "expires_s"]);
+        let row = |ip: &str, m: &str, host: Option<&str>, st: &str, x: Option<i64>| {
+            vec![
+                text(ip),
+                text(m),
+                host.map_or(Cell::None, text),
+                text(st),
+                x.map_or(Cell::None, Cell::Signed),
+            ]
+        };
+        assert_eq!(
+            tbl.rows,
+            vec![
+                row("10.0.0.50", "02:00:00:00:00:09", None, "reserved", None),
+                row(
+                    "10.0.0.100",
+                    "02:00:00:00:00:01",
+                    Some("alice"),
+                    "bound",
+                    Some(590)
+                ),
+                row(
+                    "10.0.0.101",
+                    "02:00:00:00:00:02",
+                    Some("alice"),
+                    "offered",
+                    Some(25)
+                ),
+            ]
+        );
+        // Past its end the lease shows as expired, with the seconds since.
+        let tbl = s.show("leases", t(700)).expect("leases");
+        assert_eq!(
+            tbl.rows[1],
+            row(
+                "10.0.0.100",
+                "02:00:00:00:00:01",
+                Some("alice"),
+                "expired",
+                Some(-100)
+            )
+        );
+        assert_eq!(s.show("arp", t(10)), None);
     }
 
     #[test]
