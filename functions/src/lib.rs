@@ -11,6 +11,9 @@
 //!   function's plain configuration struct (e.g. [`switch::SwitchConfig`]).
 //! - Header access goes through checked views in [`wire`]: after the checked constructor no
 //!   getter can panic, whatever the frame holds.
+//! - Every function shows its state as tables (`Node::show`: `macs`, `routes`, `arp`,
+//!   `interfaces`, `nat`, `conntrack`, `firewall`, `leases`), each documented on its node;
+//!   addresses, endpoints and times are spelled once, in [`show`].
 
 #![deny(unsafe_code)]
 
