@@ -287,7 +287,7 @@ fn role(p: &PortPlan, peer: bool) -> (bool, bool) {
 
 fn totals(running: &Running, c: &WorkerCounters, peer: bool) -> Totals {
     let mut t = Totals::default();
-    for (i, (_, p)) in running.plan.ports.iter().enumerate() {
+    for (i, (_, p)) in running.plan().ports.iter().enumerate() {
         let pc = &c.ports[i];
         let (offers, forwards) = role(p, peer);
         if offers {
@@ -382,7 +382,7 @@ fn run_one(
     };
     let external = peer.is_some();
     let roles: Vec<(bool, bool)> = running
-        .plan
+        .plan()
         .ports
         .iter()
         .map(|(_, p)| role(p, external))

@@ -41,6 +41,68 @@ pub enum Command {
         /// Serve no metrics.
         #[arg(long)]
         no_metrics: bool,
+        /// The control socket that nfv show, trace, capture and reload talk to (default
+        /// /run/nfv/<topology>.sock).
+        #[arg(long, value_name = "PATH")]
+        control_socket: Option<PathBuf>,
+        /// Let this group use the control socket (mode 0660 instead of root's 0600).
+        #[arg(long, value_name = "GROUP")]
+        control_group: Option<String>,
+    },
+    /// Show a table of the running dataplane: ports, functions, workers, drops, macs,
+    /// routes, arp, interfaces, nat, conntrack, leases, firewall.
+    Show {
+        /// The table.
+        table: String,
+        /// Print JSON (an array of objects, one per row) instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        at: Target,
+    },
+    /// Record the path of the next packets through the graph: every function they visit,
+    /// where they leave, why they are dropped.
+    Trace {
+        /// Only packets received on this port.
+        #[arg(long)]
+        port: Option<String>,
+        /// How many packets.
+        #[arg(long, default_value_t = 10)]
+        count: u32,
+        /// Seconds to wait for them.
+        #[arg(long, default_value_t = 10.0)]
+        timeout: f64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        at: Target,
+    },
+    /// Write the frames crossing a port's wire, or a function gate's (gw.lan, nat.outside),
+    /// to a pcap file that tcpdump and Wireshark read. Ctrl-C ends it.
+    Capture {
+        /// A port, or FUNCTION.GATE.
+        at_wire: String,
+        /// The pcap file to write.
+        #[arg(short = 'w', value_name = "FILE")]
+        write: PathBuf,
+        /// Stop after this many frames.
+        #[arg(long)]
+        count: Option<u64>,
+        #[command(flatten)]
+        at: Target,
+    },
+    /// Apply a changed topology file to the running dataplane: what is new appears, what
+    /// is gone goes, changed functions are rebuilt, unchanged ones keep their state. A file
+    /// that does not validate changes nothing.
+    Reload {
+        /// The topology file (YAML).
+        file: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        at: Target,
     },
     /// Measure a topology with generator ports (or a built-in scenario): Mpps, ns per
     /// packet, drops by reason and latency percentiles.
@@ -70,6 +132,24 @@ pub enum Command {
     Demo,
 }
 
+/// Which running topology a command talks to.
+#[derive(Debug, clap::Args)]
+pub struct Target {
+    /// The topology's name (its socket is /run/nfv/NAME.sock); needed when several run.
+    #[arg(short = 't', long = "topology", value_name = "NAME")]
+    pub topology: Option<String>,
+    /// The control socket's path.
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+}
+
+impl Target {
+    /// The socket to talk to.
+    pub fn path(&self) -> Result<PathBuf, String> {
+        crate::ctl::find_socket(self.socket.as_deref(), self.topology.as_deref())
+    }
+}
+
 /// Parse the command line and run it.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -80,14 +160,31 @@ pub fn main() -> ExitCode {
             file,
             metrics,
             no_metrics,
+            control_socket,
+            control_group,
         } => {
             let flag = if no_metrics {
                 Some(topology::Metrics::Off)
             } else {
                 metrics.map(topology::Metrics::Listen)
             };
-            run_file(&file, flag)
+            run_file(&file, flag, control_socket, control_group.as_deref())
         }
+        Command::Show { table, json, at } => crate::client::show(&at, &table, json),
+        Command::Trace {
+            port,
+            count,
+            timeout,
+            json,
+            at,
+        } => crate::client::trace(&at, port, count, timeout, json),
+        Command::Capture {
+            at_wire,
+            write,
+            count,
+            at,
+        } => crate::client::capture(&at, &at_wire, &write, count),
+        Command::Reload { file, json, at } => crate::client::reload(&at, &file, json),
         Command::Demo => crate::demo::run(),
         Command::Bench {
             target,
@@ -200,10 +297,37 @@ fn metrics_listener(
     }
 }
 
-fn run_file(file: &Path, metrics: Option<topology::Metrics>) -> ExitCode {
+fn run_file(
+    file: &Path,
+    metrics: Option<topology::Metrics>,
+    control_socket: Option<PathBuf>,
+    control_group: Option<&str>,
+) -> ExitCode {
     let stop = stop_flag();
     let Some((topo, _)) = load(file) else {
         return ExitCode::FAILURE;
+    };
+    let gid = match control_group {
+        None => None,
+        Some(g) => match crate::ctl::group_id(g) {
+            Some(id) => Some(id),
+            None => {
+                eprintln!("nfv run: no group `{g}` (--control-group takes a name from /etc/group or a number)");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let socket_path = control_socket.unwrap_or_else(|| crate::ctl::default_socket(&topo.name));
+    // Bound before anything is set up, so that a socket in use changes nothing.
+    let control = match crate::ctl::bind(&socket_path, gid) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "nfv run: cannot create the control socket {}: {e} (is this topology running already? --control-socket PATH picks another)",
+                socket_path.display()
+            );
+            return ExitCode::FAILURE;
+        }
     };
     // Bound before anything is set up, so that a taken address changes nothing.
     let listener = match metrics_listener(&topo, metrics) {
@@ -214,12 +338,25 @@ fn run_file(file: &Path, metrics: Option<topology::Metrics>) -> ExitCode {
         }
     };
     let running = match run::start(&topo) {
-        Ok(r) => r,
+        Ok(r) => Arc::new(r),
         Err(e) => {
+            let _ = std::fs::remove_file(&socket_path);
             eprintln!("nfv run: {e}");
             return ExitCode::FAILURE;
         }
     };
+    let control =
+        match crate::ctl::ControlServer::spawn(control, socket_path.clone(), running.clone()) {
+            Ok(c) => {
+                println!("control      {}", c.path().display());
+                Some(c)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&socket_path);
+                tracing::warn!("cannot serve the control socket: {e}");
+                None
+            }
+        };
     let server =
         listener.and_then(
             |l| match crate::metrics::Server::spawn(l, running.metrics_source()) {
@@ -239,23 +376,26 @@ fn run_file(file: &Path, metrics: Option<topology::Metrics>) -> ExitCode {
             );
         }
     }
-    for h in &running.plan.hosts {
+    for h in &running.plan().hosts {
         println!("host {:<12} ip netns exec {} ...", h.name, h.netns);
     }
     println!(
         "nfv: topology {} running; Ctrl-C to stop",
-        running.plan.name
+        running.plan().name
     );
     let waited = running.wait(&stop);
+    if let Some(c) = control {
+        c.stop();
+    }
     if let Some(s) = server {
         s.stop();
     }
-    finish(running, waited)
+    finish(&running, waited)
 }
 
 /// Stop `running`, print its counters, and turn the outcome into an exit code.
-pub fn finish(running: Running, waited: Result<(), run::RunError>) -> ExitCode {
-    let plan = running.plan.clone();
+pub fn finish(running: &Running, waited: Result<(), run::RunError>) -> ExitCode {
+    let plan = running.plan();
     let gateways = running.gateway_summary();
     let stopped = running.stop();
     let mut ok = true;

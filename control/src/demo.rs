@@ -578,7 +578,7 @@ pub fn run() -> ExitCode {
     // Every host's address: static, or the lease its DHCP client took (wait for it).
     let mut hosts: Vec<(String, String, Option<String>)> = Vec::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    for h in &running.plan.hosts {
+    for h in &running.plan().hosts {
         let dhcp = h.interfaces.first().is_some_and(|i| i.address.is_none());
         let addr = match h.interfaces.first().and_then(|i| i.address) {
             Some(a) => Some(a.ip().to_string()),
@@ -742,7 +742,7 @@ pub fn run() -> ExitCode {
         );
     }
     println!("\nPort counters:");
-    let code = finish(running, Ok(()));
+    let code = finish(&running, Ok(()));
     if report.failures > 0 {
         println!("nfv demo: {} checks FAILED", report.failures);
         return ExitCode::FAILURE;

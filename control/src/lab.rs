@@ -405,6 +405,20 @@ impl Lab {
         Ok(())
     }
 
+    /// Remove one host's namespace now (a reload took the host away or sets it up again):
+    /// the processes inside are killed, and the TAP devices inside vanish with it.
+    pub fn remove_host(&mut self, netns: &str) -> Result<(), LabError> {
+        remove_netns(netns)?;
+        self.namespaces.retain(|n| n != netns);
+        tracing::info!(netns, "removed namespace");
+        Ok(())
+    }
+
+    /// Forget a root-namespace device that is gone (its port was closed).
+    pub fn forget_root_device(&mut self, name: &str) {
+        self.root_devices.retain(|d| d != name);
+    }
+
     /// Names of namespaces created so far (and not yet removed).
     pub fn namespaces(&self) -> &[String] {
         &self.namespaces

@@ -9,6 +9,9 @@
 
 pub mod bench;
 pub mod cli;
+pub mod client;
+pub mod ctl;
+mod decode;
 pub mod demo;
 pub mod lab;
 pub mod leases;

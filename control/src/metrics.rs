@@ -24,6 +24,9 @@ use crate::run::GatewayStats;
 /// The default address: loopback only, since the metrics describe the network.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
 
+/// The source as the server holds it: a reload puts a new one in.
+pub type Shared = Arc<std::sync::Mutex<Source>>;
+
 /// Everything a scrape reads, shared with the running dataplane.
 #[derive(Clone)]
 pub struct Source {
@@ -35,6 +38,8 @@ pub struct Source {
     pub workers: Vec<Arc<WorkerCounters>>,
     /// Each switch's stats.
     pub switches: Vec<(String, Arc<SwitchStats>)>,
+    /// Each router's stats.
+    pub routers: Vec<(String, Arc<nfv_functions::router::RouterStats>)>,
     /// Each DHCP server's stats.
     pub dhcp: Vec<(String, Arc<DhcpStats>)>,
     /// Each NAT's and firewall's stats.
@@ -109,6 +114,11 @@ pub const METRIC_NAMES: &[&str] = &[
     "nfv_switch_mac_aged_total",
     "nfv_switch_mac_table_full_total",
     "nfv_switch_flooded_packets_total",
+    "nfv_router_routes",
+    "nfv_router_arp_entries",
+    "nfv_router_forwarded_packets_total",
+    "nfv_router_arp_requests_total",
+    "nfv_router_icmp_errors_total",
     "nfv_nat_sessions",
     "nfv_nat_sessions_created_total",
     "nfv_nat_sessions_expired_total",
@@ -313,6 +323,42 @@ impl Source {
             }
         }
 
+        if !self.routers.is_empty() {
+            let routes = out.gauge(
+                "nfv_router_routes",
+                "Prefixes in a router's table (connected, static, local and broadcast).",
+                &function,
+            );
+            let arp = out.gauge(
+                "nfv_router_arp_entries",
+                "Entries in a router's ARP cache (resolved, static and incomplete).",
+                &function,
+            );
+            let forwarded = out.counter(
+                "nfv_router_forwarded_packets_total",
+                "Packets a router forwarded.",
+                &function,
+            );
+            let requests = out.counter(
+                "nfv_router_arp_requests_total",
+                "ARP requests a router sent.",
+                &function,
+            );
+            let errors = out.counter(
+                "nfv_router_icmp_errors_total",
+                "ICMP errors a router sent.",
+                &function,
+            );
+            for (name, r) in &self.routers {
+                let l = [name.as_str()];
+                set(&routes, &l, r.routes.get());
+                set(&arp, &l, r.arp_entries.get());
+                add(&forwarded, &l, r.forwarded.get());
+                add(&requests, &l, r.arp_requests.get());
+                add(&errors, &l, r.icmp_errors.get());
+            }
+        }
+
         let nats: Vec<_> = self
             .gateways
             .iter()
@@ -488,7 +534,7 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 impl Server {
     /// Serve `source` on `listener` in a new thread.
-    pub fn spawn(listener: TcpListener, source: Source) -> std::io::Result<Server> {
+    pub fn spawn(listener: TcpListener, source: Shared) -> std::io::Result<Server> {
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
@@ -528,11 +574,16 @@ impl Drop for Server {
     }
 }
 
-fn serve(listener: &TcpListener, source: &Source, stop: &AtomicBool) {
+fn serve(listener: &TcpListener, source: &Shared, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
             Ok((stream, _)) => {
-                if let Err(e) = answer(stream, source) {
+                // What runs now (a reload replaces it); the lock is held only to copy it.
+                let now = match source.lock() {
+                    Ok(s) => s.clone(),
+                    Err(p) => p.into_inner().clone(),
+                };
+                if let Err(e) = answer(stream, &now) {
                     tracing::debug!("metrics request: {e}");
                 }
             }
@@ -639,6 +690,7 @@ mod tests {
             functions: vec!["sw".into()],
             workers: vec![w],
             switches: vec![("sw".into(), sw)],
+            routers: Vec::new(),
             dhcp: vec![("dhcp".into(), Arc::new(DhcpStats::default()))],
             gateways: vec![],
         }
@@ -778,7 +830,7 @@ mod tests {
     #[test]
     fn serves_over_tcp_and_stops() {
         let l = bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
-        let server = Server::spawn(l, source()).expect("spawn");
+        let server = Server::spawn(l, Arc::new(std::sync::Mutex::new(source()))).expect("spawn");
         let get = |req: &[u8]| {
             let mut c = TcpStream::connect(server.addr()).expect("connect");
             c.write_all(req).expect("write");

@@ -133,6 +133,10 @@ pub struct Plan {
     pub wires: Vec<Wire>,
     /// Lab hosts (network namespaces) with the TAP devices that move into them.
     pub hosts: Vec<HostPlan>,
+    /// Every function's gates by name, indexed like `functions`, then by gate: the
+    /// attachment, interface or side name where the topology gives one, else the name of
+    /// what is at the far end of the gate's wire (`-` if nothing is).
+    pub gate_names: Vec<Vec<String>>,
 }
 
 /// Why a valid topology could not be wired (cases the loader's rules do not cover).
@@ -462,13 +466,128 @@ impl Plan {
             })
             .collect();
 
+        let mut gate_names: Vec<Vec<String>> = functions
+            .iter()
+            .map(|(_, f)| vec![String::new(); f.gates()])
+            .collect();
+        for ((function, gate_name), gate) in &named {
+            if let Some(slot) = node_ids
+                .get(function)
+                .and_then(|n| gate_names.get_mut(n.index()))
+                .and_then(|g| g.get_mut(gate.index()))
+            {
+                *slot = (*gate_name).to_string();
+            }
+        }
+        for w in &wires {
+            for (end, far) in [(w.a, w.b), (w.b, w.a)] {
+                let Endpoint::Node(n, g) = end else { continue };
+                let far_name = match far {
+                    Endpoint::Port(p) => ports.get(p.index()).map(|(n, _)| n.clone()),
+                    Endpoint::Node(m, _) => functions.get(m.index()).map(|(n, _)| n.clone()),
+                };
+                if let Some(slot) = gate_names
+                    .get_mut(n.index())
+                    .and_then(|gs| gs.get_mut(g.index()))
+                {
+                    if slot.is_empty() {
+                        *slot = far_name.unwrap_or_default();
+                    }
+                }
+            }
+        }
+        for slot in gate_names.iter_mut().flatten() {
+            if slot.is_empty() {
+                *slot = "-".to_string();
+            }
+        }
+
         Ok(Plan {
             name: topo.name.clone(),
             ports,
             functions,
             wires,
             hosts,
+            gate_names,
         })
+    }
+
+    /// Check the wires as the graph will: every end exists and has at most one wire.
+    pub fn check_wires(&self) -> Result<(), PlanError> {
+        let mut seen = std::collections::HashSet::new();
+        for w in &self.wires {
+            for e in [w.a, w.b] {
+                let exists = match e {
+                    Endpoint::Port(p) => p.index() < self.ports.len(),
+                    Endpoint::Node(n, g) => self
+                        .functions
+                        .get(n.index())
+                        .is_some_and(|(_, f)| g.index() < f.gates()),
+                };
+                let source = if !exists {
+                    GraphError::NoSuchEndpoint(e)
+                } else if !seen.insert(e) {
+                    GraphError::AlreadyWired(e)
+                } else {
+                    continue;
+                };
+                return Err(PlanError::Graph {
+                    line: w.line,
+                    source,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The name of gate `gate` of function `node` (see [`Plan::gate_names`]).
+    pub fn gate_name(&self, node: NodeId, gate: Gate) -> String {
+        self.gate_names
+            .get(node.index())
+            .and_then(|g| g.get(gate.index()))
+            .cloned()
+            .unwrap_or_else(|| gate.to_string())
+    }
+
+    /// The wire end an operator names: a port (`lan1`), or a function's gate by name or
+    /// number (`gw.lan`, `nat.outside`, `sw.2`). `None` if there is no such thing.
+    pub fn find_end(&self, name: &str) -> Option<Endpoint> {
+        if let Some(i) = self.ports.iter().position(|(n, _)| n == name) {
+            return Some(Endpoint::Port(PortId(i as u16)));
+        }
+        let (function, gate) = name.split_once('.')?;
+        let n = self.functions.iter().position(|(f, _)| f == function)?;
+        let gates = self.gate_names.get(n)?;
+        let g = match gates.iter().position(|g| g == gate) {
+            Some(g) => g,
+            None => gate.parse::<usize>().ok().filter(|&g| g < gates.len())?,
+        };
+        Some(Endpoint::Node(NodeId(n as u16), Gate(g as u16)))
+    }
+
+    /// The port named `name`.
+    pub fn port_id(&self, name: &str) -> Option<PortId> {
+        self.ports
+            .iter()
+            .position(|(n, _)| n == name)
+            .map(|i| PortId(i as u16))
+    }
+
+    /// A wire end for people: `lan1`, `gw.lan`.
+    pub fn end_label(&self, e: Endpoint) -> String {
+        match e {
+            Endpoint::Port(p) => self
+                .ports
+                .get(p.index())
+                .map_or_else(|| p.to_string(), |(n, _)| n.clone()),
+            Endpoint::Node(n, g) => format!(
+                "{}.{}",
+                self.functions
+                    .get(n.index())
+                    .map_or_else(|| n.to_string(), |(f, _)| f.clone()),
+                self.gate_name(n, g)
+            ),
+        }
     }
 
     /// Names of the namespaces this plan creates.

@@ -1,22 +1,25 @@
 //! Bringing a topology to life and taking it down again: claim the lab, create the TAP
 //! devices, set up the hosts, build the graph, start the worker; on stop, the reverse.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use nfv_dataplane::port::{
     GeneratorPort, LatencyRecorder, NullPort, TapPort, VhostUserConfig, VhostUserPort,
 };
 use nfv_dataplane::{
-    DropReason, GraphBuilder, Pool, Port, Worker, WorkerCounters, WorkerHandle, WorkerId, BURST,
+    DropReason, Endpoint, Graph, GraphBuilder, Node, NodeId, Pool, Port, PortId, Worker,
+    WorkerCounters, WorkerHandle, WorkerId, BURST,
 };
 use nfv_functions::dhcp::{DhcpConfig, DhcpServer, DhcpStats};
 use nfv_functions::firewall::{Firewall, FirewallStats};
 use nfv_functions::nat::{Nat, NatStats};
-use nfv_functions::router::Router;
+use nfv_functions::router::{Router, RouterStats};
 use nfv_functions::{Switch, SwitchStats};
 
+use crate::lab::HostPlan;
 use crate::lab::{Lab, LabError};
 use crate::plan::{FunctionPlan, Plan, PlanError, PortPlan};
 use crate::topology::Topology;
@@ -67,21 +70,22 @@ pub enum RunError {
     /// The worker thread died.
     #[error("the worker stopped unexpectedly: {0}")]
     WorkerDied(String),
+    /// A reload cannot be applied.
+    #[error("{0}")]
+    Reload(String),
 }
 
-/// A running topology.
-pub struct Running {
-    /// What runs.
-    pub plan: Plan,
-    lab: Option<Lab>,
-    worker: WorkerHandle,
-    switch_stats: Vec<(String, Arc<SwitchStats>)>,
-    dhcp_stats: Vec<(String, Arc<DhcpStats>)>,
-    gateway_stats: Vec<(String, GatewayStats)>,
-    /// Lease file writers: they finish once the worker (and with it every DHCP server, the
-    /// senders of their channels) is gone.
-    lease_writers: Vec<std::thread::JoinHandle<()>>,
-    latency: Vec<(String, LatencyRecorder)>,
+/// What the control side keeps of a function while it runs: the stats it shares.
+#[derive(Clone)]
+pub enum FunctionStats {
+    /// A switch's.
+    Switch(Arc<SwitchStats>),
+    /// A router's.
+    Router(Arc<RouterStats>),
+    /// A DHCP server's.
+    Dhcp(Arc<DhcpStats>),
+    /// A NAT's or a firewall's.
+    Gateway(GatewayStats),
 }
 
 /// The counters of a NAT or a firewall.
@@ -94,32 +98,333 @@ pub enum GatewayStats {
 }
 
 /// Unix time in seconds at the worker clock's zero (DHCP lease files hold wall-clock times).
-fn wall_at_zero() -> u64 {
-    let wall = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let since_zero = nfv_dataplane::time::Clock::global().now().0 / 1_000_000_000;
-    wall.saturating_sub(since_zero)
+pub fn wall_at_zero() -> u64 {
+    wall_ns_at_zero() / 1_000_000_000
 }
 
-/// Buffers in the worker's pool: enough for every port's queue several times over.
-fn pool_size(ports: usize) -> usize {
-    (ports.max(1) * BURST * 8).max(4096)
+/// Unix time in nanoseconds at the worker clock's zero (for capture timestamps).
+pub fn wall_ns_at_zero() -> u64 {
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    wall.saturating_sub(nfv_dataplane::time::Clock::global().now().0)
 }
+
+/// Buffers in the worker's pool: enough for every port's queue several times over, and for
+/// ports a reload may add.
+fn pool_size(ports: usize) -> usize {
+    (ports.max(1) * BURST * 8).max(8192)
+}
+
+/// Ports and functions made but not yet in a graph, by name.
+#[derive(Default)]
+struct Parts {
+    ports: HashMap<String, Box<dyn Port>>,
+    nodes: HashMap<String, Box<dyn Node>>,
+}
+
+/// What building functions leaves for the control side: stats, lease writers, latency.
+#[derive(Default)]
+struct Extras {
+    stats: Vec<(String, FunctionStats)>,
+    /// Lease file writers by DHCP server: each finishes once its server (the sender of its
+    /// channel) is gone.
+    lease_writers: Vec<(String, std::thread::JoinHandle<()>)>,
+    latency: Vec<(String, LatencyRecorder)>,
+}
+
+fn function_error(name: &str, e: impl std::fmt::Display) -> RunError {
+    RunError::Function {
+        name: name.to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// Make the port `name` as `p` plans it.
+fn build_port(name: &str, p: &PortPlan, extras: &mut Extras) -> Result<Box<dyn Port>, RunError> {
+    Ok(match p {
+        PortPlan::Tap { device, mtu, .. } => Box::new(
+            TapPort::create(device, *mtu as usize).map_err(|source| RunError::Tap {
+                port: name.to_string(),
+                device: device.clone(),
+                source,
+            })?,
+        ),
+        PortPlan::Null { announce } => {
+            let rec = LatencyRecorder::new();
+            extras.latency.push((name.to_string(), rec.clone()));
+            let sink = NullPort::new().with_latency(rec);
+            Box::new(match announce {
+                Some(m) => sink.announcing(*m),
+                None => sink,
+            })
+        }
+        PortPlan::Generator(cfg) => Box::new(GeneratorPort::new(cfg.clone())),
+        PortPlan::VhostUser { socket, mode, mtu } => Box::new(
+            VhostUserPort::new(VhostUserConfig {
+                name: name.to_string(),
+                socket: socket.clone(),
+                mode: *mode,
+                mtu: *mtu as usize,
+            })
+            .map_err(|source| RunError::Vhost {
+                port: name.to_string(),
+                socket: socket.clone(),
+                source,
+            })?,
+        ),
+    })
+}
+
+/// Make the function `name` as `f` plans it.
+fn build_function(
+    name: &str,
+    f: &FunctionPlan,
+    extras: &mut Extras,
+) -> Result<Box<dyn Node>, RunError> {
+    let stats = |s| (name.to_string(), s);
+    Ok(match f {
+        FunctionPlan::Switch(cfg) => {
+            let sw = Switch::new(cfg.clone());
+            extras.stats.push(stats(FunctionStats::Switch(sw.stats())));
+            Box::new(sw)
+        }
+        FunctionPlan::Router(cfg) => {
+            let r = Router::new(cfg.clone()).map_err(|e| function_error(name, e))?;
+            extras.stats.push(stats(FunctionStats::Router(r.stats())));
+            Box::new(r)
+        }
+        FunctionPlan::DhcpServer {
+            config,
+            mac,
+            leases,
+        } => {
+            let known = crate::leases::load(leases)?;
+            tracing::info!(function = %name, file = %leases.display(), leases = known.len(), "loaded DHCP leases");
+            let (tx, rx) = crossbeam_channel::bounded(16);
+            let writer =
+                crate::leases::spawn_writer(leases.clone(), rx).map_err(RunError::Worker)?;
+            extras.lease_writers.push((name.to_string(), writer));
+            let cfg = DhcpConfig {
+                mac: *mac,
+                address: config.address.ip(),
+                prefix_len: config.address.prefix(),
+                pools: config.pools.clone(),
+                reservations: config.reservations.clone(),
+                router: config.router,
+                dns: config.dns.clone(),
+                domain: config.domain.clone(),
+                lease: config.lease,
+                renew: config.renew,
+                rebind: config.rebind,
+                options: config.options.clone(),
+                offer_hold: Duration::from_secs(60),
+                wall_at_zero: wall_at_zero(),
+            };
+            let server = DhcpServer::new(cfg, known, Some(tx));
+            extras
+                .stats
+                .push(stats(FunctionStats::Dhcp(server.stats())));
+            Box::new(server)
+        }
+        FunctionPlan::Nat(cfg) => {
+            let nat = Nat::new(cfg.clone()).map_err(|e| function_error(name, e))?;
+            let st = GatewayStats::Nat(nat.stats());
+            extras.stats.push(stats(FunctionStats::Gateway(st)));
+            Box::new(nat)
+        }
+        FunctionPlan::Firewall(cfg) => {
+            let fw = Firewall::new(cfg.clone());
+            let st = GatewayStats::Firewall(fw.stats());
+            extras.stats.push(stats(FunctionStats::Gateway(st)));
+            Box::new(fw)
+        }
+    })
+}
+
+/// Build the graph of `plan` from the ports and functions `parts` holds; what `parts` lacks
+/// is left out, with every wire that touches it. Counters of ports and nodes that were in
+/// the graph `old` counted for (by name) carry over.
+fn assemble(plan: &Plan, parts: &mut Parts, old: Option<&OldCounters>) -> Graph {
+    let mut b = GraphBuilder::new();
+    let mut port_ids = HashMap::new();
+    for (i, (name, _)) in plan.ports.iter().enumerate() {
+        if let Some(p) = parts.ports.remove(name) {
+            port_ids.insert(PortId(i as u16), b.add_port(name.clone(), p));
+        }
+    }
+    let mut node_ids = HashMap::new();
+    for (i, (name, f)) in plan.functions.iter().enumerate() {
+        if let Some(n) = parts.nodes.remove(name) {
+            node_ids.insert(NodeId(i as u16), b.add_node(name.clone(), f.gates(), n));
+        }
+    }
+    let map = |e: Endpoint| match e {
+        Endpoint::Port(p) => port_ids.get(&p).map(|&p| Endpoint::Port(p)),
+        Endpoint::Node(n, g) => node_ids.get(&n).map(|&n| Endpoint::Node(n, g)),
+    };
+    for w in &plan.wires {
+        if let (Some(a), Some(b2)) = (map(w.a), map(w.b)) {
+            // Plan::check_wires ran on this plan: a failure here is a bug, logged.
+            if let Err(e) = b.connect(a, b2) {
+                tracing::error!(line = w.line, error = %e, "wire refused");
+            }
+        }
+    }
+    let g = b.build(WorkerId(0));
+    if let Some(old) = old {
+        old.carry_to(&g);
+    }
+    g
+}
+
+/// A graph's counters with the names they belong to, to carry over into a rebuilt graph.
+struct OldCounters {
+    ports: Vec<String>,
+    nodes: Vec<String>,
+    counters: Arc<WorkerCounters>,
+}
+
+impl OldCounters {
+    fn carry_to(&self, g: &Graph) {
+        let new = g.counters();
+        for (i, name) in g.port_names().iter().enumerate() {
+            if let Some(j) = self.ports.iter().position(|n| n == name) {
+                new.ports[i].copy_from(&self.counters.ports[j]);
+            }
+        }
+        for (i, name) in g.node_names().iter().enumerate() {
+            if let Some(j) = self.nodes.iter().position(|n| n == name) {
+                new.nodes[i].copy_from(&self.counters.nodes[j]);
+            }
+        }
+        new.loops.set(self.counters.loops.get());
+        new.busy_loops.set(self.counters.busy_loops.get());
+        new.burst_packets.set(self.counters.burst_packets.get());
+    }
+}
+
+/// On the worker: take its graph apart, keep the parts `keep` says yes to, build the graph
+/// of `plan` from those and `new` (carrying counters over) and run it. Gives back the
+/// parts that were not kept, to be dropped off the worker (closing a vhost-user port waits
+/// for its thread).
+fn swap(w: &mut Worker, plan: &Plan, keep: &Keep, mut new: Parts) -> (Parts, Arc<WorkerCounters>) {
+    let empty = GraphBuilder::new().build(WorkerId(0));
+    let old = w.replace_graph(empty);
+    let pool = w.pool_mut();
+    let parts = old.into_parts(pool);
+    let old_counters = OldCounters {
+        ports: parts.ports.iter().map(|(n, _)| n.clone()).collect(),
+        nodes: parts.nodes.iter().map(|(n, _)| n.clone()).collect(),
+        counters: parts.counters,
+    };
+    let mut gone = Parts::default();
+    for (name, p) in parts.ports {
+        if keep.ports.contains(&name) {
+            new.ports.insert(name, p);
+        } else {
+            gone.ports.insert(name, p);
+        }
+    }
+    for (name, n) in parts.nodes {
+        if keep.nodes.contains(&name) {
+            new.nodes.insert(name, n);
+        } else {
+            gone.nodes.insert(name, n);
+        }
+    }
+    let g = assemble(plan, &mut new, Some(&old_counters));
+    // Parts the plan has no place for (none, unless a bug) go with the rest.
+    gone.ports.extend(new.ports.drain());
+    gone.nodes.extend(new.nodes.drain());
+    let counters = g.counters().clone();
+    w.replace_graph(g);
+    (gone, counters)
+}
+
+/// Names of the ports and functions a rebuilt graph keeps from the running one.
+#[derive(Default, Debug)]
+struct Keep {
+    ports: std::collections::HashSet<String>,
+    nodes: std::collections::HashSet<String>,
+}
+
+/// What a reload changed, by name.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReloadReport {
+    /// Ports added.
+    pub ports_added: Vec<String>,
+    /// Ports removed.
+    pub ports_removed: Vec<String>,
+    /// Ports rebuilt because they changed (or their host did).
+    pub ports_changed: Vec<String>,
+    /// Functions added.
+    pub functions_added: Vec<String>,
+    /// Functions removed.
+    pub functions_removed: Vec<String>,
+    /// Functions rebuilt because their configuration changed (their state starts afresh).
+    pub functions_changed: Vec<String>,
+    /// Functions kept as they ran, with their state.
+    pub functions_kept: Vec<String>,
+    /// Hosts added.
+    pub hosts_added: Vec<String>,
+    /// Hosts removed.
+    pub hosts_removed: Vec<String>,
+    /// Hosts set up again (their namespace is new).
+    pub hosts_changed: Vec<String>,
+    /// Wires in the new graph.
+    pub wires: usize,
+}
+
+impl ReloadReport {
+    /// True if the reload changed nothing but maybe wires.
+    pub fn is_empty(&self) -> bool {
+        self.ports_added.is_empty()
+            && self.ports_removed.is_empty()
+            && self.ports_changed.is_empty()
+            && self.functions_added.is_empty()
+            && self.functions_removed.is_empty()
+            && self.functions_changed.is_empty()
+            && self.hosts_added.is_empty()
+            && self.hosts_removed.is_empty()
+            && self.hosts_changed.is_empty()
+    }
+}
+
+/// The state of a running topology that a reload changes.
+struct State {
+    plan: Plan,
+    lab: Option<Lab>,
+    stats: Vec<(String, FunctionStats)>,
+    lease_writers: Vec<(String, std::thread::JoinHandle<()>)>,
+    latency: Vec<(String, LatencyRecorder)>,
+    stopped: bool,
+}
+
+/// A running topology. Shared between the thread that waits for a signal, the metrics
+/// server and the control socket; a reload changes it in place.
+pub struct Running {
+    state: Mutex<State>,
+    worker: WorkerHandle,
+    /// What the metrics endpoint reads, replaced by a reload.
+    source: Arc<Mutex<crate::metrics::Source>>,
+    /// The process id that named the plan's temporary devices.
+    pid: u32,
+}
+
+/// How long a command on the worker may take before the operator is told it is stuck.
+pub const WORKER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Start `topo`: namespaces, devices, worker.
 pub fn start(topo: &Topology) -> Result<Running, RunError> {
-    let plan = Plan::new(topo, std::process::id())?;
+    let pid = std::process::id();
+    let plan = Plan::new(topo, pid)?;
+    plan.check_wires()?;
     // Only topologies that touch the system (hosts, TAP devices) claim a lab; a benchmark
     // of generators and sinks runs anywhere, without root. Dropping `lab` on any error
     // below removes whatever was already created.
-    let touches_system = !plan.hosts.is_empty()
-        || plan
-            .ports
-            .iter()
-            .any(|(_, p)| matches!(p, PortPlan::Tap { .. }));
-    let mut lab = if touches_system {
+    let mut lab = if touches_system(&plan) {
         Some(Lab::claim(&plan.name, &plan.netns_names())?)
     } else {
         None
@@ -127,116 +432,18 @@ pub fn start(topo: &Topology) -> Result<Running, RunError> {
     let root: Vec<String> = plan.root_devices().into_iter().map(|(d, _)| d).collect();
     Lab::check_free_devices(&root)?;
 
-    let mut graph = GraphBuilder::new();
-    let mut latency = Vec::new();
+    let mut parts = Parts::default();
+    let mut extras = Extras::default();
     for (name, p) in &plan.ports {
-        let port: Box<dyn Port> = match p {
-            PortPlan::Tap { device, mtu, .. } => {
-                Box::new(TapPort::create(device, *mtu as usize).map_err(|source| {
-                    RunError::Tap {
-                        port: name.clone(),
-                        device: device.clone(),
-                        source,
-                    }
-                })?)
-            }
-            PortPlan::Null { announce } => {
-                let rec = LatencyRecorder::new();
-                latency.push((name.clone(), rec.clone()));
-                let sink = NullPort::new().with_latency(rec);
-                Box::new(match announce {
-                    Some(m) => sink.announcing(*m),
-                    None => sink,
-                })
-            }
-            PortPlan::Generator(cfg) => Box::new(GeneratorPort::new(cfg.clone())),
-            PortPlan::VhostUser { socket, mode, mtu } => Box::new(
-                VhostUserPort::new(VhostUserConfig {
-                    name: name.clone(),
-                    socket: socket.clone(),
-                    mode: *mode,
-                    mtu: *mtu as usize,
-                })
-                .map_err(|source| RunError::Vhost {
-                    port: name.clone(),
-                    socket: socket.clone(),
-                    source,
-                })?,
-            ),
-        };
-        graph.add_port(name.clone(), port);
+        parts
+            .ports
+            .insert(name.clone(), build_port(name, p, &mut extras)?);
     }
-    let mut switch_stats = Vec::new();
-    let mut dhcp_stats = Vec::new();
-    let mut gateway_stats = Vec::new();
-    let mut lease_writers = Vec::new();
     for (name, f) in &plan.functions {
-        match f {
-            FunctionPlan::Switch(cfg) => {
-                let sw = Switch::new(cfg.clone());
-                switch_stats.push((name.clone(), sw.stats()));
-                graph.add_node(name.clone(), cfg.attachments.len(), Box::new(sw));
-            }
-            FunctionPlan::Router(cfg) => {
-                let r = Router::new(cfg.clone()).map_err(|e| RunError::Function {
-                    name: name.clone(),
-                    message: e.to_string(),
-                })?;
-                graph.add_node(name.clone(), f.gates(), Box::new(r));
-            }
-            FunctionPlan::DhcpServer {
-                config,
-                mac,
-                leases,
-            } => {
-                let known = crate::leases::load(leases)?;
-                tracing::info!(function = %name, file = %leases.display(), leases = known.len(), "loaded DHCP leases");
-                let (tx, rx) = crossbeam_channel::bounded(16);
-                let writer =
-                    crate::leases::spawn_writer(leases.clone(), rx).map_err(RunError::Worker)?;
-                lease_writers.push(writer);
-                let cfg = DhcpConfig {
-                    mac: *mac,
-                    address: config.address.ip(),
-                    prefix_len: config.address.prefix(),
-                    pools: config.pools.clone(),
-                    reservations: config.reservations.clone(),
-                    router: config.router,
-                    dns: config.dns.clone(),
-                    domain: config.domain.clone(),
-                    lease: config.lease,
-                    renew: config.renew,
-                    rebind: config.rebind,
-                    options: config.options.clone(),
-                    offer_hold: Duration::from_secs(60),
-                    wall_at_zero: wall_at_zero(),
-                };
-                let server = DhcpServer::new(cfg, known, Some(tx));
-                dhcp_stats.push((name.clone(), server.stats()));
-                graph.add_node(name.clone(), 1, Box::new(server));
-            }
-            FunctionPlan::Nat(cfg) => {
-                let nat = Nat::new(cfg.clone()).map_err(|e| RunError::Function {
-                    name: name.clone(),
-                    message: e.to_string(),
-                })?;
-                gateway_stats.push((name.clone(), GatewayStats::Nat(nat.stats())));
-                graph.add_node(name.clone(), 2, Box::new(nat));
-            }
-            FunctionPlan::Firewall(cfg) => {
-                let fw = Firewall::new(cfg.clone());
-                gateway_stats.push((name.clone(), GatewayStats::Firewall(fw.stats())));
-                graph.add_node(name.clone(), 2, Box::new(fw));
-            }
-        }
+        parts
+            .nodes
+            .insert(name.clone(), build_function(name, f, &mut extras)?);
     }
-    for w in &plan.wires {
-        graph.connect(w.a, w.b).map_err(|source| PlanError::Graph {
-            line: w.line,
-            source,
-        })?;
-    }
-
     if let Some(lab) = &mut lab {
         for (device, mtu) in plan.root_devices() {
             lab.add_root_device(&device, mtu)?;
@@ -247,55 +454,174 @@ pub fn start(topo: &Topology) -> Result<Running, RunError> {
         }
     }
 
-    let graph = graph.build(WorkerId(0));
+    let graph = assemble(&plan, &mut parts, None);
+    let counters = graph.counters().clone();
     let pool = Pool::new(pool_size(plan.ports.len()));
     let worker = Worker::new(WorkerId(0), graph, pool)
         .spawn()
         .map_err(RunError::Worker)?;
     tracing::info!(topology = %plan.name, ports = plan.ports.len(), functions = plan.functions.len(), "dataplane running");
+    let source = Arc::new(Mutex::new(metrics_source(&plan, &extras.stats, counters)));
     Ok(Running {
-        plan,
-        lab,
+        state: Mutex::new(State {
+            plan,
+            lab,
+            stats: extras.stats,
+            lease_writers: extras.lease_writers,
+            latency: extras.latency,
+            stopped: false,
+        }),
         worker,
-        switch_stats,
-        dhcp_stats,
-        gateway_stats,
-        lease_writers,
-        latency,
+        source,
+        pid,
     })
 }
 
-impl Running {
-    /// The worker's counters.
-    pub fn counters(&self) -> &Arc<WorkerCounters> {
-        self.worker.counters()
-    }
+fn touches_system(plan: &Plan) -> bool {
+    !plan.hosts.is_empty()
+        || plan
+            .ports
+            .iter()
+            .any(|(_, p)| matches!(p, PortPlan::Tap { .. }))
+}
 
-    /// What the metrics endpoint reads: the counters and stats, shared (no copies).
-    pub fn metrics_source(&self) -> crate::metrics::Source {
-        crate::metrics::Source {
-            ports: self.plan.ports.iter().map(|(n, _)| n.clone()).collect(),
-            functions: self.plan.functions.iter().map(|(n, _)| n.clone()).collect(),
-            workers: vec![self.worker.counters().clone()],
-            switches: self.switch_stats.clone(),
-            dhcp: self.dhcp_stats.clone(),
-            gateways: self.gateway_stats.clone(),
+fn metrics_source(
+    plan: &Plan,
+    stats: &[(String, FunctionStats)],
+    counters: Arc<WorkerCounters>,
+) -> crate::metrics::Source {
+    let mut source = crate::metrics::Source {
+        ports: plan.ports.iter().map(|(n, _)| n.clone()).collect(),
+        functions: plan.functions.iter().map(|(n, _)| n.clone()).collect(),
+        workers: vec![counters],
+        switches: Vec::new(),
+        routers: Vec::new(),
+        dhcp: Vec::new(),
+        gateways: Vec::new(),
+    };
+    // In the plan's order, whatever order they were built in.
+    for (name, _) in &plan.functions {
+        match stats.iter().find(|(n, _)| n == name).map(|(_, s)| s) {
+            Some(FunctionStats::Switch(s)) => source.switches.push((name.clone(), s.clone())),
+            Some(FunctionStats::Router(s)) => source.routers.push((name.clone(), s.clone())),
+            Some(FunctionStats::Dhcp(s)) => source.dhcp.push((name.clone(), s.clone())),
+            Some(FunctionStats::Gateway(s)) => source.gateways.push((name.clone(), s.clone())),
+            None => {}
+        }
+    }
+    source
+}
+
+/// A port's identity for a reload: what, if it differs, means the port must be made anew.
+/// A host TAP's temporary device name is not part of it (it changes with the file's order).
+fn port_identity(p: &PortPlan) -> String {
+    match p {
+        PortPlan::Tap {
+            host: Some(h),
+            ifname,
+            mtu,
+            ..
+        } => format!("tap host={h} ifname={ifname} mtu={mtu}"),
+        other => format!("{other:?}"),
+    }
+}
+
+/// A host's identity for a reload: its namespace, gateway and interfaces by port.
+fn host_identity(h: &HostPlan, plan: &Plan) -> String {
+    let port_of = |tap: &str| {
+        plan.ports
+            .iter()
+            .find(|(_, p)| matches!(p, PortPlan::Tap { device, .. } if device == tap))
+            .map(|(n, _)| n.clone())
+            .unwrap_or_default()
+    };
+    let ifaces: Vec<String> = h
+        .interfaces
+        .iter()
+        .map(|i| {
+            format!(
+                "{}:{}:{}:{:?}:{:?}",
+                port_of(&i.tap),
+                i.ifname,
+                i.mtu,
+                i.mac,
+                i.address
+            )
+        })
+        .collect();
+    format!("{} {:?} {}", h.netns, h.gateway, ifaces.join(","))
+}
+
+impl Running {
+    fn state(&self) -> MutexGuard<'_, State> {
+        match self.state.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
         }
     }
 
+    /// What runs now (a copy: a reload may change it).
+    pub fn plan(&self) -> Plan {
+        self.state().plan.clone()
+    }
+
+    /// The worker's counters (those of the graph running now).
+    pub fn counters(&self) -> Arc<WorkerCounters> {
+        self.worker.counters()
+    }
+
+    /// What the metrics endpoint reads; a reload replaces what is inside.
+    pub fn metrics_source(&self) -> Arc<Mutex<crate::metrics::Source>> {
+        self.source.clone()
+    }
+
+    /// Run `f` on the worker between turns, with the plan that describes its graph (no
+    /// reload runs meanwhile).
+    pub fn with_worker<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Worker, &Plan) -> R + Send + 'static,
+    ) -> Result<R, nfv_dataplane::CallError> {
+        let state = self.state();
+        let plan = state.plan.clone();
+        let r = self.worker.call(move |w| f(w, &plan), WORKER_TIMEOUT);
+        drop(state);
+        r
+    }
+
     /// Each switch's name and counters.
-    pub fn switch_stats(&self) -> &[(String, Arc<SwitchStats>)] {
-        &self.switch_stats
+    pub fn switch_stats(&self) -> Vec<(String, Arc<SwitchStats>)> {
+        self.state()
+            .stats
+            .iter()
+            .filter_map(|(n, s)| match s {
+                FunctionStats::Switch(s) => Some((n.clone(), s.clone())),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Each DHCP server's name and counters.
-    pub fn dhcp_stats(&self) -> &[(String, Arc<DhcpStats>)] {
-        &self.dhcp_stats
+    pub fn dhcp_stats(&self) -> Vec<(String, Arc<DhcpStats>)> {
+        self.state()
+            .stats
+            .iter()
+            .filter_map(|(n, s)| match s {
+                FunctionStats::Dhcp(s) => Some((n.clone(), s.clone())),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Each NAT's and firewall's name and counters.
-    pub fn gateway_stats(&self) -> &[(String, GatewayStats)] {
-        &self.gateway_stats
+    pub fn gateway_stats(&self) -> Vec<(String, GatewayStats)> {
+        self.state()
+            .stats
+            .iter()
+            .filter_map(|(n, s)| match s {
+                FunctionStats::Gateway(s) => Some((n.clone(), s.clone())),
+                _ => None,
+            })
+            .collect()
     }
 
     /// NAT and firewall counters, for people: one line per NAT, one per firewall direction
@@ -303,7 +629,7 @@ impl Running {
     pub fn gateway_summary(&self) -> String {
         use std::fmt::Write as _;
         let mut s = String::new();
-        for (name, st) in &self.gateway_stats {
+        for (name, st) in &self.gateway_stats() {
             match st {
                 GatewayStats::Nat(n) => {
                     let _ = writeln!(
@@ -342,13 +668,13 @@ impl Running {
     }
 
     /// Latency recorders of the sink ports, by port name.
-    pub fn latency(&self) -> &[(String, LatencyRecorder)] {
-        &self.latency
+    pub fn latency(&self) -> Vec<(String, LatencyRecorder)> {
+        self.state().latency.clone()
     }
 
-    /// The lab, if the topology has hosts or TAP devices.
-    pub fn lab(&self) -> Option<&Lab> {
-        self.lab.as_ref()
+    /// Names of the lab's namespaces, if the topology has hosts or TAP devices.
+    pub fn namespaces(&self) -> Option<Vec<String>> {
+        self.state().lab.as_ref().map(|l| l.namespaces().to_vec())
     }
 
     /// Block until `stop` is set (by a signal) or the worker dies.
@@ -362,22 +688,351 @@ impl Running {
         Ok(())
     }
 
+    /// Apply `topo`, a changed version of the running topology, between two bursts: ports,
+    /// functions and hosts that are new appear, those gone are removed (with their
+    /// namespaces and devices), changed ones are made anew, and unchanged functions keep
+    /// their state. Everything that can be checked is checked before anything changes; an
+    /// error then changes nothing. (Creating a device or a namespace can still fail
+    /// afterwards; the error then says what runs.)
+    pub fn reload(&self, topo: &Topology) -> Result<ReloadReport, RunError> {
+        let mut state = self.state();
+        if state.stopped {
+            return Err(RunError::WorkerDied("the topology has stopped".into()));
+        }
+        let new = Plan::new(topo, self.pid)?;
+        new.check_wires()?;
+        if new.name != state.plan.name {
+            return Err(RunError::Reload(format!(
+                "the file describes topology `{}`, but `{}` runs; a reload keeps the name (stop and run the other one)",
+                new.name, state.plan.name
+            )));
+        }
+        if state.lab.is_none() && touches_system(&new) {
+            return Err(RunError::Reload(
+                "the running topology has no lab (no hosts, no TAP devices); adding them needs a restart".into(),
+            ));
+        }
+        let old = state.plan.clone();
+        let old = &old;
+        let mut report = ReloadReport {
+            wires: new.wires.len(),
+            ..ReloadReport::default()
+        };
+
+        // Hosts: changed if their identity differs.
+        let old_hosts: HashMap<&str, &HostPlan> =
+            old.hosts.iter().map(|h| (h.name.as_str(), h)).collect();
+        let new_hosts: HashMap<&str, &HostPlan> =
+            new.hosts.iter().map(|h| (h.name.as_str(), h)).collect();
+        let mut hosts_redo: std::collections::HashSet<String> = Default::default();
+        for h in &new.hosts {
+            match old_hosts.get(h.name.as_str()) {
+                None => report.hosts_added.push(h.name.clone()),
+                Some(o) if host_identity(o, old) != host_identity(h, &new) => {
+                    hosts_redo.insert(h.name.clone());
+                }
+                Some(_) => {}
+            }
+        }
+        for h in &old.hosts {
+            if !new_hosts.contains_key(h.name.as_str()) {
+                report.hosts_removed.push(h.name.clone());
+            }
+        }
+        // Ports: changed if their identity differs, or their host is set up again; a host
+        // whose port changes is set up again.
+        let host_of = |p: &PortPlan| match p {
+            PortPlan::Tap { host: Some(h), .. } => Some(h.clone()),
+            _ => None,
+        };
+        let old_ports: HashMap<&str, &PortPlan> =
+            old.ports.iter().map(|(n, p)| (n.as_str(), p)).collect();
+        for (name, p) in &new.ports {
+            if let Some(o) = old_ports.get(name.as_str()) {
+                if port_identity(o) != port_identity(p) {
+                    hosts_redo.extend(host_of(o));
+                    hosts_redo.extend(host_of(p));
+                }
+            }
+        }
+        hosts_redo
+            .retain(|h| new_hosts.contains_key(h.as_str()) && old_hosts.contains_key(h.as_str()));
+        report.hosts_changed = new
+            .hosts
+            .iter()
+            .filter(|h| hosts_redo.contains(&h.name))
+            .map(|h| h.name.clone())
+            .collect();
+        let gone_host = |h: &Option<String>| {
+            h.as_ref()
+                .is_some_and(|h| hosts_redo.contains(h) || report.hosts_removed.contains(h))
+        };
+        let mut keep = Keep::default();
+        let mut ports_changed = Vec::new();
+        let mut ports_added = Vec::new();
+        for (name, p) in &new.ports {
+            match old_ports.get(name.as_str()) {
+                None => ports_added.push(name.clone()),
+                Some(o) if port_identity(o) != port_identity(p) || gone_host(&host_of(o)) => {
+                    ports_changed.push(name.clone())
+                }
+                Some(_) => {
+                    keep.ports.insert(name.clone());
+                }
+            }
+        }
+        report.ports_added = ports_added;
+        report.ports_changed = ports_changed;
+        report.ports_removed = old
+            .ports
+            .iter()
+            .filter(|(n, _)| !new.ports.iter().any(|(m, _)| m == n))
+            .map(|(n, _)| n.clone())
+            .collect();
+        let old_functions: HashMap<&str, &FunctionPlan> =
+            old.functions.iter().map(|(n, f)| (n.as_str(), f)).collect();
+        for (name, f) in &new.functions {
+            match old_functions.get(name.as_str()) {
+                None => report.functions_added.push(name.clone()),
+                Some(o) if format!("{o:?}") != format!("{f:?}") => {
+                    report.functions_changed.push(name.clone())
+                }
+                Some(_) => {
+                    keep.nodes.insert(name.clone());
+                    report.functions_kept.push(name.clone());
+                }
+            }
+        }
+        report.functions_removed = old
+            .functions
+            .iter()
+            .filter(|(n, _)| !new.functions.iter().any(|(m, _)| m == n))
+            .map(|(n, _)| n.clone())
+            .collect();
+
+        // Root TAP devices to be made must be free (unless the port they replace has them).
+        let old_root: Vec<String> = old.root_devices().into_iter().map(|(d, _)| d).collect();
+        let made: Vec<String> = new
+            .ports
+            .iter()
+            .filter(|(n, _)| !keep.ports.contains(n))
+            .filter_map(|(_, p)| match p {
+                PortPlan::Tap {
+                    device, host: None, ..
+                } => Some(device.clone()),
+                _ => None,
+            })
+            .filter(|d| !old_root.contains(d))
+            .collect();
+        Lab::check_free_devices(&made)?;
+        let new_netns: Vec<String> = new
+            .hosts
+            .iter()
+            .filter(|h| report.hosts_added.contains(&h.name))
+            .map(|h| h.netns.clone())
+            .collect();
+        if let Some(ns) = new_netns.iter().find(|ns| crate::lab::netns_exists(ns)) {
+            return Err(RunError::Reload(format!(
+                "namespace `{ns}` for a new host exists already"
+            )));
+        }
+
+        // Phase one: a graph of what is kept only, with the new wiring between them.
+        let mut interim = new.clone();
+        interim.ports.retain(|(n, _)| keep.ports.contains(n));
+        interim.functions.retain(|(n, _)| keep.nodes.contains(n));
+        let interim = renumbered(&new, &interim);
+        let k = Keep {
+            ports: keep.ports.clone(),
+            nodes: keep.nodes.clone(),
+        };
+        let plan1 = interim.clone();
+        let (gone, counters) = self
+            .worker
+            .call(
+                move |w| swap(w, &plan1, &k, Parts::default()),
+                WORKER_TIMEOUT,
+            )
+            .map_err(|e| RunError::Reload(format!("the worker did not take the new graph: {e}")))?;
+        self.worker.set_counters(counters.clone());
+        state.plan = interim;
+        let kept_stats: Vec<(String, FunctionStats)> = state
+            .stats
+            .iter()
+            .filter(|(n, _)| keep.nodes.contains(n))
+            .cloned()
+            .collect();
+        state.stats = kept_stats;
+        self.publish(&state, counters);
+
+        // What was taken out goes now, off the worker: ports close, DHCP servers' lease
+        // files are written out, hosts that go or are set up again lose their namespace.
+        drop(gone);
+        let (done, running): (Vec<_>, Vec<_>) = std::mem::take(&mut state.lease_writers)
+            .into_iter()
+            .partition(|(n, _)| !keep.nodes.contains(n));
+        state.lease_writers = running;
+        for (name, w) in done {
+            if w.join().is_err() {
+                tracing::warn!(function = %name, "a lease file writer panicked");
+            }
+        }
+        state.latency.retain(|(n, _)| keep.ports.contains(n));
+        let doomed: Vec<String> = old
+            .hosts
+            .iter()
+            .filter(|h| report.hosts_removed.contains(&h.name) || hosts_redo.contains(&h.name))
+            .map(|h| h.netns.clone())
+            .collect();
+        let closed: Vec<String> = old
+            .ports
+            .iter()
+            .filter(|(n, _)| !keep.ports.contains(n))
+            .filter_map(|(_, p)| match p {
+                PortPlan::Tap {
+                    device, host: None, ..
+                } => Some(device.clone()),
+                _ => None,
+            })
+            .collect();
+        if let Some(lab) = &mut state.lab {
+            for ns in &doomed {
+                lab.remove_host(ns)?;
+            }
+            // Root TAPs that went are gone with their file descriptors.
+            for d in &closed {
+                lab.forget_root_device(d);
+            }
+        }
+
+        // Phase two: make what is new, set up its hosts, and run the whole new graph.
+        let mut parts = Parts::default();
+        let mut extras = Extras::default();
+        for (name, p) in &new.ports {
+            if !keep.ports.contains(name) {
+                parts
+                    .ports
+                    .insert(name.clone(), build_port(name, p, &mut extras)?);
+            }
+        }
+        for (name, f) in &new.functions {
+            if !keep.nodes.contains(name) {
+                parts
+                    .nodes
+                    .insert(name.clone(), build_function(name, f, &mut extras)?);
+            }
+        }
+        if let Some(lab) = &mut state.lab {
+            for (device, mtu) in new.root_devices() {
+                if made.contains(&device) {
+                    lab.add_root_device(&device, mtu)?;
+                }
+            }
+            for host in &new.hosts {
+                if report.hosts_added.contains(&host.name) || hosts_redo.contains(&host.name) {
+                    lab.add_host(host)?;
+                    tracing::info!(host = %host.name, netns = %host.netns, "host ready");
+                }
+            }
+        }
+        let all = Keep {
+            ports: new.ports.iter().map(|(n, _)| n.clone()).collect(),
+            nodes: new.functions.iter().map(|(n, _)| n.clone()).collect(),
+        };
+        let plan2 = new.clone();
+        let (gone, counters) = self
+            .worker
+            .call(move |w| swap(w, &plan2, &all, parts), WORKER_TIMEOUT)
+            .map_err(|e| RunError::Reload(format!("the worker did not take the new graph: {e}")))?;
+        drop(gone);
+        self.worker.set_counters(counters.clone());
+        state.plan = new;
+        state.stats.extend(extras.stats);
+        state.lease_writers.extend(extras.lease_writers);
+        state.latency.extend(extras.latency);
+        self.publish(&state, counters);
+        tracing::info!(?report, "reloaded");
+        Ok(report)
+    }
+
+    /// Show the metrics endpoint what runs now.
+    fn publish(&self, state: &State, counters: Arc<WorkerCounters>) {
+        let source = metrics_source(&state.plan, &state.stats, counters);
+        match self.source.lock() {
+            Ok(mut s) => *s = source,
+            Err(p) => *p.into_inner() = source,
+        }
+    }
+
     /// Stop the worker and remove every namespace and device; returns the final counters.
-    pub fn stop(mut self) -> Result<Arc<WorkerCounters>, RunError> {
-        let counters = self.worker.counters().clone();
+    /// Only the first call stops; later ones find nothing to do.
+    pub fn stop(&self) -> Result<Arc<WorkerCounters>, RunError> {
+        let mut state = self.state();
+        let counters = self.worker.counters();
+        if state.stopped {
+            return Ok(counters);
+        }
+        state.stopped = true;
         let joined = self.worker.join();
         // Namespaces first, then the TAP devices go when the worker (holding their fds) drops.
-        let torn = self.lab.as_mut().map_or(Ok(()), Lab::teardown);
+        let torn = state.lab.as_mut().map_or(Ok(()), Lab::teardown);
         let worker = joined.map_err(RunError::WorkerDied)?;
+        let counters = worker.graph().counters().clone();
         drop(worker);
-        for w in self.lease_writers.drain(..) {
+        for (name, w) in state.lease_writers.drain(..) {
             if w.join().is_err() {
-                tracing::warn!("a lease file writer panicked");
+                tracing::warn!(function = %name, "a lease file writer panicked");
             }
         }
         torn?;
         Ok(counters)
     }
+}
+
+/// `sub` (a copy of `full` with some ports and functions left out) with its wires
+/// renumbered to its own ports and functions, dropping wires that touch what was left out.
+fn renumbered(full: &Plan, sub: &Plan) -> Plan {
+    let port_map: HashMap<PortId, PortId> = full
+        .ports
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (n, _))| sub.port_id(n).map(|j| (PortId(i as u16), j)))
+        .collect();
+    let node_map: HashMap<NodeId, NodeId> = full
+        .functions
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (n, _))| {
+            sub.functions
+                .iter()
+                .position(|(m, _)| m == n)
+                .map(|j| (NodeId(i as u16), NodeId(j as u16)))
+        })
+        .collect();
+    let map = |e: Endpoint| match e {
+        Endpoint::Port(p) => port_map.get(&p).map(|&p| Endpoint::Port(p)),
+        Endpoint::Node(n, g) => node_map.get(&n).map(|&n| Endpoint::Node(n, g)),
+    };
+    let mut out = sub.clone();
+    out.wires = full
+        .wires
+        .iter()
+        .filter_map(|w| {
+            Some(crate::plan::Wire {
+                a: map(w.a)?,
+                b: map(w.b)?,
+                line: w.line,
+            })
+        })
+        .collect();
+    out.gate_names = full
+        .functions
+        .iter()
+        .zip(&full.gate_names)
+        .filter(|((n, _), _)| sub.functions.iter().any(|(m, _)| m == n))
+        .map(|(_, g)| g.clone())
+        .collect();
+    out
 }
 
 /// Per-port counters and drops, for people.

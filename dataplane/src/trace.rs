@@ -261,6 +261,11 @@ impl Capture {
         }
     }
 
+    /// True if this capture feeds `reader`.
+    pub fn feeds(&self, reader: &CaptureReader) -> bool {
+        Arc::ptr_eq(&self.reader.frames, &reader.frames)
+    }
+
     /// Frames still to capture.
     pub fn remaining(&self) -> u64 {
         self.remaining
@@ -305,7 +310,11 @@ mod tests {
             c.copy(&p, b, Timestamp(1));
         }
         assert_eq!(r.frames.len(), CAPTURE_BUFFERS);
-        assert_eq!(r.missed(), 10, "ten past the free buffers, then the count ran out");
+        assert_eq!(
+            r.missed(),
+            10,
+            "ten past the free buffers, then the count ran out"
+        );
         assert!(!c.watches(a));
         let f = r.frames.pop().expect("a frame");
         assert_eq!(f.data, vec![7u8; 64]);

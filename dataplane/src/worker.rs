@@ -279,9 +279,7 @@ impl WorkerHandle {
         });
         match self.mailbox.send_timeout(cmd, timeout) {
             Ok(()) => {}
-            Err(crossbeam_channel::SendTimeoutError::Timeout(_)) => {
-                return Err(CallError::Timeout)
-            }
+            Err(crossbeam_channel::SendTimeoutError::Timeout(_)) => return Err(CallError::Timeout),
             Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => {
                 return Err(CallError::Stopped)
             }

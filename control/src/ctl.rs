@@ -1,0 +1,927 @@
+//! The control socket: how `nfv show`, `nfv trace`, `nfv capture` and `nfv reload` talk to
+//! a running `nfv run`.
+//!
+//! A Unix stream socket, by default `/run/nfv/<topology>.sock`, owned by root with mode
+//! 0600 (0660 and a group's with `--control-group`). A client sends one request, a JSON
+//! object on one line, and reads the answer: one JSON line (`{"ok": true, ...}` or
+//! `{"ok": false, "error": "..."}`), or for a capture a stream of lines that ends with one
+//! holding `"end"`. A request that is not valid JSON, names an unknown command, or is
+//! longer than [`MAX_REQUEST`] gets an error answer; nothing it says reaches the packet
+//! path except through the worker's mailbox, between bursts.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use nfv_dataplane::trace::{Capture, CaptureReader, Trace, TraceEvent};
+use nfv_dataplane::{Cell, Endpoint, NodeId, PortId};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::plan::{Plan, PortPlan};
+use crate::run::Running;
+
+/// Longest request line (a reload carries the whole topology file).
+pub const MAX_REQUEST: usize = 4 << 20;
+/// Connections served at once; more are refused with an error answer.
+const MAX_CONNECTIONS: usize = 16;
+/// How long a client may take to send its request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest a trace waits for its packets.
+const MAX_TRACE_WAIT: Duration = Duration::from_secs(600);
+
+/// The default socket of topology `name`.
+pub fn default_socket(name: &str) -> PathBuf {
+    Path::new(crate::lab::STATE_DIR).join(format!("{name}.sock"))
+}
+
+/// A request, as a client sends it.
+#[derive(Debug, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(tag = "cmd", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Request {
+    /// A table: ports, functions, workers, drops, captures, or one that functions answer
+    /// (macs, routes, arp, interfaces, nat, conntrack, leases, firewall).
+    Show {
+        /// Which.
+        table: String,
+    },
+    /// Record the path of the next `count` packets (received on `port`, or any).
+    Trace {
+        /// Only packets received on this port.
+        #[serde(default)]
+        port: Option<String>,
+        /// How many.
+        count: u32,
+        /// How long to wait for them, in milliseconds (default 10 s).
+        #[serde(default)]
+        timeout_ms: Option<u64>,
+    },
+    /// Stream the frames crossing a wire: a port's, or a function gate's (`gw.lan`).
+    Capture {
+        /// Where.
+        at: String,
+        /// Stop after this many frames.
+        #[serde(default)]
+        count: Option<u64>,
+    },
+    /// Apply a changed topology file.
+    Reload {
+        /// The file's name, for error messages.
+        file: String,
+        /// Its text.
+        text: String,
+    },
+}
+
+/// Tables `nfv show` knows.
+pub const TABLES: [&str; 13] = [
+    "ports",
+    "functions",
+    "workers",
+    "drops",
+    "macs",
+    "routes",
+    "arp",
+    "interfaces",
+    "nat",
+    "conntrack",
+    "leases",
+    "firewall",
+    "captures",
+];
+
+/// The control socket's server.
+pub struct ControlServer {
+    path: PathBuf,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Create the socket at `path`, owned by root (or whoever runs nfv) with mode 0600, or
+/// 0660 with group `gid`. A socket left by a dead nfv is replaced; one that answers is an
+/// error (another nfv serves it). The socket is bound under a temporary name and renamed
+/// into place once its mode is set, so no client ever sees it with looser permissions.
+pub fn bind(path: &Path, gid: Option<u32>) -> std::io::Result<UnixListener> {
+    if path.exists() {
+        if UnixStream::connect(path).is_ok() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                format!("{} is served by a running nfv", path.display()),
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    if !dir.as_os_str().is_empty() && !dir.is_dir() {
+        std::fs::DirBuilder::new().recursive(true).create(dir)?;
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "nfv.sock".into());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let listener = UnixListener::bind(&tmp)?;
+    let placed = (|| {
+        let mode = if gid.is_some() { 0o660 } else { 0o600 };
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
+        if let Some(g) = gid {
+            std::os::unix::fs::chown(&tmp, None, Some(g))?;
+        }
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = placed {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// The id of group `name` (a name from /etc/group, or a number).
+pub fn group_id(name: &str) -> Option<u32> {
+    if let Ok(n) = name.parse() {
+        return Some(n);
+    }
+    let groups = std::fs::read_to_string("/etc/group").ok()?;
+    groups.lines().find_map(|l| {
+        let mut f = l.split(':');
+        (f.next()? == name).then(|| f.nth(1)?.parse().ok())?
+    })
+}
+
+impl ControlServer {
+    /// Serve `running` on `listener` (from [`bind`] at `path`) in a new thread.
+    pub fn spawn(
+        listener: UnixListener,
+        path: PathBuf,
+        running: Arc<Running>,
+    ) -> std::io::Result<ControlServer> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("nfv-control".into())
+            .spawn(move || accept_loop(&listener, &running, &flag))?;
+        Ok(ControlServer {
+            path,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stop serving: refuse new connections, end the ones open (a capture ends with its
+    /// last line), wait for them, remove the socket.
+    pub fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            if t.join().is_err() {
+                tracing::warn!("the control socket thread panicked");
+            }
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+impl Drop for ControlServer {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+fn accept_loop(listener: &UnixListener, running: &Arc<Running>, stop: &Arc<AtomicBool>) {
+    let live = Arc::new(AtomicUsize::new(0));
+    let mut threads: Vec<JoinHandle<()>> = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                threads.retain(|t| !t.is_finished());
+                if live.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
+                    let _ = stream.set_nonblocking(false);
+                    let _ = reply(&stream, &error("too many control connections; try again"));
+                    continue;
+                }
+                live.fetch_add(1, Ordering::Relaxed);
+                let (running, stop, live2) = (running.clone(), stop.clone(), live.clone());
+                let spawned = std::thread::Builder::new()
+                    .name("nfv-control-conn".into())
+                    .spawn(move || {
+                        if let Err(e) = serve(stream, &running, &stop) {
+                            tracing::debug!("control connection: {e}");
+                        }
+                        live2.fetch_sub(1, Ordering::Relaxed);
+                    });
+                match spawned {
+                    Ok(t) => threads.push(t),
+                    Err(e) => {
+                        live.fetch_sub(1, Ordering::Relaxed);
+                        tracing::warn!("cannot serve a control connection: {e}");
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => {
+                tracing::debug!("control accept: {e}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+}
+
+fn error(msg: impl std::fmt::Display) -> Value {
+    json!({"ok": false, "error": msg.to_string()})
+}
+
+fn reply(mut stream: &UnixStream, v: &Value) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(v).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    stream.write_all(&line)
+}
+
+/// Read one request line of at most [`MAX_REQUEST`] bytes.
+fn read_request(stream: &UnixStream) -> Result<Request, String> {
+    let mut line = Vec::new();
+    let mut reader = BufReader::new(stream.take(MAX_REQUEST as u64 + 1));
+    match reader.read_until(b'\n', &mut line) {
+        Ok(0) => return Err("empty request".into()),
+        Ok(_) => {}
+        Err(e) => return Err(format!("cannot read the request: {e}")),
+    }
+    if line.len() > MAX_REQUEST {
+        return Err(format!("request longer than {MAX_REQUEST} bytes"));
+    }
+    serde_json::from_slice(&line).map_err(|e| format!("bad request: {e}"))
+}
+
+fn serve(stream: UnixStream, running: &Running, stop: &AtomicBool) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
+    stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+    let req = match read_request(&stream) {
+        Ok(r) => r,
+        Err(e) => return reply(&stream, &error(e)),
+    };
+    tracing::debug!(?req, "control request");
+    let answer = match req {
+        Request::Show { table } => show(running, &table),
+        Request::Trace {
+            port,
+            count,
+            timeout_ms,
+        } => trace(
+            running,
+            port.as_deref(),
+            count,
+            timeout_ms.map_or(Duration::from_secs(10), Duration::from_millis),
+            stop,
+        ),
+        Request::Capture { at, count } => return capture(&stream, running, &at, count, stop),
+        Request::Reload { file, text } => reload(running, &file, &text),
+    };
+    reply(&stream, &answer.unwrap_or_else(error))
+}
+
+fn cell(c: &Cell) -> Value {
+    match c {
+        Cell::Text(s) => Value::from(s.as_str()),
+        Cell::Int(n) => Value::from(*n),
+        Cell::Signed(n) => Value::from(*n),
+        Cell::Bool(b) => Value::from(*b),
+        Cell::None => Value::Null,
+    }
+}
+
+/// A table answer: column names and rows of values.
+fn table(columns: &[&str], rows: Vec<Vec<Value>>) -> Value {
+    json!({"ok": true, "columns": columns, "rows": rows})
+}
+
+fn port_kind(p: &PortPlan) -> (&'static str, String) {
+    match p {
+        PortPlan::Tap {
+            host: Some(h),
+            ifname,
+            ..
+        } => ("tap", format!("{h}:{ifname}")),
+        PortPlan::Tap { device, .. } => ("tap", device.clone()),
+        PortPlan::VhostUser { socket, mode, .. } => (
+            "vhost-user",
+            format!(
+                "{} ({})",
+                socket.display(),
+                match mode {
+                    nfv_dataplane::port::SocketMode::Server => "server",
+                    nfv_dataplane::port::SocketMode::Client => "client",
+                }
+            ),
+        ),
+        PortPlan::Null { .. } => ("null", "-".into()),
+        PortPlan::Generator(_) => ("generator", "-".into()),
+    }
+}
+
+fn function_kind(f: &crate::plan::FunctionPlan) -> &'static str {
+    use crate::plan::FunctionPlan as F;
+    match f {
+        F::Switch(_) => "switch",
+        F::Router(_) => "router",
+        F::DhcpServer { .. } => "dhcp-server",
+        F::Nat(_) => "nat",
+        F::Firewall(_) => "firewall",
+    }
+}
+
+fn show(running: &Running, name: &str) -> Result<Value, String> {
+    let name = name.to_string();
+    let called = running.with_worker(move |w, plan| {
+        let now = w.now();
+        let pool = (
+            w.pool_mut().available(),
+            w.pool_mut().size(),
+            w.pool_mut().exhausted,
+        );
+        let g = w.graph_mut();
+        let c = g.counters().clone();
+        match name.as_str() {
+            "ports" => Ok(table(
+                &[
+                    "port",
+                    "kind",
+                    "where",
+                    "peer",
+                    "rx_packets",
+                    "rx_bytes",
+                    "tx_packets",
+                    "tx_bytes",
+                    "rx_errors",
+                    "drops",
+                ],
+                plan.ports
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (n, p))| {
+                        let pc = &c.ports[i];
+                        let (kind, at) = port_kind(p);
+                        let peer = g
+                            .peer(Endpoint::Port(PortId(i as u16)))
+                            .map(|e| plan.end_label(e));
+                        vec![
+                            n.as_str().into(),
+                            kind.into(),
+                            at.into(),
+                            peer.into(),
+                            pc.rx_packets.get().into(),
+                            pc.rx_bytes.get().into(),
+                            pc.tx_packets.get().into(),
+                            pc.tx_bytes.get().into(),
+                            pc.rx_errors.get().into(),
+                            pc.drops.total().into(),
+                        ]
+                    })
+                    .collect(),
+            )),
+            "functions" => Ok(table(
+                &[
+                    "function",
+                    "kind",
+                    "gates",
+                    "packets_in",
+                    "packets_out",
+                    "consumed",
+                    "drops",
+                ],
+                plan.functions
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (n, f))| {
+                        let nc = &c.nodes[i];
+                        vec![
+                            n.as_str().into(),
+                            function_kind(f).into(),
+                            plan.gate_names
+                                .get(i)
+                                .map_or(String::new(), |g| g.join(","))
+                                .into(),
+                            nc.packets_in.get().into(),
+                            nc.packets_out.get().into(),
+                            nc.consumed.get().into(),
+                            nc.drops.total().into(),
+                        ]
+                    })
+                    .collect(),
+            )),
+            "workers" => {
+                let busy = c.busy_loops.get();
+                let loops = c.loops.get();
+                Ok(table(
+                    &[
+                        "worker",
+                        "ports",
+                        "functions",
+                        "loops",
+                        "busy_loops",
+                        "busy_percent",
+                        "average_burst",
+                        "pool_free",
+                        "pool_size",
+                        "pool_exhausted",
+                    ],
+                    vec![vec![
+                        u64::from(c.worker.0).into(),
+                        plan.ports.len().into(),
+                        plan.functions.len().into(),
+                        loops.into(),
+                        busy.into(),
+                        json!((busy as f64 * 1000.0 / loops.max(1) as f64).round() / 10.0),
+                        json!(
+                            (c.burst_packets.get() as f64 * 10.0 / busy.max(1) as f64).round()
+                                / 10.0
+                        ),
+                        pool.0.into(),
+                        pool.1.into(),
+                        pool.2.into(),
+                    ]],
+                ))
+            }
+            "drops" => {
+                let mut rows = Vec::new();
+                for (i, (n, _)) in plan.ports.iter().enumerate() {
+                    for (r, k) in c.ports[i].drops.nonzero() {
+                        rows.push(vec![
+                            n.as_str().into(),
+                            "port".into(),
+                            r.to_string().into(),
+                            k.into(),
+                        ]);
+                    }
+                }
+                for (i, (n, f)) in plan.functions.iter().enumerate() {
+                    for (r, k) in c.nodes[i].drops.nonzero() {
+                        rows.push(vec![
+                            n.as_str().into(),
+                            function_kind(f).into(),
+                            r.to_string().into(),
+                            k.into(),
+                        ]);
+                    }
+                }
+                Ok(table(&["where", "kind", "reason", "packets"], rows))
+            }
+            "captures" => Ok(table(
+                &["at", "remaining"],
+                g.capture()
+                    .map(|c| vec![vec!["(one)".into(), c.remaining().into()]])
+                    .unwrap_or_default(),
+            )),
+            other => {
+                let mut columns: Vec<&str> = vec!["function"];
+                let mut rows = Vec::new();
+                for i in 0..g.node_count() {
+                    let id = NodeId(i as u16);
+                    let Some(t) = g.node(id).and_then(|n| n.show(other, now)) else {
+                        continue;
+                    };
+                    if columns.len() == 1 {
+                        columns.extend(t.columns.iter().copied());
+                    }
+                    let gate = t.column("gate");
+                    let fname = g.node_names().get(i).cloned().unwrap_or_default();
+                    for r in &t.rows {
+                        let mut row = vec![Value::from(fname.as_str())];
+                        for (k, c) in r.iter().enumerate() {
+                            row.push(match (Some(k) == gate, c) {
+                                (true, Cell::Int(n)) => {
+                                    Value::from(plan.gate_name(id, nfv_dataplane::Gate(*n as u16)))
+                                }
+                                _ => cell(c),
+                            });
+                        }
+                        // Tables of one name from different kinds may differ in width.
+                        row.resize(columns.len(), Value::Null);
+                        rows.push(row);
+                    }
+                }
+                if columns.len() == 1 && !TABLES.contains(&other) {
+                    return Err(format!("no table `{other}`; tables: {}", TABLES.join(", ")));
+                }
+                Ok(table(&columns, rows))
+            }
+        }
+    });
+    called.map_err(|e| e.to_string())?
+}
+
+fn step(plan: &Plan, start: u64, r: &nfv_dataplane::trace::TraceRecord) -> Value {
+    let t = r.time.0.saturating_sub(start);
+    let node = |n: NodeId| {
+        plan.functions
+            .get(n.index())
+            .map(|(name, f)| (name.clone(), function_kind(f)))
+            .unwrap_or_else(|| (n.to_string(), "?"))
+    };
+    let port = |p: PortId| {
+        plan.ports
+            .get(p.index())
+            .map_or_else(|| p.to_string(), |(n, _)| n.clone())
+    };
+    match r.event {
+        TraceEvent::Rx(p) => json!({"t_ns": t, "event": "rx", "port": port(p)}),
+        TraceEvent::Tx(p) => json!({"t_ns": t, "event": "tx", "port": port(p)}),
+        TraceEvent::Node(n, g) => {
+            let (name, kind) = node(n);
+            json!({"t_ns": t, "event": "node", "function": name, "kind": kind, "gate": plan.gate_name(n, g)})
+        }
+        TraceEvent::Drop(n, reason) => {
+            let (name, kind) = node(n);
+            json!({"t_ns": t, "event": "drop", "function": name, "kind": kind, "reason": reason.to_string()})
+        }
+        TraceEvent::PortDrop(p, reason) => {
+            json!({"t_ns": t, "event": "drop", "port": port(p), "reason": reason.to_string()})
+        }
+        TraceEvent::Consumed(n) => {
+            let (name, kind) = node(n);
+            json!({"t_ns": t, "event": "consumed", "function": name, "kind": kind})
+        }
+    }
+}
+
+fn hex(data: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(data.len() * 2);
+    for b in data {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+fn trace(
+    running: &Running,
+    port: Option<&str>,
+    count: u32,
+    wait: Duration,
+    stop: &AtomicBool,
+) -> Result<Value, String> {
+    if count == 0 || count > 10_000 {
+        return Err("count must be 1 to 10000".into());
+    }
+    let port = match port {
+        None => None,
+        Some(p) => Some(
+            running
+                .plan()
+                .port_id(p)
+                .ok_or_else(|| format!("no port `{p}`"))?,
+        ),
+    };
+    let trace = Box::new(Trace::new(port, count));
+    running
+        .with_worker(move |w, _| {
+            w.graph_mut().set_trace(Some(trace));
+        })
+        .map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + wait.min(MAX_TRACE_WAIT);
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        let done = Instant::now() >= deadline || stop.load(Ordering::Relaxed);
+        // Packets picked in a turn have finished their path when the next command runs.
+        let taken = running
+            .with_worker(move |w, plan| {
+                let g = w.graph_mut();
+                let full = g.trace().is_none_or(Trace::is_full);
+                (done || full).then(|| (g.set_trace(None), plan.clone()))
+            })
+            .map_err(|e| e.to_string())?;
+        let Some((trace, plan)) = taken else { continue };
+        let Some(trace) = trace else {
+            return Err("the trace ended early: the topology was reloaded".into());
+        };
+        let wall = crate::run::wall_ns_at_zero();
+        let packets: Vec<Value> = trace
+            .packets
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let steps: Vec<Value> = trace
+                    .records
+                    .iter()
+                    .filter(|r| r.packet == p.id)
+                    .map(|r| step(&plan, p.time.0, r))
+                    .collect();
+                json!({
+                    "packet": i + 1,
+                    "port": plan.ports.get(p.port.index()).map(|(n, _)| n.clone()),
+                    "time_ns": wall.saturating_add(p.time.0),
+                    "length": p.len,
+                    "summary": crate::decode::summary(&p.head),
+                    "head": hex(&p.head),
+                    "steps": steps,
+                })
+            })
+            .collect();
+        return Ok(json!({
+            "ok": true,
+            "asked": count,
+            "traced": packets.len(),
+            "lost_steps": trace.lost,
+            "packets": packets,
+        }));
+    }
+}
+
+/// True if the client closed its end (or the socket broke).
+fn client_gone(stream: &UnixStream) -> bool {
+    let mut b = [0u8; 1];
+    if stream.set_nonblocking(true).is_err() {
+        return true;
+    }
+    // The client sends nothing after its request: end of stream means it left.
+    let gone = match (&*stream).read(&mut b) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    };
+    let _ = stream.set_nonblocking(false);
+    gone
+}
+
+fn capture(
+    stream: &UnixStream,
+    running: &Running,
+    at: &str,
+    count: Option<u64>,
+    stop: &AtomicBool,
+) -> std::io::Result<()> {
+    if count == Some(0) {
+        return reply(stream, &error("count must be at least 1"));
+    }
+    let plan = running.plan();
+    let Some(end) = plan.find_end(at) else {
+        return reply(
+            stream,
+            &error(format!(
+                "no port or function gate `{at}` (name a port, or FUNCTION.GATE such as gw.lan or nat.outside)"
+            )),
+        );
+    };
+    let installed = running.with_worker(move |w, plan| {
+        let g = w.graph_mut();
+        let peer = g.peer(end).unwrap_or(end);
+        if g.capture().is_some() {
+            return Err("a capture is running already (one at a time)".to_string());
+        }
+        let (c, reader) = Capture::new(end, peer, count);
+        g.set_capture(Some(c));
+        Ok((reader, plan.end_label(end), plan.end_label(peer)))
+    });
+    let (reader, a, b) = match installed {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return reply(stream, &error(e)),
+        Err(e) => return reply(stream, &error(e)),
+    };
+    let wall = crate::run::wall_ns_at_zero();
+    let result = stream_frames(stream, &reader, &plan, wall, count, stop, (&a, &b));
+    // Take the capture away, if it is still ours (a reload may have ended it).
+    let r2 = reader.clone();
+    let _ = running.with_worker(move |w, _| {
+        let g = w.graph_mut();
+        if g.capture().is_some_and(|c| c.feeds(&r2)) {
+            g.set_capture(None);
+        }
+    });
+    result
+}
+
+fn stream_frames(
+    stream: &UnixStream,
+    reader: &CaptureReader,
+    plan: &Plan,
+    wall: u64,
+    count: Option<u64>,
+    stop: &AtomicBool,
+    (a, b): (&str, &str),
+) -> std::io::Result<()> {
+    reply(
+        stream,
+        &json!({"ok": true, "capturing": [a, b], "snaplen": nfv_dataplane::BUF_SIZE}),
+    )?;
+    let mut sent = 0u64;
+    let mut why = "count";
+    loop {
+        let mut batch = Vec::new();
+        while let Some(f) = reader.frames.pop() {
+            batch.push(json!({
+                "time_ns": wall.saturating_add(f.time.0),
+                "to": f.to.map(|e| plan.end_label(e)),
+                "data": hex(&f.data),
+            }));
+            reader.recycle(f);
+            if batch.len() >= 256 {
+                break;
+            }
+        }
+        if !batch.is_empty() {
+            let mut out = Vec::new();
+            for v in &batch {
+                serde_json::to_writer(&mut out, v).map_err(std::io::Error::other)?;
+                out.push(b'\n');
+            }
+            (&*stream).write_all(&out)?;
+            sent += batch.len() as u64;
+            continue;
+        }
+        if count.is_some_and(|c| sent + reader.missed() >= c) {
+            break;
+        }
+        // The worker's half is gone: a reload rebuilt the graph.
+        if Arc::strong_count(&reader.frames) == 1 && reader.frames.is_empty() {
+            why = "reload";
+            break;
+        }
+        if stop.load(Ordering::Relaxed) {
+            why = "stopped";
+            break;
+        }
+        if client_gone(stream) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    reply(
+        stream,
+        &json!({"end": why, "captured": sent, "missed": reader.missed()}),
+    )
+}
+
+fn reload(running: &Running, file: &str, text: &str) -> Result<Value, String> {
+    let topo = crate::topology::load_str(text, Path::new(file)).map_err(|e| e.to_string())?;
+    let report = running.reload(&topo).map_err(|e| format!("{file}: {e}"))?;
+    let mut v = serde_json::to_value(&report).map_err(|e| e.to_string())?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert("ok".into(), Value::from(true));
+    }
+    Ok(v)
+}
+
+/// The client side: send `req` to the socket at `path` and give back the first answer
+/// line, and the stream for the lines that follow (a capture's frames).
+pub fn request(path: &Path, req: &Request) -> Result<(Value, BufReader<UnixStream>), String> {
+    let mut stream = UnixStream::connect(path).map_err(|e| {
+        format!(
+            "cannot reach the dataplane at {}: {e}{}",
+            path.display(),
+            if e.kind() == std::io::ErrorKind::PermissionDenied {
+                " (the control socket is root's: run as root, or start nfv with --control-group)"
+            } else {
+                " (is `nfv run` running?)"
+            }
+        )
+    })?;
+    let mut line = serde_json::to_vec(req).map_err(|e| e.to_string())?;
+    line.push(b'\n');
+    stream.write_all(&line).map_err(|e| e.to_string())?;
+    let mut reader = BufReader::new(stream);
+    let first = next_line(&mut reader)?.ok_or("the dataplane closed the connection")?;
+    if first.get("ok") == Some(&Value::Bool(false)) {
+        return Err(first
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("error")
+            .to_string());
+    }
+    Ok((first, reader))
+}
+
+/// The next JSON line, or `None` at the end of the stream.
+pub fn next_line(reader: &mut BufReader<UnixStream>) -> Result<Option<Value>, String> {
+    let mut line = String::new();
+    match reader.read_line(&mut line) {
+        Ok(0) => Ok(None),
+        Ok(_) => serde_json::from_str(&line)
+            .map(Some)
+            .map_err(|e| format!("bad answer from the dataplane: {e}")),
+        Err(e) => Err(format!("reading the answer: {e}")),
+    }
+}
+
+/// The socket to talk to: `--socket`, else the topology's default socket if `--topology`
+/// names one, else the only socket in /run/nfv.
+pub fn find_socket(socket: Option<&Path>, topology: Option<&str>) -> Result<PathBuf, String> {
+    if let Some(s) = socket {
+        return Ok(s.to_path_buf());
+    }
+    if let Some(t) = topology {
+        return Ok(default_socket(t));
+    }
+    let dir = Path::new(crate::lab::STATE_DIR);
+    let mut socks: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.extension().is_some_and(|x| x == "sock")
+                        && !p
+                            .file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    socks.sort();
+    match socks.len() {
+        0 => Err(format!(
+            "no running topology: no control socket in {} (start one with `nfv run FILE`)",
+            dir.display()
+        )),
+        1 => Ok(socks.remove(0)),
+        _ => Err(format!(
+            "several topologies run; choose one with -t NAME: {}",
+            socks
+                .iter()
+                .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_parse_and_bad_ones_are_refused() {
+        let r: Request = serde_json::from_str(r#"{"cmd":"show","table":"macs"}"#).expect("show");
+        assert_eq!(
+            r,
+            Request::Show {
+                table: "macs".into()
+            }
+        );
+        let r: Request = serde_json::from_str(r#"{"cmd":"trace","count":3}"#).expect("trace");
+        assert_eq!(
+            r,
+            Request::Trace {
+                port: None,
+                count: 3,
+                timeout_ms: None
+            }
+        );
+        for bad in [
+            "",
+            "{",
+            r#"{"cmd":"format-disk"}"#,
+            r#"{"cmd":"show"}"#,
+            r#"{"cmd":"show","table":"macs","extra":1}"#,
+            r#"{"cmd":"trace","count":-1}"#,
+            "[1,2,3]",
+        ] {
+            assert!(serde_json::from_str::<Request>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn group_ids_come_from_names_or_numbers() {
+        assert_eq!(group_id("0"), Some(0));
+        assert_eq!(group_id("root"), Some(0));
+        assert_eq!(group_id("no-such-group-nfv"), None);
+    }
+
+    #[test]
+    fn the_socket_is_private_and_a_live_one_is_not_taken_over() {
+        let dir = std::env::temp_dir().join(format!("nfv-ctl-test-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("t.sock");
+        let l = bind(&path, None).expect("bind");
+        let mode = std::fs::metadata(&path).expect("stat").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(
+            bind(&path, None).is_err(),
+            "a served socket is not replaced"
+        );
+        drop(l);
+        // Stale now: replaced.
+        let l = bind(&path, Some(0)).expect("rebind");
+        let mode = std::fs::metadata(&path).expect("stat").permissions().mode();
+        assert_eq!(mode & 0o777, 0o660);
+        drop(l);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
