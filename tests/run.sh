@@ -15,8 +15,8 @@ cd "$(dirname "$0")/.."
 # (checks nfv's /metrics and the dashboard's queries) and a real Prometheus server that
 # scrapes nfv in tests/metrics.rs (installed without recommends, so no node exporter; the
 # tests run it on their own loopback ports, and no service is started where policy-rc.d
-# forbids it).
-packages="iproute2 iputils-ping netcat-openbsd python3 coreutils procps busybox traceroute curl iperf3 qemu-system-x86 linux-image-amd64 cpio kmod xz-utils dpdk-dev librte-net-vhost23 prometheus"
+# forbids it). tcpdump reads the pcap files of `nfv capture` in tests/control.rs.
+packages="iproute2 iputils-ping netcat-openbsd python3 coreutils procps busybox traceroute curl iperf3 qemu-system-x86 linux-image-amd64 cpio kmod xz-utils dpdk-dev librte-net-vhost23 prometheus tcpdump"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -39,11 +39,12 @@ cargo test --workspace 2>&1 | tee "$log"
 fuzz_seconds=${FUZZ_SECONDS:-20}
 if [ "$fuzz_seconds" -gt 0 ]; then
   command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz
-  mkdir -p tests/fuzz/corpus/frames tests/fuzz/corpus/topology tests/fuzz/corpus/router tests/fuzz/corpus/dhcp tests/fuzz/corpus/gateway tests/fuzz/corpus/vhost
+  mkdir -p tests/fuzz/corpus/frames tests/fuzz/corpus/topology tests/fuzz/corpus/router tests/fuzz/corpus/dhcp tests/fuzz/corpus/gateway tests/fuzz/corpus/vhost tests/fuzz/corpus/control
   cp tests/fuzz/seeds/topology/* tests/fuzz/corpus/topology/
   cp tests/fuzz/seeds/vhost/* tests/fuzz/corpus/vhost/
+  cp tests/fuzz/seeds/control/* tests/fuzz/corpus/control/
   flog=$(mktemp)
-  for target in frames topology router dhcp gateway vhost; do
+  for target in frames topology router dhcp gateway vhost control; do
     if ! RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir tests/fuzz "$target" "tests/fuzz/corpus/$target" -- \
       -max_total_time="$fuzz_seconds" -print_final_stats=1 > "$flog" 2>&1; then
       tail -n 60 "$flog"

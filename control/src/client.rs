@@ -121,10 +121,6 @@ pub fn show(at: &Target, table: &str, json: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn micros(ns: u64) -> String {
-    format!("{:>9.1} us", ns as f64 / 1000.0)
-}
-
 /// A trace answer, for people.
 pub fn render_trace(answer: &Value) -> String {
     let mut out = String::new();
@@ -133,15 +129,21 @@ pub fn render_trace(answer: &Value) -> String {
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
+    let first = packets
+        .first()
+        .and_then(|p| p["time_ns"].as_u64())
+        .unwrap_or(0);
     for p in &packets {
+        // A packet's steps all happen in the worker turn that received it: one time each.
+        let at = p["time_ns"].as_u64().unwrap_or(first).saturating_sub(first);
         out.push_str(&format!(
-            "packet {} on {}: {}\n",
+            "packet {} at +{:.6} s on {}: {}\n",
             text(&p["packet"]),
+            at as f64 / 1e9,
             text(&p["port"]),
             text(&p["summary"])
         ));
         for s in p["steps"].as_array().cloned().unwrap_or_default() {
-            let t = micros(s["t_ns"].as_u64().unwrap_or(0));
             let line = match s["event"].as_str().unwrap_or("?") {
                 "rx" => format!("rx        port {}", text(&s["port"])),
                 "tx" => format!("tx        port {}", text(&s["port"])),
@@ -171,7 +173,7 @@ pub fn render_trace(answer: &Value) -> String {
                 ),
                 other => other.to_string(),
             };
-            out.push_str(&format!("  {t}  {line}\n"));
+            out.push_str(&format!("  {line}\n"));
         }
         out.push('\n');
     }

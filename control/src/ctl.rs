@@ -280,6 +280,14 @@ fn serve(stream: UnixStream, running: &Running, stop: &AtomicBool) -> std::io::R
         Err(e) => return reply(&stream, &error(e)),
     };
     tracing::debug!(?req, "control request");
+    match req {
+        Request::Capture { at, count } => capture(&stream, running, &at, count, stop),
+        other => reply(&stream, &handle(running, other, stop)),
+    }
+}
+
+/// Answer a request that has one answer (anything but a capture, which streams).
+pub fn handle(running: &Running, req: Request, stop: &AtomicBool) -> Value {
     let answer = match req {
         Request::Show { table } => show(running, &table),
         Request::Trace {
@@ -293,10 +301,10 @@ fn serve(stream: UnixStream, running: &Running, stop: &AtomicBool) -> std::io::R
             timeout_ms.map_or(Duration::from_secs(10), Duration::from_millis),
             stop,
         ),
-        Request::Capture { at, count } => return capture(&stream, running, &at, count, stop),
+        Request::Capture { .. } => Err("a capture streams its answer; use the socket".into()),
         Request::Reload { file, text } => reload(running, &file, &text),
     };
-    reply(&stream, &answer.unwrap_or_else(error))
+    answer.unwrap_or_else(error)
 }
 
 fn cell(c: &Cell) -> Value {

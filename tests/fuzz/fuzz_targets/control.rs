@@ -1,0 +1,58 @@
+//! Arbitrary request lines into the control socket's handler, against a running
+//! dataplane (a slow generator into a switch and a sink: no root needed): every line gets
+//! a JSON answer, `"ok": false` for bad ones, and forwarding goes on. Reload requests
+//! whose file mentions vhost-user are skipped: a fuzzer must not create sockets on the
+//! machine (a topology without a lab refuses TAP ports and hosts by itself).
+#![no_main]
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use nfv_control::ctl::{handle, Request};
+use nfv_control::run::Running;
+
+const TOPOLOGY: &str = "name: fuzz-control
+ports:
+  gen:  { kind: generator, flows: 16, size: 64, rate: 1000, dst_mac: 02:ff:00:00:00:01 }
+  sink: { kind: null, mac: 02:ff:00:00:00:01 }
+functions:
+  sw: { kind: switch }
+links:
+  - [gen, sw]
+  - [sink, sw]
+";
+
+fn running() -> &'static Running {
+    static R: OnceLock<Running> = OnceLock::new();
+    R.get_or_init(|| {
+        let topo = nfv_control::topology::load_str(TOPOLOGY, Path::new("fuzz.yaml"))
+            .expect("the fuzz topology loads");
+        nfv_control::run::start(&topo).expect("the fuzz topology starts")
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(mut req) = serde_json::from_slice::<Request>(data) else {
+        return;
+    };
+    match &mut req {
+        Request::Capture { .. } => return,
+        Request::Reload { text, .. } if text.contains("vhost") => return,
+        Request::Trace { timeout_ms, .. } => *timeout_ms = Some(timeout_ms.unwrap_or(0).min(30)),
+        _ => {}
+    }
+    let r = running();
+    let answer = handle(r, req, &AtomicBool::new(false));
+    assert!(answer.get("ok").is_some(), "an answer without ok: {answer}");
+    // The worker still answers.
+    let table = handle(
+        r,
+        Request::Show {
+            table: "ports".into(),
+        },
+        &AtomicBool::new(false),
+    );
+    assert_eq!(table["ok"], serde_json::Value::Bool(true), "{table}");
+});
