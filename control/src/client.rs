@@ -353,6 +353,7 @@ pub fn reload(at: &Target, file: &Path, json: bool) -> ExitCode {
         ("functions added", "functions_added"),
         ("functions removed", "functions_removed"),
         ("functions rebuilt (state reset)", "functions_changed"),
+        ("functions updated (state kept)", "functions_updated"),
         ("hosts added", "hosts_added"),
         ("hosts removed", "hosts_removed"),
         ("hosts set up again", "hosts_changed"),

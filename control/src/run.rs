@@ -17,6 +17,7 @@ use nfv_functions::dhcp::{DhcpConfig, DhcpServer, DhcpStats};
 use nfv_functions::firewall::{Firewall, FirewallStats};
 use nfv_functions::nat::{Nat, NatStats};
 use nfv_functions::router::{Router, RouterStats};
+use nfv_functions::switch::SwitchConfig;
 use nfv_functions::{Switch, SwitchStats};
 
 use crate::lab::HostPlan;
@@ -309,7 +310,13 @@ impl OldCounters {
 /// of `plan` from those and `new` (carrying counters over) and run it. Gives back the
 /// parts that were not kept, to be dropped off the worker (closing a vhost-user port waits
 /// for its thread).
-fn swap(w: &mut Worker, plan: &Plan, keep: &Keep, mut new: Parts) -> (Parts, Arc<WorkerCounters>) {
+fn swap(
+    w: &mut Worker,
+    plan: &Plan,
+    keep: &Keep,
+    mut new: Parts,
+    reconfigure: &[(String, SwitchConfig)],
+) -> (Parts, Arc<WorkerCounters>) {
     let empty = GraphBuilder::new().build(WorkerId(0));
     let old = w.replace_graph(empty);
     let pool = w.pool_mut();
@@ -332,6 +339,19 @@ fn swap(w: &mut Worker, plan: &Plan, keep: &Keep, mut new: Parts) -> (Parts, Arc
             new.nodes.insert(name, n);
         } else {
             gone.nodes.insert(name, n);
+        }
+    }
+    // Kept nodes that take a new configuration in place do so before their gates are wired.
+    for (name, config) in reconfigure {
+        let taken = new
+            .nodes
+            .get_mut(name)
+            .is_some_and(|n| n.reconfigure(config));
+        if !taken {
+            tracing::error!(function = %name, "refused its new configuration; it is left out");
+            if let Some(n) = new.nodes.remove(name) {
+                gone.nodes.insert(name.clone(), n);
+            }
         }
     }
     let g = assemble(plan, &mut new, Some(&old_counters));
@@ -365,6 +385,9 @@ pub struct ReloadReport {
     pub functions_removed: Vec<String>,
     /// Functions rebuilt because their configuration changed (their state starts afresh).
     pub functions_changed: Vec<String>,
+    /// Functions that took their new configuration in place, keeping their state (a switch
+    /// with attachments added).
+    pub functions_updated: Vec<String>,
     /// Functions kept as they ran, with their state.
     pub functions_kept: Vec<String>,
     /// Hosts added.
@@ -386,6 +409,7 @@ impl ReloadReport {
             && self.functions_added.is_empty()
             && self.functions_removed.is_empty()
             && self.functions_changed.is_empty()
+            && self.functions_updated.is_empty()
             && self.hosts_added.is_empty()
             && self.hosts_removed.is_empty()
             && self.hosts_changed.is_empty()
@@ -791,11 +815,35 @@ impl Running {
             .collect();
         let old_functions: HashMap<&str, &FunctionPlan> =
             old.functions.iter().map(|(n, f)| (n.as_str(), f)).collect();
+        let gates_of = |plan: &Plan, name: &str| {
+            plan.functions
+                .iter()
+                .position(|(n, _)| n == name)
+                .and_then(|i| plan.gate_names.get(i).cloned())
+                .unwrap_or_default()
+        };
+        let mut reconfigure: Vec<(String, SwitchConfig)> = Vec::new();
         for (name, f) in &new.functions {
             match old_functions.get(name.as_str()) {
                 None => report.functions_added.push(name.clone()),
                 Some(o) if format!("{o:?}") != format!("{f:?}") => {
-                    report.functions_changed.push(name.clone())
+                    // A switch given more attachments keeps its MAC table if every old gate
+                    // still faces what it faced.
+                    let grows = match (o, f) {
+                        (FunctionPlan::Switch(oc), FunctionPlan::Switch(nc)) => {
+                            let (og, ng) = (gates_of(old, name), gates_of(&new, name));
+                            (nc.grows_from(oc) && ng.starts_with(&og)).then(|| nc.clone())
+                        }
+                        _ => None,
+                    };
+                    match grows {
+                        Some(config) => {
+                            keep.nodes.insert(name.clone());
+                            report.functions_updated.push(name.clone());
+                            reconfigure.push((name.clone(), config));
+                        }
+                        None => report.functions_changed.push(name.clone()),
+                    }
                 }
                 Some(_) => {
                     keep.nodes.insert(name.clone());
@@ -841,6 +889,14 @@ impl Running {
         let mut interim = new.clone();
         interim.ports.retain(|(n, _)| keep.ports.contains(n));
         interim.functions.retain(|(n, _)| keep.nodes.contains(n));
+        // Switches that grow do so in phase two: until then they run as they were.
+        for (name, f) in &mut interim.functions {
+            if reconfigure.iter().any(|(n, _)| n == name) {
+                if let Some(o) = old_functions.get(name.as_str()) {
+                    *f = (*o).clone();
+                }
+            }
+        }
         let interim = renumbered(&new, &interim);
         let k = Keep {
             ports: keep.ports.clone(),
@@ -850,7 +906,7 @@ impl Running {
         let (gone, counters) = self
             .worker
             .call(
-                move |w| swap(w, &plan1, &k, Parts::default()),
+                move |w| swap(w, &plan1, &k, Parts::default(), &[]),
                 WORKER_TIMEOUT,
             )
             .map_err(|e| RunError::Reload(format!("the worker did not take the new graph: {e}")))?;
@@ -942,7 +998,10 @@ impl Running {
         let plan2 = new.clone();
         let (gone, counters) = self
             .worker
-            .call(move |w| swap(w, &plan2, &all, parts), WORKER_TIMEOUT)
+            .call(
+                move |w| swap(w, &plan2, &all, parts, &reconfigure),
+                WORKER_TIMEOUT,
+            )
             .map_err(|e| RunError::Reload(format!("the worker did not take the new graph: {e}")))?;
         drop(gone);
         self.worker.set_counters(counters.clone());
@@ -1009,9 +1068,17 @@ fn renumbered(full: &Plan, sub: &Plan) -> Plan {
                 .map(|j| (NodeId(i as u16), NodeId(j as u16)))
         })
         .collect();
+    // Only gates the function has in `sub` (a switch that grows later has fewer).
     let map = |e: Endpoint| match e {
         Endpoint::Port(p) => port_map.get(&p).map(|&p| Endpoint::Port(p)),
-        Endpoint::Node(n, g) => node_map.get(&n).map(|&n| Endpoint::Node(n, g)),
+        Endpoint::Node(n, g) => node_map
+            .get(&n)
+            .filter(|m| {
+                sub.functions
+                    .get(m.index())
+                    .is_some_and(|(_, f)| g.index() < f.gates())
+            })
+            .map(|&n| Endpoint::Node(n, g)),
     };
     let mut out = sub.clone();
     out.wires = full

@@ -50,6 +50,14 @@ pub trait Node: Send {
     /// milliseconds while idle) to run timers: ageing, retransmissions.
     fn tick(&mut self, _ctx: &mut Ctx<'_>) {}
 
+    /// Take a changed configuration in place, keeping the node's state (a switch given
+    /// more attachments keeps its MAC table). `config` is the node's own configuration
+    /// type. Returns false (the default) if the node cannot; it is then made anew. Called
+    /// on the worker between bursts, before the node's new gates are wired.
+    fn reconfigure(&mut self, _config: &dyn std::any::Any) -> bool {
+        false
+    }
+
     /// The node's state as table `table` (`"macs"`, `"arp"`, `"routes"`, `"nat"`,
     /// `"conntrack"`, `"leases"`, `"firewall"`, ...), or `None` if the node has no such
     /// table. Called on the worker between bursts, at `now`; see [`crate::table`].

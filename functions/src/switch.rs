@@ -78,7 +78,7 @@ impl VlanMode {
 }
 
 /// A switch's configuration.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SwitchConfig {
     /// Most MAC table entries.
     pub mac_table_size: usize,
@@ -112,6 +112,8 @@ fn ms(t: Timestamp) -> u32 {
 
 /// A learning switch; see the module documentation.
 pub struct Switch {
+    /// The configuration it runs (for [`Node::reconfigure`]).
+    config: SwitchConfig,
     attachments: Vec<VlanMode>,
     /// For each VLAN id, the gates that carry it.
     members: Vec<Vec<u16>>,
@@ -129,19 +131,38 @@ fn key(vlan: u16, mac: MacAddr) -> u64 {
     ((vlan as u64) << 48) | mac.to_u64()
 }
 
+/// For each VLAN id, the gates among `attachments` that carry it.
+fn vlan_members(attachments: &[VlanMode]) -> Vec<Vec<u16>> {
+    let mut members = vec![Vec::new(); VLAN_IDS];
+    for (g, a) in attachments.iter().enumerate() {
+        for (vlan, m) in members.iter_mut().enumerate().skip(1) {
+            if a.egress(vlan as u16).is_some() {
+                m.push(g as u16);
+            }
+        }
+    }
+    members
+}
+
+impl SwitchConfig {
+    /// True if a switch running `old` can take `self` in place, keeping its MAC table:
+    /// the same table size and ageing, and `old`'s attachments followed by new ones (so
+    /// every learned gate means what it meant).
+    pub fn grows_from(&self, old: &SwitchConfig) -> bool {
+        self.mac_table_size == old.mac_table_size
+            && self.ageing == old.ageing
+            && self.attachments.len() >= old.attachments.len()
+            && self.attachments[..old.attachments.len()] == old.attachments[..]
+    }
+}
+
 impl Switch {
     /// A switch with `config.attachments.len()` gates.
     pub fn new(config: SwitchConfig) -> Self {
-        let mut members = vec![Vec::new(); VLAN_IDS];
-        for (g, a) in config.attachments.iter().enumerate() {
-            for (vlan, m) in members.iter_mut().enumerate().skip(1) {
-                if a.egress(vlan as u16).is_some() {
-                    m.push(g as u16);
-                }
-            }
-        }
+        let members = vlan_members(&config.attachments);
         let capacity = config.mac_table_size.max(1);
         Switch {
+            config: config.clone(),
             attachments: config.attachments,
             members,
             table: MacTable::new(capacity),
@@ -298,6 +319,19 @@ impl Switch {
 }
 
 impl Node for Switch {
+    fn reconfigure(&mut self, config: &dyn std::any::Any) -> bool {
+        let Some(c) = config.downcast_ref::<SwitchConfig>() else {
+            return false;
+        };
+        if !c.grows_from(&self.config) {
+            return false;
+        }
+        self.members = vlan_members(&c.attachments);
+        self.attachments = c.attachments.clone();
+        self.config = c.clone();
+        true
+    }
+
     fn kind(&self) -> &'static str {
         "switch"
     }
@@ -406,6 +440,55 @@ mod tests {
     }
 
     const T0: Timestamp = Timestamp::from_secs(1);
+
+    #[test]
+    fn more_attachments_are_taken_in_place_and_the_mac_table_is_kept() {
+        use crate::testframes::Shared;
+        let config = |a: Vec<VlanMode>, size| SwitchConfig {
+            mac_table_size: size,
+            ageing: Duration::from_secs(300),
+            attachments: a,
+        };
+        let sw = Shared::new(Switch::new(config(access(2), 64)));
+        let mut h = Harness::new(Box::new(sw.clone()), 2, POOL);
+        let from_a = frame([0xff; 6], mac(1), None);
+        h.send(0, &from_a, T0);
+        assert_eq!(delivered(&mut h, &from_a), vec![1]);
+        let mut node =
+            sw.0.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        assert!(
+            !node.reconfigure(&config(access(1), 64)),
+            "fewer attachments"
+        );
+        assert!(
+            !node.reconfigure(&config(access(3), 128)),
+            "another table size"
+        );
+        let trunk = vec![
+            VlanMode::Access(1),
+            VlanMode::Trunk {
+                allowed: vec![2],
+                native: None,
+            },
+        ];
+        assert!(!node.reconfigure(&config(trunk, 64)), "gate 1 changed");
+        assert!(!node.reconfigure(&"not a switch config"));
+        assert!(node.reconfigure(&config(access(3), 64)));
+        drop(node);
+        // Three gates now: the learned entry is still there, and floods reach gate 2.
+        let mut h = Harness::new(Box::new(sw.clone()), 3, POOL);
+        let to_a = frame(mac(1), mac(2), None);
+        h.send(2, &to_a, T0);
+        assert_eq!(
+            delivered(&mut h, &to_a),
+            vec![0],
+            "mac 1 was kept on gate 0"
+        );
+        let from_c = frame([0xff; 6], mac(3), None);
+        h.send(2, &from_c, T0);
+        assert_eq!(delivered(&mut h, &from_c), vec![0, 1]);
+    }
 
     #[test]
     fn learns_and_then_forwards_unicast_only_to_the_learned_attachment() {
