@@ -494,9 +494,18 @@ fn show(running: &Running, name: &str) -> Result<Value, String> {
                 Ok(table(&["where", "kind", "reason", "packets"], rows))
             }
             "captures" => Ok(table(
-                &["at", "remaining"],
+                &["at", "peer", "remaining", "missed"],
                 g.capture()
-                    .map(|c| vec![vec!["(one)".into(), c.remaining().into()]])
+                    .map(|c| {
+                        let [a, b] = c.ends();
+                        let remaining = (c.remaining() != u64::MAX).then_some(c.remaining());
+                        vec![vec![
+                            plan.end_label(a).into(),
+                            plan.end_label(b).into(),
+                            remaining.into(),
+                            c.missed().into(),
+                        ]]
+                    })
                     .unwrap_or_default(),
             )),
             other => {

@@ -261,6 +261,16 @@ impl Capture {
         }
     }
 
+    /// The two ends of the captured wire.
+    pub fn ends(&self) -> [Endpoint; 2] {
+        self.ends
+    }
+
+    /// Frames the reader missed so far.
+    pub fn missed(&self) -> u64 {
+        self.reader.missed()
+    }
+
     /// True if this capture feeds `reader`.
     pub fn feeds(&self, reader: &CaptureReader) -> bool {
         Arc::ptr_eq(&self.reader.frames, &reader.frames)
