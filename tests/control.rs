@@ -813,34 +813,66 @@ fn captures_are_pcap_files_that_tcpdump_reads() {
         );
     }
 
-    // A port, until Ctrl-C; the pings are over (and answered) before it comes.
-    no_capture(&lab);
-    let file = lab.dir.path().join("alice0.pcap");
-    let f = file.to_str().expect("utf-8 path");
-    let (mut bg, _out, err) = nfv_bg(&lab, "alice0", &["capture", "alice0", "-w", f]);
-    settle();
-    let c = show(&lab, "captures");
-    assert_eq!(c.len(), 1, "{c:#?}");
-    assert_eq!(lab.ping("alice", NAS, 3), (3, 3));
-    let pid = bg.0.id().to_string();
-    let _ = Command::new("kill").args(["-INT", &pid]).status();
-    let code = bg.wait("nfv capture after SIGINT", Duration::from_secs(5));
-    assert_eq!(code, Some(0), "{}", read(&err));
-    let lines = tcpdump(&file);
+    // A port, until Ctrl-C, which comes a while after the pings.
+    let lines = capture_until_ctrl_c(&lab, "alice0", Duration::from_secs(1));
     assert_eq!(
         count(&lines, &format!("IP {alice} > {NAS}: ICMP echo request")),
         3,
-        "{lines:#?}\n{}",
-        read(&err)
+        "{lines:#?}"
     );
     assert_eq!(
         count(&lines, &format!("IP {NAS} > {alice}: ICMP echo reply")),
         3,
-        "every reply alice received crossed alice0 before Ctrl-C: {lines:#?}\n{}",
-        read(&err)
+        "{lines:#?}"
     );
     no_capture(&lab);
 
+    let (ok, summary) = lab.stop();
+    assert!(ok, "{summary}");
+}
+
+/// Capture on `at` while alice pings the NAS 3 times; Ctrl-C `pause` after the last reply.
+/// The file as tcpdump reads it.
+fn capture_until_ctrl_c(lab: &Lab, at: &str, pause: Duration) -> Vec<String> {
+    no_capture(lab);
+    let file = lab.dir.path().join(format!("{at}-int.pcap"));
+    let f = file.to_str().expect("utf-8 path");
+    let (mut bg, _out, err) = nfv_bg(lab, at, &["capture", at, "-w", f]);
+    settle();
+    let c = show(lab, "captures");
+    assert_eq!(c.len(), 1, "{c:#?}");
+    assert_eq!(lab.ping("alice", NAS, 3), (3, 3));
+    std::thread::sleep(pause);
+    let pid = bg.0.id().to_string();
+    let _ = Command::new("kill").args(["-INT", &pid]).status();
+    let code = bg.wait("nfv capture after SIGINT", Duration::from_secs(5));
+    assert_eq!(code, Some(0), "{}", read(&err));
+    let mut lines = tcpdump(&file);
+    lines.push(read(&err));
+    lines
+}
+
+/// Every frame that crossed the wire before Ctrl-C is in the file: here Ctrl-C comes as
+/// soon as ping has its last reply, which crossed alice0 before.
+#[test]
+fn a_capture_ended_by_ctrl_c_keeps_the_frames_that_crossed_before() {
+    if !lab_available(PROGRAMS) {
+        return;
+    }
+    let lab = start("ctlint");
+    let (alice, _) = leases(&lab);
+    assert_eq!(lab.ping("alice", NAS, 1), (1, 1));
+    for round in 1..=5 {
+        let lines = capture_until_ctrl_c(&lab, "alice0", Duration::ZERO);
+        let replies = count(&lines, &format!("IP {NAS} > {alice}: ICMP echo reply"));
+        let requests = count(&lines, &format!("IP {alice} > {NAS}: ICMP echo request"));
+        assert_eq!(
+            (requests, replies),
+            (3, 3),
+            "round {round}: every request and reply alice saw crossed alice0 before Ctrl-C: {lines:#?}"
+        );
+    }
+    no_capture(&lab);
     let (ok, summary) = lab.stop();
     assert!(ok, "{summary}");
 }
