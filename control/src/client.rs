@@ -265,7 +265,17 @@ pub fn capture(at: &Target, wire: &str, file: &Path, count: Option<u64>) -> Exit
     let mut written = 0u64;
     let mut line = Vec::new();
     let mut end: Option<Value> = None;
-    while !stop.load(Ordering::Relaxed) {
+    // After Ctrl-C: the dataplane is told (our sending half closes) and sends what it
+    // copied before, then its last line; we read on until then, for a few seconds at most.
+    let mut stopping: Option<std::time::Instant> = None;
+    loop {
+        if stopping.is_none() && stop.load(Ordering::Relaxed) {
+            let _ = reader.get_ref().shutdown(std::net::Shutdown::Write);
+            stopping = Some(std::time::Instant::now());
+        }
+        if stopping.is_some_and(|t| t.elapsed() > Duration::from_secs(3)) {
+            break;
+        }
         match reader.read_until(b'\n', &mut line) {
             Ok(0) => break,
             Ok(_) if line.last() == Some(&b'\n') => {}

@@ -663,8 +663,9 @@ fn trace(
     }
 }
 
-/// True if the client closed its end (or the socket broke).
-fn client_gone(stream: &UnixStream) -> bool {
+/// True if the client closed its sending half (it is done, and may still read), or the
+/// socket broke.
+fn client_done(stream: &UnixStream) -> bool {
     let mut b = [0u8; 1];
     if stream.set_nonblocking(true).is_err() {
         return true;
@@ -714,8 +715,9 @@ fn capture(
         Err(e) => return reply(stream, &error(e)),
     };
     let wall = crate::run::wall_ns_at_zero();
-    let result = stream_frames(stream, &reader, &plan, wall, count, stop, (&a, &b));
-    // Take the capture away, if it is still ours (a reload may have ended it).
+    let streamed = stream_frames(stream, &reader, &plan, wall, count, stop, (&a, &b));
+    // Take the capture away first, if it is still ours (a reload may have ended it), so
+    // that a new capture may start as soon as the client has the last line.
     let r2 = reader.clone();
     let _ = running.with_worker(move |w, _| {
         let g = w.graph_mut();
@@ -723,9 +725,46 @@ fn capture(
             g.set_capture(None);
         }
     });
-    result
+    let (why, mut sent) = streamed?;
+    // Then what was copied before it went, and the end.
+    sent += send_frames(stream, &reader, &plan, wall, usize::MAX)?;
+    reply(
+        stream,
+        &json!({"end": why, "captured": sent, "missed": reader.missed()}),
+    )
 }
 
+/// Send up to `max` frames waiting in `reader` to the client; how many were sent.
+fn send_frames(
+    stream: &UnixStream,
+    reader: &CaptureReader,
+    plan: &Plan,
+    wall: u64,
+    max: usize,
+) -> std::io::Result<u64> {
+    let mut out = Vec::new();
+    let mut n = 0u64;
+    while (n as usize) < max {
+        let Some(f) = reader.frames.pop() else { break };
+        let v = json!({
+            "time_ns": wall.saturating_add(f.time.0),
+            "to": f.to.map(|e| plan.end_label(e)),
+            "data": hex(&f.data),
+        });
+        reader.recycle(f);
+        serde_json::to_writer(&mut out, &v).map_err(std::io::Error::other)?;
+        out.push(b'\n');
+        n += 1;
+    }
+    if n > 0 {
+        (&*stream).write_all(&out)?;
+    }
+    Ok(n)
+}
+
+/// Stream captured frames until the count is reached, the capture is gone (a reload),
+/// nfv stops, or the client closes its sending half (Ctrl-C: it still reads the rest).
+/// Gives why it ended and the frames sent.
 fn stream_frames(
     stream: &UnixStream,
     reader: &CaptureReader,
@@ -734,57 +773,33 @@ fn stream_frames(
     count: Option<u64>,
     stop: &AtomicBool,
     (a, b): (&str, &str),
-) -> std::io::Result<()> {
+) -> std::io::Result<(&'static str, u64)> {
     reply(
         stream,
         &json!({"ok": true, "capturing": [a, b], "snaplen": nfv_dataplane::BUF_SIZE}),
     )?;
     let mut sent = 0u64;
-    let mut why = "count";
     loop {
-        let mut batch = Vec::new();
-        while let Some(f) = reader.frames.pop() {
-            batch.push(json!({
-                "time_ns": wall.saturating_add(f.time.0),
-                "to": f.to.map(|e| plan.end_label(e)),
-                "data": hex(&f.data),
-            }));
-            reader.recycle(f);
-            if batch.len() >= 256 {
-                break;
-            }
-        }
-        if !batch.is_empty() {
-            let mut out = Vec::new();
-            for v in &batch {
-                serde_json::to_writer(&mut out, v).map_err(std::io::Error::other)?;
-                out.push(b'\n');
-            }
-            (&*stream).write_all(&out)?;
-            sent += batch.len() as u64;
+        let n = send_frames(stream, reader, plan, wall, 256)?;
+        sent += n;
+        if n > 0 {
             continue;
         }
         if count.is_some_and(|c| sent + reader.missed() >= c) {
-            break;
+            return Ok(("count", sent));
         }
         // The worker's half is gone: a reload rebuilt the graph.
         if Arc::strong_count(&reader.frames) == 1 && reader.frames.is_empty() {
-            why = "reload";
-            break;
+            return Ok(("reload", sent));
         }
         if stop.load(Ordering::Relaxed) {
-            why = "stopped";
-            break;
+            return Ok(("stopped", sent));
         }
-        if client_gone(stream) {
-            return Ok(());
+        if client_done(stream) {
+            return Ok(("client", sent));
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    reply(
-        stream,
-        &json!({"end": why, "captured": sent, "missed": reader.missed()}),
-    )
 }
 
 fn reload(running: &Running, file: &str, text: &str) -> Result<Value, String> {

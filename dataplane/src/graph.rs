@@ -136,7 +136,8 @@ impl<'a> Ctx<'a> {
     #[cold]
     fn traced(&mut self, pkt: &Packet, event: TraceEvent) {
         if let Some(t) = self.trace.as_deref_mut() {
-            t.record(pkt.meta.trace, self.now, event);
+            let now = self.now.max(crate::time::Clock::global().now());
+            t.record(pkt.meta.trace, now, event);
         }
     }
 
@@ -156,6 +157,17 @@ impl<'a> Ctx<'a> {
     #[inline]
     pub fn alloc(&mut self) -> Option<Packet> {
         self.pool.alloc()
+    }
+
+    /// Count `pkt` as dropped for `reason` while its buffer lives on as a new packet the node
+    /// answers with (an ICMP error, a TCP reset, built in place). A trace records the drop
+    /// and goes on following the answer.
+    #[inline]
+    pub fn drop_reused(&mut self, pkt: &Packet, reason: DropReason) {
+        self.counters.drops.add(reason, 1);
+        if pkt.meta.trace != 0 {
+            self.traced(pkt, TraceEvent::Drop(self.node, reason));
+        }
     }
 
     /// Count a drop for a packet that was never made (a copy the pool had no buffer for).
@@ -331,6 +343,9 @@ fn observe(
     batch: &Batch,
     now: Timestamp,
 ) {
+    // The turn's time is the same for every step of a burst; a trace or capture reads the
+    // clock itself (only while one runs), so that a reply is seen after its request.
+    let now = now.max(crate::time::Clock::global().now());
     if let Some(t) = trace {
         let event = match end {
             Endpoint::Port(p) => TraceEvent::Tx(p),

@@ -572,7 +572,7 @@ impl Node for Firewall {
                 Verdict::Pass => ctx.emit(other, pkt),
                 Verdict::Drop(r) => ctx.drop(pkt, r),
                 Verdict::Reject => {
-                    ctx.count_drop(DropReason::FwRejected);
+                    ctx.drop_reused(&pkt, DropReason::FwRejected);
                     ctx.emit(input, pkt);
                 }
             }

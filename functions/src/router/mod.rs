@@ -467,7 +467,7 @@ impl Router {
         let (addr, mac) = (iface.addr, iface.mac);
         if icmp::make_error(&mut pkt, total, ty, code, rest, addr, mac) {
             // The packet is dropped and its buffer goes back out as the error.
-            ctx.count_drop(reason);
+            ctx.drop_reused(&pkt, reason);
             self.stats.icmp_errors.add(1);
             ctx.emit(Gate(gate), pkt);
         } else {
