@@ -10,6 +10,7 @@ mod common;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -536,6 +537,21 @@ fn the_socket_is_roots_alone_and_bad_requests_are_answered() {
     assert_eq!(meta.mode() & 0o7777, 0o600, "mode {:o}", meta.mode());
     assert_eq!((meta.uid(), meta.gid()), (0, 0), "owner");
     assert_eq!(lab.ping("nas", "192.168.1.1", 2), (2, 2));
+
+    // Another user (nobody) is refused by the socket's mode, and told why.
+    let o = Command::new(NFV)
+        .args(["show", "ports", "--socket"])
+        .arg(&sock)
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("run nfv show as nobody");
+    assert!(!o.status.success(), "nobody read the socket: {}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("ermission denied") && err.contains("--control-group"),
+        "{err}"
+    );
 
     let too_long = {
         let mut v = vec![b'x'; nfv_control::ctl::MAX_REQUEST + 100];
