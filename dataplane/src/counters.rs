@@ -102,6 +102,20 @@ impl PortCounters {
         self.tx_bytes.add(bytes as u64);
     }
 
+    /// Count `packets` received frames of `bytes` bytes in all (a burst at once).
+    #[inline]
+    pub fn rx_many(&self, packets: usize, bytes: usize) {
+        self.rx_packets.add(packets as u64);
+        self.rx_bytes.add(bytes as u64);
+    }
+
+    /// Count `packets` transmitted frames of `bytes` bytes in all (a burst at once).
+    #[inline]
+    pub fn tx_many(&self, packets: usize, bytes: usize) {
+        self.tx_packets.add(packets as u64);
+        self.tx_bytes.add(bytes as u64);
+    }
+
     /// Take over the counts of `other`: the same port in a graph that was rebuilt (by a
     /// reload) keeps counting from where it was. Only the owning worker may call this.
     pub fn copy_from(&self, other: &PortCounters) {

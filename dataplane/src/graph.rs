@@ -74,6 +74,20 @@ struct Queues {
 }
 
 impl Queues {
+    /// Move all of `batch` onto the empty queue at `to` (by swapping their storage), and
+    /// leave `batch` empty; if the queue is not empty, do nothing.
+    #[inline]
+    fn enqueue_all(&mut self, to: Endpoint, batch: &mut Batch) {
+        let q = match to {
+            Endpoint::Port(p) => &mut self.port_out[p.index()],
+            Endpoint::Node(n, g) => &mut self.node_in[n.index()][g.index()],
+        };
+        if q.is_empty() && !batch.is_empty() {
+            std::mem::swap(q, batch);
+            self.pending.push(to);
+        }
+    }
+
     #[inline]
     fn enqueue(&mut self, to: Endpoint, pkt: Packet) -> Result<(), Packet> {
         let q = match to {
@@ -505,9 +519,13 @@ impl Graph {
                 }
             }
             Some(to) => {
-                for mut pkt in rx.drain() {
+                for pkt in rx.iter_mut() {
                     pkt.meta.rx_port = port;
                     pkt.meta.rx_time = now;
+                }
+                // The common case: the queue is empty and takes the whole burst at once.
+                self.queues.enqueue_all(to, rx);
+                for pkt in rx.drain() {
                     if let Err(pkt) = self.queues.enqueue(to, pkt) {
                         counters.drops.add(DropReason::QueueFull, 1);
                         if let Some(t) = &mut self.trace {

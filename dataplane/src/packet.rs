@@ -5,6 +5,7 @@
 //! allocates nothing. The frame starts [`HEADROOM`] bytes into the buffer, which leaves room
 //! to push a VLAN tag or a tunnel header in place.
 
+use crate::batch::Batch;
 use crate::ids::PortId;
 use crate::time::Timestamp;
 
@@ -216,6 +217,18 @@ impl Pool {
     pub fn free(&mut self, p: Packet) {
         if self.free.len() < self.free.capacity() {
             self.free.push(p);
+        }
+    }
+
+    /// Give back the buffers of every packet in `batch`, leaving it empty.
+    #[inline]
+    pub fn free_batch(&mut self, batch: &mut Batch) {
+        if batch.len() <= self.free.capacity() - self.free.len() {
+            self.free.extend(batch.drain());
+        } else {
+            for p in batch.drain() {
+                self.free(p);
+            }
         }
     }
 

@@ -3,8 +3,10 @@
 //! Built for the switch's access pattern: a burst of up to 64 lookups whose slots can be
 //! loaded up front ([`MacTable::warm`]), so that their cache misses overlap instead of
 //! following one another, then the lookups themselves. Keys are `(VLAN << 48) | MAC`; a
-//! VLAN is never 0 inside the switch, so key 0 marks an empty slot. The hash is ahash with
-//! random keys: a guest cannot choose MACs that collide. Deletion shifts the rest of a
+//! VLAN is never 0 inside the switch, so key 0 marks an empty slot. The hash is one keyed
+//! folded multiply (the mixing step of ahash and wyhash, done once: a MAC key is a single
+//! word) with two random 64-bit keys drawn per table: a guest cannot choose MACs that
+//! collide without knowing them. Deletion shifts the rest of a
 //! probe run back (no tombstones), so lookups never slow down as entries come and go.
 
 /// One slot: key, attachment, last seen (ms of the worker clock, wrapping).
@@ -24,7 +26,16 @@ pub struct MacTable {
     mask: usize,
     len: usize,
     capacity: usize,
-    hasher: ahash::RandomState,
+    /// Hash keys: `key ^ k0` is multiplied by `k1` (odd).
+    k0: u64,
+    k1: u64,
+}
+
+/// Two random words from the standard library's per-process random hash keys.
+fn random_keys() -> (u64, u64) {
+    use std::hash::BuildHasher;
+    let s = std::collections::hash_map::RandomState::new();
+    (s.hash_one(0x6e66_7631u64), s.hash_one(0x6d61_6373u64) | 1)
 }
 
 impl MacTable {
@@ -32,6 +43,7 @@ impl MacTable {
     pub fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
         let n = (capacity * 2).next_power_of_two().max(16);
+        let (k0, k1) = random_keys();
         MacTable {
             slots: {
                 let mut v = Vec::with_capacity(n);
@@ -42,13 +54,21 @@ impl MacTable {
             mask: n - 1,
             len: 0,
             capacity,
-            hasher: ahash::RandomState::new(),
+            k0,
+            k1,
         }
     }
 
     /// Entries in the table.
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// True if the entries are too many to stay in a core's own caches (at worst one cache
+    /// line each, more than 512 KiB): then loading a burst's slots ahead
+    /// ([`MacTable::warm`]) pays for its extra pass.
+    pub fn is_large(&self) -> bool {
+        self.len * 64 > 512 << 10
     }
 
     /// True if there are none.
@@ -58,14 +78,15 @@ impl MacTable {
 
     #[inline]
     fn home(&self, key: u64) -> usize {
-        (self.hasher.hash_one(key) as usize) & self.mask
+        let p = u128::from(key ^ self.k0) * u128::from(self.k1);
+        ((p as u64) ^ ((p >> 64) as u64)) as usize & self.mask
     }
 
-    /// Load the home slot of `key` and return its key: called for a whole burst before the
-    /// lookups, the loads' cache misses overlap.
+    /// Prefetch the home slot of `key`: called for a whole burst before the lookups, the
+    /// cache misses overlap.
     #[inline]
-    pub fn warm(&self, key: u64) -> u64 {
-        self.slots[self.home(key)].key
+    pub fn warm(&self, key: u64) {
+        nfv_dataplane::prefetch(&self.slots[self.home(key)]);
     }
 
     #[inline]

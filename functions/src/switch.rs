@@ -15,7 +15,7 @@
 //!
 //! The MAC table is bounded: when it is full, new addresses are not learned (counted as
 //! `table_full`) and frames to them are flooded. Entries older than the ageing time are
-//! ignored at lookup and swept by the timer. Its hasher is keyed at random (ahash), so a
+//! ignored at lookup and swept by the timer. Its hash is keyed at random per table, so a
 //! guest cannot choose addresses that collide.
 //!
 //! Table `macs` ([`Node::show`]): one row per live entry, sorted by VLAN and address, with
@@ -118,10 +118,11 @@ pub struct Switch {
     /// For each VLAN id, the gates that carry it.
     members: Vec<Vec<u16>>,
     table: MacTable,
-    /// Where the burst's warm-up loads go, so the compiler keeps them.
-    warmed: u64,
     ageing_ns: u64,
     ageing_ms: u32,
+    /// How stale an entry's `last_seen_ms` may get before a frame from it rewrites it:
+    /// an eighth of the ageing time, at most a second (entries age that much late at worst).
+    refresh_ms: u32,
     last_sweep: Timestamp,
     stats: Arc<SwitchStats>,
 }
@@ -161,16 +162,17 @@ impl Switch {
     pub fn new(config: SwitchConfig) -> Self {
         let members = vlan_members(&config.attachments);
         let capacity = config.mac_table_size.max(1);
+        let ageing_ms = u32::try_from(config.ageing.as_millis())
+            .unwrap_or(u32::MAX)
+            .max(1);
         Switch {
             config: config.clone(),
             attachments: config.attachments,
             members,
             table: MacTable::new(capacity),
-            warmed: 0,
             ageing_ns: u64::try_from(config.ageing.as_nanos()).unwrap_or(u64::MAX),
-            ageing_ms: u32::try_from(config.ageing.as_millis())
-                .unwrap_or(u32::MAX)
-                .max(1),
+            ageing_ms,
+            refresh_ms: (ageing_ms / 8).min(1000),
             last_sweep: Timestamp::ZERO,
             stats: Arc::new(SwitchStats::default()),
         }
@@ -201,12 +203,17 @@ impl Switch {
     #[inline]
     fn learn(&mut self, vlan: u16, mac: MacAddr, gate: u16, now: Timestamp) {
         let k = key(vlan, mac);
+        let now_ms = ms(now);
         if let Some(e) = self.table.get_mut(k) {
             if e.gate != gate {
                 e.gate = gate;
+                e.last_seen_ms = now_ms;
                 self.stats.moved.add(1);
+            } else if now_ms.wrapping_sub(e.last_seen_ms) >= self.refresh_ms {
+                // Written only now and then: a busy address does not dirty its cache line
+                // with every frame.
+                e.last_seen_ms = now_ms;
             }
-            e.last_seen_ms = ms(now);
             return;
         }
         if !self.table.insert(k, gate, ms(now)) {
@@ -238,8 +245,7 @@ impl Switch {
 
     /// Load the table slots a burst will look up, all at once: their cache misses overlap.
     #[inline]
-    fn warm(&mut self, ingress: u16, batch: &Batch) {
-        let mut acc = 0u64;
+    fn warm(&self, ingress: u16, batch: &Batch) {
         for p in batch.iter() {
             let Ok(f) = EthernetFrame::new_checked(p.data()) else {
                 continue;
@@ -247,12 +253,11 @@ impl Switch {
             let Some(vlan) = self.attachments[ingress as usize].ingress(f.vlan()) else {
                 continue;
             };
-            acc ^= self.table.warm(key(vlan, f.src()));
+            self.table.warm(key(vlan, f.src()));
             if !f.dst().is_multicast() {
-                acc ^= self.table.warm(key(vlan, f.dst()));
+                self.table.warm(key(vlan, f.dst()));
             }
         }
-        self.warmed ^= acc;
     }
 
     /// Send `pkt` (untagged inside the switch) out of `gate` in `vlan`, tagging it if the
@@ -344,7 +349,9 @@ impl Node for Switch {
             }
             return;
         }
-        self.warm(ingress, batch);
+        if self.table.is_large() {
+            self.warm(ingress, batch);
+        }
         for pkt in batch.drain() {
             self.forward(ingress, pkt, ctx);
         }
@@ -581,6 +588,30 @@ mod tests {
         h.tick(Timestamp::from_secs(700));
         assert_eq!(stats.aged.get(), 2);
         assert_eq!(stats.entries.get(), 0);
+    }
+
+    /// Seen-times are rewritten at most once a second (an eighth of the ageing time if
+    /// that is less): an address that keeps sending never ages, one that stops ages at most
+    /// that much late.
+    #[test]
+    fn busy_addresses_stay_and_quiet_ones_age_at_most_a_second_late() {
+        let (mut h, _) = switch(access(3), 1024, 4);
+        h.send(0, &frame([0xff; 6], mac(1), None), Timestamp::from_secs(0));
+        h.recv_each();
+        let to_a = frame(mac(1), mac(2), None);
+        let ms = |m: u64| Timestamp(m * 1_000_000);
+        // mac(1) sends every 300 ms for 10 s, far past the 4 s ageing time.
+        for t in (300..10_000).step_by(300) {
+            h.send(0, &frame([0xff; 6], mac(1), None), ms(t));
+            h.recv_each();
+            h.send(1, &to_a, ms(t + 1));
+            assert_eq!(delivered(&mut h, &to_a), vec![0], "known at {t} ms");
+        }
+        // Last seen at 9900 ms, its entry written 500 ms before that at worst: stale by 13.9 s.
+        h.send(1, &to_a, ms(13_000));
+        assert_eq!(delivered(&mut h, &to_a), vec![0], "fresh 3.1 s after");
+        h.send(1, &to_a, ms(14_400));
+        assert_eq!(delivered(&mut h, &to_a), vec![0, 2], "aged 4.5 s after");
     }
 
     #[test]

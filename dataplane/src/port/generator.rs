@@ -119,15 +119,20 @@ fn checksum(data: &[u8]) -> u16 {
     !(sum as u16)
 }
 
-/// [`checksum`] of a 20-byte IPv4 header, as ten fixed words (the per-packet path).
+/// The one's-complement sum (unfolded) of a 20-byte IPv4 header's words, leaving out the
+/// checksum and both addresses: the part of the checksum that is the same for every frame
+/// of a template.
+fn ipv4_fixed_sum(h: &[u8]) -> u32 {
+    (0..10)
+        .filter(|&w| !matches!(w, 5..=9))
+        .map(|w| u32::from(u16::from_be_bytes([h[2 * w], h[2 * w + 1]])))
+        .sum()
+}
+
+/// The IPv4 header checksum from the fixed part's sum and the two addresses.
 #[inline]
-fn ipv4_header_checksum(h: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    let mut i = 0;
-    while i + 1 < h.len().min(20) {
-        sum += u16::from_be_bytes([h[i], h[i + 1]]) as u32;
-        i += 2;
-    }
+fn ipv4_checksum(fixed: u32, src: u32, dst: u32) -> u16 {
+    let mut sum = fixed + (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff);
     sum = (sum & 0xffff) + (sum >> 16);
     sum = (sum & 0xffff) + (sum >> 16);
     !(sum as u16)
@@ -165,10 +170,17 @@ fn template(cfg: &GeneratorConfig, size: usize) -> Vec<u8> {
 /// A port that generates frames; see the module documentation.
 pub struct GeneratorPort {
     cfg: GeneratorConfig,
-    templates: Vec<Vec<u8>>,
+    /// One frame per size, for flow 0, and its IPv4 header's fixed sum ([`ipv4_fixed_sum`]).
+    templates: Vec<(Vec<u8>, u32)>,
     next_size: usize,
+    /// The next frame's flow, and that flow's source MAC (as a number), address and port.
     flow: u32,
+    mac: u64,
+    ip: u32,
+    port: u16,
+    /// The next frame's destination number and address.
     dst: u32,
+    dst_ip: u32,
     seq: u64,
     clock: Clock,
     start_ns: Option<u64>,
@@ -181,13 +193,25 @@ impl GeneratorPort {
             Sizes::Fixed(s) => vec![*s],
             Sizes::Imix => IMIX.to_vec(),
         };
-        let templates = sizes.iter().map(|&s| template(&cfg, s)).collect();
+        let templates = sizes
+            .iter()
+            .map(|&s| {
+                let t = template(&cfg, s);
+                let fixed = ipv4_fixed_sum(&t[ETH_HEADER..ETH_HEADER + 20]);
+                (t, fixed)
+            })
+            .collect();
+        let mac = mac_number(cfg.src_mac);
         GeneratorPort {
-            cfg,
             templates,
             next_size: 0,
             flow: 0,
+            mac,
+            ip: u32::from(cfg.src_ip),
+            port: cfg.src_port,
             dst: 0,
+            dst_ip: u32::from(cfg.dst_ip),
+            cfg,
             seq: 0,
             clock: Clock::global(),
             start_ns: None,
@@ -213,6 +237,39 @@ impl GeneratorPort {
         }
         n as usize
     }
+
+    /// Step to the next frame's flow and destination.
+    #[inline]
+    fn next_flow(&mut self, flows: u32) {
+        self.flow += 1;
+        if self.flow >= flows {
+            self.flow = 0;
+            self.mac = mac_number(self.cfg.src_mac);
+            self.ip = u32::from(self.cfg.src_ip);
+            self.port = self.cfg.src_port;
+        } else {
+            self.mac = self.mac.wrapping_add(1) & 0xffff_ffff_ffff;
+            self.ip = self.ip.wrapping_add(1);
+            self.port = if self.port == u16::MAX {
+                1024
+            } else {
+                self.port + 1
+            };
+        }
+        if self.cfg.dst_flows > 1 {
+            self.dst += 1;
+            if self.dst >= self.cfg.dst_flows {
+                self.dst = 0;
+            }
+            self.dst_ip =
+                u32::from(self.cfg.dst_ip).wrapping_add(self.dst.wrapping_mul(self.cfg.dst_step));
+        }
+    }
+}
+
+/// A MAC address as the low 48 bits of a number.
+fn mac_number(mac: [u8; 6]) -> u64 {
+    u64::from_be_bytes([0, 0, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]])
 }
 
 impl Port for GeneratorPort {
@@ -225,54 +282,54 @@ impl Port for GeneratorPort {
         if n == 0 {
             return;
         }
-        let now = self.clock.now().0;
+        let now = self.clock.now().0.to_be_bytes();
         let flows = self.cfg.flows.max(1);
+        let mut bytes = 0;
+        let mut made = 0;
         for _ in 0..n {
             let Some(mut pkt) = pool.alloc() else {
                 counters.drops.add(DropReason::NoBuffers, 1);
-                return;
+                break;
             };
-            let t = &self.templates[self.next_size];
-            self.next_size = (self.next_size + 1) % self.templates.len();
+            let (t, fixed) = &self.templates[self.next_size];
+            self.next_size += 1;
+            if self.next_size == self.templates.len() {
+                self.next_size = 0;
+            }
             if !pkt.set_frame(t) {
                 pool.free(pkt);
                 continue;
             }
-            let flow = self.flow;
-            self.flow = if flow + 1 >= flows { 0 } else { flow + 1 };
-            let f = pkt.data_mut();
-            if flow != 0 {
-                let mac = u64::from_be_bytes([0, 0, f[6], f[7], f[8], f[9], f[10], f[11]])
-                    .wrapping_add(flow as u64);
-                f[6..12].copy_from_slice(&mac.to_be_bytes()[2..]);
-                let ip = u32::from(self.cfg.src_ip).wrapping_add(flow);
-                f[26..30].copy_from_slice(&ip.to_be_bytes());
-                let port = 1024 + (self.cfg.src_port as u32 - 1024 + flow) % (65536 - 1024);
-                f[34..36].copy_from_slice(&(port as u16).to_be_bytes());
-            }
-            if self.cfg.dst_flows > 1 {
-                let d = self.dst;
-                self.dst = if d + 1 >= self.cfg.dst_flows {
-                    0
-                } else {
-                    d + 1
-                };
-                let ip = u32::from(self.cfg.dst_ip).wrapping_add(d.wrapping_mul(self.cfg.dst_step));
-                f[30..34].copy_from_slice(&ip.to_be_bytes());
-            }
-            f[24..26].copy_from_slice(&[0, 0]);
-            let sum = ipv4_header_checksum(&f[14..34]);
+            // Every template is at least MIN_SIZE long: one bounds check for all the fields.
+            let Some(Ok(f)) = pkt
+                .data_mut()
+                .get_mut(..MIN_SIZE)
+                .map(<&mut [u8; MIN_SIZE]>::try_from)
+            else {
+                pool.free(pkt);
+                continue;
+            };
+            // Flow `flow` has the source MAC, address and port of flow 0 plus `flow` (ports
+            // wrap within 1024..=65535); the next flow's values follow by one step.
+            f[6..12].copy_from_slice(&self.mac.to_be_bytes()[2..]);
+            f[26..30].copy_from_slice(&self.ip.to_be_bytes());
+            f[30..34].copy_from_slice(&self.dst_ip.to_be_bytes());
+            f[34..36].copy_from_slice(&self.port.to_be_bytes());
+            let sum = ipv4_checksum(*fixed, self.ip, self.dst_ip);
             f[24..26].copy_from_slice(&sum.to_be_bytes());
             let s = &mut f[STAMP_OFFSET..STAMP_OFFSET + STAMP_LEN];
             s[0..4].copy_from_slice(&STAMP_MAGIC.to_be_bytes());
             s[4..12].copy_from_slice(&self.seq.to_be_bytes());
-            s[12..20].copy_from_slice(&now.to_be_bytes());
+            s[12..20].copy_from_slice(&now);
             self.seq += 1;
-            counters.rx(pkt.len());
+            self.next_flow(flows);
+            bytes += pkt.len();
+            made += 1;
             if let Err(p) = batch.push(pkt) {
                 pool.free(p);
             }
         }
+        counters.rx_many(made, bytes);
     }
 
     fn tx_burst(&mut self, batch: &mut Batch, pool: &mut Pool, counters: &PortCounters) {
@@ -319,6 +376,36 @@ mod tests {
     }
 
     #[test]
+    fn source_ports_wrap_within_1024_and_destinations_step() {
+        let mut pool = Pool::new(64);
+        let frames = generate(
+            GeneratorConfig {
+                flows: 3,
+                src_port: 65534,
+                dst_flows: 2,
+                dst_step: 256,
+                count: Some(7),
+                ..GeneratorConfig::default()
+            },
+            &mut pool,
+        );
+        let ports: Vec<u16> = frames
+            .iter()
+            .map(|f| u16::from_be_bytes([f[34], f[35]]))
+            .collect();
+        assert_eq!(ports, [65534, 65535, 1024, 65534, 65535, 1024, 65534]);
+        let dsts: Vec<[u8; 4]> = frames
+            .iter()
+            .map(|f| [f[30], f[31], f[32], f[33]])
+            .collect();
+        let (a, b) = ([198, 19, 0, 1], [198, 19, 1, 1]);
+        assert_eq!(dsts, [a, b, a, b, a, b, a]);
+        for f in &frames {
+            assert_eq!(checksum(&f[14..34]), 0, "IPv4 header checksum");
+        }
+    }
+
+    #[test]
     fn frames_are_valid_ipv4_udp_with_stamps_and_flows() {
         let mut pool = Pool::new(64);
         let frames = generate(
@@ -335,8 +422,9 @@ mod tests {
             assert_eq!(checksum(&f[14..34]), 0, "IPv4 header checksum of frame {i}");
             let mut h = f[14..34].to_vec();
             h[10..12].copy_from_slice(&[0, 0]);
+            let word = |i: usize| u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
             assert_eq!(
-                ipv4_header_checksum(&h),
+                ipv4_checksum(ipv4_fixed_sum(&h), word(12), word(16)),
                 checksum(&h),
                 "fast and reference sums agree"
             );

@@ -11,7 +11,7 @@ use super::generator::read_stamp;
 use super::Port;
 use crate::batch::Batch;
 use crate::counters::{Counter, PortCounters};
-use crate::packet::{Pool, MAX_FRAME};
+use crate::packet::{Packet, Pool, MAX_FRAME};
 use crate::time::Clock;
 
 /// EtherType of the announce frame (IEEE 802 local experimental).
@@ -131,10 +131,9 @@ impl Port for NullPort {
                 Err(_) => rec.skipped.add(batch.len() as u64),
             }
         }
-        for pkt in batch.drain() {
-            counters.tx(pkt.len());
-            pool.free(pkt);
-        }
+        let bytes = batch.iter().map(Packet::len).sum();
+        counters.tx_many(batch.len(), bytes);
+        pool.free_batch(batch);
     }
 
     fn max_frame(&self) -> usize {
