@@ -88,7 +88,7 @@ impl Queues {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn enqueue(&mut self, to: Endpoint, pkt: Packet) -> Result<(), Packet> {
         let q = match to {
             Endpoint::Port(p) => &mut self.port_out[p.index()],
@@ -126,7 +126,7 @@ impl Drop for Ctx<'_> {
 
 impl<'a> Ctx<'a> {
     /// Send `pkt` out of `gate`.
-    #[inline]
+    #[inline(always)]
     pub fn emit(&mut self, gate: Gate, pkt: Packet) {
         match self.wires.get(gate.index()).copied().flatten() {
             None => self.drop(pkt, DropReason::Unwired),

@@ -30,7 +30,8 @@ use nfv_dataplane::{Batch, Counter, Ctx, DropReason, Gate, Node, Packet, Table, 
 use crate::mactable::MacTable;
 use crate::show;
 use crate::wire::{
-    insert_vlan_in_place, strip_vlan_in_place, EthernetFrame, MacAddr, VLAN_TAG_LEN,
+    ethernet_macs, insert_vlan_in_place, is_multicast_u64, strip_vlan_in_place, MacAddr,
+    VLAN_TAG_LEN,
 };
 
 /// VLAN ids are 12 bits; 0 and 4095 are reserved.
@@ -128,8 +129,8 @@ pub struct Switch {
 }
 
 #[inline]
-fn key(vlan: u16, mac: MacAddr) -> u64 {
-    ((vlan as u64) << 48) | mac.to_u64()
+fn key(vlan: u16, mac: u64) -> u64 {
+    ((vlan as u64) << 48) | mac
 }
 
 /// For each VLAN id, the gates among `attachments` that carry it.
@@ -201,9 +202,8 @@ impl Switch {
     }
 
     #[inline]
-    fn learn(&mut self, vlan: u16, mac: MacAddr, gate: u16, now: Timestamp) {
+    fn learn(&mut self, vlan: u16, mac: u64, gate: u16, now_ms: u32) {
         let k = key(vlan, mac);
-        let now_ms = ms(now);
         if let Some(e) = self.table.get_mut(k) {
             if e.gate != gate {
                 e.gate = gate;
@@ -216,7 +216,7 @@ impl Switch {
             }
             return;
         }
-        if !self.table.insert(k, gate, ms(now)) {
+        if !self.table.insert(k, gate, now_ms) {
             self.stats.table_full.add(1);
             return;
         }
@@ -225,10 +225,10 @@ impl Switch {
     }
 
     #[inline]
-    fn lookup(&self, vlan: u16, mac: MacAddr, now: Timestamp) -> Option<u16> {
+    fn lookup(&self, vlan: u16, mac: u64, now_ms: u32) -> Option<u16> {
         self.table
             .get(key(vlan, mac))
-            .filter(|e| self.fresh(e.last_seen_ms, now))
+            .filter(|e| now_ms.wrapping_sub(e.last_seen_ms) < self.ageing_ms)
             .map(|e| e.gate)
     }
 
@@ -247,22 +247,22 @@ impl Switch {
     #[inline]
     fn warm(&self, ingress: u16, batch: &Batch) {
         for p in batch.iter() {
-            let Ok(f) = EthernetFrame::new_checked(p.data()) else {
+            let Some((dst, src, tag)) = ethernet_macs(p.data()) else {
                 continue;
             };
-            let Some(vlan) = self.attachments[ingress as usize].ingress(f.vlan()) else {
+            let Some(vlan) = self.attachments[ingress as usize].ingress(tag) else {
                 continue;
             };
-            self.table.warm(key(vlan, f.src()));
-            if !f.dst().is_multicast() {
-                self.table.warm(key(vlan, f.dst()));
+            self.table.warm(key(vlan, src));
+            if !is_multicast_u64(dst) {
+                self.table.warm(key(vlan, dst));
             }
         }
     }
 
     /// Send `pkt` (untagged inside the switch) out of `gate` in `vlan`, tagging it if the
     /// attachment carries the VLAN tagged.
-    #[inline]
+    #[inline(always)]
     fn send(&self, ctx: &mut Ctx<'_>, gate: u16, vlan: u16, mut pkt: Packet) {
         match self.attachments[gate as usize].egress(vlan) {
             Some(false) => ctx.emit(Gate(gate), pkt),
@@ -296,26 +296,39 @@ impl Switch {
         self.send(ctx, current, vlan, pkt);
     }
 
-    fn forward(&mut self, ingress: u16, mut pkt: Packet, ctx: &mut Ctx<'_>) {
-        let (dst, src, tag) = match EthernetFrame::new_checked(pkt.data()) {
-            Ok(f) => (f.dst(), f.src(), f.vlan()),
-            Err(_) => return ctx.drop(pkt, DropReason::Runt),
+    /// Switch one frame that came in on `ingress`, whose untagged frames belong to
+    /// `untagged` (if it takes them), at `now`.
+    #[inline]
+    fn forward(
+        &mut self,
+        ingress: u16,
+        untagged: Option<u16>,
+        mut pkt: Packet,
+        ctx: &mut Ctx<'_>,
+        now_ms: u32,
+    ) {
+        let Some((dst, src, tag)) = ethernet_macs(pkt.data()) else {
+            return ctx.drop(pkt, DropReason::Runt);
         };
-        let Some(vlan) = self.attachments[ingress as usize].ingress(tag) else {
+        let vlan = match tag {
+            None => untagged,
+            Some(_) => self.attachments[ingress as usize].ingress(tag),
+        };
+        let Some(vlan) = vlan else {
             return ctx.drop(pkt, DropReason::VlanDenied);
         };
-        if src.is_multicast() {
+        if is_multicast_u64(src) {
             return ctx.drop(pkt, DropReason::BadHeader);
         }
         if tag.is_some() {
             let off = strip_vlan_in_place(pkt.data_mut());
             pkt.pull_front(off);
         }
-        self.learn(vlan, src, ingress, ctx.now);
-        if dst.is_multicast() {
+        self.learn(vlan, src, ingress, now_ms);
+        if is_multicast_u64(dst) {
             return self.flood(ctx, ingress, vlan, pkt);
         }
-        match self.lookup(vlan, dst, ctx.now) {
+        match self.lookup(vlan, dst, now_ms) {
             Some(g) if g == ingress => ctx.drop(pkt, DropReason::Hairpin),
             Some(g) => self.send(ctx, g, vlan, pkt),
             None => self.flood(ctx, ingress, vlan, pkt),
@@ -352,8 +365,11 @@ impl Node for Switch {
         if self.table.is_large() {
             self.warm(ingress, batch);
         }
+        let untagged = self.attachments[ingress as usize].ingress(None);
+        // The time in milliseconds, as the table keeps it: divided once per burst.
+        let now = ms(ctx.now);
         for pkt in batch.drain() {
-            self.forward(ingress, pkt, ctx);
+            self.forward(ingress, untagged, pkt, ctx, now);
         }
     }
 
@@ -840,7 +856,7 @@ mod tests {
             ageing: Duration::from_secs(300),
             attachments: access(2),
         });
-        sw.learn(1, MacAddr(mac(4)), 1, T0);
+        sw.learn(1, MacAddr(mac(4)).to_u64(), 1, ms(T0));
         assert_eq!(sw.entries(T0), vec![(1, MacAddr(mac(4)), Gate(1))]);
         assert!(sw.entries(Timestamp::from_secs(1000)).is_empty());
     }
