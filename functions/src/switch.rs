@@ -34,6 +34,9 @@ use crate::wire::{
     VLAN_TAG_LEN,
 };
 
+/// How many frames ahead of the one being switched a big table's slots are prefetched.
+const WARM_AHEAD: usize = 16;
+
 /// VLAN ids are 12 bits; 0 and 4095 are reserved.
 const VLAN_IDS: usize = 4096;
 
@@ -243,20 +246,18 @@ impl Switch {
         self.last_sweep = now;
     }
 
-    /// Load the table slots a burst will look up, all at once: their cache misses overlap.
+    /// Prefetch the table slots that `p` will look up.
     #[inline]
-    fn warm(&self, ingress: u16, batch: &Batch) {
-        for p in batch.iter() {
-            let Some((dst, src, tag)) = ethernet_macs(p.data()) else {
-                continue;
-            };
-            let Some(vlan) = self.attachments[ingress as usize].ingress(tag) else {
-                continue;
-            };
-            self.table.warm(key(vlan, src));
-            if !is_multicast_u64(dst) {
-                self.table.warm(key(vlan, dst));
-            }
+    fn warm(&self, ingress: u16, p: &Packet) {
+        let Some((dst, src, tag)) = ethernet_macs(p.data()) else {
+            return;
+        };
+        let Some(vlan) = self.attachments[ingress as usize].ingress(tag) else {
+            return;
+        };
+        self.table.warm(key(vlan, src));
+        if !is_multicast_u64(dst) {
+            self.table.warm(key(vlan, dst));
         }
     }
 
@@ -362,13 +363,25 @@ impl Node for Switch {
             }
             return;
         }
-        if self.table.is_large() {
-            self.warm(ingress, batch);
-        }
         let untagged = self.attachments[ingress as usize].ingress(None);
         // The time in milliseconds, as the table keeps it: divided once per burst.
         let now = ms(ctx.now);
-        for pkt in batch.drain() {
+        if !self.table.is_large() {
+            for pkt in batch.drain() {
+                self.forward(ingress, untagged, pkt, ctx, now);
+            }
+            return;
+        }
+        // A table bigger than the caches: prefetch the slots of the frame WARM_AHEAD places
+        // ahead of the one being switched, so that a steady number of misses is in flight.
+        for p in batch.iter().take(WARM_AHEAD) {
+            self.warm(ingress, p);
+        }
+        let mut frames = batch.drain();
+        while let Some(pkt) = frames.next() {
+            if let Some(ahead) = frames.as_slice().get(WARM_AHEAD - 1) {
+                self.warm(ingress, ahead);
+            }
             self.forward(ingress, untagged, pkt, ctx, now);
         }
     }
@@ -804,6 +817,53 @@ mod tests {
         assert_eq!(h.recv(1), there);
         assert_eq!(stats.entries.get(), 128, "each address learned once");
         assert_eq!(stats.flooded.get(), 64);
+        assert_eq!(h.pool().available(), POOL);
+    }
+
+    /// Past 8192 entries the switch prefetches ahead within a burst; it must switch
+    /// exactly as before: mixed bursts of known, unknown and broadcast destinations, runts
+    /// and tagged frames among them.
+    #[test]
+    fn a_big_table_prefetching_ahead_switches_every_frame_the_same() {
+        let (mut h, stats) = switch(access(3), 20_000, 300);
+        let host = |side: u8, i: u16| [0x02, side, 0, 0, (i >> 8) as u8, i as u8];
+        for chunk in (0..10_000u16).collect::<Vec<_>>().chunks(64) {
+            let frames: Vec<_> = chunk
+                .iter()
+                .map(|&i| frame([0xff; 6], host(1, i), None))
+                .collect();
+            h.send_burst(1, &frames, T0);
+            h.recv_each();
+        }
+        assert_eq!(stats.entries.get(), 10_000);
+        assert!(h.node_drops(DropReason::Runt) == 0);
+        // A burst from gate 0: to known hosts (gate 1), unknown ones (flooded to 1 and 2),
+        // broadcast, a runt and a tagged frame (denied on an access attachment).
+        let mut burst = Vec::new();
+        let mut want_1 = Vec::new();
+        let mut want_2 = Vec::new();
+        for i in 0..60u16 {
+            let f = match i % 4 {
+                0 | 1 => frame(host(1, i * 97), host(0, i), None),
+                2 => frame(host(3, i), host(0, i), None),
+                _ => frame([0xff; 6], host(0, i), None),
+            };
+            if i % 4 != 0 && i % 4 != 1 {
+                want_2.push(f.clone());
+            }
+            want_1.push(f.clone());
+            burst.push(f);
+        }
+        let mut cut = frame(host(1, 5), host(0, 998), Some(7));
+        cut.truncate(16); // a tag with no room for the inner type: a runt
+        burst.insert(10, cut);
+        burst.insert(20, frame(host(1, 5), host(0, 999), Some(7)));
+        h.send_burst(0, &burst, T0);
+        assert_eq!(h.recv(1), want_1, "known and flooded frames, in order");
+        assert_eq!(h.recv(2), want_2, "only the flooded ones");
+        assert_eq!(h.node_drops(DropReason::Runt), 1);
+        assert_eq!(h.node_drops(DropReason::VlanDenied), 1);
+        assert_eq!(stats.entries.get(), 10_060);
         assert_eq!(h.pool().available(), POOL);
     }
 
