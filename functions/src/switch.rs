@@ -366,21 +366,20 @@ impl Node for Switch {
         let untagged = self.attachments[ingress as usize].ingress(None);
         // The time in milliseconds, as the table keeps it: divided once per burst.
         let now = ms(ctx.now);
-        if !self.table.is_large() {
-            for pkt in batch.drain() {
-                self.forward(ingress, untagged, pkt, ctx, now);
-            }
-            return;
-        }
         // A table bigger than the caches: prefetch the slots of the frame WARM_AHEAD places
         // ahead of the one being switched, so that a steady number of misses is in flight.
-        for p in batch.iter().take(WARM_AHEAD) {
-            self.warm(ingress, p);
+        let large = self.table.is_large();
+        if large {
+            for p in batch.iter().take(WARM_AHEAD) {
+                self.warm(ingress, p);
+            }
         }
         let mut frames = batch.drain();
         while let Some(pkt) = frames.next() {
-            if let Some(ahead) = frames.as_slice().get(WARM_AHEAD - 1) {
-                self.warm(ingress, ahead);
+            if large {
+                if let Some(ahead) = frames.as_slice().get(WARM_AHEAD - 1) {
+                    self.warm(ingress, ahead);
+                }
             }
             self.forward(ingress, untagged, pkt, ctx, now);
         }
