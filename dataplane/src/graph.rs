@@ -521,7 +521,6 @@ impl Graph {
             Some(to) => {
                 for pkt in rx.iter_mut() {
                     pkt.meta.rx_port = port;
-                    pkt.meta.rx_time = now;
                 }
                 // The common case: the queue is empty and takes the whole burst at once.
                 self.queues.enqueue_all(to, rx);
@@ -567,7 +566,6 @@ impl Graph {
             return;
         };
         pkt.meta.rx_port = port;
-        pkt.meta.rx_time = now;
         if let Some(t) = &mut self.trace {
             t.pick(&mut pkt, port, now);
         }

@@ -1,13 +1,14 @@
 //! The switch's MAC table: open addressing with linear probing over 16-byte slots.
 //!
-//! Built for the switch's access pattern: a burst of up to 64 lookups whose slots can be
-//! loaded up front ([`MacTable::warm`]), so that their cache misses overlap instead of
-//! following one another, then the lookups themselves. Keys are `(VLAN << 48) | MAC`; a
-//! VLAN is never 0 inside the switch, so key 0 marks an empty slot. The hash is one keyed
-//! folded multiply (the mixing step of ahash and wyhash, done once: a MAC key is a single
-//! word) with two random 64-bit keys drawn per table: a guest cannot choose MACs that
-//! collide without knowing them. Deletion shifts the rest of a
-//! probe run back (no tombstones), so lookups never slow down as entries come and go.
+//! Built for the switch's access pattern: lookups in bursts of up to 64, whose slots can be
+//! prefetched a few frames ahead ([`MacTable::warm`]) when the table outgrows the caches
+//! ([`MacTable::is_large`]), so that their cache misses overlap instead of following one
+//! another. Keys are `(VLAN << 48) | MAC`; a VLAN is never 0 inside the switch, so key 0
+//! marks an empty slot. The hash is one keyed folded multiply (the mixing step of ahash and
+//! wyhash, done once: a MAC key is a single word) with two random 64-bit keys drawn per
+//! table: a guest cannot choose MACs that collide without knowing them. Deletion shifts the
+//! rest of a probe run back (no tombstones), so lookups never slow down as entries come and
+//! go.
 
 /// One slot: key, attachment, last seen (ms of the worker clock, wrapping).
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
