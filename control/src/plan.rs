@@ -15,7 +15,7 @@ use std::time::Duration;
 use nfv_dataplane::graph::GraphError;
 use nfv_dataplane::port::{GeneratorConfig, Sizes};
 use nfv_dataplane::{Endpoint, Gate, NodeId, PortId};
-use nfv_functions::firewall::{Action, FirewallConfig, PortRange, Rule, StateSet};
+use nfv_functions::firewall::{Action, FirewallConfig, Rule};
 use nfv_functions::nat::NatConfig;
 use nfv_functions::router::{NeighborConfig, Route, RouterConfig, RouterInterface};
 use nfv_functions::switch::{SwitchConfig, VlanMode as SwitchVlan};
@@ -760,7 +760,7 @@ impl Plan {
                         s,
                         "  {i:<3} {name:<12} nat to {}, ports {}, {} forward(s), {} sessions",
                         fmt_addresses(&c.addresses),
-                        fmt_ports(c.ports),
+                        c.ports,
                         c.forwards.len(),
                         c.max_sessions
                     );
@@ -868,14 +868,6 @@ fn fmt_addresses(a: &[std::net::Ipv4Addr]) -> String {
     }
 }
 
-fn fmt_ports(p: PortRange) -> String {
-    if p.lo == p.hi {
-        p.lo.to_string()
-    } else {
-        format!("{}-{}", p.lo, p.hi)
-    }
-}
-
 fn fmt_proto(p: u8) -> String {
     match p {
         1 => "icmp".into(),
@@ -903,24 +895,19 @@ fn fmt_rule(r: &Rule) -> String {
         parts.push(format!("src {}/{}", p.addr, p.len));
     }
     if let Some(p) = r.src_port {
-        parts.push(format!("src_port {}", fmt_ports(p)));
+        parts.push(format!("src_port {p}"));
     }
     if let Some(p) = r.dst {
         parts.push(format!("dst {}/{}", p.addr, p.len));
     }
     if let Some(p) = r.dst_port {
-        parts.push(format!("dst_port {}", fmt_ports(p)));
+        parts.push(format!("dst_port {p}"));
     }
     if let Some(t) = r.icmp_type {
         parts.push(format!("icmp_type {t}"));
     }
     if let Some(set) = r.state {
-        let names: Vec<&str> = StateSet::NAMES
-            .iter()
-            .filter(|(_, s)| set.intersects(*s))
-            .map(|(n, _)| *n)
-            .collect();
-        parts.push(format!("state {}", names.join(",")));
+        parts.push(format!("state {set}"));
     }
     if parts.len() == 1 {
         parts.push("everything".into());

@@ -612,40 +612,40 @@ impl Running {
         r
     }
 
-    /// Each switch's name and counters.
-    pub fn switch_stats(&self) -> Vec<(String, Arc<SwitchStats>)> {
+    /// Each function's name and the counters `pick` finds in its stats.
+    fn stats_where<T: Clone>(
+        &self,
+        pick: impl Fn(&FunctionStats) -> Option<&T>,
+    ) -> Vec<(String, T)> {
         self.state()
             .stats
             .iter()
-            .filter_map(|(n, s)| match s {
-                FunctionStats::Switch(s) => Some((n.clone(), s.clone())),
-                _ => None,
-            })
+            .filter_map(|(n, s)| pick(s).map(|s| (n.clone(), s.clone())))
             .collect()
+    }
+
+    /// Each switch's name and counters.
+    pub fn switch_stats(&self) -> Vec<(String, Arc<SwitchStats>)> {
+        self.stats_where(|s| match s {
+            FunctionStats::Switch(s) => Some(s),
+            _ => None,
+        })
     }
 
     /// Each DHCP server's name and counters.
     pub fn dhcp_stats(&self) -> Vec<(String, Arc<DhcpStats>)> {
-        self.state()
-            .stats
-            .iter()
-            .filter_map(|(n, s)| match s {
-                FunctionStats::Dhcp(s) => Some((n.clone(), s.clone())),
-                _ => None,
-            })
-            .collect()
+        self.stats_where(|s| match s {
+            FunctionStats::Dhcp(s) => Some(s),
+            _ => None,
+        })
     }
 
     /// Each NAT's and firewall's name and counters.
     pub fn gateway_stats(&self) -> Vec<(String, GatewayStats)> {
-        self.state()
-            .stats
-            .iter()
-            .filter_map(|(n, s)| match s {
-                FunctionStats::Gateway(s) => Some((n.clone(), s.clone())),
-                _ => None,
-            })
-            .collect()
+        self.stats_where(|s| match s {
+            FunctionStats::Gateway(s) => Some(s),
+            _ => None,
+        })
     }
 
     /// NAT and firewall counters, for people: one line per NAT, one per firewall direction

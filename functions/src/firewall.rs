@@ -81,6 +81,30 @@ impl PortRange {
     }
 }
 
+/// `25`, or `1024-65535`: as the topology file writes it.
+impl std::fmt::Display for PortRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.lo == self.hi {
+            write!(f, "{}", self.lo)
+        } else {
+            write!(f, "{}-{}", self.lo, self.hi)
+        }
+    }
+}
+
+/// The states' names joined by commas, e.g. `established,related`: as the topology file
+/// writes them.
+impl std::fmt::Display for StateSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = StateSet::NAMES
+            .iter()
+            .filter(|(_, s)| self.intersects(*s))
+            .map(|(n, _)| *n)
+            .collect();
+        f.write_str(&names.join(","))
+    }
+}
+
 /// An IPv4 prefix (host bits clear).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Prefix {
@@ -130,13 +154,6 @@ impl Rule {
             parts.push(format!("proto {}", crate::show::proto_name(p)));
         }
         let prefix = |p: &Prefix| format!("{}/{}", p.addr, p.len);
-        let ports = |r: &PortRange| {
-            if r.lo == r.hi {
-                r.lo.to_string()
-            } else {
-                format!("{}-{}", r.lo, r.hi)
-            }
-        };
         if let Some(p) = &self.src {
             parts.push(format!("src {}", prefix(p)));
         }
@@ -144,10 +161,10 @@ impl Rule {
             parts.push(format!("dst {}", prefix(p)));
         }
         if let Some(r) = &self.src_port {
-            parts.push(format!("src_port {}", ports(r)));
+            parts.push(format!("src_port {r}"));
         }
         if let Some(r) = &self.dst_port {
-            parts.push(format!("dst_port {}", ports(r)));
+            parts.push(format!("dst_port {r}"));
         }
         if let Some(t) = self.icmp_type {
             let name = match t {
@@ -160,12 +177,7 @@ impl Rule {
             parts.push(format!("icmp_type {name}"));
         }
         if let Some(set) = self.state {
-            let names: Vec<&str> = StateSet::NAMES
-                .iter()
-                .filter(|(_, s)| set.intersects(*s))
-                .map(|(n, _)| *n)
-                .collect();
-            parts.push(format!("state {}", names.join(",")));
+            parts.push(format!("state {set}"));
         }
         if parts.is_empty() {
             return "any".into();

@@ -114,6 +114,13 @@ fn ms(t: Timestamp) -> u32 {
     (t.0 / 1_000_000) as u32
 }
 
+/// True if an entry last seen at `last_seen_ms` has not aged by `now_ms` (both in the
+/// wrapping milliseconds of [`ms`]).
+#[inline]
+fn fresh(last_seen_ms: u32, now_ms: u32, ageing_ms: u32) -> bool {
+    now_ms.wrapping_sub(last_seen_ms) < ageing_ms
+}
+
 /// A learning switch; see the module documentation.
 pub struct Switch {
     /// The configuration it runs (for [`Node::reconfigure`]).
@@ -189,10 +196,11 @@ impl Switch {
 
     /// Live entries: (VLAN, MAC, gate).
     pub fn entries(&self, now: Timestamp) -> Vec<(u16, MacAddr, Gate)> {
+        let now_ms = ms(now);
         let mut v: Vec<_> = self
             .table
             .iter()
-            .filter(|e| self.fresh(e.last_seen_ms, now))
+            .filter(|e| self.fresh(e.last_seen_ms, now_ms))
             .map(|e| ((e.key >> 48) as u16, MacAddr::from_u64(e.key), Gate(e.gate)))
             .collect();
         v.sort_unstable();
@@ -200,8 +208,8 @@ impl Switch {
     }
 
     #[inline]
-    fn fresh(&self, last_seen_ms: u32, now: Timestamp) -> bool {
-        ms(now).wrapping_sub(last_seen_ms) < self.ageing_ms
+    fn fresh(&self, last_seen_ms: u32, now_ms: u32) -> bool {
+        fresh(last_seen_ms, now_ms, self.ageing_ms)
     }
 
     #[inline]
@@ -231,16 +239,14 @@ impl Switch {
     fn lookup(&self, vlan: u16, mac: u64, now_ms: u32) -> Option<u16> {
         self.table
             .get(key(vlan, mac))
-            .filter(|e| now_ms.wrapping_sub(e.last_seen_ms) < self.ageing_ms)
+            .filter(|e| self.fresh(e.last_seen_ms, now_ms))
             .map(|e| e.gate)
     }
 
     /// Remove entries older than the ageing time.
     fn sweep(&mut self, now: Timestamp) {
         let (now_ms, ageing) = (ms(now), self.ageing_ms);
-        let aged = self
-            .table
-            .retain(|e| now_ms.wrapping_sub(e.last_seen_ms) < ageing);
+        let aged = self.table.retain(|e| fresh(e.last_seen_ms, now_ms, ageing));
         self.stats.aged.add(aged as u64);
         self.stats.entries.set(self.table.len() as u64);
         self.last_sweep = now;
@@ -396,11 +402,12 @@ impl Node for Switch {
         if table != "macs" {
             return None;
         }
+        let now_ms = ms(now);
         let mut live: Vec<_> = self
             .table
             .iter()
-            .filter(|e| self.fresh(e.last_seen_ms, now))
-            .map(|e| (e.key, e.gate, ms(now).wrapping_sub(e.last_seen_ms) / 1000))
+            .filter(|e| self.fresh(e.last_seen_ms, now_ms))
+            .map(|e| (e.key, e.gate, now_ms.wrapping_sub(e.last_seen_ms) / 1000))
             .collect();
         live.sort_unstable();
         let mut t = Table::new(&["mac", "vlan", "gate", "age_s"]);
