@@ -26,13 +26,60 @@ impl Batch {
     }
 
     /// Append a packet, or give it back if the batch is full.
-    #[inline]
+    #[inline(always)]
+    #[allow(unsafe_code)]
     pub fn push(&mut self, p: Packet) -> Result<(), Packet> {
-        if self.pkts.len() >= BURST {
+        let len = self.pkts.len();
+        if len >= BURST || len >= self.pkts.capacity() {
             return Err(p);
         }
-        self.pkts.push(p);
+        // SAFETY: `len < capacity`, so slot `len` is allocated and unused; writing it and then
+        // counting it is what `Vec::push` does without its growth path.
+        unsafe {
+            self.pkts.as_mut_ptr().add(len).write(p);
+            self.pkts.set_len(len + 1);
+        }
         Ok(())
+    }
+
+    /// Move the last `n` packets of `from` (all of them if fewer) onto the end, as far as
+    /// they fit.
+    #[inline]
+    #[allow(unsafe_code)]
+    pub(crate) fn take_from(&mut self, from: &mut Vec<Packet>, n: usize) {
+        let n = n.min(from.len()).min(self.room());
+        let (len, at) = (self.pkts.len(), from.len() - n);
+        if self.pkts.capacity() - len < n {
+            return;
+        }
+        // SAFETY: `from[at..]` holds `n` initialised packets, and `self.pkts` has room for `n`
+        // more after its `len` (checked above). The packets are copied bitwise, then `from`
+        // forgets them (its length drops to `at`) and `self.pkts` counts them: each packet
+        // is owned by exactly one vector afterwards, as `Vec::append` does for a whole vector.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                from.as_ptr().add(at),
+                self.pkts.as_mut_ptr().add(len),
+                n,
+            );
+            from.set_len(at);
+            self.pkts.set_len(len + n);
+        }
+    }
+
+    /// Move every packet onto the end of `to` (which must have room: what does not fit is
+    /// left in the batch).
+    #[inline]
+    pub(crate) fn give_to(&mut self, to: &mut Vec<Packet>) {
+        if to.capacity() - to.len() >= self.pkts.len() {
+            to.append(&mut self.pkts);
+        }
+    }
+
+    /// The packets from `start` on, writable.
+    #[inline]
+    pub fn tail_mut(&mut self, start: usize) -> &mut [Packet] {
+        self.pkts.get_mut(start..).unwrap_or_default()
     }
 
     /// Number of packets.

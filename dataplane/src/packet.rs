@@ -200,6 +200,21 @@ impl Pool {
         }
     }
 
+    /// Move up to `n` empty packets onto the end of `batch` at once (fewer if the pool or the
+    /// batch runs out: each packet short is counted in `exhausted`); returns how many.
+    #[inline]
+    pub fn alloc_into(&mut self, batch: &mut Batch, n: usize) -> usize {
+        let n = n.min(batch.room());
+        let got = n.min(self.free.len());
+        self.exhausted += (n - got) as u64;
+        let start = batch.len();
+        batch.take_from(&mut self.free, got);
+        for p in batch.tail_mut(start) {
+            p.reset();
+        }
+        got
+    }
+
     /// Take a packet holding a copy of `other`, or `None` if the pool is empty.
     #[inline]
     pub fn clone_packet(&mut self, other: &Packet) -> Option<Packet> {
@@ -221,7 +236,7 @@ impl Pool {
     #[inline]
     pub fn free_batch(&mut self, batch: &mut Batch) {
         if batch.len() <= self.free.capacity() - self.free.len() {
-            self.free.extend(batch.drain());
+            batch.give_to(&mut self.free);
         } else {
             for p in batch.drain() {
                 self.free(p);
@@ -270,6 +285,47 @@ mod tests {
         // A foreign buffer beyond the pool's size is released, not kept.
         pool.free(Packet::from_bytes(&[1, 2, 3]).expect("fits"));
         assert_eq!(pool.available(), 4);
+    }
+
+    #[test]
+    fn a_burst_is_taken_and_given_back_whole() {
+        let mut pool = Pool::new(8);
+        let mut b = Batch::new();
+        // A packet left over from before: the burst goes after it.
+        let mut first = pool.alloc().expect("buffer");
+        assert!(first.set_frame(&[7; 20]));
+        assert!(b.push(first).is_ok());
+        let mut used = pool.alloc().expect("buffer");
+        assert!(used.set_frame(&[1; 60]));
+        used.meta.rx_port = PortId(2);
+        pool.free(used);
+        assert_eq!(pool.alloc_into(&mut b, 5), 5);
+        assert_eq!(b.len(), 6);
+        assert_eq!(pool.available(), 2);
+        assert_eq!(b.iter().next().map(Packet::len), Some(20));
+        for p in b.tail_mut(1) {
+            assert_eq!(
+                (p.len(), p.headroom(), p.meta),
+                (0, HEADROOM, Meta::default())
+            );
+        }
+        // Asking for more than is free takes what there is and counts the rest.
+        assert_eq!(pool.alloc_into(&mut b, 5), 2);
+        assert_eq!((b.len(), pool.available(), pool.exhausted), (8, 0, 3));
+        pool.free_batch(&mut b);
+        assert!(b.is_empty());
+        assert_eq!(pool.available(), 8);
+        // Never more than a batch holds.
+        let mut full = Batch::new();
+        let mut big = Pool::new(2 * crate::batch::BURST);
+        assert_eq!(
+            big.alloc_into(&mut full, 2 * crate::batch::BURST),
+            crate::batch::BURST
+        );
+        assert!(full.is_full());
+        assert_eq!(big.exhausted, 0);
+        big.free_batch(&mut full);
+        assert_eq!(big.available(), 2 * crate::batch::BURST);
     }
 
     #[test]

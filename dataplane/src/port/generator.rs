@@ -15,7 +15,7 @@ use super::{Port, ETH_HEADER};
 use crate::batch::Batch;
 use crate::counters::PortCounters;
 use crate::drop_reason::DropReason;
-use crate::packet::{Pool, MAX_FRAME};
+use crate::packet::{Packet, Pool, MAX_FRAME};
 use crate::time::Clock;
 
 /// Marks a frame as carrying a generator stamp.
@@ -164,14 +164,59 @@ fn template(cfg: &GeneratorConfig, size: usize) -> Vec<u8> {
         l4[4..6].copy_from_slice(&(ip_len - 20).to_be_bytes());
     }
     // (For TCP the stamp overlays sequence/ack numbers: the frames only need forwarding.)
+    f[STAMP_OFFSET..STAMP_OFFSET + 4].copy_from_slice(&STAMP_MAGIC.to_be_bytes());
     f
+}
+
+/// Bytes of a template copied as one fixed-size block (no call to `memcpy`).
+const HEAD: usize = 64;
+
+/// A template frame, split for copying: its first [`HEAD`] bytes (zero-padded) as one
+/// block, and the rest.
+struct Template {
+    head: [u8; HEAD],
+    rest: Vec<u8>,
+    len: usize,
+    /// Its IPv4 header's fixed sum ([`ipv4_fixed_sum`]).
+    fixed: u32,
+}
+
+impl Template {
+    fn new(frame: Vec<u8>) -> Self {
+        let mut head = [0u8; HEAD];
+        let n = frame.len().min(HEAD);
+        head[..n].copy_from_slice(&frame[..n]);
+        Template {
+            head,
+            rest: frame.get(HEAD..).unwrap_or_default().to_vec(),
+            len: frame.len(),
+            fixed: ipv4_fixed_sum(&frame[ETH_HEADER..ETH_HEADER + 20]),
+        }
+    }
+
+    /// Write the frame into the empty packet `pkt` and return its first [`MIN_SIZE`] bytes,
+    /// where the fields that vary are.
+    #[inline(always)]
+    fn write<'a>(&self, pkt: &'a mut Packet) -> &'a mut [u8; MIN_SIZE] {
+        let room = pkt.room_mut();
+        // Every buffer has room for the largest frame (MAX_SIZE), so these cannot fail.
+        room[..HEAD].copy_from_slice(&self.head);
+        if !self.rest.is_empty() {
+            room[HEAD..self.len].copy_from_slice(&self.rest);
+        }
+        pkt.set_len(self.len);
+        let f: &mut [u8; HEAD] = (&mut pkt.room_mut()[..HEAD])
+            .try_into()
+            .expect("HEAD bytes");
+        f.first_chunk_mut::<MIN_SIZE>().expect("MIN_SIZE <= HEAD")
+    }
 }
 
 /// A port that generates frames; see the module documentation.
 pub struct GeneratorPort {
     cfg: GeneratorConfig,
-    /// One frame per size, for flow 0, and its IPv4 header's fixed sum ([`ipv4_fixed_sum`]).
-    templates: Vec<(Vec<u8>, u32)>,
+    /// One frame per size, for flow 0.
+    templates: Vec<Template>,
     next_size: usize,
     /// The next frame's flow, and that flow's source MAC (as a number), address and port.
     flow: u32,
@@ -195,11 +240,7 @@ impl GeneratorPort {
         };
         let templates = sizes
             .iter()
-            .map(|&s| {
-                let t = template(&cfg, s);
-                let fixed = ipv4_fixed_sum(&t[ETH_HEADER..ETH_HEADER + 20]);
-                (t, fixed)
-            })
+            .map(|&s| Template::new(template(&cfg, s)))
             .collect();
         let mac = mac_number(cfg.src_mac);
         GeneratorPort {
@@ -282,52 +323,38 @@ impl Port for GeneratorPort {
         if n == 0 {
             return;
         }
+        // Take the burst's buffers at once, then build each frame in place.
+        let start = batch.len();
+        if pool.alloc_into(batch, n) < n {
+            counters.drops.add(DropReason::NoBuffers, 1);
+        }
         let now = self.clock.now().0.to_be_bytes();
         let flows = self.cfg.flows.max(1);
         let mut bytes = 0;
         let mut made = 0;
-        for _ in 0..n {
-            let Some(mut pkt) = pool.alloc() else {
-                counters.drops.add(DropReason::NoBuffers, 1);
-                break;
-            };
-            let (t, fixed) = &self.templates[self.next_size];
+        for pkt in batch.tail_mut(start) {
+            let t = &self.templates[self.next_size];
             self.next_size += 1;
             if self.next_size == self.templates.len() {
                 self.next_size = 0;
             }
-            if !pkt.set_frame(t) {
-                pool.free(pkt);
-                continue;
-            }
-            // Every template is at least MIN_SIZE long: one bounds check for all the fields.
-            let Some(Ok(f)) = pkt
-                .data_mut()
-                .get_mut(..MIN_SIZE)
-                .map(<&mut [u8; MIN_SIZE]>::try_from)
-            else {
-                pool.free(pkt);
-                continue;
-            };
+            let (f, fixed) = (t.write(pkt), t.fixed);
+            bytes += t.len;
             // Flow `flow` has the source MAC, address and port of flow 0 plus `flow` (ports
             // wrap within 1024..=65535); the next flow's values follow by one step.
             f[6..12].copy_from_slice(&self.mac.to_be_bytes()[2..]);
             f[26..30].copy_from_slice(&self.ip.to_be_bytes());
             f[30..34].copy_from_slice(&self.dst_ip.to_be_bytes());
             f[34..36].copy_from_slice(&self.port.to_be_bytes());
-            let sum = ipv4_checksum(*fixed, self.ip, self.dst_ip);
+            let sum = ipv4_checksum(fixed, self.ip, self.dst_ip);
             f[24..26].copy_from_slice(&sum.to_be_bytes());
-            let s = &mut f[STAMP_OFFSET..STAMP_OFFSET + STAMP_LEN];
-            s[0..4].copy_from_slice(&STAMP_MAGIC.to_be_bytes());
-            s[4..12].copy_from_slice(&self.seq.to_be_bytes());
-            s[12..20].copy_from_slice(&now);
+            // The magic word is in the template.
+            let s = &mut f[STAMP_OFFSET + 4..STAMP_OFFSET + STAMP_LEN];
+            s[0..8].copy_from_slice(&self.seq.to_be_bytes());
+            s[8..16].copy_from_slice(&now);
             self.seq += 1;
             self.next_flow(flows);
-            bytes += pkt.len();
             made += 1;
-            if let Err(p) = batch.push(pkt) {
-                pool.free(p);
-            }
         }
         counters.rx_many(made, bytes);
     }
