@@ -137,6 +137,27 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Send every packet of `batch` out of `gate`, in order, leaving `batch` empty. When the
+    /// queue behind the gate is empty (the usual case) the whole batch moves at once.
+    #[inline]
+    pub fn emit_all(&mut self, gate: Gate, batch: &mut Batch) {
+        let Some(to) = self.wires.get(gate.index()).copied().flatten() else {
+            for pkt in batch.drain() {
+                self.drop(pkt, DropReason::Unwired);
+            }
+            return;
+        };
+        let n = batch.len();
+        self.queues.enqueue_all(to, batch);
+        self.emitted += (n - batch.len()) as u64;
+        for pkt in batch.drain() {
+            match self.queues.enqueue(to, pkt) {
+                Ok(()) => self.emitted += 1,
+                Err(pkt) => self.drop(pkt, DropReason::QueueFull),
+            }
+        }
+    }
+
     /// Drop `pkt`, counting it under `reason`, and return its buffer to the pool.
     #[inline]
     pub fn drop(&mut self, pkt: Packet, reason: DropReason) {
@@ -651,6 +672,66 @@ mod tests {
             for p in keep {
                 let _ = batch.push(p);
             }
+        }
+    }
+
+    /// Sends its first frame out of gate 1 alone, then the rest as one batch.
+    struct Gather;
+
+    impl Node for Gather {
+        fn kind(&self) -> &'static str {
+            "gather"
+        }
+
+        fn process(&mut self, _input: Gate, batch: &mut Batch, ctx: &mut Ctx<'_>) {
+            let mut rest = Batch::new();
+            for (i, pkt) in batch.drain().enumerate() {
+                if i == 0 {
+                    ctx.emit(Gate(1), pkt);
+                } else if let Err(pkt) = rest.push(pkt) {
+                    ctx.drop(pkt, DropReason::Internal);
+                }
+            }
+            ctx.emit_all(Gate(1), &mut rest);
+            assert!(rest.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_whole_batch_follows_what_the_queue_holds_in_order_or_is_dropped_unwired() {
+        for wired in [true, false] {
+            let mut b = GraphBuilder::new();
+            let (pa, a) = RingPort::new(128);
+            let (pb, peer_b) = RingPort::new(128);
+            let n = b.add_node("g", 2, Box::new(Gather));
+            let ia = b.add_port("a", Box::new(pa));
+            let ib = b.add_port("b", Box::new(pb));
+            b.connect(Endpoint::Port(ia), Endpoint::Node(n, Gate(0)))
+                .expect("wire a");
+            if wired {
+                b.connect(Endpoint::Node(n, Gate(1)), Endpoint::Port(ib))
+                    .expect("wire b");
+            }
+            let mut g = b.build(WorkerId(0));
+            let mut pool = Pool::new(128);
+            for i in 0..64u8 {
+                let mut f = frame(1);
+                f[2] = i;
+                assert!(a.send(&f));
+            }
+            assert_eq!(g.poll_port(ia, &mut pool, Timestamp::ZERO), 64);
+            let c = g.counters().clone();
+            let got: Vec<u8> = peer_b.recv_all().iter().map(|f| f[2]).collect();
+            if wired {
+                assert_eq!(got, (0..64).collect::<Vec<u8>>());
+                assert_eq!(c.nodes[0].packets_out.get(), 64);
+                assert_eq!(c.total_drops(), 0);
+            } else {
+                assert!(got.is_empty());
+                assert_eq!(c.nodes[0].packets_out.get(), 0);
+                assert_eq!(c.nodes[0].drops.get(DropReason::Unwired), 64);
+            }
+            assert_eq!(pool.available(), 128, "every buffer is back");
         }
     }
 

@@ -136,6 +136,39 @@ pub struct Switch {
     refresh_ms: u32,
     last_sweep: Timestamp,
     stats: Arc<SwitchStats>,
+    /// One batch per attachment: a burst's frames are gathered here by the gate they leave
+    /// on, and each gate's batch goes out whole at the end of the burst.
+    out: Vec<Batch>,
+}
+
+/// Put `pkt` (untagged inside the switch) on `gate`'s batch in `out`, tagged with `vlan` if
+/// the gate's attachment carries that VLAN tagged; drop it if the gate does not carry it.
+#[inline(always)]
+fn send(
+    attachments: &[VlanMode],
+    out: &mut [Batch],
+    ctx: &mut Ctx<'_>,
+    gate: u16,
+    vlan: u16,
+    mut pkt: Packet,
+) {
+    let (Some(a), Some(batch)) = (attachments.get(gate as usize), out.get_mut(gate as usize))
+    else {
+        return ctx.drop(pkt, DropReason::Unwired);
+    };
+    match a.egress(vlan) {
+        Some(false) => {}
+        Some(true) => match pkt.push_front(VLAN_TAG_LEN) {
+            Some(frame) => insert_vlan_in_place(frame, vlan),
+            None => return ctx.drop(pkt, DropReason::NoBuffers),
+        },
+        None => return ctx.drop(pkt, DropReason::VlanDenied),
+    }
+    // A burst brings at most BURST frames and each leaves on a gate at most once, so the
+    // gate's batch has room; were it full, the frame would be dropped, not lost.
+    if let Err(pkt) = batch.push(pkt) {
+        ctx.drop(pkt, DropReason::QueueFull);
+    }
 }
 
 #[inline]
@@ -172,6 +205,9 @@ impl Switch {
     /// A switch with `config.attachments.len()` gates.
     pub fn new(config: SwitchConfig) -> Self {
         let members = vlan_members(&config.attachments);
+        let out = (0..config.attachments.len())
+            .map(|_| Batch::new())
+            .collect();
         let capacity = config.mac_table_size.max(1);
         let ageing_ms = u32::try_from(config.ageing.as_millis())
             .unwrap_or(u32::MAX)
@@ -186,6 +222,7 @@ impl Switch {
             refresh_ms: (ageing_ms / 8).min(1000),
             last_sweep: Timestamp::ZERO,
             stats: Arc::new(SwitchStats::default()),
+            out,
         }
     }
 
@@ -268,24 +305,15 @@ impl Switch {
     }
 
     /// Send `pkt` (untagged inside the switch) out of `gate` in `vlan`, tagging it if the
-    /// attachment carries the VLAN tagged.
+    /// attachment carries the VLAN tagged: onto the gate's batch, which leaves at the end of
+    /// the burst.
     #[inline(always)]
-    fn send(&self, ctx: &mut Ctx<'_>, gate: u16, vlan: u16, mut pkt: Packet) {
-        match self.attachments[gate as usize].egress(vlan) {
-            Some(false) => ctx.emit(Gate(gate), pkt),
-            Some(true) => match pkt.push_front(VLAN_TAG_LEN) {
-                Some(frame) => {
-                    insert_vlan_in_place(frame, vlan);
-                    ctx.emit(Gate(gate), pkt);
-                }
-                None => ctx.drop(pkt, DropReason::NoBuffers),
-            },
-            None => ctx.drop(pkt, DropReason::VlanDenied),
-        }
+    fn send(&mut self, ctx: &mut Ctx<'_>, gate: u16, vlan: u16, pkt: Packet) {
+        send(&self.attachments, &mut self.out, ctx, gate, vlan, pkt);
     }
 
     /// Flood `pkt` to every attachment of `vlan` but `ingress`.
-    fn flood(&self, ctx: &mut Ctx<'_>, ingress: u16, vlan: u16, pkt: Packet) {
+    fn flood(&mut self, ctx: &mut Ctx<'_>, ingress: u16, vlan: u16, pkt: Packet) {
         self.stats.flooded.add(1);
         let members = &self.members[vlan as usize];
         let mut outs = members.iter().copied().filter(|&g| g != ingress);
@@ -295,12 +323,12 @@ impl Switch {
         };
         for next in outs {
             match ctx.clone_packet(&pkt) {
-                Some(copy) => self.send(ctx, current, vlan, copy),
+                Some(copy) => send(&self.attachments, &mut self.out, ctx, current, vlan, copy),
                 None => ctx.count_drop(DropReason::NoBuffers),
             }
             current = next;
         }
-        self.send(ctx, current, vlan, pkt);
+        send(&self.attachments, &mut self.out, ctx, current, vlan, pkt);
     }
 
     /// Switch one frame that came in on `ingress`, whose untagged frames belong to
@@ -353,6 +381,7 @@ impl Node for Switch {
         }
         self.members = vlan_members(&c.attachments);
         self.attachments = c.attachments.clone();
+        self.out.resize_with(c.attachments.len(), Batch::new);
         self.config = c.clone();
         true
     }
@@ -388,6 +417,12 @@ impl Node for Switch {
                 }
             }
             self.forward(ingress, untagged, pkt, ctx, now);
+        }
+        drop(frames);
+        for (g, out) in self.out.iter_mut().enumerate() {
+            if !out.is_empty() {
+                ctx.emit_all(Gate(g as u16), out);
+            }
         }
     }
 
