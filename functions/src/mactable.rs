@@ -182,6 +182,38 @@ impl MacTable {
         before - self.len
     }
 
+    /// Slots in the table (a power of two).
+    pub fn slots(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Like [`retain`](Self::retain), but only over the `count` slots from slot `start` on
+    /// (wrapping at the end): a sweep in steps. Returns how many went and the slot the next
+    /// step starts at. An entry that a removal moves back from further on is looked at in this
+    /// step if it lands on the slot being looked at, else (it lands further on) in a later
+    /// one: a series of steps that covers every slot sees every entry.
+    pub fn retain_range(
+        &mut self,
+        start: usize,
+        count: usize,
+        mut keep: impl FnMut(&Slot) -> bool,
+    ) -> (usize, usize) {
+        let before = self.len;
+        let count = count.min(self.slots.len());
+        let mut i = start & self.mask;
+        for _ in 0..count {
+            loop {
+                let s = self.slots[i];
+                if s.key == 0 || keep(&s) {
+                    break;
+                }
+                self.remove_at(i);
+            }
+            i = (i + 1) & self.mask;
+        }
+        (before - self.len, i)
+    }
+
     /// Every entry.
     pub fn iter(&self) -> impl Iterator<Item = &Slot> {
         self.slots.iter().filter(|s| s.key != 0)
@@ -239,7 +271,17 @@ mod tests {
                 assert_eq!(t.iter().count(), r.len());
             }
         }
-        let removed = t.retain(|s| s.gate % 2 == 0);
+        // A sweep in uneven steps that wrap around the end removes what a whole sweep would.
+        let (mut removed, mut at, mut step) = (0, 5, 1);
+        let mut covered = 0;
+        while covered < t.slots() {
+            let (gone, next) = t.retain_range(at, step, |s| s.gate % 2 == 0);
+            assert_eq!(next, (at + step) % t.slots());
+            removed += gone;
+            covered += step;
+            at = next;
+            step = step * 2 + 1;
+        }
         r.retain(|_, g| *g % 2 == 0);
         assert!(removed > 0);
         for (k, g) in &r {

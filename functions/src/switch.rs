@@ -135,6 +135,8 @@ pub struct Switch {
     /// an eighth of the ageing time, at most a second (entries age that much late at worst).
     refresh_ms: u32,
     last_sweep: Timestamp,
+    /// The slot the sweep goes on from.
+    sweep_at: usize,
     stats: Arc<SwitchStats>,
     /// One batch per attachment: a burst's frames are gathered here by the gate they leave
     /// on, and each gate's batch goes out whole at the end of the burst.
@@ -221,6 +223,7 @@ impl Switch {
             ageing_ms,
             refresh_ms: (ageing_ms / 8).min(1000),
             last_sweep: Timestamp::ZERO,
+            sweep_at: 0,
             stats: Arc::new(SwitchStats::default()),
             out,
         }
@@ -280,10 +283,24 @@ impl Switch {
             .map(|e| e.gate)
     }
 
-    /// Remove entries older than the ageing time.
+    /// Remove entries older than the ageing time, in steps: each call looks at the share of
+    /// the table that the time since the last call is of the sweep period (an eighth of the
+    /// ageing time, between 1 ms and 1 s), so the whole table is swept once a period
+    /// without stopping the worker for a long pass (a million-entry table is 64 MiB).
     fn sweep(&mut self, now: Timestamp) {
+        let every = (self.ageing_ns / 8).clamp(1_000_000, 1_000_000_000);
+        let elapsed = now.0.saturating_sub(self.last_sweep.0);
+        let slots = self.table.slots();
+        let share = (slots as u128 * u128::from(elapsed)).div_ceil(u128::from(every));
+        let count = usize::try_from(share).unwrap_or(slots).min(slots);
+        if count == 0 {
+            return;
+        }
         let (now_ms, ageing) = (ms(now), self.ageing_ms);
-        let aged = self.table.retain(|e| fresh(e.last_seen_ms, now_ms, ageing));
+        let (aged, next) = self.table.retain_range(self.sweep_at, count, |e| {
+            fresh(e.last_seen_ms, now_ms, ageing)
+        });
+        self.sweep_at = next;
         self.stats.aged.add(aged as u64);
         self.stats.entries.set(self.table.len() as u64);
         self.last_sweep = now;
@@ -427,10 +444,7 @@ impl Node for Switch {
     }
 
     fn tick(&mut self, ctx: &mut Ctx<'_>) {
-        let every = (self.ageing_ns / 8).clamp(1_000_000, 1_000_000_000);
-        if ctx.now.0.saturating_sub(self.last_sweep.0) >= every {
-            self.sweep(ctx.now);
-        }
+        self.sweep(ctx.now);
     }
 
     fn show(&self, table: &str, now: Timestamp) -> Option<Table> {
