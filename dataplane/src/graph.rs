@@ -700,19 +700,8 @@ mod tests {
     #[test]
     fn a_whole_batch_follows_what_the_queue_holds_in_order_or_is_dropped_unwired() {
         for wired in [true, false] {
-            let mut b = GraphBuilder::new();
-            let (pa, a) = RingPort::new(128);
-            let (pb, peer_b) = RingPort::new(128);
-            let n = b.add_node("g", 2, Box::new(Gather));
-            let ia = b.add_port("a", Box::new(pa));
-            let ib = b.add_port("b", Box::new(pb));
-            b.connect(Endpoint::Port(ia), Endpoint::Node(n, Gate(0)))
-                .expect("wire a");
-            if wired {
-                b.connect(Endpoint::Node(n, Gate(1)), Endpoint::Port(ib))
-                    .expect("wire b");
-            }
-            let mut g = b.build(WorkerId(0));
+            let (mut g, a, peer_b) = two_ports_with(Box::new(Gather), wired);
+            let ia = PortId(0);
             let mut pool = Pool::new(128);
             for i in 0..64u8 {
                 let mut f = frame(1);
@@ -742,10 +731,15 @@ mod tests {
     }
 
     fn two_ports(wire_b: bool) -> (Graph, RingPeer, RingPeer) {
+        two_ports_with(Box::new(Cross), wire_b)
+    }
+
+    /// Ports a and b around `node` (two gates): a into gate 0, gate 1 out to b if `wire_b`.
+    fn two_ports_with(node: Box<dyn Node>, wire_b: bool) -> (Graph, RingPeer, RingPeer) {
         let mut b = GraphBuilder::new();
         let (pa, a) = RingPort::new(256);
         let (pb, bb) = RingPort::new(256);
-        let n = b.add_node("x", 2, Box::new(Cross));
+        let n = b.add_node("x", 2, node);
         let ia = b.add_port("a", Box::new(pa));
         let ib = b.add_port("b", Box::new(pb));
         b.connect(Endpoint::Port(ia), Endpoint::Node(n, Gate(0)))

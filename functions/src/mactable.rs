@@ -165,21 +165,11 @@ impl MacTable {
         self.len -= 1;
     }
 
-    /// Remove every entry for which `keep` is false; returns how many went.
-    pub fn retain(&mut self, mut keep: impl FnMut(&Slot) -> bool) -> usize {
-        let before = self.len;
-        // Entries only ever move back into the slot being looked at (which is looked at
-        // again) or from slots already passed, so one pass sees every entry.
-        let mut i = 0;
-        while i < self.slots.len() {
-            let s = self.slots[i];
-            if s.key != 0 && !keep(&s) {
-                self.remove_at(i);
-                continue;
-            }
-            i += 1;
-        }
-        before - self.len
+    /// Remove every entry for which `keep` is false; returns how many went. Entries only
+    /// ever move back into the slot being looked at (which is looked at again) or from slots
+    /// already passed, so one pass over every slot sees every entry.
+    pub fn retain(&mut self, keep: impl FnMut(&Slot) -> bool) -> usize {
+        self.retain_range(0, self.slots.len(), keep).0
     }
 
     /// Slots in the table (a power of two).

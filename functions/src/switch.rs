@@ -321,14 +321,6 @@ impl Switch {
         }
     }
 
-    /// Send `pkt` (untagged inside the switch) out of `gate` in `vlan`, tagging it if the
-    /// attachment carries the VLAN tagged: onto the gate's batch, which leaves at the end of
-    /// the burst.
-    #[inline(always)]
-    fn send(&mut self, ctx: &mut Ctx<'_>, gate: u16, vlan: u16, pkt: Packet) {
-        send(&self.attachments, &mut self.out, ctx, gate, vlan, pkt);
-    }
-
     /// Flood `pkt` to every attachment of `vlan` but `ingress`.
     fn flood(&mut self, ctx: &mut Ctx<'_>, ingress: u16, vlan: u16, pkt: Packet) {
         self.stats.flooded.add(1);
@@ -382,7 +374,7 @@ impl Switch {
         }
         match self.lookup(vlan, dst, now_ms) {
             Some(g) if g == ingress => ctx.drop(pkt, DropReason::Hairpin),
-            Some(g) => self.send(ctx, g, vlan, pkt),
+            Some(g) => send(&self.attachments, &mut self.out, ctx, g, vlan, pkt),
             None => self.flood(ctx, ingress, vlan, pkt),
         }
     }
