@@ -595,19 +595,31 @@ impl Plan {
         self.hosts.iter().map(|h| h.netns.clone()).collect()
     }
 
+    /// TAP devices that stay in the root namespace: (port name, device, MTU).
+    fn root_taps(&self) -> impl Iterator<Item = (&String, &String, u16)> {
+        self.ports.iter().filter_map(|(name, p)| match p {
+            PortPlan::Tap {
+                device,
+                host: None,
+                mtu,
+                ..
+            } => Some((name, device, *mtu)),
+            _ => None,
+        })
+    }
+
     /// Names of TAP devices that stay in the root namespace.
     pub fn root_devices(&self) -> Vec<(String, u16)> {
-        self.ports
-            .iter()
-            .filter_map(|(_, p)| match p {
-                PortPlan::Tap {
-                    device,
-                    host: None,
-                    mtu,
-                    ..
-                } => Some((device.clone(), *mtu)),
-                _ => None,
-            })
+        self.root_taps()
+            .map(|(_, device, mtu)| (device.clone(), mtu))
+            .collect()
+    }
+
+    /// Root-namespace TAP devices of the ports that are not in `kept` (by port name).
+    pub fn root_devices_outside(&self, kept: &std::collections::HashSet<String>) -> Vec<String> {
+        self.root_taps()
+            .filter(|(name, ..)| !kept.contains(*name))
+            .map(|(_, device, _)| device.clone())
             .collect()
     }
 

@@ -861,15 +861,8 @@ impl Running {
         // Root TAP devices to be made must be free (unless the port they replace has them).
         let old_root: Vec<String> = old.root_devices().into_iter().map(|(d, _)| d).collect();
         let made: Vec<String> = new
-            .ports
-            .iter()
-            .filter(|(n, _)| !keep.ports.contains(n))
-            .filter_map(|(_, p)| match p {
-                PortPlan::Tap {
-                    device, host: None, ..
-                } => Some(device.clone()),
-                _ => None,
-            })
+            .root_devices_outside(&keep.ports)
+            .into_iter()
             .filter(|d| !old_root.contains(d))
             .collect();
         Lab::check_free_devices(&made)?;
@@ -940,17 +933,7 @@ impl Running {
             .filter(|h| report.hosts_removed.contains(&h.name) || hosts_redo.contains(&h.name))
             .map(|h| h.netns.clone())
             .collect();
-        let closed: Vec<String> = old
-            .ports
-            .iter()
-            .filter(|(n, _)| !keep.ports.contains(n))
-            .filter_map(|(_, p)| match p {
-                PortPlan::Tap {
-                    device, host: None, ..
-                } => Some(device.clone()),
-                _ => None,
-            })
-            .collect();
+        let closed = old.root_devices_outside(&keep.ports);
         if let Some(lab) = &mut state.lab {
             for ns in &doomed {
                 lab.remove_host(ns)?;
