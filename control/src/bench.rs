@@ -615,8 +615,8 @@ struct PeerProcess {
     stderr: Arc<Mutex<Vec<u8>>>,
     /// Bytes of stdout up to the end of the last prompt a command waited for.
     seen: usize,
-    /// Directories and files to remove after it exits.
-    leftovers: Vec<PathBuf>,
+    /// Its DPDK runtime directories, removed when it ends.
+    dirs: DpdkRunDirs,
 }
 
 /// testpmd's prompt, printed when it is ready for the next command.
@@ -732,6 +732,7 @@ impl PeerProcess {
                 )
             })
             .collect();
+        let dirs = DpdkRunDirs::before_start(&prefix);
         let mut cmd = testpmd_command(cpu, &prefix, &vdevs);
         let mut child = cmd
             .spawn()
@@ -750,7 +751,7 @@ impl PeerProcess {
             stdout,
             stderr,
             seen: 0,
-            leftovers: vec![Path::new("/var/run/dpdk").join(&prefix)],
+            dirs,
         };
         p.wait_prompt(Duration::from_secs(60))
             .map_err(|e| format!("{e}\n(dpdk-testpmd and its vhost and virtio drivers come with Debian's dpdk-dev and librte-net-vhost23)"))?;
@@ -833,8 +834,39 @@ impl Drop for PeerProcess {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        for p in &self.leftovers {
-            let _ = std::fs::remove_dir_all(p);
+        self.dirs.remove();
+    }
+}
+
+/// What a testpmd run with a `--file-prefix` leaves behind under DPDK's runtime directory
+/// (`/var/run/dpdk`): its own directory, and the runtime directory itself if DPDK made it
+/// for this run. Record it before the start; [`DpdkRunDirs::remove`] after the end.
+pub struct DpdkRunDirs {
+    own: PathBuf,
+    parent_was_there: bool,
+}
+
+impl DpdkRunDirs {
+    /// Before starting a testpmd with `prefix`. Whether the runtime directory was there is
+    /// taken once per process, before its first testpmd, so that of several testpmds at once
+    /// the last to end removes it.
+    pub fn before_start(prefix: &str) -> Self {
+        static PARENT_WAS_THERE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        let parent = Path::new("/var/run/dpdk");
+        DpdkRunDirs {
+            own: parent.join(prefix),
+            parent_was_there: *PARENT_WAS_THERE.get_or_init(|| parent.exists()),
+        }
+    }
+
+    /// Remove the run's own directory, and the runtime directory if it was not there before
+    /// and is empty now (another DPDK program may be using it).
+    pub fn remove(&self) {
+        let _ = std::fs::remove_dir_all(&self.own);
+        if !self.parent_was_there {
+            if let Some(parent) = self.own.parent() {
+                let _ = std::fs::remove_dir(parent);
+            }
         }
     }
 }

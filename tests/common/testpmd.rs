@@ -7,7 +7,8 @@
 //! with its lcores pinned to one CPU and a file prefix of its own. Commands wait for the next
 //! `testpmd> ` prompt and return what testpmd printed; [`Testpmd::stats`] parses
 //! `show port stats all`. Dropping it closes stdin (testpmd quits), kills it if it does not
-//! go within a few seconds, and removes its `/var/run/dpdk/PREFIX` directory and the sockets
+//! go within a few seconds, and removes its `/var/run/dpdk/PREFIX` directory (and
+//! `/var/run/dpdk` itself if it was not there before the first testpmd) and the sockets
 //! it listened on, also when the test fails. Should the test process die instead, testpmd
 //! reads the end of its input (and is sent SIGKILL when the spawning thread goes).
 
@@ -256,6 +257,8 @@ pub struct Testpmd {
     pub name: String,
     /// Its `--file-prefix`.
     pub prefix: String,
+    /// Its DPDK runtime directories, removed when it ends.
+    dirs: nfv_control::bench::DpdkRunDirs,
     child: Option<Child>,
     stdin: Option<ChildStdin>,
     out: Output,
@@ -302,6 +305,7 @@ impl Testpmd {
             let _ = std::fs::remove_file(s);
         }
         let vdevs: Vec<String> = vdevs.iter().enumerate().map(|(i, v)| v.arg(i)).collect();
+        let dirs = nfv_control::bench::DpdkRunDirs::before_start(&prefix);
         let mut cmd = nfv_control::bench::testpmd_command(cpu, &prefix, &vdevs);
         cmd.args(app_args);
         // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches no memory of the
@@ -341,6 +345,7 @@ impl Testpmd {
         Testpmd {
             name: name.to_string(),
             prefix,
+            dirs,
             child: Some(child),
             stdin,
             out,
@@ -552,7 +557,7 @@ impl Testpmd {
                 }
             }
         }
-        let _ = std::fs::remove_dir_all(Path::new("/var/run/dpdk").join(&self.prefix));
+        self.dirs.remove();
         for s in &self.sockets {
             let _ = std::fs::remove_file(s);
         }
