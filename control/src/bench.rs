@@ -659,8 +659,9 @@ fn peer_cpu() -> (usize, bool) {
 /// hugepages, with file prefix `prefix` and the given `--vdev`s; one forwarding core, 8192
 /// mbufs (what `--no-huge` fits), events not printed. Its stdin, stdout and stderr are
 /// pipes; more application arguments may follow. The one place nfv and its tests spell out
-/// how testpmd is started (see `../shared/LAB.md` for why each flag).
-pub fn testpmd_command(cpu: usize, prefix: &str, vdevs: &[String]) -> Command {
+/// how testpmd is started (see `../shared/LAB.md` for why each flag). With it come the DPDK
+/// runtime directories the run will leave, to [`DpdkRunDirs::remove`] after it ends.
+pub fn testpmd_command(cpu: usize, prefix: &str, vdevs: &[String]) -> (Command, DpdkRunDirs) {
     let mut cmd = Command::new("stdbuf");
     cmd.args(["-oL", "dpdk-testpmd"])
         .arg(format!("--lcores=(0,1)@{cpu}"))
@@ -690,7 +691,7 @@ pub fn testpmd_command(cpu: usize, prefix: &str, vdevs: &[String]) -> Command {
     .stdin(Stdio::piped())
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
-    cmd
+    (cmd, DpdkRunDirs::before_start(prefix))
 }
 
 /// Append everything `r` yields to `buf`, on a thread of its own, until its end.
@@ -732,8 +733,7 @@ impl PeerProcess {
                 )
             })
             .collect();
-        let dirs = DpdkRunDirs::before_start(&prefix);
-        let mut cmd = testpmd_command(cpu, &prefix, &vdevs);
+        let (mut cmd, dirs) = testpmd_command(cpu, &prefix, &vdevs);
         let mut child = cmd
             .spawn()
             .map_err(|e| format!("cannot start dpdk-testpmd under stdbuf: {e}"))?;
@@ -840,7 +840,8 @@ impl Drop for PeerProcess {
 
 /// What a testpmd run with a `--file-prefix` leaves behind under DPDK's runtime directory
 /// (`/var/run/dpdk`): its own directory, and the runtime directory itself if DPDK made it
-/// for this run. Record it before the start; [`DpdkRunDirs::remove`] after the end.
+/// for this run. [`testpmd_command`] records it before the start; [`DpdkRunDirs::remove`]
+/// after the end.
 pub struct DpdkRunDirs {
     own: PathBuf,
     parent_was_there: bool,
@@ -850,7 +851,7 @@ impl DpdkRunDirs {
     /// Before starting a testpmd with `prefix`. Whether the runtime directory was there is
     /// taken once per process, before its first testpmd, so that of several testpmds at once
     /// the last to end removes it.
-    pub fn before_start(prefix: &str) -> Self {
+    fn before_start(prefix: &str) -> Self {
         static PARENT_WAS_THERE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
         let parent = Path::new("/var/run/dpdk");
         DpdkRunDirs {

@@ -305,8 +305,7 @@ impl Testpmd {
             let _ = std::fs::remove_file(s);
         }
         let vdevs: Vec<String> = vdevs.iter().enumerate().map(|(i, v)| v.arg(i)).collect();
-        let dirs = nfv_control::bench::DpdkRunDirs::before_start(&prefix);
-        let mut cmd = nfv_control::bench::testpmd_command(cpu, &prefix, &vdevs);
+        let (mut cmd, dirs) = nfv_control::bench::testpmd_command(cpu, &prefix, &vdevs);
         cmd.args(app_args);
         // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches no memory of the
         // parent; it makes testpmd die with the thread that spawned it.
