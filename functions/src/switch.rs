@@ -141,6 +141,83 @@ pub struct Switch {
     /// One batch per attachment: a burst's frames are gathered here by the gate they leave
     /// on, and each gate's batch goes out whole at the end of the burst.
     out: Vec<Batch>,
+    #[cfg(feature = "floor-probe")]
+    probe: floor_probe::FloorProbe,
+}
+
+/// The `floor-probe` feature (see functions/Cargo.toml): one random cache line of a region
+/// as big as a million-entry MAC table, read per frame and prefetched [`WARM_AHEAD`] frames
+/// ahead, as [`Switch::process`] does a big table's slots.
+#[cfg(feature = "floor-probe")]
+mod floor_probe {
+    use nfv_dataplane::{prefetch, BURST};
+
+    const LINE_WORDS: usize = 8;
+
+    pub(super) struct FloorProbe {
+        /// `NFV_FLOOR_PROBE_MIB` (a power of two, default 32) MiB of words, one read per
+        /// cache line.
+        region: Box<[u64]>,
+        lines: usize,
+        rng: u64,
+        /// The burst's lines, as word indices.
+        at: [usize; BURST],
+        /// Lines whose word matched a value none holds: kept so the reads are not elided.
+        matched: u64,
+    }
+
+    fn next(x: &mut u64) -> u64 {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        *x
+    }
+
+    impl FloorProbe {
+        pub(super) fn new() -> Self {
+            let mib = std::env::var("NFV_FLOOR_PROBE_MIB")
+                .ok()
+                .and_then(|m| m.parse::<usize>().ok())
+                .unwrap_or(32)
+                .clamp(1, 1024)
+                .next_power_of_two();
+            let words = (mib << 20) / 8;
+            let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+            let mut v = Vec::with_capacity(words);
+            nfv_dataplane::advise_huge_pages(v.spare_capacity_mut());
+            // Random, never zero: pages of zeros could all be one page underneath.
+            v.extend((0..words).map(|_| next(&mut rng) | 1));
+            FloorProbe {
+                region: v.into_boxed_slice(),
+                lines: words / LINE_WORDS,
+                rng,
+                at: [0; BURST],
+                matched: 0,
+            }
+        }
+
+        /// Draw a burst of `n` lines and prefetch the first `ahead`.
+        pub(super) fn start(&mut self, n: usize, ahead: usize) {
+            for a in self.at.iter_mut().take(n) {
+                *a = (next(&mut self.rng) as usize & (self.lines - 1)) * LINE_WORDS;
+            }
+            for &a in self.at.iter().take(n.min(ahead)) {
+                prefetch(&self.region[a]);
+            }
+        }
+
+        /// Frame `j` of a burst of `n`: prefetch the line `ahead` frames on, read frame
+        /// `j`'s line.
+        #[inline(always)]
+        pub(super) fn step(&mut self, j: usize, n: usize, ahead: usize) {
+            if j + ahead < n {
+                prefetch(&self.region[self.at[j + ahead]]);
+            }
+            if j < n && self.region[self.at[j]] == 0 {
+                self.matched += 1;
+            }
+        }
+    }
 }
 
 /// Put `pkt` (untagged inside the switch) on `gate`'s batch in `out`, tagged with `vlan` if
@@ -226,6 +303,8 @@ impl Switch {
             sweep_at: 0,
             stats: Arc::new(SwitchStats::default()),
             out,
+            #[cfg(feature = "floor-probe")]
+            probe: floor_probe::FloorProbe::new(),
         }
     }
 
@@ -418,8 +497,19 @@ impl Node for Switch {
                 self.warm(ingress, p);
             }
         }
+        #[cfg(feature = "floor-probe")]
+        let (probe, n, mut j) = (!large, batch.len(), 0);
+        #[cfg(feature = "floor-probe")]
+        if probe {
+            self.probe.start(n, WARM_AHEAD);
+        }
         let mut frames = batch.drain();
         while let Some(pkt) = frames.next() {
+            #[cfg(feature = "floor-probe")]
+            if probe {
+                self.probe.step(j, n, WARM_AHEAD);
+                j += 1;
+            }
             if large {
                 if let Some(ahead) = frames.as_slice().get(WARM_AHEAD - 1) {
                     self.warm(ingress, ahead);

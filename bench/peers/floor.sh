@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The floor under switch-scale's 1M run, measured in the switch itself: rounds of
+#   1k    the `switch` scenario (1000 MACs, a table that fits the caches),
+#   1M    the same with 1048576 MACs in a table of 2097152 entries (as switch-scale's 1M run),
+#   1k+N  the 1k run on a build with the `floor-probe` feature, whose switch also reads one
+#         random cache line of an N MiB region per frame, prefetched ahead as a big table's
+#         slots are. At 32 MiB that is the one memory access per frame that a million-entry
+#         table cannot avoid, without the table's own work; at 1 MiB (within the core's L2)
+#         it is the cost of the look-ahead pass alone,
+# interleaved so that all see the same machine; then the medians and each one's loss against
+# 1k. What 1M loses beyond what 1k+32 loses is the table's own cost; what 1k+32 loses is the
+# machine's.
+#
+#   bash bench/peers/floor.sh
+#
+# Environment: ROUNDS (7), SECONDS_MEASURED (2), WARMUP (1), CPU (1), PROBE_MIB ("1 32": the
+# region sizes, powers of two).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+rounds=${ROUNDS:-7}
+measured=${SECONDS_MEASURED:-2}
+warmup=${WARMUP:-1}
+cpu=${CPU:-1}
+read -r -a probes <<< "${PROBE_MIB:-1 32}"
+
+command -v python3 >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q python3; }
+cargo build --release -q
+# The probe build goes to a target directory of its own, so target/release/nfv stays as is.
+CARGO_TARGET_DIR=target/floor-probe cargo build --release -q --bin nfv --features floor-probe
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cp topologies/bench-switch.yaml "$work/1k.yaml"
+sed -e 's/flows: 1000/flows: 1048576/' -e 's/mac_table_size: 4096/mac_table_size: 2097152/' \
+  topologies/bench-switch.yaml > "$work/1m.yaml"
+grep -q 'flows: 1048576' "$work/1m.yaml" && grep -q 'mac_table_size: 2097152' "$work/1m.yaml" ||
+  { echo "floor.sh: topologies/bench-switch.yaml no longer has flows: 1000 and mac_table_size: 4096" >&2; exit 1; }
+
+run() { # label binary topology [probe MiB]
+  local json
+  json=$(NFV_FLOOR_PROBE_MIB=${4:-32} taskset -c "$cpu" "$2" bench "$3" --duration "$measured" \
+    --warmup "$warmup" --json 2>/dev/null)
+  python3 -c 'import json,sys; print(sys.argv[1], "%.2f" % json.load(sys.stdin)["forwarded_mpps"])' "$1" \
+    <<< "$json" >> "$work/results"
+}
+for r in $(seq "$rounds"); do
+  run 1k target/release/nfv "$work/1k.yaml"
+  run 1M target/release/nfv "$work/1m.yaml"
+  for mib in "${probes[@]}"; do
+    run "1k+$mib" target/floor-probe/release/nfv "$work/1k.yaml" "$mib"
+  done
+  echo "floor.sh: round $r of $rounds done" >&2
+done
+
+python3 - "$work/results" "$rounds" <<'PY'
+import statistics, sys, subprocess, datetime
+rows = {}
+for line in open(sys.argv[1]):
+    name, mpps = line.split()
+    rows.setdefault(name, []).append(float(mpps))
+cpu = subprocess.run(["sh", "-c", "lscpu | sed -n 's/^Model name: *//p'"], capture_output=True, text=True).stdout.strip()
+print(f"# {datetime.date.today()}  {cpu}; {sys.argv[2]} rounds, medians")
+print(f"{'run':<6} {'Mpps (each round)':<48} {'median':>7} {'ns/frame':>9} {'lost vs 1k':>11}")
+base = statistics.median(rows["1k"])
+for name, v in rows.items():
+    m = statistics.median(v)
+    print(f"{name:<6} {' '.join(f'{x:.2f}' for x in v):<48} {m:>7.2f} {1000 / m:>9.1f} {(1 - m / base) * 100:>10.0f}%")
+PY
