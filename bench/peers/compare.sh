@@ -10,6 +10,7 @@
 # forwarding loops are pinned to).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source bench/peers/nfv-mpps.sh
 
 rounds=${ROUNDS:-3}
 measured=${SECONDS_MEASURED:-5}
@@ -27,8 +28,7 @@ for r in $(seq "$rounds"); do
   SECONDS_MEASURED=$measured WARMUP=$warmup CPUS="0,$cpu" bash bench/peers/testpmd-null.sh io macswap |
     while read -r _ mode mpps memory; do echo "testpmd-$mode($memory) $mpps $memory" >> "$results"; done
   for s in "${scenarios[@]}"; do
-    json=$(taskset -c "$cpu" target/release/nfv bench "$s" --duration "$measured" --warmup "$warmup" --json 2>/dev/null)
-    mpps=$(python3 -c 'import json,sys; print("%.2f" % json.load(sys.stdin)["forwarded_mpps"])' <<< "$json")
+    mpps=$(nfv_mpps "$cpu" target/release/nfv "$s" "$measured" "$warmup")
     echo "nfv-$s $mpps -" >> "$results"
   done
   echo "compare.sh: round $r of $rounds done" >&2

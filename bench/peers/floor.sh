@@ -17,6 +17,7 @@
 # region sizes, powers of two).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source bench/peers/nfv-mpps.sh
 
 rounds=${ROUNDS:-7}
 measured=${SECONDS_MEASURED:-2}
@@ -38,11 +39,9 @@ grep -q 'flows: 1048576' "$work/1m.yaml" && grep -q 'mac_table_size: 2097152' "$
   { echo "floor.sh: topologies/bench-switch.yaml no longer has flows: 1000 and mac_table_size: 4096" >&2; exit 1; }
 
 run() { # label binary topology [probe MiB]
-  local json
-  json=$(NFV_FLOOR_PROBE_MIB=${4:-32} taskset -c "$cpu" "$2" bench "$3" --duration "$measured" \
-    --warmup "$warmup" --json 2>/dev/null)
-  python3 -c 'import json,sys; print(sys.argv[1], "%.2f" % json.load(sys.stdin)["forwarded_mpps"])' "$1" \
-    <<< "$json" >> "$work/results"
+  local mpps
+  mpps=$(NFV_FLOOR_PROBE_MIB=${4:-32} nfv_mpps "$cpu" "$2" "$3" "$measured" "$warmup")
+  echo "$1 $mpps" >> "$work/results"
 }
 for r in $(seq "$rounds"); do
   run 1k target/release/nfv "$work/1k.yaml"
