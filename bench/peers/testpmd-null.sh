@@ -36,9 +36,13 @@ fi
 
 prefix="nfv-peer-$$"
 out=$(mktemp)
+# DPDK makes /var/run/dpdk for the first run; removed again at the end if so and empty (as
+# nfv_control::bench::DpdkRunDirs does for nfv's own testpmd runs).
+[ -d /var/run/dpdk ] && dpdk_dir_was_there=1 || dpdk_dir_was_there=0
 cleanup() {
   pkill -f -- "--file-prefix=$prefix" 2>/dev/null || true
   rm -rf "/var/run/dpdk/$prefix" "$out"
+  [ "$dpdk_dir_was_there" = 1 ] || rmdir /var/run/dpdk 2>/dev/null || true
   rm -f /dev/hugepages/"$prefix"map_* 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM

@@ -47,11 +47,15 @@ results=$work/results
 pids=()        # every process started here, stopped by PID on exit
 tp_pid_gen=""; tp_pid_sw=""   # the generator's and testpmd backend's PIDs (set by tp_start)
 prefixes=()    # every --file-prefix used, its /var/run/dpdk directory removed on exit
+# DPDK makes /var/run/dpdk for the first run; removed again on exit if so and empty (as
+# nfv_control::bench::DpdkRunDirs does for nfv's own testpmd runs).
+[ -d /var/run/dpdk ] && dpdk_dir_was_there=1 || dpdk_dir_was_there=0
 cleanup() {
   local p
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   for p in "${prefixes[@]}"; do rm -rf "/var/run/dpdk/$p"; done
+  [ "$dpdk_dir_was_there" = 1 ] || rmdir /var/run/dpdk 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
