@@ -995,12 +995,19 @@ mod tests {
         cut.truncate(16); // a tag with no room for the inner type: a runt
         burst.insert(10, cut);
         burst.insert(20, frame(host(1, 5), host(0, 999), Some(7)));
+        // Prefetched before the burst learned anything, switched after: to a source that
+        // frame 3 taught the table in this burst (a hairpin back to gate 0), and from a
+        // source first seen here to one that is known.
+        burst.push(frame(host(0, 3), host(0, 997), None));
+        burst.push(frame(host(1, 7), host(0, 996), None));
+        want_1.push(burst[burst.len() - 1].clone());
         h.send_burst(0, &burst, T0);
         assert_eq!(h.recv(1), want_1, "known and flooded frames, in order");
         assert_eq!(h.recv(2), want_2, "only the flooded ones");
         assert_eq!(h.node_drops(DropReason::Runt), 1);
         assert_eq!(h.node_drops(DropReason::VlanDenied), 1);
-        assert_eq!(stats.entries.get(), 10_060);
+        assert_eq!(h.node_drops(DropReason::Hairpin), 1);
+        assert_eq!(stats.entries.get(), 10_062);
         assert_eq!(h.pool().available(), POOL);
     }
 
