@@ -13,8 +13,17 @@
 #
 #   bash bench/peers/floor.sh
 #
+# Then the split: one long run each of 1k and 1M on the probe build with NFV_FLOOR_SLICES,
+# whose switch leaves parts of its work out in 50 ms turns (see functions/src/switch.rs,
+# floor_probe::Slices): `full` (nothing left out), `peek` (learning the source reduced to one
+# read of its home slot), `no-learn`, `bare` (no learning and no look-ahead: the source's
+# slot is never touched) and, at 1M, `no-warm` (learning without the look-ahead's
+# prefetches). The cuts share the same minutes of the same process, so the differences
+# between them are what each part costs, free of the drift between runs that the rounds
+# above average out.
+#
 # Environment: ROUNDS (7), SECONDS_MEASURED (2), WARMUP (1), CPU (1), PROBE_MIB ("1 32": the
-# region sizes, powers of two).
+# region sizes, powers of two), SLICE_SECONDS (20: each split run; 0 leaves the split out).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source bench/peers/nfv-mpps.sh
@@ -65,4 +74,28 @@ base = statistics.median(rows["1k"])
 for name, v in rows.items():
     m = statistics.median(v)
     print(f"{name:<6} {' '.join(f'{x:.2f}' for x in v):<48} {m:>7.2f} {1000 / m:>9.1f} {(1 - m / base) * 100:>10.0f}%")
+PY
+
+slice_seconds=${SLICE_SECONDS:-20}
+[ "$slice_seconds" -gt 0 ] || exit 0
+split() { # label topology cuts
+  NFV_FLOOR_SLICES=$3 taskset -c "$cpu" target/floor-probe/release/nfv bench "$2" \
+    --duration "$slice_seconds" --warmup 2 2>&1 >/dev/null | sed -n "s/^floor-slices \([a-z-]*\) \([0-9.]*\)$/$1 \1 \2/p"
+}
+{
+  split 1k "$work/1k.yaml" full,peek,no-learn,bare
+  split 1M "$work/1m.yaml" full,peek,no-learn,bare,no-warm
+} > "$work/split"
+python3 - "$work/split" "$slice_seconds" <<'PY'
+import sys
+rows = [line.split() for line in open(sys.argv[1])]
+if not rows:
+    sys.exit("floor.sh: the split runs printed no floor-slices lines")
+print(f"\n# split: one {sys.argv[2]} s run each, cuts in 50 ms turns; what each cut saves is the part's cost")
+print(f"{'run':<4} {'cut':<9} {'Mpps':>7} {'ns/frame':>9} {'saves ns':>9}")
+full = {}
+for run, cut, mpps in rows:
+    ns = 1000 / float(mpps)
+    full.setdefault(run, ns)
+    print(f"{run:<4} {cut:<9} {float(mpps):>7.2f} {ns:>9.1f} {full[run] - ns:>9.1f}")
 PY

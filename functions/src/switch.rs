@@ -143,14 +143,133 @@ pub struct Switch {
     out: Vec<Batch>,
     #[cfg(feature = "floor-probe")]
     probe: floor_probe::FloorProbe,
+    /// `NFV_FLOOR_SLICES`: the parts of the switch's work left out, in turns.
+    #[cfg(feature = "floor-probe")]
+    slices: Option<floor_probe::Slices>,
+    /// The part left out of the burst being switched.
+    #[cfg(feature = "floor-probe")]
+    cut: floor_probe::Cut,
 }
 
 /// The `floor-probe` feature (see functions/Cargo.toml): one random cache line of a region
 /// as big as a million-entry MAC table, read per frame and prefetched [`WARM_AHEAD`] frames
-/// ahead, as [`Switch::process`] does a big table's slots.
+/// ahead, as [`Switch::process`] does a big table's slots; and [`Slices`], which leaves
+/// parts of the switch's work out in turns within one run, so that what each part costs is
+/// measured in the same minute of the same process.
 #[cfg(feature = "floor-probe")]
 mod floor_probe {
-    use nfv_dataplane::{prefetch, BURST};
+    use nfv_dataplane::{prefetch, Timestamp, BURST};
+
+    /// How long each turn of [`Slices`] lasts.
+    const SLICE_NS: u64 = 50_000_000;
+
+    /// A part of the switch's work that a burst leaves out.
+    #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+    pub(super) enum Cut {
+        /// Nothing: the switch as it is.
+        None,
+        /// Learning the source, but for one read of its home slot's key.
+        Peek,
+        /// Learning the source, slot read and all.
+        Learn,
+        /// The look-ahead's prefetches.
+        Warm,
+        /// Both: no access to the source's slot at all.
+        LearnAndWarm,
+    }
+
+    /// The cuts by the names `NFV_FLOOR_SLICES` gives them.
+    const CUTS: [(&str, Cut); 5] = [
+        ("full", Cut::None),
+        ("peek", Cut::Peek),
+        ("no-learn", Cut::Learn),
+        ("no-warm", Cut::Warm),
+        ("bare", Cut::LearnAndWarm),
+    ];
+
+    impl Cut {
+        /// Does this cut leave out the look-ahead's prefetches?
+        pub(super) fn warm(self) -> bool {
+            !matches!(self, Cut::Warm | Cut::LearnAndWarm)
+        }
+    }
+
+    /// `NFV_FLOOR_SLICES`, a comma-separated list of `full`, `peek`, `no-learn`, `no-warm`
+    /// and `bare` (set, the probe is off): each burst is switched with the cut of its 50 ms
+    /// turn, round the list,
+    /// and on drop the frames each cut switched per second of its turns are printed to
+    /// standard error, one `floor-slices NAME MPPS` line each. The first turns, while the
+    /// table is still learning, count too: run long enough for them not to matter.
+    pub(super) struct Slices {
+        cuts: Vec<(&'static str, Cut)>,
+        frames: Vec<u64>,
+        first: Option<Timestamp>,
+        last: Timestamp,
+        /// Home slots found empty by `peek`: kept so the reads are not elided.
+        pub(super) empty: u64,
+    }
+
+    impl Slices {
+        pub(super) fn from_env() -> Option<Self> {
+            let list = std::env::var("NFV_FLOOR_SLICES").ok()?;
+            let mut cuts = Vec::new();
+            for name in list.split(',').map(str::trim) {
+                match CUTS.iter().find(|(n, _)| *n == name) {
+                    Some(&cut) => cuts.push(cut),
+                    None => eprintln!("floor-slices: no cut named {name:?}, left out"),
+                }
+            }
+            if cuts.is_empty() {
+                return None;
+            }
+            Some(Slices {
+                frames: vec![0; cuts.len()],
+                cuts,
+                first: None,
+                last: Timestamp::ZERO,
+                empty: 0,
+            })
+        }
+
+        /// Slices of the given cuts (for tests: `from_env` reads the environment).
+        #[cfg(test)]
+        pub(super) fn of(cuts: &[&str]) -> Self {
+            let cuts: Vec<_> = cuts
+                .iter()
+                .filter_map(|n| CUTS.iter().find(|(k, _)| k == n).copied())
+                .collect();
+            Slices {
+                frames: vec![0; cuts.len()],
+                cuts,
+                first: None,
+                last: Timestamp::ZERO,
+                empty: 0,
+            }
+        }
+
+        /// The cut for a burst of `n` frames at `now`.
+        pub(super) fn pick(&mut self, now: Timestamp, n: usize) -> Cut {
+            self.first.get_or_insert(now);
+            self.last = now;
+            let i = (now.0 / SLICE_NS) as usize % self.cuts.len();
+            self.frames[i] += n as u64;
+            self.cuts[i].1
+        }
+    }
+
+    impl Drop for Slices {
+        fn drop(&mut self) {
+            let Some(first) = self.first else { return };
+            // Each cut had an equal share of the turns, give or take one.
+            let share = (self.last.0.saturating_sub(first.0)) as f64 / self.cuts.len() as f64;
+            for ((name, _), frames) in self.cuts.iter().zip(&self.frames) {
+                eprintln!("floor-slices {name} {:.3}", *frames as f64 / share * 1e3);
+            }
+            if self.cuts.iter().any(|(_, c)| *c == Cut::Peek) {
+                eprintln!("floor-slices: peek found {} home slots empty", self.empty);
+            }
+        }
+    }
 
     const LINE_WORDS: usize = 8;
 
@@ -305,6 +424,10 @@ impl Switch {
             out,
             #[cfg(feature = "floor-probe")]
             probe: floor_probe::FloorProbe::new(),
+            #[cfg(feature = "floor-probe")]
+            slices: floor_probe::Slices::from_env(),
+            #[cfg(feature = "floor-probe")]
+            cut: floor_probe::Cut::None,
         }
     }
 
@@ -334,6 +457,15 @@ impl Switch {
     #[inline]
     fn learn(&mut self, vlan: u16, mac: u64, gate: u16, now_ms: u32) {
         let k = key(vlan, mac);
+        #[cfg(feature = "floor-probe")]
+        match (self.cut, self.slices.as_mut()) {
+            (floor_probe::Cut::Peek, Some(s)) => {
+                s.empty += u64::from(self.table.home_key(k) == 0);
+                return;
+            }
+            (floor_probe::Cut::Learn | floor_probe::Cut::LearnAndWarm, _) => return,
+            _ => {}
+        }
         if let Some(e) = self.table.get_mut(k) {
             if e.gate != gate {
                 e.gate = gate;
@@ -489,16 +621,22 @@ impl Node for Switch {
         let untagged = self.attachments[ingress as usize].ingress(None);
         // The time in milliseconds, as the table keeps it: divided once per burst.
         let now = ms(ctx.now);
+        #[cfg(feature = "floor-probe")]
+        if let Some(s) = self.slices.as_mut() {
+            self.cut = s.pick(ctx.now, batch.len());
+        }
         // A table bigger than the caches: prefetch the slots of the frame WARM_AHEAD places
         // ahead of the one being switched, so that a steady number of misses is in flight.
         let large = self.table.is_large();
+        #[cfg(feature = "floor-probe")]
+        let large = large && self.cut.warm();
         if large {
             for p in batch.iter().take(WARM_AHEAD) {
                 self.warm(ingress, p);
             }
         }
         #[cfg(feature = "floor-probe")]
-        let (probe, n, mut j) = (!large, batch.len(), 0);
+        let (probe, n, mut j) = (!large && self.slices.is_none(), batch.len(), 0);
         #[cfg(feature = "floor-probe")]
         if probe {
             self.probe.start(n, WARM_AHEAD);
@@ -661,6 +799,40 @@ mod tests {
         let from_c = frame([0xff; 6], mac(3), None);
         h.send(2, &from_c, T0);
         assert_eq!(delivered(&mut h, &from_c), vec![0, 1]);
+    }
+
+    /// The probe build's turns: a switch whose one turn is `no-learn` switches without
+    /// learning (unknown unicast floods), and one that takes turns learns only in its `full`
+    /// turns.
+    #[cfg(feature = "floor-probe")]
+    #[test]
+    fn floor_slices_leave_learning_out_in_their_turns() {
+        let sw = |cuts: &[&str]| {
+            let mut s = Switch::new(SwitchConfig {
+                mac_table_size: 1024,
+                ageing: Duration::from_secs(300),
+                attachments: access(3),
+            });
+            s.slices = Some(floor_probe::Slices::of(cuts));
+            s
+        };
+        let mut h = Harness::new(Box::new(sw(&["no-learn"])), 3, POOL);
+        h.send(0, &frame(mac(2), mac(1), None), T0);
+        h.recv_each();
+        h.send(1, &frame(mac(1), mac(2), None), T0);
+        assert_eq!(h.recv(0).len(), 1, "A was not learned: flooded");
+        assert_eq!(h.recv(2).len(), 1, "A was not learned: flooded");
+
+        let s = sw(&["full", "no-learn"]);
+        let stats = s.stats();
+        let mut h = Harness::new(Box::new(s), 3, POOL);
+        // Turns of 50 ms: full, no-learn, full, ...
+        let turn = |k: u64| Timestamp(k * 50_000_000 + 1);
+        for (k, host, learned) in [(0, 1, 1), (1, 3, 1), (2, 4, 2), (3, 5, 2)] {
+            h.send(0, &frame([0xff; 6], mac(host), None), turn(k));
+            h.recv_each();
+            assert_eq!(stats.learned.get(), learned, "turn {k}");
+        }
     }
 
     #[test]
