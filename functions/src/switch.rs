@@ -167,7 +167,7 @@ mod floor_probe {
     #[derive(Copy, Clone, Debug, PartialEq, Eq)]
     pub(super) enum Cut {
         /// Nothing: the switch as it is.
-        None,
+        Full,
         /// Learning the source, but for one read of its home slot's key.
         Peek,
         /// Learning the source, slot read and all.
@@ -180,7 +180,7 @@ mod floor_probe {
 
     /// The cuts by the names `NFV_FLOOR_SLICES` gives them.
     const CUTS: [(&str, Cut); 5] = [
-        ("full", Cut::None),
+        ("full", Cut::Full),
         ("peek", Cut::Peek),
         ("no-learn", Cut::Learn),
         ("no-warm", Cut::Warm),
@@ -188,18 +188,18 @@ mod floor_probe {
     ];
 
     impl Cut {
-        /// Does this cut leave out the look-ahead's prefetches?
-        pub(super) fn warm(self) -> bool {
+        /// Does the look-ahead prefetch under this cut?
+        pub(super) fn prefetches(self) -> bool {
             !matches!(self, Cut::Warm | Cut::LearnAndWarm)
         }
     }
 
     /// `NFV_FLOOR_SLICES`, a comma-separated list of `full`, `peek`, `no-learn`, `no-warm`
     /// and `bare` (set, the probe is off): each burst is switched with the cut of its 50 ms
-    /// turn, round the list,
-    /// and on drop the frames each cut switched per second of its turns are printed to
-    /// standard error, one `floor-slices NAME MPPS` line each. The first turns, while the
-    /// table is still learning, count too: run long enough for them not to matter.
+    /// turn, round the list, and on drop the frames each cut switched per second of its
+    /// turns are printed to standard error, one `floor-slices NAME MPPS` line each. The
+    /// first turns, while the table is still learning, count too: run long enough for them
+    /// not to matter.
     pub(super) struct Slices {
         cuts: Vec<(&'static str, Cut)>,
         frames: Vec<u64>,
@@ -212,32 +212,20 @@ mod floor_probe {
     impl Slices {
         pub(super) fn from_env() -> Option<Self> {
             let list = std::env::var("NFV_FLOOR_SLICES").ok()?;
+            let names: Vec<&str> = list.split(',').map(str::trim).collect();
+            let slices = Slices::of(&names);
+            (!slices.cuts.is_empty()).then_some(slices)
+        }
+
+        /// Slices of the cuts named, in that order; unknown names are left out, and said.
+        pub(super) fn of(names: &[&str]) -> Self {
             let mut cuts = Vec::new();
-            for name in list.split(',').map(str::trim) {
-                match CUTS.iter().find(|(n, _)| *n == name) {
+            for name in names {
+                match CUTS.iter().find(|(n, _)| n == name) {
                     Some(&cut) => cuts.push(cut),
                     None => eprintln!("floor-slices: no cut named {name:?}, left out"),
                 }
             }
-            if cuts.is_empty() {
-                return None;
-            }
-            Some(Slices {
-                frames: vec![0; cuts.len()],
-                cuts,
-                first: None,
-                last: Timestamp::ZERO,
-                empty: 0,
-            })
-        }
-
-        /// Slices of the given cuts (for tests: `from_env` reads the environment).
-        #[cfg(test)]
-        pub(super) fn of(cuts: &[&str]) -> Self {
-            let cuts: Vec<_> = cuts
-                .iter()
-                .filter_map(|n| CUTS.iter().find(|(k, _)| k == n).copied())
-                .collect();
             Slices {
                 frames: vec![0; cuts.len()],
                 cuts,
@@ -427,7 +415,7 @@ impl Switch {
             #[cfg(feature = "floor-probe")]
             slices: floor_probe::Slices::from_env(),
             #[cfg(feature = "floor-probe")]
-            cut: floor_probe::Cut::None,
+            cut: floor_probe::Cut::Full,
         }
     }
 
@@ -629,7 +617,7 @@ impl Node for Switch {
         // ahead of the one being switched, so that a steady number of misses is in flight.
         let large = self.table.is_large();
         #[cfg(feature = "floor-probe")]
-        let large = large && self.cut.warm();
+        let large = large && self.cut.prefetches();
         if large {
             for p in batch.iter().take(WARM_AHEAD) {
                 self.warm(ingress, p);
