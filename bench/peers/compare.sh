@@ -19,7 +19,6 @@ cpu=${CPU:-1}
 scenarios=("$@")
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(switch router)
 
-command -v python3 >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q python3; }
 [ -x target/release/nfv ] || cargo build --release -q
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT

@@ -34,7 +34,6 @@ warmup=${WARMUP:-1}
 cpu=${CPU:-1}
 read -r -a probes <<< "${PROBE_MIB:-1 32}"
 
-command -v python3 >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q python3; }
 cargo build --release -q
 # The probe build goes to a target directory of its own, so target/release/nfv stays as is.
 CARGO_TARGET_DIR=target/floor-probe cargo build --release -q --bin nfv --features floor-probe
