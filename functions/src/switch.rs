@@ -141,8 +141,9 @@ pub struct Switch {
     /// One batch per attachment: a burst's frames are gathered here by the gate they leave
     /// on, and each gate's batch goes out whole at the end of the burst.
     out: Vec<Batch>,
+    /// The random-line probe, when no slices are set.
     #[cfg(feature = "floor-probe")]
-    probe: floor_probe::FloorProbe,
+    probe: Option<floor_probe::FloorProbe>,
     /// `NFV_FLOOR_SLICES`: the parts of the switch's work left out, in turns.
     #[cfg(feature = "floor-probe")]
     slices: Option<floor_probe::Slices>,
@@ -398,6 +399,8 @@ impl Switch {
         let ageing_ms = u32::try_from(config.ageing.as_millis())
             .unwrap_or(u32::MAX)
             .max(1);
+        #[cfg(feature = "floor-probe")]
+        let slices = floor_probe::Slices::from_env();
         Switch {
             config: config.clone(),
             attachments: config.attachments,
@@ -411,9 +414,9 @@ impl Switch {
             stats: Arc::new(SwitchStats::default()),
             out,
             #[cfg(feature = "floor-probe")]
-            probe: floor_probe::FloorProbe::new(),
+            probe: slices.is_none().then(floor_probe::FloorProbe::new),
             #[cfg(feature = "floor-probe")]
-            slices: floor_probe::Slices::from_env(),
+            slices,
             #[cfg(feature = "floor-probe")]
             cut: floor_probe::Cut::Full,
         }
@@ -624,16 +627,16 @@ impl Node for Switch {
             }
         }
         #[cfg(feature = "floor-probe")]
-        let (probe, n, mut j) = (!large && self.slices.is_none(), batch.len(), 0);
+        let (probe, n, mut j) = (!large && self.probe.is_some(), batch.len(), 0);
         #[cfg(feature = "floor-probe")]
-        if probe {
-            self.probe.start(n, WARM_AHEAD);
+        if let Some(p) = self.probe.as_mut().filter(|_| probe) {
+            p.start(n, WARM_AHEAD);
         }
         let mut frames = batch.drain();
         while let Some(pkt) = frames.next() {
             #[cfg(feature = "floor-probe")]
-            if probe {
-                self.probe.step(j, n, WARM_AHEAD);
+            if let Some(p) = self.probe.as_mut().filter(|_| probe) {
+                p.step(j, n, WARM_AHEAD);
                 j += 1;
             }
             if large {
