@@ -9,9 +9,11 @@
 //! For each frame the switch finds its VLAN, learns (VLAN, source MAC) -> attachment, and
 //! looks up (VLAN, destination MAC): a known unicast destination gets the frame, unless it
 //! is the attachment the frame came in on (`hairpin` drop); broadcast, multicast and unknown
-//! unicast are flooded to every other attachment in the VLAN. Frames leave trunks tagged
-//! (untagged in the native VLAN) and access attachments untagged; tags are stripped and
-//! pushed in place, in the buffer's headroom.
+//! unicast are flooded to every other attachment in the VLAN. Within a burst, the last
+//! destination found is remembered, so a run of frames to one address (a gateway, a
+//! server) looks it up in the table once. Frames leave trunks tagged (untagged in the
+//! native VLAN) and access attachments untagged; tags are stripped and pushed in place, in
+//! the buffer's headroom.
 //!
 //! The MAC table is bounded: when it is full, new addresses are not learned (counted as
 //! `table_full`) and frames to them are flooded. Entries older than the ageing time are
@@ -141,6 +143,10 @@ pub struct Switch {
     /// One batch per attachment: a burst's frames are gathered here by the gate they leave
     /// on, and each gate's batch goes out whole at the end of the burst.
     out: Vec<Batch>,
+    /// The last destination a lookup found in the burst being switched, as (key, gate), or
+    /// key 0: a run of frames to one address (a gateway, a server) looks it up once a burst.
+    /// Emptied at the start of every burst, and changed when that address moves.
+    last_dst: (u64, u16),
     /// The random-line probe, when no slices are set.
     #[cfg(feature = "floor-probe")]
     probe: Option<floor_probe::FloorProbe>,
@@ -413,6 +419,7 @@ impl Switch {
             sweep_at: 0,
             stats: Arc::new(SwitchStats::default()),
             out,
+            last_dst: (0, 0),
             #[cfg(feature = "floor-probe")]
             probe: slices.is_none().then(floor_probe::FloorProbe::new),
             #[cfg(feature = "floor-probe")]
@@ -462,6 +469,9 @@ impl Switch {
                 e.gate = gate;
                 e.last_seen_ms = now_ms;
                 self.stats.moved.add(1);
+                if self.last_dst.0 == k {
+                    self.last_dst.1 = gate;
+                }
             } else if now_ms.wrapping_sub(e.last_seen_ms) >= self.refresh_ms {
                 // Written only now and then: a busy address does not dirty its cache line
                 // with every frame.
@@ -477,12 +487,21 @@ impl Switch {
         self.stats.entries.set(self.table.len() as u64);
     }
 
+    /// The gate `mac` in `vlan` was learned on, if it is live: the burst's last destination
+    /// without looking at the table.
     #[inline]
-    fn lookup(&self, vlan: u16, mac: u64, now_ms: u32) -> Option<u16> {
-        self.table
-            .get(key(vlan, mac))
+    fn lookup(&mut self, vlan: u16, mac: u64, now_ms: u32) -> Option<u16> {
+        let k = key(vlan, mac);
+        if k == self.last_dst.0 {
+            return Some(self.last_dst.1);
+        }
+        let gate = self
+            .table
+            .get(k)
             .filter(|e| self.fresh(e.last_seen_ms, now_ms))
-            .map(|e| e.gate)
+            .map(|e| e.gate)?;
+        self.last_dst = (k, gate);
+        Some(gate)
     }
 
     /// Remove entries older than the ageing time, in steps: each call looks at the share of
@@ -612,6 +631,7 @@ impl Node for Switch {
         let untagged = self.attachments[ingress as usize].ingress(None);
         // The time in milliseconds, as the table keeps it: divided once per burst.
         let now = ms(ctx.now);
+        self.last_dst = (0, 0);
         #[cfg(feature = "floor-probe")]
         if let Some(s) = self.slices.as_mut() {
             self.cut = s.pick(ctx.now, batch.len());
@@ -890,6 +910,28 @@ mod tests {
         h.send(1, &to_a, T0);
         assert_eq!(delivered(&mut h, &to_a), vec![2]);
         assert_eq!(stats.moved.get(), 1);
+    }
+
+    /// The burst's last destination is remembered, so an address that moves in the middle
+    /// of a burst must be followed at once: here onto the burst's own gate (a hairpin).
+    #[test]
+    fn a_destination_that_moves_within_a_burst_is_followed_at_once() {
+        let (mut h, stats) = switch(access(3), 1024, 300);
+        h.send(1, &frame([0xff; 6], mac(2), None), T0);
+        h.recv_each();
+        let to_b = frame(mac(2), mac(1), None);
+        let b_here = frame([0xff; 6], mac(2), None);
+        let burst = [to_b.clone(), to_b.clone(), b_here.clone(), to_b.clone()];
+        h.send_burst(0, &burst, T0);
+        assert_eq!(
+            h.recv(1),
+            vec![to_b.clone(), to_b, b_here.clone()],
+            "two before the move, then the moving frame's flood"
+        );
+        assert_eq!(h.recv(2), vec![b_here]);
+        assert_eq!(stats.moved.get(), 1);
+        assert_eq!(h.node_drops(DropReason::Hairpin), 1, "after the move");
+        assert_eq!(h.pool().available(), POOL);
     }
 
     #[test]
