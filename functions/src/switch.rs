@@ -527,9 +527,11 @@ impl Switch {
         self.last_sweep = now;
     }
 
-    /// Prefetch the table slots that `p` will look up.
+    /// Prefetch the table slots that `p` will look up. `last_dst` is the key of the
+    /// destination whose slot the look-ahead warmed last: a run of frames to one address
+    /// warms its slot once (and then finds it as the burst's last destination).
     #[inline]
-    fn warm(&self, ingress: u16, p: &Packet) {
+    fn warm(&self, ingress: u16, p: &Packet, last_dst: &mut u64) {
         let Some((dst, src, tag)) = ethernet_macs(p.data()) else {
             return;
         };
@@ -537,8 +539,10 @@ impl Switch {
             return;
         };
         self.table.warm(key(vlan, src));
-        if !is_multicast_u64(dst) {
-            self.table.warm(key(vlan, dst));
+        let k = key(vlan, dst);
+        if !is_multicast_u64(dst) && k != *last_dst {
+            self.table.warm(k);
+            *last_dst = k;
         }
     }
 
@@ -641,9 +645,10 @@ impl Node for Switch {
         let large = self.table.is_large();
         #[cfg(feature = "floor-probe")]
         let large = large && self.cut.prefetches();
+        let mut warm_dst = 0;
         if large {
             for p in batch.iter().take(WARM_AHEAD) {
-                self.warm(ingress, p);
+                self.warm(ingress, p, &mut warm_dst);
             }
         }
         #[cfg(feature = "floor-probe")]
@@ -661,7 +666,7 @@ impl Node for Switch {
             }
             if large {
                 if let Some(ahead) = frames.as_slice().get(WARM_AHEAD - 1) {
-                    self.warm(ingress, ahead);
+                    self.warm(ingress, ahead, &mut warm_dst);
                 }
             }
             self.forward(ingress, untagged, pkt, ctx, now);
