@@ -652,7 +652,7 @@ impl Node for Switch {
             }
         }
         #[cfg(feature = "floor-probe")]
-        let (probe, n, mut j) = (!large && self.probe.is_some(), batch.len(), 0);
+        let (probe, n, mut j) = (!large, batch.len(), 0);
         #[cfg(feature = "floor-probe")]
         if let Some(p) = self.probe.as_mut().filter(|_| probe) {
             p.start(n, WARM_AHEAD);
