@@ -61,21 +61,20 @@ pub struct Clock {
 impl Clock {
     /// A clock starting now.
     pub fn new() -> Self {
-        let source = source();
-        Clock {
-            source,
-            start: source.raw(),
-            last: Cell::new(0),
-        }
+        Clock::counting_from(source().raw())
     }
 
     /// The process-wide clock: every clock made this way shares one start, so times taken
     /// on one (a generator's stamp) can be compared with times on another (a sink's).
     pub fn global() -> Self {
-        let source = source();
+        Clock::counting_from(*EPOCH.get_or_init(|| source().raw()))
+    }
+
+    /// A clock counting from the raw reading `start`.
+    fn counting_from(start: u64) -> Self {
         Clock {
-            source,
-            start: *EPOCH.get_or_init(|| source.raw()),
+            source: source(),
+            start,
             last: Cell::new(0),
         }
     }
