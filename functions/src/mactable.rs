@@ -90,13 +90,6 @@ impl MacTable {
         nfv_dataplane::prefetch(&self.slots[self.home(key)]);
     }
 
-    /// The key in `key`'s home slot (the `floor-probe` feature's one read of a slot).
-    #[cfg(feature = "floor-probe")]
-    #[inline]
-    pub fn home_key(&self, key: u64) -> u64 {
-        self.slots[self.home(key)].key
-    }
-
     #[inline]
     fn find(&self, key: u64) -> Result<usize, usize> {
         let mut i = self.home(key);

@@ -147,191 +147,6 @@ pub struct Switch {
     /// key 0: a run of frames to one address (a gateway, a server) looks it up once a burst.
     /// Emptied at the start of every burst, and changed when that address moves.
     last_dst: (u64, u16),
-    /// The random-line probe, when no slices are set.
-    #[cfg(feature = "floor-probe")]
-    probe: Option<floor_probe::FloorProbe>,
-    /// `NFV_FLOOR_SLICES`: the parts of the switch's work left out, in turns.
-    #[cfg(feature = "floor-probe")]
-    slices: Option<floor_probe::Slices>,
-    /// The part left out of the burst being switched.
-    #[cfg(feature = "floor-probe")]
-    cut: floor_probe::Cut,
-}
-
-/// The `floor-probe` feature (see functions/Cargo.toml): one random cache line of a region
-/// as big as a million-entry MAC table, read per frame and prefetched [`WARM_AHEAD`] frames
-/// ahead, as [`Switch::process`] does a big table's slots; and [`Slices`], which leaves
-/// parts of the switch's work out in turns within one run, so that what each part costs is
-/// measured in the same minute of the same process.
-#[cfg(feature = "floor-probe")]
-mod floor_probe {
-    use nfv_dataplane::{prefetch, Timestamp, BURST};
-
-    /// How long each turn of [`Slices`] lasts.
-    const SLICE_NS: u64 = 50_000_000;
-
-    /// A part of the switch's work that a burst leaves out.
-    #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-    pub(super) enum Cut {
-        /// Nothing: the switch as it is.
-        Full,
-        /// Learning the source, but for one read of its home slot's key.
-        Peek,
-        /// Learning the source, slot read and all.
-        Learn,
-        /// The look-ahead's prefetches.
-        Warm,
-        /// Both: no access to the source's slot at all.
-        LearnAndWarm,
-    }
-
-    /// The cuts by the names `NFV_FLOOR_SLICES` gives them.
-    const CUTS: [(&str, Cut); 5] = [
-        ("full", Cut::Full),
-        ("peek", Cut::Peek),
-        ("no-learn", Cut::Learn),
-        ("no-warm", Cut::Warm),
-        ("bare", Cut::LearnAndWarm),
-    ];
-
-    impl Cut {
-        /// Does the look-ahead prefetch under this cut?
-        pub(super) fn prefetches(self) -> bool {
-            !matches!(self, Cut::Warm | Cut::LearnAndWarm)
-        }
-    }
-
-    /// `NFV_FLOOR_SLICES`, a comma-separated list of `full`, `peek`, `no-learn`, `no-warm`
-    /// and `bare` (set, the probe is off): each burst is switched with the cut of its 50 ms
-    /// turn, round the list, and on drop the frames each cut switched per second of its
-    /// turns are printed to standard error, one `floor-slices NAME MPPS` line each. The
-    /// first turns, while the table is still learning, count too: run long enough for them
-    /// not to matter.
-    pub(super) struct Slices {
-        cuts: Vec<(&'static str, Cut)>,
-        frames: Vec<u64>,
-        first: Option<Timestamp>,
-        last: Timestamp,
-        /// Home slots found empty by `peek`: kept so the reads are not elided.
-        pub(super) empty: u64,
-    }
-
-    impl Slices {
-        pub(super) fn from_env() -> Option<Self> {
-            let list = std::env::var("NFV_FLOOR_SLICES").ok()?;
-            let names: Vec<&str> = list.split(',').map(str::trim).collect();
-            let slices = Slices::of(&names);
-            (!slices.cuts.is_empty()).then_some(slices)
-        }
-
-        /// Slices of the cuts named, in that order; unknown names are left out, and said.
-        pub(super) fn of(names: &[&str]) -> Self {
-            let mut cuts = Vec::new();
-            for name in names {
-                match CUTS.iter().find(|(n, _)| n == name) {
-                    Some(&cut) => cuts.push(cut),
-                    None => eprintln!("floor-slices: no cut named {name:?}, left out"),
-                }
-            }
-            Slices {
-                frames: vec![0; cuts.len()],
-                cuts,
-                first: None,
-                last: Timestamp::ZERO,
-                empty: 0,
-            }
-        }
-
-        /// The cut for a burst of `n` frames at `now`.
-        pub(super) fn pick(&mut self, now: Timestamp, n: usize) -> Cut {
-            self.first.get_or_insert(now);
-            self.last = now;
-            let i = (now.0 / SLICE_NS) as usize % self.cuts.len();
-            self.frames[i] += n as u64;
-            self.cuts[i].1
-        }
-    }
-
-    impl Drop for Slices {
-        fn drop(&mut self) {
-            let Some(first) = self.first else { return };
-            // Each cut had an equal share of the turns, give or take one.
-            let share = (self.last.0.saturating_sub(first.0)) as f64 / self.cuts.len() as f64;
-            for ((name, _), frames) in self.cuts.iter().zip(&self.frames) {
-                eprintln!("floor-slices {name} {:.3}", *frames as f64 / share * 1e3);
-            }
-            if self.cuts.iter().any(|(_, c)| *c == Cut::Peek) {
-                eprintln!("floor-slices: peek found {} home slots empty", self.empty);
-            }
-        }
-    }
-
-    const LINE_WORDS: usize = 8;
-
-    pub(super) struct FloorProbe {
-        /// `NFV_FLOOR_PROBE_MIB` (a power of two, default 32) MiB of words, one read per
-        /// cache line.
-        region: Box<[u64]>,
-        lines: usize,
-        rng: u64,
-        /// The burst's lines, as word indices.
-        at: [usize; BURST],
-        /// Lines whose word matched a value none holds: kept so the reads are not elided.
-        matched: u64,
-    }
-
-    fn next(x: &mut u64) -> u64 {
-        *x ^= *x << 13;
-        *x ^= *x >> 7;
-        *x ^= *x << 17;
-        *x
-    }
-
-    impl FloorProbe {
-        pub(super) fn new() -> Self {
-            let mib = std::env::var("NFV_FLOOR_PROBE_MIB")
-                .ok()
-                .and_then(|m| m.parse::<usize>().ok())
-                .unwrap_or(32)
-                .clamp(1, 1024)
-                .next_power_of_two();
-            let words = (mib << 20) / 8;
-            let mut rng = 0x2545_f491_4f6c_dd1d_u64;
-            let mut v = Vec::with_capacity(words);
-            nfv_dataplane::advise_huge_pages(v.spare_capacity_mut());
-            // Random, never zero: pages of zeros could all be one page underneath.
-            v.extend((0..words).map(|_| next(&mut rng) | 1));
-            FloorProbe {
-                region: v.into_boxed_slice(),
-                lines: words / LINE_WORDS,
-                rng,
-                at: [0; BURST],
-                matched: 0,
-            }
-        }
-
-        /// Draw a burst of `n` lines and prefetch the first `ahead`.
-        pub(super) fn start(&mut self, n: usize, ahead: usize) {
-            for a in self.at.iter_mut().take(n) {
-                *a = (next(&mut self.rng) as usize & (self.lines - 1)) * LINE_WORDS;
-            }
-            for &a in self.at.iter().take(n.min(ahead)) {
-                prefetch(&self.region[a]);
-            }
-        }
-
-        /// Frame `j` of a burst of `n`: prefetch the line `ahead` frames on, read frame
-        /// `j`'s line.
-        #[inline(always)]
-        pub(super) fn step(&mut self, j: usize, n: usize, ahead: usize) {
-            if j + ahead < n {
-                prefetch(&self.region[self.at[j + ahead]]);
-            }
-            if j < n && self.region[self.at[j]] == 0 {
-                self.matched += 1;
-            }
-        }
-    }
 }
 
 /// Put `pkt` (untagged inside the switch) on `gate`'s batch in `out`, tagged with `vlan` if
@@ -405,8 +220,6 @@ impl Switch {
         let ageing_ms = u32::try_from(config.ageing.as_millis())
             .unwrap_or(u32::MAX)
             .max(1);
-        #[cfg(feature = "floor-probe")]
-        let slices = floor_probe::Slices::from_env();
         Switch {
             config: config.clone(),
             attachments: config.attachments,
@@ -420,12 +233,6 @@ impl Switch {
             stats: Arc::new(SwitchStats::default()),
             out,
             last_dst: (0, 0),
-            #[cfg(feature = "floor-probe")]
-            probe: slices.is_none().then(floor_probe::FloorProbe::new),
-            #[cfg(feature = "floor-probe")]
-            slices,
-            #[cfg(feature = "floor-probe")]
-            cut: floor_probe::Cut::Full,
         }
     }
 
@@ -455,15 +262,6 @@ impl Switch {
     #[inline]
     fn learn(&mut self, vlan: u16, mac: u64, gate: u16, now_ms: u32) {
         let k = key(vlan, mac);
-        #[cfg(feature = "floor-probe")]
-        match (self.cut, self.slices.as_mut()) {
-            (floor_probe::Cut::Peek, Some(s)) => {
-                s.empty += u64::from(self.table.home_key(k) == 0);
-                return;
-            }
-            (floor_probe::Cut::Learn | floor_probe::Cut::LearnAndWarm, _) => return,
-            _ => {}
-        }
         if let Some(e) = self.table.get_mut(k) {
             if e.gate != gate {
                 e.gate = gate;
@@ -636,34 +434,17 @@ impl Node for Switch {
         // The time in milliseconds, as the table keeps it: divided once per burst.
         let now = ms(ctx.now);
         self.last_dst = (0, 0);
-        #[cfg(feature = "floor-probe")]
-        if let Some(s) = self.slices.as_mut() {
-            self.cut = s.pick(ctx.now, batch.len());
-        }
         // A table bigger than the caches: prefetch the slots of the frame WARM_AHEAD places
         // ahead of the one being switched, so that a steady number of misses is in flight.
         let large = self.table.is_large();
-        #[cfg(feature = "floor-probe")]
-        let large = large && self.cut.prefetches();
         let mut warm_dst = 0;
         if large {
             for p in batch.iter().take(WARM_AHEAD) {
                 self.warm(ingress, p, &mut warm_dst);
             }
         }
-        #[cfg(feature = "floor-probe")]
-        let (probe, n, mut j) = (!large, batch.len(), 0);
-        #[cfg(feature = "floor-probe")]
-        if let Some(p) = self.probe.as_mut().filter(|_| probe) {
-            p.start(n, WARM_AHEAD);
-        }
         let mut frames = batch.drain();
         while let Some(pkt) = frames.next() {
-            #[cfg(feature = "floor-probe")]
-            if let Some(p) = self.probe.as_mut().filter(|_| probe) {
-                p.step(j, n, WARM_AHEAD);
-                j += 1;
-            }
             if large {
                 if let Some(ahead) = frames.as_slice().get(WARM_AHEAD - 1) {
                     self.warm(ingress, ahead, &mut warm_dst);
@@ -815,40 +596,6 @@ mod tests {
         let from_c = frame([0xff; 6], mac(3), None);
         h.send(2, &from_c, T0);
         assert_eq!(delivered(&mut h, &from_c), vec![0, 1]);
-    }
-
-    /// The probe build's turns: a switch whose one turn is `no-learn` switches without
-    /// learning (unknown unicast floods), and one that takes turns learns only in its `full`
-    /// turns.
-    #[cfg(feature = "floor-probe")]
-    #[test]
-    fn floor_slices_leave_learning_out_in_their_turns() {
-        let sw = |cuts: &[&str]| {
-            let mut s = Switch::new(SwitchConfig {
-                mac_table_size: 1024,
-                ageing: Duration::from_secs(300),
-                attachments: access(3),
-            });
-            s.slices = Some(floor_probe::Slices::of(cuts));
-            s
-        };
-        let mut h = Harness::new(Box::new(sw(&["no-learn"])), 3, POOL);
-        h.send(0, &frame(mac(2), mac(1), None), T0);
-        h.recv_each();
-        h.send(1, &frame(mac(1), mac(2), None), T0);
-        assert_eq!(h.recv(0).len(), 1, "A was not learned: flooded");
-        assert_eq!(h.recv(2).len(), 1, "A was not learned: flooded");
-
-        let s = sw(&["full", "no-learn"]);
-        let stats = s.stats();
-        let mut h = Harness::new(Box::new(s), 3, POOL);
-        // Turns of 50 ms: full, no-learn, full, ...
-        let turn = |k: u64| Timestamp(k * 50_000_000 + 1);
-        for (k, host, learned) in [(0, 1, 1), (1, 3, 1), (2, 4, 2), (3, 5, 2)] {
-            h.send(0, &frame([0xff; 6], mac(host), None), turn(k));
-            h.recv_each();
-            assert_eq!(stats.learned.get(), learned, "turn {k}");
-        }
     }
 
     #[test]
