@@ -893,7 +893,7 @@ pub fn list() -> ExitCode {
 
 /// `nfv bench TARGET`: TARGET is a scenario name or a topology file.
 pub fn main(target: &str, opts: &Options) -> ExitCode {
-    let stop = crate::cli::stop_flag();
+    let stop = crate::session::stop_flag();
     let mut peer = None;
     let runs: Vec<(String, Topology)> = match scenarios().into_iter().find(|s| s.name == target) {
         Some(s) => {

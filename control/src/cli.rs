@@ -2,19 +2,20 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::client::Target;
 use crate::plan::Plan;
-use crate::run::{self, Running};
+use crate::run;
+use crate::session::{finish, stop_flag};
 use crate::topology::{self, Topology};
 
 /// nfv: a network-functions dataplane. Write a topology file; `nfv run` brings it to life.
 #[derive(Debug, Parser)]
-#[command(name = "nfv", version, about, long_about = None)]
+#[command(name = "nfv", version, about, long_about = None, after_help = kinds_help())]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -49,8 +50,9 @@ pub enum Command {
         #[arg(long, value_name = "GROUP")]
         control_group: Option<String>,
     },
-    /// Show a table of the running dataplane: ports, functions, workers, drops, macs,
-    /// routes, arp, interfaces, nat, conntrack, leases, firewall.
+    /// Show a table of the running dataplane: ports, functions, workers, drops, captures,
+    /// and the functions' own (macs, routes, arp, interfaces, nat, conntrack, leases,
+    /// firewall, mirror).
     Show {
         /// The table.
         table: String,
@@ -127,27 +129,21 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Bring up the built-in demo lab (hosts in namespaces on a learning switch), show the
-    /// hosts pinging each other, and clean up.
+    /// Bring up the built-in demo lab, a home gateway: hosts in namespaces take DHCP leases,
+    /// ping and fetch pages through the NAT, meet the firewall and the port forward (and,
+    /// with QEMU installed, a VM joins on a vhost-user port); then clean up.
     Demo,
 }
 
-/// Which running topology a command talks to.
-#[derive(Debug, clap::Args)]
-pub struct Target {
-    /// The topology's name (its socket is /run/nfv/NAME.sock); needed when several run.
-    #[arg(short = 't', long = "topology", value_name = "NAME")]
-    pub topology: Option<String>,
-    /// The control socket's path.
-    #[arg(long, value_name = "PATH")]
-    pub socket: Option<PathBuf>,
-}
-
-impl Target {
-    /// The socket to talk to.
-    pub fn path(&self) -> Result<PathBuf, String> {
-        crate::ctl::find_socket(self.socket.as_deref(), self.topology.as_deref())
+/// The function kinds a topology may use, for `nfv --help`.
+fn kinds_help() -> String {
+    let mut s = String::from(
+        "Function kinds (a topology's `functions.NAME.kind`):\n  switch, router, dhcp-server, nat, firewall",
+    );
+    for k in nfv_functions::registry::KINDS {
+        s.push_str(&format!("\n  {:<12} {}", k.name(), k.about()));
     }
+    s
 }
 
 /// Parse the command line and run it.
@@ -254,17 +250,6 @@ fn check(file: &Path) -> ExitCode {
         }
         None => ExitCode::FAILURE,
     }
-}
-
-/// Install handlers so that SIGINT and SIGTERM set the returned flag instead of killing us.
-pub fn stop_flag() -> Arc<AtomicBool> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        if let Err(e) = signal_hook::flag::register(sig, stop.clone()) {
-            tracing::warn!("cannot handle signal {sig}: {e}");
-        }
-    }
-    stop
 }
 
 /// Bind the metrics address that `flag` (the command line) or else the topology asks for.
@@ -391,29 +376,4 @@ fn run_file(
         s.stop();
     }
     finish(&running, waited)
-}
-
-/// Stop `running`, print its counters, and turn the outcome into an exit code.
-pub fn finish(running: &Running, waited: Result<(), run::RunError>) -> ExitCode {
-    let plan = running.plan();
-    let gateways = running.gateway_summary();
-    let stopped = running.stop();
-    let mut ok = true;
-    if let Err(e) = waited {
-        eprintln!("nfv: {e}");
-        ok = false;
-    }
-    match stopped {
-        Ok(counters) => print!("{}{gateways}", run::summary(&plan, &counters)),
-        Err(e) => {
-            eprintln!("nfv: while stopping: {e}");
-            ok = false;
-        }
-    }
-    println!("nfv: stopped; namespaces and devices removed");
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
 }

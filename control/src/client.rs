@@ -4,15 +4,32 @@
 
 use std::io::{BufRead as _, BufReader};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::cli::Target;
 use crate::ctl::{self, Request};
+
+/// Which running topology a command talks to.
+#[derive(Debug, clap::Args)]
+pub struct Target {
+    /// The topology's name (its socket is /run/nfv/NAME.sock); needed when several run.
+    #[arg(short = 't', long = "topology", value_name = "NAME")]
+    pub topology: Option<String>,
+    /// The control socket's path.
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+}
+
+impl Target {
+    /// The socket to talk to.
+    pub fn path(&self) -> Result<PathBuf, String> {
+        crate::ctl::find_socket(self.socket.as_deref(), self.topology.as_deref())
+    }
+}
 
 fn fail(cmd: &str, e: impl std::fmt::Display) -> ExitCode {
     eprintln!("nfv {cmd}: {e}");
@@ -228,7 +245,7 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 
 /// `nfv capture AT -w FILE`.
 pub fn capture(at: &Target, wire: &str, file: &Path, count: Option<u64>) -> ExitCode {
-    let stop = crate::cli::stop_flag();
+    let stop = crate::session::stop_flag();
     let req = Request::Capture {
         at: wire.to_string(),
         count,

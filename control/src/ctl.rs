@@ -78,7 +78,7 @@ pub enum Request {
     },
 }
 
-/// Tables `nfv show` knows.
+/// Tables `nfv show` knows besides those of the registry's kinds (see [`tables`]).
 pub const TABLES: [&str; 13] = [
     "ports",
     "functions",
@@ -94,6 +94,19 @@ pub const TABLES: [&str; 13] = [
     "firewall",
     "captures",
 ];
+
+/// Every table `nfv show` knows: [`TABLES`], then each registered kind's.
+pub fn tables() -> Vec<&'static str> {
+    let mut t = TABLES.to_vec();
+    for k in nfv_functions::registry::KINDS {
+        for name in k.tables() {
+            if !t.contains(name) {
+                t.push(name);
+            }
+        }
+    }
+    t
+}
 
 /// The control socket's server.
 pub struct ControlServer {
@@ -354,6 +367,7 @@ fn function_kind(f: &crate::plan::FunctionPlan) -> &'static str {
         F::DhcpServer { .. } => "dhcp-server",
         F::Nat(_) => "nat",
         F::Firewall(_) => "firewall",
+        F::Kind(s) => s.0.kind().name(),
     }
 }
 
@@ -536,8 +550,9 @@ fn show(running: &Running, name: &str) -> Result<Value, String> {
                         rows.push(row);
                     }
                 }
-                if columns.len() == 1 && !TABLES.contains(&other) {
-                    return Err(format!("no table `{other}`; tables: {}", TABLES.join(", ")));
+                let known = tables();
+                if columns.len() == 1 && !known.contains(&other) {
+                    return Err(format!("no table `{other}`; tables: {}", known.join(", ")));
                 }
                 Ok(table(&columns, rows))
             }

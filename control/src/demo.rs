@@ -8,9 +8,9 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 
-use crate::cli::{finish, stop_flag};
 use crate::lab::exec_in;
 use crate::run;
+use crate::session::{finish, stop_flag};
 use crate::topology;
 
 /// The demo topology, embedded in the binary: `topologies/home-gateway.yaml`, run under the

@@ -18,4 +18,6 @@ pub mod leases;
 pub mod metrics;
 pub mod plan;
 pub mod run;
+pub mod session;
+pub mod stats;
 pub mod topology;

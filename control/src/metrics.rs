@@ -16,10 +16,11 @@ use std::time::Duration;
 use nfv_dataplane::counters::DropCounters;
 use nfv_dataplane::{DropReason, WorkerCounters};
 use nfv_functions::dhcp::DhcpStats;
+use nfv_functions::kind::{Metric, MetricType};
 use nfv_functions::SwitchStats;
 use prometheus::{Encoder, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
-use crate::run::GatewayStats;
+use crate::stats::GatewayStats;
 
 /// The default address: loopback only, since the metrics describe the network.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
@@ -44,6 +45,8 @@ pub struct Source {
     pub dhcp: Vec<(String, Arc<DhcpStats>)>,
     /// Each NAT's and firewall's stats.
     pub gateways: Vec<(String, GatewayStats)>,
+    /// Each registered kind's function's stats.
+    pub kinds: Vec<(String, Arc<dyn nfv_functions::kind::Stats>)>,
 }
 
 /// A registry being filled for one scrape. Registration cannot fail here except for a bug
@@ -92,7 +95,8 @@ fn set(g: &Option<IntGaugeVec>, labels: &[&str], v: u64) {
     }
 }
 
-/// Every metric name nfv exports (the dashboard test checks its queries against these).
+/// Every metric name nfv exports besides the registry's kinds' (see [`metric_names`]; the
+/// dashboard test checks its queries against them).
 pub const METRIC_NAMES: &[&str] = &[
     "nfv_port_rx_packets_total",
     "nfv_port_rx_bytes_total",
@@ -515,7 +519,51 @@ impl Source {
                 add(&ignored, &[name], s.ignored.get());
             }
         }
+
+        // The registry's kinds: each metric family registered once, at its first sample.
+        let mut families: Vec<(&'static str, Family)> = Vec::new();
+        for (name, stats) in &self.kinds {
+            stats.visit(&mut |m: &'static Metric, labels: &[&str], v: u64| {
+                let at = match families.iter().position(|(n, _)| *n == m.name) {
+                    Some(i) => i,
+                    None => {
+                        let names: Vec<&str> = std::iter::once("function")
+                            .chain(m.labels.iter().copied())
+                            .collect();
+                        let family = match m.kind {
+                            MetricType::Counter => {
+                                Family::Counter(out.counter(m.name, m.help, &names))
+                            }
+                            MetricType::Gauge => Family::Gauge(out.gauge(m.name, m.help, &names)),
+                        };
+                        families.push((m.name, family));
+                        families.len() - 1
+                    }
+                };
+                let values: Vec<&str> = std::iter::once(name.as_str())
+                    .chain(labels.iter().copied())
+                    .collect();
+                match &families[at].1 {
+                    Family::Counter(c) => add(c, &values, v),
+                    Family::Gauge(g) => set(g, &values, v),
+                }
+            });
+        }
     }
+}
+
+/// A registered kind's metric family in one scrape's registry.
+enum Family {
+    Counter(Option<IntCounterVec>),
+    Gauge(Option<IntGaugeVec>),
+}
+
+/// Every metric name nfv exports: [`METRIC_NAMES`] and the registry's kinds' metrics.
+pub fn metric_names() -> Vec<&'static str> {
+    let registered = nfv_functions::registry::KINDS
+        .iter()
+        .flat_map(|k| k.metrics().iter().map(|m| m.name));
+    METRIC_NAMES.iter().copied().chain(registered).collect()
 }
 
 /// A metrics server: its thread stops when this is stopped or dropped.
@@ -685,6 +733,9 @@ mod tests {
         w.burst_packets.add(1);
         let sw = Arc::new(SwitchStats::default());
         sw.entries.set(3);
+        let mirror = Arc::new(nfv_functions::mirror::MirrorStats::default());
+        mirror.copies.add(5);
+        mirror.missed_monitor_full.add(2);
         Source {
             ports: vec!["a".into(), "b".into()],
             functions: vec!["sw".into()],
@@ -693,6 +744,7 @@ mod tests {
             routers: Vec::new(),
             dhcp: vec![("dhcp".into(), Arc::new(DhcpStats::default()))],
             gateways: vec![],
+            kinds: vec![("span".into(), mirror)],
         }
     }
 
@@ -709,13 +761,18 @@ mod tests {
             "nfv_worker_loops_total{worker=\"0\"} 10",
             "nfv_switch_mac_entries{function=\"sw\"} 3",
             "nfv_dhcp_sent_total{function=\"dhcp\",type=\"offer\"} 0",
+            "nfv_mirror_copies_total{function=\"span\"} 5",
+            "nfv_mirror_missed_total{cause=\"monitor_full\",function=\"span\"} 2",
         ] {
             assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
         }
         // Every family rendered is a known name, and every name in the list is valid.
         for l in text.lines().filter(|l| l.starts_with("# TYPE ")) {
             let name = l.split_whitespace().nth(2).unwrap_or("");
-            assert!(METRIC_NAMES.contains(&name), "{name} not in METRIC_NAMES");
+            assert!(
+                metric_names().contains(&name),
+                "{name} is not a known metric"
+            );
         }
     }
 
@@ -782,7 +839,10 @@ mod tests {
         assert!(all.len() > 20, "{all:?}");
         for e in &all {
             for n in names(e) {
-                assert!(METRIC_NAMES.contains(&n), "{n} (in `{e}`) is not exported");
+                assert!(
+                    metric_names().contains(&n),
+                    "{n} (in `{e}`) is not exported"
+                );
             }
         }
         for want in [

@@ -20,6 +20,8 @@ use nfv_functions::nat::NatConfig;
 use nfv_functions::router::{NeighborConfig, Route, RouterConfig, RouterInterface};
 use nfv_functions::switch::{SwitchConfig, VlanMode as SwitchVlan};
 
+use nfv_functions::kind::Settings;
+
 use crate::lab::{netns_name, HostPlan, IfacePlan};
 use crate::topology::{DhcpServerConfig, FunctionKind, LinkEnd, PortKind, Topology, SIDES};
 
@@ -76,6 +78,8 @@ pub enum FunctionPlan {
     Nat(NatConfig),
     /// A stateful firewall: gate 0 inside, gate 1 outside.
     Firewall(FirewallConfig),
+    /// A kind of the registry, its gates as its wiring names them.
+    Kind(Settings),
 }
 
 impl FunctionPlan {
@@ -86,6 +90,7 @@ impl FunctionPlan {
             FunctionPlan::Router(r) => r.interfaces.len(),
             FunctionPlan::DhcpServer { .. } => 1,
             FunctionPlan::Nat(_) | FunctionPlan::Firewall(_) => SIDES.len(),
+            FunctionPlan::Kind(s) => s.0.wiring().gates.len(),
         }
     }
 }
@@ -201,13 +206,13 @@ impl Plan {
 
         // Named attachments first, then one anonymous attachment per bare mention per side.
         let mut functions: Vec<(String, FunctionPlan)> = Vec::new();
-        let mut named: HashMap<(&str, &str), Gate> = HashMap::new();
+        let mut named: HashMap<(&str, String), Gate> = HashMap::new();
         for f in &topo.functions {
             match &f.kind {
                 FunctionKind::Switch(cfg) => {
                     let mut attachments = Vec::new();
                     for (i, (a, mode)) in cfg.attachments.iter().enumerate() {
-                        named.insert((f.name.as_str(), a.as_str()), Gate(i as u16));
+                        named.insert((f.name.as_str(), a.clone()), Gate(i as u16));
                         attachments.push(mode.clone());
                     }
                     functions.push((
@@ -222,7 +227,7 @@ impl Plan {
                 FunctionKind::Router(r) => {
                     let mut interfaces = Vec::new();
                     for (i, ifc) in r.interfaces.iter().enumerate() {
-                        named.insert((f.name.as_str(), ifc.name.as_str()), Gate(i as u16));
+                        named.insert((f.name.as_str(), ifc.name.clone()), Gate(i as u16));
                         interfaces.push(RouterInterface {
                             name: ifc.name.clone(),
                             mac: ifc
@@ -259,15 +264,21 @@ impl Plan {
                 }
                 FunctionKind::Nat(n) => {
                     for (g, side) in SIDES.iter().enumerate() {
-                        named.insert((f.name.as_str(), side), Gate(g as u16));
+                        named.insert((f.name.as_str(), side.to_string()), Gate(g as u16));
                     }
                     functions.push((f.name.clone(), FunctionPlan::Nat(n.config.clone())));
                 }
                 FunctionKind::Firewall(c) => {
                     for (g, side) in SIDES.iter().enumerate() {
-                        named.insert((f.name.as_str(), side), Gate(g as u16));
+                        named.insert((f.name.as_str(), side.to_string()), Gate(g as u16));
                     }
                     functions.push((f.name.clone(), FunctionPlan::Firewall(c.clone())));
+                }
+                FunctionKind::Kind(settings) => {
+                    for (g, gate) in settings.0.wiring().gates.iter().enumerate() {
+                        named.insert((f.name.as_str(), gate.clone()), Gate(g as u16));
+                    }
+                    functions.push((f.name.clone(), FunctionPlan::Kind(settings.clone())));
                 }
                 FunctionKind::DhcpServer(d) => {
                     let leases = d.leases.clone().unwrap_or_else(|| {
@@ -360,7 +371,7 @@ impl Plan {
                         }
                         let id = node_ids.get(name.as_str()).ok_or_else(unknown(name))?;
                         let gate = named
-                            .get(&(name.as_str(), a.as_str()))
+                            .get(&(name.as_str(), a.clone()))
                             .ok_or_else(unknown(&format!("{name}.{a}")))?;
                         Ok(Endpoint::Node(*id, *gate))
                     }
@@ -387,6 +398,16 @@ impl Plan {
                                 // Inside faces the left neighbour, outside the right one.
                                 Ok(Endpoint::Node(id, Gate(u16::from(right))))
                             }
+                            FunctionPlan::Kind(settings) => match settings.0.wiring().through {
+                                Some((left, right_gate)) if middle => Ok(Endpoint::Node(
+                                    id,
+                                    Gate(if right { right_gate } else { left }),
+                                )),
+                                _ => Err(PlanError::SideNeeded {
+                                    name: name.clone(),
+                                    line: link.line,
+                                }),
+                            },
                             FunctionPlan::Router(_) => Err(PlanError::SingleEnd {
                                 name: name.clone(),
                                 line: link.line,
@@ -476,7 +497,7 @@ impl Plan {
                 .and_then(|n| gate_names.get_mut(n.index()))
                 .and_then(|g| g.get_mut(gate.index()))
             {
-                *slot = (*gate_name).to_string();
+                slot.clone_from(gate_name);
             }
         }
         for w in &wires {
@@ -633,6 +654,11 @@ impl Plan {
                         let side = SIDES.get(g.index()).copied().unwrap_or("?");
                         format!("{name}[{side}]")
                     }
+                    FunctionPlan::Kind(settings) => {
+                        let gates = settings.0.wiring().gates;
+                        let gate = gates.get(g.index()).map_or("?", String::as_str);
+                        format!("{name}[{gate}]")
+                    }
                     _ => format!("{name}[{g}]"),
                 }
             }
@@ -702,6 +728,18 @@ impl Plan {
         let _ = writeln!(s, "functions:");
         for (i, (name, f)) in self.functions.iter().enumerate() {
             match f {
+                FunctionPlan::Kind(settings) => {
+                    let spec = &settings.0;
+                    let _ = writeln!(
+                        s,
+                        "  {i:<3} {name:<12} {}, {}",
+                        spec.kind().name(),
+                        spec.describe()
+                    );
+                    for (g, gate) in spec.wiring().gates.iter().enumerate() {
+                        let _ = writeln!(s, "        [{g}] {gate}");
+                    }
+                }
                 FunctionPlan::Switch(cfg) => {
                     let _ = writeln!(
                         s,

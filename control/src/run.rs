@@ -1,6 +1,7 @@
 //! Bringing a topology to life and taking it down again: claim the lab, create the TAP
 //! devices, set up the hosts, build the graph, start the worker; on stop, the reverse.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -14,10 +15,10 @@ use nfv_dataplane::{
     WorkerCounters, WorkerHandle, WorkerId, BURST,
 };
 use nfv_functions::dhcp::{DhcpConfig, DhcpServer, DhcpStats};
-use nfv_functions::firewall::{Firewall, FirewallStats};
-use nfv_functions::nat::{Nat, NatStats};
-use nfv_functions::router::{Router, RouterStats};
-use nfv_functions::switch::SwitchConfig;
+use nfv_functions::firewall::Firewall;
+use nfv_functions::kind::BuildContext;
+use nfv_functions::nat::Nat;
+use nfv_functions::router::Router;
 use nfv_functions::{Switch, SwitchStats};
 
 use crate::lab::HostPlan;
@@ -76,27 +77,7 @@ pub enum RunError {
     Reload(String),
 }
 
-/// What the control side keeps of a function while it runs: the stats it shares.
-#[derive(Clone)]
-pub enum FunctionStats {
-    /// A switch's.
-    Switch(Arc<SwitchStats>),
-    /// A router's.
-    Router(Arc<RouterStats>),
-    /// A DHCP server's.
-    Dhcp(Arc<DhcpStats>),
-    /// A NAT's or a firewall's.
-    Gateway(GatewayStats),
-}
-
-/// The counters of a NAT or a firewall.
-#[derive(Clone)]
-pub enum GatewayStats {
-    /// A NAT's.
-    Nat(Arc<NatStats>),
-    /// A firewall's.
-    Firewall(Arc<FirewallStats>),
-}
+pub use crate::stats::{FunctionStats, GatewayStats};
 
 /// Unix time in seconds at the worker clock's zero (DHCP lease files hold wall-clock times).
 pub fn wall_at_zero() -> u64 {
@@ -180,6 +161,7 @@ fn build_port(name: &str, p: &PortPlan, extras: &mut Extras) -> Result<Box<dyn P
 
 /// Make the function `name` as `f` plans it.
 fn build_function(
+    topology_name: &str,
     name: &str,
     f: &FunctionPlan,
     extras: &mut Extras,
@@ -240,6 +222,15 @@ fn build_function(
             let st = GatewayStats::Firewall(fw.stats());
             extras.stats.push(stats(FunctionStats::Gateway(st)));
             Box::new(fw)
+        }
+        FunctionPlan::Kind(settings) => {
+            let at = BuildContext {
+                topology: topology_name,
+                function: name,
+            };
+            let built = settings.0.build(&at).map_err(|e| function_error(name, e))?;
+            extras.stats.push(stats(FunctionStats::Kind(built.stats)));
+            built.node
         }
     })
 }
@@ -315,7 +306,7 @@ fn swap(
     plan: &Plan,
     keep: &Keep,
     mut new: Parts,
-    reconfigure: &[(String, SwitchConfig)],
+    reconfigure: &[(String, Box<dyn Any + Send>)],
 ) -> (Parts, Arc<WorkerCounters>) {
     let empty = GraphBuilder::new().build(WorkerId(0));
     let old = w.replace_graph(empty);
@@ -346,7 +337,7 @@ fn swap(
         let taken = new
             .nodes
             .get_mut(name)
-            .is_some_and(|n| n.reconfigure(config));
+            .is_some_and(|n| n.reconfigure(&**config));
         if !taken {
             tracing::error!(function = %name, "refused its new configuration; it is left out");
             if let Some(n) = new.nodes.remove(name) {
@@ -464,9 +455,10 @@ pub fn start(topo: &Topology) -> Result<Running, RunError> {
             .insert(name.clone(), build_port(name, p, &mut extras)?);
     }
     for (name, f) in &plan.functions {
-        parts
-            .nodes
-            .insert(name.clone(), build_function(name, f, &mut extras)?);
+        parts.nodes.insert(
+            name.clone(),
+            build_function(&plan.name, name, f, &mut extras)?,
+        );
     }
     if let Some(lab) = &mut lab {
         for (device, mtu) in plan.root_devices() {
@@ -522,6 +514,7 @@ fn metrics_source(
         routers: Vec::new(),
         dhcp: Vec::new(),
         gateways: Vec::new(),
+        kinds: Vec::new(),
     };
     // In the plan's order, whatever order they were built in.
     for (name, _) in &plan.functions {
@@ -530,6 +523,7 @@ fn metrics_source(
             Some(FunctionStats::Router(s)) => source.routers.push((name.clone(), s.clone())),
             Some(FunctionStats::Dhcp(s)) => source.dhcp.push((name.clone(), s.clone())),
             Some(FunctionStats::Gateway(s)) => source.gateways.push((name.clone(), s.clone())),
+            Some(FunctionStats::Kind(s)) => source.kinds.push((name.clone(), s.clone())),
             None => {}
         }
     }
@@ -648,11 +642,28 @@ impl Running {
         })
     }
 
-    /// NAT and firewall counters, for people: one line per NAT, one per firewall direction
-    /// with the hits of each rule and of the default.
-    pub fn gateway_summary(&self) -> String {
+    /// Function counters for the exit summary, for people: one line per NAT, one per
+    /// firewall with the hits of each rule and of the default, and one per function of a
+    /// registered kind (its metrics that have a summary word).
+    pub fn functions_summary(&self) -> String {
         use std::fmt::Write as _;
         let mut s = String::new();
+        let plan = self.plan();
+        for (name, st) in &self.state().stats {
+            let FunctionStats::Kind(stats) = st else {
+                continue;
+            };
+            let kind = plan
+                .functions
+                .iter()
+                .find(|(n, _)| n == name)
+                .and_then(|(_, f)| match f {
+                    FunctionPlan::Kind(k) => Some(k.0.kind().name()),
+                    _ => None,
+                })
+                .unwrap_or("function");
+            let _ = writeln!(s, "{}", crate::stats::kind_summary(kind, name, &**stats));
+        }
         for (name, st) in &self.gateway_stats() {
             match st {
                 GatewayStats::Nat(n) => {
@@ -822,7 +833,7 @@ impl Running {
                 .and_then(|i| plan.gate_names.get(i).cloned())
                 .unwrap_or_default()
         };
-        let mut reconfigure: Vec<(String, SwitchConfig)> = Vec::new();
+        let mut reconfigure: Vec<(String, Box<dyn Any + Send>)> = Vec::new();
         for (name, f) in &new.functions {
             match old_functions.get(name.as_str()) {
                 None => report.functions_added.push(name.clone()),
@@ -832,7 +843,13 @@ impl Running {
                     let grows = match (o, f) {
                         (FunctionPlan::Switch(oc), FunctionPlan::Switch(nc)) => {
                             let (og, ng) = (gates_of(old, name), gates_of(&new, name));
-                            (nc.grows_from(oc) && ng.starts_with(&og)).then(|| nc.clone())
+                            (nc.grows_from(oc) && ng.starts_with(&og))
+                                .then(|| Box::new(nc.clone()) as Box<dyn Any + Send>)
+                        }
+                        // A registered kind decides; its gates must face what they faced.
+                        (FunctionPlan::Kind(os), FunctionPlan::Kind(ns)) => {
+                            let (og, ng) = (gates_of(old, name), gates_of(&new, name));
+                            ns.0.reconfigure_from(&*os.0).filter(|_| og == ng)
                         }
                         _ => None,
                     };
@@ -956,9 +973,10 @@ impl Running {
         }
         for (name, f) in &new.functions {
             if !keep.nodes.contains(name) {
-                parts
-                    .nodes
-                    .insert(name.clone(), build_function(name, f, &mut extras)?);
+                parts.nodes.insert(
+                    name.clone(),
+                    build_function(&new.name, name, f, &mut extras)?,
+                );
             }
         }
         if let Some(lab) = &mut state.lab {

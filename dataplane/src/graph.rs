@@ -217,6 +217,18 @@ impl<'a> Ctx<'a> {
         self.pool.clone_packet(pkt)
     }
 
+    /// Packets the queue behind `gate` can still take in this run (0 if the gate is not
+    /// wired): a node that makes optional copies (a mirror) makes no more than fit, so that
+    /// a full receiver costs it nothing.
+    #[inline]
+    pub fn room(&self, gate: Gate) -> usize {
+        match self.wires.get(gate.index()).copied().flatten() {
+            None => 0,
+            Some(Endpoint::Port(p)) => self.queues.port_out[p.index()].room(),
+            Some(Endpoint::Node(n, g)) => self.queues.node_in[n.index()][g.index()].room(),
+        }
+    }
+
     /// Number of gates the node has.
     #[inline]
     pub fn gates(&self) -> usize {

@@ -50,6 +50,7 @@ use std::time::Duration;
 use ipnetwork::Ipv4Network;
 use nfv_dataplane::port::generator::{MAX_SIZE, MIN_SIZE};
 pub use nfv_dataplane::port::{GeneratorConfig, Proto, Sizes};
+use nfv_functions::kind::{Kind, Settings, Wiring};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
@@ -64,6 +65,13 @@ pub const MIN_MTU: u32 = 68;
 pub const PORT_KINDS: &[&str] = &["tap", "vhost-user", "null", "generator"];
 /// Known function kinds.
 pub const FUNCTION_KINDS: &[&str] = &["switch", "router", "dhcp-server", "nat", "firewall"];
+
+/// Every function kind: those described here ([`FUNCTION_KINDS`]) and those of the
+/// registry ([`nfv_functions::registry`]).
+pub fn function_kinds() -> Vec<&'static str> {
+    let registered = nfv_functions::registry::KINDS.iter().map(|k| k.name());
+    FUNCTION_KINDS.iter().copied().chain(registered).collect()
+}
 
 // ---------------------------------------------------------------------------------------
 // Errors
@@ -258,9 +266,23 @@ pub enum FunctionKind {
     Nat(NatFunction),
     /// A stateful firewall: `inside` (gate 0) and `outside` (gate 1).
     Firewall(FirewallConfig),
+    /// A kind of the registry: it describes itself.
+    Kind(Settings),
 }
 
 impl FunctionKind {
+    /// The name a topology gives in `kind:`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FunctionKind::Switch(_) => "switch",
+            FunctionKind::Router(_) => "router",
+            FunctionKind::DhcpServer(_) => "dhcp-server",
+            FunctionKind::Nat(_) => "nat",
+            FunctionKind::Firewall(_) => "firewall",
+            FunctionKind::Kind(s) => s.0.kind().name(),
+        }
+    }
+
     /// Names of the sub-ends a link may name as `function.NAME`: a switch's attachments, a
     /// router's interfaces, a nat's or firewall's two sides; none for a DHCP server.
     pub fn sub_ends(&self) -> Vec<&str> {
@@ -269,6 +291,7 @@ impl FunctionKind {
             FunctionKind::Router(r) => r.interfaces.iter().map(|i| i.name.as_str()).collect(),
             FunctionKind::DhcpServer(_) => Vec::new(),
             FunctionKind::Nat(_) | FunctionKind::Firewall(_) => gateway::SIDES.to_vec(),
+            FunctionKind::Kind(_) => Vec::new(),
         }
     }
 }
@@ -356,20 +379,128 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Ordered<T> {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A topology as written. Read through [`TopologySeed`], which reads each function by its
+/// kind.
+#[derive(Debug, Default)]
 struct RawTopology {
     name: Option<String>,
-    #[serde(default)]
     hosts: Ordered<Option<RawHost>>,
-    #[serde(default)]
     ports: Ordered<RawPort>,
-    #[serde(default)]
     functions: Ordered<RawFunction>,
-    #[serde(default)]
     links: Vec<Vec<String>>,
     /// `off` or `{ listen: ADDR }`; checked by `Validator::metrics`.
     metrics: Option<serde_yaml::Value>,
+}
+
+/// The keys of a topology.
+const TOPOLOGY_KEYS: &[&str] = &["name", "hosts", "ports", "functions", "links", "metrics"];
+
+/// Reads a [`RawTopology`] as `#[derive(Deserialize)]` with `deny_unknown_fields` would,
+/// except that a function whose name is in `registered` (its kind is in the registry) is
+/// kept as its YAML value for its kind to read. The others are read as [`RawFunction`]
+/// straight from the text, so that their scalars are read as written (`0x0a0b` stays text).
+struct TopologySeed<'a> {
+    registered: &'a HashSet<String>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for TopologySeed<'_> {
+    type Value = RawTopology;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<RawTopology, D::Error> {
+        d.deserialize_struct("RawTopology", TOPOLOGY_KEYS, self)
+    }
+}
+
+impl<'de> Visitor<'de> for TopologySeed<'_> {
+    type Value = RawTopology;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("struct RawTopology")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<RawTopology, A::Error> {
+        use serde::de::Error;
+        let mut raw = RawTopology::default();
+        let mut seen: Vec<&'static str> = Vec::new();
+        while let Some(k) = m.next_key::<String>()? {
+            let Some(&key) = TOPOLOGY_KEYS.iter().find(|t| **t == k) else {
+                return Err(A::Error::unknown_field(&k, TOPOLOGY_KEYS));
+            };
+            if seen.contains(&key) {
+                return Err(A::Error::duplicate_field(key));
+            }
+            seen.push(key);
+            match key {
+                "name" => raw.name = m.next_value()?,
+                "hosts" => raw.hosts = m.next_value()?,
+                "ports" => raw.ports = m.next_value()?,
+                "functions" => {
+                    raw.functions = m.next_value_seed(FunctionsSeed {
+                        registered: self.registered,
+                    })?
+                }
+                "links" => raw.links = m.next_value::<Option<_>>()?.unwrap_or_default(),
+                _ => raw.metrics = m.next_value()?,
+            }
+        }
+        Ok(raw)
+    }
+}
+
+/// The `functions` mapping: [`Ordered`], each function read by its kind (see
+/// [`TopologySeed`]).
+struct FunctionsSeed<'a> {
+    registered: &'a HashSet<String>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for FunctionsSeed<'_> {
+    type Value = Ordered<RawFunction>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FunctionsSeed<'_> {
+    type Value = Ordered<RawFunction>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a mapping of names")
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Ordered(Vec::new()))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+        let mut v: Vec<(String, RawFunction)> = Vec::new();
+        while let Some(k) = m.next_key::<String>()? {
+            if v.iter().any(|(e, _)| *e == k) {
+                return Err(serde::de::Error::custom(format!("duplicate name `{k}`")));
+            }
+            let f = if self.registered.contains(&k) {
+                RawFunction::registered(m.next_value()?)
+            } else {
+                m.next_value()?
+            };
+            v.push((k, f));
+        }
+        Ok(Ordered(v))
+    }
+}
+
+/// Names of the functions of `text` whose kind is in the registry (none if `text` does
+/// not parse: the full read then reports why).
+fn registered_functions(text: &str) -> HashSet<String> {
+    let Ok(doc) = serde_yaml::from_str::<serde_yaml::Value>(text) else {
+        return HashSet::new();
+    };
+    let Some(functions) = doc.get("functions").and_then(serde_yaml::Value::as_mapping) else {
+        return HashSet::new();
+    };
+    functions
+        .iter()
+        .filter(|(_, f)| {
+            f.get("kind")
+                .and_then(serde_yaml::Value::as_str)
+                .and_then(nfv_functions::registry::find)
+                .is_some()
+        })
+        .filter_map(|(name, _)| name.as_str().map(str::to_string))
+        .collect()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -541,10 +672,13 @@ fn number_or_text<'de, D: Deserializer<'de>>(
 /// A function as written: `kind` and the keys of every kind; `SWITCH_KEYS`, `ROUTER_KEYS`,
 /// `DHCP_KEYS`, `NAT_KEYS` and `FIREWALL_KEYS` say which belong to which, and the validator
 /// reports the others.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFunction {
     kind: Option<String>,
+    /// A kind of the registry, with its settings as written: the kind reads them itself.
+    #[serde(skip)]
+    registered: Option<Registered>,
     // switch
     mac_table_size: Option<u64>,
     ageing: Option<RawDuration>,
@@ -589,7 +723,39 @@ struct RawFunction {
     timeouts: Option<Ordered<RawDuration>>,
 }
 
+/// A function of a registered kind, before its kind has read it.
+struct Registered {
+    kind: &'static dyn Kind,
+    /// The function's mapping without `kind`.
+    settings: serde_yaml::Value,
+}
+
+impl fmt::Debug for Registered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {:?}", self.kind.name(), self.settings)
+    }
+}
+
 impl RawFunction {
+    /// A function of a registered kind, as written: its kind reads `value` (without `kind`)
+    /// with [`Kind::load`].
+    fn registered(value: serde_yaml::Value) -> RawFunction {
+        let name = value.get("kind").and_then(serde_yaml::Value::as_str);
+        let Some(kind) = name.and_then(nfv_functions::registry::find) else {
+            // Not possible: `registered_functions` chose it for its kind.
+            return RawFunction::default();
+        };
+        let mut settings = value;
+        if let serde_yaml::Value::Mapping(m) = &mut settings {
+            m.remove("kind");
+        }
+        RawFunction {
+            kind: Some(kind.name().to_string()),
+            registered: Some(Registered { kind, settings }),
+            ..RawFunction::default()
+        }
+    }
+
     /// The keys this function sets besides `kind`.
     fn keys_set(&self) -> Vec<&'static str> {
         [
@@ -688,7 +854,14 @@ pub fn load_file(path: &Path) -> Result<Topology, LoadError> {
 /// Load and validate `text`; `file` names it in messages.
 pub fn load_str(text: &str, file: &Path) -> Result<Topology, LoadError> {
     let index = LineIndex::new(text);
-    let raw: RawTopology = match serde_yaml::from_str(text) {
+    let registered = registered_functions(text);
+    let seed = TopologySeed {
+        registered: &registered,
+    };
+    let raw = match serde::de::DeserializeSeed::deserialize(
+        seed,
+        serde_yaml::Deserializer::from_str(text),
+    ) {
         Ok(r) => r,
         Err(e) => {
             return Err(LoadError::Invalid(vec![serde_error(
@@ -717,7 +890,7 @@ pub fn load_str(text: &str, file: &Path) -> Result<Topology, LoadError> {
 /// point unknown and repeated keys at themselves, and word what was expected in the file's
 /// terms rather than Rust's.
 fn serde_error(e: &serde_yaml::Error, text: &str, index: &LineIndex, file: &Path) -> TopologyError {
-    let (mut line, mut column) = e
+    let (line, column) = e
         .location()
         .map(|l| (l.line(), l.column()))
         .unwrap_or((0, 0));
@@ -725,6 +898,20 @@ fn serde_error(e: &serde_yaml::Error, text: &str, index: &LineIndex, file: &Path
     if line > 0 {
         full = full.replacen(&format!(" at line {line} column {column}"), "", 1);
     }
+    humanize(full, line, column, text, index, file)
+}
+
+/// A serde message `PATH: MESSAGE` (or a syntax error) at `line` and `column`, in the file's
+/// terms: `key` is the path (the key itself for unknown and repeated keys, whose position
+/// it takes), and the message says what was expected without Rust's names.
+fn humanize(
+    full: String,
+    mut line: usize,
+    mut column: usize,
+    text: &str,
+    index: &LineIndex,
+    file: &Path,
+) -> TopologyError {
     // The path ends at the first ": " that a serde message follows (keys may hold spaces).
     let path_end = full.match_indices(": ").map(|(i, _)| i).find(|&i| {
         let rest = &full[i + 2..];
@@ -746,8 +933,17 @@ fn serde_error(e: &serde_yaml::Error, text: &str, index: &LineIndex, file: &Path
         let (name, rest) = m.strip_prefix(prefix)?.split_once('`')?;
         Some((name.to_string(), rest.to_string()))
     };
+    // serde_yaml's path stops at the mapping; serde_path_to_error's (a function's keys)
+    // already ends with the unknown key.
+    let with_field = |key: &str, field: &str| {
+        if key == field || key.ends_with(&format!(".{field}")) {
+            key.to_string()
+        } else {
+            join(key, field)
+        }
+    };
     if let Some((field, rest)) = quoted(&message, "unknown field `") {
-        key = join(&key, &field);
+        key = with_field(&key, &field);
         if let Some(at) = index.get(&key) {
             (line, column) = at;
         }
@@ -1033,6 +1229,34 @@ fn parse_cidr(s: &str) -> Result<Ipv4Network, String> {
         .filter(|p| *p <= 32)
         .ok_or_else(|| format!("`/{prefix}` is not a prefix length from 0 to 32"))?;
     Ipv4Network::new(ip, prefix).map_err(|e| e.to_string())
+}
+
+/// How a registered kind reports problems with a function's settings: at the key below
+/// `functions.NAME`, serde's messages worded as the loader words its own.
+struct KindReport<'v, 'a> {
+    v: &'v mut Validator<'a>,
+    /// `functions.NAME`.
+    key: &'v str,
+}
+
+impl nfv_functions::kind::Report for KindReport<'_, '_> {
+    fn error(&mut self, key: &str, message: String) {
+        let key = join(self.key, key);
+        if SERDE_MESSAGES.iter().any(|m| message.starts_with(m)) {
+            let (line, column) = self.v.index.find(&key);
+            let e = humanize(
+                format!("{key}: {message}"),
+                line,
+                column,
+                "",
+                self.v.index,
+                self.v.file,
+            );
+            self.v.errors.push(e);
+        } else {
+            self.v.error(key, message);
+        }
+    }
 }
 
 impl Validator<'_> {
@@ -1678,10 +1902,18 @@ impl Validator<'_> {
                         format!("{key}.kind"),
                         format!(
                             "missing: a function needs a `kind`, one of {}",
-                            one_of(FUNCTION_KINDS)
+                            one_of(&function_kinds())
                         ),
                     );
                     continue;
+                }
+                Some(_) if f.registered.is_some() => {
+                    let Some(r) = &f.registered else { continue };
+                    let mut report = KindReport { v: self, key: &key };
+                    match r.kind.load(r.settings.clone(), &mut report) {
+                        Some(spec) => FunctionKind::Kind(Settings(spec)),
+                        None => continue,
+                    }
                 }
                 Some(kind @ "switch") => {
                     self.only_function_keys(&key, kind, f, SWITCH_KEYS);
@@ -1714,7 +1946,7 @@ impl Validator<'_> {
                         format!("{key}.kind"),
                         format!(
                             "unknown function kind `{other}`: expected one of {}",
-                            one_of(FUNCTION_KINDS)
+                            one_of(&function_kinds())
                         ),
                     );
                     continue;
@@ -1855,6 +2087,13 @@ impl Validator<'_> {
                 .find(|(n, _)| n == f)
                 .and_then(|(_, rf)| rf.kind.as_deref())
         };
+        let registered = |f: &str| -> Option<&'static dyn Kind> {
+            raw.functions
+                .0
+                .iter()
+                .find(|(n, _)| n == f)
+                .and_then(|(_, rf)| rf.registered.as_ref().map(|r| r.kind))
+        };
         let mut single_used: HashMap<String, String> = HashMap::new();
         let mut port_used: HashMap<String, String> = HashMap::new();
         let mut att_used: HashMap<String, String> = HashMap::new();
@@ -1904,6 +2143,33 @@ impl Validator<'_> {
                     resolved.push((ei, LinkEnd::Port(head.to_string())));
                 } else if fn_names.contains(&head) {
                     let kind = kind_of(head);
+                    if let Some(reg) = registered(head) {
+                        // A function whose settings were refused is reported already.
+                        let wiring =
+                            functions
+                                .iter()
+                                .find(|f| f.name == head)
+                                .and_then(|f| match &f.kind {
+                                    FunctionKind::Kind(s) => Some(s.0.wiring()),
+                                    _ => None,
+                                });
+                        let linked = wiring.is_some_and(|w| {
+                            self.gated_end(head, reg.name(), &w, sub, middle, &ekey, &mut att_used)
+                        });
+                        if linked {
+                            resolved.push((
+                                ei,
+                                LinkEnd::Function {
+                                    name: head.to_string(),
+                                    attachment: sub.map(str::to_string),
+                                },
+                            ));
+                        } else {
+                            wrong_ends.insert(head.to_string());
+                            ok = false;
+                        }
+                        continue;
+                    }
                     if let Some(k @ ("nat" | "firewall")) = kind {
                         if self.two_sided_end(head, k, sub, middle, &ekey, &mut att_used) {
                             resolved.push((
@@ -2018,6 +2284,12 @@ impl Validator<'_> {
         }
         for f in functions {
             let (what, under) = match &f.kind {
+                FunctionKind::Kind(settings) => {
+                    if !wrong_ends.contains(&f.name) {
+                        self.gates_linked(&f.name, settings, &att_used);
+                    }
+                    continue;
+                }
                 FunctionKind::Nat(_) | FunctionKind::Firewall(_) => {
                     if wrong_ends.contains(&f.name) {
                         continue;
@@ -2083,6 +2355,119 @@ impl Validator<'_> {
     /// it links in `used`; false if it is wrong. `NAME.inside` and `NAME.outside` are single
     /// wire ends (the caller refuses them in the middle of a chain); a bare `NAME` in the
     /// middle of a chain links both sides.
+    /// Check the link end `head` or `head.SUB` of a function of a registered kind (`k`)
+    /// against its wiring, and record the gates it links in `used`. False if refused.
+    #[allow(clippy::too_many_arguments)]
+    fn gated_end(
+        &mut self,
+        head: &str,
+        k: &str,
+        wiring: &Wiring,
+        sub: Option<&str>,
+        middle: bool,
+        ekey: &str,
+        used: &mut HashMap<String, String>,
+    ) -> bool {
+        let names: Vec<&str> = wiring.gates.iter().map(String::as_str).collect();
+        let listed = names
+            .iter()
+            .map(|g| format!("`{head}.{g}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let chain = |(l, r): (u16, u16)| {
+            let name = |g: u16| names.get(usize::from(g)).copied().unwrap_or("?");
+            format!(
+                "in the middle of a chain its left neighbour is on `{}` and its right one on `{}`",
+                name(l),
+                name(r)
+            )
+        };
+        let gates: Vec<&str> = match (sub, wiring.through) {
+            (Some(s), _) if !names.contains(&s) => {
+                let hint = did_you_mean(s, names.iter().copied());
+                self.error(
+                    ekey,
+                    format!("`{head}.{s}`: a {k} has the gates {listed}{hint}"),
+                );
+                return false;
+            }
+            (Some(s), _) => vec![s],
+            (None, Some(through)) if middle => {
+                let name = |g: u16| names.get(usize::from(g)).copied().unwrap_or_default();
+                vec![name(through.0), name(through.1)]
+            }
+            (None, through) => {
+                let how = through
+                    .map(|t| format!("; {}", chain(t)))
+                    .unwrap_or_default();
+                self.error(
+                    ekey,
+                    format!(
+                        "`{head}` is a {k}: at the end of a link name its gate ({listed}){how}"
+                    ),
+                );
+                return false;
+            }
+        };
+        let mut ok = true;
+        for g in gates {
+            let full = format!("{head}.{g}");
+            if let Some(prev) = used.get(&full) {
+                let message = if sub.is_some() {
+                    format!("gate `{full}` is already linked at {prev}; each gate of a {k} is linked exactly once")
+                } else {
+                    format!("`{head}` in the middle of a chain links `{full}`, but it is already linked at {prev}; each gate of a {k} is linked exactly once")
+                };
+                self.error(ekey, message);
+                ok = false;
+            } else {
+                used.insert(full, ekey.to_string());
+            }
+        }
+        ok
+    }
+
+    /// Report the gates of the registered-kind function `name` that no link names.
+    fn gates_linked(&mut self, name: &str, settings: &Settings, used: &HashMap<String, String>) {
+        let wiring = settings.0.wiring();
+        let k = settings.0.kind().name();
+        let missing: Vec<String> = wiring
+            .gates
+            .iter()
+            .map(|g| format!("{name}.{g}"))
+            .filter(|full| !used.contains_key(full))
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        let list = missing
+            .iter()
+            .map(|m| format!("`{m}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let through = wiring
+            .through
+            .map(|(l, r)| {
+                let g = |i: u16| {
+                    wiring
+                        .gates
+                        .get(usize::from(i))
+                        .cloned()
+                        .unwrap_or_default()
+                };
+                format!(
+                    "; `[x, {name}, y]` links `{name}.{}` and `{name}.{}`",
+                    g(l),
+                    g(r)
+                )
+            })
+            .unwrap_or_default();
+        self.error(
+            format!("functions.{name}"),
+            format!("{k} `{name}`: {list} not linked (each gate of a {k} is linked exactly once{through})"),
+        );
+    }
+
     fn two_sided_end(
         &mut self,
         head: &str,

@@ -1,0 +1,242 @@
+//! What a function kind is, to the rest of nfv: the one interface through which
+//! `nfv-control` learns a kind, so that a new kind is a folder of this crate plus one line in
+//! [`crate::registry`].
+//!
+//! A kind owns everything about itself:
+//! - its **settings schema**: [`Kind::load`] reads the function's keys (every key of its
+//!   mapping but `kind`) with serde, refusing unknown ones, and runs its semantic checks,
+//!   reporting each problem by key path (relative to the function) through a [`Report`];
+//! - its **gates** and how links name them ([`Wiring`]);
+//! - its **node** ([`Spec::build`]) and the stats the node shares ([`Stats`]);
+//! - its **reconfigure-in-place rule** ([`Spec::reconfigure_from`]);
+//! - its **`nfv show` tables** ([`Kind::tables`], answered by the node's
+//!   [`Node::show`](nfv_dataplane::Node::show));
+//! - its **metrics** ([`Kind::metrics`] declares them; [`Stats::visit`] reads them, once, for
+//!   Prometheus, the exit summary and the tests that check metric names alike).
+//!
+//! Dynamic dispatch is used at load, build, reload and scrape time only; the packet path is
+//! the node's own `process`, one call per batch, monomorphic inside.
+
+use std::any::Any;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use nfv_dataplane::Node;
+use serde::de::DeserializeOwned;
+
+/// Where a kind reports what is wrong with a function's settings.
+pub trait Report {
+    /// A problem at `key`, a path relative to the function (`monitor`, `vlan[1]`), or `""`
+    /// for the function as a whole. The control side adds the file, line and the
+    /// function's own path.
+    fn error(&mut self, key: &str, message: String);
+}
+
+/// A function kind.
+pub trait Kind: Sync {
+    /// The name a topology gives in `kind:`, e.g. `"mirror"`.
+    fn name(&self) -> &'static str;
+    /// One line for `nfv --help` and the docs: what the kind does and its keys.
+    fn about(&self) -> &'static str;
+    /// The `nfv show` tables its nodes answer.
+    fn tables(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Every metric its [`Stats`] report.
+    fn metrics(&self) -> &'static [&'static Metric] {
+        &[]
+    }
+    /// Read and check a function's settings (its mapping without `kind`). Every problem goes
+    /// to `report`; `None` if there was one.
+    fn load(&self, settings: serde_yaml::Value, report: &mut dyn Report) -> Option<Box<dyn Spec>>;
+}
+
+/// How a function's gates are named and linked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wiring {
+    /// Gate names in gate order; a link names gate `g` of function `f` as `f.g`. Each is
+    /// linked exactly once.
+    pub gates: Vec<String>,
+    /// The two gates a bare mention of the function in the middle of a chain links: the one
+    /// facing its left neighbour and the one facing its right one. `None`: the function
+    /// can only be linked by gate name.
+    pub through: Option<(u16, u16)>,
+}
+
+/// What building a node needs to know besides the settings.
+#[derive(Clone, Copy, Debug)]
+pub struct BuildContext<'a> {
+    /// The topology's name.
+    pub topology: &'a str,
+    /// The function's name.
+    pub function: &'a str,
+}
+
+/// A node and the stats it shares with the control side.
+pub struct Built {
+    /// The node.
+    pub node: Box<dyn Node>,
+    /// Its stats.
+    pub stats: Arc<dyn Stats>,
+}
+
+/// A function's checked settings: what it becomes, and how it is wired and reconfigured.
+pub trait Spec: Debug + Send + Sync {
+    /// Its kind.
+    fn kind(&self) -> &'static dyn Kind;
+    /// Its gates.
+    fn wiring(&self) -> Wiring;
+    /// Make its node.
+    fn build(&self, at: &BuildContext<'_>) -> Result<Built, String>;
+    /// A copy.
+    fn clone_spec(&self) -> Box<dyn Spec>;
+    /// Itself, to compare with another spec of its kind.
+    fn as_any(&self) -> &dyn Any;
+    /// The configuration a running node built from `old` takes in place
+    /// ([`Node::reconfigure`]) to behave as this spec says, keeping its state and counters;
+    /// `None` (the default) if it must be made anew.
+    fn reconfigure_from(&self, _old: &dyn Spec) -> Option<Box<dyn Any + Send>> {
+        None
+    }
+    /// The settings in a few words, for `nfv check`'s plan.
+    fn describe(&self) -> String;
+}
+
+/// The settings of one function, as the topology model holds them: a [`Spec`] that can be
+/// cloned and compared (two settings are equal when their kind and `Debug` form are).
+#[derive(Debug)]
+pub struct Settings(pub Box<dyn Spec>);
+
+impl Clone for Settings {
+    fn clone(&self) -> Self {
+        Settings(self.0.clone_spec())
+    }
+}
+
+impl PartialEq for Settings {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.kind().name() == other.0.kind().name()
+            && format!("{:?}", self.0) == format!("{:?}", other.0)
+    }
+}
+
+impl Eq for Settings {}
+
+/// Counter or gauge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricType {
+    /// Only goes up (names end in `_total`).
+    Counter,
+    /// A current value.
+    Gauge,
+}
+
+/// One metric a kind exports. Every sample is labelled with `function` (the function's
+/// name) first, then `labels`.
+#[derive(Debug)]
+pub struct Metric {
+    /// Prometheus name, `nfv_KIND_...`.
+    pub name: &'static str,
+    /// Help text.
+    pub help: &'static str,
+    /// Counter or gauge.
+    pub kind: MetricType,
+    /// Labels besides `function`.
+    pub labels: &'static [&'static str],
+    /// The word the exit summary uses for it (`copies`); `None` leaves it out.
+    pub summary: Option<&'static str>,
+}
+
+/// The stats a node shares with the control side (atomics the node updates).
+pub trait Stats: Send + Sync {
+    /// Hand every sample to `out`: the metric, its label values (one per
+    /// [`Metric::labels`]) and the value.
+    fn visit(&self, out: &mut dyn FnMut(&'static Metric, &[&str], u64));
+}
+
+/// Deserialize a kind's settings from `value`, reporting a serde error at the key path it
+/// happened at (`vlan[1]`, `""` for the mapping itself) with serde's message.
+///
+/// The value goes through YAML text again, so that scalars read as the file's own text
+/// does: a plain `42` or `true` where a string is expected is that string, as everywhere
+/// else in a topology file.
+pub fn settings<T: DeserializeOwned>(
+    value: serde_yaml::Value,
+    report: &mut dyn Report,
+) -> Option<T> {
+    match read(value) {
+        Ok(t) => Some(t),
+        Err((path, message)) => {
+            report.error(&path, message);
+            None
+        }
+    }
+}
+
+/// Deserialize `value` as [`settings`] does; a serde error comes back as the key path it
+/// happened at and serde's message (without serde_yaml's own path and position).
+pub fn read<T: DeserializeOwned>(value: serde_yaml::Value) -> Result<T, (String, String)> {
+    // A function with no keys but `kind` has an empty mapping of settings.
+    let value = match value {
+        serde_yaml::Value::Null => serde_yaml::Value::Mapping(serde_yaml::Mapping::new()),
+        v => v,
+    };
+    let text = serde_yaml::to_string(&value).map_err(|e| (String::new(), e.to_string()))?;
+    serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(&text)).map_err(
+        |e: serde_path_to_error::Error<serde_yaml::Error>| {
+            let path = e.path().to_string();
+            let path = if path == "." { String::new() } else { path };
+            let inner = e.into_inner();
+            let mut message = inner.to_string();
+            if let Some(l) = inner.location() {
+                let at = format!(" at line {} column {}", l.line(), l.column());
+                message = message.replacen(&at, "", 1);
+            }
+            // serde_yaml starts with its own path: `a.b[1]: invalid type: ...`.
+            if let Some(i) = message.find(": ") {
+                let head = &message[..i];
+                if !head.contains(' ') && !head.contains('`') {
+                    message = message[i + 2..].to_string();
+                }
+            }
+            (path, message)
+        },
+    )
+}
+
+/// Problems collected in a vector, for tests of a kind's checks.
+#[derive(Debug, Default)]
+pub struct Problems(pub Vec<(String, String)>);
+
+impl Report for Problems {
+    fn error(&mut self, key: &str, message: String) {
+        self.0.push((key.to_string(), message));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct S {
+        list: Vec<u16>,
+    }
+
+    #[test]
+    fn settings_errors_name_the_key_path_they_happened_at() {
+        let mut p = Problems::default();
+        let v: serde_yaml::Value = serde_yaml::from_str("list: [1, x]").unwrap_or_default();
+        assert!(settings::<S>(v, &mut p).is_none());
+        assert_eq!(p.0.len(), 1);
+        assert_eq!(p.0[0].0, "list[1]");
+        assert!(p.0[0].1.starts_with("invalid type"), "{:?}", p.0);
+
+        let mut p = Problems::default();
+        let v: serde_yaml::Value = serde_yaml::from_str("lsit: [1]").unwrap_or_default();
+        assert!(settings::<S>(v, &mut p).is_none());
+        assert!(p.0[0].1.starts_with("unknown field `lsit`"), "{:?}", p.0);
+    }
+}
