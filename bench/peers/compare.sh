@@ -7,7 +7,10 @@
 #   bash bench/peers/compare.sh [SCENARIO ...]    default: switch router
 #
 # Environment: ROUNDS (3), SECONDS_MEASURED (5), WARMUP (2), CPU (1: the core both
-# forwarding loops are pinned to).
+# forwarding loops are pinned to), BINARIES (`LABEL=PATH ...`, default `nfv=target/release/nfv`,
+# built if missing: several builds, e.g. `before=/tmp/nfv-old after=target/release/nfv`,
+# take turns within each round, so a change is measured against the code before it in the
+# same session).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source bench/peers/nfv-mpps.sh
@@ -19,7 +22,14 @@ cpu=${CPU:-1}
 scenarios=("$@")
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(switch router)
 
-[ -x target/release/nfv ] || cargo build --release -q
+read -r -a binaries <<< "${BINARIES:-nfv=target/release/nfv}"
+for b in "${binaries[@]}"; do
+  path=${b#*=}
+  if [ ! -x "$path" ]; then
+    [ "$path" = target/release/nfv ] || { echo "compare.sh: no binary $path" >&2; exit 1; }
+    cargo build --release -q
+  fi
+done
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 
@@ -27,8 +37,10 @@ for r in $(seq "$rounds"); do
   SECONDS_MEASURED=$measured WARMUP=$warmup CPUS="0,$cpu" bash bench/peers/testpmd-null.sh io macswap |
     while read -r _ mode mpps memory; do echo "testpmd-$mode($memory) $mpps $memory" >> "$results"; done
   for s in "${scenarios[@]}"; do
-    mpps=$(nfv_mpps "$cpu" target/release/nfv "$s" "$measured" "$warmup")
-    echo "nfv-$s $mpps -" >> "$results"
+    for b in "${binaries[@]}"; do
+      mpps=$(nfv_mpps "$cpu" "${b#*=}" "$s" "$measured" "$warmup")
+      echo "${b%%=*}-$s $mpps -" >> "$results"
+    done
   done
   echo "compare.sh: round $r of $rounds done" >&2
 done
@@ -48,7 +60,7 @@ for name, v in rows.items():
     med[name] = statistics.median(v)
     print(f"{name:<28} {' '.join(f'{x:.2f}' for x in v):<28} {med[name]:>8.2f}")
 for name in med:
-    if name.startswith("nfv-"):
+    if not name.startswith("testpmd-"):
         for peer in sorted(p for p in med if p.startswith("testpmd-")):
             print(f"{name} / {peer} = {med[name] / med[peer]:.2f}")
 PY

@@ -366,7 +366,6 @@ fn function_kind(f: &crate::plan::FunctionPlan) -> &'static str {
         F::Router(_) => "router",
         F::DhcpServer { .. } => "dhcp-server",
         F::Nat(_) => "nat",
-        F::Firewall(_) => "firewall",
         F::Kind(s) => s.0.kind().name(),
     }
 }

@@ -20,8 +20,6 @@ use nfv_functions::kind::{Metric, MetricType};
 use nfv_functions::SwitchStats;
 use prometheus::{Encoder, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
-use crate::stats::GatewayStats;
-
 /// The default address: loopback only, since the metrics describe the network.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
 
@@ -43,8 +41,8 @@ pub struct Source {
     pub routers: Vec<(String, Arc<nfv_functions::router::RouterStats>)>,
     /// Each DHCP server's stats.
     pub dhcp: Vec<(String, Arc<DhcpStats>)>,
-    /// Each NAT's and firewall's stats.
-    pub gateways: Vec<(String, GatewayStats)>,
+    /// Each NAT's stats.
+    pub nats: Vec<(String, Arc<nfv_functions::nat::NatStats>)>,
     /// Each registered kind's function's stats.
     pub kinds: Vec<(String, Arc<dyn nfv_functions::kind::Stats>)>,
 }
@@ -131,10 +129,6 @@ pub const METRIC_NAMES: &[&str] = &[
     "nfv_nat_no_ports_total",
     "nfv_nat_table_full_total",
     "nfv_nat_icmp_errors_translated_total",
-    "nfv_firewall_connections",
-    "nfv_firewall_rule_hits_total",
-    "nfv_firewall_rejects_sent_total",
-    "nfv_firewall_not_ipv4_total",
     "nfv_dhcp_received_total",
     "nfv_dhcp_sent_total",
     "nfv_dhcp_pool_exhausted_total",
@@ -363,15 +357,7 @@ impl Source {
             }
         }
 
-        let nats: Vec<_> = self
-            .gateways
-            .iter()
-            .filter_map(|(n, g)| match g {
-                GatewayStats::Nat(s) => Some((n, s)),
-                GatewayStats::Firewall(_) => None,
-            })
-            .collect();
-        if !nats.is_empty() {
+        if !self.nats.is_empty() {
             let sessions = out.gauge("nfv_nat_sessions", "Live NAT sessions.", &function);
             let created = out.counter(
                 "nfv_nat_sessions_created_total",
@@ -408,7 +394,7 @@ impl Source {
                 "ICMP errors a NAT translated.",
                 &function,
             );
-            for (name, s) in nats {
+            for (name, s) in &self.nats {
                 let l = [name.as_str()];
                 set(&sessions, &l, s.sessions.get());
                 add(&created, &l, s.created.get());
@@ -418,53 +404,6 @@ impl Source {
                 add(&no_ports, &l, s.no_ports.get());
                 add(&full, &l, s.table_full.get());
                 add(&icmp, &l, s.icmp_errors.get());
-            }
-        }
-
-        let firewalls: Vec<_> = self
-            .gateways
-            .iter()
-            .filter_map(|(n, g)| match g {
-                GatewayStats::Firewall(s) => Some((n, s)),
-                GatewayStats::Nat(_) => None,
-            })
-            .collect();
-        if !firewalls.is_empty() {
-            let conns = out.gauge(
-                "nfv_firewall_connections",
-                "Connections a firewall tracks.",
-                &function,
-            );
-            let hits = out.counter(
-                "nfv_firewall_rule_hits_total",
-                "Packets decided by a firewall rule (rule is its index in the direction's list, or `default`).",
-                &["function", "direction", "rule"],
-            );
-            let rejects = out.counter(
-                "nfv_firewall_rejects_sent_total",
-                "TCP RSTs and ICMP errors a firewall sent for `reject`.",
-                &function,
-            );
-            let not_ipv4 = out.counter(
-                "nfv_firewall_not_ipv4_total",
-                "Frames a firewall dropped for being neither IPv4 nor ARP.",
-                &function,
-            );
-            for (name, s) in firewalls {
-                let l = [name.as_str()];
-                set(&conns, &l, s.connections.get());
-                add(&rejects, &l, s.rejects_sent.get());
-                add(&not_ipv4, &l, s.not_ipv4.get());
-                for (direction, rules) in [("inbound", &s.inbound), ("outbound", &s.outbound)] {
-                    for (i, c) in rules.iter().enumerate() {
-                        let rule = if i + 1 == rules.len() {
-                            "default".to_string()
-                        } else {
-                            i.to_string()
-                        };
-                        add(&hits, &[name, direction, &rule], c.get());
-                    }
-                }
             }
         }
 
@@ -743,7 +682,7 @@ mod tests {
             switches: vec![("sw".into(), sw)],
             routers: Vec::new(),
             dhcp: vec![("dhcp".into(), Arc::new(DhcpStats::default()))],
-            gateways: vec![],
+            nats: vec![],
             kinds: vec![("span".into(), mirror)],
         }
     }

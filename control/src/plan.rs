@@ -15,7 +15,6 @@ use std::time::Duration;
 use nfv_dataplane::graph::GraphError;
 use nfv_dataplane::port::{GeneratorConfig, Sizes};
 use nfv_dataplane::{Endpoint, Gate, NodeId, PortId};
-use nfv_functions::firewall::{Action, FirewallConfig, Rule};
 use nfv_functions::nat::NatConfig;
 use nfv_functions::router::{NeighborConfig, Route, RouterConfig, RouterInterface};
 use nfv_functions::switch::{SwitchConfig, VlanMode as SwitchVlan};
@@ -76,8 +75,6 @@ pub enum FunctionPlan {
     },
     /// A NAT: gate 0 inside, gate 1 outside.
     Nat(NatConfig),
-    /// A stateful firewall: gate 0 inside, gate 1 outside.
-    Firewall(FirewallConfig),
     /// A kind of the registry, its gates as its wiring names them.
     Kind(Settings),
 }
@@ -89,7 +86,7 @@ impl FunctionPlan {
             FunctionPlan::Switch(c) => c.attachments.len(),
             FunctionPlan::Router(r) => r.interfaces.len(),
             FunctionPlan::DhcpServer { .. } => 1,
-            FunctionPlan::Nat(_) | FunctionPlan::Firewall(_) => SIDES.len(),
+            FunctionPlan::Nat(_) => SIDES.len(),
             FunctionPlan::Kind(s) => s.0.wiring().gates.len(),
         }
     }
@@ -268,12 +265,6 @@ impl Plan {
                     }
                     functions.push((f.name.clone(), FunctionPlan::Nat(n.config.clone())));
                 }
-                FunctionKind::Firewall(c) => {
-                    for (g, side) in SIDES.iter().enumerate() {
-                        named.insert((f.name.as_str(), side.to_string()), Gate(g as u16));
-                    }
-                    functions.push((f.name.clone(), FunctionPlan::Firewall(c.clone())));
-                }
                 FunctionKind::Kind(settings) => {
                     for (g, gate) in settings.0.wiring().gates.iter().enumerate() {
                         named.insert((f.name.as_str(), gate.clone()), Gate(g as u16));
@@ -388,7 +379,7 @@ impl Plan {
                                 Ok(Endpoint::Node(id, Gate((cfg.attachments.len() - 1) as u16)))
                             }
                             FunctionPlan::DhcpServer { .. } => Ok(Endpoint::Node(id, Gate(0))),
-                            FunctionPlan::Nat(_) | FunctionPlan::Firewall(_) => {
+                            FunctionPlan::Nat(_) => {
                                 if !middle {
                                     return Err(PlanError::SideNeeded {
                                         name: name.clone(),
@@ -650,7 +641,7 @@ impl Plan {
             Endpoint::Node(n, g) => {
                 let (name, f) = &self.functions[n.index()];
                 match f {
-                    FunctionPlan::Nat(_) | FunctionPlan::Firewall(_) => {
+                    FunctionPlan::Nat(_) => {
                         let side = SIDES.get(g.index()).copied().unwrap_or("?");
                         format!("{name}[{side}]")
                     }
@@ -729,15 +720,17 @@ impl Plan {
         for (i, (name, f)) in self.functions.iter().enumerate() {
             match f {
                 FunctionPlan::Kind(settings) => {
+                    // The kind's first line of description, its gates, then the rest.
                     let spec = &settings.0;
-                    let _ = writeln!(
-                        s,
-                        "  {i:<3} {name:<12} {}, {}",
-                        spec.kind().name(),
-                        spec.describe()
-                    );
+                    let describe = spec.describe();
+                    let mut lines = describe.lines();
+                    let first = lines.next().unwrap_or_default();
+                    let _ = writeln!(s, "  {i:<3} {name:<12} {}, {first}", spec.kind().name());
                     for (g, gate) in spec.wiring().gates.iter().enumerate() {
                         let _ = writeln!(s, "        [{g}] {gate}");
+                    }
+                    for line in lines {
+                        let _ = writeln!(s, "        {line}");
                     }
                 }
                 FunctionPlan::Switch(cfg) => {
@@ -836,33 +829,6 @@ impl Plan {
                             writeln!(s, "        ... and {} more forwards", c.forwards.len() - 20);
                     }
                 }
-                FunctionPlan::Firewall(c) => {
-                    let _ = writeln!(
-                        s,
-                        "  {i:<3} {name:<12} firewall, {} connections",
-                        c.max_connections
-                    );
-                    let _ = writeln!(s, "        [0] inside");
-                    let _ = writeln!(s, "        [1] outside");
-                    for (dir, set) in [("inbound", &c.inbound), ("outbound", &c.outbound)] {
-                        let _ = writeln!(
-                            s,
-                            "        {dir}: {} rule(s), default {}",
-                            set.rules.len(),
-                            fmt_action(set.default)
-                        );
-                        for r in set.rules.iter().take(20) {
-                            let _ = writeln!(s, "          {}", fmt_rule(r));
-                        }
-                        if set.rules.len() > 20 {
-                            let _ = writeln!(
-                                s,
-                                "          ... and {} more rules",
-                                set.rules.len() - 20
-                            );
-                        }
-                    }
-                }
             }
         }
         let _ = writeln!(s, "wires:");
@@ -927,44 +893,6 @@ fn fmt_proto(p: u8) -> String {
     }
 }
 
-fn fmt_action(a: Action) -> &'static str {
-    match a {
-        Action::Allow => "allow",
-        Action::Drop => "drop",
-        Action::Reject => "reject",
-    }
-}
-
-/// A rule as one line: `allow tcp dst_port 22`.
-fn fmt_rule(r: &Rule) -> String {
-    let mut parts: Vec<String> = vec![r.action.map_or("allow", fmt_action).to_string()];
-    if let Some(p) = r.proto {
-        parts.push(fmt_proto(p));
-    }
-    if let Some(p) = r.src {
-        parts.push(format!("src {}/{}", p.addr, p.len));
-    }
-    if let Some(p) = r.src_port {
-        parts.push(format!("src_port {p}"));
-    }
-    if let Some(p) = r.dst {
-        parts.push(format!("dst {}/{}", p.addr, p.len));
-    }
-    if let Some(p) = r.dst_port {
-        parts.push(format!("dst_port {p}"));
-    }
-    if let Some(t) = r.icmp_type {
-        parts.push(format!("icmp_type {t}"));
-    }
-    if let Some(set) = r.state {
-        parts.push(format!("state {set}"));
-    }
-    if parts.len() == 1 {
-        parts.push("everything".into());
-    }
-    parts.join(" ")
-}
-
 fn fmt_duration(d: Duration) -> String {
     let s = d.as_secs();
     if s.is_multiple_of(3600) && s > 0 {
@@ -979,6 +907,7 @@ fn fmt_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nfv_functions::firewall::FirewallConfig;
     use std::path::Path;
 
     fn plan(text: &str) -> Result<Plan, PlanError> {
@@ -1118,9 +1047,11 @@ links:
             panic!("not a nat")
         };
         assert_eq!(n.addresses, vec![std::net::Ipv4Addr::new(203, 0, 113, 2)]);
-        assert!(
-            matches!(&p.functions[2].1, FunctionPlan::Firewall(c) if *c == FirewallConfig::default())
-        );
+        assert!(matches!(
+            &p.functions[2].1,
+            FunctionPlan::Kind(k) if k.0.as_any().downcast_ref::<FirewallConfig>()
+                == Some(&FirewallConfig::default())
+        ));
         let text = p.describe();
         for part in [
             "gw[1] <-> nat[inside]",

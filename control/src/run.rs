@@ -15,7 +15,6 @@ use nfv_dataplane::{
     WorkerCounters, WorkerHandle, WorkerId, BURST,
 };
 use nfv_functions::dhcp::{DhcpConfig, DhcpServer, DhcpStats};
-use nfv_functions::firewall::Firewall;
 use nfv_functions::kind::BuildContext;
 use nfv_functions::nat::Nat;
 use nfv_functions::router::Router;
@@ -77,7 +76,7 @@ pub enum RunError {
     Reload(String),
 }
 
-pub use crate::stats::{FunctionStats, GatewayStats};
+pub use crate::stats::FunctionStats;
 
 /// Unix time in seconds at the worker clock's zero (DHCP lease files hold wall-clock times).
 pub fn wall_at_zero() -> u64 {
@@ -213,15 +212,8 @@ fn build_function(
         }
         FunctionPlan::Nat(cfg) => {
             let nat = Nat::new(cfg.clone()).map_err(|e| function_error(name, e))?;
-            let st = GatewayStats::Nat(nat.stats());
-            extras.stats.push(stats(FunctionStats::Gateway(st)));
+            extras.stats.push(stats(FunctionStats::Nat(nat.stats())));
             Box::new(nat)
-        }
-        FunctionPlan::Firewall(cfg) => {
-            let fw = Firewall::new(cfg.clone());
-            let st = GatewayStats::Firewall(fw.stats());
-            extras.stats.push(stats(FunctionStats::Gateway(st)));
-            Box::new(fw)
         }
         FunctionPlan::Kind(settings) => {
             let at = BuildContext {
@@ -513,7 +505,7 @@ fn metrics_source(
         switches: Vec::new(),
         routers: Vec::new(),
         dhcp: Vec::new(),
-        gateways: Vec::new(),
+        nats: Vec::new(),
         kinds: Vec::new(),
     };
     // In the plan's order, whatever order they were built in.
@@ -522,7 +514,7 @@ fn metrics_source(
             Some(FunctionStats::Switch(s)) => source.switches.push((name.clone(), s.clone())),
             Some(FunctionStats::Router(s)) => source.routers.push((name.clone(), s.clone())),
             Some(FunctionStats::Dhcp(s)) => source.dhcp.push((name.clone(), s.clone())),
-            Some(FunctionStats::Gateway(s)) => source.gateways.push((name.clone(), s.clone())),
+            Some(FunctionStats::Nat(s)) => source.nats.push((name.clone(), s.clone())),
             Some(FunctionStats::Kind(s)) => source.kinds.push((name.clone(), s.clone())),
             None => {}
         }
@@ -634,17 +626,16 @@ impl Running {
         })
     }
 
-    /// Each NAT's and firewall's name and counters.
-    pub fn gateway_stats(&self) -> Vec<(String, GatewayStats)> {
+    /// Each NAT's name and counters.
+    pub fn nat_stats(&self) -> Vec<(String, Arc<nfv_functions::nat::NatStats>)> {
         self.stats_where(|s| match s {
-            FunctionStats::Gateway(s) => Some(s),
+            FunctionStats::Nat(s) => Some(s),
             _ => None,
         })
     }
 
-    /// Function counters for the exit summary, for people: one line per NAT, one per
-    /// firewall with the hits of each rule and of the default, and one per function of a
-    /// registered kind (its metrics that have a summary word).
+    /// Function counters for the exit summary, for people: one line per function of a
+    /// registered kind (its metrics that have a summary word), one per NAT.
     pub fn functions_summary(&self) -> String {
         use std::fmt::Write as _;
         let mut s = String::new();
@@ -664,40 +655,19 @@ impl Running {
                 .unwrap_or("function");
             let _ = writeln!(s, "{}", crate::stats::kind_summary(kind, name, &**stats));
         }
-        for (name, st) in &self.gateway_stats() {
-            match st {
-                GatewayStats::Nat(n) => {
-                    let _ = writeln!(
-                        s,
-                        "nat {name}: sessions={} created={} expired={} translated={} passed={} icmp_errors={} no_ports={} table_full={}",
-                        n.sessions.get(),
-                        n.created.get(),
-                        n.expired.get(),
-                        n.translated.get(),
-                        n.passed.get(),
-                        n.icmp_errors.get(),
-                        n.no_ports.get(),
-                        n.table_full.get()
-                    );
-                }
-                GatewayStats::Firewall(f) => {
-                    let hits = |v: &[nfv_dataplane::Counter]| {
-                        v.iter()
-                            .map(|c| c.get().to_string())
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    };
-                    let _ = writeln!(
-                        s,
-                        "firewall {name}: connections={} rejects_sent={} not_ipv4={} inbound_hits=[{}] outbound_hits=[{}] (the last is the default)",
-                        f.connections.get(),
-                        f.rejects_sent.get(),
-                        f.not_ipv4.get(),
-                        hits(&f.inbound),
-                        hits(&f.outbound)
-                    );
-                }
-            }
+        for (name, n) in &self.nat_stats() {
+            let _ = writeln!(
+                s,
+                "nat {name}: sessions={} created={} expired={} translated={} passed={} icmp_errors={} no_ports={} table_full={}",
+                n.sessions.get(),
+                n.created.get(),
+                n.expired.get(),
+                n.translated.get(),
+                n.passed.get(),
+                n.icmp_errors.get(),
+                n.no_ports.get(),
+                n.table_full.get()
+            );
         }
         s
     }

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use nfv_functions::dhcp::DhcpStats;
-use nfv_functions::firewall::FirewallStats;
 use nfv_functions::kind::{Metric, MetricType, Stats};
 use nfv_functions::nat::NatStats;
 use nfv_functions::router::RouterStats;
@@ -20,19 +19,10 @@ pub enum FunctionStats {
     Router(Arc<RouterStats>),
     /// A DHCP server's.
     Dhcp(Arc<DhcpStats>),
-    /// A NAT's or a firewall's.
-    Gateway(GatewayStats),
-    /// A registered kind's: it reports its own metrics.
-    Kind(Arc<dyn Stats>),
-}
-
-/// The counters of a NAT or a firewall.
-#[derive(Clone)]
-pub enum GatewayStats {
     /// A NAT's.
     Nat(Arc<NatStats>),
-    /// A firewall's.
-    Firewall(Arc<FirewallStats>),
+    /// A registered kind's: it reports its own metrics.
+    Kind(Arc<dyn Stats>),
 }
 
 /// One line for the exit summary of a registered kind's function `name` of kind `kind`:
@@ -56,7 +46,7 @@ pub fn kind_summary(kind: &str, name: &str, stats: &dyn Stats) -> String {
             v
         };
         if !labels.is_empty() && v != 0 {
-            part.2.push(format!("{}={v}", labels.join(",")));
+            part.2.push(format!("{}={v}", labels.join("/")));
         }
     });
     let mut line = format!("{kind} {name}:");

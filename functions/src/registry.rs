@@ -1,13 +1,13 @@
 //! The function kinds nfv knows, by the name a topology gives in `kind:`. A new kind is its
 //! folder and one line here; `nfv-control` learns everything else from the [`Kind`].
 //!
-//! (`switch`, `router`, `dhcp-server`, `nat` and `firewall` predate the registry: the
-//! control crate still describes them itself, and they move here one by one.)
+//! (`switch`, `router`, `dhcp-server` and `nat` predate the registry: the control crate
+//! still describes them itself, and they move here one by one.)
 
 use crate::kind::Kind;
 
 /// Every registered kind.
-pub static KINDS: &[&dyn Kind] = &[&crate::mirror::MirrorKind];
+pub static KINDS: &[&dyn Kind] = &[&crate::firewall::FirewallKind, &crate::mirror::MirrorKind];
 
 /// The kind named `name`, if registered.
 pub fn find(name: &str) -> Option<&'static dyn Kind> {
@@ -47,5 +47,22 @@ mod tests {
         metrics.dedup();
         assert_eq!(metrics.len(), n, "a metric name is declared twice");
         assert!(find("no-such-kind").is_none());
+    }
+
+    #[test]
+    fn each_kind_declares_exactly_the_keys_its_schema_reads() {
+        for k in KINDS {
+            let mut m = serde_yaml::Mapping::new();
+            m.insert("no-such-key".into(), serde_yaml::Value::Null);
+            let mut p = crate::kind::Problems::default();
+            assert!(k.load(serde_yaml::Value::Mapping(m), &mut p).is_none());
+            let message = p.0.first().map(|(_, m)| m.clone()).unwrap_or_default();
+            let listed = message
+                .split_once("expected ")
+                .map(|(_, l)| l.trim_start_matches("one of ").replace('`', ""))
+                .unwrap_or_default();
+            let listed: Vec<&str> = listed.split(", ").collect();
+            assert_eq!(listed, k.keys(), "{}: {message}", k.name());
+        }
     }
 }

@@ -33,11 +33,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ipnetwork::Ipv4Network;
-use serde::de::{Deserializer, SeqAccess, Visitor};
+use nfv_functions::kind::schema::{parse_prefix, OneOrMany};
 use serde::Deserialize;
 
-use super::{parse_cidr, parse_duration, valid_name, RawDuration, RawFunction, Validator};
-use super::{DURATION, MAX_MTU, MIN_MTU};
+use super::{parse_cidr, valid_name, RawDuration, RawFunction, Validator};
+use super::{MAX_MTU, MIN_MTU};
 
 /// A router interface as written.
 #[derive(Debug, Deserialize)]
@@ -54,33 +54,6 @@ pub(super) struct RawInterface {
 pub(super) struct RawRoute {
     to: Option<String>,
     via: Option<String>,
-}
-
-/// One string or a list of them.
-#[derive(Debug)]
-pub(super) struct OneOrMany(pub(super) Vec<String>);
-
-impl<'de> Deserialize<'de> for OneOrMany {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = OneOrMany;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("one value or a list of values")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(OneOrMany(vec![v.to_string()]))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
-                let mut v = Vec::new();
-                while let Some(x) = s.next_element::<String>()? {
-                    v.push(x);
-                }
-                Ok(OneOrMany(v))
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 /// A router's settings.
@@ -167,19 +140,6 @@ const MANAGED_OPTIONS: &[(u8, &str)] = &[
     (61, "the client identifier is the client's"),
 ];
 
-/// A network prefix like 10.0.0.0/8: an address with a prefix length and no host bits set.
-pub(super) fn parse_prefix(s: &str) -> Result<Ipv4Network, String> {
-    let net = parse_cidr(s)?;
-    if net.ip() != net.network() {
-        return Err(format!(
-            "`{s}` has host bits set: did you mean {}/{}?",
-            net.network(),
-            net.prefix()
-        ));
-    }
-    Ok(net)
-}
-
 /// One line of a routes file: `PREFIX/LEN GATEWAY` or `PREFIX/LEN via GATEWAY`.
 fn route_line(content: &str, interfaces: &[RouterInterface]) -> Result<StaticRoute, String> {
     let words: Vec<&str> = content.split_whitespace().collect();
@@ -244,17 +204,7 @@ impl Validator<'_> {
         d: Option<&RawDuration>,
         default: Duration,
     ) -> Duration {
-        match d {
-            None => default,
-            Some(d) => parse_duration(d).unwrap_or_else(|| {
-                let text = match d {
-                    RawDuration::Seconds(n) => n.to_string(),
-                    RawDuration::Text(t) => t.clone(),
-                };
-                self.error(key, format!("`{text}`: expected {DURATION}"));
-                default
-            }),
-        }
+        nfv_functions::kind::schema::duration_or(self, key, d, default)
     }
 
     fn cidr(&mut self, key: &str, a: &str) -> Option<Ipv4Network> {
@@ -564,7 +514,7 @@ impl Validator<'_> {
                 format!("{key}.pool"),
                 "missing: a dhcp-server needs a `pool` of addresses, like 192.168.1.100-192.168.1.199",
             ),
-            Some(OneOrMany(list)) => {
+            Some(OneOrMany { items: list, .. }) => {
                 if list.is_empty() {
                     self.error(format!("{key}.pool"), "the pool list is empty");
                 }
@@ -620,7 +570,7 @@ impl Validator<'_> {
             Some(ip)
         });
         let mut dns = Vec::new();
-        if let Some(OneOrMany(list)) = &f.dns {
+        if let Some(OneOrMany { items: list, .. }) = &f.dns {
             for (i, d) in list.iter().enumerate() {
                 let dkey = if self.index.get(&format!("{key}.dns[0]")).is_some() {
                     format!("{key}.dns[{i}]")

@@ -60,6 +60,10 @@ impl Kind for MirrorKind {
         "copies the frames crossing a wire to a monitor port (SPAN): direction, vlan, sample"
     }
 
+    fn keys(&self) -> &'static [&'static str] {
+        &["direction", "vlan", "sample"]
+    }
+
     fn tables(&self) -> &'static [&'static str] {
         &["mirror"]
     }

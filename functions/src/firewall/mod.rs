@@ -1,4 +1,15 @@
 //! `firewall`: a stateful firewall with ordered rules per direction.
+//!
+//! | file | what |
+//! | --- | --- |
+//! | `mod.rs` | the configuration types and the node |
+//! | `config.rs` | the `firewall` kind: its keys in a topology file, checked |
+//! | `metrics.rs` | its metrics |
+
+mod config;
+mod metrics;
+
+pub use config::{fmt_rule, port_range, raw_port_range, FirewallKind, RawPorts, SIDES};
 
 use std::net::Ipv4Addr;
 

@@ -24,6 +24,8 @@ use std::sync::Arc;
 use nfv_dataplane::Node;
 use serde::de::DeserializeOwned;
 
+pub mod schema;
+
 /// Where a kind reports what is wrong with a function's settings.
 pub trait Report {
     /// A problem at `key`, a path relative to the function (`monitor`, `vlan[1]`), or `""`
@@ -38,6 +40,9 @@ pub trait Kind: Sync {
     fn name(&self) -> &'static str;
     /// One line for `nfv --help` and the docs: what the kind does and its keys.
     fn about(&self) -> &'static str;
+    /// The keys its settings take (besides `kind`), as its serde schema reads them; a
+    /// registry test checks the two agree.
+    fn keys(&self) -> &'static [&'static str];
     /// The `nfv show` tables its nodes answer.
     fn tables(&self) -> &'static [&'static str] {
         &[]
