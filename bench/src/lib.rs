@@ -7,6 +7,8 @@
 //!
 //! It may use every other crate of the workspace; nothing depends on it.
 
+#![deny(missing_docs)]
+
 use nfv_dataplane::port::{RingPeer, RingPort};
 use nfv_dataplane::{Endpoint, Gate, Graph, GraphBuilder, Packet, Pool, PortId, WorkerId};
 use nfv_functions::{Switch, SwitchConfig, VlanMode};

@@ -59,6 +59,7 @@ pub enum Command {
         /// Print JSON (an array of objects, one per row) instead of a table.
         #[arg(long)]
         json: bool,
+        /// Which running topology to talk to.
         #[command(flatten)]
         at: Target,
     },
@@ -77,6 +78,7 @@ pub enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Which running topology to talk to.
         #[command(flatten)]
         at: Target,
     },
@@ -91,6 +93,7 @@ pub enum Command {
         /// Stop after this many frames.
         #[arg(long)]
         count: Option<u64>,
+        /// Which running topology to talk to.
         #[command(flatten)]
         at: Target,
     },
@@ -103,6 +106,7 @@ pub enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Which running topology to talk to.
         #[command(flatten)]
         at: Target,
     },

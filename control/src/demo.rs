@@ -254,7 +254,9 @@ pub mod guest {
     /// and initramfs.
     #[derive(Clone, Debug)]
     pub struct Image {
+        /// The kernel.
         pub kernel: PathBuf,
+        /// The initramfs.
         pub initrd: PathBuf,
     }
 

@@ -5,6 +5,7 @@
 //! network namespaces, and the `nfv` command line. It builds `nfv-dataplane` graphs out of
 //! `nfv-functions` nodes; neither of those knows anything about it.
 
+#![deny(missing_docs)]
 #![deny(unsafe_code)]
 
 pub mod bench;

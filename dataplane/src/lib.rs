@@ -20,6 +20,7 @@
 //! sleeps in); each block
 //! carries a `// SAFETY:` comment.
 
+#![deny(missing_docs)]
 #![deny(unsafe_code)]
 
 pub mod batch;

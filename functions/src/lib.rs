@@ -19,6 +19,7 @@
 //!   `interfaces`, `nat`, `conntrack`, `firewall`, `leases`), each documented on its node;
 //!   addresses, endpoints and times are spelled once, in [`show`].
 
+#![deny(missing_docs)]
 #![deny(unsafe_code)]
 
 pub mod arp;

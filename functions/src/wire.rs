@@ -96,6 +96,7 @@ pub fn is_multicast_u64(mac: u64) -> bool {
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+/// Why bytes are not a frame.
 pub enum WireError {
     /// Shorter than its headers.
     Truncated,

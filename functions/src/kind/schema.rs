@@ -191,6 +191,7 @@ pub fn number_or_text<'de, D: Deserializer<'de>>(
 #[macro_export]
 macro_rules! number_or_word {
     ($vis:vis $name:ident, $expected:expr) => {
+        #[doc = concat!("A whole number (`Ok`) or a word (`Err`): ", $expected, ".")]
         #[derive(Debug)]
         $vis struct $name(pub Result<u64, String>);
 
