@@ -1147,6 +1147,15 @@ fn parse_mac(s: &str) -> Option<[u8; 6]> {
 }
 
 /// `300`, `300s`, `5m`, `1h`.
+/// The two sides of a two-sided wiring (two gates, a bare mention in a chain linking the
+/// first to the left neighbour and the second to the right one), worded as sides.
+fn two_sided(w: &Wiring) -> Option<[&str; 2]> {
+    match (w.gates.as_slice(), w.through) {
+        ([a, b], Some((0, 1))) => Some([a.as_str(), b.as_str()]),
+        _ => None,
+    }
+}
+
 /// How a registered kind reports problems with a function's settings: at the key below
 /// `functions.NAME`, serde's messages worded as the loader words its own.
 struct KindReport<'v, 'a> {
@@ -2108,7 +2117,7 @@ impl Validator<'_> {
                         continue;
                     }
                     if let Some(k @ "nat") = kind {
-                        if self.two_sided_end(head, k, sub, middle, &ekey, &mut att_used) {
+                        if self.two_sided_end(head, k, SIDES, sub, middle, &ekey, &mut att_used) {
                             resolved.push((
                                 ei,
                                 LinkEnd::Function {
@@ -2231,29 +2240,7 @@ impl Validator<'_> {
                     if wrong_ends.contains(&f.name) {
                         continue;
                     }
-                    let k = "nat";
-                    let name = &f.name;
-                    let missing: Vec<&str> = f
-                        .kind
-                        .sub_ends()
-                        .into_iter()
-                        .filter(|s| !att_used.contains_key(&format!("{name}.{s}")))
-                        .collect();
-                    match missing.as_slice() {
-                        [] => {}
-                        [side] => self.error(
-                            format!("functions.{name}"),
-                            format!(
-                                "the {side} side of {k} `{name}` is not linked: link it as `{name}.{side}` at the end of a link, or put `{name}` in the middle of a chain (its left neighbour is the inside)"
-                            ),
-                        ),
-                        _ => self.error(
-                            format!("functions.{name}"),
-                            format!(
-                                "{k} `{name}` is not linked: put it in the middle of a chain, like `[lan, {name}, wan]` (the left neighbour is the inside), or link `{name}.inside` and `{name}.outside` at the ends of links"
-                            ),
-                        ),
-                    }
+                    self.sides_linked(&f.name, "nat", SIDES, &att_used);
                     continue;
                 }
                 FunctionKind::Switch(_) => ("attachment", "attachments"),
@@ -2301,6 +2288,9 @@ impl Validator<'_> {
         ekey: &str,
         used: &mut HashMap<String, String>,
     ) -> bool {
+        if let Some(sides) = two_sided(wiring) {
+            return self.two_sided_end(head, k, sides, sub, middle, ekey, used);
+        }
         let names: Vec<&str> = wiring.gates.iter().map(String::as_str).collect();
         let listed = names
             .iter()
@@ -2360,10 +2350,42 @@ impl Validator<'_> {
         ok
     }
 
+    /// Report the sides of the two-sided function `name` (of kind `k`) that no link names.
+    fn sides_linked(
+        &mut self,
+        name: &str,
+        k: &str,
+        [a, b]: [&str; 2],
+        used: &HashMap<String, String>,
+    ) {
+        let missing: Vec<&str> = [a, b]
+            .into_iter()
+            .filter(|s| !used.contains_key(&format!("{name}.{s}")))
+            .collect();
+        match missing.as_slice() {
+            [] => {}
+            [side] => self.error(
+                format!("functions.{name}"),
+                format!(
+                    "the {side} side of {k} `{name}` is not linked: link it as `{name}.{side}` at the end of a link, or put `{name}` in the middle of a chain (its left neighbour is the {a})"
+                ),
+            ),
+            _ => self.error(
+                format!("functions.{name}"),
+                format!(
+                    "{k} `{name}` is not linked: put it in the middle of a chain, like `[lan, {name}, wan]` (the left neighbour is the {a}), or link `{name}.{a}` and `{name}.{b}` at the ends of links"
+                ),
+            ),
+        }
+    }
+
     /// Report the gates of the registered-kind function `name` that no link names.
     fn gates_linked(&mut self, name: &str, settings: &Settings, used: &HashMap<String, String>) {
         let wiring = settings.0.wiring();
         let k = settings.0.kind().name();
+        if let Some(sides) = two_sided(&wiring) {
+            return self.sides_linked(name, k, sides, used);
+        }
         let missing: Vec<String> = wiring
             .gates
             .iter()
@@ -2401,21 +2423,23 @@ impl Validator<'_> {
         );
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn two_sided_end(
         &mut self,
         head: &str,
         k: &str,
+        [a, b]: [&str; 2],
         sub: Option<&str>,
         middle: bool,
         ekey: &str,
         used: &mut HashMap<String, String>,
     ) -> bool {
         let sides: Vec<&str> = match sub {
-            Some(s) if !SIDES.contains(&s) => {
-                let hint = did_you_mean(s, SIDES);
+            Some(s) if s != a && s != b => {
+                let hint = did_you_mean(s, [a, b]);
                 self.error(
                     ekey,
-                    format!("`{head}.{s}`: a {k} has two sides, `inside` and `outside`; write `{head}.inside` or `{head}.outside`{hint}"),
+                    format!("`{head}.{s}`: a {k} has two sides, `{a}` and `{b}`; write `{head}.{a}` or `{head}.{b}`{hint}"),
                 );
                 return false;
             }
@@ -2423,11 +2447,11 @@ impl Validator<'_> {
             None if !middle => {
                 self.error(
                     ekey,
-                    format!("`{head}` is a {k}: at the end of a link write `{head}.inside` or `{head}.outside`; in the middle of a chain the left side is inside"),
+                    format!("`{head}` is a {k}: at the end of a link write `{head}.{a}` or `{head}.{b}`; in the middle of a chain the left side is {a}"),
                 );
                 return false;
             }
-            None => SIDES.to_vec(),
+            None => vec![a, b],
         };
         let mut ok = true;
         for s in sides {
