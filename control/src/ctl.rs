@@ -365,7 +365,6 @@ fn function_kind(f: &crate::plan::FunctionPlan) -> &'static str {
         F::Switch(_) => "switch",
         F::Router(_) => "router",
         F::DhcpServer { .. } => "dhcp-server",
-        F::Nat(_) => "nat",
         F::Kind(s) => s.0.kind().name(),
     }
 }

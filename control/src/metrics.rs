@@ -41,8 +41,6 @@ pub struct Source {
     pub routers: Vec<(String, Arc<nfv_functions::router::RouterStats>)>,
     /// Each DHCP server's stats.
     pub dhcp: Vec<(String, Arc<DhcpStats>)>,
-    /// Each NAT's stats.
-    pub nats: Vec<(String, Arc<nfv_functions::nat::NatStats>)>,
     /// Each registered kind's function's stats.
     pub kinds: Vec<(String, Arc<dyn nfv_functions::kind::Stats>)>,
 }
@@ -121,14 +119,6 @@ pub const METRIC_NAMES: &[&str] = &[
     "nfv_router_forwarded_packets_total",
     "nfv_router_arp_requests_total",
     "nfv_router_icmp_errors_total",
-    "nfv_nat_sessions",
-    "nfv_nat_sessions_created_total",
-    "nfv_nat_sessions_expired_total",
-    "nfv_nat_translated_packets_total",
-    "nfv_nat_passed_packets_total",
-    "nfv_nat_no_ports_total",
-    "nfv_nat_table_full_total",
-    "nfv_nat_icmp_errors_translated_total",
     "nfv_dhcp_received_total",
     "nfv_dhcp_sent_total",
     "nfv_dhcp_pool_exhausted_total",
@@ -354,56 +344,6 @@ impl Source {
                 add(&forwarded, &l, r.forwarded.get());
                 add(&requests, &l, r.arp_requests.get());
                 add(&errors, &l, r.icmp_errors.get());
-            }
-        }
-
-        if !self.nats.is_empty() {
-            let sessions = out.gauge("nfv_nat_sessions", "Live NAT sessions.", &function);
-            let created = out.counter(
-                "nfv_nat_sessions_created_total",
-                "NAT sessions created.",
-                &function,
-            );
-            let expired = out.counter(
-                "nfv_nat_sessions_expired_total",
-                "NAT sessions expired.",
-                &function,
-            );
-            let translated = out.counter(
-                "nfv_nat_translated_packets_total",
-                "Packets a NAT translated.",
-                &function,
-            );
-            let passed = out.counter(
-                "nfv_nat_passed_packets_total",
-                "Packets a NAT passed without translation (ARP, non-IPv4, the router's own traffic).",
-                &function,
-            );
-            let no_ports = out.counter(
-                "nfv_nat_no_ports_total",
-                "New flows a NAT refused for want of an outside port.",
-                &function,
-            );
-            let full = out.counter(
-                "nfv_nat_table_full_total",
-                "New flows a NAT refused because its session table was full.",
-                &function,
-            );
-            let icmp = out.counter(
-                "nfv_nat_icmp_errors_translated_total",
-                "ICMP errors a NAT translated.",
-                &function,
-            );
-            for (name, s) in &self.nats {
-                let l = [name.as_str()];
-                set(&sessions, &l, s.sessions.get());
-                add(&created, &l, s.created.get());
-                add(&expired, &l, s.expired.get());
-                add(&translated, &l, s.translated.get());
-                add(&passed, &l, s.passed.get());
-                add(&no_ports, &l, s.no_ports.get());
-                add(&full, &l, s.table_full.get());
-                add(&icmp, &l, s.icmp_errors.get());
             }
         }
 
@@ -682,7 +622,6 @@ mod tests {
             switches: vec![("sw".into(), sw)],
             routers: Vec::new(),
             dhcp: vec![("dhcp".into(), Arc::new(DhcpStats::default()))],
-            nats: vec![],
             kinds: vec![("span".into(), mirror)],
         }
     }

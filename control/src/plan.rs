@@ -15,14 +15,13 @@ use std::time::Duration;
 use nfv_dataplane::graph::GraphError;
 use nfv_dataplane::port::{GeneratorConfig, Sizes};
 use nfv_dataplane::{Endpoint, Gate, NodeId, PortId};
-use nfv_functions::nat::NatConfig;
 use nfv_functions::router::{NeighborConfig, Route, RouterConfig, RouterInterface};
 use nfv_functions::switch::{SwitchConfig, VlanMode as SwitchVlan};
 
 use nfv_functions::kind::Settings;
 
 use crate::lab::{netns_name, HostPlan, IfacePlan};
-use crate::topology::{DhcpServerConfig, FunctionKind, LinkEnd, PortKind, Topology, SIDES};
+use crate::topology::{DhcpServerConfig, FunctionKind, LinkEnd, PortKind, Topology};
 
 /// What a port becomes.
 #[derive(Clone, Debug)]
@@ -73,8 +72,6 @@ pub enum FunctionPlan {
         /// Where its leases are kept.
         leases: PathBuf,
     },
-    /// A NAT: gate 0 inside, gate 1 outside.
-    Nat(NatConfig),
     /// A kind of the registry, its gates as its wiring names them.
     Kind(Settings),
 }
@@ -86,7 +83,6 @@ impl FunctionPlan {
             FunctionPlan::Switch(c) => c.attachments.len(),
             FunctionPlan::Router(r) => r.interfaces.len(),
             FunctionPlan::DhcpServer { .. } => 1,
-            FunctionPlan::Nat(_) => SIDES.len(),
             FunctionPlan::Kind(s) => s.0.wiring().gates.len(),
         }
     }
@@ -259,12 +255,6 @@ impl Plan {
                         }),
                     ));
                 }
-                FunctionKind::Nat(n) => {
-                    for (g, side) in SIDES.iter().enumerate() {
-                        named.insert((f.name.as_str(), side.to_string()), Gate(g as u16));
-                    }
-                    functions.push((f.name.clone(), FunctionPlan::Nat(n.config.clone())));
-                }
                 FunctionKind::Kind(settings) => {
                     for (g, gate) in settings.0.wiring().gates.iter().enumerate() {
                         named.insert((f.name.as_str(), gate.clone()), Gate(g as u16));
@@ -288,14 +278,15 @@ impl Plan {
                 }
             }
         }
-        // A router interface a nat masquerades to is that nat's outside.
+        // The cross-kind hook: a router interface a nat masquerades to is that nat's outside.
         for f in &topo.functions {
-            let FunctionKind::Nat(n) = &f.kind else {
+            let FunctionKind::Kind(settings) = &f.kind else {
                 continue;
             };
-            let Some((router, iface)) = &n.interface else {
+            let Some(m) = settings.0.masquerade() else {
                 continue;
             };
+            let (router, iface) = (&m.router, &m.interface);
             let unknown = || PlanError::Unknown {
                 name: format!("{router}.{iface}"),
                 line: f.line,
@@ -379,16 +370,6 @@ impl Plan {
                                 Ok(Endpoint::Node(id, Gate((cfg.attachments.len() - 1) as u16)))
                             }
                             FunctionPlan::DhcpServer { .. } => Ok(Endpoint::Node(id, Gate(0))),
-                            FunctionPlan::Nat(_) => {
-                                if !middle {
-                                    return Err(PlanError::SideNeeded {
-                                        name: name.clone(),
-                                        line: link.line,
-                                    });
-                                }
-                                // Inside faces the left neighbour, outside the right one.
-                                Ok(Endpoint::Node(id, Gate(u16::from(right))))
-                            }
                             FunctionPlan::Kind(settings) => match settings.0.wiring().through {
                                 Some((left, right_gate)) if middle => Ok(Endpoint::Node(
                                     id,
@@ -641,10 +622,6 @@ impl Plan {
             Endpoint::Node(n, g) => {
                 let (name, f) = &self.functions[n.index()];
                 match f {
-                    FunctionPlan::Nat(_) => {
-                        let side = SIDES.get(g.index()).copied().unwrap_or("?");
-                        format!("{name}[{side}]")
-                    }
                     FunctionPlan::Kind(settings) => {
                         let gates = settings.0.wiring().gates;
                         let gate = gates.get(g.index()).map_or("?", String::as_str);
@@ -725,7 +702,7 @@ impl Plan {
                     let describe = spec.describe();
                     let mut lines = describe.lines();
                     let first = lines.next().unwrap_or_default();
-                    let _ = writeln!(s, "  {i:<3} {name:<12} {}, {first}", spec.kind().name());
+                    let _ = writeln!(s, "  {i:<3} {name:<12} {first}");
                     for (g, gate) in spec.wiring().gates.iter().enumerate() {
                         let _ = writeln!(s, "        [{g}] {gate}");
                     }
@@ -798,37 +775,6 @@ impl Plan {
                         leases.display()
                     );
                 }
-                FunctionPlan::Nat(c) => {
-                    let _ = writeln!(
-                        s,
-                        "  {i:<3} {name:<12} nat to {}, ports {}, {} forward(s), {} sessions",
-                        fmt_addresses(&c.addresses),
-                        c.ports,
-                        c.forwards.len(),
-                        c.max_sessions
-                    );
-                    let _ = writeln!(s, "        [0] inside");
-                    let _ = writeln!(s, "        [1] outside");
-                    for fw in c.forwards.iter().take(20) {
-                        let to = c
-                            .addresses
-                            .first()
-                            .map(|a| a.to_string())
-                            .unwrap_or_default();
-                        let _ = writeln!(
-                            s,
-                            "        forward {} {to}:{} -> {}:{}",
-                            fmt_proto(fw.proto),
-                            fw.port,
-                            fw.to,
-                            fw.to_port
-                        );
-                    }
-                    if c.forwards.len() > 20 {
-                        let _ =
-                            writeln!(s, "        ... and {} more forwards", c.forwards.len() - 20);
-                    }
-                }
             }
         }
         let _ = writeln!(s, "wires:");
@@ -876,23 +822,6 @@ fn fmt_vlan(v: &SwitchVlan) -> String {
     }
 }
 
-fn fmt_addresses(a: &[std::net::Ipv4Addr]) -> String {
-    match a {
-        [] => "-".into(),
-        [one] => one.to_string(),
-        [first, .., last] => format!("{first}-{last} ({} addresses)", a.len()),
-    }
-}
-
-fn fmt_proto(p: u8) -> String {
-    match p {
-        1 => "icmp".into(),
-        6 => "tcp".into(),
-        17 => "udp".into(),
-        n => format!("proto {n}"),
-    }
-}
-
 fn fmt_duration(d: Duration) -> String {
     let s = d.as_secs();
     if s.is_multiple_of(3600) && s > 0 {
@@ -908,6 +837,7 @@ fn fmt_duration(d: Duration) -> String {
 mod tests {
     use super::*;
     use nfv_functions::firewall::FirewallConfig;
+    use nfv_functions::nat::NatSpec;
     use std::path::Path;
 
     fn plan(text: &str) -> Result<Plan, PlanError> {
@@ -1043,9 +973,11 @@ links:
                 .collect::<Vec<_>>(),
             vec![false, true]
         );
-        let FunctionPlan::Nat(n) = &p.functions[1].1 else {
-            panic!("not a nat")
+        let n = match &p.functions[1].1 {
+            FunctionPlan::Kind(k) => k.0.as_any().downcast_ref::<NatSpec>(),
+            _ => None,
         };
+        let n = n.map(|n| &n.config).unwrap_or_else(|| panic!("not a nat"));
         assert_eq!(n.addresses, vec![std::net::Ipv4Addr::new(203, 0, 113, 2)]);
         assert!(matches!(
             &p.functions[2].1,

@@ -16,7 +16,6 @@ use nfv_dataplane::{
 };
 use nfv_functions::dhcp::{DhcpConfig, DhcpServer, DhcpStats};
 use nfv_functions::kind::BuildContext;
-use nfv_functions::nat::Nat;
 use nfv_functions::router::Router;
 use nfv_functions::{Switch, SwitchStats};
 
@@ -209,11 +208,6 @@ fn build_function(
                 .stats
                 .push(stats(FunctionStats::Dhcp(server.stats())));
             Box::new(server)
-        }
-        FunctionPlan::Nat(cfg) => {
-            let nat = Nat::new(cfg.clone()).map_err(|e| function_error(name, e))?;
-            extras.stats.push(stats(FunctionStats::Nat(nat.stats())));
-            Box::new(nat)
         }
         FunctionPlan::Kind(settings) => {
             let at = BuildContext {
@@ -505,7 +499,6 @@ fn metrics_source(
         switches: Vec::new(),
         routers: Vec::new(),
         dhcp: Vec::new(),
-        nats: Vec::new(),
         kinds: Vec::new(),
     };
     // In the plan's order, whatever order they were built in.
@@ -514,7 +507,6 @@ fn metrics_source(
             Some(FunctionStats::Switch(s)) => source.switches.push((name.clone(), s.clone())),
             Some(FunctionStats::Router(s)) => source.routers.push((name.clone(), s.clone())),
             Some(FunctionStats::Dhcp(s)) => source.dhcp.push((name.clone(), s.clone())),
-            Some(FunctionStats::Nat(s)) => source.nats.push((name.clone(), s.clone())),
             Some(FunctionStats::Kind(s)) => source.kinds.push((name.clone(), s.clone())),
             None => {}
         }
@@ -626,16 +618,8 @@ impl Running {
         })
     }
 
-    /// Each NAT's name and counters.
-    pub fn nat_stats(&self) -> Vec<(String, Arc<nfv_functions::nat::NatStats>)> {
-        self.stats_where(|s| match s {
-            FunctionStats::Nat(s) => Some(s),
-            _ => None,
-        })
-    }
-
     /// Function counters for the exit summary, for people: one line per function of a
-    /// registered kind (its metrics that have a summary word), one per NAT.
+    /// registered kind (its metrics that have a summary word).
     pub fn functions_summary(&self) -> String {
         use std::fmt::Write as _;
         let mut s = String::new();
@@ -654,20 +638,6 @@ impl Running {
                 })
                 .unwrap_or("function");
             let _ = writeln!(s, "{}", crate::stats::kind_summary(kind, name, &**stats));
-        }
-        for (name, n) in &self.nat_stats() {
-            let _ = writeln!(
-                s,
-                "nat {name}: sessions={} created={} expired={} translated={} passed={} icmp_errors={} no_ports={} table_full={}",
-                n.sessions.get(),
-                n.created.get(),
-                n.expired.get(),
-                n.translated.get(),
-                n.passed.get(),
-                n.icmp_errors.get(),
-                n.no_ports.get(),
-                n.table_full.get()
-            );
         }
         s
     }

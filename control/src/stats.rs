@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use nfv_functions::dhcp::DhcpStats;
 use nfv_functions::kind::{Metric, MetricType, Stats};
-use nfv_functions::nat::NatStats;
 use nfv_functions::router::RouterStats;
 use nfv_functions::SwitchStats;
 
@@ -19,8 +18,6 @@ pub enum FunctionStats {
     Router(Arc<RouterStats>),
     /// A DHCP server's.
     Dhcp(Arc<DhcpStats>),
-    /// A NAT's.
-    Nat(Arc<NatStats>),
     /// A registered kind's: it reports its own metrics.
     Kind(Arc<dyn Stats>),
 }

@@ -1,13 +1,17 @@
 //! The function kinds nfv knows, by the name a topology gives in `kind:`. A new kind is its
 //! folder and one line here; `nfv-control` learns everything else from the [`Kind`].
 //!
-//! (`switch`, `router`, `dhcp-server` and `nat` predate the registry: the control crate
-//! still describes them itself, and they move here one by one.)
+//! (`switch`, `router` and `dhcp-server` predate the registry: the control crate still
+//! describes them itself, and they move here one by one.)
 
 use crate::kind::Kind;
 
 /// Every registered kind.
-pub static KINDS: &[&dyn Kind] = &[&crate::firewall::FirewallKind, &crate::mirror::MirrorKind];
+pub static KINDS: &[&dyn Kind] = &[
+    &crate::nat::NatFunctionKind,
+    &crate::firewall::FirewallKind,
+    &crate::mirror::MirrorKind,
+];
 
 /// The kind named `name`, if registered.
 pub fn find(name: &str) -> Option<&'static dyn Kind> {

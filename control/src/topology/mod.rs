@@ -25,18 +25,22 @@
 //!                           # metrics (this is the default), or `metrics: off`
 //! ```
 //!
-//! `router` and `dhcp-server` are described in `l3.rs`; `nat` and `firewall`, two-sided
-//! functions (`NAME.inside` and `NAME.outside`, or a bare `NAME` in the middle of a chain),
-//! in `gateway.rs`.
+//! `router` and `dhcp-server` are described in `l3.rs`. The kinds of the registry
+//! (`nat`, `firewall`, `mirror`: see `nfv_functions::registry`) describe themselves; the
+//! one setting that names another function (a nat's `masquerade: ROUTER.INTERFACE`) is
+//! resolved in `hooks.rs`.
 //!
 //! Loading has three steps: serde_yaml reads the text into the raw structs below (types and
 //! unknown keys; it stops at the first such error), a [`LineIndex`] records where every key
 //! path is, and one validation pass (`Validator`) checks the meaning (names, references,
 //! addresses, VLANs) and builds the model, collecting every error with its file, line and
-//! key path. A new function kind adds its keys to `RawFunction`, a variant to
-//! [`FunctionKind`] and an arm to `Validator::functions`; ports work the same way.
+//! key path. A new function kind is a folder of `nfv-functions` and a line in its registry
+//! (`nfv_functions::registry`): its function is kept as YAML while the file is read, the
+//! kind reads and checks it, and [`FunctionKind::Kind`] holds the result. The kinds that
+//! predate the registry (switch, router, dhcp-server) are still written out here; ports
+//! too.
 
-mod gateway;
+mod hooks;
 mod l3;
 mod lines;
 
@@ -67,7 +71,7 @@ pub const MIN_MTU: u32 = 68;
 /// Known port kinds.
 pub const PORT_KINDS: &[&str] = &["tap", "vhost-user", "null", "generator"];
 /// Known function kinds.
-pub const FUNCTION_KINDS: &[&str] = &["switch", "router", "dhcp-server", "nat"];
+pub const FUNCTION_KINDS: &[&str] = &["switch", "router", "dhcp-server"];
 
 /// Every function kind: those described here ([`FUNCTION_KINDS`]) and those of the
 /// registry ([`nfv_functions::registry`]).
@@ -265,8 +269,6 @@ pub enum FunctionKind {
     Router(RouterConfig),
     /// A DHCP server.
     DhcpServer(DhcpServerConfig),
-    /// A NAT: `inside` (gate 0) and `outside` (gate 1).
-    Nat(NatFunction),
     /// A kind of the registry: it describes itself.
     Kind(Settings),
 }
@@ -278,28 +280,26 @@ impl FunctionKind {
             FunctionKind::Switch(_) => "switch",
             FunctionKind::Router(_) => "router",
             FunctionKind::DhcpServer(_) => "dhcp-server",
-            FunctionKind::Nat(_) => "nat",
             FunctionKind::Kind(s) => s.0.kind().name(),
         }
     }
 
     /// Names of the sub-ends a link may name as `function.NAME`: a switch's attachments, a
     /// router's interfaces, a nat's or firewall's two sides; none for a DHCP server.
-    pub fn sub_ends(&self) -> Vec<&str> {
+    pub fn sub_ends(&self) -> Vec<String> {
         match self {
-            FunctionKind::Switch(c) => c.attachments.iter().map(|(a, _)| a.as_str()).collect(),
-            FunctionKind::Router(r) => r.interfaces.iter().map(|i| i.name.as_str()).collect(),
+            FunctionKind::Switch(c) => c.attachments.iter().map(|(a, _)| a.clone()).collect(),
+            FunctionKind::Router(r) => r.interfaces.iter().map(|i| i.name.clone()).collect(),
             FunctionKind::DhcpServer(_) => Vec::new(),
-            FunctionKind::Nat(_) => gateway::SIDES.to_vec(),
-            FunctionKind::Kind(_) => Vec::new(),
+            FunctionKind::Kind(s) => s.0.wiring().gates,
         }
     }
 }
 
-pub use gateway::{NatFunction, SIDES};
 pub use l3::{DhcpServerConfig, RouterConfig, RouterInterface, StaticRoute};
 /// A firewall's settings: the function's own type.
 pub use nfv_functions::firewall::FirewallConfig;
+pub use nfv_functions::firewall::SIDES;
 
 /// A switch's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -655,7 +655,7 @@ impl<'de> Deserialize<'de> for RawSize {
 }
 
 /// A function as written: `kind` and the keys of every kind that predates the registry;
-/// `SWITCH_KEYS`, `ROUTER_KEYS`, `DHCP_KEYS` and `NAT_KEYS` say which belong to which, and
+/// `SWITCH_KEYS`, `ROUTER_KEYS` and `DHCP_KEYS` say which belong to which, and
 /// the validator reports the others. A registered kind's function keeps its mapping in
 /// `registered` for the kind to read.
 #[derive(Debug, Default, Deserialize)]
@@ -699,13 +699,6 @@ struct RawFunction {
     #[serde(default)]
     options: Ordered<String>,
     leases: Option<String>,
-    // nat
-    masquerade: Option<String>,
-    ports: Option<nfv_functions::firewall::RawPorts>,
-    max_sessions: Option<u64>,
-    forwards: Option<Vec<gateway::RawForward>>,
-    // nat
-    timeouts: Option<Ordered<RawDuration>>,
 }
 
 /// A function of a registered kind, before its kind has read it.
@@ -767,11 +760,6 @@ impl RawFunction {
             ("reservations", !self.reservations.0.is_empty()),
             ("options", !self.options.0.is_empty()),
             ("leases", self.leases.is_some()),
-            ("masquerade", self.masquerade.is_some()),
-            ("ports", self.ports.is_some()),
-            ("max_sessions", self.max_sessions.is_some()),
-            ("forwards", self.forwards.is_some()),
-            ("timeouts", self.timeouts.is_some()),
         ]
         .into_iter()
         .filter_map(|(k, set)| set.then_some(k))
@@ -830,19 +818,6 @@ const LEGACY_FUNCTION_KEYS: &[&str] = &[
     "reservations",
     "options",
     "leases",
-    "masquerade",
-    "ports",
-    "max_sessions",
-    "forwards",
-    "timeouts",
-];
-
-const NAT_KEYS: &[&str] = &[
-    "masquerade",
-    "ports",
-    "max_sessions",
-    "timeouts",
-    "forwards",
 ];
 
 #[derive(Debug, Deserialize)]
@@ -1167,6 +1142,10 @@ struct KindReport<'v, 'a> {
 }
 
 impl nfv_functions::kind::Report for KindReport<'_, '_> {
+    fn absolute(&self, key: &str) -> String {
+        join(self.key, key)
+    }
+
     fn error(&mut self, key: &str, message: String) {
         // A key of another kind, or none, at the function's top level: worded as for the
         // kinds that predate the registry.
@@ -1880,13 +1859,6 @@ impl Validator<'_> {
                         None => continue,
                     }
                 }
-                Some(kind @ "nat") => {
-                    self.only_function_keys(&key, kind, f, NAT_KEYS);
-                    match self.nat(&key, f, raw) {
-                        Some(n) => FunctionKind::Nat(n),
-                        None => continue,
-                    }
-                }
                 Some(other) => {
                     self.error(
                         format!("{key}.kind"),
@@ -1904,6 +1876,24 @@ impl Validator<'_> {
                 line: self.line(&key),
             });
         }
+        // The cross-kind hook: a function that names ROUTER.INTERFACE (a NAT's masquerade)
+        // gets that interface's address, or is left out with the problem reported.
+        out.retain_mut(|f| {
+            let FunctionKind::Kind(settings) = &mut f.kind else {
+                return true;
+            };
+            let Some(m) = settings.0.masquerade() else {
+                return true;
+            };
+            let key = format!("functions.{}.{}", f.name, m.key);
+            match self.masquerade_address(&key, &m, raw) {
+                Some(address) => {
+                    settings.0.masquerade_resolved(address);
+                    true
+                }
+                None => false,
+            }
+        });
         out
     }
 
@@ -2116,21 +2106,6 @@ impl Validator<'_> {
                         }
                         continue;
                     }
-                    if let Some(k @ "nat") = kind {
-                        if self.two_sided_end(head, k, SIDES, sub, middle, &ekey, &mut att_used) {
-                            resolved.push((
-                                ei,
-                                LinkEnd::Function {
-                                    name: head.to_string(),
-                                    attachment: sub.map(str::to_string),
-                                },
-                            ));
-                        } else {
-                            wrong_ends.insert(head.to_string());
-                            ok = false;
-                        }
-                        continue;
-                    }
                     if kind == Some("router") && sub.is_none() {
                         let names = sub_ends(head);
                         let example = names.first().copied().unwrap_or("lan");
@@ -2234,13 +2209,6 @@ impl Validator<'_> {
                     if !wrong_ends.contains(&f.name) {
                         self.gates_linked(&f.name, settings, &att_used);
                     }
-                    continue;
-                }
-                FunctionKind::Nat(_) => {
-                    if wrong_ends.contains(&f.name) {
-                        continue;
-                    }
-                    self.sides_linked(&f.name, "nat", SIDES, &att_used);
                     continue;
                 }
                 FunctionKind::Switch(_) => ("attachment", "attachments"),
@@ -3666,6 +3634,7 @@ mod gateway_tests {
     use super::*;
     use nfv_functions::conntrack::Timeouts;
     use nfv_functions::firewall::{Action, PortRange, Prefix, Rule, RuleSet, StateSet};
+    use nfv_functions::nat::NatSpec as NatFunction;
     use nfv_functions::nat::{NatConfig, PortForward};
 
     use super::l3_tests::{expect, load};
@@ -3674,6 +3643,18 @@ mod gateway_tests {
         match t.functions.iter().find(|f| f.name == name) {
             Some(f) => &f.kind,
             None => panic!("no function {name}"),
+        }
+    }
+
+    /// The settings of nat `name` (a kind of the registry).
+    fn nat<'a>(t: &'a Topology, name: &str) -> &'a NatFunction {
+        match function(t, name) {
+            FunctionKind::Kind(k) => {
+                k.0.as_any()
+                    .downcast_ref::<NatFunction>()
+                    .unwrap_or_else(|| panic!("{name} is not a nat"))
+            }
+            other => panic!("{name} is not a nat: {other:?}"),
         }
     }
 
@@ -3745,8 +3726,8 @@ links:
         };
         let inside = Ipv4Addr::new(192, 168, 1, 10);
         assert_eq!(
-            function(&t, "nat"),
-            &FunctionKind::Nat(NatFunction {
+            nat(&t, "nat"),
+            &(NatFunction {
                 config: NatConfig {
                     addresses: vec![Ipv4Addr::new(203, 0, 113, 2)],
                     ports: PortRange { lo: 2000, hi: 3000 },
@@ -3932,8 +3913,8 @@ links:
         let t = load(&chain("nat", "{ kind: nat, masquerade: 203.0.113.9 }"))
             .unwrap_or_else(|e| panic!("{}", list(&e)));
         assert_eq!(
-            function(&t, "nat"),
-            &FunctionKind::Nat(NatFunction {
+            nat(&t, "nat"),
+            &(NatFunction {
                 config: NatConfig {
                     addresses: vec![Ipv4Addr::new(203, 0, 113, 9)],
                     ports: nfv_functions::nat::DEFAULT_PORTS,
@@ -3951,13 +3932,9 @@ links:
         let addresses = |m: &str| -> Vec<Ipv4Addr> {
             let t = load(&chain("nat", &format!("{{ kind: nat, masquerade: {m} }}")))
                 .unwrap_or_else(|e| panic!("{m}: {}", list(&e)));
-            match function(&t, "nat") {
-                FunctionKind::Nat(n) => {
-                    assert_eq!(n.interface, None);
-                    n.config.addresses.clone()
-                }
-                other => panic!("{other:?}"),
-            }
+            let n = nat(&t, "nat");
+            assert_eq!(n.interface, None);
+            n.config.addresses.clone()
         };
         let ip = |d: u8| Ipv4Addr::new(198, 51, 100, d);
         assert_eq!(addresses("198.51.100.7"), vec![ip(7)]);
@@ -3973,9 +3950,7 @@ links:
         // The interface form is also in `a_nat_becomes_the_model`; the router may come later.
         let later = "name: c\nports:\n  a: { kind: null }\nfunctions:\n  nat: { kind: nat, masquerade: r.up }\n  r: { kind: router, interfaces: { up: { address: 10.9.0.1/16 } } }\nlinks:\n  - [a, nat.inside]\n  - [nat.outside, r.up]\n";
         let t = load(later).unwrap_or_else(|e| panic!("{}", list(&e)));
-        let FunctionKind::Nat(n) = function(&t, "nat") else {
-            panic!("not a nat")
-        };
+        let n = nat(&t, "nat");
         assert_eq!(
             (n.config.addresses.clone(), n.interface.clone()),
             (
@@ -3987,70 +3962,72 @@ links:
 
     #[test]
     fn nat_rules_name_line_and_key() {
-        let nat = |extra: &str| {
+        let with = |extra: &str| {
             chain(
                 "nat",
                 &format!("{{ kind: nat, masquerade: 203.0.113.2, {extra} }}"),
             )
         };
         expect(
-            &nat("ports: 0-100"),
+            &with("ports: 0-100"),
             "functions.nat.ports",
             "port 0 cannot be handed out",
         );
-        let one = load(&nat("ports: 80")).unwrap_or_else(|e| panic!("{}", list(&e)));
-        let FunctionKind::Nat(n) = function(&one, "nat") else {
-            panic!("not a nat")
-        };
+        let one = load(&with("ports: 80")).unwrap_or_else(|e| panic!("{}", list(&e)));
+        let n = nat(&one, "nat");
         assert_eq!(n.config.ports, PortRange::one(80));
-        expect(&nat("ports: 100000"), "functions.nat.ports", "out of range");
         expect(
-            &nat("max_sessions: 0"),
+            &with("ports: 100000"),
+            "functions.nat.ports",
+            "out of range",
+        );
+        expect(
+            &with("max_sessions: 0"),
             "functions.nat.max_sessions",
             "expected 1 to 16777216",
         );
         expect(
-            &nat("timeouts: { udpp: 5s }"),
+            &with("timeouts: { udpp: 5s }"),
             "functions.nat.timeouts.udpp",
             "unknown timeout `udpp`: expected one of `tcp_syn`",
         );
         expect(
-            &nat("timeouts: { udp: 0s }"),
+            &with("timeouts: { udp: 0s }"),
             "functions.nat.timeouts.udp",
             "positive duration",
         );
         expect(
-            &nat("vlan: 3"),
+            &with("vlan: 3"),
             "functions.nat.vlan",
             "a `nat` takes no `vlan`",
         );
         expect(
-            &nat("inbound: {}"),
+            &with("inbound: {}"),
             "functions.nat.inbound",
             "a `nat` takes no `inbound`",
         );
         expect(
-            &nat("forwards: [{ proto: icmp, port: 1, to: 10.0.0.1 }]"),
+            &with("forwards: [{ proto: icmp, port: 1, to: 10.0.0.1 }]"),
             "functions.nat.forwards[0].proto",
             "expected tcp or udp",
         );
         expect(
-            &nat("forwards: [{ proto: tcp, port: 0, to: 10.0.0.1 }]"),
+            &with("forwards: [{ proto: tcp, port: 0, to: 10.0.0.1 }]"),
             "functions.nat.forwards[0].port",
             "expected 1 to 65535",
         );
         expect(
-            &nat("forwards: [{ proto: tcp, port: 80, to: 10.0.0.1:0 }]"),
+            &with("forwards: [{ proto: tcp, port: 80, to: 10.0.0.1:0 }]"),
             "functions.nat.forwards[0].to",
             "out of range",
         );
         expect(
-            &nat("forwards: [{ proto: tcp, port: 80 }]"),
+            &with("forwards: [{ proto: tcp, port: 80 }]"),
             "functions.nat.forwards[0].to",
             "missing",
         );
         expect(
-            &nat("forwards: [{ proto: tcp, port: 80, to: x, via: y }]"),
+            &with("forwards: [{ proto: tcp, port: 80, to: x, via: y }]"),
             "functions.nat.forwards[0].via",
             "unknown key `via`",
         );

@@ -546,6 +546,10 @@ impl Report for Counting<'_> {
         self.errors += 1;
         self.inner.error(key, message);
     }
+
+    fn absolute(&self, key: &str) -> String {
+        self.inner.absolute(key)
+    }
 }
 
 impl Spec for FirewallConfig {
@@ -579,7 +583,7 @@ impl Spec for FirewallConfig {
 
     /// `65536 connections`, then each direction's default and rules (the first 20).
     fn describe(&self) -> String {
-        let mut s = format!("{} connections", self.max_connections);
+        let mut s = format!("firewall, {} connections", self.max_connections);
         for (dir, set) in [("inbound", &self.inbound), ("outbound", &self.outbound)] {
             s.push_str(&format!(
                 "\n{dir}: {} rule(s), default {}",

@@ -32,6 +32,12 @@ pub trait Report {
     /// for the function as a whole. The control side adds the file, line and the
     /// function's own path.
     fn error(&mut self, key: &str, message: String);
+
+    /// `key` (relative to the function) as the file's full key path, for messages that
+    /// point at another place (`functions.nat.forwards[0]`).
+    fn absolute(&self, key: &str) -> String {
+        key.to_string()
+    }
 }
 
 /// A function kind.
@@ -103,8 +109,32 @@ pub trait Spec: Debug + Send + Sync {
     fn reconfigure_from(&self, _old: &dyn Spec) -> Option<Box<dyn Any + Send>> {
         None
     }
-    /// The settings in a few words, for `nfv check`'s plan.
+    /// The function in a few words, for `nfv check`'s plan: a first line that starts with
+    /// the kind's name (`nat to 203.0.113.2, ...`, `firewall, 65536 connections`), then any
+    /// number of detail lines (printed indented, after the gates).
     fn describe(&self) -> String;
+
+    /// Cross-kind hook: a router interface these settings name (a NAT masquerading to
+    /// `ROUTER.INTERFACE`). `nfv-control` checks it against the topology's routers, gives
+    /// the interface's address to [`Spec::masquerade_resolved`], and marks the interface as
+    /// a NAT's outside on the router. `None` (the default) for every other kind.
+    fn masquerade(&self) -> Option<Masquerade> {
+        None
+    }
+
+    /// The address of the interface [`Spec::masquerade`] named.
+    fn masquerade_resolved(&mut self, _address: std::net::Ipv4Addr) {}
+}
+
+/// A router interface a function's settings name (see [`Spec::masquerade`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Masquerade {
+    /// The key (relative to the function) that names it, for messages.
+    pub key: &'static str,
+    /// The router.
+    pub router: String,
+    /// Its interface.
+    pub interface: String,
 }
 
 /// The settings of one function, as the topology model holds them: a [`Spec`] that can be

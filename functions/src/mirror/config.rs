@@ -199,7 +199,7 @@ impl Spec for MirrorConfig {
             v.join(",")
         };
         format!(
-            "direction {}, vlan {vlans}, sample 1 in {}",
+            "mirror, direction {}, vlan {vlans}, sample 1 in {}",
             self.direction.name(),
             self.sample
         )

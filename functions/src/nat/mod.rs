@@ -1,4 +1,15 @@
 //! `nat`: masquerade (source NAT) with port forwards (destination NAT).
+//!
+//! | file | what |
+//! | --- | --- |
+//! | `mod.rs` | the configuration types and the node |
+//! | `config.rs` | the `nat` kind: its keys in a topology file, checked |
+//! | `metrics.rs` | its metrics |
+
+mod config;
+mod metrics;
+
+pub use config::{NatFunctionKind, NatSpec};
 
 use std::net::Ipv4Addr;
 
