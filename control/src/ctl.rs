@@ -362,7 +362,6 @@ fn port_kind(p: &PortPlan) -> (&'static str, String) {
 fn function_kind(f: &crate::plan::FunctionPlan) -> &'static str {
     use crate::plan::FunctionPlan as F;
     match f {
-        F::Switch(_) => "switch",
         F::Router(_) => "router",
         F::DhcpServer { .. } => "dhcp-server",
         F::Kind(s) => s.0.kind().name(),

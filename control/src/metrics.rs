@@ -17,7 +17,6 @@ use nfv_dataplane::counters::DropCounters;
 use nfv_dataplane::{DropReason, WorkerCounters};
 use nfv_functions::dhcp::DhcpStats;
 use nfv_functions::kind::{Metric, MetricType};
-use nfv_functions::SwitchStats;
 use prometheus::{Encoder, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
 /// The default address: loopback only, since the metrics describe the network.
@@ -35,8 +34,6 @@ pub struct Source {
     pub functions: Vec<String>,
     /// Every worker's counters.
     pub workers: Vec<Arc<WorkerCounters>>,
-    /// Each switch's stats.
-    pub switches: Vec<(String, Arc<SwitchStats>)>,
     /// Each router's stats.
     pub routers: Vec<(String, Arc<nfv_functions::router::RouterStats>)>,
     /// Each DHCP server's stats.
@@ -108,12 +105,6 @@ pub const METRIC_NAMES: &[&str] = &[
     "nfv_worker_loops_total",
     "nfv_worker_busy_loops_total",
     "nfv_worker_burst_packets_total",
-    "nfv_switch_mac_entries",
-    "nfv_switch_mac_learned_total",
-    "nfv_switch_mac_moved_total",
-    "nfv_switch_mac_aged_total",
-    "nfv_switch_mac_table_full_total",
-    "nfv_switch_flooded_packets_total",
     "nfv_router_routes",
     "nfv_router_arp_entries",
     "nfv_router_forwarded_packets_total",
@@ -267,48 +258,6 @@ impl Source {
             add(&loops, &l, w.loops.get());
             add(&busy, &l, w.busy_loops.get());
             add(&burst, &l, w.burst_packets.get());
-        }
-
-        if !self.switches.is_empty() {
-            let entries = out.gauge(
-                "nfv_switch_mac_entries",
-                "Entries in a switch's MAC table.",
-                &function,
-            );
-            let learned = out.counter(
-                "nfv_switch_mac_learned_total",
-                "MAC addresses a switch learned (new entries).",
-                &function,
-            );
-            let moved = out.counter(
-                "nfv_switch_mac_moved_total",
-                "MAC addresses seen again on another attachment.",
-                &function,
-            );
-            let aged = out.counter(
-                "nfv_switch_mac_aged_total",
-                "MAC table entries removed by ageing.",
-                &function,
-            );
-            let full = out.counter(
-                "nfv_switch_mac_table_full_total",
-                "MAC addresses not learned because the table was full.",
-                &function,
-            );
-            let flooded = out.counter(
-                "nfv_switch_flooded_packets_total",
-                "Frames a switch flooded (once per frame, not per copy).",
-                &function,
-            );
-            for (name, s) in &self.switches {
-                let l = [name.as_str()];
-                set(&entries, &l, s.entries.get());
-                add(&learned, &l, s.learned.get());
-                add(&moved, &l, s.moved.get());
-                add(&aged, &l, s.aged.get());
-                add(&full, &l, s.table_full.get());
-                add(&flooded, &l, s.flooded.get());
-            }
         }
 
         if !self.routers.is_empty() {
@@ -599,6 +548,7 @@ fn answer(mut stream: TcpStream, source: &Source) -> std::io::Result<()> {
 mod tests {
     use super::*;
     use nfv_dataplane::WorkerId;
+    use nfv_functions::SwitchStats;
 
     fn source() -> Source {
         let w = Arc::new(WorkerCounters::new(WorkerId(0), 2, 1));
@@ -619,10 +569,9 @@ mod tests {
             ports: vec!["a".into(), "b".into()],
             functions: vec!["sw".into()],
             workers: vec![w],
-            switches: vec![("sw".into(), sw)],
             routers: Vec::new(),
             dhcp: vec![("dhcp".into(), Arc::new(DhcpStats::default()))],
-            kinds: vec![("span".into(), mirror)],
+            kinds: vec![("sw".into(), sw), ("span".into(), mirror)],
         }
     }
 

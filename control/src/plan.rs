@@ -16,7 +16,6 @@ use nfv_dataplane::graph::GraphError;
 use nfv_dataplane::port::{GeneratorConfig, Sizes};
 use nfv_dataplane::{Endpoint, Gate, NodeId, PortId};
 use nfv_functions::router::{NeighborConfig, Route, RouterConfig, RouterInterface};
-use nfv_functions::switch::{SwitchConfig, VlanMode as SwitchVlan};
 
 use nfv_functions::kind::Settings;
 
@@ -59,8 +58,6 @@ pub enum PortPlan {
 /// What a function becomes.
 #[derive(Clone, Debug)]
 pub enum FunctionPlan {
-    /// A switch, one attachment per gate.
-    Switch(SwitchConfig),
     /// A router, one interface per gate.
     Router(RouterConfig),
     /// A DHCP server (one gate), with its MAC and lease file resolved.
@@ -80,7 +77,6 @@ impl FunctionPlan {
     /// Number of gates.
     pub fn gates(&self) -> usize {
         match self {
-            FunctionPlan::Switch(c) => c.attachments.len(),
             FunctionPlan::Router(r) => r.interfaces.len(),
             FunctionPlan::DhcpServer { .. } => 1,
             FunctionPlan::Kind(s) => s.0.wiring().gates.len(),
@@ -202,21 +198,6 @@ impl Plan {
         let mut named: HashMap<(&str, String), Gate> = HashMap::new();
         for f in &topo.functions {
             match &f.kind {
-                FunctionKind::Switch(cfg) => {
-                    let mut attachments = Vec::new();
-                    for (i, (a, mode)) in cfg.attachments.iter().enumerate() {
-                        named.insert((f.name.as_str(), a.clone()), Gate(i as u16));
-                        attachments.push(mode.clone());
-                    }
-                    functions.push((
-                        f.name.clone(),
-                        FunctionPlan::Switch(SwitchConfig {
-                            mac_table_size: cfg.mac_table_size,
-                            ageing: cfg.ageing,
-                            attachments,
-                        }),
-                    ));
-                }
                 FunctionKind::Router(r) => {
                     let mut interfaces = Vec::new();
                     for (i, ifc) in r.interfaces.iter().enumerate() {
@@ -256,7 +237,8 @@ impl Plan {
                     ));
                 }
                 FunctionKind::Kind(settings) => {
-                    for (g, gate) in settings.0.wiring().gates.iter().enumerate() {
+                    let gates = settings.0.wiring().gates;
+                    for (g, gate) in gates.iter().enumerate().filter(|(_, g)| !g.is_empty()) {
                         named.insert((f.name.as_str(), gate.clone()), Gate(g as u16));
                     }
                     functions.push((f.name.clone(), FunctionPlan::Kind(settings.clone())));
@@ -302,15 +284,6 @@ impl Plan {
                 .ok_or_else(unknown)?;
             i.nat_outside = true;
         }
-        let default_vlan: HashMap<&str, u16> = topo
-            .functions
-            .iter()
-            .filter_map(|f| match &f.kind {
-                FunctionKind::Switch(cfg) => Some((f.name.as_str(), cfg.vlan)),
-                _ => None,
-            })
-            .collect();
-
         let mut wires = Vec::new();
         for link in &topo.links {
             let n = link.ends.len();
@@ -363,13 +336,10 @@ impl Plan {
                     } => {
                         let id = *node_ids.get(name.as_str()).ok_or_else(unknown(name))?;
                         match &mut functions[id.index()].1 {
-                            FunctionPlan::Switch(cfg) => {
-                                let vlan =
-                                    *default_vlan.get(name.as_str()).ok_or_else(unknown(name))?;
-                                cfg.attachments.push(SwitchVlan::Access(vlan));
-                                Ok(Endpoint::Node(id, Gate((cfg.attachments.len() - 1) as u16)))
-                            }
                             FunctionPlan::DhcpServer { .. } => Ok(Endpoint::Node(id, Gate(0))),
+                            FunctionPlan::Kind(settings) if settings.0.wiring().grows => {
+                                Ok(Endpoint::Node(id, Gate(settings.0.add_gate())))
+                            }
                             FunctionPlan::Kind(settings) => match settings.0.wiring().through {
                                 Some((left, right_gate)) if middle => Ok(Endpoint::Node(
                                     id,
@@ -622,6 +592,10 @@ impl Plan {
             Endpoint::Node(n, g) => {
                 let (name, f) = &self.functions[n.index()];
                 match f {
+                    // Gates a bare mention added have no name: their index, as a switch's.
+                    FunctionPlan::Kind(settings) if settings.0.wiring().grows => {
+                        format!("{name}[{g}]")
+                    }
                     FunctionPlan::Kind(settings) => {
                         let gates = settings.0.wiring().gates;
                         let gate = gates.get(g.index()).map_or("?", String::as_str);
@@ -703,22 +677,11 @@ impl Plan {
                     let mut lines = describe.lines();
                     let first = lines.next().unwrap_or_default();
                     let _ = writeln!(s, "  {i:<3} {name:<12} {first}");
-                    for (g, gate) in spec.wiring().gates.iter().enumerate() {
-                        let _ = writeln!(s, "        [{g}] {gate}");
+                    for g in 0..spec.wiring().gates.len() {
+                        let _ = writeln!(s, "        [{g}] {}", spec.gate_label(g));
                     }
                     for line in lines {
                         let _ = writeln!(s, "        {line}");
-                    }
-                }
-                FunctionPlan::Switch(cfg) => {
-                    let _ = writeln!(
-                        s,
-                        "  {i:<3} {name:<12} switch, mac table {}, ageing {}",
-                        cfg.mac_table_size,
-                        fmt_duration(cfg.ageing)
-                    );
-                    for (g, a) in cfg.attachments.iter().enumerate() {
-                        let _ = writeln!(s, "        [{g}] {}", fmt_vlan(a));
                     }
                 }
                 FunctionPlan::Router(r) => {
@@ -809,19 +772,6 @@ pub(crate) fn fmt_mac(m: &[u8; 6]) -> String {
         .join(":")
 }
 
-fn fmt_vlan(v: &SwitchVlan) -> String {
-    match v {
-        SwitchVlan::Access(id) => format!("access vlan {id}"),
-        SwitchVlan::Trunk { allowed, native } => {
-            let list: Vec<String> = allowed.iter().map(u16::to_string).collect();
-            match native {
-                Some(n) => format!("trunk vlans {} native {n}", list.join(",")),
-                None => format!("trunk vlans {}", list.join(",")),
-            }
-        }
-    }
-}
-
 fn fmt_duration(d: Duration) -> String {
     let s = d.as_secs();
     if s.is_multiple_of(3600) && s > 0 {
@@ -838,6 +788,20 @@ mod tests {
     use super::*;
     use nfv_functions::firewall::FirewallConfig;
     use nfv_functions::nat::NatSpec;
+    use nfv_functions::switch::{SwitchConfig, SwitchSpec, VlanMode as SwitchVlan};
+
+    /// The node configuration of function `i`, a switch.
+    fn switch(p: &Plan, i: usize) -> SwitchConfig {
+        match &p.functions[i].1 {
+            FunctionPlan::Kind(k) => {
+                k.0.as_any()
+                    .downcast_ref::<SwitchSpec>()
+                    .map(SwitchSpec::config)
+            }
+            _ => None,
+        }
+        .unwrap_or_else(|| panic!("function {i} is not a switch"))
+    }
     use std::path::Path;
 
     fn plan(text: &str) -> Result<Plan, PlanError> {
@@ -883,9 +847,7 @@ links:
                 (Endpoint::Port(PortId(2)), Endpoint::Node(n_sw2, Gate(2))),
             ]
         );
-        let FunctionPlan::Switch(sw) = &p.functions[0].1 else {
-            panic!("not a switch")
-        };
+        let sw = switch(&p, 0);
         assert_eq!(
             sw.attachments,
             vec![
@@ -896,9 +858,7 @@ links:
                 SwitchVlan::Access(5),
             ]
         );
-        let FunctionPlan::Switch(sw2) = &p.functions[1].1 else {
-            panic!("not a switch")
-        };
+        let sw2 = switch(&p, 1);
         assert_eq!(sw2.attachments, vec![SwitchVlan::Access(1); 3]);
     }
 

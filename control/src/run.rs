@@ -17,7 +17,7 @@ use nfv_dataplane::{
 use nfv_functions::dhcp::{DhcpConfig, DhcpServer, DhcpStats};
 use nfv_functions::kind::BuildContext;
 use nfv_functions::router::Router;
-use nfv_functions::{Switch, SwitchStats};
+use nfv_functions::SwitchStats;
 
 use crate::lab::HostPlan;
 use crate::lab::{Lab, LabError};
@@ -166,11 +166,6 @@ fn build_function(
 ) -> Result<Box<dyn Node>, RunError> {
     let stats = |s| (name.to_string(), s);
     Ok(match f {
-        FunctionPlan::Switch(cfg) => {
-            let sw = Switch::new(cfg.clone());
-            extras.stats.push(stats(FunctionStats::Switch(sw.stats())));
-            Box::new(sw)
-        }
         FunctionPlan::Router(cfg) => {
             let r = Router::new(cfg.clone()).map_err(|e| function_error(name, e))?;
             extras.stats.push(stats(FunctionStats::Router(r.stats())));
@@ -496,7 +491,6 @@ fn metrics_source(
         ports: plan.ports.iter().map(|(n, _)| n.clone()).collect(),
         functions: plan.functions.iter().map(|(n, _)| n.clone()).collect(),
         workers: vec![counters],
-        switches: Vec::new(),
         routers: Vec::new(),
         dhcp: Vec::new(),
         kinds: Vec::new(),
@@ -504,7 +498,6 @@ fn metrics_source(
     // In the plan's order, whatever order they were built in.
     for (name, _) in &plan.functions {
         match stats.iter().find(|(n, _)| n == name).map(|(_, s)| s) {
-            Some(FunctionStats::Switch(s)) => source.switches.push((name.clone(), s.clone())),
             Some(FunctionStats::Router(s)) => source.routers.push((name.clone(), s.clone())),
             Some(FunctionStats::Dhcp(s)) => source.dhcp.push((name.clone(), s.clone())),
             Some(FunctionStats::Kind(s)) => source.kinds.push((name.clone(), s.clone())),
@@ -604,10 +597,17 @@ impl Running {
 
     /// Each switch's name and counters.
     pub fn switch_stats(&self) -> Vec<(String, Arc<SwitchStats>)> {
-        self.stats_where(|s| match s {
-            FunctionStats::Switch(s) => Some(s),
-            _ => None,
-        })
+        self.state()
+            .stats
+            .iter()
+            .filter_map(|(n, s)| match s {
+                FunctionStats::Kind(k) => {
+                    let any: Arc<dyn Any + Send + Sync> = k.clone();
+                    any.downcast::<SwitchStats>().ok().map(|s| (n.clone(), s))
+                }
+                _ => None,
+            })
+            .collect()
     }
 
     /// Each DHCP server's name and counters.
@@ -780,16 +780,13 @@ impl Running {
                 Some(o) if format!("{o:?}") != format!("{f:?}") => {
                     // A switch given more attachments keeps its MAC table if every old gate
                     // still faces what it faced.
+                    // The kind decides, if every old gate still faces what it faced (a
+                    // switch given more attachments keeps its MAC table).
                     let grows = match (o, f) {
-                        (FunctionPlan::Switch(oc), FunctionPlan::Switch(nc)) => {
-                            let (og, ng) = (gates_of(old, name), gates_of(&new, name));
-                            (nc.grows_from(oc) && ng.starts_with(&og))
-                                .then(|| Box::new(nc.clone()) as Box<dyn Any + Send>)
-                        }
-                        // A registered kind decides; its gates must face what they faced.
                         (FunctionPlan::Kind(os), FunctionPlan::Kind(ns)) => {
                             let (og, ng) = (gates_of(old, name), gates_of(&new, name));
-                            ns.0.reconfigure_from(&*os.0).filter(|_| og == ng)
+                            ns.0.reconfigure_from(&*os.0)
+                                .filter(|_| ng.starts_with(&og))
                         }
                         _ => None,
                     };

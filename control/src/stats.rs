@@ -7,13 +7,10 @@ use std::sync::Arc;
 use nfv_functions::dhcp::DhcpStats;
 use nfv_functions::kind::{Metric, MetricType, Stats};
 use nfv_functions::router::RouterStats;
-use nfv_functions::SwitchStats;
 
 /// A running function's stats.
 #[derive(Clone)]
 pub enum FunctionStats {
-    /// A switch's.
-    Switch(Arc<SwitchStats>),
     /// A router's.
     Router(Arc<RouterStats>),
     /// A DHCP server's.

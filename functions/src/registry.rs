@@ -1,13 +1,14 @@
 //! The function kinds nfv knows, by the name a topology gives in `kind:`. A new kind is its
 //! folder and one line here; `nfv-control` learns everything else from the [`Kind`].
 //!
-//! (`switch`, `router` and `dhcp-server` predate the registry: the control crate still
-//! describes them itself, and they move here one by one.)
+//! (`router` and `dhcp-server` predate the registry: the control crate still describes
+//! them itself, and they move here one by one.)
 
 use crate::kind::Kind;
 
 /// Every registered kind.
 pub static KINDS: &[&dyn Kind] = &[
+    &crate::switch::SwitchKind,
     &crate::nat::NatFunctionKind,
     &crate::firewall::FirewallKind,
     &crate::mirror::MirrorKind,

@@ -48,14 +48,12 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use ipnetwork::Ipv4Network;
 use nfv_dataplane::port::generator::{MAX_SIZE, MIN_SIZE};
 pub use nfv_dataplane::port::{GeneratorConfig, Proto, Sizes};
 use nfv_functions::kind::schema::{
-    did_you_mean, join, number_or_text, one_of, parse_cidr, parse_duration, OneOrMany, Ordered,
-    RawDuration, DURATION,
+    did_you_mean, join, number_or_text, one_of, parse_cidr, OneOrMany, Ordered, RawDuration,
 };
 use nfv_functions::kind::{Kind, Report, Settings, Wiring};
 use serde::de::{Deserializer, MapAccess, Visitor};
@@ -71,13 +69,20 @@ pub const MIN_MTU: u32 = 68;
 /// Known port kinds.
 pub const PORT_KINDS: &[&str] = &["tap", "vhost-user", "null", "generator"];
 /// Known function kinds.
-pub const FUNCTION_KINDS: &[&str] = &["switch", "router", "dhcp-server"];
+pub const FUNCTION_KINDS: &[&str] = &["router", "dhcp-server"];
 
 /// Every function kind: those described here ([`FUNCTION_KINDS`]) and those of the
 /// registry ([`nfv_functions::registry`]).
 pub fn function_kinds() -> Vec<&'static str> {
-    let registered = nfv_functions::registry::KINDS.iter().map(|k| k.name());
-    FUNCTION_KINDS.iter().copied().chain(registered).collect()
+    let mut all: Vec<&'static str> = nfv_functions::registry::KINDS
+        .iter()
+        .map(|k| k.name())
+        .collect();
+    // In the order the docs introduce them: the switch first, then the router and the DHCP
+    // server, then the registry's others.
+    let at = usize::from(all.first() == Some(&"switch"));
+    all.splice(at..at, FUNCTION_KINDS.iter().copied());
+    all
 }
 
 // ---------------------------------------------------------------------------------------
@@ -263,8 +268,6 @@ pub struct Function {
 /// Function kinds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FunctionKind {
-    /// A learning switch.
-    Switch(SwitchConfig),
     /// An IPv4 router.
     Router(RouterConfig),
     /// A DHCP server.
@@ -277,7 +280,6 @@ impl FunctionKind {
     /// The name a topology gives in `kind:`.
     pub fn name(&self) -> &'static str {
         match self {
-            FunctionKind::Switch(_) => "switch",
             FunctionKind::Router(_) => "router",
             FunctionKind::DhcpServer(_) => "dhcp-server",
             FunctionKind::Kind(s) => s.0.kind().name(),
@@ -288,7 +290,6 @@ impl FunctionKind {
     /// router's interfaces, a nat's or firewall's two sides; none for a DHCP server.
     pub fn sub_ends(&self) -> Vec<String> {
         match self {
-            FunctionKind::Switch(c) => c.attachments.iter().map(|(a, _)| a.clone()).collect(),
             FunctionKind::Router(r) => r.interfaces.iter().map(|i| i.name.clone()).collect(),
             FunctionKind::DhcpServer(_) => Vec::new(),
             FunctionKind::Kind(s) => s.0.wiring().gates,
@@ -300,19 +301,6 @@ pub use l3::{DhcpServerConfig, RouterConfig, RouterInterface, StaticRoute};
 /// A firewall's settings: the function's own type.
 pub use nfv_functions::firewall::FirewallConfig;
 pub use nfv_functions::firewall::SIDES;
-
-/// A switch's settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SwitchConfig {
-    /// Most MAC table entries.
-    pub mac_table_size: usize,
-    /// MAC ageing time.
-    pub ageing: Duration,
-    /// VLAN of anonymous attachments.
-    pub vlan: u16,
-    /// Named attachments, in file order.
-    pub attachments: Vec<(String, VlanMode)>,
-}
 
 /// How an attachment carries VLANs: the switch's own type.
 pub use nfv_functions::VlanMode;
@@ -655,7 +643,7 @@ impl<'de> Deserialize<'de> for RawSize {
 }
 
 /// A function as written: `kind` and the keys of every kind that predates the registry;
-/// `SWITCH_KEYS`, `ROUTER_KEYS` and `DHCP_KEYS` say which belong to which, and
+/// `ROUTER_KEYS` and `DHCP_KEYS` say which belong to which, and
 /// the validator reports the others. A registered kind's function keeps its mapping in
 /// `registered` for the kind to read.
 #[derive(Debug, Default, Deserialize)]
@@ -668,12 +656,6 @@ struct RawFunction {
     /// Keys that only registered kinds take, set aside while reading (see [`LegacySeed`]).
     #[serde(skip)]
     foreign: Vec<String>,
-    // switch
-    mac_table_size: Option<u64>,
-    ageing: Option<RawDuration>,
-    vlan: Option<u32>,
-    #[serde(default)]
-    attachments: Ordered<RawAttachment>,
     // router
     #[serde(default)]
     interfaces: Ordered<l3::RawInterface>,
@@ -737,10 +719,6 @@ impl RawFunction {
     /// The keys this function sets besides `kind`.
     fn keys_set(&self) -> Vec<&'static str> {
         [
-            ("mac_table_size", self.mac_table_size.is_some()),
-            ("ageing", self.ageing.is_some()),
-            ("vlan", self.vlan.is_some()),
-            ("attachments", !self.attachments.0.is_empty()),
             ("interfaces", !self.interfaces.0.is_empty()),
             ("routes", self.routes.is_some()),
             ("routes_file", self.routes_file.is_some()),
@@ -768,7 +746,6 @@ impl RawFunction {
 }
 
 /// Keys each function kind takes besides `kind`.
-const SWITCH_KEYS: &[&str] = &["mac_table_size", "ageing", "vlan", "attachments"];
 const ROUTER_KEYS: &[&str] = &[
     "interfaces",
     "routes",
@@ -795,10 +772,6 @@ const DHCP_KEYS: &[&str] = &[
 /// Every field of [`RawFunction`]: the keys of the kinds that predate the registry.
 const LEGACY_FUNCTION_KEYS: &[&str] = &[
     "kind",
-    "mac_table_size",
-    "ageing",
-    "vlan",
-    "attachments",
     "interfaces",
     "routes",
     "routes_file",
@@ -819,14 +792,6 @@ const LEGACY_FUNCTION_KEYS: &[&str] = &[
     "options",
     "leases",
 ];
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAttachment {
-    vlan: Option<u32>,
-    trunk: Option<Vec<u32>>,
-    native: Option<u32>,
-}
 
 // ---------------------------------------------------------------------------------------
 // Loading
@@ -1154,8 +1119,17 @@ impl nfv_functions::kind::Report for KindReport<'_, '_> {
             .strip_prefix(&format!("unknown field `{key}`, expected "))
             .filter(|_| top_level)
         {
-            let allowed = allowed.trim_start_matches("one of ").replace('`', "");
-            let message = format!("a `{}` takes no `{key}` (it takes: {allowed})", self.kind);
+            let allowed = allowed.trim_start_matches("one of ");
+            let of_a_kind = LEGACY_FUNCTION_KEYS.contains(&key)
+                || nfv_functions::registry::KINDS
+                    .iter()
+                    .any(|k| k.keys().contains(&key));
+            let message = if of_a_kind {
+                let allowed = allowed.replace('`', "");
+                format!("a `{}` takes no `{key}` (it takes: {allowed})", self.kind)
+            } else {
+                format!("unknown key `{key}`: allowed keys are `kind`, {allowed}")
+            };
             return self.v.error(join(self.key, key), message);
         }
         let key = join(self.key, key);
@@ -1198,15 +1172,6 @@ impl Validator<'_> {
 
     fn line(&self, key: &str) -> usize {
         self.index.find(key).0
-    }
-
-    fn vlan_id(&mut self, key: &str, v: u32) -> Option<u16> {
-        if (1..=4094).contains(&v) {
-            Some(v as u16)
-        } else {
-            self.error(key, format!("VLAN {v} is out of range: expected 1 to 4094"));
-            None
-        }
     }
 
     fn topology(&mut self, raw: RawTopology) -> Topology {
@@ -1844,10 +1809,6 @@ impl Validator<'_> {
                         None => continue,
                     }
                 }
-                Some(kind @ "switch") => {
-                    self.only_function_keys(&key, kind, f, SWITCH_KEYS);
-                    FunctionKind::Switch(self.switch(&key, f))
-                }
                 Some(kind @ "router") => {
                     self.only_function_keys(&key, kind, f, ROUTER_KEYS);
                     FunctionKind::Router(self.router(&key, f))
@@ -1897,109 +1858,6 @@ impl Validator<'_> {
         out
     }
 
-    fn switch(&mut self, key: &str, f: &RawFunction) -> SwitchConfig {
-        let mac_table_size = match f.mac_table_size {
-            None => 65536,
-            Some(n) if (1..=16_777_216).contains(&n) => n as usize,
-            Some(n) => {
-                self.error(
-                    format!("{key}.mac_table_size"),
-                    format!("{n} is out of range: expected 1 to 16777216"),
-                );
-                65536
-            }
-        };
-        let ageing = match &f.ageing {
-            None => Duration::from_secs(300),
-            Some(d) => parse_duration(d).unwrap_or_else(|| {
-                let text = match d {
-                    RawDuration::Seconds(n) => n.to_string(),
-                    RawDuration::Text(t) => t.clone(),
-                };
-                self.error(
-                    format!("{key}.ageing"),
-                    format!("`{text}`: expected {DURATION}"),
-                );
-                Duration::from_secs(300)
-            }),
-        };
-        let vlan = f
-            .vlan
-            .map_or(Some(1), |v| self.vlan_id(&format!("{key}.vlan"), v))
-            .unwrap_or(1);
-        let mut attachments = Vec::new();
-        for (a, att) in &f.attachments.0 {
-            let akey = format!("{key}.attachments.{a}");
-            if !valid_name(a) {
-                self.error(
-                    &akey,
-                    format!("`{a}` is not a valid name: expected letters, digits, `_` and `-`"),
-                );
-            }
-            if let Some(mode) = self.vlan_mode(&akey, att) {
-                attachments.push((a.clone(), mode));
-            }
-        }
-        SwitchConfig {
-            mac_table_size,
-            ageing,
-            vlan,
-            attachments,
-        }
-    }
-
-    fn vlan_mode(&mut self, akey: &str, att: &RawAttachment) -> Option<VlanMode> {
-        match (att.vlan, &att.trunk) {
-            (Some(_), Some(_)) => {
-                self.error(
-                    akey,
-                    "give either `vlan` (access) or `trunk` (tagged), not both",
-                );
-                None
-            }
-            (None, None) => {
-                self.error(
-                    akey,
-                    "expected `vlan: ID` (access) or `trunk: [ID, ...]` (tagged)",
-                );
-                None
-            }
-            (Some(v), None) => {
-                if att.native.is_some() {
-                    self.error(
-                        format!("{akey}.native"),
-                        "`native` is for trunks: an access attachment is untagged in its `vlan`",
-                    );
-                }
-                self.vlan_id(&format!("{akey}.vlan"), v)
-                    .map(VlanMode::Access)
-            }
-            (None, Some(list)) => {
-                if list.is_empty() {
-                    self.error(
-                        format!("{akey}.trunk"),
-                        "a trunk needs at least one VLAN, like `trunk: [10, 20]`",
-                    );
-                }
-                let mut allowed = Vec::new();
-                for (i, v) in list.iter().enumerate() {
-                    let ikey = format!("{akey}.trunk[{i}]");
-                    if let Some(id) = self.vlan_id(&ikey, *v) {
-                        if allowed.contains(&id) {
-                            self.error(&ikey, format!("VLAN {id} is listed twice"));
-                        } else {
-                            allowed.push(id);
-                        }
-                    }
-                }
-                let native = att
-                    .native
-                    .and_then(|n| self.vlan_id(&format!("{akey}.native"), n));
-                Some(VlanMode::Trunk { allowed, native })
-            }
-        }
-    }
-
     fn links(&mut self, raw: &RawTopology, ports: &[Port], functions: &[Function]) -> Vec<Link> {
         let port_names: Vec<&str> = raw.ports.0.iter().map(|(n, _)| n.as_str()).collect();
         let fn_names: Vec<&str> = raw.functions.0.iter().map(|(n, _)| n.as_str()).collect();
@@ -2010,10 +1868,7 @@ impl Validator<'_> {
                 .0
                 .iter()
                 .filter(|(n, _)| n == f)
-                .flat_map(|(_, rf)| {
-                    let attachments = rf.attachments.0.iter().map(|(a, _)| a.as_str());
-                    attachments.chain(rf.interfaces.0.iter().map(|(i, _)| i.as_str()))
-                })
+                .flat_map(|(_, rf)| rf.interfaces.0.iter().map(|(i, _)| i.as_str()))
                 .collect()
         };
         let kind_of = |f: &str| -> Option<&str> {
@@ -2211,7 +2066,6 @@ impl Validator<'_> {
                     }
                     continue;
                 }
-                FunctionKind::Switch(_) => ("attachment", "attachments"),
                 FunctionKind::Router(_) => ("interface", "interfaces"),
                 FunctionKind::DhcpServer(_) => {
                     if !single_used.contains_key(&f.name) {
@@ -2259,7 +2113,24 @@ impl Validator<'_> {
         if let Some(sides) = two_sided(wiring) {
             return self.two_sided_end(head, k, sides, sub, middle, ekey, used);
         }
-        let names: Vec<&str> = wiring.gates.iter().map(String::as_str).collect();
+        // A bare mention of a growing function is a gate of its own (added by the plan).
+        if sub.is_none() && wiring.grows {
+            return true;
+        }
+        let names: Vec<&str> = wiring
+            .gates
+            .iter()
+            .map(String::as_str)
+            .filter(|g| !g.is_empty())
+            .collect();
+        let noun = wiring.noun;
+        if let (Some(s), Some(under)) = (sub, wiring.declared_under) {
+            if !names.contains(&s) {
+                let hint = did_you_mean(s, names.iter().copied());
+                self.error(ekey, format!("`{head}.{s}`: function `{head}` has no {noun} `{s}` (declare it under functions.{head}.{under}){hint}"));
+                return false;
+            }
+        }
         let listed = names
             .iter()
             .map(|g| format!("`{head}.{g}`"))
@@ -2304,10 +2175,12 @@ impl Validator<'_> {
         for g in gates {
             let full = format!("{head}.{g}");
             if let Some(prev) = used.get(&full) {
-                let message = if sub.is_some() {
-                    format!("gate `{full}` is already linked at {prev}; each gate of a {k} is linked exactly once")
+                let message = if wiring.declared_under.is_some() {
+                    format!("{noun} `{full}` is already linked at {prev}; an {noun} is a single wire end")
+                } else if sub.is_some() {
+                    format!("{noun} `{full}` is already linked at {prev}; each {noun} of a {k} is linked exactly once")
                 } else {
-                    format!("`{head}` in the middle of a chain links `{full}`, but it is already linked at {prev}; each gate of a {k} is linked exactly once")
+                    format!("`{head}` in the middle of a chain links `{full}`, but it is already linked at {prev}; each {noun} of a {k} is linked exactly once")
                 };
                 self.error(ekey, message);
                 ok = false;
@@ -2353,6 +2226,19 @@ impl Validator<'_> {
         let k = settings.0.kind().name();
         if let Some(sides) = two_sided(&wiring) {
             return self.sides_linked(name, k, sides, used);
+        }
+        if let Some(under) = wiring.declared_under {
+            for g in wiring.gates.iter().filter(|g| !g.is_empty()) {
+                let full = format!("{name}.{g}");
+                if !used.contains_key(&full) {
+                    let noun = wiring.noun;
+                    self.error(
+                        format!("functions.{name}.{under}.{g}"),
+                        format!("{noun} `{full}` is declared but not linked (link it as `{full}`, or remove it)"),
+                    );
+                }
+            }
+            return;
         }
         let missing: Vec<String> = wiring
             .gates
@@ -2494,6 +2380,18 @@ impl Validator<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    use nfv_functions::switch::SwitchSpec;
+
+    /// The settings of a switch.
+    fn switch_spec(k: &FunctionKind) -> &SwitchSpec {
+        match k {
+            FunctionKind::Kind(s) => s.0.as_any().downcast_ref::<SwitchSpec>(),
+            _ => None,
+        }
+        .unwrap_or_else(|| panic!("not a switch: {k:?}"))
+    }
 
     fn load(text: &str) -> Result<Topology, Vec<TopologyError>> {
         match load_str(text, Path::new("t.yaml")) {
@@ -2634,9 +2532,7 @@ links:
             }
         );
         assert_eq!(t.ports[4].kind, PortKind::Null { announce: None });
-        let FunctionKind::Switch(sw) = &t.functions[0].kind else {
-            panic!("not a switch")
-        };
+        let sw = switch_spec(&t.functions[0].kind);
         assert_eq!(sw.mac_table_size, 100);
         assert_eq!(sw.ageing, Duration::from_secs(120));
         assert_eq!(sw.vlan, 7);
@@ -2679,9 +2575,7 @@ links:
     fn defaults_apply() {
         let t = load("name: d\nports:\n  p: { kind: tap }\nfunctions:\n  s: { kind: switch }\nlinks:\n  - [p, s]\n")
             .unwrap_or_else(|e| panic!("{}", list(&e)));
-        let FunctionKind::Switch(sw) = &t.functions[0].kind else {
-            panic!("not a switch")
-        };
+        let sw = switch_spec(&t.functions[0].kind);
         assert_eq!(
             (sw.mac_table_size, sw.ageing, sw.vlan),
             (65536, Duration::from_secs(300), 1)
@@ -2695,31 +2589,6 @@ links:
                 mac: None
             }
         );
-    }
-
-    #[test]
-    fn durations() {
-        for (text, secs) in [
-            ("90", Some(90)),
-            ("90s", Some(90)),
-            ("5m", Some(300)),
-            ("1h", Some(3600)),
-            ("5d", Some(432_000)),
-        ] {
-            let d = if let Ok(n) = text.parse() {
-                RawDuration::Seconds(n)
-            } else {
-                RawDuration::Text(text.into())
-            };
-            assert_eq!(parse_duration(&d), secs.map(Duration::from_secs), "{text}");
-        }
-        for bad in ["0", "0s", "5 minutes", "m", "", "-5s", "1w"] {
-            assert_eq!(
-                parse_duration(&RawDuration::Text(bad.into())),
-                None,
-                "{bad}"
-            );
-        }
     }
 
     const BASE: &str = "name: x\nports:\n  a: { kind: null }\nfunctions:\n  sw: { kind: switch }\nlinks:\n  - [a, sw]\n";
@@ -3338,6 +3207,7 @@ links:
 #[cfg(test)]
 mod l3_tests {
     use super::*;
+    use std::time::Duration;
 
     pub(super) fn load(text: &str) -> Result<Topology, Vec<TopologyError>> {
         match load_str(text, Path::new("dir/t.yaml")) {
@@ -3636,6 +3506,7 @@ mod gateway_tests {
     use nfv_functions::firewall::{Action, PortRange, Prefix, Rule, RuleSet, StateSet};
     use nfv_functions::nat::NatSpec as NatFunction;
     use nfv_functions::nat::{NatConfig, PortForward};
+    use std::time::Duration;
 
     use super::l3_tests::{expect, load};
 

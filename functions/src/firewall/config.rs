@@ -559,8 +559,8 @@ impl Spec for FirewallConfig {
 
     fn wiring(&self) -> Wiring {
         Wiring {
-            gates: SIDES.iter().map(|s| s.to_string()).collect(),
-            through: Some((0, 1)),
+            noun: "side",
+            ..Wiring::fixed(&SIDES, Some((0, 1)))
         }
     }
 

@@ -65,13 +65,34 @@ pub trait Kind: Sync {
 /// How a function's gates are named and linked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Wiring {
-    /// Gate names in gate order; a link names gate `g` of function `f` as `f.g`. Each is
-    /// linked exactly once.
+    /// Gate names in gate order; a link names gate `g` of function `f` as `f.g`. Each named
+    /// gate is linked exactly once; a gate with an empty name is one that a bare mention
+    /// added ([`Spec::add_gate`]) and is linked where it was mentioned.
     pub gates: Vec<String>,
     /// The two gates a bare mention of the function in the middle of a chain links: the one
     /// facing its left neighbour and the one facing its right one. `None`: the function
-    /// can only be linked by gate name.
+    /// can only be linked by gate name (or grows, below).
     pub through: Option<(u16, u16)>,
+    /// Each bare mention adds a gate of its own ([`Spec::add_gate`]), at either end of a
+    /// link or (one per side) in the middle of a chain: a switch's anonymous attachments.
+    pub grows: bool,
+    /// What a named gate is called in messages (`gate`, `attachment`).
+    pub noun: &'static str,
+    /// The key the named gates are declared under in the settings (`attachments`), if any.
+    pub declared_under: Option<&'static str>,
+}
+
+impl Wiring {
+    /// Fixed named gates, called gates, not declared in the settings.
+    pub fn fixed(gates: &[&str], through: Option<(u16, u16)>) -> Wiring {
+        Wiring {
+            gates: gates.iter().map(|g| g.to_string()).collect(),
+            through,
+            grows: false,
+            noun: "gate",
+            declared_under: None,
+        }
+    }
 }
 
 /// What building a node needs to know besides the settings.
@@ -105,7 +126,8 @@ pub trait Spec: Debug + Send + Sync {
     fn as_any(&self) -> &dyn Any;
     /// The configuration a running node built from `old` takes in place
     /// ([`Node::reconfigure`]) to behave as this spec says, keeping its state and counters;
-    /// `None` (the default) if it must be made anew.
+    /// `None` (the default) if it must be made anew. The caller has checked that every
+    /// gate of `old` still faces what it faced (new gates may follow).
     fn reconfigure_from(&self, _old: &dyn Spec) -> Option<Box<dyn Any + Send>> {
         None
     }
@@ -113,6 +135,16 @@ pub trait Spec: Debug + Send + Sync {
     /// the kind's name (`nat to 203.0.113.2, ...`, `firewall, 65536 connections`), then any
     /// number of detail lines (printed indented, after the gates).
     fn describe(&self) -> String;
+
+    /// Add a gate for a bare mention (only called when [`Wiring::grows`]); its index.
+    fn add_gate(&mut self) -> u16 {
+        0
+    }
+
+    /// Gate `gate` described for `nfv check`'s plan (the default: its name).
+    fn gate_label(&self, gate: usize) -> String {
+        self.wiring().gates.get(gate).cloned().unwrap_or_default()
+    }
 
     /// Cross-kind hook: a router interface these settings name (a NAT masquerading to
     /// `ROUTER.INTERFACE`). `nfv-control` checks it against the topology's routers, gives
@@ -183,7 +215,7 @@ pub struct Metric {
 }
 
 /// The stats a node shares with the control side (atomics the node updates).
-pub trait Stats: Send + Sync {
+pub trait Stats: Send + Sync + Any {
     /// Hand every sample to `out`: the metric, its label values (one per
     /// [`Metric::labels`]) and the value.
     fn visit(&self, out: &mut dyn FnMut(&'static Metric, &[&str], u64));

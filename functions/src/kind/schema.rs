@@ -395,4 +395,29 @@ mod tests {
         let long = "x".repeat(10_000);
         assert_eq!(did_you_mean(&long, [long.as_str()]), "");
     }
+
+    #[test]
+    fn durations() {
+        for (text, secs) in [
+            ("90", Some(90)),
+            ("90s", Some(90)),
+            ("5m", Some(300)),
+            ("1h", Some(3600)),
+            ("5d", Some(432_000)),
+        ] {
+            let d = if let Ok(n) = text.parse() {
+                RawDuration::Seconds(n)
+            } else {
+                RawDuration::Text(text.into())
+            };
+            assert_eq!(parse_duration(&d), secs.map(Duration::from_secs), "{text}");
+        }
+        for bad in ["0", "0s", "5 minutes", "m", "", "-5s", "1w"] {
+            assert_eq!(
+                parse_duration(&RawDuration::Text(bad.into())),
+                None,
+                "{bad}"
+            );
+        }
+    }
 }

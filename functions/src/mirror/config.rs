@@ -161,10 +161,7 @@ impl Spec for MirrorConfig {
     }
 
     fn wiring(&self) -> Wiring {
-        Wiring {
-            gates: GATES.iter().map(|g| g.to_string()).collect(),
-            through: Some((GATE_A, GATE_B)),
-        }
+        Wiring::fixed(&GATES, Some((GATE_A, GATE_B)))
     }
 
     fn build(&self, _at: &BuildContext<'_>) -> Result<Built, String> {

@@ -24,6 +24,11 @@
 //! columns `mac`, `vlan`, `gate` (the attachment it was learned on) and `age_s` (seconds
 //! since the address was last seen). The switch has no static entries.
 
+mod config;
+mod metrics;
+
+pub use config::{fmt_vlan, SwitchKind, SwitchSpec};
+
 use std::sync::Arc;
 use std::time::Duration;
 
