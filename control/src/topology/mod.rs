@@ -68,7 +68,7 @@ pub const MAX_MTU: u32 = (nfv_dataplane::MAX_FRAME - 14 - 4) as u32;
 pub const MIN_MTU: u32 = 68;
 /// Known port kinds.
 pub const PORT_KINDS: &[&str] = &["tap", "vhost-user", "null", "generator"];
-/// Known function kinds.
+/// The function kinds that predate the registry, described in this module (see [`function_kinds`]).
 pub const FUNCTION_KINDS: &[&str] = &["router", "dhcp-server"];
 
 /// Every function kind: those described here ([`FUNCTION_KINDS`]) and those of the
