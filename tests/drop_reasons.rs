@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use nfv_dataplane::port::{RingPeer, RingPort, TapPort, VhostUserPort};
 use nfv_dataplane::{
-    Batch, Ctx, DropReason, Endpoint, Gate, Graph, GraphBuilder, Node, NodeId, Packet, Pool, Port,
-    PortId, Timestamp, WorkerCounters, WorkerId,
+    Batch, Ctx, DropReason, Endpoint, Gate, Graph, GraphBuilder, MacAddr, Node, NodeId, Packet,
+    Pool, Port, PortId, Timestamp, WorkerCounters, WorkerId,
 };
 use nfv_functions::dhcp::{DhcpConfig, DhcpServer};
 use nfv_functions::firewall::{Action, Firewall, FirewallConfig, PortRange, RuleSet};
@@ -430,7 +430,7 @@ const HOST: [u8; 6] = [0x02, 0, 0, 0, 0, 0x10];
 /// A router with lan 10.0.0.1/24 (MTU 1500) on gate 0 and wan 10.0.1.1/24 (MTU 1400) on
 /// gate 1, no static routes, ARP queues of `queue_len` packets.
 fn router(queue_len: usize, icmp_rate: u32) -> Box<Router> {
-    let iface = |name: &str, mac: [u8; 6], addr: &str, mtu: u16| RouterInterface {
+    let iface = |name: &str, mac: MacAddr, addr: &str, mtu: u16| RouterInterface {
         name: name.into(),
         mac,
         address: addr.parse().expect("address"),
@@ -440,8 +440,8 @@ fn router(queue_len: usize, icmp_rate: u32) -> Box<Router> {
     };
     let r = Router::new(RouterConfig {
         interfaces: vec![
-            iface("lan", R_LAN, "10.0.0.1", 1500),
-            iface("wan", R_WAN, "10.0.1.1", 1400),
+            iface("lan", MacAddr(R_LAN), "10.0.0.1", 1500),
+            iface("wan", MacAddr(R_WAN), "10.0.1.1", 1400),
         ],
         routes: vec![],
         neighbors: vec![],
@@ -819,7 +819,7 @@ fn discover(client: [u8; 6], xid: u32) -> Vec<u8> {
 #[test]
 fn pool_exhausted() {
     let cfg = DhcpConfig {
-        mac: [0x02, 0xd0, 0, 0, 0, 1],
+        mac: MacAddr([0x02, 0xd0, 0, 0, 0, 1]),
         address: "10.0.0.2".parse().expect("address"),
         prefix_len: 24,
         pools: vec![(

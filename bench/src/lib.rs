@@ -10,7 +10,7 @@
 #![deny(missing_docs)]
 
 use nfv_dataplane::port::{RingPeer, RingPort};
-use nfv_dataplane::{Endpoint, Gate, Graph, GraphBuilder, Packet, Pool, PortId, WorkerId};
+use nfv_dataplane::{Endpoint, Gate, Graph, GraphBuilder, MacAddr, Packet, Pool, PortId, WorkerId};
 use nfv_functions::{Switch, SwitchConfig, VlanMode};
 
 /// A switch with two access attachments, each wired to a ring port, and frames circulating
@@ -26,16 +26,16 @@ pub struct SwitchLoop {
 }
 
 /// MAC address number `n` (locally administered).
-pub fn mac(n: u32) -> [u8; 6] {
+pub fn mac(n: u32) -> MacAddr {
     let b = n.to_be_bytes();
-    [0x02, 0, b[0], b[1], b[2], b[3]]
+    MacAddr([0x02, 0, b[0], b[1], b[2], b[3]])
 }
 
 /// A 64-byte frame from `src` to `dst`.
-pub fn frame(dst: [u8; 6], src: [u8; 6]) -> Vec<u8> {
+pub fn frame(dst: MacAddr, src: MacAddr) -> Vec<u8> {
     let mut f = vec![0u8; 64];
-    f[0..6].copy_from_slice(&dst);
-    f[6..12].copy_from_slice(&src);
+    f[0..6].copy_from_slice(&dst.0);
+    f[6..12].copy_from_slice(&src.0);
     f[12..14].copy_from_slice(&[0x08, 0x00]);
     f
 }
@@ -68,7 +68,7 @@ impl SwitchLoop {
         };
         // Learn the destination behind B, then put the frames in flight.
         let dst = mac(u32::MAX);
-        assert!(lp.b.send(&frame([0xff; 6], dst)));
+        assert!(lp.b.send(&frame(MacAddr::BROADCAST, dst)));
         lp.graph
             .poll_port(PortId(1), &mut lp.pool, nfv_dataplane::Timestamp::ZERO);
         while lp.a.recv_packet().is_some() {}

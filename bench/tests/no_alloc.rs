@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use nfv_dataplane::port::{GeneratorConfig, GeneratorPort, LatencyRecorder, NullPort};
-use nfv_dataplane::{Endpoint, Gate, GraphBuilder, Pool, Timestamp, Worker, WorkerId};
+use nfv_dataplane::{Endpoint, Gate, GraphBuilder, MacAddr, Pool, Timestamp, Worker, WorkerId};
 use nfv_functions::conntrack::Timeouts;
 use nfv_functions::firewall::{Firewall, FirewallConfig};
 use nfv_functions::nat::{Nat, NatConfig, DEFAULT_PORTS};
@@ -90,7 +90,7 @@ fn forwarding_allocates_nothing_per_packet() {
 }
 
 fn switch_chain() {
-    let sink_mac = [0x02, 0xff, 0, 0, 0, 1];
+    let sink_mac = MacAddr([0x02, 0xff, 0, 0, 0, 1]);
     let mut g = GraphBuilder::new();
     let sw = g.add_node(
         "sw",
@@ -131,7 +131,7 @@ fn switch_chain() {
 /// up in both session tables, translated, and timed out by the sweep on each tick.
 fn gateway_chain() {
     let ip = |s: &str| -> Ipv4Addr { s.parse().expect("address") };
-    let lan_mac = [0x02, 0xfe, 0, 0, 0, 1];
+    let lan_mac = MacAddr([0x02, 0xfe, 0, 0, 0, 1]);
     let mut g = GraphBuilder::new();
     let router = Router::new(RouterConfig {
         interfaces: vec![
@@ -145,7 +145,7 @@ fn gateway_chain() {
             },
             RouterInterface {
                 name: "wan".into(),
-                mac: [0x02, 0xfe, 0, 0, 0, 2],
+                mac: MacAddr([0x02, 0xfe, 0, 0, 0, 2]),
                 address: ip("203.0.113.2"),
                 prefix_len: 24,
                 mtu: 1500,
@@ -157,7 +157,7 @@ fn gateway_chain() {
             len: 0,
             via: ip("203.0.113.1"),
         }],
-        neighbors: vec![(ip("203.0.113.1"), [0x02, 0xff, 0, 0, 0, 1])],
+        neighbors: vec![(ip("203.0.113.1"), MacAddr([0x02, 0xff, 0, 0, 0, 1]))],
         arp: NeighborConfig::default(),
         icmp_rate: 100,
     })

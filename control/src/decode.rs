@@ -4,17 +4,12 @@
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
+use nfv_dataplane::MacAddr;
+
 use etherparse::{
     ArpOperation, Icmpv4Type, LaxLinkExtSlice, LaxNetSlice, LaxSlicedPacket, LinkSlice,
     TransportSlice,
 };
-
-fn mac(m: [u8; 6]) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
 
 fn ipv4(b: &[u8]) -> String {
     <[u8; 4]>::try_from(b).map_or_else(|_| "?".to_string(), |a| Ipv4Addr::from(a).to_string())
@@ -28,7 +23,7 @@ pub fn summary(frame: &[u8]) -> String {
     };
     let mut s = String::new();
     if let Some(LinkSlice::Ethernet2(e)) = &p.link {
-        let _ = write!(s, "{} > {}", mac(e.source()), mac(e.destination()));
+        let _ = write!(s, "{} > {}", MacAddr(e.source()), MacAddr(e.destination()));
     }
     for ext in &p.link_exts {
         if let LaxLinkExtSlice::Vlan(v) = ext {

@@ -27,6 +27,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use ipnetwork::Ipv4Network;
+use nfv_dataplane::MacAddr;
 
 /// Where `nfv run` keeps its pid files.
 pub const STATE_DIR: &str = "/run/nfv";
@@ -99,7 +100,7 @@ pub struct IfacePlan {
     /// MTU.
     pub mtu: u16,
     /// MAC address; the kernel's random one if `None`.
-    pub mac: Option<[u8; 6]>,
+    pub mac: Option<MacAddr>,
     /// IPv4 address and prefix; none (e.g. for DHCP) if `None`.
     pub address: Option<Ipv4Network>,
 }
@@ -327,7 +328,7 @@ impl Lab {
             let mtu = iface.mtu.to_string();
             ip(&["-n", ns, "link", "set", "dev", ifname, "mtu", &mtu])?;
             if let Some(mac) = iface.mac {
-                let mac = format_mac(mac);
+                let mac = mac.to_string();
                 ip(&["-n", ns, "link", "set", "dev", ifname, "address", &mac])?;
             }
             if let Some(addr) = iface.address {
@@ -572,13 +573,6 @@ fn claimed_set() -> MutexGuard<'static, Option<HashSet<PathBuf>>> {
     CLAIMED
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn format_mac(m: [u8; 6]) -> String {
-    format!(
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        m[0], m[1], m[2], m[3], m[4], m[5]
-    )
 }
 
 /// The command line as one would type it.
@@ -955,7 +949,10 @@ mod tests {
             command_line("sh", &["-c", "echo 'x'", ""]),
             r"sh -c 'echo '\''x'\''' ''"
         );
-        assert_eq!(format_mac([2, 0, 0, 0xaa, 0xbb, 0xc]), "02:00:00:aa:bb:0c");
+        assert_eq!(
+            MacAddr([2, 0, 0, 0xaa, 0xbb, 0xc]).to_string(),
+            "02:00:00:aa:bb:0c"
+        );
     }
 
     #[test]
@@ -1209,7 +1206,7 @@ mod tests {
                 tap: tap.0.clone(),
                 ifname: "eth0".into(),
                 mtu: 1400,
-                mac: Some([0x02, 0, 0, 0xaa, 0xbb, 0xcc]),
+                mac: Some(MacAddr([0x02, 0, 0, 0xaa, 0xbb, 0xcc])),
                 address: Some("10.77.0.2/24".parse().expect("cidr")),
             }],
         };

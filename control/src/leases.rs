@@ -20,6 +20,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
+use nfv_dataplane::MacAddr;
 use nfv_functions::dhcp::{Lease, LeaseUpdate};
 
 /// A lease file that cannot be read.
@@ -48,19 +49,6 @@ pub enum LeaseFileError {
 const HEADER: &str =
     "# nfv dhcp leases: address mac expires(unix seconds) client-id(hex or -) hostname(or -)";
 
-fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let mut m = [0u8; 6];
-    let mut parts = s.split(':');
-    for b in &mut m {
-        let p = parts.next()?;
-        if p.len() != 2 {
-            return None;
-        }
-        *b = u8::from_str_radix(p, 16).ok()?;
-    }
-    parts.next().is_none().then_some(m)
-}
-
 fn parse_hex(s: &str) -> Option<Vec<u8>> {
     if s.is_empty() || !s.len().is_multiple_of(2) {
         return None;
@@ -83,7 +71,9 @@ fn parse_line(l: &str) -> Result<Lease, String> {
         ip: ip
             .parse()
             .map_err(|_| format!("`{ip}` is not an IPv4 address"))?,
-        mac: parse_mac(mac).ok_or_else(|| format!("`{mac}` is not a MAC address"))?,
+        mac: mac
+            .parse::<MacAddr>()
+            .map_err(|_| format!("`{mac}` is not a MAC address"))?,
         expires_unix: expires
             .parse()
             .map_err(|_| format!("`{expires}` is not a time in Unix seconds"))?,
@@ -143,7 +133,6 @@ pub fn save(path: &Path, leases: &[Lease]) -> io::Result<()> {
     let mut text = String::from(HEADER);
     text.push('\n');
     for l in leases {
-        let m = l.mac;
         let cid = l.client_id.as_ref().map_or("-".to_string(), |c| {
             c.iter().map(|b| format!("{b:02x}")).collect()
         });
@@ -153,8 +142,8 @@ pub fn save(path: &Path, leases: &[Lease]) -> io::Result<()> {
             .filter(|h| !h.is_empty() && !h.contains(char::is_whitespace) && !h.contains('#'))
             .unwrap_or("-");
         text.push_str(&format!(
-            "{} {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} {} {cid} {host}\n",
-            l.ip, m[0], m[1], m[2], m[3], m[4], m[5], l.expires_unix
+            "{} {} {} {cid} {host}\n",
+            l.ip, l.mac, l.expires_unix
         ));
     }
     let result = (|| {
@@ -232,14 +221,14 @@ mod tests {
     fn leases() -> Vec<Lease> {
         vec![
             Lease {
-                mac: [2, 0, 0, 0, 0, 1],
+                mac: MacAddr([2, 0, 0, 0, 0, 1]),
                 client_id: Some(vec![1, 2, 0, 0, 0, 0, 1]),
                 ip: Ipv4Addr::new(10, 0, 0, 100),
                 expires_unix: 1_800_000_000,
                 hostname: Some("alice".into()),
             },
             Lease {
-                mac: [2, 0, 0, 0, 0, 2],
+                mac: MacAddr([2, 0, 0, 0, 0, 2]),
                 client_id: None,
                 ip: Ipv4Addr::new(10, 0, 0, 101),
                 expires_unix: 1_800_000_001,

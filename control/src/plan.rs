@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use nfv_dataplane::graph::GraphError;
 use nfv_dataplane::port::{GeneratorConfig, Sizes};
-use nfv_dataplane::{Endpoint, Gate, NodeId, PortId};
+use nfv_dataplane::{Endpoint, Gate, MacAddr, NodeId, PortId};
 use nfv_functions::router::{NeighborConfig, Route, RouterConfig, RouterInterface};
 
 use nfv_functions::kind::Settings;
@@ -49,7 +49,7 @@ pub enum PortPlan {
     /// A sink, announcing a MAC address once if given one.
     Null {
         /// The MAC to announce.
-        announce: Option<[u8; 6]>,
+        announce: Option<MacAddr>,
     },
     /// A packet generator.
     Generator(GeneratorConfig),
@@ -65,7 +65,7 @@ pub enum FunctionPlan {
         /// The topology's settings.
         config: DhcpServerConfig,
         /// Its MAC address.
-        mac: [u8; 6],
+        mac: MacAddr,
         /// Where its leases are kept.
         leases: PathBuf,
     },
@@ -90,7 +90,7 @@ pub const LEASE_DIR: &str = "/var/lib/nfv";
 /// A stable, locally administered unicast MAC address for `parts` (topology, function and
 /// interface names): the same names give the same address in every run, so hosts' ARP
 /// caches and DHCP clients see the same router and server after a restart.
-pub fn derived_mac(parts: &[&str]) -> [u8; 6] {
+pub fn derived_mac(parts: &[&str]) -> MacAddr {
     // FNV-1a, 64 bits.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for p in parts {
@@ -100,7 +100,7 @@ pub fn derived_mac(parts: &[&str]) -> [u8; 6] {
         }
     }
     let b = h.to_be_bytes();
-    [0x0a, b[0], b[1], b[2], b[3], b[4]]
+    MacAddr([0x0a, b[0], b[1], b[2], b[3], b[4]])
 }
 
 /// One wire: two ends.
@@ -650,7 +650,7 @@ impl Plan {
                 ),
                 PortPlan::Null { announce: None } => "null sink".to_string(),
                 PortPlan::Null { announce: Some(m) } => {
-                    format!("null sink, announces {}", fmt_mac(m))
+                    format!("null sink, announces {m}")
                 }
                 PortPlan::Generator(g) => format!(
                     "generator, {} flow(s), {}, {}{}",
@@ -699,7 +699,7 @@ impl Plan {
                             ifc.name,
                             ifc.address,
                             ifc.prefix_len,
-                            fmt_mac(&ifc.mac),
+                            ifc.mac,
                             ifc.mtu,
                             if ifc.nat_outside { ", nat outside" } else { "" }
                         );
@@ -723,7 +723,7 @@ impl Plan {
                         s,
                         "  {i:<3} {name:<12} dhcp-server {} mac {}, pool {}, lease {}",
                         d.address,
-                        fmt_mac(mac),
+                        mac,
                         pools.join(", "),
                         fmt_duration(d.lease)
                     );
@@ -763,13 +763,6 @@ fn mtu_of(topo: &Topology, port: &str) -> u16 {
             PortKind::Null { .. } | PortKind::Generator(_) => 1500,
         })
         .unwrap_or(1500)
-}
-
-pub(crate) fn fmt_mac(m: &[u8; 6]) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
 }
 
 fn fmt_duration(d: Duration) -> String {

@@ -3,6 +3,7 @@
 //! router's interfaces, the DHCP server).
 
 use crate::ip::{read_u16, read_u32, ETHERTYPE_ARP};
+use crate::wire::MacAddr;
 use crate::wire::ETH_HEADER_LEN;
 
 /// ARP operation: request.
@@ -18,7 +19,7 @@ pub struct Arp {
     /// [`REQUEST`] or [`REPLY`].
     pub op: u16,
     /// Sender hardware address.
-    pub sha: [u8; 6],
+    pub sha: MacAddr,
     /// Sender protocol address.
     pub spa: u32,
     /// Target protocol address.
@@ -50,33 +51,33 @@ pub fn parse(frame: &[u8]) -> Result<Arp, ArpError> {
     }
     Ok(Arp {
         op,
-        sha,
+        sha: MacAddr(sha),
         spa: read_u32(a, 14),
         tpa: read_u32(a, 24),
     })
 }
 
 /// Turn the request `req` held in `frame` into the reply that `our_mac` has `req.tpa`.
-pub fn reply_in_place(frame: &mut [u8], req: &Arp, our_mac: [u8; 6]) {
-    frame[0..6].copy_from_slice(&req.sha);
-    frame[6..12].copy_from_slice(&our_mac);
+pub fn reply_in_place(frame: &mut [u8], req: &Arp, our_mac: MacAddr) {
+    frame[0..6].copy_from_slice(&req.sha.0);
+    frame[6..12].copy_from_slice(&our_mac.0);
     let a = &mut frame[ETH_HEADER_LEN..FRAME_LEN];
     a[6..8].copy_from_slice(&REPLY.to_be_bytes());
-    a[8..14].copy_from_slice(&our_mac);
+    a[8..14].copy_from_slice(&our_mac.0);
     a[14..18].copy_from_slice(&req.tpa.to_be_bytes());
-    a[18..24].copy_from_slice(&req.sha);
+    a[18..24].copy_from_slice(&req.sha.0);
     a[24..28].copy_from_slice(&req.spa.to_be_bytes());
 }
 
 /// A broadcast request from `mac`/`ip` for `target` (a gratuitous one when `target` is
 /// `ip`).
-pub fn request(mac: [u8; 6], ip: u32, target: u32) -> [u8; FRAME_LEN] {
+pub fn request(mac: MacAddr, ip: u32, target: u32) -> [u8; FRAME_LEN] {
     let mut f = [0u8; FRAME_LEN];
     f[0..6].fill(0xff);
-    f[6..12].copy_from_slice(&mac);
+    f[6..12].copy_from_slice(&mac.0);
     f[12..14].copy_from_slice(&ETHERTYPE_ARP.to_be_bytes());
     f[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
-    f[22..28].copy_from_slice(&mac);
+    f[22..28].copy_from_slice(&mac.0);
     f[28..32].copy_from_slice(&ip.to_be_bytes());
     f[38..42].copy_from_slice(&target.to_be_bytes());
     f
@@ -90,14 +91,14 @@ mod tests {
     fn request_parses_and_reply_swaps_roles() {
         let us = [2, 0, 0, 0, 0, 1];
         let them = [2, 0, 0, 0, 0, 2];
-        let mut f = request(them, 0x0a00_0002, 0x0a00_0001);
+        let mut f = request(MacAddr(them), 0x0a00_0002, 0x0a00_0001);
         let req = parse(&f).expect("valid");
         assert_eq!(req.op, REQUEST);
         assert_eq!((req.spa, req.tpa), (0x0a00_0002, 0x0a00_0001));
-        reply_in_place(&mut f, &req, us);
+        reply_in_place(&mut f, &req, MacAddr(us));
         let rep = parse(&f).expect("valid");
         assert_eq!(rep.op, REPLY);
-        assert_eq!(rep.sha, us);
+        assert_eq!(rep.sha, MacAddr(us));
         assert_eq!((rep.spa, rep.tpa), (0x0a00_0001, 0x0a00_0002));
         assert_eq!(&f[0..6], &them);
         assert_eq!(&f[32..38], &them);
@@ -105,7 +106,7 @@ mod tests {
 
     #[test]
     fn malformed_messages_are_refused() {
-        let f = request([2, 0, 0, 0, 0, 2], 1, 2);
+        let f = request(MacAddr([2, 0, 0, 0, 0, 2]), 1, 2);
         assert_eq!(parse(&f[..41]), Err(ArpError::Truncated));
         let mut bad = f;
         bad[17] = 0x86; // protocol type IPv6

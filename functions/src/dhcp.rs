@@ -68,7 +68,7 @@ const MAX_REPLY: usize = ETH_HEADER_LEN + 20 + 8 + 548;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DhcpConfig {
     /// The server's MAC address.
-    pub mac: [u8; 6],
+    pub mac: MacAddr,
     /// The server's IPv4 address (its server identifier).
     pub address: Ipv4Addr,
     /// Prefix length of the served subnet (the subnet mask option).
@@ -76,7 +76,7 @@ pub struct DhcpConfig {
     /// Inclusive address ranges to hand out.
     pub pools: Vec<(Ipv4Addr, Ipv4Addr)>,
     /// Fixed addresses by MAC.
-    pub reservations: Vec<([u8; 6], Ipv4Addr)>,
+    pub reservations: Vec<(MacAddr, Ipv4Addr)>,
     /// Default gateway (option 3).
     pub router: Option<Ipv4Addr>,
     /// DNS servers (option 6).
@@ -101,7 +101,7 @@ pub struct DhcpConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lease {
     /// The client's hardware address.
-    pub mac: [u8; 6],
+    pub mac: MacAddr,
     /// Its client identifier (option 61), if it sent one.
     pub client_id: Option<Vec<u8>>,
     /// The leased address.
@@ -155,7 +155,7 @@ type ClientKey = Vec<u8>;
 #[derive(Clone, Debug)]
 struct Binding {
     key: ClientKey,
-    mac: [u8; 6],
+    mac: MacAddr,
     client_id: Option<Vec<u8>>,
     expires: Timestamp,
     bound: bool,
@@ -169,7 +169,7 @@ struct Request {
     broadcast: bool,
     ciaddr: u32,
     giaddr: u32,
-    chaddr: [u8; 6],
+    chaddr: MacAddr,
     client_id: Option<Vec<u8>>,
     requested: Option<u32>,
     server_id: Option<u32>,
@@ -182,7 +182,7 @@ impl Request {
             Some(id) => id.clone(),
             None => {
                 let mut k = vec![0xff];
-                k.extend_from_slice(&self.chaddr);
+                k.extend_from_slice(&self.chaddr.0);
                 k
             }
         }
@@ -233,7 +233,7 @@ impl DhcpServer {
                 Some(id) => id.clone(),
                 None => {
                     let mut k = vec![0xff];
-                    k.extend_from_slice(&l.mac);
+                    k.extend_from_slice(&l.mac.0);
                     k
                 }
             };
@@ -324,7 +324,7 @@ impl DhcpServer {
             .any(|&(a, b)| (u32::from(a)..=u32::from(b)).contains(&ip))
     }
 
-    fn reserved_for(&self, ip: u32) -> Option<[u8; 6]> {
+    fn reserved_for(&self, ip: u32) -> Option<MacAddr> {
         self.cfg
             .reservations
             .iter()
@@ -333,7 +333,7 @@ impl DhcpServer {
     }
 
     /// True if `ip` may be given to the client `key` with MAC `mac` now.
-    fn free_for(&self, ip: u32, key: &ClientKey, mac: [u8; 6], now: Timestamp) -> bool {
+    fn free_for(&self, ip: u32, key: &ClientKey, mac: MacAddr, now: Timestamp) -> bool {
         if ip == self.addr || ip & self.mask != self.addr & self.mask {
             return false;
         }
@@ -427,7 +427,7 @@ impl DhcpServer {
         if d.len() < ETH_HEADER_LEN {
             return ctx.drop(pkt, DropReason::Runt);
         }
-        let to_us = d[0..6] == self.cfg.mac;
+        let to_us = d[0..6] == self.cfg.mac.0;
         let to_all = d[0..6] == [0xff; 6];
         match ip::read_u16(d, 12) {
             ETHERTYPE_ARP => {
@@ -503,7 +503,7 @@ impl DhcpServer {
                         self.stats.pool_exhausted.add(1);
                         tracing::warn!(
                             server = %self.cfg.address,
-                            client = %MacAddr(req.chaddr),
+                            client = %req.chaddr,
                             "DHCP pool exhausted: no address to offer"
                         );
                         return ctx.drop(pkt, DropReason::PoolExhausted);
@@ -636,11 +636,11 @@ impl DhcpServer {
         let mut f = [0u8; MAX_REPLY];
         let nak = msg == DhcpMessageType::Nak;
         let (dst_mac, dst_ip) = if nak {
-            ([0xff; 6], u32::MAX)
+            (MacAddr::BROADCAST, u32::MAX)
         } else if req.ciaddr != 0 {
             (req.chaddr, req.ciaddr)
         } else if req.broadcast {
-            ([0xff; 6], u32::MAX)
+            (MacAddr::BROADCAST, u32::MAX)
         } else {
             (req.chaddr, yiaddr)
         };
@@ -649,8 +649,8 @@ impl DhcpServer {
         };
         let udp_len = 8 + dlen;
         let ip_len = 20 + udp_len;
-        f[0..6].copy_from_slice(&dst_mac);
-        f[6..12].copy_from_slice(&self.cfg.mac);
+        f[0..6].copy_from_slice(&dst_mac.0);
+        f[6..12].copy_from_slice(&self.cfg.mac.0);
         f[12..14].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
         let h = &mut f[14..34];
         h[0] = 0x45;
@@ -705,7 +705,7 @@ impl DhcpServer {
         if msg != DhcpMessageType::Nak {
             out[16..20].copy_from_slice(&yiaddr.to_be_bytes());
         }
-        out[28..34].copy_from_slice(&req.chaddr);
+        out[28..34].copy_from_slice(&req.chaddr.0);
         out[236..240].copy_from_slice(&MAGIC.to_be_bytes());
         let mut o = BOOTP_LEN;
         let mut put = |code: u8, data: &[u8]| -> Option<()> {
@@ -767,13 +767,13 @@ fn parse_request(data: &[u8]) -> Option<Request> {
         broadcast: ip::read_u16(data, 10) & 0x8000 != 0,
         ciaddr: ip::read_u32(data, 12),
         giaddr: ip::read_u32(data, 24),
-        chaddr: [0; 6],
+        chaddr: MacAddr([0; 6]),
         client_id: None,
         requested: None,
         server_id: None,
         hostname: None,
     };
-    r.chaddr.copy_from_slice(&data[28..34]);
+    r.chaddr.0.copy_from_slice(&data[28..34]);
     let addr = |d: &[u8]| -> Option<u32> { (d.len() == 4).then(|| ip::read_u32(d, 0)) };
     for o in p.options() {
         match o.kind {
@@ -902,15 +902,15 @@ mod tests {
     use super::*;
     use nfv_dataplane::testing::Harness;
 
-    const SRV_MAC: [u8; 6] = [0x02, 0xd0, 0, 0, 0, 1];
+    const SRV_MAC: MacAddr = MacAddr([0x02, 0xd0, 0, 0, 0, 1]);
     const POOL: usize = 64;
 
     fn ipa(s: &str) -> Ipv4Addr {
         s.parse().expect("address")
     }
 
-    fn mac(n: u8) -> [u8; 6] {
-        [0x02, 0, 0, 0, 0, n]
+    fn mac(n: u8) -> MacAddr {
+        MacAddr([0x02, 0, 0, 0, 0, n])
     }
 
     fn config() -> DhcpConfig {
@@ -938,7 +938,7 @@ mod tests {
 
     struct Msg<'a> {
         ty: DhcpMessageType,
-        mac: [u8; 6],
+        mac: MacAddr,
         xid: u32,
         ciaddr: &'a str,
         requested: Option<&'a str>,
@@ -971,7 +971,7 @@ mod tests {
             d[10] = 0x80;
         }
         d[12..16].copy_from_slice(&ipa(m.ciaddr).octets());
-        d[28..34].copy_from_slice(&m.mac);
+        d[28..34].copy_from_slice(&m.mac.0);
         d[236..240].copy_from_slice(&MAGIC.to_be_bytes());
         d.extend_from_slice(&[53, 1, u8::from(m.ty)]);
         if let Some(r) = m.requested {
@@ -988,13 +988,13 @@ mod tests {
         let src = ipa(m.ciaddr).octets();
         let dst = ipa(m.dst_ip).octets();
         let dst_mac = if m.dst_ip == "255.255.255.255" {
-            [0xff; 6]
+            MacAddr::BROADCAST
         } else {
             SRV_MAC
         };
         let mut f = Vec::new();
-        f.extend_from_slice(&dst_mac);
-        f.extend_from_slice(&m.mac);
+        f.extend_from_slice(&dst_mac.0);
+        f.extend_from_slice(&m.mac.0);
         f.extend_from_slice(&[0x08, 0x00]);
         let mut h = [0u8; 20];
         h[0] = 0x45;
@@ -1016,7 +1016,7 @@ mod tests {
     /// What a reply says.
     #[derive(Debug)]
     struct Reply {
-        eth_dst: [u8; 6],
+        eth_dst: MacAddr,
         ip_dst: Ipv4Addr,
         ciaddr: Ipv4Addr,
         yiaddr: Ipv4Addr,
@@ -1042,7 +1042,7 @@ mod tests {
         let mut eth_dst = [0u8; 6];
         eth_dst.copy_from_slice(&f[0..6]);
         Reply {
-            eth_dst,
+            eth_dst: MacAddr(eth_dst),
             ip_dst: Ipv4Addr::from(ip::read_u32(f, 30)),
             ciaddr: Ipv4Addr::from(ip::read_u32(d, 12)),
             yiaddr: Ipv4Addr::from(ip::read_u32(d, 16)),
@@ -1168,7 +1168,7 @@ mod tests {
         req.broadcast = true;
         let ack = exchange(&mut h, &req, t(1)).expect("ack");
         assert_eq!(ack.ty, 5);
-        assert_eq!(ack.eth_dst, [0xff; 6]);
+        assert_eq!(ack.eth_dst, MacAddr::BROADCAST);
         assert_eq!(ack.ip_dst, Ipv4Addr::BROADCAST);
         assert_eq!(ack.yiaddr, ipa("10.0.0.100"));
         assert_eq!(
@@ -1204,7 +1204,7 @@ mod tests {
         reboot.requested = Some(&other);
         let r = exchange(&mut h, &reboot, t(6)).expect("reply");
         assert_eq!(r.ty, 6);
-        assert_eq!(r.eth_dst, [0xff; 6]);
+        assert_eq!(r.eth_dst, MacAddr::BROADCAST);
         assert_eq!(r.yiaddr, Ipv4Addr::UNSPECIFIED);
         // An address from another subnet (the client moved): NAK.
         reboot.requested = Some("192.168.7.7");
@@ -1391,8 +1391,8 @@ mod tests {
         assert_eq!(h.node_drops(DropReason::NotForUs), 1);
         // Ping.
         let mut f = Vec::new();
-        f.extend_from_slice(&SRV_MAC);
-        f.extend_from_slice(&mac(1));
+        f.extend_from_slice(&SRV_MAC.0);
+        f.extend_from_slice(&mac(1).0);
         f.extend_from_slice(&[0x08, 0x00]);
         let mut hd = [0u8; 20];
         hd[0] = 0x45;

@@ -21,8 +21,8 @@ use crate::ip::{PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use crate::wire::MacAddr;
 
 /// A MAC address as text.
-pub fn mac(m: [u8; 6]) -> Cell {
-    Cell::Text(MacAddr(m).to_string())
+pub fn mac(m: MacAddr) -> Cell {
+    Cell::Text(m.to_string())
 }
 
 /// An IPv4 address as text.
@@ -89,7 +89,10 @@ mod tests {
     #[test]
     fn cells_read_the_same_everywhere() {
         let t = |s: &str| Cell::Text(s.into());
-        assert_eq!(mac([0xaa, 0xbb, 0xcc, 0, 1, 0xff]), t("aa:bb:cc:00:01:ff"));
+        assert_eq!(
+            mac(MacAddr([0xaa, 0xbb, 0xcc, 0, 1, 0xff])),
+            t("aa:bb:cc:00:01:ff")
+        );
         assert_eq!(ip(0x0a00_0001), t("10.0.0.1"));
         assert_eq!(prefix(0x0a00_0000, 8), t("10.0.0.0/8"));
         assert_eq!(proto(6), t("tcp"));

@@ -3,8 +3,6 @@
 //! [`EthernetFrame::new_checked`] verifies the length once; after that every getter reads a
 //! fixed, in-bounds range and cannot panic.
 
-use std::fmt;
-
 /// EtherType of an 802.1Q VLAN tag.
 pub const ETHERTYPE_VLAN: u16 = 0x8100;
 /// Length of an Ethernet header without tag.
@@ -21,50 +19,8 @@ mod field {
     pub const INNER_ETHERTYPE: Range<usize> = 16..18;
 }
 
-/// An Ethernet MAC address.
-#[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct MacAddr(pub [u8; 6]);
-
-impl MacAddr {
-    /// ff:ff:ff:ff:ff:ff.
-    pub const BROADCAST: MacAddr = MacAddr([0xff; 6]);
-
-    /// True for group (multicast and broadcast) addresses.
-    #[inline]
-    pub fn is_multicast(&self) -> bool {
-        self.0[0] & 1 == 1
-    }
-
-    /// The address in the low 48 bits of a u64.
-    #[inline]
-    pub fn to_u64(self) -> u64 {
-        let b = self.0;
-        u64::from_be_bytes([0, 0, b[0], b[1], b[2], b[3], b[4], b[5]])
-    }
-
-    /// The address from the low 48 bits of a u64.
-    pub fn from_u64(v: u64) -> Self {
-        let b = v.to_be_bytes();
-        MacAddr([b[2], b[3], b[4], b[5], b[6], b[7]])
-    }
-}
-
-impl fmt::Display for MacAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let b = self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            b[0], b[1], b[2], b[3], b[4], b[5]
-        )
-    }
-}
-
-impl fmt::Debug for MacAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
+/// The MAC address type lives in `nfv-dataplane`; this keeps `wire::MacAddr` paths working.
+pub use nfv_dataplane::MacAddr;
 
 /// Why a frame could not be viewed.
 /// An Ethernet header read in two 8-byte loads: destination and source MAC as numbers

@@ -33,6 +33,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ipnetwork::Ipv4Network;
+use nfv_dataplane::MacAddr;
 use nfv_functions::kind::schema::{parse_prefix, OneOrMany};
 use serde::Deserialize;
 
@@ -64,7 +65,7 @@ pub struct RouterConfig {
     /// Static routes, in file order.
     pub routes: Vec<StaticRoute>,
     /// Static ARP entries.
-    pub neighbors: Vec<(Ipv4Addr, [u8; 6])>,
+    pub neighbors: Vec<(Ipv4Addr, MacAddr)>,
     /// Lifetime of learned ARP entries.
     pub arp_timeout: Duration,
     /// Packets that may wait for one unresolved next hop.
@@ -81,7 +82,7 @@ pub struct RouterInterface {
     /// Address and subnet.
     pub address: Ipv4Network,
     /// MAC address; derived from the names when not given.
-    pub mac: Option<[u8; 6]>,
+    pub mac: Option<MacAddr>,
     /// MTU.
     pub mtu: u16,
 }
@@ -101,7 +102,7 @@ pub struct DhcpServerConfig {
     /// The server's address and the subnet it serves.
     pub address: Ipv4Network,
     /// Its MAC address; derived from the names when not given.
-    pub mac: Option<[u8; 6]>,
+    pub mac: Option<MacAddr>,
     /// Inclusive address ranges.
     pub pools: Vec<(Ipv4Addr, Ipv4Addr)>,
     /// Default gateway handed out.
@@ -117,7 +118,7 @@ pub struct DhcpServerConfig {
     /// Rebinding time (T2).
     pub rebind: Option<Duration>,
     /// Fixed addresses by MAC.
-    pub reservations: Vec<([u8; 6], Ipv4Addr)>,
+    pub reservations: Vec<(MacAddr, Ipv4Addr)>,
     /// Extra options by code.
     pub options: Vec<(u8, Vec<u8>)>,
     /// The lease file, if given (relative paths resolved against the topology file's
@@ -624,7 +625,7 @@ impl Validator<'_> {
                 ),
             );
         }
-        let mut reservations: Vec<([u8; 6], Ipv4Addr)> = Vec::new();
+        let mut reservations: Vec<(MacAddr, Ipv4Addr)> = Vec::new();
         for (m, ip) in &f.reservations.0 {
             let rkey = format!("{key}.reservations.{m}");
             let Some(mac) = self.unicast_mac(&rkey, m) else {
@@ -641,13 +642,7 @@ impl Validator<'_> {
                 continue;
             }
             if let Some((other, _)) = reservations.iter().find(|(_, o)| *o == ip) {
-                self.error(
-                    &rkey,
-                    format!(
-                        "{ip} is already reserved for {}",
-                        super::super::plan::fmt_mac(other)
-                    ),
-                );
+                self.error(&rkey, format!("{ip} is already reserved for {other}"));
                 continue;
             }
             reservations.push((mac, ip));

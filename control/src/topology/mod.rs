@@ -52,6 +52,7 @@ use std::path::{Path, PathBuf};
 use ipnetwork::Ipv4Network;
 use nfv_dataplane::port::generator::{MAX_SIZE, MIN_SIZE};
 pub use nfv_dataplane::port::{GeneratorConfig, Proto, Sizes};
+use nfv_dataplane::MacAddr;
 use nfv_functions::kind::schema::{
     did_you_mean, join, number_or_text, one_of, parse_cidr, OneOrMany, Ordered, RawDuration,
 };
@@ -208,7 +209,7 @@ pub struct HostInterface {
     /// Static address; `None` means the host runs a DHCP client on this interface.
     pub address: Option<Ipv4Network>,
     /// MAC address.
-    pub mac: Option<[u8; 6]>,
+    pub mac: Option<MacAddr>,
 }
 
 /// A port.
@@ -234,7 +235,7 @@ pub enum PortKind {
         /// MTU.
         mtu: u16,
         /// Host-side MAC.
-        mac: Option<[u8; 6]>,
+        mac: Option<MacAddr>,
     },
     /// A vhost-user port: a VM's virtio-net (or DPDK's `virtio_user`) on a Unix socket.
     VhostUser {
@@ -248,7 +249,7 @@ pub enum PortKind {
     /// A sink; it announces `announce` once so a switch learns where it is.
     Null {
         /// MAC address to announce.
-        announce: Option<[u8; 6]>,
+        announce: Option<MacAddr>,
     },
     /// A packet generator.
     Generator(GeneratorConfig),
@@ -1071,19 +1072,8 @@ fn valid_ifname(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
-fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let parts: Vec<&str> = s.split(':').collect();
-    if parts.len() != 6 {
-        return None;
-    }
-    let mut mac = [0u8; 6];
-    for (m, p) in mac.iter_mut().zip(parts) {
-        if p.len() != 2 {
-            return None;
-        }
-        *m = u8::from_str_radix(p, 16).ok()?;
-    }
-    Some(mac)
+fn parse_mac(s: &str) -> Option<MacAddr> {
+    s.parse().ok()
 }
 
 /// `300`, `300s`, `5m`, `1h`.
@@ -1372,7 +1362,7 @@ impl Validator<'_> {
         }
     }
 
-    fn mac_value(&mut self, key: &str, m: &str) -> Option<[u8; 6]> {
+    fn mac_value(&mut self, key: &str, m: &str) -> Option<MacAddr> {
         let mac = parse_mac(m);
         if mac.is_none() {
             self.error(
@@ -1385,16 +1375,16 @@ impl Validator<'_> {
         mac
     }
 
-    fn unicast_mac(&mut self, key: &str, m: &str) -> Option<[u8; 6]> {
+    fn unicast_mac(&mut self, key: &str, m: &str) -> Option<MacAddr> {
         let mac = self.mac_value(key, m)?;
-        if mac == [0; 6] {
+        if mac == MacAddr([0; 6]) {
             self.error(
                 key,
                 format!("`{m}` is all zeros: expected a unicast MAC like 02:00:00:00:00:01"),
             );
             return None;
         }
-        if mac[0] & 1 == 1 {
+        if mac.is_multicast() {
             self.error(
                 key,
                 format!("`{m}` is a multicast address: expected a unicast MAC"),
@@ -1503,8 +1493,7 @@ impl Validator<'_> {
         if let Some(dp) = p.dst_port {
             g.dst_port = dp;
         }
-        let mac_u64 = |m: [u8; 6]| u64::from_be_bytes([0, 0, m[0], m[1], m[2], m[3], m[4], m[5]]);
-        let (first, dst) = (mac_u64(g.src_mac), mac_u64(g.dst_mac));
+        let (first, dst) = (g.src_mac.to_u64(), g.dst_mac.to_u64());
         if dst >= first && dst < first + g.flows as u64 {
             self.error(
                 format!("{key}.dst_mac"),
@@ -2359,7 +2348,7 @@ impl Validator<'_> {
     }
 
     fn macs(&mut self, raw: &RawTopology) {
-        let mut seen: HashMap<[u8; 6], String> = HashMap::new();
+        let mut seen: HashMap<MacAddr, String> = HashMap::new();
         for (name, p) in &raw.ports.0 {
             if let Some(mac) = p.mac.as_deref().and_then(parse_mac) {
                 let key = format!("ports.{name}.mac");
@@ -2501,7 +2490,10 @@ links:
             alice.interfaces[0].address.map(|a| a.to_string()),
             Some("10.0.0.1/24".into())
         );
-        assert_eq!(alice.interfaces[0].mac, Some([2, 0, 0, 0, 0, 0x0a]));
+        assert_eq!(
+            alice.interfaces[0].mac,
+            Some(MacAddr([2, 0, 0, 0, 0, 0x0a]))
+        );
         assert_eq!(alice.interfaces[1].ifname, "eth1");
         assert_eq!(
             alice.interfaces[1].address.map(|a| a.to_string()),
@@ -2809,7 +2801,7 @@ links:
         assert_eq!(
             t.ports[1].kind,
             PortKind::Null {
-                announce: Some([2, 0xff, 0, 0, 0, 1])
+                announce: Some(MacAddr([2, 0xff, 0, 0, 0, 1]))
             }
         );
         let base = "name: g\nports:\n  gen: { kind: generator }\n  sink: { kind: null }\nfunctions:\n  s: { kind: switch }\nlinks:\n  - [gen, s, sink]\n";
@@ -3265,7 +3257,7 @@ links:
         };
         assert_eq!(r.interfaces.len(), 2);
         assert_eq!(r.interfaces[1].mtu, 1400);
-        assert_eq!(r.interfaces[1].mac, Some([2, 0, 0, 0, 0, 0xaa]));
+        assert_eq!(r.interfaces[1].mac, Some(MacAddr([2, 0, 0, 0, 0, 0xaa])));
         assert_eq!(r.routes[0].to.prefix(), 0);
         assert_eq!(r.routes[1].via, "10.0.1.9".parse::<Ipv4Addr>().unwrap());
         assert_eq!(r.neighbors.len(), 1);

@@ -15,6 +15,7 @@ use super::{Port, ETH_HEADER};
 use crate::batch::Batch;
 use crate::counters::PortCounters;
 use crate::drop_reason::DropReason;
+use crate::mac::MacAddr;
 use crate::packet::{Packet, Pool, MAX_FRAME};
 use crate::time::Clock;
 
@@ -59,9 +60,9 @@ pub struct GeneratorConfig {
     /// Stop after this many packets; `None` for no end.
     pub count: Option<u64>,
     /// Source MAC of flow 0.
-    pub src_mac: [u8; 6],
+    pub src_mac: MacAddr,
     /// Destination MAC of every frame.
-    pub dst_mac: [u8; 6],
+    pub dst_mac: MacAddr,
     /// Source IPv4 address of flow 0.
     pub src_ip: Ipv4Addr,
     /// Destination IPv4 address of the first destination.
@@ -86,8 +87,8 @@ impl Default for GeneratorConfig {
             sizes: Sizes::Fixed(64),
             rate_pps: None,
             count: None,
-            src_mac: [0x02, 0, 0, 0, 0, 1],
-            dst_mac: [0x02, 0xff, 0, 0, 0, 0x01],
+            src_mac: MacAddr([0x02, 0, 0, 0, 0, 1]),
+            dst_mac: MacAddr([0x02, 0xff, 0, 0, 0, 0x01]),
             src_ip: Ipv4Addr::new(198, 18, 0, 1),
             dst_ip: Ipv4Addr::new(198, 19, 0, 1),
             dst_flows: 1,
@@ -142,8 +143,8 @@ fn ipv4_checksum(fixed: u32, src: u32, dst: u32) -> u16 {
 fn template(cfg: &GeneratorConfig, size: usize) -> Vec<u8> {
     let size = size.clamp(MIN_SIZE, MAX_SIZE);
     let mut f = vec![0u8; size];
-    f[0..6].copy_from_slice(&cfg.dst_mac);
-    f[6..12].copy_from_slice(&cfg.src_mac);
+    f[0..6].copy_from_slice(&cfg.dst_mac.0);
+    f[6..12].copy_from_slice(&cfg.src_mac.0);
     f[12..14].copy_from_slice(&[0x08, 0x00]);
     let ip_len = (size - ETH_HEADER) as u16;
     let ip = &mut f[14..34];
@@ -242,7 +243,7 @@ impl GeneratorPort {
             .iter()
             .map(|&s| Template::new(template(&cfg, s)))
             .collect();
-        let mac = mac_number(cfg.src_mac);
+        let mac = cfg.src_mac.to_u64();
         GeneratorPort {
             templates,
             next_size: 0,
@@ -285,7 +286,7 @@ impl GeneratorPort {
         self.flow += 1;
         if self.flow >= flows {
             self.flow = 0;
-            self.mac = mac_number(self.cfg.src_mac);
+            self.mac = self.cfg.src_mac.to_u64();
             self.ip = u32::from(self.cfg.src_ip);
             self.port = self.cfg.src_port;
         } else {
@@ -306,11 +307,6 @@ impl GeneratorPort {
                 u32::from(self.cfg.dst_ip).wrapping_add(self.dst.wrapping_mul(self.cfg.dst_step));
         }
     }
-}
-
-/// A MAC address as the low 48 bits of a number.
-fn mac_number(mac: [u8; 6]) -> u64 {
-    u64::from_be_bytes([0, 0, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]])
 }
 
 impl Port for GeneratorPort {

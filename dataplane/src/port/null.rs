@@ -11,6 +11,7 @@ use super::generator::read_stamp;
 use super::Port;
 use crate::batch::Batch;
 use crate::counters::{Counter, PortCounters};
+use crate::mac::MacAddr;
 use crate::packet::{Packet, Pool, MAX_FRAME};
 use crate::time::Clock;
 
@@ -66,7 +67,7 @@ impl LatencyRecorder {
 #[derive(Default)]
 pub struct NullPort {
     latency: Option<LatencyRecorder>,
-    announce: Option<[u8; 6]>,
+    announce: Option<MacAddr>,
     clock: Option<Clock>,
 }
 
@@ -84,7 +85,7 @@ impl NullPort {
     }
 
     /// A sink that announces `mac` once, on its first poll.
-    pub fn announcing(mut self, mac: [u8; 6]) -> Self {
+    pub fn announcing(mut self, mac: MacAddr) -> Self {
         self.announce = Some(mac);
         self
     }
@@ -101,7 +102,7 @@ impl Port for NullPort {
         };
         let mut f = [0u8; 60];
         f[0..6].copy_from_slice(&[0xff; 6]);
-        f[6..12].copy_from_slice(&mac);
+        f[6..12].copy_from_slice(&mac.0);
         f[12..14].copy_from_slice(&ANNOUNCE_ETHERTYPE);
         if let Some(mut p) = pool.alloc() {
             if p.set_frame(&f) {

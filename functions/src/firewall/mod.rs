@@ -254,7 +254,7 @@ use crate::conntrack::{
 };
 use crate::ip::{self, field, ETHERTYPE_ARP, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use crate::router::icmp;
-use crate::wire::ETH_HEADER_LEN;
+use crate::wire::{MacAddr, ETH_HEADER_LEN};
 
 /// The inside gate.
 pub const INSIDE: Gate = Gate(0);
@@ -514,7 +514,7 @@ fn reject_in_place(pkt: &mut Packet, v: &View) -> bool {
             icmp::CODE_PORT_UNREACHABLE,
             0,
             v.dst,
-            from_mac,
+            MacAddr(from_mac),
         );
     }
     if f.flags & tcp_flags::RST != 0 {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use nfv_dataplane::{Packet, Timestamp};
 
 use crate::ip::{self, field, PROTO_ICMP};
-use crate::wire::ETH_HEADER_LEN;
+use crate::wire::{MacAddr, ETH_HEADER_LEN};
 
 /// ICMP type: echo reply.
 pub const ECHO_REPLY: u8 = 0;
@@ -110,7 +110,7 @@ pub fn make_error(
     code: u8,
     rest: u32,
     src_ip: u32,
-    src_mac: [u8; 6],
+    src_mac: MacAddr,
 ) -> bool {
     let mut quote = [0u8; MAX_QUOTE];
     let data = pkt.data();
@@ -127,7 +127,7 @@ pub fn make_error(
     }
     let d = pkt.data_mut();
     d[0..6].copy_from_slice(&to_mac);
-    d[6..12].copy_from_slice(&src_mac);
+    d[6..12].copy_from_slice(&src_mac.0);
     d[12..14].copy_from_slice(&ip::ETHERTYPE_IPV4.to_be_bytes());
     write_ip_header(&mut d[ETH_HEADER_LEN..], ip_len, src_ip, to_ip);
     let icmp = &mut d[ETH_HEADER_LEN + ip::HEADER_LEN..];
@@ -158,7 +158,7 @@ fn write_ip_header(d: &mut [u8], total: usize, src: u32, dst: u32) {
 /// Turn the echo request in `pkt` (Ethernet + IPv4 with a checked `ihl`-byte header and
 /// `total` bytes, ICMP type 8) into its echo reply from `our_mac`, in place: addresses
 /// swapped, type 0, checksums fixed. Returns false if the ICMP message is malformed.
-pub fn make_echo_reply(pkt: &mut Packet, ihl: usize, total: usize, our_mac: [u8; 6]) -> bool {
+pub fn make_echo_reply(pkt: &mut Packet, ihl: usize, total: usize, our_mac: MacAddr) -> bool {
     let d = pkt.data_mut();
     if total < ihl + 8 || ETH_HEADER_LEN + total > d.len() {
         return false;
@@ -170,7 +170,7 @@ pub fn make_echo_reply(pkt: &mut Packet, ihl: usize, total: usize, our_mac: [u8;
     let mut peer_mac = [0u8; 6];
     peer_mac.copy_from_slice(&d[6..12]);
     d[0..6].copy_from_slice(&peer_mac);
-    d[6..12].copy_from_slice(&our_mac);
+    d[6..12].copy_from_slice(&our_mac.0);
     let h = &mut d[ETH_HEADER_LEN..ETH_HEADER_LEN + ihl];
     let mut src = [0u8; 4];
     src.copy_from_slice(&h[field::SRC..field::SRC + 4]);

@@ -56,6 +56,7 @@ use crate::arp;
 use crate::ip::{self, field, ETHERTYPE_ARP, ETHERTYPE_IPV4, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use crate::lpm::{Lpm, LpmError};
 use crate::show;
+use crate::wire::MacAddr;
 use crate::wire::ETH_HEADER_LEN;
 use icmp::RateLimit;
 use neighbors::{Enqueued, Neighbors};
@@ -67,7 +68,7 @@ pub struct RouterInterface {
     /// Its name (`lan` in `gw.lan`).
     pub name: String,
     /// Its MAC address.
-    pub mac: [u8; 6],
+    pub mac: MacAddr,
     /// Its IPv4 address.
     pub address: Ipv4Addr,
     /// The prefix length of its subnet.
@@ -99,7 +100,7 @@ pub struct RouterConfig {
     /// Static routes.
     pub routes: Vec<Route>,
     /// Static neighbours: address and MAC, on the interface whose subnet holds the address.
-    pub neighbors: Vec<(Ipv4Addr, [u8; 6])>,
+    pub neighbors: Vec<(Ipv4Addr, MacAddr)>,
     /// ARP cache and queue settings.
     pub arp: NeighborConfig,
     /// ICMP errors a second (and the burst size); 0 sends none.
@@ -157,7 +158,7 @@ pub struct RouterStats {
 }
 
 struct Iface {
-    mac: [u8; 6],
+    mac: MacAddr,
     addr: u32,
     prefix_len: u8,
     mtu: usize,
@@ -171,7 +172,7 @@ pub struct Router {
     nexthops: Vec<NextHop>,
     /// Per next hop (same index): the gateway's MAC and the neighbour-table generation it
     /// was read in, so a forwarded packet through a gateway needs no hash lookup.
-    nh_cache: Vec<(u64, [u8; 6])>,
+    nh_cache: Vec<(u64, MacAddr)>,
     neighbors: Neighbors,
     icmp: RateLimit,
     stats: Arc<RouterStats>,
@@ -261,7 +262,7 @@ impl Router {
                 })
                 .collect(),
             lpm,
-            nh_cache: vec![(0, [0; 6]); nexthops.len()],
+            nh_cache: vec![(0, MacAddr([0; 6])); nexthops.len()],
             nexthops,
             neighbors,
             icmp: RateLimit::new(cfg.icmp_rate, cfg.icmp_rate),
@@ -302,7 +303,7 @@ impl Router {
     fn ipv4(&mut self, gate: u16, pkt: Packet, ctx: &mut Ctx<'_>) {
         let iface = &self.ifaces[gate as usize];
         let d = pkt.data();
-        if d[0..6] != iface.mac {
+        if d[0..6] != iface.mac.0 {
             return ctx.drop(pkt, DropReason::NotForUs);
         }
         let h = &d[ETH_HEADER_LEN.min(d.len())..];
@@ -392,10 +393,10 @@ impl Router {
 
     /// Make `pkt` ready to leave on `out` towards `mac`: addresses and TTL.
     #[inline]
-    fn rewrite(&self, out: u16, mac: [u8; 6], mut pkt: Packet) -> Packet {
+    fn rewrite(&self, out: u16, mac: MacAddr, mut pkt: Packet) -> Packet {
         let d = pkt.data_mut();
-        d[0..6].copy_from_slice(&mac);
-        d[6..12].copy_from_slice(&self.ifaces[out as usize].mac);
+        d[0..6].copy_from_slice(&mac.0);
+        d[6..12].copy_from_slice(&self.ifaces[out as usize].mac.0);
         ip::decrement_ttl(&mut d[ETH_HEADER_LEN..]);
         pkt
     }
@@ -422,8 +423,8 @@ impl Router {
             if let Some(j) = owner.filter(|&j| j != usize::from(gate)) {
                 let mac = self.ifaces[j].mac;
                 let d = pkt.data_mut();
-                d[0..6].copy_from_slice(&mac);
-                d[6..12].copy_from_slice(&mac);
+                d[0..6].copy_from_slice(&mac.0);
+                d[6..12].copy_from_slice(&mac.0);
                 self.stats.forwarded.add(1);
                 return ctx.emit(Gate(j as u16), pkt);
             }
@@ -522,10 +523,10 @@ impl Router {
 }
 
 /// Rewrite a waiting packet for the next hop `mac` out of an interface with `our_mac`.
-fn pkt_rewrite(mut p: Packet, our_mac: &[u8; 6], mac: &[u8; 6]) -> Packet {
+fn pkt_rewrite(mut p: Packet, our_mac: &MacAddr, mac: &MacAddr) -> Packet {
     let d = p.data_mut();
-    d[0..6].copy_from_slice(mac);
-    d[6..12].copy_from_slice(our_mac);
+    d[0..6].copy_from_slice(&mac.0);
+    d[6..12].copy_from_slice(&our_mac.0);
     ip::decrement_ttl(&mut d[ETH_HEADER_LEN..]);
     p
 }
@@ -698,7 +699,7 @@ mod tests {
             interfaces: vec![
                 RouterInterface {
                     name: "lan".into(),
-                    mac: R0,
+                    mac: MacAddr(R0),
                     address: ipa("10.0.0.1"),
                     prefix_len: 24,
                     mtu: 1500,
@@ -706,7 +707,7 @@ mod tests {
                 },
                 RouterInterface {
                     name: "wan".into(),
-                    mac: R1,
+                    mac: MacAddr(R1),
                     address: ipa("10.0.1.1"),
                     prefix_len: 24,
                     mtu: 1400,
@@ -968,7 +969,7 @@ mod tests {
     fn shows_neighbours_as_they_resolve() {
         use crate::testframes::{text, Shared};
         let mut cfg = config();
-        cfg.neighbors = vec![(ipa("10.0.0.9"), H0)];
+        cfg.neighbors = vec![(ipa("10.0.0.9"), MacAddr(H0))];
         let r = Router::new(cfg).expect("router");
         let stats = r.stats();
         assert_eq!(stats.arp_entries.get(), 1, "the static one");
@@ -1160,7 +1161,7 @@ mod tests {
             len: 0,
             via: ipa("10.0.1.254"),
         });
-        cfg.neighbors.push((ipa("10.0.1.254"), GW));
+        cfg.neighbors.push((ipa("10.0.1.254"), MacAddr(GW)));
         let mut h = harness(cfg);
         let f = ip_frame(R0, H0, "10.0.0.5", "198.51.100.1", 64, 17, &[0; 8]);
         h.send(0, &f, t(0));

@@ -20,6 +20,8 @@ use std::time::Duration;
 
 use nfv_dataplane::{Packet, Timestamp};
 
+use crate::wire::MacAddr;
+
 /// How many ARP requests go out for an unresolved address before it is given up.
 pub const REQUESTS: u8 = 3;
 /// Time between those requests.
@@ -58,7 +60,7 @@ pub enum NeighborState {
 }
 
 struct Entry {
-    mac: [u8; 6],
+    mac: MacAddr,
     state: NeighborState,
     /// When the last request went out (incomplete entries).
     requested: Timestamp,
@@ -88,7 +90,7 @@ pub struct Neighbor {
     /// The IPv4 address.
     pub ip: u32,
     /// The MAC address (zero while incomplete).
-    pub mac: [u8; 6],
+    pub mac: MacAddr,
     /// Its state.
     pub state: NeighborState,
     /// Packets waiting for it.
@@ -121,7 +123,7 @@ impl Neighbors {
 
     /// The MAC address of `ip` on `gate`, if resolved.
     #[inline]
-    pub fn lookup(&self, gate: u16, ip: u32) -> Option<[u8; 6]> {
+    pub fn lookup(&self, gate: u16, ip: u32) -> Option<MacAddr> {
         match self.map.get(&key(gate, ip)) {
             Some(e) if !matches!(e.state, NeighborState::Incomplete(_)) => Some(e.mac),
             _ => None,
@@ -136,7 +138,7 @@ impl Neighbors {
     }
 
     /// Add a static entry (replacing whatever was there).
-    pub fn add_static(&mut self, gate: u16, ip: u32, mac: [u8; 6]) {
+    pub fn add_static(&mut self, gate: u16, ip: u32, mac: MacAddr) {
         self.generation += 1;
         self.map.insert(
             key(gate, ip),
@@ -157,7 +159,7 @@ impl Neighbors {
         &mut self,
         gate: u16,
         ip: u32,
-        mac: [u8; 6],
+        mac: MacAddr,
         now: Timestamp,
         create: bool,
         mut flush: impl FnMut(u16, Packet),
@@ -219,7 +221,7 @@ impl Neighbors {
         self.map.insert(
             k,
             Entry {
-                mac: [0; 6],
+                mac: MacAddr([0; 6]),
                 state: NeighborState::Incomplete(1),
                 requested: now,
                 queue,
@@ -342,12 +344,12 @@ mod tests {
         }
         assert_eq!(n.lookup(1, 7), None);
         let mut out = Vec::new();
-        n.learn(1, 7, [2, 0, 0, 0, 0, 7], t(5), false, |g, p| {
+        n.learn(1, 7, MacAddr([2, 0, 0, 0, 0, 7]), t(5), false, |g, p| {
             out.push((g, p.data()[0]));
             pool.free(p);
         });
         assert_eq!(out, vec![(0, 1), (0, 2), (2, 3)]);
-        assert_eq!(n.lookup(1, 7), Some([2, 0, 0, 0, 0, 7]));
+        assert_eq!(n.lookup(1, 7), Some(MacAddr([2, 0, 0, 0, 0, 7])));
         // Another gate is another entry.
         assert_eq!(n.lookup(2, 7), None);
         assert_eq!(pool.available(), 16);
@@ -386,21 +388,35 @@ mod tests {
     #[test]
     fn learned_entries_age_out_and_static_ones_stay() {
         let mut n = table(4, 10);
-        n.learn(0, 1, [2, 0, 0, 0, 0, 1], t(0), true, |_, _| {});
-        n.learn(0, 2, [2, 0, 0, 0, 0, 2], t(0), false, |_, _| {});
-        n.add_static(0, 3, [2, 0, 0, 0, 0, 3]);
-        assert_eq!(n.lookup(0, 1), Some([2, 0, 0, 0, 0, 1]));
+        n.learn(0, 1, MacAddr([2, 0, 0, 0, 0, 1]), t(0), true, |_, _| {});
+        n.learn(0, 2, MacAddr([2, 0, 0, 0, 0, 2]), t(0), false, |_, _| {});
+        n.add_static(0, 3, MacAddr([2, 0, 0, 0, 0, 3]));
+        assert_eq!(n.lookup(0, 1), Some(MacAddr([2, 0, 0, 0, 0, 1])));
         assert_eq!(n.lookup(0, 2), None, "not created when not addressed to us");
         // Confirmation at 30 s keeps it to 90 s.
-        n.learn(0, 1, [2, 0, 0, 0, 0, 1], t(30_000), false, |_, _| {});
-        n.learn(0, 3, [2, 0, 0, 0, 0, 9], t(30_000), true, |_, _| {});
+        n.learn(
+            0,
+            1,
+            MacAddr([2, 0, 0, 0, 0, 1]),
+            t(30_000),
+            false,
+            |_, _| {},
+        );
+        n.learn(
+            0,
+            3,
+            MacAddr([2, 0, 0, 0, 0, 9]),
+            t(30_000),
+            true,
+            |_, _| {},
+        );
         n.expire(t(89_999), |_, _| {}, |_, _| {});
         assert!(n.lookup(0, 1).is_some());
         n.expire(t(90_000), |_, _| {}, |_, _| {});
         assert_eq!(n.lookup(0, 1), None);
         assert_eq!(
             n.lookup(0, 3),
-            Some([2, 0, 0, 0, 0, 3]),
+            Some(MacAddr([2, 0, 0, 0, 0, 3])),
             "static: kept, not replaced"
         );
     }
@@ -409,13 +425,13 @@ mod tests {
     fn a_full_table_refuses_new_addresses() {
         let mut pool = Pool::new(4);
         let mut n = table(4, 2);
-        n.learn(0, 1, [2; 6], t(0), true, |_, _| {});
+        n.learn(0, 1, MacAddr([2; 6]), t(0), true, |_, _| {});
         let _ = n.enqueue(0, 2, 0, pkt(&mut pool, 1), t(0));
         match n.enqueue(0, 3, 0, pkt(&mut pool, 2), t(0)) {
             Enqueued::TableFull(p) => pool.free(p),
             other => panic!("expected TableFull, got {other:?}"),
         }
-        n.learn(0, 4, [4; 6], t(0), true, |_, _| {});
+        n.learn(0, 4, MacAddr([4; 6]), t(0), true, |_, _| {});
         assert_eq!(n.lookup(0, 4), None);
         let mut freed = 0;
         n.drain_queued(|p| {

@@ -484,7 +484,7 @@ impl Node for Switch {
         let mut t = Table::new(&["mac", "vlan", "gate", "age_s"]);
         for (k, gate, age) in live {
             t.push(vec![
-                show::mac(MacAddr::from_u64(k).0),
+                show::mac(MacAddr::from_u64(k)),
                 ((k >> 48) as u16).into(),
                 gate.into(),
                 age.into(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use nfv_dataplane::testing::Harness;
-use nfv_dataplane::{Timestamp, MAX_FRAME};
+use nfv_dataplane::{MacAddr, Timestamp, MAX_FRAME};
 use nfv_functions::dhcp::{DhcpConfig, DhcpServer, Lease};
 use nfv_functions::ip;
 
@@ -16,11 +16,11 @@ const POOL: usize = 64;
 
 fuzz_target!(|data: &[u8]| {
     let cfg = DhcpConfig {
-        mac: [2, 0xd0, 0, 0, 0, 1],
+        mac: MacAddr([2, 0xd0, 0, 0, 0, 1]),
         address: Ipv4Addr::new(10, 0, 0, 2),
         prefix_len: 24,
         pools: vec![(Ipv4Addr::new(10, 0, 0, 100), Ipv4Addr::new(10, 0, 0, 103))],
-        reservations: vec![([2, 0, 0, 0, 0, 9], Ipv4Addr::new(10, 0, 0, 50))],
+        reservations: vec![(MacAddr([2, 0, 0, 0, 0, 9]), Ipv4Addr::new(10, 0, 0, 50))],
         router: Some(Ipv4Addr::new(10, 0, 0, 1)),
         dns: vec![Ipv4Addr::new(10, 0, 0, 1)],
         domain: Some("fuzz.example".into()),
@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
         wall_at_zero: 1_700_000_000,
     };
     let known = vec![Lease {
-        mac: [2, 0, 0, 0, 0, 1],
+        mac: MacAddr([2, 0, 0, 0, 0, 1]),
         client_id: None,
         ip: Ipv4Addr::new(10, 0, 0, 100),
         expires_unix: 1_700_000_030,

@@ -8,12 +8,15 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use nfv_dataplane::testing::Harness;
-use nfv_dataplane::{Timestamp, MAX_FRAME};
+use nfv_dataplane::{MacAddr, Timestamp, MAX_FRAME};
 use nfv_functions::ip;
 use nfv_functions::router::{NeighborConfig, Route, Router, RouterConfig, RouterInterface};
 
 const POOL: usize = 64;
-const MACS: [[u8; 6]; 2] = [[2, 0xaa, 0, 0, 0, 0], [2, 0xaa, 0, 0, 0, 1]];
+const MACS: [MacAddr; 2] = [
+    MacAddr([2, 0xaa, 0, 0, 0, 0]),
+    MacAddr([2, 0xaa, 0, 0, 0, 1]),
+];
 
 fuzz_target!(|data: &[u8]| {
     let iface = |i: usize, addr: [u8; 4], mtu: u16| RouterInterface {
@@ -32,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
             Route { prefix: Ipv4Addr::new(192, 0, 0, 0), len: 8, via: Ipv4Addr::new(10, 0, 1, 9) },
             Route { prefix: Ipv4Addr::new(10, 0, 2, 128), len: 25, via: Ipv4Addr::new(10, 0, 1, 9) },
         ],
-        neighbors: vec![(Ipv4Addr::new(10, 0, 1, 9), [2, 0, 0, 0, 0, 9])],
+        neighbors: vec![(Ipv4Addr::new(10, 0, 1, 9), MacAddr([2, 0, 0, 0, 0, 9]))],
         arp: NeighborConfig { timeout: Duration::from_secs(5), queue_len: 3, max_entries: 8 },
         icmp_rate: 50,
     }) else {
@@ -56,7 +59,7 @@ fuzz_target!(|data: &[u8]| {
         f.copy_from_slice(&rest[..take]);
         rest = &rest[take..];
         if flags & 1 != 0 && f.len() >= 6 {
-            f[0..6].copy_from_slice(&MACS[gate]);
+            f[0..6].copy_from_slice(&MACS[gate].0);
         }
         if flags & 2 != 0 && f.len() >= 14 {
             f[12..14].copy_from_slice(&[0x08, 0x00]);
