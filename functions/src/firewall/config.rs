@@ -46,7 +46,7 @@ use super::{Action, Firewall, FirewallConfig, PortRange, Prefix, Rule, RuleSet, 
 use crate::kind::schema::{
     did_you_mean, max_entries, one_of, parse_prefix, timeouts, OneOrMany, Ordered, RawDuration,
 };
-use crate::kind::{self, BuildContext, Built, Kind, Metric, Report, Spec, Wiring};
+use crate::kind::{self, BuildContext, Built, Counting, Kind, Metric, Report, Spec, Wiring};
 
 /// The two sides, in gate order.
 pub const SIDES: [&str; 2] = ["inside", "outside"];
@@ -256,10 +256,7 @@ impl Checked<'_> {
             defaults.outbound,
             Action::Allow,
         );
-        let mut counting = Counting {
-            inner: &mut *self.report,
-            errors: 0,
-        };
+        let mut counting = Counting::new(&mut *self.report);
         let max_connections = max_entries(&mut counting, "max_connections", f.max_connections);
         let timeouts = timeouts(&mut counting, "", f.timeouts.as_ref());
         self.ok &= counting.errors == 0;
@@ -532,23 +529,6 @@ impl Checked<'_> {
             icmp_type,
             state,
         })
-    }
-}
-
-/// A [`Report`] that counts what passes through it.
-struct Counting<'r> {
-    inner: &'r mut dyn Report,
-    errors: usize,
-}
-
-impl Report for Counting<'_> {
-    fn error(&mut self, key: &str, message: String) {
-        self.errors += 1;
-        self.inner.error(key, message);
-    }
-
-    fn absolute(&self, key: &str) -> String {
-        self.inner.absolute(key)
     }
 }
 

@@ -271,6 +271,33 @@ pub fn read<T: DeserializeOwned>(value: serde_yaml::Value) -> Result<T, (String,
     )
 }
 
+/// A [`Report`] that counts the problems passing through it, so that a kind's checks know
+/// whether the settings were good.
+pub struct Counting<'r> {
+    /// Where the problems go.
+    pub inner: &'r mut dyn Report,
+    /// How many went.
+    pub errors: usize,
+}
+
+impl<'r> Counting<'r> {
+    /// Count what goes to `inner`.
+    pub fn new(inner: &'r mut dyn Report) -> Self {
+        Counting { inner, errors: 0 }
+    }
+}
+
+impl Report for Counting<'_> {
+    fn error(&mut self, key: &str, message: String) {
+        self.errors += 1;
+        self.inner.error(key, message);
+    }
+
+    fn absolute(&self, key: &str) -> String {
+        self.inner.absolute(key)
+    }
+}
+
 /// Problems collected in a vector, for tests of a kind's checks.
 #[derive(Debug, Default)]
 pub struct Problems(pub Vec<(String, String)>);

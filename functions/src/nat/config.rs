@@ -38,7 +38,9 @@ use serde::Deserialize;
 use super::{Nat, NatConfig, PortForward, DEFAULT_PORTS, MAX_ADDRESSES};
 use crate::firewall::{raw_port_range, RawPorts, SIDES};
 use crate::kind::schema::{max_entries, parse_prefix, timeouts, Ordered, RawDuration};
-use crate::kind::{self, BuildContext, Built, Kind, Masquerade, Metric, Report, Spec, Wiring};
+use crate::kind::{
+    self, BuildContext, Built, Counting, Kind, Masquerade, Metric, Report, Spec, Wiring,
+};
 
 /// The `nat` kind, for the registry.
 pub struct NatFunctionKind;
@@ -73,7 +75,7 @@ impl Kind for NatFunctionKind {
 
     fn load(&self, settings: serde_yaml::Value, report: &mut dyn Report) -> Option<Box<dyn Spec>> {
         let raw: RawNat = kind::settings(settings, report)?;
-        let mut c = Counting { report, errors: 0 };
+        let mut c = Counting::new(report);
         let spec = nat(&mut c, &raw);
         match spec {
             Some(s) if c.errors == 0 => Some(Box::new(s)),
@@ -110,23 +112,6 @@ pub struct NatSpec {
     pub config: NatConfig,
     /// `Some((router, interface))` when masquerade named a router interface.
     pub interface: Option<(String, String)>,
-}
-
-/// A [`Report`] that counts what passes through it.
-struct Counting<'r> {
-    report: &'r mut dyn Report,
-    errors: usize,
-}
-
-impl Report for Counting<'_> {
-    fn error(&mut self, key: &str, message: String) {
-        self.errors += 1;
-        self.report.error(key, message);
-    }
-
-    fn absolute(&self, key: &str) -> String {
-        self.report.absolute(key)
-    }
 }
 
 const PROTO_TCP: u8 = 6;

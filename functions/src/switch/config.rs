@@ -27,7 +27,7 @@ use serde::Deserialize;
 
 use super::{Switch, SwitchConfig, VlanMode};
 use crate::kind::schema::{duration_or, Ordered, RawDuration};
-use crate::kind::{self, BuildContext, Built, Kind, Metric, Report, Spec, Wiring};
+use crate::kind::{self, BuildContext, Built, Counting, Kind, Metric, Report, Spec, Wiring};
 
 /// The `switch` kind, for the registry.
 pub struct SwitchKind;
@@ -146,10 +146,7 @@ impl Checked<'_> {
             }
         };
         let default = Duration::from_secs(300);
-        let mut counting = Counting {
-            inner: &mut *self.report,
-            errors: 0,
-        };
+        let mut counting = Counting::new(&mut *self.report);
         let ageing = duration_or(&mut counting, "ageing", f.ageing.as_ref(), default);
         self.ok &= counting.errors == 0;
         let vlan = f
@@ -227,23 +224,6 @@ impl Checked<'_> {
                 Some(VlanMode::Trunk { allowed, native })
             }
         }
-    }
-}
-
-/// A [`Report`] that counts what passes through it.
-struct Counting<'r> {
-    inner: &'r mut dyn Report,
-    errors: usize,
-}
-
-impl Report for Counting<'_> {
-    fn error(&mut self, key: &str, message: String) {
-        self.errors += 1;
-        self.inner.error(key, message);
-    }
-
-    fn absolute(&self, key: &str) -> String {
-        self.inner.absolute(key)
     }
 }
 
