@@ -17,8 +17,17 @@ use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::Marker;
 
 enum Frame {
-    Map { path: String, key: Option<String> },
-    Seq { path: String, next: usize },
+    Map {
+        path: String,
+        key: Option<String>,
+        /// Where the mapping starts: (char index, 0-based column) of its `{`, or of its
+        /// first key for a block mapping.
+        start: (usize, usize),
+    },
+    Seq {
+        path: String,
+        next: usize,
+    },
 }
 
 /// Key path -> (line, column), both 1-based.
@@ -33,6 +42,9 @@ pub struct LineIndex {
     open_path: Option<String>,
     /// Where the parser stopped at a syntax error.
     stopped_at: Option<(usize, usize)>,
+    /// Mappings by key path: (start char index, end char index, start column), for the
+    /// text of a mapping as written ([`LineIndex::text_of`]).
+    spans: HashMap<String, (usize, usize, usize)>,
 }
 
 struct Walker {
@@ -58,7 +70,7 @@ impl Walker {
     /// The path of the value that starts now, consuming the pending key or sequence slot.
     fn value_path(&mut self, mark: Marker) -> Option<String> {
         let p = match self.stack.last_mut()? {
-            Frame::Map { path, key } => join(path, &key.take()?),
+            Frame::Map { path, key, .. } => join(path, &key.take()?),
             Frame::Seq { path, next } => {
                 let p = format!("{path}[{next}]");
                 *next += 1;
@@ -75,8 +87,12 @@ impl Walker {
             Frame::Map {
                 path,
                 key: Some(key),
+                ..
             } => Some(join(path, key)),
-            Frame::Map { path, key: None } | Frame::Seq { path, .. } => Some(path.clone()),
+            Frame::Map {
+                path, key: None, ..
+            }
+            | Frame::Seq { path, .. } => Some(path.clone()),
         }
     }
 }
@@ -94,8 +110,13 @@ impl MarkedEventReceiver for Walker {
         }
         match ev {
             Event::Scalar(value, ..) => {
-                if let Some(Frame::Map { path, key }) = self.stack.last_mut() {
+                if let Some(Frame::Map { path, key, start }) = self.stack.last_mut() {
                     if key.is_none() {
+                        // A block mapping's start event comes after its first key: the
+                        // mapping starts where that key does.
+                        if mark.index() < start.0 {
+                            *start = (mark.index(), mark.col());
+                        }
                         let p = join(path, &value);
                         match self.index.at.entry(p) {
                             Entry::Occupied(o) => {
@@ -123,6 +144,7 @@ impl MarkedEventReceiver for Walker {
                 self.stack.push(Frame::Map {
                     path: path.unwrap_or_default(),
                     key: None,
+                    start: (mark.index(), mark.col()),
                 });
             }
             Event::SequenceStart(..) => {
@@ -130,7 +152,11 @@ impl MarkedEventReceiver for Walker {
                 self.stack.push(Frame::Seq { path, next: 0 });
             }
             Event::MappingEnd | Event::SequenceEnd => {
-                self.stack.pop();
+                if let Some(Frame::Map { path, start, .. }) = self.stack.pop() {
+                    self.index
+                        .spans
+                        .insert(path, (start.0, mark.index(), start.1));
+                }
             }
             Event::Alias(_) => {
                 let _ = self.value_path(mark);
@@ -179,6 +205,25 @@ impl LineIndex {
     /// Position of `path` itself, if recorded.
     pub fn get(&self, path: &str) -> Option<(usize, usize)> {
         self.at.get(path).copied()
+    }
+
+    /// The mapping at `path` as `text` (the text this index was made from) writes it: a
+    /// YAML document of its own, indented as in the file, whose scalars read exactly as the
+    /// file's do. `None` if `path` is not a mapping written in the text (an alias, say).
+    pub fn text_of(&self, text: &str, path: &str) -> Option<String> {
+        let &(start, end, column) = self.spans.get(path)?;
+        let byte = |chars: usize| {
+            text.char_indices()
+                .nth(chars)
+                .map_or(text.len(), |(b, _)| b)
+        };
+        let (from, mut to) = (byte(start), byte(end));
+        // A flow mapping ends at its `}`, which the end mark points at.
+        if text[to..].starts_with('}') {
+            to += 1;
+        }
+        let body = text.get(from..to)?;
+        Some(format!("{}{body}\n", " ".repeat(column)))
     }
 
     /// Where a second YAML document starts (`---`), if there is one.
@@ -238,5 +283,18 @@ mod tests {
         assert_eq!(idx.second_document(), Some((2, 1)));
         assert_eq!(idx.get("ports"), None);
         assert_eq!(idx.repeated("name"), None);
+    }
+
+    #[test]
+    fn a_mapping_reads_back_as_its_own_text() {
+        let text = "name: x\nfunctions:\n  sw:\n    kind: switch\n    vlan: 0x0a\n  fw: { kind: firewall,\n    max_connections: 3 }\nlinks: []\n";
+        let i = LineIndex::new(text);
+        let sw = i.text_of(text, "functions.sw").unwrap_or_default();
+        assert_eq!(sw.trim_end(), "    kind: switch\n    vlan: 0x0a");
+        let fw = i.text_of(text, "functions.fw").unwrap_or_default();
+        assert_eq!(fw.trim(), "{ kind: firewall,\n    max_connections: 3 }");
+        let v: serde_yaml::Value = serde_yaml::from_str(&sw).unwrap_or_default();
+        assert_eq!(v.get("kind").and_then(|k| k.as_str()), Some("switch"));
+        assert!(i.text_of(text, "functions.none").is_none());
     }
 }

@@ -354,6 +354,9 @@ const TOPOLOGY_KEYS: &[&str] = &["name", "hosts", "ports", "functions", "links",
 /// straight from the text, so that their scalars are read as written (`0x0a0b` stays text).
 struct TopologySeed<'a> {
     registered: &'a HashSet<String>,
+    /// The file's text and its index, for the text of each registered function.
+    text: &'a str,
+    index: &'a LineIndex,
 }
 
 impl<'de> serde::de::DeserializeSeed<'de> for TopologySeed<'_> {
@@ -387,6 +390,8 @@ impl<'de> Visitor<'de> for TopologySeed<'_> {
                 "functions" => {
                     raw.functions = m.next_value_seed(FunctionsSeed {
                         registered: self.registered,
+                        text: self.text,
+                        index: self.index,
                     })?
                 }
                 "links" => raw.links = m.next_value::<Option<_>>()?.unwrap_or_default(),
@@ -401,6 +406,8 @@ impl<'de> Visitor<'de> for TopologySeed<'_> {
 /// [`TopologySeed`]).
 struct FunctionsSeed<'a> {
     registered: &'a HashSet<String>,
+    text: &'a str,
+    index: &'a LineIndex,
 }
 
 impl<'de> serde::de::DeserializeSeed<'de> for FunctionsSeed<'_> {
@@ -425,7 +432,15 @@ impl<'de> Visitor<'de> for FunctionsSeed<'_> {
                 return Err(serde::de::Error::custom(format!("duplicate name `{k}`")));
             }
             let f = if self.registered.contains(&k) {
-                RawFunction::registered(m.next_value()?)
+                let value: serde_yaml::Value = m.next_value()?;
+                // Its own text, so that its scalars read as written; re-written from the
+                // value where the text has none of its own (a YAML alias).
+                let text = self
+                    .index
+                    .text_of(self.text, &format!("functions.{k}"))
+                    .or_else(|| serde_yaml::to_string(&value).ok())
+                    .unwrap_or_default();
+                RawFunction::registered(&value, text)
             } else {
                 m.next_value_seed(LegacySeed)?
             };
@@ -687,32 +702,28 @@ struct RawFunction {
 /// A function of a registered kind, before its kind has read it.
 struct Registered {
     kind: &'static dyn Kind,
-    /// The function's mapping without `kind`.
-    settings: serde_yaml::Value,
+    /// The function's mapping as the file writes it.
+    text: String,
 }
 
 impl fmt::Debug for Registered {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {:?}", self.kind.name(), self.settings)
+        write!(f, "{} {:?}", self.kind.name(), self.text)
     }
 }
 
 impl RawFunction {
-    /// A function of a registered kind, as written: its kind reads `value` (without `kind`)
-    /// with [`Kind::load`].
-    fn registered(value: serde_yaml::Value) -> RawFunction {
+    /// A function of a registered kind, as written: its kind reads `text` with
+    /// [`Kind::load`]. `value` is the same mapping as YAML read it.
+    fn registered(value: &serde_yaml::Value, text: String) -> RawFunction {
         let name = value.get("kind").and_then(serde_yaml::Value::as_str);
         let Some(kind) = name.and_then(nfv_functions::registry::find) else {
             // Not possible: `registered_functions` chose it for its kind.
             return RawFunction::default();
         };
-        let mut settings = value;
-        if let serde_yaml::Value::Mapping(m) = &mut settings {
-            m.remove("kind");
-        }
         RawFunction {
             kind: Some(kind.name().to_string()),
-            registered: Some(Registered { kind, settings }),
+            registered: Some(Registered { kind, text }),
             ..RawFunction::default()
         }
     }
@@ -812,6 +823,8 @@ pub fn load_str(text: &str, file: &Path) -> Result<Topology, LoadError> {
     let registered = registered_functions(text);
     let seed = TopologySeed {
         registered: &registered,
+        text,
+        index: &index,
     };
     let raw = match serde::de::DeserializeSeed::deserialize(
         seed,
@@ -1104,11 +1117,12 @@ impl nfv_functions::kind::Report for KindReport<'_, '_> {
     fn error(&mut self, key: &str, message: String) {
         // A key of another kind, or none, at the function's top level: worded as for the
         // kinds that predate the registry.
-        let top_level = !key.is_empty() && !key.contains(['.', '[']);
-        if let Some(allowed) = message
-            .strip_prefix(&format!("unknown field `{key}`, expected "))
-            .filter(|_| top_level)
-        {
+        // serde names an unknown key at the mapping that holds it: "" for the function's own.
+        let unknown = message
+            .strip_prefix("unknown field `")
+            .and_then(|m| m.split_once("`, expected "));
+        if let Some((field, allowed)) = unknown.filter(|_| key.is_empty()) {
+            let key = field;
             let allowed = allowed.trim_start_matches("one of ");
             let of_a_kind = LEGACY_FUNCTION_KEYS.contains(&key)
                 || nfv_functions::registry::KINDS
@@ -1122,7 +1136,11 @@ impl nfv_functions::kind::Report for KindReport<'_, '_> {
             };
             return self.v.error(join(self.key, key), message);
         }
-        let key = join(self.key, key);
+        let key = if key.is_empty() {
+            self.key.to_string()
+        } else {
+            join(self.key, key)
+        };
         if SERDE_MESSAGES.iter().any(|m| message.starts_with(m)) {
             let (line, column) = self.v.index.find(&key);
             let e = humanize(
@@ -1793,7 +1811,7 @@ impl Validator<'_> {
                         key: &key,
                         kind: r.kind.name(),
                     };
-                    match r.kind.load(r.settings.clone(), &mut report) {
+                    match r.kind.load(&r.text, &mut report) {
                         Some(spec) => FunctionKind::Kind(Settings(spec)),
                         None => continue,
                     }

@@ -76,8 +76,8 @@ impl Kind for FirewallKind {
         &super::metrics::METRICS
     }
 
-    fn load(&self, settings: serde_yaml::Value, report: &mut dyn Report) -> Option<Box<dyn Spec>> {
-        let raw: RawFirewall = kind::settings(settings, report)?;
+    fn load(&self, text: &str, report: &mut dyn Report) -> Option<Box<dyn Spec>> {
+        let raw: RawFirewall = kind::settings(text, report)?;
         let mut checked = Checked { report, ok: true };
         let config = checked.firewall(&raw);
         checked.ok.then(|| Box::new(config) as Box<dyn Spec>)

@@ -22,7 +22,10 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use nfv_dataplane::Node;
-use serde::de::DeserializeOwned;
+use std::marker::PhantomData;
+
+use serde::de::{DeserializeOwned, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
 
 pub mod schema;
 
@@ -57,9 +60,10 @@ pub trait Kind: Sync {
     fn metrics(&self) -> &'static [&'static Metric] {
         &[]
     }
-    /// Read and check a function's settings (its mapping without `kind`). Every problem goes
-    /// to `report`; `None` if there was one.
-    fn load(&self, settings: serde_yaml::Value, report: &mut dyn Report) -> Option<Box<dyn Spec>>;
+    /// Read and check a function's settings: `text` is the YAML of its mapping as the file
+    /// writes it, `kind` key included (read it with [`settings`]). Every problem goes to
+    /// `report`; `None` if there was one.
+    fn load(&self, text: &str, report: &mut dyn Report) -> Option<Box<dyn Spec>>;
 }
 
 /// How a function's gates are named and linked.
@@ -221,17 +225,13 @@ pub trait Stats: Send + Sync + Any {
     fn visit(&self, out: &mut dyn FnMut(&'static Metric, &[&str], u64));
 }
 
-/// Deserialize a kind's settings from `value`, reporting a serde error at the key path it
-/// happened at (`vlan[1]`, `""` for the mapping itself) with serde's message.
-///
-/// The value goes through YAML text again, so that scalars read as the file's own text
-/// does: a plain `42` or `true` where a string is expected is that string, as everywhere
-/// else in a topology file.
-pub fn settings<T: DeserializeOwned>(
-    value: serde_yaml::Value,
-    report: &mut dyn Report,
-) -> Option<T> {
-    match read(value) {
+/// Deserialize a kind's settings from `text`, the YAML of the function's mapping as the file
+/// writes it (its `kind` key is left out), reporting a serde error at the key path it
+/// happened at (`vlan[1]`, `""` for the mapping itself) with serde's message. Scalars read
+/// as the file's own text does everywhere: a plain `0x0a0b` where a string is expected is
+/// that string.
+pub fn settings<T: DeserializeOwned>(text: &str, report: &mut dyn Report) -> Option<T> {
+    match read(text) {
         Ok(t) => Some(t),
         Err((path, message)) => {
             report.error(&path, message);
@@ -240,35 +240,87 @@ pub fn settings<T: DeserializeOwned>(
     }
 }
 
-/// Deserialize `value` as [`settings`] does; a serde error comes back as the key path it
+/// Deserialize `text` as [`settings`] does; a serde error comes back as the key path it
 /// happened at and serde's message (without serde_yaml's own path and position).
-pub fn read<T: DeserializeOwned>(value: serde_yaml::Value) -> Result<T, (String, String)> {
-    // A function with no keys but `kind` has an empty mapping of settings.
-    let value = match value {
-        serde_yaml::Value::Null => serde_yaml::Value::Mapping(serde_yaml::Mapping::new()),
-        v => v,
-    };
-    let text = serde_yaml::to_string(&value).map_err(|e| (String::new(), e.to_string()))?;
-    serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(&text)).map_err(
-        |e: serde_path_to_error::Error<serde_yaml::Error>| {
-            let path = e.path().to_string();
-            let path = if path == "." { String::new() } else { path };
-            let inner = e.into_inner();
-            let mut message = inner.to_string();
-            if let Some(l) = inner.location() {
-                let at = format!(" at line {} column {}", l.line(), l.column());
-                message = message.replacen(&at, "", 1);
+pub fn read<T: DeserializeOwned>(text: &str) -> Result<T, (String, String)> {
+    let mut track = serde_path_to_error::Track::new();
+    let de = serde_path_to_error::Deserializer::new(
+        serde_yaml::Deserializer::from_str(text),
+        &mut track,
+    );
+    let result = serde::de::DeserializeSeed::deserialize(WithoutKind(PhantomData::<T>), de);
+    result.map_err(|inner: serde_yaml::Error| {
+        let path = track.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        let mut message = inner.to_string();
+        if let Some(l) = inner.location() {
+            let at = format!(" at line {} column {}", l.line(), l.column());
+            message = message.replacen(&at, "", 1);
+        }
+        // serde_yaml starts with its own path: `a.b[1]: invalid type: ...`.
+        if let Some(i) = message.find(": ") {
+            let head = &message[..i];
+            if !head.contains(' ') && !head.contains('`') {
+                message = message[i + 2..].to_string();
             }
-            // serde_yaml starts with its own path: `a.b[1]: invalid type: ...`.
-            if let Some(i) = message.find(": ") {
-                let head = &message[..i];
-                if !head.contains(' ') && !head.contains('`') {
-                    message = message[i + 2..].to_string();
-                }
+        }
+        (path, message)
+    })
+}
+
+/// Reads `T` from a mapping without its `kind` key (the registry's, not the kind's).
+struct WithoutKind<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> serde::de::DeserializeSeed<'de> for WithoutKind<T> {
+    type Value = T;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for WithoutKind<T> {
+    type Value = T;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a mapping of settings")
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<T, E> {
+        T::deserialize(serde::de::value::MapDeserializer::new(std::iter::empty::<(
+            String,
+            String,
+        )>()))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<T, A::Error> {
+        T::deserialize(serde::de::value::MapAccessDeserializer::new(SkipKind(m)))
+    }
+}
+
+/// A mapping without its `kind` key.
+struct SkipKind<M>(M);
+
+impl<'de, M: MapAccess<'de>> MapAccess<'de> for SkipKind<M> {
+    type Error = M::Error;
+
+    fn next_key_seed<K: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, M::Error> {
+        use serde::de::IntoDeserializer;
+        while let Some(key) = self.0.next_key::<String>()? {
+            if key == "kind" {
+                self.0.next_value::<serde::de::IgnoredAny>()?;
+                continue;
             }
-            (path, message)
-        },
-    )
+            return seed.deserialize(key.into_deserializer()).map(Some);
+        }
+        Ok(None)
+    }
+
+    fn next_value_seed<V: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, M::Error> {
+        self.0.next_value_seed(seed)
+    }
 }
 
 /// A [`Report`] that counts the problems passing through it, so that a kind's checks know
@@ -322,15 +374,30 @@ mod tests {
     #[test]
     fn settings_errors_name_the_key_path_they_happened_at() {
         let mut p = Problems::default();
-        let v: serde_yaml::Value = serde_yaml::from_str("list: [1, x]").unwrap_or_default();
-        assert!(settings::<S>(v, &mut p).is_none());
+        assert!(settings::<S>("kind: k\nlist: [1, x]", &mut p).is_none());
         assert_eq!(p.0.len(), 1);
         assert_eq!(p.0[0].0, "list[1]");
         assert!(p.0[0].1.starts_with("invalid type"), "{:?}", p.0);
 
         let mut p = Problems::default();
-        let v: serde_yaml::Value = serde_yaml::from_str("lsit: [1]").unwrap_or_default();
-        assert!(settings::<S>(v, &mut p).is_none());
+        assert!(settings::<S>("{ lsit: [1], kind: k }", &mut p).is_none());
         assert!(p.0[0].1.starts_with("unknown field `lsit`"), "{:?}", p.0);
+    }
+
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Text {
+        value: String,
+    }
+
+    #[test]
+    fn scalars_read_as_written() {
+        let got = read::<Text>("  kind: k\n  value: 0x0a0b\n");
+        assert_eq!(
+            got,
+            Ok(Text {
+                value: "0x0a0b".into()
+            })
+        );
     }
 }

@@ -78,8 +78,8 @@ pub const MAX_SAMPLE: u64 = 1_000_000;
 
 impl MirrorConfig {
     /// Read and check `settings`, reporting every problem.
-    pub fn load(settings: serde_yaml::Value, report: &mut dyn Report) -> Option<MirrorConfig> {
-        let raw: Raw = kind::settings(settings, report)?;
+    pub fn load(text: &str, report: &mut dyn Report) -> Option<MirrorConfig> {
+        let raw: Raw = kind::settings(text, report)?;
         let mut ok = true;
         let mut vlans = Vec::new();
         let mut one = |key: String, v: &serde_yaml::Value, report: &mut dyn Report| match v
@@ -209,9 +209,8 @@ mod tests {
     use crate::kind::Problems;
 
     fn load(text: &str) -> Result<MirrorConfig, Vec<(String, String)>> {
-        let v: serde_yaml::Value = serde_yaml::from_str(text).unwrap_or_default();
         let mut p = Problems::default();
-        MirrorConfig::load(v, &mut p).ok_or(p.0)
+        MirrorConfig::load(text, &mut p).ok_or(p.0)
     }
 
     #[test]

@@ -72,7 +72,7 @@ impl Kind for MirrorKind {
         &stats::METRICS
     }
 
-    fn load(&self, settings: serde_yaml::Value, report: &mut dyn Report) -> Option<Box<dyn Spec>> {
-        MirrorConfig::load(settings, report).map(|c| Box::new(c) as Box<dyn Spec>)
+    fn load(&self, text: &str, report: &mut dyn Report) -> Option<Box<dyn Spec>> {
+        MirrorConfig::load(text, report).map(|c| Box::new(c) as Box<dyn Spec>)
     }
 }

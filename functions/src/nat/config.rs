@@ -73,8 +73,8 @@ impl Kind for NatFunctionKind {
         &super::metrics::METRICS
     }
 
-    fn load(&self, settings: serde_yaml::Value, report: &mut dyn Report) -> Option<Box<dyn Spec>> {
-        let raw: RawNat = kind::settings(settings, report)?;
+    fn load(&self, text: &str, report: &mut dyn Report) -> Option<Box<dyn Spec>> {
+        let raw: RawNat = kind::settings(text, report)?;
         let mut c = Counting::new(report);
         let spec = nat(&mut c, &raw);
         match spec {

@@ -53,8 +53,8 @@ impl Kind for SwitchKind {
         &super::metrics::METRICS
     }
 
-    fn load(&self, settings: serde_yaml::Value, report: &mut dyn Report) -> Option<Box<dyn Spec>> {
-        let raw: RawSwitch = kind::settings(settings, report)?;
+    fn load(&self, text: &str, report: &mut dyn Report) -> Option<Box<dyn Spec>> {
+        let raw: RawSwitch = kind::settings(text, report)?;
         let mut c = Checked { report, ok: true };
         let spec = c.switch(&raw);
         c.ok.then(|| Box::new(spec) as Box<dyn Spec>)
@@ -320,9 +320,8 @@ mod tests {
     use crate::kind::Problems;
 
     fn load(text: &str) -> Result<SwitchSpec, Vec<(String, String)>> {
-        let v: serde_yaml::Value = serde_yaml::from_str(text).unwrap_or_default();
         let mut p = Problems::default();
-        match SwitchKind.load(v, &mut p) {
+        match SwitchKind.load(text, &mut p) {
             Some(s) => Ok(s
                 .as_any()
                 .downcast_ref::<SwitchSpec>()
