@@ -1,8 +1,9 @@
 //! # nfv-dataplane
 //!
 //! The packet-moving core of nfv: packet buffers and their pool, batches, the [`Port`] trait
-//! and its kinds (TAP, in-memory ring, null sink), the node graph runtime, the worker and its
-//! polling loop, and the per-worker counters.
+//! and its kinds (TAP, vhost-user, in-memory ring, null sink, packet generator), the node
+//! graph runtime, the worker and its polling loop, the per-worker counters, and the MAC
+//! address type every crate uses ([`MacAddr`]).
 //!
 //! What it owns and what it must not know:
 //! - It knows no network function: a function is a [`Node`] that takes a batch and gives every
@@ -16,8 +17,8 @@
 //! hold at most [`BURST`] packets in storage reserved when they are made, and counters are
 //! per-worker atomics written by one thread only and summed by readers.
 //!
-//! Unsafe code is confined to the private `sys` module (the `poll(2)` call an idle worker
-//! sleeps in); each block
+//! Unsafe code is denied crate-wide and allowed only where marked `#[allow(unsafe_code)]`
+//! (the `poll(2)` call an idle worker sleeps in, and a batch's reserved storage); each block
 //! carries a `// SAFETY:` comment.
 
 #![deny(missing_docs)]

@@ -9,14 +9,16 @@
 //!   (`ctx.now`), so every timer is testable with a fake clock.
 //! - A function kind owns its part of the topology file: [`kind::Kind`] reads and checks its
 //!   keys, names its gates, builds its node and exports its metrics, and [`registry`] lists
-//!   the kinds, so that `nfv-control` is generic machinery (see [`mirror`] for a kind made
-//!   that way; older kinds are still described by `nfv-control` and move into the registry
-//!   one by one). Functions still open no file: I/O such as a DHCP lease file stays in
-//!   `nfv-control`.
-//! - Header access goes through checked views in [`wire`]: after the checked constructor no
-//!   getter can panic, whatever the frame holds.
+//!   the kinds, so that `nfv-control` is generic machinery (`switch`, `nat`, `firewall` and
+//!   [`mirror`] are made that way; `router` and `dhcp-server` are still described by
+//!   `nfv-control` and move into the registry next). Functions still open no file: I/O such
+//!   as a DHCP lease file stays in `nfv-control`.
+//! - Header access: [`wire`] has checked views (after the checked constructor no getter can
+//!   panic, whatever the frame holds), but most functions still read fields by offset after
+//!   their own length checks, and NAT and firewall each parse every packet; one layer of
+//!   checked views, with the offsets carried on the packet, is still to come.
 //! - Every function shows its state as tables (`Node::show`: `macs`, `routes`, `arp`,
-//!   `interfaces`, `nat`, `conntrack`, `firewall`, `leases`), each documented on its node;
+//!   `interfaces`, `nat`, `conntrack`, `firewall`, `leases`, `mirror`), each documented on its node;
 //!   addresses, endpoints and times are spelled once, in [`show`].
 
 #![deny(missing_docs)]
