@@ -39,6 +39,7 @@ const TABLES: &[&str] = &[
     "leases",
     "firewall",
     "captures",
+    "mirror",
 ];
 
 /// The home gateway with its DHCP lease file in the test's directory.
