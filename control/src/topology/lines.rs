@@ -42,7 +42,7 @@ pub struct LineIndex {
     open_path: Option<String>,
     /// Where the parser stopped at a syntax error.
     stopped_at: Option<(usize, usize)>,
-    /// Mappings by key path: (start char index, end char index, start column), for the
+    /// Mappings by key path: (start byte offset, end byte offset, start column), for the
     /// text of a mapping as written ([`LineIndex::text_of`]).
     spans: HashMap<String, (usize, usize, usize)>,
 }
@@ -180,6 +180,18 @@ impl LineIndex {
             w.index.open_path = w.open_path().filter(|p| !p.is_empty());
             w.index.stopped_at = Some(here(*e.marker()));
         }
+        // Spans as byte offsets, converted in one pass (the parser counts characters).
+        if !text.is_ascii() {
+            let bytes: Vec<usize> = text
+                .char_indices()
+                .map(|(b, _)| b)
+                .chain([text.len()])
+                .collect();
+            let byte = |c: usize| bytes.get(c).copied().unwrap_or(text.len());
+            for span in w.index.spans.values_mut() {
+                (span.0, span.1) = (byte(span.0), byte(span.1));
+            }
+        }
         w.index
     }
 
@@ -211,15 +223,9 @@ impl LineIndex {
     /// YAML document of its own, indented as in the file, whose scalars read exactly as the
     /// file's do. `None` if `path` is not a mapping written in the text (an alias, say).
     pub fn text_of(&self, text: &str, path: &str) -> Option<String> {
-        let &(start, end, column) = self.spans.get(path)?;
-        let byte = |chars: usize| {
-            text.char_indices()
-                .nth(chars)
-                .map_or(text.len(), |(b, _)| b)
-        };
-        let (from, mut to) = (byte(start), byte(end));
+        let &(from, mut to, column) = self.spans.get(path)?;
         // A flow mapping ends at its `}`, which the end mark points at.
-        if text[to..].starts_with('}') {
+        if text.get(to..).is_some_and(|rest| rest.starts_with('}')) {
             to += 1;
         }
         let body = text.get(from..to)?;
@@ -296,5 +302,10 @@ mod tests {
         let v: serde_yaml::Value = serde_yaml::from_str(&sw).unwrap_or_default();
         assert_eq!(v.get("kind").and_then(|k| k.as_str()), Some("switch"));
         assert!(i.text_of(text, "functions.none").is_none());
+        // Offsets in bytes, wherever multi-byte characters come before.
+        let text = "name: é\nfunctions:\n  m: { kind: mirror, vlan: 7 }   # ü\n";
+        let i = LineIndex::new(text);
+        let m = i.text_of(text, "functions.m").unwrap_or_default();
+        assert_eq!(m.trim(), "{ kind: mirror, vlan: 7 }");
     }
 }
