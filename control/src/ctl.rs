@@ -363,7 +363,6 @@ fn function_kind(f: &crate::plan::FunctionPlan) -> &'static str {
     use crate::plan::FunctionPlan as F;
     match f {
         F::Router(_) => "router",
-        F::DhcpServer { .. } => "dhcp-server",
         F::Kind(s) => s.0.kind().name(),
     }
 }

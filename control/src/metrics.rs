@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use nfv_dataplane::counters::DropCounters;
 use nfv_dataplane::{DropReason, WorkerCounters};
-use nfv_functions::dhcp::DhcpStats;
 use nfv_functions::kind::{Metric, MetricType};
 use prometheus::{Encoder, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
@@ -36,8 +35,6 @@ pub struct Source {
     pub workers: Vec<Arc<WorkerCounters>>,
     /// Each router's stats.
     pub routers: Vec<(String, Arc<nfv_functions::router::RouterStats>)>,
-    /// Each DHCP server's stats.
-    pub dhcp: Vec<(String, Arc<DhcpStats>)>,
     /// Each registered kind's function's stats.
     pub kinds: Vec<(String, Arc<dyn nfv_functions::kind::Stats>)>,
 }
@@ -110,12 +107,6 @@ pub const METRIC_NAMES: &[&str] = &[
     "nfv_router_forwarded_packets_total",
     "nfv_router_arp_requests_total",
     "nfv_router_icmp_errors_total",
-    "nfv_dhcp_received_total",
-    "nfv_dhcp_sent_total",
-    "nfv_dhcp_pool_exhausted_total",
-    "nfv_dhcp_ignored_total",
-    "nfv_dhcp_leases",
-    "nfv_dhcp_pool_free_addresses",
 ];
 
 impl Source {
@@ -293,58 +284,6 @@ impl Source {
                 add(&forwarded, &l, r.forwarded.get());
                 add(&requests, &l, r.arp_requests.get());
                 add(&errors, &l, r.icmp_errors.get());
-            }
-        }
-
-        if !self.dhcp.is_empty() {
-            let received = out.counter(
-                "nfv_dhcp_received_total",
-                "DHCP messages a server received, by type.",
-                &["function", "type"],
-            );
-            let sent = out.counter(
-                "nfv_dhcp_sent_total",
-                "DHCP messages a server sent, by type.",
-                &["function", "type"],
-            );
-            let exhausted = out.counter(
-                "nfv_dhcp_pool_exhausted_total",
-                "DISCOVERs left without an offer: no free address.",
-                &function,
-            );
-            let ignored = out.counter(
-                "nfv_dhcp_ignored_total",
-                "DHCP messages not served: relayed, for another server, or of an unknown type.",
-                &function,
-            );
-            let leases = out.gauge(
-                "nfv_dhcp_leases",
-                "DHCP leases by state: bound (expired ones kept for their client included) or offered.",
-                &["function", "state"],
-            );
-            let free = out.gauge(
-                "nfv_dhcp_pool_free_addresses",
-                "Pool addresses neither bound, offered nor declined.",
-                &function,
-            );
-            for (name, s) in &self.dhcp {
-                set(&leases, &[name, "bound"], s.leases_bound.get());
-                set(&leases, &[name, "offered"], s.leases_offered.get());
-                set(&free, &[name], s.pool_free.get());
-                for (t, c) in [
-                    ("discover", &s.discovers),
-                    ("request", &s.requests),
-                    ("release", &s.releases),
-                    ("decline", &s.declines),
-                    ("inform", &s.informs),
-                ] {
-                    add(&received, &[name, t], c.get());
-                }
-                for (t, c) in [("offer", &s.offers), ("ack", &s.acks), ("nak", &s.naks)] {
-                    add(&sent, &[name, t], c.get());
-                }
-                add(&exhausted, &[name], s.pool_exhausted.get());
-                add(&ignored, &[name], s.ignored.get());
             }
         }
 
@@ -548,6 +487,7 @@ fn answer(mut stream: TcpStream, source: &Source) -> std::io::Result<()> {
 mod tests {
     use super::*;
     use nfv_dataplane::WorkerId;
+    use nfv_functions::dhcp::DhcpStats;
     use nfv_functions::SwitchStats;
 
     fn source() -> Source {
@@ -570,8 +510,11 @@ mod tests {
             functions: vec!["sw".into()],
             workers: vec![w],
             routers: Vec::new(),
-            dhcp: vec![("dhcp".into(), Arc::new(DhcpStats::default()))],
-            kinds: vec![("sw".into(), sw), ("span".into(), mirror)],
+            kinds: vec![
+                ("sw".into(), sw),
+                ("span".into(), mirror),
+                ("dhcp".into(), Arc::new(DhcpStats::default())),
+            ],
         }
     }
 

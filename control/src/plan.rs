@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use nfv_dataplane::graph::GraphError;
@@ -17,10 +16,10 @@ use nfv_dataplane::port::{GeneratorConfig, Sizes};
 use nfv_dataplane::{Endpoint, Gate, MacAddr, NodeId, PortId};
 use nfv_functions::router::{NeighborConfig, Route, RouterConfig, RouterInterface};
 
-use nfv_functions::kind::Settings;
+use nfv_functions::kind::{BuildContext, Settings};
 
 use crate::lab::{netns_name, HostPlan, IfacePlan};
-use crate::topology::{DhcpServerConfig, FunctionKind, LinkEnd, PortKind, Topology};
+use crate::topology::{FunctionKind, LinkEnd, PortKind, Topology};
 
 /// What a port becomes.
 #[derive(Clone, Debug)]
@@ -60,15 +59,6 @@ pub enum PortPlan {
 pub enum FunctionPlan {
     /// A router, one interface per gate.
     Router(RouterConfig),
-    /// A DHCP server (one gate), with its MAC and lease file resolved.
-    DhcpServer {
-        /// The topology's settings.
-        config: DhcpServerConfig,
-        /// Its MAC address.
-        mac: MacAddr,
-        /// Where its leases are kept.
-        leases: PathBuf,
-    },
     /// A kind of the registry, its gates as its wiring names them.
     Kind(Settings),
 }
@@ -78,29 +68,19 @@ impl FunctionPlan {
     pub fn gates(&self) -> usize {
         match self {
             FunctionPlan::Router(r) => r.interfaces.len(),
-            FunctionPlan::DhcpServer { .. } => 1,
             FunctionPlan::Kind(s) => s.0.wiring().gates.len(),
         }
     }
 }
 
 /// Directory of lease files when a dhcp-server names none.
-pub const LEASE_DIR: &str = "/var/lib/nfv";
+pub use nfv_functions::dhcp::LEASE_DIR;
 
 /// A stable, locally administered unicast MAC address for `parts` (topology, function and
 /// interface names): the same names give the same address in every run, so hosts' ARP
 /// caches and DHCP clients see the same router and server after a restart.
 pub fn derived_mac(parts: &[&str]) -> MacAddr {
-    // FNV-1a, 64 bits.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for p in parts {
-        for b in p.bytes().chain([0u8]) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    let b = h.to_be_bytes();
-    MacAddr([0x0a, b[0], b[1], b[2], b[3], b[4]])
+    nfv_functions::kind::derived_mac(parts)
 }
 
 /// One wire: two ends.
@@ -237,26 +217,17 @@ impl Plan {
                     ));
                 }
                 FunctionKind::Kind(settings) => {
+                    let mut settings = settings.clone();
+                    settings.0.complete(&BuildContext {
+                        topology: &topo.name,
+                        function: &f.name,
+                        leases: None,
+                    });
                     let gates = settings.0.wiring().gates;
                     for (g, gate) in gates.iter().enumerate().filter(|(_, g)| !g.is_empty()) {
                         named.insert((f.name.as_str(), gate.clone()), Gate(g as u16));
                     }
-                    functions.push((f.name.clone(), FunctionPlan::Kind(settings.clone())));
-                }
-                FunctionKind::DhcpServer(d) => {
-                    let leases = d.leases.clone().unwrap_or_else(|| {
-                        PathBuf::from(LEASE_DIR)
-                            .join(&topo.name)
-                            .join(format!("{}.leases", f.name))
-                    });
-                    functions.push((
-                        f.name.clone(),
-                        FunctionPlan::DhcpServer {
-                            config: d.clone(),
-                            mac: d.mac.unwrap_or_else(|| derived_mac(&[&topo.name, &f.name])),
-                            leases,
-                        },
-                    ));
+                    functions.push((f.name.clone(), FunctionPlan::Kind(settings)));
                 }
             }
         }
@@ -336,7 +307,9 @@ impl Plan {
                     } => {
                         let id = *node_ids.get(name.as_str()).ok_or_else(unknown(name))?;
                         match &mut functions[id.index()].1 {
-                            FunctionPlan::DhcpServer { .. } => Ok(Endpoint::Node(id, Gate(0))),
+                            FunctionPlan::Kind(settings) if settings.0.wiring().single => {
+                                Ok(Endpoint::Node(id, Gate(0)))
+                            }
                             FunctionPlan::Kind(settings) if settings.0.wiring().grows => {
                                 Ok(Endpoint::Node(id, Gate(settings.0.add_gate())))
                             }
@@ -593,7 +566,9 @@ impl Plan {
                 let (name, f) = &self.functions[n.index()];
                 match f {
                     // Gates a bare mention added have no name: their index, as a switch's.
-                    FunctionPlan::Kind(settings) if settings.0.wiring().grows => {
+                    FunctionPlan::Kind(settings)
+                        if settings.0.wiring().grows || settings.0.wiring().single =>
+                    {
                         format!("{name}[{g}]")
                     }
                     FunctionPlan::Kind(settings) => {
@@ -677,7 +652,9 @@ impl Plan {
                     let mut lines = describe.lines();
                     let first = lines.next().unwrap_or_default();
                     let _ = writeln!(s, "  {i:<3} {name:<12} {first}");
-                    for g in 0..spec.wiring().gates.len() {
+                    // A single wire end has no gate to speak of.
+                    let wiring = spec.wiring();
+                    for g in (0..wiring.gates.len()).filter(|_| !wiring.single) {
                         let _ = writeln!(s, "        [{g}] {}", spec.gate_label(g));
                     }
                     for line in lines {
@@ -711,32 +688,6 @@ impl Plan {
                     if r.routes.len() > 20 {
                         let _ = writeln!(s, "        ... and {} more routes", r.routes.len() - 20);
                     }
-                }
-                FunctionPlan::DhcpServer {
-                    config: d,
-                    mac,
-                    leases,
-                } => {
-                    let pools: Vec<String> =
-                        d.pools.iter().map(|(a, b)| format!("{a}-{b}")).collect();
-                    let _ = writeln!(
-                        s,
-                        "  {i:<3} {name:<12} dhcp-server {} mac {}, pool {}, lease {}",
-                        d.address,
-                        mac,
-                        pools.join(", "),
-                        fmt_duration(d.lease)
-                    );
-                    let router = d
-                        .router
-                        .map(|r| r.to_string())
-                        .unwrap_or_else(|| "-".into());
-                    let _ = writeln!(
-                        s,
-                        "        router {router}, {} reservation(s), leases in {}",
-                        d.reservations.len(),
-                        leases.display()
-                    );
                 }
             }
         }

@@ -14,8 +14,8 @@ use nfv_dataplane::{
     DropReason, Endpoint, Graph, GraphBuilder, Node, NodeId, Pool, Port, PortId, Worker,
     WorkerCounters, WorkerHandle, WorkerId, BURST,
 };
-use nfv_functions::dhcp::{DhcpConfig, DhcpServer, DhcpStats};
-use nfv_functions::kind::BuildContext;
+use nfv_functions::dhcp::DhcpStats;
+use nfv_functions::kind::{BuildContext, LeaseStore};
 use nfv_functions::router::Router;
 use nfv_functions::SwitchStats;
 
@@ -171,43 +171,29 @@ fn build_function(
             extras.stats.push(stats(FunctionStats::Router(r.stats())));
             Box::new(r)
         }
-        FunctionPlan::DhcpServer {
-            config,
-            mac,
-            leases,
-        } => {
-            let known = crate::leases::load(leases)?;
-            tracing::info!(function = %name, file = %leases.display(), leases = known.len(), "loaded DHCP leases");
-            let (tx, rx) = crossbeam_channel::bounded(16);
-            let writer =
-                crate::leases::spawn_writer(leases.clone(), rx).map_err(RunError::Worker)?;
-            extras.lease_writers.push((name.to_string(), writer));
-            let cfg = DhcpConfig {
-                mac: *mac,
-                address: config.address.ip(),
-                prefix_len: config.address.prefix(),
-                pools: config.pools.clone(),
-                reservations: config.reservations.clone(),
-                router: config.router,
-                dns: config.dns.clone(),
-                domain: config.domain.clone(),
-                lease: config.lease,
-                renew: config.renew,
-                rebind: config.rebind,
-                options: config.options.clone(),
-                offer_hold: Duration::from_secs(60),
-                wall_at_zero: wall_at_zero(),
-            };
-            let server = DhcpServer::new(cfg, known, Some(tx));
-            extras
-                .stats
-                .push(stats(FunctionStats::Dhcp(server.stats())));
-            Box::new(server)
-        }
         FunctionPlan::Kind(settings) => {
+            // The cross-kind hook: state kept in a file (a DHCP server's leases) is read
+            // here, and written after every change by a thread of its own.
+            let store = match settings.0.state_file() {
+                None => None,
+                Some(file) => {
+                    let known = crate::leases::load(&file)?;
+                    tracing::info!(function = %name, file = %file.display(), leases = known.len(), "loaded DHCP leases");
+                    let (tx, rx) = crossbeam_channel::bounded(16);
+                    let writer =
+                        crate::leases::spawn_writer(file.clone(), rx).map_err(RunError::Worker)?;
+                    extras.lease_writers.push((name.to_string(), writer));
+                    Some(LeaseStore {
+                        known,
+                        updates: tx,
+                        wall_at_zero: wall_at_zero(),
+                    })
+                }
+            };
             let at = BuildContext {
                 topology: topology_name,
                 function: name,
+                leases: store.as_ref(),
             };
             let built = settings.0.build(&at).map_err(|e| function_error(name, e))?;
             extras.stats.push(stats(FunctionStats::Kind(built.stats)));
@@ -492,14 +478,12 @@ fn metrics_source(
         functions: plan.functions.iter().map(|(n, _)| n.clone()).collect(),
         workers: vec![counters],
         routers: Vec::new(),
-        dhcp: Vec::new(),
         kinds: Vec::new(),
     };
     // In the plan's order, whatever order they were built in.
     for (name, _) in &plan.functions {
         match stats.iter().find(|(n, _)| n == name).map(|(_, s)| s) {
             Some(FunctionStats::Router(s)) => source.routers.push((name.clone(), s.clone())),
-            Some(FunctionStats::Dhcp(s)) => source.dhcp.push((name.clone(), s.clone())),
             Some(FunctionStats::Kind(s)) => source.kinds.push((name.clone(), s.clone())),
             None => {}
         }
@@ -583,39 +567,29 @@ impl Running {
         r
     }
 
-    /// Each function's name and the counters `pick` finds in its stats.
-    fn stats_where<T: Clone>(
-        &self,
-        pick: impl Fn(&FunctionStats) -> Option<&T>,
-    ) -> Vec<(String, T)> {
-        self.state()
-            .stats
-            .iter()
-            .filter_map(|(n, s)| pick(s).map(|s| (n.clone(), s.clone())))
-            .collect()
-    }
-
     /// Each switch's name and counters.
     pub fn switch_stats(&self) -> Vec<(String, Arc<SwitchStats>)> {
+        self.kind_stats()
+    }
+
+    /// Each DHCP server's name and counters.
+    pub fn dhcp_stats(&self) -> Vec<(String, Arc<DhcpStats>)> {
+        self.kind_stats()
+    }
+
+    /// Each registered kind's function whose stats are a `T`, with those stats.
+    fn kind_stats<T: Send + Sync + 'static>(&self) -> Vec<(String, Arc<T>)> {
         self.state()
             .stats
             .iter()
             .filter_map(|(n, s)| match s {
                 FunctionStats::Kind(k) => {
                     let any: Arc<dyn Any + Send + Sync> = k.clone();
-                    any.downcast::<SwitchStats>().ok().map(|s| (n.clone(), s))
+                    any.downcast::<T>().ok().map(|s| (n.clone(), s))
                 }
                 _ => None,
             })
             .collect()
-    }
-
-    /// Each DHCP server's name and counters.
-    pub fn dhcp_stats(&self) -> Vec<(String, Arc<DhcpStats>)> {
-        self.stats_where(|s| match s {
-            FunctionStats::Dhcp(s) => Some(s),
-            _ => None,
-        })
     }
 
     /// Function counters for the exit summary, for people: one line per function of a

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use nfv_functions::dhcp::DhcpStats;
 use nfv_functions::kind::{Metric, MetricType, Stats};
 use nfv_functions::router::RouterStats;
 
@@ -13,8 +12,6 @@ use nfv_functions::router::RouterStats;
 pub enum FunctionStats {
     /// A router's.
     Router(Arc<RouterStats>),
-    /// A DHCP server's.
-    Dhcp(Arc<DhcpStats>),
     /// A registered kind's: it reports its own metrics.
     Kind(Arc<dyn Stats>),
 }

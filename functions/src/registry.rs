@@ -1,14 +1,14 @@
 //! The function kinds nfv knows, by the name a topology gives in `kind:`. A new kind is its
 //! folder and one line here; `nfv-control` learns everything else from the [`Kind`].
 //!
-//! (`router` and `dhcp-server` predate the registry: the control crate still describes
-//! them itself, and they move here one by one.)
+//! (`router` predates the registry: the control crate still describes it.)
 
 use crate::kind::Kind;
 
 /// Every registered kind.
 pub static KINDS: &[&dyn Kind] = &[
     &crate::switch::SwitchKind,
+    &crate::dhcp::DhcpKind,
     &crate::nat::NatFunctionKind,
     &crate::firewall::FirewallKind,
     &crate::mirror::MirrorKind,
@@ -34,7 +34,9 @@ mod tests {
         for k in KINDS {
             assert!(find(k.name()).is_some());
             assert!(!k.about().is_empty(), "{} has no help line", k.name());
-            let prefix = format!("nfv_{}_", k.name().replace('-', "_"));
+            // `nfv_` and the kind's first word: `nfv_switch_`, `nfv_dhcp_` (dhcp-server).
+            let word = k.name().split('-').next().unwrap_or_default();
+            let prefix = format!("nfv_{word}_");
             for m in k.metrics() {
                 assert!(m.name.starts_with(&prefix), "{} of {}", m.name, k.name());
                 assert_eq!(

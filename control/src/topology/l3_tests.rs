@@ -65,9 +65,11 @@ fn a_routed_file_becomes_the_model() {
     assert_eq!(r.neighbors.len(), 1);
     assert_eq!(r.icmp_rate, 5);
     assert_eq!(r.arp_queue, 16);
-    let FunctionKind::DhcpServer(d) = &t.functions[2].kind else {
-        panic!("not a dhcp server")
-    };
+    let d = match &t.functions[2].kind {
+        FunctionKind::Kind(k) => k.0.as_any().downcast_ref::<nfv_functions::dhcp::DhcpSpec>(),
+        _ => None,
+    }
+    .unwrap_or_else(|| panic!("not a dhcp server"));
     assert_eq!(d.pools.len(), 2);
     assert_eq!(d.lease, Duration::from_secs(600));
     assert_eq!(d.dns.len(), 1);

@@ -54,7 +54,7 @@ use nfv_dataplane::port::generator::{MAX_SIZE, MIN_SIZE};
 pub use nfv_dataplane::port::{GeneratorConfig, Proto, Sizes};
 use nfv_dataplane::MacAddr;
 use nfv_functions::kind::schema::{
-    did_you_mean, join, number_or_text, one_of, parse_cidr, OneOrMany, Ordered, RawDuration,
+    did_you_mean, join, number_or_text, one_of, parse_cidr, Ordered, RawDuration,
 };
 use nfv_functions::kind::{Kind, Report, Settings, Wiring};
 use serde::de::{Deserializer, MapAccess, Visitor};
@@ -70,7 +70,7 @@ pub const MIN_MTU: u32 = 68;
 /// Known port kinds.
 pub const PORT_KINDS: &[&str] = &["tap", "vhost-user", "null", "generator"];
 /// The function kinds that predate the registry, described in this module (see [`function_kinds`]).
-pub const FUNCTION_KINDS: &[&str] = &["router", "dhcp-server"];
+pub const FUNCTION_KINDS: &[&str] = &["router"];
 
 /// Every function kind: those described here ([`FUNCTION_KINDS`]) and those of the
 /// registry ([`nfv_functions::registry`]).
@@ -271,8 +271,6 @@ pub struct Function {
 pub enum FunctionKind {
     /// An IPv4 router.
     Router(RouterConfig),
-    /// A DHCP server.
-    DhcpServer(DhcpServerConfig),
     /// A kind of the registry: it describes itself.
     Kind(Settings),
 }
@@ -282,7 +280,6 @@ impl FunctionKind {
     pub fn name(&self) -> &'static str {
         match self {
             FunctionKind::Router(_) => "router",
-            FunctionKind::DhcpServer(_) => "dhcp-server",
             FunctionKind::Kind(s) => s.0.kind().name(),
         }
     }
@@ -292,13 +289,12 @@ impl FunctionKind {
     pub fn sub_ends(&self) -> Vec<String> {
         match self {
             FunctionKind::Router(r) => r.interfaces.iter().map(|i| i.name.clone()).collect(),
-            FunctionKind::DhcpServer(_) => Vec::new(),
             FunctionKind::Kind(s) => s.0.wiring().gates,
         }
     }
 }
 
-pub use l3::{DhcpServerConfig, RouterConfig, RouterInterface, StaticRoute};
+pub use l3::{RouterConfig, RouterInterface, StaticRoute};
 /// A firewall's settings: the function's own type.
 pub use nfv_functions::firewall::FirewallConfig;
 pub use nfv_functions::firewall::SIDES;
@@ -659,7 +655,7 @@ impl<'de> Deserialize<'de> for RawSize {
 }
 
 /// A function as written: `kind` and the keys of every kind that predates the registry;
-/// `ROUTER_KEYS` and `DHCP_KEYS` say which belong to which, and
+/// `ROUTER_KEYS` says which belong to the router, and
 /// the validator reports the others. A registered kind's function keeps its mapping in
 /// `registered` for the kind to read.
 #[derive(Debug, Default, Deserialize)]
@@ -682,21 +678,6 @@ struct RawFunction {
     arp_timeout: Option<RawDuration>,
     arp_queue: Option<u64>,
     icmp_rate: Option<u64>,
-    // dhcp-server
-    address: Option<String>,
-    mac: Option<String>,
-    pool: Option<OneOrMany>,
-    router: Option<String>,
-    dns: Option<OneOrMany>,
-    domain: Option<String>,
-    lease: Option<RawDuration>,
-    renew: Option<RawDuration>,
-    rebind: Option<RawDuration>,
-    #[serde(default)]
-    reservations: Ordered<String>,
-    #[serde(default)]
-    options: Ordered<String>,
-    leases: Option<String>,
 }
 
 /// A function of a registered kind, before its kind has read it.
@@ -738,18 +719,6 @@ impl RawFunction {
             ("arp_timeout", self.arp_timeout.is_some()),
             ("arp_queue", self.arp_queue.is_some()),
             ("icmp_rate", self.icmp_rate.is_some()),
-            ("address", self.address.is_some()),
-            ("mac", self.mac.is_some()),
-            ("pool", self.pool.is_some()),
-            ("router", self.router.is_some()),
-            ("dns", self.dns.is_some()),
-            ("domain", self.domain.is_some()),
-            ("lease", self.lease.is_some()),
-            ("renew", self.renew.is_some()),
-            ("rebind", self.rebind.is_some()),
-            ("reservations", !self.reservations.0.is_empty()),
-            ("options", !self.options.0.is_empty()),
-            ("leases", self.leases.is_some()),
         ]
         .into_iter()
         .filter_map(|(k, set)| set.then_some(k))
@@ -767,20 +736,6 @@ const ROUTER_KEYS: &[&str] = &[
     "arp_queue",
     "icmp_rate",
 ];
-const DHCP_KEYS: &[&str] = &[
-    "address",
-    "mac",
-    "pool",
-    "router",
-    "dns",
-    "domain",
-    "lease",
-    "renew",
-    "rebind",
-    "reservations",
-    "options",
-    "leases",
-];
 /// Every field of [`RawFunction`]: the keys of the kinds that predate the registry.
 const LEGACY_FUNCTION_KEYS: &[&str] = &[
     "kind",
@@ -791,18 +746,6 @@ const LEGACY_FUNCTION_KEYS: &[&str] = &[
     "arp_timeout",
     "arp_queue",
     "icmp_rate",
-    "address",
-    "mac",
-    "pool",
-    "router",
-    "dns",
-    "domain",
-    "lease",
-    "renew",
-    "rebind",
-    "reservations",
-    "options",
-    "leases",
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -1812,20 +1755,19 @@ impl Validator<'_> {
                         kind: r.kind.name(),
                     };
                     match r.kind.load(&r.text, &mut report) {
-                        Some(spec) => FunctionKind::Kind(Settings(spec)),
+                        Some(mut spec) => {
+                            // Paths in the file are relative to the file.
+                            if let Some(dir) = self.file.parent() {
+                                spec.resolve_paths(dir);
+                            }
+                            FunctionKind::Kind(Settings(spec))
+                        }
                         None => continue,
                     }
                 }
                 Some(kind @ "router") => {
                     self.only_function_keys(&key, kind, f, ROUTER_KEYS);
                     FunctionKind::Router(self.router(&key, f))
-                }
-                Some(kind @ "dhcp-server") => {
-                    self.only_function_keys(&key, kind, f, DHCP_KEYS);
-                    match self.dhcp_server(&key, f) {
-                        Some(c) => FunctionKind::DhcpServer(c),
-                        None => continue,
-                    }
                 }
                 Some(other) => {
                     self.error(
@@ -1892,7 +1834,6 @@ impl Validator<'_> {
                 .find(|(n, _)| n == f)
                 .and_then(|(_, rf)| rf.registered.as_ref().map(|r| r.kind))
         };
-        let mut single_used: HashMap<String, String> = HashMap::new();
         let mut port_used: HashMap<String, String> = HashMap::new();
         let mut att_used: HashMap<String, String> = HashMap::new();
         // Two-sided functions with a wrong link end: not also reported as not linked.
@@ -1974,22 +1915,6 @@ impl Validator<'_> {
                         self.error(&ekey, format!("a router is linked by interface: write `{head}.{example}` (its interfaces: {})", names.join(", ")));
                         ok = false;
                         continue;
-                    }
-                    if kind == Some("dhcp-server") {
-                        if sub.is_some() {
-                            self.error(&ekey, format!("`{end}`: a dhcp-server has one wire end and no sub-ends; write `{head}`"));
-                            ok = false;
-                            continue;
-                        }
-                        if middle {
-                            self.error(&ekey, format!("`{head}` is a dhcp-server, a single wire end; it can only be the first or last end of a link"));
-                            ok = false;
-                            continue;
-                        }
-                        if let Some(prev) = single_used.insert(head.to_string(), ekey.clone()) {
-                            self.error(&ekey, format!("dhcp-server `{head}` is already linked at {prev}; it has a single wire end (link it to a switch that serves several ports)"));
-                            ok = false;
-                        }
                     }
                     if let Some(a) = sub {
                         let declared = sub_ends(head);
@@ -2074,18 +1999,6 @@ impl Validator<'_> {
                     continue;
                 }
                 FunctionKind::Router(_) => ("interface", "interfaces"),
-                FunctionKind::DhcpServer(_) => {
-                    if !single_used.contains_key(&f.name) {
-                        self.error(
-                            format!("functions.{}", f.name),
-                            format!(
-                                "dhcp-server `{}` is not linked: link it to the switch of the segment it serves, like `[{}, lan]`",
-                                f.name, f.name
-                            ),
-                        );
-                    }
-                    continue;
-                }
             };
             for a in f.kind.sub_ends() {
                 let full = format!("{}.{a}", f.name);
@@ -2122,6 +2035,25 @@ impl Validator<'_> {
         }
         // A bare mention of a growing function is a gate of its own (added by the plan).
         if sub.is_none() && wiring.grows {
+            return true;
+        }
+        if wiring.single {
+            let end = sub.map_or(head.to_string(), |s| format!("{head}.{s}"));
+            if sub.is_some() {
+                self.error(
+                    ekey,
+                    format!("`{end}`: a {k} has one wire end and no sub-ends; write `{head}`"),
+                );
+                return false;
+            }
+            if middle {
+                self.error(ekey, format!("`{head}` is a {k}, a single wire end; it can only be the first or last end of a link"));
+                return false;
+            }
+            if let Some(prev) = used.insert(head.to_string(), ekey.to_string()) {
+                self.error(ekey, format!("{k} `{head}` is already linked at {prev}; it has a single wire end (link it to a switch that serves several ports)"));
+                return false;
+            }
             return true;
         }
         let names: Vec<&str> = wiring
@@ -2233,6 +2165,15 @@ impl Validator<'_> {
         let k = settings.0.kind().name();
         if let Some(sides) = two_sided(&wiring) {
             return self.sides_linked(name, k, sides, used);
+        }
+        if wiring.single {
+            if !used.contains_key(name) {
+                self.error(
+                    format!("functions.{name}"),
+                    format!("{k} `{name}` is not linked: link it to the switch of the segment it serves, like `[{name}, lan]`"),
+                );
+            }
+            return;
         }
         if let Some(under) = wiring.declared_under {
             for g in wiring.gates.iter().filter(|g| !g.is_empty()) {

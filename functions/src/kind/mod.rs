@@ -82,6 +82,9 @@ pub struct Wiring {
     pub grows: bool,
     /// What a named gate is called in messages (`gate`, `attachment`).
     pub noun: &'static str,
+    /// One unnamed gate, linked by the function's bare name at one end of one link (a DHCP
+    /// server).
+    pub single: bool,
     /// The key the named gates are declared under in the settings (`attachments`), if any.
     pub declared_under: Option<&'static str>,
 }
@@ -93,6 +96,7 @@ impl Wiring {
             gates: gates.iter().map(|g| g.to_string()).collect(),
             through,
             grows: false,
+            single: false,
             noun: "gate",
             declared_under: None,
         }
@@ -106,6 +110,36 @@ pub struct BuildContext<'a> {
     pub topology: &'a str,
     /// The function's name.
     pub function: &'a str,
+    /// Cross-kind hook: the state `nfv-control` keeps in the file [`Spec::state_file`]
+    /// names (a DHCP server's leases), when there is one.
+    pub leases: Option<&'a LeaseStore>,
+}
+
+/// A DHCP server's leases as `nfv-control` keeps them (see [`BuildContext::leases`]).
+#[derive(Clone, Debug)]
+pub struct LeaseStore {
+    /// The leases read from the file at start.
+    pub known: Vec<crate::dhcp::Lease>,
+    /// Where the server sends its leases after every change (a writer thread saves them).
+    pub updates: crossbeam_channel::Sender<crate::dhcp::LeaseUpdate>,
+    /// Unix time in seconds at the worker clock's zero (lease files hold wall-clock times).
+    pub wall_at_zero: u64,
+}
+
+/// A stable, locally administered unicast MAC address for `parts` (topology, function and
+/// interface names): the same names give the same address in every run, so hosts' ARP
+/// caches and DHCP clients see the same router and server after a restart.
+pub fn derived_mac(parts: &[&str]) -> nfv_dataplane::MacAddr {
+    // FNV-1a, 64 bits.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for b in p.bytes().chain([0u8]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    let b = h.to_be_bytes();
+    nfv_dataplane::MacAddr([0x0a, b[0], b[1], b[2], b[3], b[4]])
 }
 
 /// A node and the stats it shares with the control side.
@@ -139,6 +173,21 @@ pub trait Spec: Debug + Send + Sync {
     /// the kind's name (`nat to 203.0.113.2, ...`, `firewall, 65536 connections`), then any
     /// number of detail lines (printed indented, after the gates).
     fn describe(&self) -> String;
+
+    /// Fill in what the settings leave to the names (a derived MAC, a default file), before
+    /// the plan describes and builds the function. The default does nothing.
+    fn complete(&mut self, _at: &BuildContext<'_>) {}
+
+    /// Make the paths of the settings absolute against `base`, the topology file's
+    /// directory. The default does nothing.
+    fn resolve_paths(&mut self, _base: &std::path::Path) {}
+
+    /// Cross-kind hook: the file whose state `nfv-control` reads at start and writes after
+    /// every change, handing it to the node in [`BuildContext::leases`] (a DHCP server's
+    /// leases). `None` (the default) for every other kind.
+    fn state_file(&self) -> Option<std::path::PathBuf> {
+        None
+    }
 
     /// Add a gate for a bare mention (only called when [`Wiring::grows`]); its index.
     fn add_gate(&mut self) -> u16 {

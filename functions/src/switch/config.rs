@@ -263,6 +263,7 @@ impl Spec for SwitchSpec {
             gates: self.attachments.iter().map(|(a, _)| a.clone()).collect(),
             through: None,
             grows: true,
+            single: false,
             noun: "attachment",
             declared_under: Some("attachments"),
         }

@@ -39,6 +39,11 @@
 //! The DHCP path is not the fast path: parsing and building use smoltcp's `DhcpPacket`
 //! view, and a message may allocate (client keys, the lease list).
 
+mod config;
+mod metrics;
+
+pub use config::{option_bytes, DhcpKind, DhcpSpec, LEASE_DIR};
+
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;

@@ -1,0 +1,577 @@
+//! A DHCP server's settings as the topology file writes them, checked: the `dhcp-server`
+//! kind.
+//!
+//! ```yaml
+//! functions:
+//!   dhcp:
+//!     kind: dhcp-server           # one wire end: link it to the switch of its segment
+//!     address: 192.168.1.2/24     # its own address and the subnet it serves (required)
+//!     mac: 02:00:00:00:00:02      # derived from the names when not given
+//!     pool: 192.168.1.100-192.168.1.199   # one range or a list (required)
+//!     router: 192.168.1.1
+//!     dns: [192.168.1.1]
+//!     domain: lab.example
+//!     lease: 1h                   # and renew, rebind (defaults: half and 7/8 of lease)
+//!     reservations: { 02:00:00:00:01:0a: 192.168.1.10 }
+//!     options: { 42: 10.0.1.1, 252: 0x0a0b }   # extra options: addresses, 0x hex or text
+//!     leases: dhcp.leases         # the lease file (relative to the topology file);
+//!                                 # default /var/lib/nfv/TOPOLOGY/NAME.leases
+//! ```
+//!
+//! The lease file is the one part of a DHCP server that is not the kind's own: its path is
+//! resolved by `nfv-control` ([`Spec::resolve_paths`], [`Spec::state_file`]), which reads
+//! the leases at start and writes them after every change, on a thread of its own; the
+//! server gets them through [`BuildContext::leases`].
+
+use std::any::Any;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnetwork::Ipv4Network;
+use nfv_dataplane::MacAddr;
+use serde::Deserialize;
+
+use super::{DhcpConfig, DhcpServer};
+use crate::kind::schema::{duration_or, parse_cidr, OneOrMany, Ordered, RawDuration};
+use crate::kind::{
+    self, derived_mac, BuildContext, Built, Counting, Kind, Metric, Report, Spec, Wiring,
+};
+
+/// The `dhcp-server` kind, for the registry.
+pub struct DhcpKind;
+
+/// Where lease files go when a dhcp-server names none.
+pub const LEASE_DIR: &str = "/var/lib/nfv";
+
+impl Kind for DhcpKind {
+    fn name(&self) -> &'static str {
+        "dhcp-server"
+    }
+
+    fn about(&self) -> &'static str {
+        "a DHCPv4 server for one segment: address, pool, router, dns, domain, lease, renew, \
+         rebind, reservations, options, leases"
+    }
+
+    fn keys(&self) -> &'static [&'static str] {
+        &[
+            "address",
+            "mac",
+            "pool",
+            "router",
+            "dns",
+            "domain",
+            "lease",
+            "renew",
+            "rebind",
+            "reservations",
+            "options",
+            "leases",
+        ]
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["leases"]
+    }
+
+    fn metrics(&self) -> &'static [&'static Metric] {
+        &super::metrics::METRICS
+    }
+
+    fn load(&self, text: &str, report: &mut dyn Report) -> Option<Box<dyn Spec>> {
+        let raw: RawDhcp = kind::settings(text, report)?;
+        let mut c = Counting::new(report);
+        let spec = dhcp(&mut c, &raw);
+        match spec {
+            Some(s) if c.errors == 0 => Some(Box::new(s)),
+            _ => None,
+        }
+    }
+}
+
+/// A DHCP server as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDhcp {
+    address: Option<String>,
+    mac: Option<String>,
+    pool: Option<OneOrMany>,
+    router: Option<String>,
+    dns: Option<OneOrMany>,
+    domain: Option<String>,
+    lease: Option<RawDuration>,
+    renew: Option<RawDuration>,
+    rebind: Option<RawDuration>,
+    #[serde(default)]
+    reservations: Ordered<String>,
+    #[serde(default)]
+    options: Ordered<String>,
+    leases: Option<String>,
+}
+
+/// A DHCP server's checked settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DhcpSpec {
+    /// The server's address and the subnet it serves.
+    pub address: Ipv4Network,
+    /// Its MAC address; derived from the names when not given.
+    pub mac: Option<MacAddr>,
+    /// Inclusive address ranges.
+    pub pools: Vec<(Ipv4Addr, Ipv4Addr)>,
+    /// Default gateway handed out.
+    pub router: Option<Ipv4Addr>,
+    /// DNS servers handed out.
+    pub dns: Vec<Ipv4Addr>,
+    /// Domain name handed out.
+    pub domain: Option<String>,
+    /// Lease time.
+    pub lease: Duration,
+    /// Renewal time (T1).
+    pub renew: Option<Duration>,
+    /// Rebinding time (T2).
+    pub rebind: Option<Duration>,
+    /// Fixed addresses by MAC.
+    pub reservations: Vec<(MacAddr, Ipv4Addr)>,
+    /// Extra options by code.
+    pub options: Vec<(u8, Vec<u8>)>,
+    /// The lease file, if given (made absolute against the topology file's directory by
+    /// [`Spec::resolve_paths`]).
+    pub leases: Option<PathBuf>,
+}
+
+/// Option codes the server fills from its own keys.
+const MANAGED_OPTIONS: &[(u8, &str)] = &[
+    (1, "the subnet mask comes from `address`"),
+    (3, "use `router`"),
+    (6, "use `dns`"),
+    (15, "use `domain`"),
+    (50, "the client asks for its address"),
+    (51, "use `lease`"),
+    (53, "the message type is the server's"),
+    (54, "the server identifier is `address`"),
+    (58, "use `renew`"),
+    (59, "use `rebind`"),
+    (61, "the client identifier is the client's"),
+];
+
+/// The bytes of an extra option value: a comma-separated IPv4 list, `0x` and hex digits, or
+/// text.
+pub fn option_bytes(v: &str) -> Result<Vec<u8>, String> {
+    if let Some(hex) = v.strip_prefix("0x") {
+        if hex.is_empty() || hex.len() % 2 != 0 {
+            return Err(format!(
+                "`{v}`: hex needs an even number of digits, like 0x0a0b"
+            ));
+        }
+        return (0..hex.len())
+            .step_by(2)
+            .map(|i| {
+                hex.get(i..i + 2)
+                    .and_then(|b| u8::from_str_radix(b, 16).ok())
+                    .ok_or_else(|| {
+                        format!(
+                            "`{v}`: `{}` is not a hex byte",
+                            hex.get(i..i + 2).unwrap_or("")
+                        )
+                    })
+            })
+            .collect();
+    }
+    let ips: Option<Vec<Ipv4Addr>> = v.split(',').map(|p| p.trim().parse().ok()).collect();
+    let bytes = match ips {
+        Some(ips) => ips.iter().flat_map(|ip| ip.octets()).collect(),
+        None => v.as_bytes().to_vec(),
+    };
+    if bytes.is_empty() || bytes.len() > 255 {
+        return Err(format!(
+            "`{v}`: an option holds 1 to 255 bytes, this one {}",
+            bytes.len()
+        ));
+    }
+    Ok(bytes)
+}
+
+fn ipv4(r: &mut Counting<'_>, key: &str, a: &str) -> Option<Ipv4Addr> {
+    let ip = a.parse().ok();
+    if ip.is_none() {
+        r.error(key, format!("`{a}` is not an IPv4 address"));
+    }
+    ip
+}
+
+fn unicast_mac(r: &mut Counting<'_>, key: &str, m: &str) -> Option<MacAddr> {
+    let Ok(mac) = m.parse::<MacAddr>() else {
+        r.error(
+            key,
+            format!("`{m}` is not a MAC address: expected six hex bytes like 02:00:00:00:00:01"),
+        );
+        return None;
+    };
+    if mac == MacAddr([0; 6]) {
+        r.error(
+            key,
+            format!("`{m}` is all zeros: expected a unicast MAC like 02:00:00:00:00:01"),
+        );
+        return None;
+    }
+    if mac.is_multicast() {
+        r.error(
+            key,
+            format!("`{m}` is a multicast address: expected a unicast MAC"),
+        );
+        return None;
+    }
+    Some(mac)
+}
+
+/// A host address with its subnet: not the network or broadcast address.
+fn host_cidr(r: &mut Counting<'_>, key: &str, a: &str) -> Option<Ipv4Network> {
+    let n = match parse_cidr(a) {
+        Ok(n) => n,
+        Err(m) => {
+            r.error(key, m);
+            return None;
+        }
+    };
+    if n.prefix() < 31 && (n.ip() == n.network() || n.ip() == n.broadcast()) {
+        r.error(
+            key,
+            format!("{n} is the subnet's network or broadcast address, not a host address"),
+        );
+        return None;
+    }
+    Some(n)
+}
+
+fn dhcp(r: &mut Counting<'_>, f: &RawDhcp) -> Option<DhcpSpec> {
+    let address = match f.address.as_deref() {
+        None => {
+            r.error(
+                "address",
+                "missing: a dhcp-server needs its own `address` with the subnet it serves, like 192.168.1.2/24 (it is the server identifier clients renew with)".into(),
+            );
+            None
+        }
+        Some(a) => host_cidr(r, "address", a),
+    };
+    let mac = f.mac.as_deref().and_then(|m| unicast_mac(r, "mac", m));
+    let in_subnet = |ip: Ipv4Addr| address.is_none_or(|n| n.contains(ip));
+    let subnet = address
+        .map(|n| format!("{}/{}", n.network(), n.prefix()))
+        .unwrap_or_default();
+
+    let mut pools: Vec<(Ipv4Addr, Ipv4Addr)> = Vec::new();
+    match &f.pool {
+        None => r.error(
+            "pool",
+            "missing: a dhcp-server needs a `pool` of addresses, like 192.168.1.100-192.168.1.199"
+                .into(),
+        ),
+        Some(list) => {
+            if list.items.is_empty() {
+                r.error("pool", "the pool list is empty".into());
+            }
+            for (i, range) in list.items.iter().enumerate() {
+                let pkey = list.key("pool", i);
+                let parsed = range.split_once('-').and_then(|(a, b)| {
+                    Some((
+                        a.trim().parse::<Ipv4Addr>().ok()?,
+                        b.trim().parse::<Ipv4Addr>().ok()?,
+                    ))
+                });
+                let Some((a, b)) = parsed else {
+                    r.error(&pkey, format!("`{range}` is not a range: expected FIRST-LAST, like 192.168.1.100-192.168.1.199"));
+                    continue;
+                };
+                if u32::from(a) > u32::from(b) {
+                    r.error(
+                        &pkey,
+                        format!("`{range}`: the first address is above the last"),
+                    );
+                    continue;
+                }
+                if !in_subnet(a) || !in_subnet(b) {
+                    r.error(
+                        &pkey,
+                        format!("`{range}` is not inside the server's subnet {subnet}"),
+                    );
+                    continue;
+                }
+                if let Some(n) = address {
+                    let (lo, hi) = (u32::from(a), u32::from(b));
+                    let inside = |x: Ipv4Addr| (lo..=hi).contains(&u32::from(x));
+                    if n.prefix() < 31 && (inside(n.network()) || inside(n.broadcast())) {
+                        r.error(
+                            &pkey,
+                            format!("`{range}` holds the subnet's network or broadcast address"),
+                        );
+                        continue;
+                    }
+                    if inside(n.ip()) {
+                        r.error(
+                            &pkey,
+                            format!("`{range}` holds the server's own address {}", n.ip()),
+                        );
+                        continue;
+                    }
+                }
+                if let Some(&(oa, ob)) = pools.iter().find(|&&(oa, ob)| {
+                    u32::from(a) <= u32::from(ob) && u32::from(oa) <= u32::from(b)
+                }) {
+                    r.error(&pkey, format!("`{range}` overlaps the range {oa}-{ob}"));
+                    continue;
+                }
+                pools.push((a, b));
+            }
+        }
+    }
+    let router = f.router.as_deref().and_then(|a| {
+        let ip = ipv4(r, "router", a)?;
+        if !in_subnet(ip) {
+            r.error(
+                "router",
+                format!("router {ip} is not in the served subnet {subnet}"),
+            );
+        }
+        Some(ip)
+    });
+    let mut dns = Vec::new();
+    if let Some(list) = &f.dns {
+        for (i, d) in list.items.iter().enumerate() {
+            if let Some(ip) = ipv4(r, &list.key("dns", i), d) {
+                dns.push(ip);
+            }
+        }
+    }
+    if let Some(d) = &f.domain {
+        let ok = !d.is_empty()
+            && d.len() <= 253
+            && d.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+        if !ok {
+            r.error(
+                "domain",
+                format!("`{d}` is not a domain name like lab.example"),
+            );
+        }
+    }
+    let lease = duration_or(r, "lease", f.lease.as_ref(), Duration::from_secs(3600));
+    let renew = f
+        .renew
+        .as_ref()
+        .map(|d| duration_or(r, "renew", Some(d), lease / 2));
+    let rebind = f
+        .rebind
+        .as_ref()
+        .map(|d| duration_or(r, "rebind", Some(d), lease * 7 / 8));
+    let t1 = renew.unwrap_or(lease / 2);
+    let t2 = rebind.unwrap_or(lease * 7 / 8);
+    if t1 >= t2 || t2 >= lease {
+        let k = if rebind.is_some() { "rebind" } else { "renew" };
+        r.error(
+            k,
+            format!(
+                "expected renew < rebind < lease; here renew {}s, rebind {}s, lease {}s",
+                t1.as_secs(),
+                t2.as_secs(),
+                lease.as_secs()
+            ),
+        );
+    }
+    let mut reservations: Vec<(MacAddr, Ipv4Addr)> = Vec::new();
+    for (m, ip) in &f.reservations.0 {
+        let rkey = format!("reservations.{m}");
+        let Some(mac) = unicast_mac(r, &rkey, m) else {
+            continue;
+        };
+        let Some(ip) = ipv4(r, &rkey, ip) else {
+            continue;
+        };
+        if !in_subnet(ip) || address.is_some_and(|n| n.ip() == ip) {
+            r.error(
+                &rkey,
+                format!("{ip} is not a free address in the served subnet {subnet}"),
+            );
+            continue;
+        }
+        if let Some((other, _)) = reservations.iter().find(|(_, o)| *o == ip) {
+            r.error(&rkey, format!("{ip} is already reserved for {other}"));
+            continue;
+        }
+        reservations.push((mac, ip));
+    }
+    let mut options = Vec::new();
+    for (code, v) in &f.options.0 {
+        let okey = format!("options.{code}");
+        let Some(c) = code.parse::<u8>().ok().filter(|c| (1..=254).contains(c)) else {
+            r.error(
+                &okey,
+                format!("`{code}` is not an option code: expected 1 to 254"),
+            );
+            continue;
+        };
+        if let Some((_, why)) = MANAGED_OPTIONS.iter().find(|(m, _)| *m == c) {
+            r.error(&okey, format!("option {c} is set by the server: {why}"));
+            continue;
+        }
+        match option_bytes(v) {
+            Ok(b) => options.push((c, b)),
+            Err(m) => r.error(&okey, m),
+        }
+    }
+    Some(DhcpSpec {
+        address: address?,
+        mac,
+        pools,
+        router,
+        dns,
+        domain: f.domain.clone(),
+        lease,
+        renew,
+        rebind,
+        reservations,
+        options,
+        leases: f.leases.as_deref().map(PathBuf::from),
+    })
+}
+
+impl DhcpSpec {
+    /// The server's configuration, its MAC derived from the names when not given.
+    pub fn config(&self, at: &BuildContext<'_>, wall_at_zero: u64) -> DhcpConfig {
+        DhcpConfig {
+            mac: self
+                .mac
+                .unwrap_or_else(|| derived_mac(&[at.topology, at.function])),
+            address: self.address.ip(),
+            prefix_len: self.address.prefix(),
+            pools: self.pools.clone(),
+            reservations: self.reservations.clone(),
+            router: self.router,
+            dns: self.dns.clone(),
+            domain: self.domain.clone(),
+            lease: self.lease,
+            renew: self.renew,
+            rebind: self.rebind,
+            options: self.options.clone(),
+            offer_hold: Duration::from_secs(60),
+            wall_at_zero,
+        }
+    }
+}
+
+impl Spec for DhcpSpec {
+    fn kind(&self) -> &'static dyn Kind {
+        &DhcpKind
+    }
+
+    fn wiring(&self) -> Wiring {
+        Wiring {
+            single: true,
+            ..Wiring::fixed(&[""], None)
+        }
+    }
+
+    fn build(&self, at: &BuildContext<'_>) -> Result<Built, String> {
+        let store = at.leases;
+        let wall = store.map_or(0, |s| s.wall_at_zero);
+        let known = store.map(|s| s.known.clone()).unwrap_or_default();
+        let updates = store.map(|s| s.updates.clone());
+        let server = DhcpServer::new(self.config(at, wall), known, updates);
+        let stats = server.stats();
+        Ok(Built {
+            node: Box::new(server),
+            stats: stats as Arc<dyn kind::Stats>,
+        })
+    }
+
+    fn clone_spec(&self) -> Box<dyn Spec> {
+        Box::new(self.clone())
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        if let Some(p) = &self.leases {
+            if p.is_relative() {
+                self.leases = Some(base.join(p));
+            }
+        }
+    }
+
+    /// The MAC derived from the names and the default lease file, where not given.
+    fn complete(&mut self, at: &BuildContext<'_>) {
+        self.mac
+            .get_or_insert_with(|| derived_mac(&[at.topology, at.function]));
+        self.leases.get_or_insert_with(|| {
+            PathBuf::from(LEASE_DIR)
+                .join(at.topology)
+                .join(format!("{}.leases", at.function))
+        });
+    }
+
+    fn state_file(&self) -> Option<PathBuf> {
+        self.leases.clone()
+    }
+
+    fn describe(&self) -> String {
+        let pools: Vec<String> = self.pools.iter().map(|(a, b)| format!("{a}-{b}")).collect();
+        let mac = self
+            .mac
+            .map(|m| m.to_string())
+            .unwrap_or_else(|| "-".into());
+        let router = self
+            .router
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "-".into());
+        let leases = self
+            .leases
+            .as_deref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        format!(
+            "dhcp-server {} mac {mac}, pool {}, lease {}\nrouter {router}, {} reservation(s), leases in {leases}",
+            self.address,
+            pools.join(", "),
+            fmt_duration(self.lease),
+            self.reservations.len(),
+        )
+    }
+}
+
+/// `300s` as `5m`, `3600s` as `1h`.
+fn fmt_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if s.is_multiple_of(3600) && s > 0 {
+        format!("{}h", s / 3600)
+    } else if s.is_multiple_of(60) && s > 0 {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn option_values() {
+        assert_eq!(
+            option_bytes("10.0.0.1, 10.0.0.2"),
+            Ok(vec![10, 0, 0, 1, 10, 0, 0, 2])
+        );
+        assert_eq!(option_bytes("0x0a0B"), Ok(vec![10, 11]));
+        assert_eq!(option_bytes("hello"), Ok(b"hello".to_vec()));
+        assert!(option_bytes("0x0").is_err());
+        assert!(option_bytes("0xzz").is_err());
+        assert!(option_bytes(&"x".repeat(256)).is_err());
+        assert!(option_bytes("0xé1").is_err());
+    }
+}
