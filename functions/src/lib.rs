@@ -9,10 +9,10 @@
 //!   (`ctx.now`), so every timer is testable with a fake clock.
 //! - A function kind owns its part of the topology file: [`kind::Kind`] reads and checks its
 //!   keys, names its gates, builds its node and exports its metrics, and [`registry`] lists
-//!   the kinds, so that `nfv-control` is generic machinery (`switch`, `nat`, `firewall` and
-//!   [`mirror`] are made that way; `router` and `dhcp-server` are still described by
-//!   `nfv-control` and move into the registry next). Functions still open no file: I/O such
-//!   as a DHCP lease file stays in `nfv-control`.
+//!   the kinds, so that `nfv-control` is generic machinery (`switch`, `dhcp-server`, `nat`,
+//!   `firewall` and [`mirror`] are made that way; `router` is still described by
+//!   `nfv-control` and moves into the registry next). Functions still open no file: I/O such
+//!   as a DHCP lease file stays in `nfv-control` (a documented hook of [`kind::Spec`]).
 //! - Header access: [`wire`] has checked views (after the checked constructor no getter can
 //!   panic, whatever the frame holds), but most functions still read fields by offset after
 //!   their own length checks, and NAT and firewall each parse every packet; one layer of

@@ -25,9 +25,9 @@
 //!                           # metrics (this is the default), or `metrics: off`
 //! ```
 //!
-//! `router` and `dhcp-server` are described in `l3.rs`. The kinds of the registry
-//! (`nat`, `firewall`, `mirror`: see `nfv_functions::registry`) describe themselves; the
-//! one setting that names another function (a nat's `masquerade: ROUTER.INTERFACE`) is
+//! `router` is described in `l3.rs`. The kinds of the registry (`switch`, `dhcp-server`,
+//! `nat`, `firewall`, `mirror`: see `nfv_functions::registry`) describe themselves; the one
+//! setting that names another function (a nat's `masquerade: ROUTER.INTERFACE`) is
 //! resolved in `hooks.rs`.
 //!
 //! Loading has three steps: serde_yaml reads the text into the raw structs below (types and
@@ -37,8 +37,7 @@
 //! key path. A new function kind is a folder of `nfv-functions` and a line in its registry
 //! (`nfv_functions::registry`): its function is kept as YAML while the file is read, the
 //! kind reads and checks it, and [`FunctionKind::Kind`] holds the result. The kinds that
-//! predate the registry (switch, router, dhcp-server) are still written out here; ports
-//! too.
+//! predate the registry (the router) are still written out here; ports too.
 
 mod hooks;
 mod l3;
