@@ -23,10 +23,8 @@
 //! the leases at start and writes them after every change, on a thread of its own; the
 //! server gets them through [`BuildContext::leases`].
 
-use std::any::Any;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use ipnetwork::Ipv4Network;
@@ -483,18 +481,7 @@ impl Spec for DhcpSpec {
         let updates = store.map(|s| s.updates.clone());
         let server = DhcpServer::new(self.config(at, wall), known, updates);
         let stats = server.stats();
-        Ok(Built {
-            node: Box::new(server),
-            stats: stats as Arc<dyn kind::Stats>,
-        })
-    }
-
-    fn clone_spec(&self) -> Box<dyn Spec> {
-        Box::new(self.clone())
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
+        Ok(Built::new(server, stats))
     }
 
     fn resolve_paths(&mut self, base: &Path) {

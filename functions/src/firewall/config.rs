@@ -36,9 +36,7 @@
 //! `tcp/N`, `udp/N`, `tcp/FIRST-LAST`, `udp/FIRST-LAST` the protocol and destination port.
 //! A direction takes `allow` or `rules`, not both.
 
-use std::any::Any;
 use std::net::Ipv4Addr;
-use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -547,18 +545,7 @@ impl Spec for FirewallConfig {
     fn build(&self, _at: &BuildContext<'_>) -> Result<Built, String> {
         let fw = Firewall::new(self.clone());
         let stats = fw.stats();
-        Ok(Built {
-            node: Box::new(fw),
-            stats: stats as Arc<dyn kind::Stats>,
-        })
-    }
-
-    fn clone_spec(&self) -> Box<dyn Spec> {
-        Box::new(self.clone())
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
+        Ok(Built::new(fw, stats))
     }
 
     /// `65536 connections`, then each direction's default and rules (the first 20).

@@ -150,18 +150,24 @@ pub struct Built {
     pub stats: Arc<dyn Stats>,
 }
 
+impl Built {
+    /// `node`, sharing `stats`.
+    pub fn new<N: Node + 'static, S: Stats>(node: N, stats: Arc<S>) -> Built {
+        Built {
+            node: Box::new(node),
+            stats,
+        }
+    }
+}
+
 /// A function's checked settings: what it becomes, and how it is wired and reconfigured.
-pub trait Spec: Debug + Send + Sync {
+pub trait Spec: Debug + Send + Sync + SpecBase {
     /// Its kind.
     fn kind(&self) -> &'static dyn Kind;
     /// Its gates.
     fn wiring(&self) -> Wiring;
     /// Make its node.
     fn build(&self, at: &BuildContext<'_>) -> Result<Built, String>;
-    /// A copy.
-    fn clone_spec(&self) -> Box<dyn Spec>;
-    /// Itself, to compare with another spec of its kind.
-    fn as_any(&self) -> &dyn Any;
     /// The configuration a running node built from `old` takes in place
     /// ([`Node::reconfigure`]) to behave as this spec says, keeping its state and counters;
     /// `None` (the default) if it must be made anew. The caller has checked that every
@@ -220,6 +226,24 @@ pub struct Masquerade {
     pub router: String,
     /// Its interface.
     pub interface: String,
+}
+
+/// What every [`Spec`] has by being `Clone` and `'static`: implemented for all of them.
+pub trait SpecBase {
+    /// A copy.
+    fn clone_spec(&self) -> Box<dyn Spec>;
+    /// Itself, to compare with another spec of its kind.
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<T: Spec + Clone + 'static> SpecBase for T {
+    fn clone_spec(&self) -> Box<dyn Spec> {
+        Box::new(self.clone())
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
 }
 
 /// The settings of one function, as the topology model holds them: a [`Spec`] that can be

@@ -1,7 +1,6 @@
 //! A mirror's settings: what the topology file says, checked.
 
 use std::any::Any;
-use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -167,18 +166,7 @@ impl Spec for MirrorConfig {
     fn build(&self, _at: &BuildContext<'_>) -> Result<Built, String> {
         let node = Mirror::new(self.clone());
         let stats = node.stats();
-        Ok(Built {
-            node: Box::new(node),
-            stats: stats as Arc<dyn kind::Stats>,
-        })
-    }
-
-    fn clone_spec(&self) -> Box<dyn Spec> {
-        Box::new(self.clone())
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
+        Ok(Built::new(node, stats))
     }
 
     /// Every setting can change in place: the gates stay the same three.

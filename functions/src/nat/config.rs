@@ -28,10 +28,8 @@
 //! the NAT takes the interface's address, and the router treats that interface as a NAT's
 //! outside.
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -356,18 +354,7 @@ impl Spec for NatSpec {
     fn build(&self, _at: &BuildContext<'_>) -> Result<Built, String> {
         let nat = Nat::new(self.config.clone()).map_err(|e| e.to_string())?;
         let stats = nat.stats();
-        Ok(Built {
-            node: Box::new(nat),
-            stats: stats as Arc<dyn kind::Stats>,
-        })
-    }
-
-    fn clone_spec(&self) -> Box<dyn Spec> {
-        Box::new(self.clone())
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
+        Ok(Built::new(nat, stats))
     }
 
     fn masquerade(&self) -> Option<Masquerade> {

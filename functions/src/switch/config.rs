@@ -20,7 +20,6 @@
 //! keeps the switch and its MAC table.
 
 use std::any::Any;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -272,18 +271,7 @@ impl Spec for SwitchSpec {
     fn build(&self, _at: &BuildContext<'_>) -> Result<Built, String> {
         let sw = Switch::new(self.config());
         let stats = sw.stats();
-        Ok(Built {
-            node: Box::new(sw),
-            stats: stats as Arc<dyn kind::Stats>,
-        })
-    }
-
-    fn clone_spec(&self) -> Box<dyn Spec> {
-        Box::new(self.clone())
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
+        Ok(Built::new(sw, stats))
     }
 
     /// A switch given more attachments keeps its MAC table.
