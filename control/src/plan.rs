@@ -9,13 +9,13 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use nfv_dataplane::graph::GraphError;
 use nfv_dataplane::port::{GeneratorConfig, Sizes};
 use nfv_dataplane::{Endpoint, Gate, MacAddr, NodeId, PortId};
 use nfv_functions::router::{NeighborConfig, Route, RouterConfig, RouterInterface};
 
+use nfv_functions::kind::schema::fmt_duration;
 use nfv_functions::kind::{BuildContext, Settings};
 
 use crate::lab::{netns_name, HostPlan, IfacePlan};
@@ -714,17 +714,6 @@ fn mtu_of(topo: &Topology, port: &str) -> u16 {
             PortKind::Null { .. } | PortKind::Generator(_) => 1500,
         })
         .unwrap_or(1500)
-}
-
-fn fmt_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    if s.is_multiple_of(3600) && s > 0 {
-        format!("{}h", s / 3600)
-    } else if s.is_multiple_of(60) && s > 0 {
-        format!("{}m", s / 60)
-    } else {
-        format!("{s}s")
-    }
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ use nfv_dataplane::MacAddr;
 use serde::Deserialize;
 
 use super::{DhcpConfig, DhcpServer};
-use crate::kind::schema::{duration_or, parse_cidr, OneOrMany, Ordered, RawDuration};
+use crate::kind::schema::{duration_or, fmt_duration, parse_cidr, OneOrMany, Ordered, RawDuration};
 use crate::kind::{
     self, derived_mac, BuildContext, Built, Counting, Kind, Metric, Report, Spec, Wiring,
 };
@@ -529,18 +529,6 @@ impl Spec for DhcpSpec {
             fmt_duration(self.lease),
             self.reservations.len(),
         )
-    }
-}
-
-/// `300s` as `5m`, `3600s` as `1h`.
-fn fmt_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    if s.is_multiple_of(3600) && s > 0 {
-        format!("{}h", s / 3600)
-    } else if s.is_multiple_of(60) && s > 0 {
-        format!("{}m", s / 60)
-    } else {
-        format!("{s}s")
     }
 }
 

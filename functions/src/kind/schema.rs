@@ -264,6 +264,18 @@ pub fn duration_or(
     }
 }
 
+/// A duration as a topology file would write it: `300s` as `5m`, `3600s` as `1h`.
+pub fn fmt_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if s.is_multiple_of(3600) && s > 0 {
+        format!("{}h", s / 3600)
+    } else if s.is_multiple_of(60) && s > 0 {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
 /// `ADDRESS/LEN`.
 pub fn parse_cidr(s: &str) -> Result<Ipv4Network, String> {
     let Some((ip, prefix)) = s.split_once('/') else {

@@ -25,7 +25,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{Switch, SwitchConfig, VlanMode};
-use crate::kind::schema::{duration_or, Ordered, RawDuration};
+use crate::kind::schema::{duration_or, fmt_duration, Ordered, RawDuration};
 use crate::kind::{self, BuildContext, Built, Counting, Kind, Metric, Report, Spec, Wiring};
 
 /// The `switch` kind, for the registry.
@@ -237,18 +237,6 @@ pub fn fmt_vlan(v: &VlanMode) -> String {
                 None => format!("trunk vlans {}", list.join(",")),
             }
         }
-    }
-}
-
-/// `300s` as `5m`, `3600s` as `1h`.
-fn fmt_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    if s.is_multiple_of(3600) && s > 0 {
-        format!("{}h", s / 3600)
-    } else if s.is_multiple_of(60) && s > 0 {
-        format!("{}m", s / 60)
-    } else {
-        format!("{s}s")
     }
 }
 
