@@ -55,7 +55,7 @@ use nfv_dataplane::MacAddr;
 use nfv_functions::kind::schema::{
     did_you_mean, join, number_or_text, one_of, parse_cidr, Ordered, RawDuration,
 };
-use nfv_functions::kind::{Kind, Report, Settings, Wiring};
+use nfv_functions::kind::{Kind, Report, Settings, SkipKeys, Wiring};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
@@ -463,52 +463,16 @@ impl<'de> Visitor<'de> for LegacySeed {
         f.write_str("struct RawFunction")
     }
     fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<RawFunction, A::Error> {
-        let mut foreign = Vec::new();
-        let filtered = Foreign {
-            inner: m,
-            set_aside: &mut foreign,
+        // Keys that only registered kinds take.
+        let foreign = |key: &str| {
+            !LEGACY_FUNCTION_KEYS.contains(&key)
+                && nfv_functions::registry::KINDS
+                    .iter()
+                    .any(|k| k.keys().contains(&key))
         };
-        let mut f =
-            RawFunction::deserialize(serde::de::value::MapAccessDeserializer::new(filtered))?;
-        f.foreign = foreign;
+        let (mut f, set_aside): (RawFunction, _) = SkipKeys::new(m, &foreign).read()?;
+        f.foreign = set_aside;
         Ok(f)
-    }
-}
-
-/// A function's keys without those that only registered kinds take (their values skipped,
-/// their names kept in `set_aside`).
-struct Foreign<'a, M> {
-    inner: M,
-    set_aside: &'a mut Vec<String>,
-}
-
-impl<'de, M: MapAccess<'de>> MapAccess<'de> for Foreign<'_, M> {
-    type Error = M::Error;
-
-    fn next_key_seed<K: serde::de::DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, M::Error> {
-        use serde::de::IntoDeserializer;
-        while let Some(key) = self.inner.next_key::<String>()? {
-            let registered = nfv_functions::registry::KINDS
-                .iter()
-                .any(|k| k.keys().contains(&key.as_str()));
-            if registered && !LEGACY_FUNCTION_KEYS.contains(&key.as_str()) {
-                self.inner.next_value::<serde::de::IgnoredAny>()?;
-                self.set_aside.push(key);
-                continue;
-            }
-            return seed.deserialize(key.into_deserializer()).map(Some);
-        }
-        Ok(None)
-    }
-
-    fn next_value_seed<V: serde::de::DeserializeSeed<'de>>(
-        &mut self,
-        seed: V,
-    ) -> Result<V::Value, M::Error> {
-        self.inner.next_value_seed(seed)
     }
 }
 

@@ -363,14 +363,41 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for WithoutKind<T> {
         )>()))
     }
     fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<T, A::Error> {
-        T::deserialize(serde::de::value::MapAccessDeserializer::new(SkipKind(m)))
+        SkipKeys::new(m, &|k| k == "kind").read().map(|(t, _)| t)
     }
 }
 
-/// A mapping without its `kind` key.
-struct SkipKind<M>(M);
+/// A mapping without the keys `skip` picks: their values are skipped, their names kept in
+/// `set_aside`. The loader reads a function without its `kind` this way, and a function of
+/// an older kind without the keys only registered kinds take.
+pub struct SkipKeys<'a, M> {
+    inner: M,
+    skip: &'a dyn Fn(&str) -> bool,
+    set_aside: Vec<String>,
+}
 
-impl<'de, M: MapAccess<'de>> MapAccess<'de> for SkipKind<M> {
+impl<'a, M> SkipKeys<'a, M> {
+    /// `inner` without the keys `skip` picks.
+    pub fn new(inner: M, skip: &'a dyn Fn(&str) -> bool) -> Self {
+        SkipKeys {
+            inner,
+            skip,
+            set_aside: Vec::new(),
+        }
+    }
+
+    /// Deserialize `T` from the mapping; what it reads, and the keys set aside.
+    pub fn read<'de, T: Deserialize<'de>>(self) -> Result<(T, Vec<String>), M::Error>
+    where
+        M: MapAccess<'de>,
+    {
+        let mut this = self;
+        let t = T::deserialize(serde::de::value::MapAccessDeserializer::new(&mut this))?;
+        Ok((t, this.set_aside))
+    }
+}
+
+impl<'de, M: MapAccess<'de>> MapAccess<'de> for &mut SkipKeys<'_, M> {
     type Error = M::Error;
 
     fn next_key_seed<K: serde::de::DeserializeSeed<'de>>(
@@ -378,9 +405,10 @@ impl<'de, M: MapAccess<'de>> MapAccess<'de> for SkipKind<M> {
         seed: K,
     ) -> Result<Option<K::Value>, M::Error> {
         use serde::de::IntoDeserializer;
-        while let Some(key) = self.0.next_key::<String>()? {
-            if key == "kind" {
-                self.0.next_value::<serde::de::IgnoredAny>()?;
+        while let Some(key) = self.inner.next_key::<String>()? {
+            if (self.skip)(&key) {
+                self.inner.next_value::<serde::de::IgnoredAny>()?;
+                self.set_aside.push(key);
                 continue;
             }
             return seed.deserialize(key.into_deserializer()).map(Some);
@@ -392,7 +420,7 @@ impl<'de, M: MapAccess<'de>> MapAccess<'de> for SkipKind<M> {
         &mut self,
         seed: V,
     ) -> Result<V::Value, M::Error> {
-        self.0.next_value_seed(seed)
+        self.inner.next_value_seed(seed)
     }
 }
 
