@@ -2073,18 +2073,33 @@ impl Validator<'_> {
                 return false;
             }
         };
+        self.link_once(head, &gates, ekey, used, |full, prev| {
+            if wiring.declared_under.is_some() {
+                format!("{noun} `{full}` is already linked at {prev}; an {noun} is a single wire end")
+            } else if sub.is_some() {
+                format!("{noun} `{full}` is already linked at {prev}; each {noun} of a {k} is linked exactly once")
+            } else {
+                format!("`{head}` in the middle of a chain links `{full}`, but it is already linked at {prev}; each {noun} of a {k} is linked exactly once")
+            }
+        })
+    }
+
+    /// Record that the link end `ekey` links gates `gates` of `head` in `used`; a gate
+    /// linked already is reported with `message(full name, where)` and refuses the end.
+    fn link_once(
+        &mut self,
+        head: &str,
+        gates: &[&str],
+        ekey: &str,
+        used: &mut HashMap<String, String>,
+        message: impl Fn(&str, &str) -> String,
+    ) -> bool {
         let mut ok = true;
         for g in gates {
             let full = format!("{head}.{g}");
             if let Some(prev) = used.get(&full) {
-                let message = if wiring.declared_under.is_some() {
-                    format!("{noun} `{full}` is already linked at {prev}; an {noun} is a single wire end")
-                } else if sub.is_some() {
-                    format!("{noun} `{full}` is already linked at {prev}; each {noun} of a {k} is linked exactly once")
-                } else {
-                    format!("`{head}` in the middle of a chain links `{full}`, but it is already linked at {prev}; each {noun} of a {k} is linked exactly once")
-                };
-                self.error(ekey, message);
+                let m = message(&full, prev);
+                self.error(ekey, m);
                 ok = false;
             } else {
                 used.insert(full, ekey.to_string());
@@ -2218,22 +2233,13 @@ impl Validator<'_> {
             }
             None => vec![a, b],
         };
-        let mut ok = true;
-        for s in sides {
-            let full = format!("{head}.{s}");
-            if let Some(prev) = used.get(&full) {
-                let message = if sub.is_some() {
-                    format!("side `{full}` is already linked at {prev}; each side of a {k} is linked exactly once")
-                } else {
-                    format!("`{head}` in the middle of a chain links both its sides, but `{full}` is already linked at {prev}; each side of a {k} is linked exactly once")
-                };
-                self.error(ekey, message);
-                ok = false;
+        self.link_once(head, &sides, ekey, used, |full, prev| {
+            if sub.is_some() {
+                format!("side `{full}` is already linked at {prev}; each side of a {k} is linked exactly once")
             } else {
-                used.insert(full, ekey.to_string());
+                format!("`{head}` in the middle of a chain links both its sides, but `{full}` is already linked at {prev}; each side of a {k} is linked exactly once")
             }
-        }
-        ok
+        })
     }
 
     fn addresses(&mut self, hosts: &[Host]) {
