@@ -76,9 +76,11 @@ impl Kind for FirewallKind {
 
     fn load(&self, text: &str, report: &mut dyn Report) -> Option<Box<dyn Spec>> {
         let raw: RawFirewall = kind::settings(text, report)?;
-        let mut checked = Checked { report, ok: true };
+        let mut checked = Checked {
+            report: Counting::new(report),
+        };
         let config = checked.firewall(&raw);
-        checked.ok.then(|| Box::new(config) as Box<dyn Spec>)
+        (checked.report.errors == 0).then(|| Box::new(config) as Box<dyn Spec>)
     }
 }
 
@@ -230,13 +232,12 @@ fn shorthand(item: &str) -> Result<Rule, String> {
 
 /// The semantic checks, reporting by key path below the function.
 struct Checked<'r> {
-    report: &'r mut dyn Report,
-    ok: bool,
+    /// Where problems go, counted: the settings are good when none went.
+    report: Counting<'r>,
 }
 
 impl Checked<'_> {
     fn error(&mut self, key: &str, message: impl Into<String>) {
-        self.ok = false;
         self.report.error(key, message.into());
     }
 
@@ -254,10 +255,8 @@ impl Checked<'_> {
             defaults.outbound,
             Action::Allow,
         );
-        let mut counting = Counting::new(&mut *self.report);
-        let max_connections = max_entries(&mut counting, "max_connections", f.max_connections);
-        let timeouts = timeouts(&mut counting, "", f.timeouts.as_ref());
-        self.ok &= counting.errors == 0;
+        let max_connections = max_entries(&mut self.report, "max_connections", f.max_connections);
+        let timeouts = timeouts(&mut self.report, "", f.timeouts.as_ref());
         FirewallConfig {
             inbound,
             outbound,

@@ -54,9 +54,11 @@ impl Kind for SwitchKind {
 
     fn load(&self, text: &str, report: &mut dyn Report) -> Option<Box<dyn Spec>> {
         let raw: RawSwitch = kind::settings(text, report)?;
-        let mut c = Checked { report, ok: true };
+        let mut c = Checked {
+            report: Counting::new(report),
+        };
         let spec = c.switch(&raw);
-        c.ok.then(|| Box::new(spec) as Box<dyn Spec>)
+        (c.report.errors == 0).then(|| Box::new(spec) as Box<dyn Spec>)
     }
 }
 
@@ -113,13 +115,12 @@ fn valid_name(s: &str) -> bool {
 }
 
 struct Checked<'r> {
-    report: &'r mut dyn Report,
-    ok: bool,
+    /// Where problems go, counted: the settings are good when none went.
+    report: Counting<'r>,
 }
 
 impl Checked<'_> {
     fn error(&mut self, key: &str, message: impl Into<String>) {
-        self.ok = false;
         self.report.error(key, message.into());
     }
 
@@ -145,9 +146,7 @@ impl Checked<'_> {
             }
         };
         let default = Duration::from_secs(300);
-        let mut counting = Counting::new(&mut *self.report);
-        let ageing = duration_or(&mut counting, "ageing", f.ageing.as_ref(), default);
-        self.ok &= counting.errors == 0;
+        let ageing = duration_or(&mut self.report, "ageing", f.ageing.as_ref(), default);
         let vlan = f
             .vlan
             .map_or(Some(1), |v| self.vlan_id("vlan", v))
