@@ -142,9 +142,6 @@ pub enum Command {
 /// The function kinds a topology may use, for `nfv --help`.
 fn kinds_help() -> String {
     let mut s = String::from("Function kinds (a topology's `functions.NAME.kind`):");
-    for k in topology::FUNCTION_KINDS {
-        s.push_str(&format!("\n  {k}"));
-    }
     for k in nfv_functions::registry::KINDS {
         s.push_str(&format!("\n  {:<12} {}", k.name(), k.about()));
     }

@@ -78,22 +78,8 @@ pub enum Request {
     },
 }
 
-/// Tables `nfv show` knows besides those of the registry's kinds (see [`tables`]).
-pub const TABLES: [&str; 13] = [
-    "ports",
-    "functions",
-    "workers",
-    "drops",
-    "macs",
-    "routes",
-    "arp",
-    "interfaces",
-    "nat",
-    "conntrack",
-    "leases",
-    "firewall",
-    "captures",
-];
+/// The tables `nfv show` answers itself; the functions' kinds add theirs (see [`tables`]).
+pub const TABLES: [&str; 5] = ["ports", "functions", "workers", "drops", "captures"];
 
 /// Every table `nfv show` knows: [`TABLES`], then each registered kind's.
 pub fn tables() -> Vec<&'static str> {
@@ -359,14 +345,6 @@ fn port_kind(p: &PortPlan) -> (&'static str, String) {
     }
 }
 
-fn function_kind(f: &crate::plan::FunctionPlan) -> &'static str {
-    use crate::plan::FunctionPlan as F;
-    match f {
-        F::Router(_) => "router",
-        F::Kind(s) => s.0.kind().name(),
-    }
-}
-
 fn show(running: &Running, name: &str) -> Result<Value, String> {
     let name = name.to_string();
     let called = running.with_worker(move |w, plan| {
@@ -433,7 +411,7 @@ fn show(running: &Running, name: &str) -> Result<Value, String> {
                         let nc = &c.nodes[i];
                         vec![
                             n.as_str().into(),
-                            function_kind(f).into(),
+                            f.0.kind().name().into(),
                             plan.gate_names
                                 .get(i)
                                 .map_or(String::new(), |g| g.join(","))
@@ -495,7 +473,7 @@ fn show(running: &Running, name: &str) -> Result<Value, String> {
                     for (r, k) in c.nodes[i].drops.nonzero() {
                         rows.push(vec![
                             n.as_str().into(),
-                            function_kind(f).into(),
+                            f.0.kind().name().into(),
                             r.to_string().into(),
                             k.into(),
                         ]);
@@ -562,7 +540,7 @@ fn step(plan: &Plan, start: u64, r: &nfv_dataplane::trace::TraceRecord) -> Value
     let node = |n: NodeId| {
         plan.functions
             .get(n.index())
-            .map(|(name, f)| (name.clone(), function_kind(f)))
+            .map(|(name, f)| (name.clone(), f.0.kind().name()))
             .unwrap_or_else(|| (n.to_string(), "?"))
     };
     let port = |p: PortId| {

@@ -33,9 +33,7 @@ pub struct Source {
     pub functions: Vec<String>,
     /// Every worker's counters.
     pub workers: Vec<Arc<WorkerCounters>>,
-    /// Each router's stats.
-    pub routers: Vec<(String, Arc<nfv_functions::router::RouterStats>)>,
-    /// Each registered kind's function's stats.
+    /// Each function's stats.
     pub kinds: Vec<(String, Arc<dyn nfv_functions::kind::Stats>)>,
 }
 
@@ -102,11 +100,6 @@ pub const METRIC_NAMES: &[&str] = &[
     "nfv_worker_loops_total",
     "nfv_worker_busy_loops_total",
     "nfv_worker_burst_packets_total",
-    "nfv_router_routes",
-    "nfv_router_arp_entries",
-    "nfv_router_forwarded_packets_total",
-    "nfv_router_arp_requests_total",
-    "nfv_router_icmp_errors_total",
 ];
 
 impl Source {
@@ -249,42 +242,6 @@ impl Source {
             add(&loops, &l, w.loops.get());
             add(&busy, &l, w.busy_loops.get());
             add(&burst, &l, w.burst_packets.get());
-        }
-
-        if !self.routers.is_empty() {
-            let routes = out.gauge(
-                "nfv_router_routes",
-                "Prefixes in a router's table (connected, static, local and broadcast).",
-                &function,
-            );
-            let arp = out.gauge(
-                "nfv_router_arp_entries",
-                "Entries in a router's ARP cache (resolved, static and incomplete).",
-                &function,
-            );
-            let forwarded = out.counter(
-                "nfv_router_forwarded_packets_total",
-                "Packets a router forwarded.",
-                &function,
-            );
-            let requests = out.counter(
-                "nfv_router_arp_requests_total",
-                "ARP requests a router sent.",
-                &function,
-            );
-            let errors = out.counter(
-                "nfv_router_icmp_errors_total",
-                "ICMP errors a router sent.",
-                &function,
-            );
-            for (name, r) in &self.routers {
-                let l = [name.as_str()];
-                set(&routes, &l, r.routes.get());
-                set(&arp, &l, r.arp_entries.get());
-                add(&forwarded, &l, r.forwarded.get());
-                add(&requests, &l, r.arp_requests.get());
-                add(&errors, &l, r.icmp_errors.get());
-            }
         }
 
         // The registry's kinds: each metric family registered once, at its first sample.
@@ -509,7 +466,6 @@ mod tests {
             ports: vec!["a".into(), "b".into()],
             functions: vec!["sw".into()],
             workers: vec![w],
-            routers: Vec::new(),
             kinds: vec![
                 ("sw".into(), sw),
                 ("span".into(), mirror),

@@ -13,13 +13,10 @@ use std::fmt::Write as _;
 use nfv_dataplane::graph::GraphError;
 use nfv_dataplane::port::{GeneratorConfig, Sizes};
 use nfv_dataplane::{Endpoint, Gate, MacAddr, NodeId, PortId};
-use nfv_functions::router::{NeighborConfig, Route, RouterConfig, RouterInterface};
-
-use nfv_functions::kind::schema::fmt_duration;
 use nfv_functions::kind::{BuildContext, Settings};
 
 use crate::lab::{netns_name, HostPlan, IfacePlan};
-use crate::topology::{FunctionKind, LinkEnd, PortKind, Topology};
+use crate::topology::{LinkEnd, PortKind, Topology};
 
 /// What a port becomes.
 #[derive(Clone, Debug)]
@@ -54,25 +51,6 @@ pub enum PortPlan {
     Generator(GeneratorConfig),
 }
 
-/// What a function becomes.
-#[derive(Clone, Debug)]
-pub enum FunctionPlan {
-    /// A router, one interface per gate.
-    Router(RouterConfig),
-    /// A kind of the registry, its gates as its wiring names them.
-    Kind(Settings),
-}
-
-impl FunctionPlan {
-    /// Number of gates.
-    pub fn gates(&self) -> usize {
-        match self {
-            FunctionPlan::Router(r) => r.interfaces.len(),
-            FunctionPlan::Kind(s) => s.0.wiring().gates.len(),
-        }
-    }
-}
-
 /// Directory of lease files when a dhcp-server names none.
 pub use nfv_functions::dhcp::LEASE_DIR;
 
@@ -101,8 +79,9 @@ pub struct Plan {
     pub name: String,
     /// Ports in file order: `PortId(i)` is `ports[i]`.
     pub ports: Vec<(String, PortPlan)>,
-    /// Functions in file order: `NodeId(i)` is `functions[i]`.
-    pub functions: Vec<(String, FunctionPlan)>,
+    /// Functions in file order: `NodeId(i)` is `functions[i]`, with their settings completed
+    /// ([`nfv_functions::kind::Spec::complete`]) and gates as their wiring names them.
+    pub functions: Vec<(String, Settings)>,
     /// Wires.
     pub wires: Vec<Wire>,
     /// Lab hosts (network namespaces) with the TAP devices that move into them.
@@ -174,69 +153,24 @@ impl Plan {
             .collect();
 
         // Named attachments first, then one anonymous attachment per bare mention per side.
-        let mut functions: Vec<(String, FunctionPlan)> = Vec::new();
+        let mut functions: Vec<(String, Settings)> = Vec::new();
         let mut named: HashMap<(&str, String), Gate> = HashMap::new();
         for f in &topo.functions {
-            match &f.kind {
-                FunctionKind::Router(r) => {
-                    let mut interfaces = Vec::new();
-                    for (i, ifc) in r.interfaces.iter().enumerate() {
-                        named.insert((f.name.as_str(), ifc.name.clone()), Gate(i as u16));
-                        interfaces.push(RouterInterface {
-                            name: ifc.name.clone(),
-                            mac: ifc
-                                .mac
-                                .unwrap_or_else(|| derived_mac(&[&topo.name, &f.name, &ifc.name])),
-                            address: ifc.address.ip(),
-                            prefix_len: ifc.address.prefix(),
-                            mtu: ifc.mtu,
-                            nat_outside: false,
-                        });
-                    }
-                    functions.push((
-                        f.name.clone(),
-                        FunctionPlan::Router(RouterConfig {
-                            interfaces,
-                            routes: r
-                                .routes
-                                .iter()
-                                .map(|rt| Route {
-                                    prefix: rt.to.network(),
-                                    len: rt.to.prefix(),
-                                    via: rt.via,
-                                })
-                                .collect(),
-                            neighbors: r.neighbors.clone(),
-                            arp: NeighborConfig {
-                                timeout: r.arp_timeout,
-                                queue_len: r.arp_queue,
-                                ..NeighborConfig::default()
-                            },
-                            icmp_rate: r.icmp_rate,
-                        }),
-                    ));
-                }
-                FunctionKind::Kind(settings) => {
-                    let mut settings = settings.clone();
-                    settings.0.complete(&BuildContext {
-                        topology: &topo.name,
-                        function: &f.name,
-                        leases: None,
-                    });
-                    let gates = settings.0.wiring().gates;
-                    for (g, gate) in gates.iter().enumerate().filter(|(_, g)| !g.is_empty()) {
-                        named.insert((f.name.as_str(), gate.clone()), Gate(g as u16));
-                    }
-                    functions.push((f.name.clone(), FunctionPlan::Kind(settings)));
-                }
+            let mut settings = f.settings.clone();
+            settings.0.complete(&BuildContext {
+                topology: &topo.name,
+                function: &f.name,
+                leases: None,
+            });
+            let gates = settings.0.wiring().gates;
+            for (g, gate) in gates.iter().enumerate().filter(|(_, g)| !g.is_empty()) {
+                named.insert((f.name.as_str(), gate.clone()), Gate(g as u16));
             }
+            functions.push((f.name.clone(), settings));
         }
         // The cross-kind hook: a router interface a nat masquerades to is that nat's outside.
         for f in &topo.functions {
-            let FunctionKind::Kind(settings) = &f.kind else {
-                continue;
-            };
-            let Some(m) = settings.0.masquerade() else {
+            let Some(m) = f.settings.0.masquerade() else {
                 continue;
             };
             let (router, iface) = (&m.router, &m.interface);
@@ -245,15 +179,9 @@ impl Plan {
                 line: f.line,
             };
             let id = node_ids.get(router.as_str()).ok_or_else(unknown)?;
-            let FunctionPlan::Router(r) = &mut functions[id.index()].1 else {
+            if !functions[id.index()].1 .0.masqueraded_on(iface) {
                 return Err(unknown());
-            };
-            let i = r
-                .interfaces
-                .iter_mut()
-                .find(|i| i.name == *iface)
-                .ok_or_else(unknown)?;
-            i.nat_outside = true;
+            }
         }
         let mut wires = Vec::new();
         for link in &topo.links {
@@ -267,70 +195,69 @@ impl Plan {
             };
             // The endpoint of end `i` facing the wire to its right neighbour (`right`) or to
             // its left one.
-            let resolve = |end: &LinkEnd,
-                           i: usize,
-                           right: bool,
-                           functions: &mut Vec<(String, FunctionPlan)>| {
-                let middle = i > 0 && i + 1 < n;
-                match end {
-                    LinkEnd::Port(p) => {
-                        if middle {
-                            return Err(PlanError::SingleEnd {
-                                name: p.clone(),
-                                line: link.line,
-                            });
-                        }
-                        port_ids
-                            .get(p.as_str())
-                            .map(|&id| Endpoint::Port(id))
-                            .ok_or_else(unknown(p))
-                    }
-                    LinkEnd::Function {
-                        name,
-                        attachment: Some(a),
-                    } => {
-                        if middle {
-                            return Err(PlanError::SingleEnd {
-                                name: format!("{name}.{a}"),
-                                line: link.line,
-                            });
-                        }
-                        let id = node_ids.get(name.as_str()).ok_or_else(unknown(name))?;
-                        let gate = named
-                            .get(&(name.as_str(), a.clone()))
-                            .ok_or_else(unknown(&format!("{name}.{a}")))?;
-                        Ok(Endpoint::Node(*id, *gate))
-                    }
-                    LinkEnd::Function {
-                        name,
-                        attachment: None,
-                    } => {
-                        let id = *node_ids.get(name.as_str()).ok_or_else(unknown(name))?;
-                        match &mut functions[id.index()].1 {
-                            FunctionPlan::Kind(settings) if settings.0.wiring().single => {
-                                Ok(Endpoint::Node(id, Gate(0)))
-                            }
-                            FunctionPlan::Kind(settings) if settings.0.wiring().grows => {
-                                Ok(Endpoint::Node(id, Gate(settings.0.add_gate())))
-                            }
-                            FunctionPlan::Kind(settings) => match settings.0.wiring().through {
-                                Some((left, right_gate)) if middle => Ok(Endpoint::Node(
-                                    id,
-                                    Gate(if right { right_gate } else { left }),
-                                )),
-                                _ => Err(PlanError::SideNeeded {
-                                    name: name.clone(),
+            let resolve =
+                |end: &LinkEnd, i: usize, right: bool, functions: &mut Vec<(String, Settings)>| {
+                    let middle = i > 0 && i + 1 < n;
+                    match end {
+                        LinkEnd::Port(p) => {
+                            if middle {
+                                return Err(PlanError::SingleEnd {
+                                    name: p.clone(),
                                     line: link.line,
-                                }),
-                            },
-                            FunctionPlan::Router(_) => Err(PlanError::SingleEnd {
-                                name: name.clone(),
-                                line: link.line,
-                            }),
+                                });
+                            }
+                            port_ids
+                                .get(p.as_str())
+                                .map(|&id| Endpoint::Port(id))
+                                .ok_or_else(unknown(p))
+                        }
+                        LinkEnd::Function {
+                            name,
+                            attachment: Some(a),
+                        } => {
+                            if middle {
+                                return Err(PlanError::SingleEnd {
+                                    name: format!("{name}.{a}"),
+                                    line: link.line,
+                                });
+                            }
+                            let id = node_ids.get(name.as_str()).ok_or_else(unknown(name))?;
+                            let gate = named
+                                .get(&(name.as_str(), a.clone()))
+                                .ok_or_else(unknown(&format!("{name}.{a}")))?;
+                            Ok(Endpoint::Node(*id, *gate))
+                        }
+                        LinkEnd::Function {
+                            name,
+                            attachment: None,
+                        } => {
+                            let id = *node_ids.get(name.as_str()).ok_or_else(unknown(name))?;
+                            let settings = &mut functions[id.index()].1;
+                            let wiring = settings.0.wiring();
+                            if wiring.single {
+                                Ok(Endpoint::Node(id, Gate(0)))
+                            } else if wiring.grows {
+                                Ok(Endpoint::Node(id, Gate(settings.0.add_gate())))
+                            } else {
+                                match wiring.through {
+                                    Some((left, right_gate)) if middle => Ok(Endpoint::Node(
+                                        id,
+                                        Gate(if right { right_gate } else { left }),
+                                    )),
+                                    // Linked by gate name only (a router's interfaces).
+                                    None => Err(PlanError::SingleEnd {
+                                        name: name.clone(),
+                                        line: link.line,
+                                    }),
+                                    _ => Err(PlanError::SideNeeded {
+                                        name: name.clone(),
+                                        line: link.line,
+                                    }),
+                                }
+                            }
                         }
                     }
-                }
-            };
+                };
             for i in 0..n.saturating_sub(1) {
                 let a = resolve(&link.ends[i], i, true, &mut functions)?;
                 let b = resolve(&link.ends[i + 1], i + 1, false, &mut functions)?;
@@ -563,20 +490,16 @@ impl Plan {
         match e {
             Endpoint::Port(p) => self.ports[p.index()].0.clone(),
             Endpoint::Node(n, g) => {
-                let (name, f) = &self.functions[n.index()];
-                match f {
-                    // Gates a bare mention added have no name: their index, as a switch's.
-                    FunctionPlan::Kind(settings)
-                        if settings.0.wiring().grows || settings.0.wiring().single =>
-                    {
-                        format!("{name}[{g}]")
-                    }
-                    FunctionPlan::Kind(settings) => {
-                        let gates = settings.0.wiring().gates;
-                        let gate = gates.get(g.index()).map_or("?", String::as_str);
-                        format!("{name}[{gate}]")
-                    }
-                    _ => format!("{name}[{g}]"),
+                let (name, settings) = &self.functions[n.index()];
+                let wiring = settings.0.wiring();
+                // Fixed gates by name (`nat[inside]`); those the settings declare (a
+                // router's interfaces, a switch's attachments) or a bare mention added by
+                // index, as the gate list above numbers them.
+                if wiring.grows || wiring.single || wiring.declared_under.is_some() {
+                    format!("{name}[{g}]")
+                } else {
+                    let gate = wiring.gates.get(g.index()).map_or("?", String::as_str);
+                    format!("{name}[{gate}]")
                 }
             }
         }
@@ -643,52 +566,20 @@ impl Plan {
             let _ = writeln!(s, "  {i:<3} {name:<12} {what}");
         }
         let _ = writeln!(s, "functions:");
-        for (i, (name, f)) in self.functions.iter().enumerate() {
-            match f {
-                FunctionPlan::Kind(settings) => {
-                    // The kind's first line of description, its gates, then the rest.
-                    let spec = &settings.0;
-                    let describe = spec.describe();
-                    let mut lines = describe.lines();
-                    let first = lines.next().unwrap_or_default();
-                    let _ = writeln!(s, "  {i:<3} {name:<12} {first}");
-                    // A single wire end has no gate to speak of.
-                    let wiring = spec.wiring();
-                    for g in (0..wiring.gates.len()).filter(|_| !wiring.single) {
-                        let _ = writeln!(s, "        [{g}] {}", spec.gate_label(g));
-                    }
-                    for line in lines {
-                        let _ = writeln!(s, "        {line}");
-                    }
-                }
-                FunctionPlan::Router(r) => {
-                    let _ = writeln!(
-                        s,
-                        "  {i:<3} {name:<12} router, {} route(s), arp timeout {}, icmp {}/s",
-                        r.routes.len(),
-                        fmt_duration(r.arp.timeout),
-                        r.icmp_rate
-                    );
-                    for (g, ifc) in r.interfaces.iter().enumerate() {
-                        let _ = writeln!(
-                            s,
-                            "        [{g}] {:<8} {}/{} mac {} mtu {}{}",
-                            ifc.name,
-                            ifc.address,
-                            ifc.prefix_len,
-                            ifc.mac,
-                            ifc.mtu,
-                            if ifc.nat_outside { ", nat outside" } else { "" }
-                        );
-                    }
-                    for rt in r.routes.iter().take(20) {
-                        let _ =
-                            writeln!(s, "        route {}/{} via {}", rt.prefix, rt.len, rt.via);
-                    }
-                    if r.routes.len() > 20 {
-                        let _ = writeln!(s, "        ... and {} more routes", r.routes.len() - 20);
-                    }
-                }
+        for (i, (name, settings)) in self.functions.iter().enumerate() {
+            // The kind's first line of description, its gates, then the rest.
+            let spec = &settings.0;
+            let describe = spec.describe();
+            let mut lines = describe.lines();
+            let first = lines.next().unwrap_or_default();
+            let _ = writeln!(s, "  {i:<3} {name:<12} {first}");
+            // A single wire end has no gate to speak of.
+            let wiring = spec.wiring();
+            for g in (0..wiring.gates.len()).filter(|_| !wiring.single) {
+                let _ = writeln!(s, "        [{g}] {}", spec.gate_label(g));
+            }
+            for line in lines {
+                let _ = writeln!(s, "        {line}");
             }
         }
         let _ = writeln!(s, "wires:");
@@ -721,19 +612,18 @@ mod tests {
     use super::*;
     use nfv_functions::firewall::FirewallConfig;
     use nfv_functions::nat::NatSpec;
+    use nfv_functions::router::RouterSpec;
     use nfv_functions::switch::{SwitchConfig, SwitchSpec, VlanMode as SwitchVlan};
 
     /// The node configuration of function `i`, a switch.
     fn switch(p: &Plan, i: usize) -> SwitchConfig {
-        match &p.functions[i].1 {
-            FunctionPlan::Kind(k) => {
-                k.0.as_any()
-                    .downcast_ref::<SwitchSpec>()
-                    .map(SwitchSpec::config)
-            }
-            _ => None,
-        }
-        .unwrap_or_else(|| panic!("function {i} is not a switch"))
+        p.functions[i]
+            .1
+             .0
+            .as_any()
+            .downcast_ref::<SwitchSpec>()
+            .map(SwitchSpec::config)
+            .unwrap_or_else(|| panic!("function {i} is not a switch"))
     }
     use std::path::Path;
 
@@ -856,7 +746,7 @@ links:
                 .collect::<Vec<_>>(),
             vec![2, 2, 2, 2, 1]
         );
-        let FunctionPlan::Router(r) = &p.functions[0].1 else {
+        let Some(r) = p.functions[0].1 .0.as_any().downcast_ref::<RouterSpec>() else {
             panic!("not a router")
         };
         assert_eq!(
@@ -866,17 +756,17 @@ links:
                 .collect::<Vec<_>>(),
             vec![false, true]
         );
-        let n = match &p.functions[1].1 {
-            FunctionPlan::Kind(k) => k.0.as_any().downcast_ref::<NatSpec>(),
-            _ => None,
-        };
+        let n = p.functions[1].1 .0.as_any().downcast_ref::<NatSpec>();
         let n = n.map(|n| &n.config).unwrap_or_else(|| panic!("not a nat"));
         assert_eq!(n.addresses, vec![std::net::Ipv4Addr::new(203, 0, 113, 2)]);
-        assert!(matches!(
-            &p.functions[2].1,
-            FunctionPlan::Kind(k) if k.0.as_any().downcast_ref::<FirewallConfig>()
-                == Some(&FirewallConfig::default())
-        ));
+        assert_eq!(
+            p.functions[2]
+                .1
+                 .0
+                .as_any()
+                .downcast_ref::<FirewallConfig>(),
+            Some(&FirewallConfig::default())
+        );
         let text = p.describe();
         for part in [
             "gw[1] <-> nat[inside]",

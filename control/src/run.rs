@@ -15,13 +15,13 @@ use nfv_dataplane::{
     WorkerCounters, WorkerHandle, WorkerId, BURST,
 };
 use nfv_functions::dhcp::DhcpStats;
+use nfv_functions::kind::Settings;
 use nfv_functions::kind::{BuildContext, LeaseStore};
-use nfv_functions::router::Router;
 use nfv_functions::SwitchStats;
 
 use crate::lab::HostPlan;
 use crate::lab::{Lab, LabError};
-use crate::plan::{FunctionPlan, Plan, PlanError, PortPlan};
+use crate::plan::{Plan, PlanError, PortPlan};
 use crate::topology::Topology;
 
 /// Why a topology could not be started.
@@ -157,49 +157,38 @@ fn build_port(name: &str, p: &PortPlan, extras: &mut Extras) -> Result<Box<dyn P
     })
 }
 
-/// Make the function `name` as `f` plans it.
+/// Make the function `name` as `settings` say.
 fn build_function(
     topology_name: &str,
     name: &str,
-    f: &FunctionPlan,
+    settings: &Settings,
     extras: &mut Extras,
 ) -> Result<Box<dyn Node>, RunError> {
-    let stats = |s| (name.to_string(), s);
-    Ok(match f {
-        FunctionPlan::Router(cfg) => {
-            let r = Router::new(cfg.clone()).map_err(|e| function_error(name, e))?;
-            extras.stats.push(stats(FunctionStats::Router(r.stats())));
-            Box::new(r)
+    // The cross-kind hook: state kept in a file (a DHCP server's leases) is read
+    // here, and written after every change by a thread of its own.
+    let store = match settings.0.state_file() {
+        None => None,
+        Some(file) => {
+            let known = crate::leases::load(&file)?;
+            tracing::info!(function = %name, file = %file.display(), leases = known.len(), "loaded DHCP leases");
+            let (tx, rx) = crossbeam_channel::bounded(16);
+            let writer = crate::leases::spawn_writer(file.clone(), rx).map_err(RunError::Worker)?;
+            extras.lease_writers.push((name.to_string(), writer));
+            Some(LeaseStore {
+                known,
+                updates: tx,
+                wall_at_zero: wall_at_zero(),
+            })
         }
-        FunctionPlan::Kind(settings) => {
-            // The cross-kind hook: state kept in a file (a DHCP server's leases) is read
-            // here, and written after every change by a thread of its own.
-            let store = match settings.0.state_file() {
-                None => None,
-                Some(file) => {
-                    let known = crate::leases::load(&file)?;
-                    tracing::info!(function = %name, file = %file.display(), leases = known.len(), "loaded DHCP leases");
-                    let (tx, rx) = crossbeam_channel::bounded(16);
-                    let writer =
-                        crate::leases::spawn_writer(file.clone(), rx).map_err(RunError::Worker)?;
-                    extras.lease_writers.push((name.to_string(), writer));
-                    Some(LeaseStore {
-                        known,
-                        updates: tx,
-                        wall_at_zero: wall_at_zero(),
-                    })
-                }
-            };
-            let at = BuildContext {
-                topology: topology_name,
-                function: name,
-                leases: store.as_ref(),
-            };
-            let built = settings.0.build(&at).map_err(|e| function_error(name, e))?;
-            extras.stats.push(stats(FunctionStats::Kind(built.stats)));
-            built.node
-        }
-    })
+    };
+    let at = BuildContext {
+        topology: topology_name,
+        function: name,
+        leases: store.as_ref(),
+    };
+    let built = settings.0.build(&at).map_err(|e| function_error(name, e))?;
+    extras.stats.push((name.to_string(), built.stats));
+    Ok(built.node)
 }
 
 /// Build the graph of `plan` from the ports and functions `parts` holds; what `parts` lacks
@@ -477,15 +466,12 @@ fn metrics_source(
         ports: plan.ports.iter().map(|(n, _)| n.clone()).collect(),
         functions: plan.functions.iter().map(|(n, _)| n.clone()).collect(),
         workers: vec![counters],
-        routers: Vec::new(),
         kinds: Vec::new(),
     };
     // In the plan's order, whatever order they were built in.
     for (name, _) in &plan.functions {
-        match stats.iter().find(|(n, _)| n == name).map(|(_, s)| s) {
-            Some(FunctionStats::Router(s)) => source.routers.push((name.clone(), s.clone())),
-            Some(FunctionStats::Kind(s)) => source.kinds.push((name.clone(), s.clone())),
-            None => {}
+        if let Some((_, s)) = stats.iter().find(|(n, _)| n == name) {
+            source.kinds.push((name.clone(), s.clone()));
         }
     }
     source
@@ -577,17 +563,14 @@ impl Running {
         self.kind_stats()
     }
 
-    /// Each registered kind's function whose stats are a `T`, with those stats.
+    /// Each function whose stats are a `T`, with those stats.
     fn kind_stats<T: Send + Sync + 'static>(&self) -> Vec<(String, Arc<T>)> {
         self.state()
             .stats
             .iter()
-            .filter_map(|(n, s)| match s {
-                FunctionStats::Kind(k) => {
-                    let any: Arc<dyn Any + Send + Sync> = k.clone();
-                    any.downcast::<T>().ok().map(|s| (n.clone(), s))
-                }
-                _ => None,
+            .filter_map(|(n, s)| {
+                let any: Arc<dyn Any + Send + Sync> = s.clone();
+                any.downcast::<T>().ok().map(|s| (n.clone(), s))
             })
             .collect()
     }
@@ -598,18 +581,12 @@ impl Running {
         use std::fmt::Write as _;
         let mut s = String::new();
         let plan = self.plan();
-        for (name, st) in &self.state().stats {
-            let FunctionStats::Kind(stats) = st else {
-                continue;
-            };
+        for (name, stats) in &self.state().stats {
             let kind = plan
                 .functions
                 .iter()
                 .find(|(n, _)| n == name)
-                .and_then(|(_, f)| match f {
-                    FunctionPlan::Kind(k) => Some(k.0.kind().name()),
-                    _ => None,
-                })
+                .map(|(_, f)| f.0.kind().name())
                 .unwrap_or("function");
             let _ = writeln!(s, "{}", crate::stats::kind_summary(kind, name, &**stats));
         }
@@ -738,7 +715,7 @@ impl Running {
             .filter(|(n, _)| !new.ports.iter().any(|(m, _)| m == n))
             .map(|(n, _)| n.clone())
             .collect();
-        let old_functions: HashMap<&str, &FunctionPlan> =
+        let old_functions: HashMap<&str, &Settings> =
             old.functions.iter().map(|(n, f)| (n.as_str(), f)).collect();
         let gates_of = |plan: &Plan, name: &str| {
             plan.functions
@@ -752,18 +729,10 @@ impl Running {
             match old_functions.get(name.as_str()) {
                 None => report.functions_added.push(name.clone()),
                 Some(o) if format!("{o:?}") != format!("{f:?}") => {
-                    // A switch given more attachments keeps its MAC table if every old gate
-                    // still faces what it faced.
                     // The kind decides, if every old gate still faces what it faced (a
                     // switch given more attachments keeps its MAC table).
-                    let grows = match (o, f) {
-                        (FunctionPlan::Kind(os), FunctionPlan::Kind(ns)) => {
-                            let (og, ng) = (gates_of(old, name), gates_of(&new, name));
-                            ns.0.reconfigure_from(&*os.0)
-                                .filter(|_| ng.starts_with(&og))
-                        }
-                        _ => None,
-                    };
+                    let (og, ng) = (gates_of(old, name), gates_of(&new, name));
+                    let grows = f.0.reconfigure_from(&*o.0).filter(|_| ng.starts_with(&og));
                     match grows {
                         Some(config) => {
                             keep.nodes.insert(name.clone());

@@ -5,16 +5,9 @@
 use std::sync::Arc;
 
 use nfv_functions::kind::{Metric, MetricType, Stats};
-use nfv_functions::router::RouterStats;
 
-/// A running function's stats.
-#[derive(Clone)]
-pub enum FunctionStats {
-    /// A router's.
-    Router(Arc<RouterStats>),
-    /// A registered kind's: it reports its own metrics.
-    Kind(Arc<dyn Stats>),
-}
+/// A running function's stats: its kind reports its own metrics.
+pub type FunctionStats = Arc<dyn Stats>;
 
 /// One line for the exit summary of a registered kind's function `name` of kind `kind`:
 /// its metrics that have a summary word, summed over their labels, with the labels of

@@ -1,13 +1,12 @@
 //! The function kinds nfv knows, by the name a topology gives in `kind:`. A new kind is its
 //! folder and one line here; `nfv-control` learns everything else from the [`Kind`].
-//!
-//! (`router` predates the registry: the control crate still describes it.)
 
 use crate::kind::Kind;
 
 /// Every registered kind.
 pub static KINDS: &[&dyn Kind] = &[
     &crate::switch::SwitchKind,
+    &crate::router::RouterKind,
     &crate::dhcp::DhcpKind,
     &crate::nat::NatFunctionKind,
     &crate::firewall::FirewallKind,

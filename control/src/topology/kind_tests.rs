@@ -10,35 +10,25 @@ use std::time::Duration;
 
 use super::l3_tests::{expect, load};
 
-fn function<'a>(t: &'a Topology, name: &str) -> &'a FunctionKind {
+fn function<'a>(t: &'a Topology, name: &str) -> &'a Settings {
     match t.functions.iter().find(|f| f.name == name) {
-        Some(f) => &f.kind,
+        Some(f) => &f.settings,
         None => panic!("no function {name}"),
     }
 }
 
-/// The settings of nat `name` (a kind of the registry).
+/// The settings of nat `name`.
 fn nat<'a>(t: &'a Topology, name: &str) -> &'a NatFunction {
-    match function(t, name) {
-        FunctionKind::Kind(k) => {
-            k.0.as_any()
-                .downcast_ref::<NatFunction>()
-                .unwrap_or_else(|| panic!("{name} is not a nat"))
-        }
-        other => panic!("{name} is not a nat: {other:?}"),
-    }
+    let f = function(t, name);
+    f.downcast::<NatFunction>()
+        .unwrap_or_else(|| panic!("{name} is not a nat: {f:?}"))
 }
 
-/// The settings of firewall `name` (a kind of the registry).
+/// The settings of firewall `name`.
 fn firewall<'a>(t: &'a Topology, name: &str) -> &'a FirewallConfig {
-    match function(t, name) {
-        FunctionKind::Kind(k) => {
-            k.0.as_any()
-                .downcast_ref::<FirewallConfig>()
-                .unwrap_or_else(|| panic!("{name} is not a firewall"))
-        }
-        other => panic!("{name} is not a firewall: {other:?}"),
-    }
+    let f = function(t, name);
+    f.downcast::<FirewallConfig>()
+        .unwrap_or_else(|| panic!("{name} is not a firewall: {f:?}"))
 }
 
 const GATEWAY: &str = "\
@@ -122,7 +112,10 @@ fn a_nat_becomes_the_model() {
             interface: Some(("gw".into(), "wan".into())),
         })
     );
-    assert_eq!(function(&t, "nat").sub_ends(), vec!["inside", "outside"]);
+    assert_eq!(
+        function(&t, "nat").0.wiring().gates,
+        vec!["inside", "outside"]
+    );
     assert_eq!(
         t.links[1].ends[1],
         LinkEnd::Function {

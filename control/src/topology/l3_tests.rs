@@ -1,6 +1,7 @@
-//! Tests of `router` and `dhcp-server` in topology files (`l3.rs`).
+//! Tests of `router` and `dhcp-server` in topology files.
 
 use super::*;
+use nfv_functions::router::RouterSpec;
 use std::time::Duration;
 
 pub(super) fn load(text: &str) -> Result<Topology, Vec<TopologyError>> {
@@ -54,7 +55,7 @@ fn a_routed_file_becomes_the_model() {
     let t = load(ROUTED).unwrap_or_else(|e| panic!("{}", list(&e)));
     assert!(t.hosts[0].uses_dhcp());
     assert!(!t.hosts[1].uses_dhcp());
-    let FunctionKind::Router(r) = &t.functions[1].kind else {
+    let Some(r) = t.functions[1].settings.downcast::<RouterSpec>() else {
         panic!("not a router")
     };
     assert_eq!(r.interfaces.len(), 2);
@@ -65,11 +66,10 @@ fn a_routed_file_becomes_the_model() {
     assert_eq!(r.neighbors.len(), 1);
     assert_eq!(r.icmp_rate, 5);
     assert_eq!(r.arp_queue, 16);
-    let d = match &t.functions[2].kind {
-        FunctionKind::Kind(k) => k.0.as_any().downcast_ref::<nfv_functions::dhcp::DhcpSpec>(),
-        _ => None,
-    }
-    .unwrap_or_else(|| panic!("not a dhcp server"));
+    let d = t.functions[2]
+        .settings
+        .downcast::<nfv_functions::dhcp::DhcpSpec>()
+        .unwrap_or_else(|| panic!("not a dhcp server"));
     assert_eq!(d.pools.len(), 2);
     assert_eq!(d.lease, Duration::from_secs(600));
     assert_eq!(d.dns.len(), 1);

@@ -25,10 +25,9 @@
 //!                           # metrics (this is the default), or `metrics: off`
 //! ```
 //!
-//! `router` is described in `l3.rs`. The kinds of the registry (`switch`, `dhcp-server`,
-//! `nat`, `firewall`, `mirror`: see `nfv_functions::registry`) describe themselves; the one
-//! setting that names another function (a nat's `masquerade: ROUTER.INTERFACE`) is
-//! resolved in `hooks.rs`.
+//! Every function kind (`switch`, `router`, `dhcp-server`, `nat`, `firewall`, `mirror`: see
+//! `nfv_functions::registry`) describes itself; the one setting that names another function
+//! (a nat's `masquerade: ROUTER.INTERFACE`) is resolved in `hooks.rs`.
 //!
 //! Loading has three steps: serde_yaml reads the text into the raw structs below (types and
 //! unknown keys; it stops at the first such error), a [`LineIndex`] records where every key
@@ -36,11 +35,10 @@
 //! addresses, VLANs) and builds the model, collecting every error with its file, line and
 //! key path. A new function kind is a folder of `nfv-functions` and a line in its registry
 //! (`nfv_functions::registry`): its function is kept as YAML while the file is read, the
-//! kind reads and checks it, and [`FunctionKind::Kind`] holds the result. The kinds that
-//! predate the registry (the router) are still written out here; ports too.
+//! kind reads and checks it, and [`Function::settings`] holds the result. Ports are still
+//! written out here.
 
 mod hooks;
-mod l3;
 mod lines;
 
 use std::collections::{HashMap, HashSet};
@@ -53,36 +51,23 @@ use nfv_dataplane::port::generator::{MAX_SIZE, MIN_SIZE};
 pub use nfv_dataplane::port::{GeneratorConfig, Proto, Sizes};
 use nfv_dataplane::MacAddr;
 use nfv_functions::kind::schema::{
-    did_you_mean, join, number_or_text, one_of, parse_cidr, Ordered, RawDuration,
+    did_you_mean, join, number_or_text, one_of, parse_cidr, Ordered,
 };
-use nfv_functions::kind::{Kind, Report, Settings, SkipKeys, Wiring};
+use nfv_functions::kind::{Kind, Report, Settings, Wiring};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
 pub use lines::LineIndex;
 
-/// Largest MTU a port takes: a frame of MTU + Ethernet header (14) + one VLAN tag (4) must
-/// fit a dataplane packet buffer ([`nfv_dataplane::MAX_FRAME`] bytes).
-pub const MAX_MTU: u32 = (nfv_dataplane::MAX_FRAME - 14 - 4) as u32;
-/// Smallest MTU (IPv4's minimum).
-pub const MIN_MTU: u32 = 68;
+pub use nfv_functions::kind::checks::{MAX_MTU, MIN_MTU};
 /// Known port kinds.
 pub const PORT_KINDS: &[&str] = &["tap", "vhost-user", "null", "generator"];
-/// The function kinds that predate the registry, described in this module (see [`function_kinds`]).
-pub const FUNCTION_KINDS: &[&str] = &["router"];
-
-/// Every function kind: those described here ([`FUNCTION_KINDS`]) and those of the
-/// registry ([`nfv_functions::registry`]).
+/// Every function kind, in the registry's order ([`nfv_functions::registry`]).
 pub fn function_kinds() -> Vec<&'static str> {
-    let mut all: Vec<&'static str> = nfv_functions::registry::KINDS
+    nfv_functions::registry::KINDS
         .iter()
         .map(|k| k.name())
-        .collect();
-    // In the order the docs introduce them: the switch first, then the router and the DHCP
-    // server, then the registry's others.
-    let at = usize::from(all.first() == Some(&"switch"));
-    all.splice(at..at, FUNCTION_KINDS.iter().copied());
-    all
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -259,41 +244,11 @@ pub enum PortKind {
 pub struct Function {
     /// Its name.
     pub name: String,
-    /// What it is.
-    pub kind: FunctionKind,
+    /// Its settings, as its kind read and checked them.
+    pub settings: Settings,
     /// Line in the file.
     pub line: usize,
 }
-
-/// Function kinds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FunctionKind {
-    /// An IPv4 router.
-    Router(RouterConfig),
-    /// A kind of the registry: it describes itself.
-    Kind(Settings),
-}
-
-impl FunctionKind {
-    /// The name a topology gives in `kind:`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            FunctionKind::Router(_) => "router",
-            FunctionKind::Kind(s) => s.0.kind().name(),
-        }
-    }
-
-    /// Names of the sub-ends a link may name as `function.NAME`: a switch's attachments, a
-    /// router's interfaces, a nat's or firewall's two sides; none for a DHCP server.
-    pub fn sub_ends(&self) -> Vec<String> {
-        match self {
-            FunctionKind::Router(r) => r.interfaces.iter().map(|i| i.name.clone()).collect(),
-            FunctionKind::Kind(s) => s.0.wiring().gates,
-        }
-    }
-}
-
-pub use l3::{RouterConfig, RouterInterface, StaticRoute};
 /// A firewall's settings: the function's own type.
 pub use nfv_functions::firewall::FirewallConfig;
 pub use nfv_functions::firewall::SIDES;
@@ -344,12 +299,10 @@ struct RawTopology {
 const TOPOLOGY_KEYS: &[&str] = &["name", "hosts", "ports", "functions", "links", "metrics"];
 
 /// Reads a [`RawTopology`] as `#[derive(Deserialize)]` with `deny_unknown_fields` would,
-/// except that a function whose name is in `registered` (its kind is in the registry) is
-/// kept as its YAML value for its kind to read. The others are read as [`RawFunction`]
-/// straight from the text, so that their scalars are read as written (`0x0a0b` stays text).
+/// except that each function is kept as its own text for its kind to read (so that its
+/// scalars are read as written: `0x0a0b` stays text).
 struct TopologySeed<'a> {
-    registered: &'a HashSet<String>,
-    /// The file's text and its index, for the text of each registered function.
+    /// The file's text and its index, for the text of each function.
     text: &'a str,
     index: &'a LineIndex,
 }
@@ -384,7 +337,6 @@ impl<'de> Visitor<'de> for TopologySeed<'_> {
                 "ports" => raw.ports = m.next_value()?,
                 "functions" => {
                     raw.functions = m.next_value_seed(FunctionsSeed {
-                        registered: self.registered,
                         text: self.text,
                         index: self.index,
                     })?
@@ -397,10 +349,9 @@ impl<'de> Visitor<'de> for TopologySeed<'_> {
     }
 }
 
-/// The `functions` mapping: [`Ordered`], each function read by its kind (see
+/// The `functions` mapping: [`Ordered`], each function kept for its kind to read (see
 /// [`TopologySeed`]).
 struct FunctionsSeed<'a> {
-    registered: &'a HashSet<String>,
     text: &'a str,
     index: &'a LineIndex,
 }
@@ -426,75 +377,43 @@ impl<'de> Visitor<'de> for FunctionsSeed<'_> {
             if v.iter().any(|(e, _)| *e == k) {
                 return Err(serde::de::Error::custom(format!("duplicate name `{k}`")));
             }
-            let f = if self.registered.contains(&k) {
-                let value: serde_yaml::Value = m.next_value()?;
-                // Its own text, so that its scalars read as written; re-written from the
-                // value where the text has none of its own (a YAML alias).
-                let text = self
-                    .index
-                    .text_of(self.text, &format!("functions.{k}"))
-                    .or_else(|| serde_yaml::to_string(&value).ok())
-                    .unwrap_or_default();
-                RawFunction::registered(&value, text)
-            } else {
-                m.next_value_seed(LegacySeed)?
-            };
-            v.push((k, f));
+            let value = m.next_value_seed(FunctionSeed)?;
+            // Its own text, so that its scalars read as written; re-written from the value
+            // where the text has none of its own (a YAML alias).
+            let text = self
+                .index
+                .text_of(self.text, &format!("functions.{k}"))
+                .or_else(|| serde_yaml::to_string(&value).ok())
+                .unwrap_or_default();
+            v.push((k, RawFunction::new(&value, text)));
         }
         Ok(Ordered(v))
     }
 }
 
-/// A function of a kind that predates the registry: [`RawFunction`] read from the text,
-/// except that the keys of registered kinds are set aside in `foreign` (for the validator
-/// to say that this kind takes no such key), not refused as unknown.
-struct LegacySeed;
+/// One function: a mapping, kept as YAML (its kind reads it). Anything else is refused as
+/// not a function.
+struct FunctionSeed;
 
-impl<'de> serde::de::DeserializeSeed<'de> for LegacySeed {
-    type Value = RawFunction;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<RawFunction, D::Error> {
+impl<'de> serde::de::DeserializeSeed<'de> for FunctionSeed {
+    type Value = serde_yaml::Mapping;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for LegacySeed {
-    type Value = RawFunction;
+impl<'de> Visitor<'de> for FunctionSeed {
+    type Value = serde_yaml::Mapping;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("struct RawFunction")
     }
-    fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<RawFunction, A::Error> {
-        // Keys that only registered kinds take.
-        let foreign = |key: &str| {
-            !LEGACY_FUNCTION_KEYS.contains(&key)
-                && nfv_functions::registry::KINDS
-                    .iter()
-                    .any(|k| k.keys().contains(&key))
-        };
-        let (mut f, set_aside): (RawFunction, _) = SkipKeys::new(m, &foreign).read()?;
-        f.foreign = set_aside;
-        Ok(f)
+    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+        let mut map = serde_yaml::Mapping::new();
+        while let Some((k, v)) = m.next_entry::<serde_yaml::Value, serde_yaml::Value>()? {
+            map.insert(k, v);
+        }
+        Ok(map)
     }
-}
-
-/// Names of the functions of `text` whose kind is in the registry (none if `text` does
-/// not parse: the full read then reports why).
-fn registered_functions(text: &str) -> HashSet<String> {
-    let Ok(doc) = serde_yaml::from_str::<serde_yaml::Value>(text) else {
-        return HashSet::new();
-    };
-    let Some(functions) = doc.get("functions").and_then(serde_yaml::Value::as_mapping) else {
-        return HashSet::new();
-    };
-    functions
-        .iter()
-        .filter(|(_, f)| {
-            f.get("kind")
-                .and_then(serde_yaml::Value::as_str)
-                .and_then(nfv_functions::registry::find)
-                .is_some()
-        })
-        .filter_map(|(name, _)| name.as_str().map(str::to_string))
-        .collect()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -617,30 +536,13 @@ impl<'de> Deserialize<'de> for RawSize {
     }
 }
 
-/// A function as written: `kind` and the keys of every kind that predates the registry;
-/// `ROUTER_KEYS` says which belong to the router, and
-/// the validator reports the others. A registered kind's function keeps its mapping in
-/// `registered` for the kind to read.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A function as written: its `kind`, and its settings as written for that kind to read.
+#[derive(Debug, Default)]
 struct RawFunction {
+    /// The `kind` value, if it is text.
     kind: Option<String>,
-    /// A kind of the registry, with its settings as written: the kind reads them itself.
-    #[serde(skip)]
+    /// Its kind in the registry, with its settings as written: the kind reads them itself.
     registered: Option<Registered>,
-    /// Keys that only registered kinds take, set aside while reading (see [`LegacySeed`]).
-    #[serde(skip)]
-    foreign: Vec<String>,
-    // router
-    #[serde(default)]
-    interfaces: Ordered<l3::RawInterface>,
-    routes: Option<Vec<l3::RawRoute>>,
-    routes_file: Option<String>,
-    #[serde(default)]
-    neighbors: Ordered<String>,
-    arp_timeout: Option<RawDuration>,
-    arp_queue: Option<u64>,
-    icmp_rate: Option<u64>,
 }
 
 /// A function of a registered kind, before its kind has read it.
@@ -657,59 +559,24 @@ impl fmt::Debug for Registered {
 }
 
 impl RawFunction {
-    /// A function of a registered kind, as written: its kind reads `text` with
-    /// [`Kind::load`]. `value` is the same mapping as YAML read it.
-    fn registered(value: &serde_yaml::Value, text: String) -> RawFunction {
-        let name = value.get("kind").and_then(serde_yaml::Value::as_str);
-        let Some(kind) = name.and_then(nfv_functions::registry::find) else {
-            // Not possible: `registered_functions` chose it for its kind.
-            return RawFunction::default();
+    /// A function as written: `value` is its mapping as YAML read it, `text` as the file
+    /// writes it.
+    fn new(value: &serde_yaml::Mapping, text: String) -> RawFunction {
+        // `kind: null` is no kind; a kind that is not text is named as written.
+        let kind = match value.get("kind") {
+            None | Some(serde_yaml::Value::Null) => None,
+            Some(serde_yaml::Value::String(k)) => Some(k.clone()),
+            Some(other) => serde_yaml::to_string(other)
+                .ok()
+                .map(|k| k.trim().to_string()),
         };
-        RawFunction {
-            kind: Some(kind.name().to_string()),
-            registered: Some(Registered { kind, text }),
-            ..RawFunction::default()
-        }
-    }
-
-    /// The keys this function sets besides `kind`.
-    fn keys_set(&self) -> Vec<&'static str> {
-        [
-            ("interfaces", !self.interfaces.0.is_empty()),
-            ("routes", self.routes.is_some()),
-            ("routes_file", self.routes_file.is_some()),
-            ("neighbors", !self.neighbors.0.is_empty()),
-            ("arp_timeout", self.arp_timeout.is_some()),
-            ("arp_queue", self.arp_queue.is_some()),
-            ("icmp_rate", self.icmp_rate.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(k, set)| set.then_some(k))
-        .collect()
+        let registered = kind
+            .as_deref()
+            .and_then(nfv_functions::registry::find)
+            .map(|kind| Registered { kind, text });
+        RawFunction { kind, registered }
     }
 }
-
-/// Keys each function kind takes besides `kind`.
-const ROUTER_KEYS: &[&str] = &[
-    "interfaces",
-    "routes",
-    "routes_file",
-    "neighbors",
-    "arp_timeout",
-    "arp_queue",
-    "icmp_rate",
-];
-/// Every field of [`RawFunction`]: the keys of the kinds that predate the registry.
-const LEGACY_FUNCTION_KEYS: &[&str] = &[
-    "kind",
-    "interfaces",
-    "routes",
-    "routes_file",
-    "neighbors",
-    "arp_timeout",
-    "arp_queue",
-    "icmp_rate",
-];
 
 // ---------------------------------------------------------------------------------------
 // Loading
@@ -726,9 +593,7 @@ pub fn load_file(path: &Path) -> Result<Topology, LoadError> {
 /// Load and validate `text`; `file` names it in messages.
 pub fn load_str(text: &str, file: &Path) -> Result<Topology, LoadError> {
     let index = LineIndex::new(text);
-    let registered = registered_functions(text);
     let seed = TopologySeed {
-        registered: &registered,
         text,
         index: &index,
     };
@@ -1020,9 +885,22 @@ impl nfv_functions::kind::Report for KindReport<'_, '_> {
         join(self.key, key)
     }
 
+    fn path(&self, written: &str) -> PathBuf {
+        self.v.relative(written)
+    }
+
+    fn error_in(&mut self, file: &Path, line: usize, key: &str, message: String) {
+        self.v.errors.push(TopologyError {
+            file: file.to_path_buf(),
+            line,
+            column: 1,
+            key: join(self.key, key),
+            message,
+        });
+    }
+
     fn error(&mut self, key: &str, message: String) {
-        // A key of another kind, or none, at the function's top level: worded as for the
-        // kinds that predate the registry.
+        // A key of another kind, or of none, at the function's top level.
         // serde names an unknown key at the mapping that holds it: "" for the function's own.
         let unknown = message
             .strip_prefix("unknown field `")
@@ -1030,10 +908,9 @@ impl nfv_functions::kind::Report for KindReport<'_, '_> {
         if let Some((field, allowed)) = unknown.filter(|_| key.is_empty()) {
             let key = field;
             let allowed = allowed.trim_start_matches("one of ");
-            let of_a_kind = LEGACY_FUNCTION_KEYS.contains(&key)
-                || nfv_functions::registry::KINDS
-                    .iter()
-                    .any(|k| k.keys().contains(&key));
+            let of_a_kind = nfv_functions::registry::KINDS
+                .iter()
+                .any(|k| k.keys().contains(&key));
             let message = if of_a_kind {
                 let allowed = allowed.replace('`', "");
                 format!("a `{}` takes no `{key}` (it takes: {allowed})", self.kind)
@@ -1072,6 +949,15 @@ impl Report for Validator<'_> {
 }
 
 impl Validator<'_> {
+    /// A path from the file, relative to the topology file's directory.
+    fn relative(&self, p: &str) -> PathBuf {
+        let p = PathBuf::from(p);
+        match self.file.parent() {
+            Some(d) if p.is_relative() => d.join(&p),
+            _ => p,
+        }
+    }
+
     fn error(&mut self, key: impl Into<String>, message: impl Into<String>) {
         let key = key.into();
         let (line, column) = self.index.find(&key);
@@ -1236,22 +1122,6 @@ impl Validator<'_> {
             _ => {
                 self.error("metrics", SHAPE);
                 Metrics::Default
-            }
-        }
-    }
-
-    /// Report every key `f` sets that `kind` does not take.
-    fn only_function_keys(&mut self, key: &str, kind: &str, f: &RawFunction, allowed: &[&str]) {
-        let foreign = f.foreign.iter().map(String::as_str);
-        for k in f.keys_set().into_iter().chain(foreign) {
-            if !allowed.contains(&k) {
-                self.error(
-                    format!("{key}.{k}"),
-                    format!(
-                        "a `{kind}` takes no `{k}` (it takes: {})",
-                        allowed.join(", ")
-                    ),
-                );
             }
         }
     }
@@ -1718,19 +1588,9 @@ impl Validator<'_> {
                         kind: r.kind.name(),
                     };
                     match r.kind.load(&r.text, &mut report) {
-                        Some(mut spec) => {
-                            // Paths in the file are relative to the file.
-                            if let Some(dir) = self.file.parent() {
-                                spec.resolve_paths(dir);
-                            }
-                            FunctionKind::Kind(Settings(spec))
-                        }
+                        Some(spec) => Settings(spec),
                         None => continue,
                     }
-                }
-                Some(kind @ "router") => {
-                    self.only_function_keys(&key, kind, f, ROUTER_KEYS);
-                    FunctionKind::Router(self.router(&key, f))
                 }
                 Some(other) => {
                     self.error(
@@ -1745,27 +1605,29 @@ impl Validator<'_> {
             };
             out.push(Function {
                 name: name.clone(),
-                kind,
+                settings: kind,
                 line: self.line(&key),
             });
         }
         // The cross-kind hook: a function that names ROUTER.INTERFACE (a NAT's masquerade)
         // gets that interface's address, or is left out with the problem reported.
-        out.retain_mut(|f| {
-            let FunctionKind::Kind(settings) = &mut f.kind else {
-                return true;
-            };
-            let Some(m) = settings.0.masquerade() else {
-                return true;
-            };
-            let key = format!("functions.{}.{}", f.name, m.key);
-            match self.masquerade_address(&key, &m, raw) {
-                Some(address) => {
-                    settings.0.masquerade_resolved(address);
-                    true
-                }
-                None => false,
+        let masquerading: Vec<(usize, nfv_functions::kind::Masquerade)> = out
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| f.settings.0.masquerade().map(|m| (i, m)))
+            .collect();
+        let mut refused = Vec::new();
+        for (i, m) in masquerading {
+            let key = format!("functions.{}.{}", out[i].name, m.key);
+            match self.masquerade_address(&key, &m, raw, &out) {
+                Some(address) => out[i].settings.0.masquerade_resolved(address),
+                None => refused.push(i),
             }
+        }
+        let mut i = 0;
+        out.retain(|_| {
+            i += 1;
+            !refused.contains(&(i - 1))
         });
         out
     }
@@ -1773,23 +1635,6 @@ impl Validator<'_> {
     fn links(&mut self, raw: &RawTopology, ports: &[Port], functions: &[Function]) -> Vec<Link> {
         let port_names: Vec<&str> = raw.ports.0.iter().map(|(n, _)| n.as_str()).collect();
         let fn_names: Vec<&str> = raw.functions.0.iter().map(|(n, _)| n.as_str()).collect();
-        // Declared sub-ends (`function.attachment`) by function, from the raw file so that an
-        // attachment with a bad setting is not also reported as undeclared.
-        let sub_ends = |f: &str| -> Vec<&str> {
-            raw.functions
-                .0
-                .iter()
-                .filter(|(n, _)| n == f)
-                .flat_map(|(_, rf)| rf.interfaces.0.iter().map(|(i, _)| i.as_str()))
-                .collect()
-        };
-        let kind_of = |f: &str| -> Option<&str> {
-            raw.functions
-                .0
-                .iter()
-                .find(|(n, _)| n == f)
-                .and_then(|(_, rf)| rf.kind.as_deref())
-        };
         let registered = |f: &str| -> Option<&'static dyn Kind> {
             raw.functions
                 .0
@@ -1844,66 +1689,29 @@ impl Validator<'_> {
                     }
                     resolved.push((ei, LinkEnd::Port(head.to_string())));
                 } else if fn_names.contains(&head) {
-                    let kind = kind_of(head);
-                    if let Some(reg) = registered(head) {
-                        // A function whose settings were refused is reported already.
-                        let wiring =
-                            functions
-                                .iter()
-                                .find(|f| f.name == head)
-                                .and_then(|f| match &f.kind {
-                                    FunctionKind::Kind(s) => Some(s.0.wiring()),
-                                    _ => None,
-                                });
-                        let linked = wiring.is_some_and(|w| {
+                    // A function whose settings were refused is reported already.
+                    let wiring = functions
+                        .iter()
+                        .find(|f| f.name == head)
+                        .map(|f| f.settings.0.wiring());
+                    let linked = match (registered(head), wiring) {
+                        (Some(reg), Some(w)) => {
                             self.gated_end(head, reg.name(), &w, sub, middle, &ekey, &mut att_used)
-                        });
-                        if linked {
-                            resolved.push((
-                                ei,
-                                LinkEnd::Function {
-                                    name: head.to_string(),
-                                    attachment: sub.map(str::to_string),
-                                },
-                            ));
-                        } else {
-                            wrong_ends.insert(head.to_string());
-                            ok = false;
                         }
-                        continue;
-                    }
-                    if kind == Some("router") && sub.is_none() {
-                        let names = sub_ends(head);
-                        let example = names.first().copied().unwrap_or("lan");
-                        self.error(&ekey, format!("a router is linked by interface: write `{head}.{example}` (its interfaces: {})", names.join(", ")));
+                        _ => false,
+                    };
+                    if linked {
+                        resolved.push((
+                            ei,
+                            LinkEnd::Function {
+                                name: head.to_string(),
+                                attachment: sub.map(str::to_string),
+                            },
+                        ));
+                    } else {
+                        wrong_ends.insert(head.to_string());
                         ok = false;
-                        continue;
                     }
-                    if let Some(a) = sub {
-                        let declared = sub_ends(head);
-                        if !declared.contains(&a) {
-                            let hint = did_you_mean(a, declared.iter().copied());
-                            let (what, under) = if kind == Some("router") {
-                                ("interface", "interfaces")
-                            } else {
-                                ("attachment", "attachments")
-                            };
-                            self.error(&ekey, format!("`{end}`: function `{head}` has no {what} `{a}` (declare it under functions.{head}.{under}){hint}"));
-                            ok = false;
-                            continue;
-                        }
-                        if let Some(prev) = att_used.insert(end.clone(), ekey.clone()) {
-                            self.error(&ekey, format!("attachment `{end}` is already linked at {prev}; an attachment is a single wire end"));
-                            ok = false;
-                        }
-                    }
-                    resolved.push((
-                        ei,
-                        LinkEnd::Function {
-                            name: head.to_string(),
-                            attachment: sub.map(str::to_string),
-                        },
-                    ));
                 } else {
                     let hint = did_you_mean(head, port_names.iter().chain(&fn_names).copied());
                     self.error(
@@ -1953,25 +1761,8 @@ impl Validator<'_> {
                 );
             }
         }
-        for f in functions {
-            let (what, under) = match &f.kind {
-                FunctionKind::Kind(settings) => {
-                    if !wrong_ends.contains(&f.name) {
-                        self.gates_linked(&f.name, settings, &att_used);
-                    }
-                    continue;
-                }
-                FunctionKind::Router(_) => ("interface", "interfaces"),
-            };
-            for a in f.kind.sub_ends() {
-                let full = format!("{}.{a}", f.name);
-                if !att_used.contains_key(&full) {
-                    self.error(
-                        format!("functions.{}.{under}.{a}", f.name),
-                        format!("{what} `{full}` is declared but not linked (link it as `{full}`, or remove it)"),
-                    );
-                }
-            }
+        for f in functions.iter().filter(|f| !wrong_ends.contains(&f.name)) {
+            self.gates_linked(&f.name, &f.settings, &att_used);
         }
         links
     }
@@ -2059,6 +1850,18 @@ impl Validator<'_> {
             (None, Some(through)) if middle => {
                 let name = |g: u16| names.get(usize::from(g)).copied().unwrap_or_default();
                 vec![name(through.0), name(through.1)]
+            }
+            (None, None) if wiring.declared_under.is_some() => {
+                let under = wiring.declared_under.unwrap_or_default();
+                let example = names.first().copied().unwrap_or("lan");
+                self.error(
+                    ekey,
+                    format!(
+                        "a {k} is linked by {noun}: write `{head}.{example}` (its {under}: {})",
+                        names.join(", ")
+                    ),
+                );
+                return false;
             }
             (None, through) => {
                 let how = through

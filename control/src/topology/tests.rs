@@ -6,12 +6,9 @@ use std::time::Duration;
 use nfv_functions::switch::SwitchSpec;
 
 /// The settings of a switch.
-fn switch_spec(k: &FunctionKind) -> &SwitchSpec {
-    match k {
-        FunctionKind::Kind(s) => s.0.as_any().downcast_ref::<SwitchSpec>(),
-        _ => None,
-    }
-    .unwrap_or_else(|| panic!("not a switch: {k:?}"))
+fn switch_spec(k: &Settings) -> &SwitchSpec {
+    k.downcast::<SwitchSpec>()
+        .unwrap_or_else(|| panic!("not a switch: {k:?}"))
 }
 
 fn load(text: &str) -> Result<Topology, Vec<TopologyError>> {
@@ -156,7 +153,7 @@ fn a_good_file_becomes_the_model() {
         }
     );
     assert_eq!(t.ports[4].kind, PortKind::Null { announce: None });
-    let sw = switch_spec(&t.functions[0].kind);
+    let sw = switch_spec(&t.functions[0].settings);
     assert_eq!(sw.mac_table_size, 100);
     assert_eq!(sw.ageing, Duration::from_secs(120));
     assert_eq!(sw.vlan, 7);
@@ -199,7 +196,7 @@ fn a_good_file_becomes_the_model() {
 fn defaults_apply() {
     let t = load("name: d\nports:\n  p: { kind: tap }\nfunctions:\n  s: { kind: switch }\nlinks:\n  - [p, s]\n")
             .unwrap_or_else(|e| panic!("{}", list(&e)));
-    let sw = switch_spec(&t.functions[0].kind);
+    let sw = switch_spec(&t.functions[0].settings);
     assert_eq!(
         (sw.mac_table_size, sw.ageing, sw.vlan),
         (65536, Duration::from_secs(300), 1)

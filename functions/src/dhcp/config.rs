@@ -19,12 +19,13 @@
 //! ```
 //!
 //! The lease file is the one part of a DHCP server that is not the kind's own: its path is
-//! resolved by `nfv-control` ([`Spec::resolve_paths`], [`Spec::state_file`]), which reads
+//! read relative to the topology file ([`Report::path`]) and kept by `nfv-control`
+//! ([`Spec::state_file`]), which reads
 //! the leases at start and writes them after every change, on a thread of its own; the
 //! server gets them through [`BuildContext::leases`].
 
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use ipnetwork::Ipv4Network;
@@ -32,7 +33,8 @@ use nfv_dataplane::MacAddr;
 use serde::Deserialize;
 
 use super::{DhcpConfig, DhcpServer};
-use crate::kind::schema::{duration_or, fmt_duration, parse_cidr, OneOrMany, Ordered, RawDuration};
+use crate::kind::checks::{host_cidr, ipv4, unicast_mac};
+use crate::kind::schema::{duration_or, fmt_duration, OneOrMany, Ordered, RawDuration};
 use crate::kind::{
     self, derived_mac, BuildContext, Built, Counting, Kind, Metric, Report, Spec, Wiring,
 };
@@ -134,8 +136,7 @@ pub struct DhcpSpec {
     pub reservations: Vec<(MacAddr, Ipv4Addr)>,
     /// Extra options by code.
     pub options: Vec<(u8, Vec<u8>)>,
-    /// The lease file, if given (made absolute against the topology file's directory by
-    /// [`Spec::resolve_paths`]).
+    /// The lease file, if given (relative to the topology file's directory, [`Report::path`]).
     pub leases: Option<PathBuf>,
 }
 
@@ -189,58 +190,6 @@ pub fn option_bytes(v: &str) -> Result<Vec<u8>, String> {
         ));
     }
     Ok(bytes)
-}
-
-fn ipv4(r: &mut Counting<'_>, key: &str, a: &str) -> Option<Ipv4Addr> {
-    let ip = a.parse().ok();
-    if ip.is_none() {
-        r.error(key, format!("`{a}` is not an IPv4 address"));
-    }
-    ip
-}
-
-fn unicast_mac(r: &mut Counting<'_>, key: &str, m: &str) -> Option<MacAddr> {
-    let Ok(mac) = m.parse::<MacAddr>() else {
-        r.error(
-            key,
-            format!("`{m}` is not a MAC address: expected six hex bytes like 02:00:00:00:00:01"),
-        );
-        return None;
-    };
-    if mac == MacAddr([0; 6]) {
-        r.error(
-            key,
-            format!("`{m}` is all zeros: expected a unicast MAC like 02:00:00:00:00:01"),
-        );
-        return None;
-    }
-    if mac.is_multicast() {
-        r.error(
-            key,
-            format!("`{m}` is a multicast address: expected a unicast MAC"),
-        );
-        return None;
-    }
-    Some(mac)
-}
-
-/// A host address with its subnet: not the network or broadcast address.
-fn host_cidr(r: &mut Counting<'_>, key: &str, a: &str) -> Option<Ipv4Network> {
-    let n = match parse_cidr(a) {
-        Ok(n) => n,
-        Err(m) => {
-            r.error(key, m);
-            return None;
-        }
-    };
-    if n.prefix() < 31 && (n.ip() == n.network() || n.ip() == n.broadcast()) {
-        r.error(
-            key,
-            format!("{n} is the subnet's network or broadcast address, not a host address"),
-        );
-        return None;
-    }
-    Some(n)
 }
 
 fn dhcp(r: &mut Counting<'_>, f: &RawDhcp) -> Option<DhcpSpec> {
@@ -434,7 +383,7 @@ fn dhcp(r: &mut Counting<'_>, f: &RawDhcp) -> Option<DhcpSpec> {
         rebind,
         reservations,
         options,
-        leases: f.leases.as_deref().map(PathBuf::from),
+        leases: f.leases.as_deref().map(|p| r.path(p)),
     })
 }
 
@@ -482,14 +431,6 @@ impl Spec for DhcpSpec {
         let server = DhcpServer::new(self.config(at, wall), known, updates);
         let stats = server.stats();
         Ok(Built::new(server, stats))
-    }
-
-    fn resolve_paths(&mut self, base: &Path) {
-        if let Some(p) = &self.leases {
-            if p.is_relative() {
-                self.leases = Some(base.join(p));
-            }
-        }
     }
 
     /// The MAC derived from the names and the default lease file, where not given.

@@ -27,6 +27,7 @@ use std::marker::PhantomData;
 use serde::de::{DeserializeOwned, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
+pub mod checks;
 pub mod schema;
 
 /// Where a kind reports what is wrong with a function's settings.
@@ -40,6 +41,18 @@ pub trait Report {
     /// point at another place (`functions.nat.forwards[0]`).
     fn absolute(&self, key: &str) -> String {
         key.to_string()
+    }
+
+    /// A path the settings give, as the loader reads it: a relative one is relative to the
+    /// topology file's directory.
+    fn path(&self, written: &str) -> std::path::PathBuf {
+        std::path::PathBuf::from(written)
+    }
+
+    /// A problem on line `line` (from 1) of another file the settings name (a router's
+    /// routes file), about the setting at `key`.
+    fn error_in(&mut self, file: &std::path::Path, line: usize, key: &str, message: String) {
+        self.error(key, format!("{}:{line}: {message}", file.display()));
     }
 }
 
@@ -184,10 +197,6 @@ pub trait Spec: Debug + Send + Sync + SpecBase {
     /// the plan describes and builds the function. The default does nothing.
     fn complete(&mut self, _at: &BuildContext<'_>) {}
 
-    /// Make the paths of the settings absolute against `base`, the topology file's
-    /// directory. The default does nothing.
-    fn resolve_paths(&mut self, _base: &std::path::Path) {}
-
     /// Cross-kind hook: the file whose state `nfv-control` reads at start and writes after
     /// every change, handing it to the node in [`BuildContext::leases`] (a DHCP server's
     /// leases). `None` (the default) for every other kind.
@@ -215,6 +224,20 @@ pub trait Spec: Debug + Send + Sync + SpecBase {
 
     /// The address of the interface [`Spec::masquerade`] named.
     fn masquerade_resolved(&mut self, _address: std::net::Ipv4Addr) {}
+
+    /// Cross-kind hook, the other end of [`Spec::masquerade`]: the address of this
+    /// function's interface `interface`, if it has such an interface (a router's). `None`
+    /// (the default) for every other kind.
+    fn interface_address(&self, _interface: &str) -> Option<std::net::Ipv4Addr> {
+        None
+    }
+
+    /// Cross-kind hook: a NAT masquerades to this function's interface `interface`, which
+    /// is therefore that NAT's outside (a router then sends TCP and UDP addressed to it from
+    /// its other interfaces out of it). False if there is no such interface (the default).
+    fn masqueraded_on(&mut self, _interface: &str) -> bool {
+        false
+    }
 }
 
 /// A router interface a function's settings name (see [`Spec::masquerade`]).
@@ -250,6 +273,19 @@ impl<T: Spec + Clone + 'static> SpecBase for T {
 /// cloned and compared (two settings are equal when their kind and `Debug` form are).
 #[derive(Debug)]
 pub struct Settings(pub Box<dyn Spec>);
+
+impl Settings {
+    /// How many gates the function has.
+    pub fn gates(&self) -> usize {
+        self.0.wiring().gates.len()
+    }
+
+    /// The settings as the kind's own type `T`, if they are of that kind (for tests and
+    /// the documented cross-kind hooks).
+    pub fn downcast<T: Spec + 'static>(&self) -> Option<&T> {
+        self.0.as_any().downcast_ref::<T>()
+    }
+}
 
 impl Clone for Settings {
     fn clone(&self) -> Self {
@@ -448,6 +484,15 @@ impl Report for Counting<'_> {
 
     fn absolute(&self, key: &str) -> String {
         self.inner.absolute(key)
+    }
+
+    fn path(&self, written: &str) -> std::path::PathBuf {
+        self.inner.path(written)
+    }
+
+    fn error_in(&mut self, file: &std::path::Path, line: usize, key: &str, message: String) {
+        self.errors += 1;
+        self.inner.error_in(file, line, key, message);
     }
 }
 

@@ -43,7 +43,9 @@
 //! [`RouterStats`] has two gauges besides its counters, `routes` and `arp_entries`, set when
 //! the router is built and on every `tick`.
 
+mod config;
 pub mod icmp;
+mod metrics;
 pub mod neighbors;
 
 use std::net::Ipv4Addr;
@@ -58,9 +60,42 @@ use crate::lpm::{Lpm, LpmError};
 use crate::show;
 use crate::wire::MacAddr;
 use crate::wire::ETH_HEADER_LEN;
+pub use config::{InterfaceSpec, RouterSpec, StaticRoute};
 use icmp::RateLimit;
 use neighbors::{Enqueued, Neighbors};
 pub use neighbors::{Neighbor, NeighborConfig, NeighborState};
+
+use crate::kind::{Kind, Metric, Report, Spec};
+
+/// The `router` kind, for the registry.
+pub struct RouterKind;
+
+impl Kind for RouterKind {
+    fn name(&self) -> &'static str {
+        "router"
+    }
+
+    fn about(&self) -> &'static str {
+        "an IPv4 router with ARP and ICMP: interfaces, routes, routes_file, neighbors, \
+         arp_timeout, arp_queue, icmp_rate"
+    }
+
+    fn keys(&self) -> &'static [&'static str] {
+        config::KEYS
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["routes", "arp", "interfaces"]
+    }
+
+    fn metrics(&self) -> &'static [&'static Metric] {
+        &metrics::METRICS
+    }
+
+    fn load(&self, text: &str, report: &mut dyn Report) -> Option<Box<dyn Spec>> {
+        RouterSpec::load(text, report).map(|s| Box::new(s) as Box<dyn Spec>)
+    }
+}
 
 /// One interface of a router: a gate.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,0 +1,83 @@
+//! The metrics a router's counters are exported as.
+
+use super::RouterStats;
+use crate::kind::{Metric, MetricType, Stats};
+
+static ROUTES: Metric = Metric {
+    name: "nfv_router_routes",
+    help: "Prefixes in a router's table (connected, static, local and broadcast).",
+    kind: MetricType::Gauge,
+    labels: &[],
+    summary: None,
+};
+
+static ARP_ENTRIES: Metric = Metric {
+    name: "nfv_router_arp_entries",
+    help: "Entries in a router's ARP cache (resolved, static and incomplete).",
+    kind: MetricType::Gauge,
+    labels: &[],
+    summary: None,
+};
+
+static FORWARDED: Metric = Metric {
+    name: "nfv_router_forwarded_packets_total",
+    help: "Packets a router forwarded.",
+    kind: MetricType::Counter,
+    labels: &[],
+    summary: None,
+};
+
+static ARP_REQUESTS: Metric = Metric {
+    name: "nfv_router_arp_requests_total",
+    help: "ARP requests a router sent.",
+    kind: MetricType::Counter,
+    labels: &[],
+    summary: None,
+};
+
+static ICMP_ERRORS: Metric = Metric {
+    name: "nfv_router_icmp_errors_total",
+    help: "ICMP errors a router sent.",
+    kind: MetricType::Counter,
+    labels: &[],
+    summary: None,
+};
+
+/// Every metric of a router.
+pub(super) static METRICS: [&Metric; 5] = [
+    &ROUTES,
+    &ARP_ENTRIES,
+    &FORWARDED,
+    &ARP_REQUESTS,
+    &ICMP_ERRORS,
+];
+
+impl Stats for RouterStats {
+    fn visit(&self, out: &mut dyn FnMut(&'static Metric, &[&str], u64)) {
+        out(&ROUTES, &[], self.routes.get());
+        out(&ARP_ENTRIES, &[], self.arp_entries.get());
+        out(&FORWARDED, &[], self.forwarded.get());
+        out(&ARP_REQUESTS, &[], self.arp_requests.get());
+        out(&ICMP_ERRORS, &[], self.icmp_errors.get());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_visit_reports_every_declared_metric() {
+        let s = RouterStats::default();
+        s.forwarded.add(7);
+        let mut seen: Vec<(&str, u64)> = Vec::new();
+        s.visit(&mut |m, labels, v| {
+            assert_eq!(labels.len(), m.labels.len(), "{}", m.name);
+            seen.push((m.name, v));
+        });
+        let names: Vec<&str> = seen.iter().map(|(n, _)| *n).collect();
+        let declared: Vec<&str> = METRICS.iter().map(|m| m.name).collect();
+        assert_eq!(names, declared);
+        assert!(seen.contains(&("nfv_router_forwarded_packets_total", 7)));
+    }
+}
