@@ -46,12 +46,26 @@ pub fn settings<T: DeserializeOwned>(text: &str, report: &mut dyn Report) -> Opt
 /// Deserialize `text` as [`settings`] does; a serde error comes back as the key path it
 /// happened at and serde's message (without serde_yaml's own path and position).
 pub fn read<T: DeserializeOwned>(text: &str) -> Result<T, (String, String)> {
+    read_skipping(text, &|_| false).map(|(t, _)| t)
+}
+
+/// Deserialize `text` as [`read`] does, except that the mapping's keys that `skip` picks are
+/// set aside (their values unread) as well as `kind`: what it read, and the names of the keys
+/// set aside (`kind` not among them), in file order.
+pub fn read_skipping<T: DeserializeOwned>(
+    text: &str,
+    skip: &dyn Fn(&str) -> bool,
+) -> Result<(T, Vec<String>), (String, String)> {
     let mut track = serde_path_to_error::Track::new();
     let de = serde_path_to_error::Deserializer::new(
         serde_yaml::Deserializer::from_str(text),
         &mut track,
     );
-    let result = serde::de::DeserializeSeed::deserialize(WithoutKind(PhantomData::<T>), de);
+    let seed = WithoutKind {
+        skip,
+        read: PhantomData::<T>,
+    };
+    let result = serde::de::DeserializeSeed::deserialize(seed, de);
     result.map_err(|inner: serde_yaml::Error| {
         let path = track.path().to_string();
         let path = if path == "." { String::new() } else { path };
@@ -71,29 +85,37 @@ pub fn read<T: DeserializeOwned>(text: &str) -> Result<T, (String, String)> {
     })
 }
 
-/// Reads `T` from a mapping without its `kind` key (the registry's, not the kind's).
-struct WithoutKind<T>(PhantomData<T>);
+/// Reads `T` from a mapping without its `kind` key (the registry's, not the kind's) and the
+/// keys `skip` picks.
+struct WithoutKind<'s, T> {
+    skip: &'s dyn Fn(&str) -> bool,
+    read: PhantomData<T>,
+}
 
-impl<'de, T: Deserialize<'de>> serde::de::DeserializeSeed<'de> for WithoutKind<T> {
-    type Value = T;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
+impl<'de, T: Deserialize<'de>> serde::de::DeserializeSeed<'de> for WithoutKind<'_, T> {
+    type Value = (T, Vec<String>);
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de, T: Deserialize<'de>> Visitor<'de> for WithoutKind<T> {
-    type Value = T;
+impl<'de, T: Deserialize<'de>> Visitor<'de> for WithoutKind<'_, T> {
+    type Value = (T, Vec<String>);
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a mapping of settings")
     }
-    fn visit_unit<E: serde::de::Error>(self) -> Result<T, E> {
-        T::deserialize(serde::de::value::MapDeserializer::new(std::iter::empty::<(
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        let t = T::deserialize(serde::de::value::MapDeserializer::new(std::iter::empty::<(
             String,
             String,
-        )>()))
+        )>()))?;
+        Ok((t, Vec::new()))
     }
-    fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<T, A::Error> {
-        SkipKeys::new(m, &|k| k == "kind").read().map(|(t, _)| t)
+    fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<Self::Value, A::Error> {
+        let skip = self.skip;
+        let (t, mut aside) = SkipKeys::new(m, &|k| k == "kind" || skip(k)).read()?;
+        aside.retain(|k| k != "kind");
+        Ok((t, aside))
     }
 }
 

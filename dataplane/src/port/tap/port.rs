@@ -11,7 +11,7 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use tun_tap::{Iface, Mode};
 
-use super::{Port, ETH_HEADER, VLAN_TAG};
+use crate::port::{Port, ETH_HEADER, VLAN_TAG};
 use crate::batch::Batch;
 use crate::counters::PortCounters;
 use crate::drop_reason::DropReason;

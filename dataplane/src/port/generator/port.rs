@@ -11,7 +11,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::{Port, ETH_HEADER};
+use crate::port::{Port, ETH_HEADER};
 use crate::batch::Batch;
 use crate::counters::PortCounters;
 use crate::drop_reason::DropReason;

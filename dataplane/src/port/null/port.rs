@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use hdrhistogram::Histogram;
 
-use super::generator::read_stamp;
-use super::Port;
+use crate::port::generator::read_stamp;
+use crate::port::Port;
 use crate::batch::Batch;
 use crate::counters::{Counter, PortCounters};
 use crate::mac::MacAddr;
