@@ -23,8 +23,9 @@ use nfv_dataplane::{Cell, Endpoint, NodeId, PortId};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::plan::{Plan, PortPlan};
+use crate::plan::Plan;
 use crate::run::Running;
+use nfv_dataplane::port::PortSettings;
 
 /// Longest request line (a reload carries the whole topology file).
 pub const MAX_REQUEST: usize = 4 << 20;
@@ -335,28 +336,9 @@ fn table(columns: &[&str], rows: Vec<Vec<Value>>) -> Value {
     json!({"ok": true, "columns": columns, "rows": rows})
 }
 
-fn port_kind(p: &PortPlan) -> (&'static str, String) {
-    match p {
-        PortPlan::Tap {
-            host: Some(h),
-            ifname,
-            ..
-        } => ("tap", format!("{h}:{ifname}")),
-        PortPlan::Tap { device, .. } => ("tap", device.clone()),
-        PortPlan::VhostUser { socket, mode, .. } => (
-            "vhost-user",
-            format!(
-                "{} ({})",
-                socket.display(),
-                match mode {
-                    nfv_dataplane::port::SocketMode::Server => "server",
-                    nfv_dataplane::port::SocketMode::Client => "client",
-                }
-            ),
-        ),
-        PortPlan::Null { .. } => ("null", "-".into()),
-        PortPlan::Generator(_) => ("generator", "-".into()),
-    }
+/// A port's kind and where it is, for `nfv show ports`: as its kind says.
+fn port_kind(p: &PortSettings) -> (&'static str, String) {
+    (p.0.kind().name(), p.0.location())
 }
 
 fn function_kind(f: &crate::plan::FunctionPlan) -> &'static str {

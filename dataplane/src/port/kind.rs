@@ -346,7 +346,9 @@ mod tests {
         assert_eq!(mtu(&mut p, "mtu", None), DEFAULT_MTU);
         assert_eq!(mtu(&mut p, "mtu", Some(9000)), DEFAULT_MTU);
         assert_eq!(p.0[0].0, "mtu");
-        assert!(p.0[0].1.starts_with("MTU 9000 is out of range: expected 68 to"));
+        assert!(p.0[0]
+            .1
+            .starts_with("MTU 9000 is out of range: expected 68 to"));
         let mut p = Problems::default();
         assert_eq!(unicast_mac(&mut p, "mac", "01:00:00:00:00:01"), None);
         assert_eq!(unicast_mac(&mut p, "mac", "00:00:00:00:00:00"), None);

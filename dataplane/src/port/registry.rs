@@ -37,7 +37,11 @@ mod tests {
             assert!(!k.about().is_empty(), "{} has no help line", k.name());
             // Each key is documented in the help line.
             for key in k.keys() {
-                assert!(k.about().contains(key), "{}: `{key}` not in its about", k.name());
+                assert!(
+                    k.about().contains(key),
+                    "{}: `{key}` not in its about",
+                    k.name()
+                );
             }
         }
         assert!(find("vhost").is_none());

@@ -118,9 +118,6 @@ mod tests {
     fn prefixes_and_addresses() {
         assert!(parse_prefix("10.0.0.1/8").is_err_and(|m| m.contains("host bits")));
         assert!(parse_cidr("10.0.0.1").is_err());
-        assert_eq!(
-            parse_cidr("10.0.0.1/24").map(|n| n.prefix()),
-            Ok(24)
-        );
+        assert_eq!(parse_cidr("10.0.0.1/24").map(|n| n.prefix()), Ok(24));
     }
 }

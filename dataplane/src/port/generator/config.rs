@@ -235,8 +235,14 @@ mod tests {
         assert_eq!((g.flows, g.rate_pps, g.count), (10, Some(1000), Some(50)));
         assert_eq!(g.sizes, Sizes::Imix);
         assert_eq!((g.src_port, g.dst_port, g.proto), (2000, 53, Proto::Tcp));
-        assert_eq!(g.describe(), "generator, 10 flow(s), IMIX, 1000 pps, 50 frames");
-        assert_eq!(load("{ kind: generator }").0, Some(GeneratorConfig::default()));
+        assert_eq!(
+            g.describe(),
+            "generator, 10 flow(s), IMIX, 1000 pps, 50 frames"
+        );
+        assert_eq!(
+            load("{ kind: generator }").0,
+            Some(GeneratorConfig::default())
+        );
     }
 
     #[test]

@@ -100,7 +100,13 @@ mod tests {
         assert!(p[0].1.starts_with("unknown field `mca`"), "{p:?}");
         assert!(p[0].1.ends_with("; did you mean `mac`?"), "{p:?}");
         let (_, p) = load("{ kind: null, mtu: 1500, host: h }");
-        assert_eq!(p[0], ("mtu".to_string(), "a `null` port takes no `mtu` (it takes: mac)".to_string()));
+        assert_eq!(
+            p[0],
+            (
+                "mtu".to_string(),
+                "a `null` port takes no `mtu` (it takes: mac)".to_string()
+            )
+        );
         assert_eq!(p[1].0, "host");
         let (_, p) = load("{ kind: null, mac: ff:ff:ff:ff:ff:ff }");
         assert_eq!(p[0].0, "mac");

@@ -186,10 +186,16 @@ mod tests {
         let (c, p) = load("t", "{ kind: tap }");
         assert!(p.is_empty(), "{p:?}");
         let c = c.expect("loads");
-        assert_eq!((c.ifname.as_str(), c.device.as_str(), c.mtu), ("t", "t", 1500));
+        assert_eq!(
+            (c.ifname.as_str(), c.device.as_str(), c.mtu),
+            ("t", "t", 1500)
+        );
         assert_eq!(c.describe(), "tap t (root namespace), mtu 1500");
         assert_eq!(c.claims()[0].key, "");
-        let (c, _) = load("t", "{ kind: tap, ifname: nfv-t, mtu: 1400, mac: 02:00:00:00:00:01 }");
+        let (c, _) = load(
+            "t",
+            "{ kind: tap, ifname: nfv-t, mtu: 1400, mac: 02:00:00:00:00:01 }",
+        );
         let c = c.expect("loads");
         assert_eq!((c.device.as_str(), c.mtu), ("nfv-t", 1400));
         assert_eq!(c.mac(), Some(MacAddr([2, 0, 0, 0, 0, 1])));
@@ -222,10 +228,17 @@ mod tests {
         let (c, p) = load("a", "{ kind: tap, hots: alice }");
         assert!(c.is_none());
         assert_eq!(p[0].0, "", "serde names an unknown key at its mapping");
-        assert!(p[0].1.starts_with("unknown field `hots`, expected one of `host`"), "{p:?}");
+        assert!(
+            p[0].1
+                .starts_with("unknown field `hots`, expected one of `host`"),
+            "{p:?}"
+        );
         assert!(p[0].1.ends_with("; did you mean `host`?"), "{p:?}");
         let (c, p) = load("a", "{ kind: tap, flows: 3, socket: /s }");
-        assert!(c.is_some(), "keys of other kinds are reported, the rest still read");
+        assert!(
+            c.is_some(),
+            "keys of other kinds are reported, the rest still read"
+        );
         let keys: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["flows", "socket"]);
         assert_eq!(
@@ -236,14 +249,21 @@ mod tests {
 
     #[test]
     fn bad_values_are_named_by_key() {
-        let (c, p) = load("a-very-long-port-name", "{ kind: tap, mtu: 40, mac: 01:00:00:00:00:01 }");
+        let (c, p) = load(
+            "a-very-long-port-name",
+            "{ kind: tap, mtu: 40, mac: 01:00:00:00:00:01 }",
+        );
         assert!(c.is_some());
         let keys: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["mtu", "mac", ""], "{p:?}");
         assert!(p[2].1.contains("not a usable device name"), "{p:?}");
         let (_, p) = load("a", "{ kind: tap, mtu: big }");
         assert_eq!(p[0].0, "mtu");
-        assert!(p[0].1.starts_with("invalid type: string \"big\", expected u32"), "{p:?}");
+        assert!(
+            p[0].1
+                .starts_with("invalid type: string \"big\", expected u32"),
+            "{p:?}"
+        );
         let (_, p) = load("a", "{ kind: tap, host: h, ifname: x }");
         assert_eq!(p[0].0, "ifname");
         let (_, p) = load("a", "{ kind: tap, address: 10.0.0.1/24 }");

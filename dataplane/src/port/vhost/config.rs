@@ -42,8 +42,7 @@ impl VhostUserConfig {
             None => {
                 report.error(
                     "socket",
-                    "missing: a vhost-user port needs `socket`, the path of its Unix socket"
-                        .into(),
+                    "missing: a vhost-user port needs `socket`, the path of its Unix socket".into(),
                 );
                 PathBuf::new()
             }
@@ -145,7 +144,8 @@ mod tests {
 
     #[test]
     fn settings_are_read() {
-        let (c, p) = load("{ kind: vhost-user, socket: /run/nfv/vm2.sock, mode: client, mtu: 1400 }");
+        let (c, p) =
+            load("{ kind: vhost-user, socket: /run/nfv/vm2.sock, mode: client, mtu: 1400 }");
         assert!(p.is_empty(), "{p:?}");
         let c = c.expect("loads");
         assert_eq!(
