@@ -892,6 +892,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn port_rows_name_the_kind_and_where_it_is() {
+        let text = "name: p\nhosts:\n  alice: {}\nports:\n  a: { kind: tap, host: alice }\n  t: { kind: tap, ifname: nfv-t }\n  vm: { kind: vhost-user, socket: /run/nfv/vm.sock, mode: client }\n  n: { kind: null }\n  g: { kind: generator }\nfunctions:\n  s: { kind: switch }\nlinks:\n  - [a, s, t]\n  - [vm, s, n]\n  - [g, s]\n";
+        let topo = crate::topology::load_str(text, std::path::Path::new("p.yaml"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let plan = Plan::new(&topo, 7).unwrap_or_else(|e| panic!("{e}"));
+        let rows: Vec<(&str, String)> = plan.ports.iter().map(|(_, p)| port_kind(p)).collect();
+        assert_eq!(
+            rows,
+            [
+                ("tap", "alice:eth0".to_string()),
+                ("tap", "nfv-t".to_string()),
+                ("vhost-user", "/run/nfv/vm.sock (client)".to_string()),
+                ("null", "-".to_string()),
+                ("generator", "-".to_string()),
+            ]
+        );
+    }
+
+    #[test]
     fn requests_parse_and_bad_ones_are_refused() {
         let r: Request = serde_json::from_str(r#"{"cmd":"show","table":"macs"}"#).expect("show");
         assert_eq!(
