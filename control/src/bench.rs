@@ -24,9 +24,9 @@ use hdrhistogram::Histogram;
 use nfv_dataplane::{DropReason, WorkerCounters};
 use serde_json::json;
 
-use crate::plan::PortPlan;
 use crate::run::{self, Running};
 use crate::topology::{self, Topology};
+use nfv_dataplane::port::{PortSettings, Traffic};
 
 /// Writes a file a scenario needs at the given path.
 pub type WriteFile = fn(&Path) -> std::io::Result<()>;
@@ -274,14 +274,14 @@ struct Totals {
 }
 
 /// Where a port's counters go: offered (what it received), forwarded (what it sent), or
-/// neither. Generators offer and sinks forward; with a peer outside nfv, its vhost-user
-/// ports do both.
-fn role(p: &PortPlan, peer: bool) -> (bool, bool) {
-    match p {
-        PortPlan::Generator(_) => (true, false),
-        PortPlan::Null { .. } => (false, true),
-        PortPlan::VhostUser { .. } => (peer, peer),
-        PortPlan::Tap { .. } => (false, false),
+/// neither, as its kind says (`PortSpec::traffic`). Generators offer and sinks forward;
+/// with a peer outside nfv, its vhost-user ports do both.
+fn role(p: &PortSettings, peer: bool) -> (bool, bool) {
+    match p.0.traffic() {
+        Traffic::Source => (true, false),
+        Traffic::Sink => (false, true),
+        Traffic::Guest => (peer, peer),
+        Traffic::Neither => (false, false),
     }
 }
 
@@ -367,9 +367,8 @@ fn run_one(
     let mut topo = topo.clone();
     if let Some(rate) = opts.rate {
         for p in &mut topo.ports {
-            if let topology::PortKind::Generator(g) = &mut p.kind {
-                g.rate_pps = Some(rate);
-            }
+            // Generators take the rate; other ports ignore it.
+            p.settings.0.set_rate(rate);
         }
     }
     let running = run::start(&topo).map_err(|e| e.to_string())?;
@@ -932,7 +931,7 @@ pub fn main(target: &str, opts: &Options) -> ExitCode {
             && !topo
                 .ports
                 .iter()
-                .any(|p| matches!(p.kind, topology::PortKind::Generator(_)))
+                .any(|p| p.settings.0.traffic() == Traffic::Source)
         {
             eprintln!("nfv bench: topology {} has no generator port", topo.name);
             return ExitCode::FAILURE;

@@ -23,8 +23,9 @@ use nfv_dataplane::{Cell, Endpoint, NodeId, PortId};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::plan::{Plan, PortPlan};
+use crate::plan::Plan;
 use crate::run::Running;
+use nfv_dataplane::port::PortSettings;
 
 /// Longest request line (a reload carries the whole topology file).
 pub const MAX_REQUEST: usize = 4 << 20;
@@ -321,28 +322,9 @@ fn table(columns: &[&str], rows: Vec<Vec<Value>>) -> Value {
     json!({"ok": true, "columns": columns, "rows": rows})
 }
 
-fn port_kind(p: &PortPlan) -> (&'static str, String) {
-    match p {
-        PortPlan::Tap {
-            host: Some(h),
-            ifname,
-            ..
-        } => ("tap", format!("{h}:{ifname}")),
-        PortPlan::Tap { device, .. } => ("tap", device.clone()),
-        PortPlan::VhostUser { socket, mode, .. } => (
-            "vhost-user",
-            format!(
-                "{} ({})",
-                socket.display(),
-                match mode {
-                    nfv_dataplane::port::SocketMode::Server => "server",
-                    nfv_dataplane::port::SocketMode::Client => "client",
-                }
-            ),
-        ),
-        PortPlan::Null { .. } => ("null", "-".into()),
-        PortPlan::Generator(_) => ("generator", "-".into()),
-    }
+/// A port's kind and where it is, for `nfv show ports`: as its kind says.
+fn port_kind(p: &PortSettings) -> (&'static str, String) {
+    (p.0.kind().name(), p.0.location())
 }
 
 fn show(running: &Running, name: &str) -> Result<Value, String> {
@@ -886,6 +868,25 @@ pub fn find_socket(socket: Option<&Path>, topology: Option<&str>) -> Result<Path
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn port_rows_name_the_kind_and_where_it_is() {
+        let text = "name: p\nhosts:\n  alice: {}\nports:\n  a: { kind: tap, host: alice }\n  t: { kind: tap, ifname: nfv-t }\n  vm: { kind: vhost-user, socket: /run/nfv/vm.sock, mode: client }\n  n: { kind: null }\n  g: { kind: generator }\nfunctions:\n  s: { kind: switch }\nlinks:\n  - [a, s, t]\n  - [vm, s, n]\n  - [g, s]\n";
+        let topo = crate::topology::load_str(text, std::path::Path::new("p.yaml"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let plan = Plan::new(&topo, 7).unwrap_or_else(|e| panic!("{e}"));
+        let rows: Vec<(&str, String)> = plan.ports.iter().map(|(_, p)| port_kind(p)).collect();
+        assert_eq!(
+            rows,
+            [
+                ("tap", "alice:eth0".to_string()),
+                ("tap", "nfv-t".to_string()),
+                ("vhost-user", "/run/nfv/vm.sock (client)".to_string()),
+                ("null", "-".to_string()),
+                ("generator", "-".to_string()),
+            ]
+        );
+    }
 
     #[test]
     fn requests_parse_and_bad_ones_are_refused() {

@@ -11,45 +11,12 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use nfv_dataplane::graph::GraphError;
-use nfv_dataplane::port::{GeneratorConfig, Sizes};
+use nfv_dataplane::port::PortSettings;
 use nfv_dataplane::{Endpoint, Gate, MacAddr, NodeId, PortId};
 use nfv_functions::kind::{BuildContext, Settings};
 
 use crate::lab::{netns_name, HostPlan, IfacePlan};
-use crate::topology::{LinkEnd, PortKind, Topology};
-
-/// What a port becomes.
-#[derive(Clone, Debug)]
-pub enum PortPlan {
-    /// A TAP device created under `device` in the root namespace; moved into `host` (as
-    /// `ifname`) when it has one.
-    Tap {
-        /// Name the device is created with.
-        device: String,
-        /// The lab host it moves into, if any.
-        host: Option<String>,
-        /// Its name inside the host (eth0, ...), or `device` when it stays in the root.
-        ifname: String,
-        /// MTU.
-        mtu: u16,
-    },
-    /// A vhost-user port on a Unix socket.
-    VhostUser {
-        /// The socket's path.
-        socket: std::path::PathBuf,
-        /// Who creates the socket.
-        mode: nfv_dataplane::port::SocketMode,
-        /// MTU.
-        mtu: u16,
-    },
-    /// A sink, announcing a MAC address once if given one.
-    Null {
-        /// The MAC to announce.
-        announce: Option<MacAddr>,
-    },
-    /// A packet generator.
-    Generator(GeneratorConfig),
-}
+use crate::topology::{LinkEnd, Topology};
 
 /// Directory of lease files when a dhcp-server names none.
 pub use nfv_functions::dhcp::LEASE_DIR;
@@ -77,8 +44,11 @@ pub struct Wire {
 pub struct Plan {
     /// The topology's name.
     pub name: String,
-    /// Ports in file order: `PortId(i)` is `ports[i]`.
-    pub ports: Vec<(String, PortPlan)>,
+    /// Ports in file order: `PortId(i)` is `ports[i]`. Each is its kind's settings
+    /// (`nfv_dataplane::port::PortSpec`), which describe and build it; a TAP that moves into
+    /// a lab host has been given the temporary device name it is created as
+    /// ([`temp_tap_name`]).
+    pub ports: Vec<(String, PortSettings)>,
     /// Functions in file order: `NodeId(i)` is `functions[i]`, with their settings completed
     /// ([`nfv_functions::kind::Spec::complete`]) and gates as their wiring names them.
     pub functions: Vec<(String, Settings)>,
@@ -273,35 +243,16 @@ impl Plan {
         let mut host_index = 0;
         let mut tap_device = HashMap::new();
         for p in &topo.ports {
-            let plan = match &p.kind {
-                PortKind::Tap {
-                    host, ifname, mtu, ..
-                } => {
-                    let device = match host {
-                        Some(_) => {
-                            host_index += 1;
-                            temp_tap_name(pid, host_index - 1)
-                        }
-                        None => ifname.clone(),
-                    };
-                    tap_device.insert(p.name.as_str(), device.clone());
-                    PortPlan::Tap {
-                        device,
-                        host: host.clone(),
-                        ifname: ifname.clone(),
-                        mtu: *mtu,
-                    }
+            let mut plan = p.settings.clone();
+            // The lab's hook: a host's TAP is created under a temporary name, then moved
+            // into the host and renamed; a root TAP is created under its own.
+            if let Some(tap) = plan.0.tap_mut() {
+                if tap.host.is_some() {
+                    tap.device = temp_tap_name(pid, host_index);
+                    host_index += 1;
                 }
-                PortKind::VhostUser { socket, mode, mtu } => PortPlan::VhostUser {
-                    socket: socket.clone(),
-                    mode: *mode,
-                    mtu: *mtu,
-                },
-                PortKind::Null { announce } => PortPlan::Null {
-                    announce: *announce,
-                },
-                PortKind::Generator(g) => PortPlan::Generator(g.clone()),
-            };
+                tap_device.insert(p.name.as_str(), tap.device.clone());
+            }
             ports.push((p.name.clone(), plan));
         }
 
@@ -460,14 +411,9 @@ impl Plan {
 
     /// TAP devices that stay in the root namespace: (port name, device, MTU).
     fn root_taps(&self) -> impl Iterator<Item = (&String, &String, u16)> {
-        self.ports.iter().filter_map(|(name, p)| match p {
-            PortPlan::Tap {
-                device,
-                host: None,
-                mtu,
-                ..
-            } => Some((name, device, *mtu)),
-            _ => None,
+        self.ports.iter().filter_map(|(name, p)| {
+            let tap = p.0.tap().filter(|t| t.host.is_none())?;
+            Some((name, &tap.device, tap.mtu))
         })
     }
 
@@ -528,41 +474,7 @@ impl Plan {
         }
         let _ = writeln!(s, "ports:");
         for (i, (name, p)) in self.ports.iter().enumerate() {
-            let what = match p {
-                PortPlan::Tap {
-                    host: Some(h),
-                    ifname,
-                    mtu,
-                    ..
-                } => format!("tap -> host {h} as {ifname}, mtu {mtu}"),
-                PortPlan::Tap { device, mtu, .. } => {
-                    format!("tap {device} (root namespace), mtu {mtu}")
-                }
-                PortPlan::VhostUser { socket, mode, mtu } => format!(
-                    "vhost-user {} ({}), mtu {mtu}",
-                    socket.display(),
-                    match mode {
-                        nfv_dataplane::port::SocketMode::Server => "server: the VM connects",
-                        nfv_dataplane::port::SocketMode::Client => "client: nfv connects to the VM",
-                    }
-                ),
-                PortPlan::Null { announce: None } => "null sink".to_string(),
-                PortPlan::Null { announce: Some(m) } => {
-                    format!("null sink, announces {m}")
-                }
-                PortPlan::Generator(g) => format!(
-                    "generator, {} flow(s), {}, {}{}",
-                    g.flows,
-                    match &g.sizes {
-                        Sizes::Fixed(b) => format!("{b}-byte frames"),
-                        Sizes::Imix => "IMIX".to_string(),
-                    },
-                    g.rate_pps
-                        .map(|r| format!("{r} pps"))
-                        .unwrap_or_else(|| "as fast as possible".into()),
-                    g.count.map(|c| format!(", {c} frames")).unwrap_or_default()
-                ),
-            };
+            let what = p.0.describe();
             let _ = writeln!(s, "  {i:<3} {name:<12} {what}");
         }
         let _ = writeln!(s, "functions:");
@@ -600,11 +512,8 @@ fn mtu_of(topo: &Topology, port: &str) -> u16 {
     topo.ports
         .iter()
         .find(|p| p.name == port)
-        .map(|p| match &p.kind {
-            PortKind::Tap { mtu, .. } | PortKind::VhostUser { mtu, .. } => *mtu,
-            PortKind::Null { .. } | PortKind::Generator(_) => 1500,
-        })
-        .unwrap_or(1500)
+        .map(|p| p.settings.0.mtu())
+        .unwrap_or(nfv_dataplane::port::kind::DEFAULT_MTU)
 }
 
 #[cfg(test)]

@@ -7,9 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use nfv_dataplane::port::{
-    GeneratorPort, LatencyRecorder, NullPort, TapPort, VhostUserConfig, VhostUserPort,
-};
+use nfv_dataplane::port::{BuildError, LatencyRecorder, PortSettings};
 use nfv_dataplane::{
     DropReason, Endpoint, Graph, GraphBuilder, Node, NodeId, Pool, Port, PortId, Worker,
     WorkerCounters, WorkerHandle, WorkerId, BURST,
@@ -21,7 +19,7 @@ use nfv_functions::SwitchStats;
 
 use crate::lab::HostPlan;
 use crate::lab::{Lab, LabError};
-use crate::plan::{Plan, PlanError, PortPlan};
+use crate::plan::{Plan, PlanError};
 use crate::topology::Topology;
 
 /// Why a topology could not be started.
@@ -33,25 +31,14 @@ pub enum RunError {
     /// Namespaces or devices could not be set up.
     #[error(transparent)]
     Lab(#[from] LabError),
-    /// A TAP device could not be created.
-    #[error("cannot create TAP device `{device}` for port `{port}`: {source} (nfv run needs root, or CAP_NET_ADMIN, and /dev/net/tun)")]
-    Tap {
+    /// A port could not be made (a TAP device created, a vhost-user socket opened): its
+    /// kind says what failed.
+    #[error("cannot {} for port `{port}`: {}{}", source.action, source.source, source.hint)]
+    Port {
         /// The port.
         port: String,
-        /// The device name.
-        device: String,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// A vhost-user port could not open its socket.
-    #[error("cannot open vhost-user socket `{}` for port `{port}`: {source}", socket.display())]
-    Vhost {
-        /// The port.
-        port: String,
-        /// The socket's path.
-        socket: std::path::PathBuf,
-        /// The error.
-        source: std::io::Error,
+        /// What failed, and why.
+        source: BuildError,
     },
     /// A lease file could not be read.
     #[error(transparent)]
@@ -121,40 +108,20 @@ fn function_error(name: &str, e: impl std::fmt::Display) -> RunError {
     }
 }
 
-/// Make the port `name` as `p` plans it.
-fn build_port(name: &str, p: &PortPlan, extras: &mut Extras) -> Result<Box<dyn Port>, RunError> {
-    Ok(match p {
-        PortPlan::Tap { device, mtu, .. } => Box::new(
-            TapPort::create(device, *mtu as usize).map_err(|source| RunError::Tap {
-                port: name.to_string(),
-                device: device.clone(),
-                source,
-            })?,
-        ),
-        PortPlan::Null { announce } => {
-            let rec = LatencyRecorder::new();
-            extras.latency.push((name.to_string(), rec.clone()));
-            let sink = NullPort::new().with_latency(rec);
-            Box::new(match announce {
-                Some(m) => sink.announcing(*m),
-                None => sink,
-            })
-        }
-        PortPlan::Generator(cfg) => Box::new(GeneratorPort::new(cfg.clone())),
-        PortPlan::VhostUser { socket, mode, mtu } => Box::new(
-            VhostUserPort::new(VhostUserConfig {
-                name: name.to_string(),
-                socket: socket.clone(),
-                mode: *mode,
-                mtu: *mtu as usize,
-            })
-            .map_err(|source| RunError::Vhost {
-                port: name.to_string(),
-                socket: socket.clone(),
-                source,
-            })?,
-        ),
-    })
+/// Make the port `name` as its kind's settings say, keeping the latencies it records.
+fn build_port(
+    name: &str,
+    p: &PortSettings,
+    extras: &mut Extras,
+) -> Result<Box<dyn Port>, RunError> {
+    let built = p.0.build(name).map_err(|source| RunError::Port {
+        port: name.to_string(),
+        source,
+    })?;
+    if let Some(rec) = built.latency {
+        extras.latency.push((name.to_string(), rec));
+    }
+    Ok(built.port)
 }
 
 /// Make the function `name` as `settings` say.
@@ -450,11 +417,7 @@ pub fn start(topo: &Topology) -> Result<Running, RunError> {
 }
 
 fn touches_system(plan: &Plan) -> bool {
-    !plan.hosts.is_empty()
-        || plan
-            .ports
-            .iter()
-            .any(|(_, p)| matches!(p, PortPlan::Tap { .. }))
+    !plan.hosts.is_empty() || plan.ports.iter().any(|(_, p)| p.0.tap().is_some())
 }
 
 fn metrics_source(
@@ -477,18 +440,11 @@ fn metrics_source(
     source
 }
 
-/// A port's identity for a reload: what, if it differs, means the port must be made anew.
-/// A host TAP's temporary device name is not part of it (it changes with the file's order).
-fn port_identity(p: &PortPlan) -> String {
-    match p {
-        PortPlan::Tap {
-            host: Some(h),
-            ifname,
-            mtu,
-            ..
-        } => format!("tap host={h} ifname={ifname} mtu={mtu}"),
-        other => format!("{other:?}"),
-    }
+/// A port's identity for a reload: what, if it differs, means the port must be made anew,
+/// as its kind says (a host TAP's temporary device name is not part of it: it changes with
+/// the file's order).
+fn port_identity(p: &PortSettings) -> String {
+    format!("{} {}", p.0.kind().name(), p.0.identity())
 }
 
 /// A host's identity for a reload: its namespace, gateway and interfaces by port.
@@ -496,7 +452,7 @@ fn host_identity(h: &HostPlan, plan: &Plan) -> String {
     let port_of = |tap: &str| {
         plan.ports
             .iter()
-            .find(|(_, p)| matches!(p, PortPlan::Tap { device, .. } if device == tap))
+            .find(|(_, p)| p.0.tap().is_some_and(|t| t.device == tap))
             .map(|(n, _)| n.clone())
             .unwrap_or_default()
     };
@@ -667,11 +623,8 @@ impl Running {
         }
         // Ports: changed if their identity differs, or their host is set up again; a host
         // whose port changes is set up again.
-        let host_of = |p: &PortPlan| match p {
-            PortPlan::Tap { host: Some(h), .. } => Some(h.clone()),
-            _ => None,
-        };
-        let old_ports: HashMap<&str, &PortPlan> =
+        let host_of = |p: &PortSettings| p.0.tap().and_then(|t| t.host.clone());
+        let old_ports: HashMap<&str, &PortSettings> =
             old.ports.iter().map(|(n, p)| (n.as_str(), p)).collect();
         for (name, p) in &new.ports {
             if let Some(o) = old_ports.get(name.as_str()) {

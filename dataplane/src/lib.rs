@@ -9,8 +9,11 @@
 //! - It knows no network function: a function is a [`Node`] that takes a batch and gives every
 //!   packet a verdict (an output gate or a [`DropReason`]). The switch, router and the rest
 //!   live in `nfv-functions`.
-//! - It knows no YAML and talks to no operator: `nfv-control` builds a [`Graph`] from a
-//!   topology file and hands it to a [`Worker`].
+//! - It opens no topology file and talks to no operator: `nfv-control` builds a [`Graph`]
+//!   from a topology file and hands it to a [`Worker`]. What it knows of the file is each
+//!   port kind's own settings: `nfv-control` hands a port's mapping, as text, to its kind
+//!   ([`port::kind`]), which reads and checks it with the shared machinery of [`config`]
+//!   (also what the function kinds of `nfv-functions` read their settings with).
 //!
 //! The fast path (receive a burst, run it through the graph, transmit bursts) allocates
 //! nothing and takes no lock: buffers come from a [`Pool`] allocated at start-up, batches
@@ -25,6 +28,7 @@
 #![deny(unsafe_code)]
 
 pub mod batch;
+pub mod config;
 pub mod counters;
 pub mod drop_reason;
 pub mod graph;

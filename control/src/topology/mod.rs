@@ -35,8 +35,15 @@
 //! addresses, VLANs) and builds the model, collecting every error with its file, line and
 //! key path. A new function kind is a folder of `nfv-functions` and a line in its registry
 //! (`nfv_functions::registry`): its function is kept as YAML while the file is read, the
-//! kind reads and checks it, and [`Function::settings`] holds the result. Ports are still
-//! written out here.
+//! kind reads and checks it, and [`Function::settings`] holds the result.
+//!
+//! Ports work the same way with the dataplane's registry (`nfv_dataplane::port::registry`):
+//! each port's mapping is kept as its text, the kind named by its `kind` reads and checks
+//! it, and [`Port::settings`] holds the result. What looks across ports stays here, and
+//! meets a kind only through the hooks `nfv_dataplane::port::PortSpec` documents: names one
+//! port may use (device names, sockets), MAC addresses no two ports share, and the TAP a lab
+//! host takes as its interface (the host must exist; its interfaces are named eth0, eth1,
+//! ... in file order; its address is read with the host's).
 
 mod hooks;
 mod lines;
@@ -47,21 +54,26 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use ipnetwork::Ipv4Network;
-use nfv_dataplane::port::generator::{MAX_SIZE, MIN_SIZE};
-pub use nfv_dataplane::port::{GeneratorConfig, Proto, Sizes};
-use nfv_dataplane::MacAddr;
-use nfv_functions::kind::schema::{
-    did_you_mean, join, number_or_text, one_of, parse_cidr, Ordered,
+pub use nfv_dataplane::port::{
+    GeneratorConfig, NullConfig, PortSettings, Proto, Sizes, TapConfig, VhostUserConfig,
 };
+use nfv_dataplane::MacAddr;
+use nfv_functions::kind::schema::{did_you_mean, join, one_of, parse_cidr, Ordered};
 use nfv_functions::kind::{Kind, Report, Settings, Wiring};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
 pub use lines::LineIndex;
 
-pub use nfv_functions::kind::checks::{MAX_MTU, MIN_MTU};
-/// Known port kinds.
-pub const PORT_KINDS: &[&str] = &["tap", "vhost-user", "null", "generator"];
+/// The MTUs a port (and a router interface) takes: what a dataplane packet buffer holds.
+pub use nfv_dataplane::port::kind::{MAX_MTU, MIN_MTU};
+
+/// Every port kind, in the order messages list them: the dataplane's registry
+/// (`nfv_dataplane::port::registry`).
+pub fn port_kinds() -> Vec<&'static str> {
+    nfv_dataplane::port::registry::names()
+}
+
 /// Every function kind, in the registry's order ([`nfv_functions::registry`]).
 pub fn function_kinds() -> Vec<&'static str> {
     nfv_functions::registry::KINDS
@@ -201,42 +213,10 @@ pub struct HostInterface {
 pub struct Port {
     /// Its name.
     pub name: String,
-    /// What it is.
-    pub kind: PortKind,
+    /// What it is: its kind's checked settings (`settings.0.kind()` names the kind).
+    pub settings: PortSettings,
     /// Line in the file.
     pub line: usize,
-}
-
-/// Port kinds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PortKind {
-    /// A TAP device.
-    Tap {
-        /// The host it moves into.
-        host: Option<String>,
-        /// Device name: in the root namespace when `host` is `None`, else `eth0`, ...
-        ifname: String,
-        /// MTU.
-        mtu: u16,
-        /// Host-side MAC.
-        mac: Option<MacAddr>,
-    },
-    /// A vhost-user port: a VM's virtio-net (or DPDK's `virtio_user`) on a Unix socket.
-    VhostUser {
-        /// The socket's path.
-        socket: std::path::PathBuf,
-        /// Who creates the socket.
-        mode: nfv_dataplane::port::SocketMode,
-        /// MTU.
-        mtu: u16,
-    },
-    /// A sink; it announces `announce` once so a switch learns where it is.
-    Null {
-        /// MAC address to announce.
-        announce: Option<MacAddr>,
-    },
-    /// A packet generator.
-    Generator(GeneratorConfig),
 }
 
 /// A function.
@@ -334,7 +314,12 @@ impl<'de> Visitor<'de> for TopologySeed<'_> {
             match key {
                 "name" => raw.name = m.next_value()?,
                 "hosts" => raw.hosts = m.next_value()?,
-                "ports" => raw.ports = m.next_value()?,
+                "ports" => {
+                    raw.ports = m.next_value_seed(PortsSeed {
+                        text: self.text,
+                        index: self.index,
+                    })?
+                }
                 "functions" => {
                     raw.functions = m.next_value_seed(FunctionsSeed {
                         text: self.text,
@@ -442,97 +427,97 @@ fn kind_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Er
     d.deserialize_any(V)
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A port as written: its `kind`, and its mapping's text for that kind to read
+/// ([`nfv_dataplane::port::PortKind::load`]).
+#[derive(Debug, Default)]
 struct RawPort {
-    #[serde(default, deserialize_with = "kind_or_null")]
     kind: Option<String>,
-    host: Option<String>,
-    ifname: Option<String>,
-    mtu: Option<u32>,
-    mac: Option<String>,
-    address: Option<String>,
-    flows: Option<u32>,
-    size: Option<RawSize>,
-    rate: Option<u64>,
-    count: Option<u64>,
-    src_mac: Option<String>,
-    dst_mac: Option<String>,
-    src_ip: Option<String>,
-    dst_ip: Option<String>,
-    dst_flows: Option<u32>,
-    dst_step: Option<u32>,
-    src_port: Option<u16>,
-    dst_port: Option<u16>,
-    proto: Option<String>,
-    socket: Option<String>,
-    mode: Option<String>,
+    /// The port's mapping as the file writes it.
+    text: String,
 }
 
-impl RawPort {
-    /// The optional keys this port sets.
-    fn keys_set(&self) -> Vec<&'static str> {
-        [
-            ("host", self.host.is_some()),
-            ("ifname", self.ifname.is_some()),
-            ("mtu", self.mtu.is_some()),
-            ("mac", self.mac.is_some()),
-            ("address", self.address.is_some()),
-            ("flows", self.flows.is_some()),
-            ("size", self.size.is_some()),
-            ("rate", self.rate.is_some()),
-            ("count", self.count.is_some()),
-            ("src_mac", self.src_mac.is_some()),
-            ("dst_mac", self.dst_mac.is_some()),
-            ("src_ip", self.src_ip.is_some()),
-            ("dst_ip", self.dst_ip.is_some()),
-            ("dst_flows", self.dst_flows.is_some()),
-            ("dst_step", self.dst_step.is_some()),
-            ("src_port", self.src_port.is_some()),
-            ("dst_port", self.dst_port.is_some()),
-            ("proto", self.proto.is_some()),
-            ("socket", self.socket.is_some()),
-            ("mode", self.mode.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(k, set)| set.then_some(k))
-        .collect()
+/// The `ports` mapping: [`Ordered`], each port read as a [`RawPort`].
+struct PortsSeed<'a> {
+    text: &'a str,
+    index: &'a LineIndex,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for PortsSeed<'_> {
+    type Value = Ordered<RawPort>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
     }
 }
 
-/// Keys each port kind takes besides `kind`.
-const TAP_KEYS: &[&str] = &["host", "ifname", "mtu", "mac", "address"];
-const NULL_KEYS: &[&str] = &["mac"];
-const VHOST_KEYS: &[&str] = &["socket", "mode", "mtu"];
-const GENERATOR_KEYS: &[&str] = &[
-    "flows",
-    "size",
-    "rate",
-    "count",
-    "src_mac",
-    "dst_mac",
-    "src_ip",
-    "dst_ip",
-    "dst_flows",
-    "dst_step",
-    "src_port",
-    "dst_port",
-    "proto",
-];
-
-#[derive(Debug)]
-enum RawSize {
-    Bytes(u32),
-    Name(String),
+impl<'de> Visitor<'de> for PortsSeed<'_> {
+    type Value = Ordered<RawPort>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a mapping of names")
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Ordered(Vec::new()))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+        let mut v: Vec<(String, RawPort)> = Vec::new();
+        while let Some(k) = m.next_key::<String>()? {
+            if v.iter().any(|(e, _)| *e == k) {
+                return Err(serde::de::Error::custom(format!("duplicate name `{k}`")));
+            }
+            let (kind, value) = m.next_value_seed(PortSeed)?;
+            // Its own text, so that its scalars read as written; re-written from the value
+            // where the text has none of its own (a YAML alias).
+            let text = self
+                .index
+                .text_of(self.text, &format!("ports.{k}"))
+                .or_else(|| serde_yaml::to_string(&value).ok())
+                .unwrap_or_default();
+            v.push((k, RawPort { kind, text }));
+        }
+        Ok(Ordered(v))
+    }
 }
 
-impl<'de> Deserialize<'de> for RawSize {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let expected = "a frame size in bytes, or `imix`";
-        Ok(match number_or_text(d, u32::MAX.into(), expected)? {
-            Ok(n) => RawSize::Bytes(n as u32),
-            Err(t) => RawSize::Name(t),
-        })
+/// One port: its `kind` (YAML's null names the `null` kind), and its other keys as YAML
+/// values, each key given once. An empty value is a port without keys; an explicit `null`
+/// is not a port.
+struct PortSeed;
+
+impl<'de> serde::de::DeserializeSeed<'de> for PortSeed {
+    type Value = (Option<String>, serde_yaml::Mapping);
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_struct("RawPort", &["kind"], self)
+    }
+}
+
+impl<'de> Visitor<'de> for PortSeed {
+    type Value = (Option<String>, serde_yaml::Mapping);
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("struct RawPort")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+        struct Kind;
+        impl<'de> serde::de::DeserializeSeed<'de> for Kind {
+            type Value = Option<String>;
+            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                kind_or_null(d)
+            }
+        }
+        let mut kind = None;
+        let mut seen: Vec<String> = Vec::new();
+        let mut rest = serde_yaml::Mapping::new();
+        while let Some(k) = m.next_key::<String>()? {
+            if seen.contains(&k) {
+                return Err(serde::de::Error::custom(format!("duplicate field `{k}`")));
+            }
+            seen.push(k.clone());
+            if k == "kind" {
+                kind = m.next_value_seed(Kind)?;
+            } else {
+                let value: serde_yaml::Value = m.next_value()?;
+                rest.insert(k.into(), value);
+            }
+        }
+        Ok((kind, rest))
     }
 }
 
@@ -612,6 +597,7 @@ pub fn load_str(text: &str, file: &Path) -> Result<Topology, LoadError> {
         file,
         index: &index,
         errors: Vec::new(),
+        unread_ports: false,
     };
     let topo = v.topology(raw);
     if v.errors.is_empty() {
@@ -830,6 +816,8 @@ struct Validator<'a> {
     file: &'a Path,
     index: &'a LineIndex,
     errors: Vec<TopologyError>,
+    /// Some port's settings could not be read (its kind reported why).
+    unread_ports: bool,
 }
 
 fn valid_name(s: &str) -> bool {
@@ -845,19 +833,6 @@ fn valid_topology_name(s: &str) -> bool {
         && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
         && b.iter()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-}
-
-fn valid_ifname(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 15
-        && s != "."
-        && s != ".."
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-}
-
-fn parse_mac(s: &str) -> Option<MacAddr> {
-    s.parse().ok()
 }
 
 /// `300`, `300s`, `5m`, `1h`.
@@ -924,20 +899,41 @@ impl nfv_functions::kind::Report for KindReport<'_, '_> {
         } else {
             join(self.key, key)
         };
-        if SERDE_MESSAGES.iter().any(|m| message.starts_with(m)) {
-            let (line, column) = self.v.index.find(&key);
-            let e = humanize(
-                format!("{key}: {message}"),
-                line,
-                column,
-                "",
-                self.v.index,
-                self.v.file,
-            );
-            self.v.errors.push(e);
-        } else {
-            self.v.error(key, message);
+        self.v.settings_error(key, message);
+    }
+}
+
+/// How a port kind reports problems with a port's settings: at the key below `ports.NAME`,
+/// serde's messages worded as the loader words its own. (A key only another port kind takes
+/// the kind itself reports: `a `null` port takes no `mtu` (...)`.)
+struct PortReport<'v, 'a> {
+    v: &'v mut Validator<'a>,
+    /// `ports.NAME`.
+    key: &'v str,
+}
+
+impl Report for PortReport<'_, '_> {
+    fn absolute(&self, key: &str) -> String {
+        join(self.key, key)
+    }
+
+    fn error(&mut self, key: &str, message: String) {
+        // serde names an unknown key at the mapping that holds it: "" for the port's own,
+        // whose keys also include `kind`.
+        let unknown = message
+            .strip_prefix("unknown field `")
+            .and_then(|m| m.split_once("`, expected "));
+        if let Some((field, allowed)) = unknown.filter(|_| key.is_empty()) {
+            let allowed = allowed.trim_start_matches("one of ");
+            let message = format!("unknown key `{field}`: allowed keys are `kind`, {allowed}");
+            return self.v.error(join(self.key, field), message);
         }
+        let key = if key.is_empty() {
+            self.key.to_string()
+        } else {
+            join(self.key, key)
+        };
+        self.v.settings_error(key, message);
     }
 }
 
@@ -955,6 +951,25 @@ impl Validator<'_> {
         match self.file.parent() {
             Some(d) if p.is_relative() => d.join(&p),
             _ => p,
+        }
+    }
+
+    /// A problem a kind found in its settings at `key` (a full key path): serde's messages
+    /// worded as the loader words its own, the kind's as they are.
+    fn settings_error(&mut self, key: String, message: String) {
+        if SERDE_MESSAGES.iter().any(|m| message.starts_with(m)) {
+            let (line, column) = self.index.find(&key);
+            let e = humanize(
+                format!("{key}: {message}"),
+                line,
+                column,
+                "",
+                self.index,
+                self.file,
+            );
+            self.errors.push(e);
+        } else {
+            self.error(key, message);
         }
     }
 
@@ -1047,7 +1062,7 @@ impl Validator<'_> {
         let functions = self.functions(&raw);
         let links = self.links(&raw, &ports, &functions);
         self.addresses(&hosts);
-        self.macs(&raw);
+        self.macs(&ports);
         let metrics = self.metrics(raw.metrics.as_ref());
 
         Topology {
@@ -1126,325 +1141,71 @@ impl Validator<'_> {
         }
     }
 
-    /// Report every key `p` sets that `kind` does not take.
-    /// A port's MTU (1500 unless given), checked against what a packet buffer holds.
-    fn port_mtu(&mut self, key: &str, mtu: Option<u32>) -> u16 {
-        match mtu {
-            None => 1500,
-            Some(m) if (MIN_MTU..=MAX_MTU).contains(&m) => m as u16,
-            Some(m) => {
-                self.error(
-                    format!("{key}.mtu"),
-                    format!("MTU {m} is out of range: expected {MIN_MTU} to {MAX_MTU} (a frame must fit nfv's {}-byte packet buffers)", nfv_dataplane::MAX_FRAME),
-                );
-                1500
-            }
-        }
-    }
-
-    fn only_keys(&mut self, key: &str, kind: &str, p: &RawPort, allowed: &[&str]) {
-        for k in p.keys_set() {
-            if !allowed.contains(&k) {
-                self.error(
-                    format!("{key}.{k}"),
-                    format!(
-                        "a `{kind}` port takes no `{k}` (it takes: {})",
-                        allowed.join(", ")
-                    ),
-                );
-            }
-        }
-    }
-
-    fn mac_value(&mut self, key: &str, m: &str) -> Option<MacAddr> {
-        let mac = parse_mac(m);
-        if mac.is_none() {
-            self.error(
-                key,
-                format!(
-                    "`{m}` is not a MAC address: expected six hex bytes like 02:00:00:00:00:01"
-                ),
-            );
-        }
-        mac
-    }
-
-    fn unicast_mac(&mut self, key: &str, m: &str) -> Option<MacAddr> {
-        let mac = self.mac_value(key, m)?;
-        if mac == MacAddr([0; 6]) {
-            self.error(
-                key,
-                format!("`{m}` is all zeros: expected a unicast MAC like 02:00:00:00:00:01"),
-            );
-            return None;
-        }
-        if mac.is_multicast() {
-            self.error(
-                key,
-                format!("`{m}` is a multicast address: expected a unicast MAC"),
-            );
-            return None;
-        }
-        Some(mac)
-    }
-
-    fn ipv4(&mut self, key: &str, a: &str) -> Option<Ipv4Addr> {
-        let ip = a.parse().ok();
-        if ip.is_none() {
-            self.error(key, format!("`{a}` is not an IPv4 address"));
-        }
-        ip
-    }
-
-    fn generator(&mut self, key: &str, p: &RawPort) -> GeneratorConfig {
-        let mut g = GeneratorConfig::default();
-        if let Some(f) = p.flows {
-            if f == 0 || f > 16_777_216 {
-                self.error(
-                    format!("{key}.flows"),
-                    format!("{f} flows is out of range: expected 1 to 16777216"),
-                );
-            } else {
-                g.flows = f;
-            }
-        }
-        match &p.size {
-            None => {}
-            Some(RawSize::Bytes(b)) if (MIN_SIZE as u32..=MAX_SIZE as u32).contains(b) => {
-                g.sizes = Sizes::Fixed(*b as usize)
-            }
-            Some(RawSize::Name(n)) if n == "imix" => g.sizes = Sizes::Imix,
-            Some(RawSize::Bytes(b)) => self.error(
-                format!("{key}.size"),
-                format!("frame size {b} is out of range: expected {MIN_SIZE} to {MAX_SIZE} bytes, or `imix`"),
-            ),
-            Some(RawSize::Name(n)) => self.error(
-                format!("{key}.size"),
-                format!("`{n}` is not a frame size: expected {MIN_SIZE} to {MAX_SIZE} bytes, or `imix`"),
-            ),
-        }
-        g.rate_pps = p.rate.filter(|&r| r > 0);
-        if p.count == Some(0) {
-            self.error(
-                format!("{key}.count"),
-                "a count of 0 sends nothing: leave `count` out for no end",
-            );
-        }
-        g.count = p.count;
-        if let Some(m) = p
-            .src_mac
-            .as_deref()
-            .and_then(|m| self.unicast_mac(&format!("{key}.src_mac"), m))
-        {
-            g.src_mac = m;
-        }
-        if let Some(m) = p
-            .dst_mac
-            .as_deref()
-            .and_then(|m| self.mac_value(&format!("{key}.dst_mac"), m))
-        {
-            g.dst_mac = m;
-        }
-        if let Some(a) = p
-            .src_ip
-            .as_deref()
-            .and_then(|a| self.ipv4(&format!("{key}.src_ip"), a))
-        {
-            g.src_ip = a;
-        }
-        if let Some(a) = p
-            .dst_ip
-            .as_deref()
-            .and_then(|a| self.ipv4(&format!("{key}.dst_ip"), a))
-        {
-            g.dst_ip = a;
-        }
-        match p.dst_flows {
-            Some(0) | Some(16_777_217..) => self.error(
-                format!("{key}.dst_flows"),
-                "expected 1 to 16777216 destinations",
-            ),
-            Some(n) => g.dst_flows = n,
-            None => {}
-        }
-        match p.dst_step {
-            Some(0) => self.error(format!("{key}.dst_step"), "expected a step of at least 1"),
-            Some(n) => g.dst_step = n,
-            None => {}
-        }
-        if let Some(sp) = p.src_port {
-            if sp < 1024 {
-                self.error(
-                    format!("{key}.src_port"),
-                    format!(
-                        "source port {sp} is below 1024: flows count up from it within 1024..65535"
-                    ),
-                );
-            } else {
-                g.src_port = sp;
-            }
-        }
-        if let Some(dp) = p.dst_port {
-            g.dst_port = dp;
-        }
-        let (first, dst) = (g.src_mac.to_u64(), g.dst_mac.to_u64());
-        if dst >= first && dst < first + g.flows as u64 {
-            self.error(
-                format!("{key}.dst_mac"),
-                "the flows' source MACs (src_mac counting up by `flows`) include dst_mac: a switch would learn the destination behind the generator",
-            );
-        }
-        match p.proto.as_deref() {
-            None | Some("udp") => g.proto = Proto::Udp,
-            Some("tcp") => g.proto = Proto::Tcp,
-            Some(o) => self.error(
-                format!("{key}.proto"),
-                format!("`{o}` is not a protocol: expected udp or tcp"),
-            ),
-        }
-        g
-    }
-
     fn ports(&mut self, raw: &RawTopology) -> Vec<Port> {
         let host_names: HashSet<&str> = raw.hosts.0.iter().map(|(n, _)| n.as_str()).collect();
         let mut ports = Vec::new();
-        let mut per_host: HashMap<&str, usize> = HashMap::new();
-        let mut root_ifnames: HashMap<String, String> = HashMap::new();
-        let mut sockets: HashMap<String, String> = HashMap::new();
+        let mut per_host: HashMap<String, usize> = HashMap::new();
+        // Names only one port may use, by what they are: the port that claimed each.
+        let mut claimed: HashMap<(&'static str, String), String> = HashMap::new();
         for (name, p) in &raw.ports.0 {
             let key = format!("ports.{name}");
-            let kind = match p.kind.as_deref() {
-                None => {
-                    self.error(
-                        format!("{key}.kind"),
-                        format!(
-                            "missing: a port needs a `kind`, one of {}",
-                            one_of(PORT_KINDS)
-                        ),
-                    );
-                    continue;
-                }
-                Some("tap") => {
-                    self.only_keys(&key, "tap", p, TAP_KEYS);
-                    let mtu = self.port_mtu(&key, p.mtu);
-                    let mac = p
-                        .mac
-                        .as_deref()
-                        .and_then(|m| self.unicast_mac(&format!("{key}.mac"), m));
-                    match &p.host {
-                        Some(h) => {
-                            if !host_names.contains(h.as_str()) {
-                                let hint = did_you_mean(h, host_names.iter().copied());
-                                self.error(
-                                    format!("{key}.host"),
-                                    format!("no host named `{h}` (declare it under `hosts`){hint}"),
-                                );
-                            }
-                            if let Some(i) = &p.ifname {
-                                self.error(format!("{key}.ifname"), format!("`ifname: {i}` is only for TAPs in the root namespace; a host's interfaces are named eth0, eth1, ... in file order"));
-                            }
-                            let n = per_host.entry(h.as_str()).or_insert(0);
-                            *n += 1;
-                            PortKind::Tap {
-                                host: Some(h.clone()),
-                                ifname: format!("eth{}", *n - 1),
-                                mtu,
-                                mac,
-                            }
-                        }
-                        None => {
-                            if p.address.is_some() {
-                                self.error(format!("{key}.address"), "`address` needs `host`: a TAP in the root namespace gets no address from nfv");
-                            }
-                            let ifname = p.ifname.clone().unwrap_or_else(|| name.clone());
-                            let ikey = if p.ifname.is_some() {
-                                format!("{key}.ifname")
-                            } else {
-                                key.clone()
-                            };
-                            if !valid_ifname(&ifname) {
-                                self.error(&ikey, format!("`{ifname}` is not a usable device name: at most 15 characters of letters, digits, `_`, `-` and `.` (give a shorter `ifname`)"));
-                            } else if let Some(other) =
-                                root_ifnames.insert(ifname.clone(), name.clone())
-                            {
-                                self.error(
-                                    &ikey,
-                                    format!(
-                                        "device name `{ifname}` is already used by port `{other}`"
-                                    ),
-                                );
-                            }
-                            PortKind::Tap {
-                                host: None,
-                                ifname,
-                                mtu,
-                                mac,
-                            }
-                        }
-                    }
-                }
-                Some("vhost-user") => {
-                    self.only_keys(&key, "vhost-user", p, VHOST_KEYS);
-                    let mtu = self.port_mtu(&key, p.mtu);
-                    let mode = match p.mode.as_deref() {
-                        None | Some("server") => nfv_dataplane::port::SocketMode::Server,
-                        Some("client") => nfv_dataplane::port::SocketMode::Client,
-                        Some(m) => {
-                            self.error(format!("{key}.mode"), format!("unknown mode `{m}`: expected `server` (nfv creates the socket, the VM connects) or `client` (the VM creates it, nfv connects and reconnects)"));
-                            nfv_dataplane::port::SocketMode::Server
-                        }
-                    };
-                    let socket = match p.socket.as_deref() {
-                        None => {
-                            self.error(format!("{key}.socket"), "missing: a vhost-user port needs `socket`, the path of its Unix socket");
-                            std::path::PathBuf::new()
-                        }
-                        Some(s) if !s.starts_with('/') => {
-                            self.error(format!("{key}.socket"), format!("`{s}` is not an absolute path: give the socket's full path (QEMU is started with the same one)"));
-                            std::path::PathBuf::from(s)
-                        }
-                        Some(s) if s.len() > 107 => {
-                            self.error(format!("{key}.socket"), format!("the path is {} bytes long; a Unix socket's path holds at most 107", s.len()));
-                            std::path::PathBuf::from(s)
-                        }
-                        Some(s) => {
-                            if let Some(other) = sockets.insert(s.to_string(), name.clone()) {
-                                self.error(
-                                    format!("{key}.socket"),
-                                    format!("socket `{s}` is already used by port `{other}`"),
-                                );
-                            }
-                            std::path::PathBuf::from(s)
-                        }
-                    };
-                    PortKind::VhostUser { socket, mode, mtu }
-                }
-                Some("null") => {
-                    self.only_keys(&key, "null", p, NULL_KEYS);
-                    let announce = p
-                        .mac
-                        .as_deref()
-                        .and_then(|m| self.unicast_mac(&format!("{key}.mac"), m));
-                    PortKind::Null { announce }
-                }
-                Some("generator") => {
-                    self.only_keys(&key, "generator", p, GENERATOR_KEYS);
-                    PortKind::Generator(self.generator(&key, p))
-                }
-                Some(other) => {
-                    self.error(
-                        format!("{key}.kind"),
-                        format!(
-                            "unknown port kind `{other}`: expected one of {}",
-                            one_of(PORT_KINDS)
-                        ),
-                    );
-                    continue;
-                }
+            let Some(kind_name) = p.kind.as_deref() else {
+                self.error(
+                    format!("{key}.kind"),
+                    format!(
+                        "missing: a port needs a `kind`, one of {}",
+                        one_of(&port_kinds())
+                    ),
+                );
+                continue;
             };
+            let Some(kind) = nfv_dataplane::port::registry::find(kind_name) else {
+                self.error(
+                    format!("{key}.kind"),
+                    format!(
+                        "unknown port kind `{kind_name}`: expected one of {}",
+                        one_of(&port_kinds())
+                    ),
+                );
+                continue;
+            };
+            let mut report = PortReport { v: self, key: &key };
+            let Some(mut spec) = kind.load(name, &p.text, &mut report) else {
+                self.unread_ports = true;
+                continue;
+            };
+            // The lab's hook: a TAP that moves into a host names a host that exists, and
+            // is its host's eth0, eth1, ... in file order.
+            if let Some(tap) = spec.tap_mut() {
+                if let Some(h) = tap.host.clone() {
+                    if !host_names.contains(h.as_str()) {
+                        let hint = did_you_mean(&h, host_names.iter().copied());
+                        self.error(
+                            format!("{key}.host"),
+                            format!("no host named `{h}` (declare it under `hosts`){hint}"),
+                        );
+                    }
+                    let n = per_host.entry(h).or_insert(0);
+                    tap.ifname = format!("eth{n}");
+                    *n += 1;
+                }
+            }
+            for c in spec.claims() {
+                let ckey = if c.key.is_empty() {
+                    key.clone()
+                } else {
+                    join(&key, c.key)
+                };
+                if let Some(other) = claimed.insert((c.what, c.value.clone()), name.clone()) {
+                    self.error(
+                        ckey,
+                        format!("{} `{}` is already used by port `{other}`", c.what, c.value),
+                    );
+                }
+            }
             ports.push(Port {
                 name: name.clone(),
-                kind,
+                settings: PortSettings(spec),
                 line: self.line(&key),
             });
         }
@@ -1457,14 +1218,14 @@ impl Validator<'_> {
             let key = format!("hosts.{name}");
             let empty = RawHost::default();
             let h = h.as_ref().unwrap_or(&empty);
-            let raw_ports: Vec<(&String, &RawPort)> = raw
-                .ports
-                .0
+            // The lab's hook: the TAPs that move into this host, in file order.
+            let taps: Vec<(&String, &TapConfig)> = ports
                 .iter()
-                .filter(|(_, p)| p.host.as_deref() == Some(name.as_str()))
-                .map(|(n, p)| (n, p))
+                .filter_map(|p| p.settings.0.tap().map(|t| (&p.name, t)))
+                .filter(|(_, t)| t.host.as_deref() == Some(name.as_str()))
                 .collect();
-            if raw_ports.is_empty() {
+            // A port whose settings could not be read may have been this host's.
+            if taps.is_empty() && !self.unread_ports {
                 self.error(&key, format!("host `{name}` has no port: give it one with `ports: {{ NAME: {{ kind: tap, host: {name} }} }}`"));
             }
             let host_address = h.address.as_deref().and_then(|a| match parse_cidr(a) {
@@ -1475,9 +1236,9 @@ impl Validator<'_> {
                 }
             });
             let mut interfaces = Vec::new();
-            for (i, (pname, rp)) in raw_ports.iter().enumerate() {
+            for (i, (pname, tap)) in taps.iter().enumerate() {
                 let pkey = format!("ports.{pname}");
-                let mut address = rp.address.as_deref().and_then(|a| match parse_cidr(a) {
+                let mut address = tap.address.as_deref().and_then(|a| match parse_cidr(a) {
                     Ok(n) => Some(n),
                     Err(m) => {
                         self.error(format!("{pkey}.address"), m);
@@ -1485,25 +1246,16 @@ impl Validator<'_> {
                     }
                 });
                 if i == 0 && h.address.is_some() {
-                    if rp.address.is_some() {
+                    if tap.address.is_some() {
                         self.error(format!("{pkey}.address"), format!("host `{name}` already gives its first interface an address; give it in one place"));
                     }
                     address = host_address;
                 }
-                let Some(port) = ports.iter().find(|p| p.name == **pname) else {
-                    continue;
-                };
-                let (ifname, mac) = match &port.kind {
-                    PortKind::Tap { ifname, mac, .. } => (ifname.clone(), *mac),
-                    PortKind::Null { .. } | PortKind::Generator(_) | PortKind::VhostUser { .. } => {
-                        continue
-                    }
-                };
                 interfaces.push(HostInterface {
                     port: (*pname).clone(),
-                    ifname,
+                    ifname: tap.ifname.clone(),
                     address,
-                    mac,
+                    mac: tap.mac,
                 });
             }
             let gateway = match h.gateway.as_deref() {
@@ -2078,19 +1830,15 @@ impl Validator<'_> {
         }
     }
 
-    fn macs(&mut self, raw: &RawTopology) {
+    /// No two ports share a MAC address (the hook `PortSpec::mac`: a TAP's host side, the
+    /// address a sink announces).
+    fn macs(&mut self, ports: &[Port]) {
         let mut seen: HashMap<MacAddr, String> = HashMap::new();
-        for (name, p) in &raw.ports.0 {
-            if let Some(mac) = p.mac.as_deref().and_then(parse_mac) {
-                let key = format!("ports.{name}.mac");
+        for p in ports {
+            if let Some(mac) = p.settings.0.mac() {
+                let key = format!("ports.{}.mac", p.name);
                 if let Some(prev) = seen.insert(mac, key.clone()) {
-                    self.error(
-                        &key,
-                        format!(
-                            "MAC {} is already used at {prev}",
-                            p.mac.as_deref().unwrap_or_default()
-                        ),
-                    );
+                    self.error(&key, format!("MAC {mac} is already used at {prev}"));
                 }
             }
         }

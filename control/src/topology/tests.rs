@@ -11,6 +11,15 @@ fn switch_spec(k: &Settings) -> &SwitchSpec {
         .unwrap_or_else(|| panic!("not a switch: {k:?}"))
 }
 
+/// A TAP port's settings: host, interface name, MTU and MAC.
+fn tap(p: &Port) -> (Option<&str>, &str, u16, Option<MacAddr>) {
+    let t = p
+        .settings
+        .get::<TapConfig>()
+        .unwrap_or_else(|| panic!("not a tap: {p:?}"));
+    (t.host.as_deref(), t.ifname.as_str(), t.mtu, t.mac)
+}
+
 fn load(text: &str) -> Result<Topology, Vec<TopologyError>> {
     match load_str(text, Path::new("t.yaml")) {
         Ok(t) => Ok(t),
@@ -134,25 +143,12 @@ fn a_good_file_becomes_the_model() {
         Some("10.0.0.2/24".into())
     );
     assert_eq!(t.hosts[1].line, 4);
+    assert_eq!(tap(&t.ports[1]), (Some("bob"), "eth0", 1400, None));
+    assert_eq!(tap(&t.ports[3]), (None, "nfv-t", 1500, None));
     assert_eq!(
-        t.ports[1].kind,
-        PortKind::Tap {
-            host: Some("bob".into()),
-            ifname: "eth0".into(),
-            mtu: 1400,
-            mac: None
-        }
+        t.ports[4].settings.get::<NullConfig>(),
+        Some(&NullConfig { announce: None })
     );
-    assert_eq!(
-        t.ports[3].kind,
-        PortKind::Tap {
-            host: None,
-            ifname: "nfv-t".into(),
-            mtu: 1500,
-            mac: None
-        }
-    );
-    assert_eq!(t.ports[4].kind, PortKind::Null { announce: None });
     let sw = switch_spec(&t.functions[0].settings);
     assert_eq!(sw.mac_table_size, 100);
     assert_eq!(sw.ageing, Duration::from_secs(120));
@@ -201,15 +197,7 @@ fn defaults_apply() {
         (sw.mac_table_size, sw.ageing, sw.vlan),
         (65536, Duration::from_secs(300), 1)
     );
-    assert_eq!(
-        t.ports[0].kind,
-        PortKind::Tap {
-            host: None,
-            ifname: "p".into(),
-            mtu: 1500,
-            mac: None
-        }
-    );
+    assert_eq!(tap(&t.ports[0]), (None, "p", 1500, None));
 }
 
 const BASE: &str = "name: x\nports:\n  a: { kind: null }\nfunctions:\n  sw: { kind: switch }\nlinks:\n  - [a, sw]\n";
@@ -398,20 +386,22 @@ fn vhost_user_ports() {
     let t = load(text).unwrap_or_else(|e| panic!("{}", list(&e)));
     use nfv_dataplane::port::SocketMode;
     assert_eq!(
-        t.ports[0].kind,
-        PortKind::VhostUser {
+        t.ports[0].settings.get::<VhostUserConfig>(),
+        Some(&VhostUserConfig {
+            name: "vm1".into(),
             socket: "/run/nfv/vm1.sock".into(),
             mode: SocketMode::Server,
             mtu: 1500
-        }
+        })
     );
     assert_eq!(
-        t.ports[1].kind,
-        PortKind::VhostUser {
+        t.ports[1].settings.get::<VhostUserConfig>(),
+        Some(&VhostUserConfig {
+            name: "vm2".into(),
             socket: "/run/nfv/vm2.sock".into(),
             mode: SocketMode::Client,
             mtu: 1400
-        }
+        })
     );
     assert_error(
         &text.replace("mtu: 1400", "mtu: 9000"),
@@ -425,18 +415,18 @@ fn vhost_user_ports() {
 fn generator_and_sink_ports() {
     let text = "name: g\nports:\n  gen: { kind: generator, flows: 10, size: imix, rate: 1000, count: 50, src_mac: 02:00:00:00:01:00, dst_mac: 02:ff:00:00:00:01, src_ip: 10.1.0.1, dst_ip: 10.2.0.1, src_port: 2000, dst_port: 53, proto: tcp }\n  sink: { kind: null, mac: 02:ff:00:00:00:01 }\nfunctions:\n  s: { kind: switch }\nlinks:\n  - [gen, s, sink]\n";
     let t = load(text).unwrap_or_else(|e| panic!("{}", list(&e)));
-    let PortKind::Generator(g) = &t.ports[0].kind else {
-        panic!("{:?}", t.ports[0].kind)
+    let Some(g) = t.ports[0].settings.get::<GeneratorConfig>() else {
+        panic!("{:?}", t.ports[0].settings)
     };
     assert_eq!((g.flows, g.rate_pps, g.count), (10, Some(1000), Some(50)));
     assert_eq!(g.sizes, Sizes::Imix);
     assert_eq!((g.src_port, g.dst_port, g.proto), (2000, 53, Proto::Tcp));
     assert_eq!(g.src_ip, Ipv4Addr::new(10, 1, 0, 1));
     assert_eq!(
-        t.ports[1].kind,
-        PortKind::Null {
+        t.ports[1].settings.get::<NullConfig>(),
+        Some(&NullConfig {
             announce: Some(MacAddr([2, 0xff, 0, 0, 0, 1]))
-        }
+        })
     );
     let base = "name: g\nports:\n  gen: { kind: generator }\n  sink: { kind: null }\nfunctions:\n  s: { kind: switch }\nlinks:\n  - [gen, s, sink]\n";
     let with = |kv: &str| base.replace("kind: generator", &format!("kind: generator, {kv}"));
@@ -722,15 +712,7 @@ fn a_host_without_address_and_the_lines_of_things() {
     let lines: Vec<usize> = t.ports.iter().map(|p| p.line).collect();
     assert_eq!(lines, vec![5, 6, 7]);
     assert_eq!((t.functions[0].line, t.links[1].line), (9, 12));
-    assert_eq!(
-        t.ports[2].kind,
-        PortKind::Tap {
-            host: None,
-            ifname: "t".into(),
-            mtu: 1500,
-            mac: None
-        }
-    );
+    assert_eq!(tap(&t.ports[2]), (None, "t", 1500, None));
     let err = load_str("name: x\nportz: 1\nlinks: 2\n", Path::new("f.yaml"))
         .err()
         .map(|e| e.to_string());

@@ -3,6 +3,12 @@
 //! A port receives and transmits in bursts. It counts what it receives, transmits and drops
 //! in the [`PortCounters`] it is given; every packet handed to `tx_burst` is either sent or
 //! dropped with a reason there, and its buffer goes back to the pool.
+//!
+//! Each port kind a topology file names is a folder here that owns its whole story: the
+//! port, its settings schema and checks, its description and MTU, and how it is built
+//! (`tap/`, `vhost/`, `null/`, `generator/`). [`kind`] is the interface `nfv-control` learns
+//! them through, and [`registry`] the one list of them. The in-memory [`ring`] port is a
+//! test seam, not a kind of the file.
 
 use std::os::fd::RawFd;
 
@@ -11,15 +17,18 @@ use crate::counters::PortCounters;
 use crate::packet::Pool;
 
 pub mod generator;
+pub mod kind;
 pub mod null;
+pub mod registry;
 pub mod ring;
 pub mod tap;
 pub mod vhost;
 
 pub use generator::{GeneratorConfig, GeneratorPort, Proto, Sizes};
-pub use null::{LatencyRecorder, NullPort};
+pub use kind::{BuildError, BuiltPort, Claim, PortKind, PortSettings, PortSpec, Traffic};
+pub use null::{LatencyRecorder, NullConfig, NullPort};
 pub use ring::{RingPeer, RingPort};
-pub use tap::TapPort;
+pub use tap::{TapConfig, TapPort};
 pub use vhost::{SocketMode, VhostUserConfig, VhostUserPort};
 
 /// Length of an Ethernet header without VLAN tag.

@@ -29,7 +29,7 @@ use nfv_dataplane::MacAddr;
 use serde::Deserialize;
 
 use super::{NeighborConfig, Route, Router, RouterConfig, RouterInterface};
-use crate::kind::checks::{host_cidr, ipv4, mtu_or_default, unicast_mac, valid_name};
+use crate::kind::checks::{host_cidr, ipv4, mtu, unicast_mac, valid_name};
 use crate::kind::schema::{duration_or, fmt_duration, parse_prefix, Ordered, RawDuration};
 use crate::kind::{self, derived_mac, BuildContext, Built, Counting, Kind, Report, Spec, Wiring};
 
@@ -208,7 +208,7 @@ fn check(r: &mut Counting<'_>, f: &Raw) -> RouterSpec {
             .mac
             .as_deref()
             .and_then(|m| unicast_mac(r, &format!("{ikey}.mac"), m));
-        let mtu = mtu_or_default(r, &format!("{ikey}.mtu"), i.mtu);
+        let mtu = mtu(r, &format!("{ikey}.mtu"), i.mtu);
         interfaces.push(InterfaceSpec {
             name: name.clone(),
             address,

@@ -23,8 +23,24 @@
 //! (and declines the sleep if frames arrived meanwhile); the kick eventfds and the protocol
 //! thread's wake-up eventfd sit in one epoll set, the port's [`Port::wait_fd`]. Interrupts
 //! to the guest are sent at most once per burst, and only if the guest asked for them.
+//!
+//! In a topology file:
+//!
+//! ```yaml
+//! ports:
+//!   vm1: { kind: vhost-user, socket: /run/nfv/vm1.sock }          # nfv listens, the VM connects
+//!   vm2: { kind: vhost-user, socket: /run/nfv/vm2.sock, mode: client, mtu: 1400 }
+//! ```
+//!
+//! | file | what |
+//! | --- | --- |
+//! | `config.rs` | the settings: schema, checks, description, how the port is built |
+//! | `mod.rs` | the port: the worker's side of the rings |
+//! | `backend.rs` | the protocol thread |
+//! | `virtq.rs` | split rings over guest memory |
 
 mod backend;
+mod config;
 mod virtq;
 
 use std::fs::File;
@@ -63,8 +79,9 @@ pub enum SocketMode {
     Client,
 }
 
-/// What a vhost-user port is made from.
-#[derive(Clone, Debug)]
+/// What a vhost-user port is made from: its settings, as its kind ([`VhostUserKind`]) reads
+/// them from the topology file (`socket`, `mode`, `mtu`), and its name.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VhostUserConfig {
     /// The port's name (for logs).
     pub name: String,
@@ -74,6 +91,33 @@ pub struct VhostUserConfig {
     pub mode: SocketMode,
     /// The MTU: the largest frame taken or sent is MTU + Ethernet header + one VLAN tag.
     pub mtu: usize,
+}
+
+/// The `vhost-user` kind.
+pub struct VhostUserKind;
+
+impl super::kind::PortKind for VhostUserKind {
+    fn name(&self) -> &'static str {
+        "vhost-user"
+    }
+
+    fn about(&self) -> &'static str {
+        "a VM's virtio-net (or DPDK's virtio_user) on a Unix socket: socket, mode, mtu"
+    }
+
+    fn keys(&self) -> &'static [&'static str] {
+        config::KEYS
+    }
+
+    fn load(
+        &self,
+        name: &str,
+        text: &str,
+        report: &mut dyn crate::config::Report,
+    ) -> Option<Box<dyn super::kind::PortSpec>> {
+        VhostUserConfig::load(name, text, report)
+            .map(|c| Box::new(c) as Box<dyn super::kind::PortSpec>)
+    }
 }
 
 /// What the protocol thread wants the worker to run. Cloned by the worker when the

@@ -11,11 +11,11 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use tun_tap::{Iface, Mode};
 
-use super::{Port, ETH_HEADER, VLAN_TAG};
 use crate::batch::Batch;
 use crate::counters::PortCounters;
 use crate::drop_reason::DropReason;
 use crate::packet::{Pool, MAX_FRAME};
+use crate::port::{Port, ETH_HEADER, VLAN_TAG};
 
 /// A TAP device owned by the dataplane.
 pub struct TapPort {

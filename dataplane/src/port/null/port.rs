@@ -7,12 +7,12 @@ use std::sync::{Arc, Mutex};
 
 use hdrhistogram::Histogram;
 
-use super::generator::read_stamp;
-use super::Port;
 use crate::batch::Batch;
 use crate::counters::{Counter, PortCounters};
 use crate::mac::MacAddr;
 use crate::packet::{Packet, Pool, MAX_FRAME};
+use crate::port::generator::read_stamp;
+use crate::port::Port;
 use crate::time::Clock;
 
 /// EtherType of the announce frame (IEEE 802 local experimental).

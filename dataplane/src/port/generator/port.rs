@@ -11,12 +11,12 @@
 
 use std::net::Ipv4Addr;
 
-use super::{Port, ETH_HEADER};
 use crate::batch::Batch;
 use crate::counters::PortCounters;
 use crate::drop_reason::DropReason;
 use crate::mac::MacAddr;
 use crate::packet::{Packet, Pool, MAX_FRAME};
+use crate::port::{Port, ETH_HEADER};
 use crate::time::Clock;
 
 /// Marks a frame as carrying a generator stamp.
