@@ -187,6 +187,13 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         ip::header_checksum_ok(self.header())
     }
 
+    /// Everything after the header, whatever the total length says (for a quoted header,
+    /// whose datagram is cut short or padded).
+    #[inline]
+    pub fn after_header(&self) -> &[u8] {
+        &self.buffer.as_ref()[self.header_len()..]
+    }
+
     /// The payload: after the header, up to the total length or the end of the buffer,
     /// whichever comes first (they are the same for a checked view).
     #[inline]
