@@ -1356,7 +1356,7 @@ mod table_tests {
     /// parse refuses the packet, the carried record still reads its flow.
     #[test]
     fn a_second_owner_reuses_the_headers_the_first_found() {
-        let f = udp("10.0.0.1", 5, "8.8.8.8", 53, b"q", true);
+        let f = crate::testframes::udp("10.0.0.1", 5, "8.8.8.8", 53, b"q", true);
         let mut batch = nfv_dataplane::Batch::new();
         assert!(batch
             .push(nfv_dataplane::Packet::from_bytes(&f).expect("fits"))
@@ -1364,7 +1364,7 @@ mod table_tests {
         let ct: Conntrack<()> = Conntrack::new(16, Timeouts::default());
         let mut first = Prefetched::default();
         first.fill(&mut batch, 0, &ct);
-        let want = first.get(0).0.expect("a flow").tuple;
+        let want = first.get(0).0.as_ref().expect("a flow").tuple;
         for p in batch.iter_mut() {
             assert!(p.meta.offsets.is_parsed(), "the first parse is carried");
             p.data_mut()[14 + 10] ^= 0xff;
@@ -1376,6 +1376,6 @@ mod table_tests {
         }
         let mut second = Prefetched::default();
         second.fill(&mut batch, 0, &ct);
-        assert_eq!(second.get(0).0.expect("carried").tuple, want);
+        assert_eq!(second.get(0).0.as_ref().expect("carried").tuple, want);
     }
 }
