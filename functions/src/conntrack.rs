@@ -868,14 +868,14 @@ pub fn flow(frame: &[u8], h: &Headers, zone: u8) -> Result<Flow, FlowError> {
         _ if h.tagged => return Err(FlowError::NotIpv4),
         L3::Ipv4 => {}
         L3::Ipv4Runt | L3::Ipv4Malformed | L3::Ipv4BadChecksum => {
-            return Err(FlowError::Bad(h.l3.error().unwrap_or(DropReason::BadHeader)))
+            return Err(FlowError::Bad(
+                h.l3.error().unwrap_or(DropReason::BadHeader),
+            ))
         }
         _ => return Err(FlowError::NotIpv4),
     }
     // Checked again in a few comparisons: a record that no longer fits is a bad header.
-    let ip = h
-        .ipv4(frame)
-        .ok_or(FlowError::Bad(DropReason::BadHeader))?;
+    let ip = h.ipv4(frame).ok_or(FlowError::Bad(DropReason::BadHeader))?;
     if ip.frag_offset() != 0 {
         return Err(FlowError::Fragment);
     }
