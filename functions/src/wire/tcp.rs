@@ -103,7 +103,7 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         usize::from(self.buffer.as_ref()[field::DATA_OFF] >> 4) * 4
     }
 
-    /// The flags byte (see [`flags`](self::flags)).
+    /// The flags byte (see the [`flags`](mod@flags) constants).
     #[inline]
     pub fn flags(&self) -> u8 {
         self.buffer.as_ref()[field::FLAGS]
