@@ -554,6 +554,7 @@ impl Graph {
             Some(to) => {
                 for pkt in rx.iter_mut() {
                     pkt.meta.rx_port = port;
+                    pkt.meta.offsets = crate::packet::Offsets::UNPARSED;
                 }
                 // The common case: the queue is empty and takes the whole burst at once.
                 self.queues.enqueue_all(to, rx);
@@ -599,6 +600,7 @@ impl Graph {
             return;
         };
         pkt.meta.rx_port = port;
+        pkt.meta.offsets = crate::packet::Offsets::UNPARSED;
         if let Some(t) = &mut self.trace {
             t.pick(&mut pkt, port, now);
         }

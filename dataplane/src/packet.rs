@@ -22,6 +22,46 @@ pub struct Meta {
     pub rx_port: PortId,
     /// The packet's number in a running trace, or 0 if it is not traced. Copies inherit it.
     pub trace: u32,
+    /// Where the frame's headers are, as the first node to parse it found them, so the next
+    /// need not parse again. Copies inherit it; receiving and every change of the frame's
+    /// extent ([`Packet::set_len`], [`Packet::push_front`], ...) clear it.
+    pub offsets: Offsets,
+}
+
+/// What the first parser of a frame found, carried so later nodes reuse it: four bytes the
+/// dataplane only stores and clears. `functions::wire::classify` writes and reads them and
+/// gives `kind` its meaning; 0 ([`Offsets::UNPARSED`]) means nobody has parsed the frame
+/// since its layout last changed.
+///
+/// A node that rewrites headers in place without moving them (addresses, ports, TTL, with
+/// their checksums kept right) leaves the record valid; one that moves or replaces them must
+/// set it to [`Offsets::UNPARSED`] (the packet's own methods that move the frame do).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Offsets {
+    /// Offset of the network header within `data()`.
+    pub l3: u8,
+    /// Offset of the transport header within `data()`.
+    pub l4: u8,
+    /// What was found (the parser's code); 0: not parsed.
+    pub kind: u8,
+    /// The transport protocol number (IPv4 protocol, IPv6 next header).
+    pub proto: u8,
+}
+
+impl Offsets {
+    /// Not parsed since the frame's layout last changed.
+    pub const UNPARSED: Offsets = Offsets {
+        l3: 0,
+        l4: 0,
+        kind: 0,
+        proto: 0,
+    };
+
+    /// True if a parser has filled the record.
+    #[inline]
+    pub fn is_parsed(&self) -> bool {
+        self.kind != 0
+    }
 }
 
 /// One frame in a pool buffer. Its bytes are `data()`, a window `[off, off+len)` of the buffer.
@@ -114,6 +154,7 @@ impl Packet {
             return false;
         }
         self.len = len as u16;
+        self.meta.offsets = Offsets::UNPARSED;
         true
     }
 
@@ -125,6 +166,7 @@ impl Packet {
         }
         self.buf[off..off + frame.len()].copy_from_slice(frame);
         self.len = frame.len() as u16;
+        self.meta.offsets = Offsets::UNPARSED;
         true
     }
 
@@ -137,6 +179,7 @@ impl Packet {
         }
         self.off -= n as u16;
         self.len += n as u16;
+        self.meta.offsets = Offsets::UNPARSED;
         Some(self.data_mut())
     }
 
@@ -148,6 +191,7 @@ impl Packet {
         }
         self.off += n as u16;
         self.len -= n as u16;
+        self.meta.offsets = Offsets::UNPARSED;
         true
     }
 
@@ -264,6 +308,40 @@ mod tests {
     fn a_packet_handle_is_three_words() {
         assert_eq!(std::mem::size_of::<Packet>(), 24);
         assert_eq!(std::mem::size_of::<Option<Packet>>(), 24);
+    }
+
+    /// The carried offsets cost the metadata no more than 8 bytes.
+    #[test]
+    fn metadata_stays_small() {
+        assert!(std::mem::size_of::<Meta>() <= 16);
+        assert_eq!(std::mem::size_of::<Offsets>(), 4);
+    }
+
+    /// Every change of the frame's extent forgets where its headers were; a copy keeps it.
+    #[test]
+    fn moving_the_frame_clears_the_offsets() {
+        let parsed = Offsets {
+            l3: 14,
+            l4: 34,
+            kind: 1,
+            proto: 17,
+        };
+        let mut p = Packet::from_bytes(&[0; 60]).expect("fits");
+        let changes: [fn(&mut Packet); 4] = [
+            |p| assert!(p.push_front(4).is_some()),
+            |p| assert!(p.pull_front(4)),
+            |p| assert!(p.set_len(50)),
+            |p| assert!(p.set_frame(&[1; 40])),
+        ];
+        for change in changes {
+            p.meta.offsets = parsed;
+            let mut copy = Packet::from_bytes(&[]).expect("fits");
+            copy.copy_from(&p);
+            assert_eq!(copy.meta.offsets, parsed);
+            change(&mut p);
+            assert_eq!(p.meta.offsets, Offsets::UNPARSED);
+            assert!(!p.meta.offsets.is_parsed());
+        }
     }
 
     #[test]

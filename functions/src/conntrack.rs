@@ -39,11 +39,12 @@
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
-use nfv_dataplane::{DropReason, Table, Timestamp};
+use nfv_dataplane::{DropReason, Packet, Table, Timestamp};
 
-use crate::ip::{self, field, ETHERTYPE_IPV4, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
+use crate::ip::{PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use crate::show;
-use crate::wire::ETH_HEADER_LEN;
+use crate::wire::{self, icmp, Headers, Icmpv4Packet, Ipv4Packet, Ports, TcpPacket, L3};
+
 /// How long an idle connection is kept, by protocol and state. The defaults are Linux's
 /// (`net.netfilter.nf_conntrack_*_timeout*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -787,6 +788,8 @@ pub enum IcmpKind {
 pub struct Flow {
     /// Its tuple (the zone is the caller's).
     pub tuple: Tuple,
+    /// Where the IPv4 header starts in the frame.
+    pub l3: usize,
     /// IPv4 header length.
     pub ihl: usize,
     /// IPv4 total length.
@@ -820,30 +823,21 @@ pub fn icmp_is_error(ty: u8) -> bool {
     matches!(ty, 3 | 4 | 5 | 11 | 12)
 }
 
-/// Ports (or ICMP identifier) of the transport header at `l4` of `proto`, if at least
-/// `need` bytes of it are there.
+/// Ports (or ICMP identifier) of the transport header `l4` of `proto`, if enough of it is
+/// there for them (4 bytes of TCP or UDP, the 8-byte ICMP header).
 #[inline(always)]
-fn ports(d: &[u8], l4: usize, end: usize, proto: u8) -> Option<(u16, u16, IcmpKind, u8)> {
+fn ports(l4: &[u8], proto: u8) -> Option<(u16, u16, IcmpKind, u8)> {
     match proto {
         PROTO_TCP | PROTO_UDP => {
-            if end < l4 + 4 {
-                return None;
-            }
-            Some((
-                ip::read_u16(d, l4),
-                ip::read_u16(d, l4 + 2),
-                IcmpKind::None,
-                0,
-            ))
+            let p = Ports::new_checked(l4).ok()?;
+            Some((p.src_port(), p.dst_port(), IcmpKind::None, 0))
         }
         PROTO_ICMP => {
-            if end < l4 + 8 {
-                return None;
-            }
-            let ty = d[l4];
+            let m = Icmpv4Packet::new_checked(l4).ok()?;
+            let ty = m.msg_type();
             match ty {
-                8 => Some((ip::read_u16(d, l4 + 4), 0, IcmpKind::Echo, ty)),
-                0 => Some((0, ip::read_u16(d, l4 + 4), IcmpKind::Echo, ty)),
+                8 => Some((m.echo_ident(), 0, IcmpKind::Echo, ty)),
+                0 => Some((0, m.echo_ident(), IcmpKind::Echo, ty)),
                 t if icmp_is_error(t) => Some((0, 0, IcmpKind::Error, ty)),
                 _ => Some((0, 0, IcmpKind::Other, ty)),
             }
@@ -856,29 +850,50 @@ fn ports(d: &[u8], l4: usize, end: usize, proto: u8) -> Option<(u16, u16, IcmpKi
 /// `bad_checksum`, `runt`); a transport header too short for its ports is `runt`.
 #[inline]
 pub fn parse(frame: &[u8], zone: u8) -> Result<Flow, FlowError> {
-    if frame.len() < ETH_HEADER_LEN || ip::read_u16(frame, 12) != ETHERTYPE_IPV4 {
-        return Err(FlowError::NotIpv4);
+    flow(frame, &Headers::parse(frame), zone)
+}
+
+/// [`parse`] for a packet, through [`wire::classify`]: the headers a node before found
+/// are reused, and the ones found here are left on the packet for the nodes after.
+#[inline]
+pub fn parse_packet(pkt: &mut Packet, zone: u8) -> Result<Flow, FlowError> {
+    let h = wire::classify(pkt);
+    flow(pkt.data(), &h, zone)
+}
+
+/// Read the flow of `frame`, whose headers are `h`.
+#[inline]
+pub fn flow(frame: &[u8], h: &Headers, zone: u8) -> Result<Flow, FlowError> {
+    match h.l3 {
+        _ if h.tagged => return Err(FlowError::NotIpv4),
+        L3::Ipv4 => {}
+        L3::Ipv4Runt | L3::Ipv4Malformed | L3::Ipv4BadChecksum => {
+            return Err(FlowError::Bad(
+                h.l3.error().unwrap_or(DropReason::BadHeader),
+            ))
+        }
+        _ => return Err(FlowError::NotIpv4),
     }
-    let h = &frame[ETH_HEADER_LEN..];
-    let (ihl, total) = ip::check_header(h).map_err(FlowError::Bad)?;
-    let frag = ip::read_u16(h, field::FLAGS_FRAG);
-    if frag & 0x1fff != 0 {
+    // Checked again in a few comparisons: a record that no longer fits is a bad header.
+    let ip = h.ipv4(frame).ok_or(FlowError::Bad(DropReason::BadHeader))?;
+    if ip.frag_offset() != 0 {
         return Err(FlowError::Fragment);
     }
-    let proto = h[field::PROTO];
+    let (ihl, total) = (ip.header_len(), usize::from(ip.total_len()));
+    let proto = ip.protocol();
+    let l4 = ip.payload();
     let (sport, dport, icmp, icmp_type) =
-        ports(h, ihl, total, proto).ok_or(FlowError::Bad(DropReason::Runt))?;
-    let flags = if proto == PROTO_TCP && total >= ihl + 14 {
-        h[ihl + 13]
+        ports(l4, proto).ok_or(FlowError::Bad(DropReason::Runt))?;
+    let flags = if proto == PROTO_TCP {
+        TcpPacket::new_checked(l4)
+            .map_err(|_| FlowError::Bad(DropReason::Runt))?
+            .flags()
     } else {
         0
     };
-    if proto == PROTO_TCP && total < ihl + 20 {
-        return Err(FlowError::Bad(DropReason::Runt));
-    }
     let tuple = Tuple {
-        src: ip::read_u32(h, field::SRC),
-        dst: ip::read_u32(h, field::DST),
+        src: ip.src_addr(),
+        dst: ip.dst_addr(),
         sport,
         dport,
         proto,
@@ -887,30 +902,26 @@ pub fn parse(frame: &[u8], zone: u8) -> Result<Flow, FlowError> {
     let mut inner = None;
     if icmp == IcmpKind::Error {
         // The quoted header: at least 20 bytes, and 8 of its transport header.
-        let q = ihl + 8;
-        if total >= q + ip::HEADER_LEN {
-            let qh = &h[q..total];
-            let qihl = usize::from(qh[0] & 0x0f) * 4;
-            if qh[0] >> 4 == 4 && qihl >= ip::HEADER_LEN && qh.len() >= qihl {
-                let qproto = qh[field::PROTO];
-                if let Some((s, d, _, _)) = ports(qh, qihl, qh.len(), qproto) {
-                    inner = Some((
-                        Tuple {
-                            src: ip::read_u32(qh, field::SRC),
-                            dst: ip::read_u32(qh, field::DST),
-                            sport: s,
-                            dport: d,
-                            proto: qproto,
-                            zone,
-                        },
-                        ETH_HEADER_LEN + q,
-                    ));
-                }
+        let quote = l4.get(icmp::HEADER_LEN..).unwrap_or(&[]);
+        if let Ok(q) = Ipv4Packet::new_quoted(quote) {
+            if let Some((s, d, _, _)) = ports(q.after_header(), q.protocol()) {
+                inner = Some((
+                    Tuple {
+                        src: q.src_addr(),
+                        dst: q.dst_addr(),
+                        sport: s,
+                        dport: d,
+                        proto: q.protocol(),
+                        zone,
+                    },
+                    h.l4_off + icmp::HEADER_LEN,
+                ));
             }
         }
     }
     Ok(Flow {
         tuple,
+        l3: h.l3_off,
         ihl,
         total,
         flags,
@@ -958,15 +969,16 @@ impl Default for Prefetched {
 impl Prefetched {
     /// Read the flow of every packet of `batch` (arriving from `zone`) and prefetch its
     /// slot in `ct`.
+    /// The headers each packet carries are reused, or found and left on it.
     pub fn fill<T: Copy + Default>(
         &mut self,
-        batch: &nfv_dataplane::Batch,
+        batch: &mut nfv_dataplane::Batch,
         zone: u8,
         ct: &Conntrack<T>,
     ) {
         self.flows.clear();
-        for pkt in batch.iter() {
-            let f = parse(pkt.data(), zone);
+        for pkt in batch.iter_mut() {
+            let f = parse_packet(pkt, zone);
             let h = match f.as_ref().ok().and_then(|f| key(f, zone)) {
                 Some(k) => {
                     let h = ct.hash(&k);
@@ -1337,5 +1349,33 @@ mod table_tests {
             assert_eq!(t.get(k, t.hash(k)), Some(*v));
         }
         assert_eq!(t.slots.iter().filter(|s| s.val != 0).count(), m.len());
+    }
+
+    /// A firewall then a NAT: the second owner's burst parse reuses the headers the first
+    /// left on each packet. Shown by breaking the IPv4 checksum between the two: a fresh
+    /// parse refuses the packet, the carried record still reads its flow.
+    #[test]
+    fn a_second_owner_reuses_the_headers_the_first_found() {
+        let f = crate::testframes::udp("10.0.0.1", 5, "8.8.8.8", 53, b"q", true);
+        let mut batch = nfv_dataplane::Batch::new();
+        assert!(batch
+            .push(nfv_dataplane::Packet::from_bytes(&f).expect("fits"))
+            .is_ok());
+        let ct: Conntrack<()> = Conntrack::new(16, Timeouts::default());
+        let mut first = Prefetched::default();
+        first.fill(&mut batch, 0, &ct);
+        let want = first.get(0).0.as_ref().expect("a flow").tuple;
+        for p in batch.iter_mut() {
+            assert!(p.meta.offsets.is_parsed(), "the first parse is carried");
+            p.data_mut()[14 + 10] ^= 0xff;
+            assert_eq!(
+                parse(p.data(), 0).err(),
+                Some(FlowError::Bad(DropReason::BadChecksum)),
+                "a parse from scratch would refuse it"
+            );
+        }
+        let mut second = Prefetched::default();
+        second.fill(&mut batch, 0, &ct);
+        assert_eq!(second.get(0).0.as_ref().expect("carried").tuple, want);
     }
 }

@@ -3,7 +3,9 @@
 //!
 //! Offsets are into an IPv4 header (its first byte is version and IHL). The functions take
 //! slices the caller has checked to hold the header; none of them can panic on a slice of
-//! at least [`HEADER_LEN`] bytes (`checksum` takes any length).
+//! at least [`HEADER_LEN`] bytes (`checksum` takes any length). Functions read and write
+//! headers through the checked views of [`crate::wire`]; the offsets in [`field`] remain
+//! for building headers and for tests.
 
 /// Length of an IPv4 header without options.
 pub const HEADER_LEN: usize = 20;
@@ -117,22 +119,21 @@ pub fn decrement_ttl(header: &mut [u8]) {
 
 /// Check the IPv4 header at the start of `h` (the frame after its Ethernet header):
 /// version 4, IHL at least 5, a total length that covers the header and fits the frame, a
-/// correct checksum. Returns (header length, total length), or why it is dropped.
+/// correct checksum. Returns (header length, total length), or why it is dropped. The
+/// checks are [`Ipv4Packet::new_checked`](crate::wire::Ipv4Packet::new_checked)'s and
+/// its checksum's, as [`wire::classify`](crate::wire::classify) makes them.
 #[inline]
 pub fn check_header(h: &[u8]) -> Result<(usize, usize), nfv_dataplane::DropReason> {
     use nfv_dataplane::DropReason;
-    if h.len() < HEADER_LEN {
-        return Err(DropReason::Runt);
-    }
-    let ihl = usize::from(h[field::VER_IHL] & 0x0f) * 4;
-    let total = usize::from(read_u16(h, field::TOTAL_LEN));
-    if h[field::VER_IHL] >> 4 != 4 || ihl < HEADER_LEN || total < ihl || total > h.len() {
-        return Err(DropReason::BadHeader);
-    }
-    if !header_checksum_ok(&h[..ihl]) {
+    let p = match crate::wire::Ipv4Packet::new_checked(h) {
+        Ok(p) => p,
+        Err(crate::wire::WireError::Truncated) => return Err(DropReason::Runt),
+        Err(crate::wire::WireError::Malformed) => return Err(DropReason::BadHeader),
+    };
+    if !p.verify_checksum() {
         return Err(DropReason::BadChecksum);
     }
-    Ok((ihl, total))
+    Ok((p.header_len(), usize::from(p.total_len())))
 }
 
 /// The netmask of a prefix of `len` bits (0 to 32) in host byte order.

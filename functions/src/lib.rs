@@ -13,10 +13,12 @@
 //!   `firewall` and [`mirror`] are made that way; `router` is still described by
 //!   `nfv-control` and moves into the registry next). Functions still open no file: I/O such
 //!   as a DHCP lease file stays in `nfv-control` (a documented hook of [`kind::Spec`]).
-//! - Header access: [`wire`] has checked views (after the checked constructor no getter can
-//!   panic, whatever the frame holds), but most functions still read fields by offset after
-//!   their own length checks, and NAT and firewall each parse every packet; one layer of
-//!   checked views, with the offsets carried on the packet, is still to come.
+//! - Header access: [`wire`] is the one layer of checked views (after `new_checked` no
+//!   getter can panic, whatever the frame holds; fields are named ranges), and
+//!   [`wire::classify`] leaves where a packet's headers are on the packet, so the next node
+//!   reuses it: a firewall before a NAT parses each packet once. Conntrack (for NAT and
+//!   firewall), the router and the DHCP server read headers through them; DHCP keeps
+//!   smoltcp's `DhcpPacket` for the message body.
 //! - Every function shows its state as tables (`Node::show`: `macs`, `routes`, `arp`,
 //!   `interfaces`, `nat`, `conntrack`, `firewall`, `leases`, `mirror`), each documented on its node;
 //!   addresses, endpoints and times are spelled once, in [`show`].

@@ -36,8 +36,10 @@
 //! - `reserved`: a reservation not leased now (`expires_s` none);
 //! - `declined`: a client declined it; not offered again until `expires_s` (`mac` none).
 //!
-//! The DHCP path is not the fast path: parsing and building use smoltcp's `DhcpPacket`
-//! view, and a message may allocate (client keys, the lease list).
+//! The DHCP path is not the fast path: the Ethernet, IPv4 and UDP headers go through the
+//! views of [`crate::wire`] like every function's, but the DHCP message itself (BOOTP and
+//! its options) is read with smoltcp's `DhcpPacket` view, and a message may allocate
+//! (client keys, the lease list).
 
 mod config;
 mod metrics;
@@ -54,10 +56,10 @@ use nfv_dataplane::{Batch, Cell, Counter, Ctx, DropReason, Gate, Node, Packet, T
 use smoltcp::wire::{DhcpMessageType, DhcpPacket};
 
 use crate::arp;
-use crate::ip::{self, field, ETHERTYPE_ARP, ETHERTYPE_IPV4, PROTO_ICMP, PROTO_UDP};
+use crate::ip::{self, field, ETHERTYPE_IPV4, PROTO_ICMP, PROTO_UDP};
 use crate::router::icmp;
 use crate::show;
-use crate::wire::{MacAddr, ETH_HEADER_LEN};
+use crate::wire::{self, udp, EthernetFrame, Headers, MacAddr, UdpPacket, ETH_HEADER_LEN, L3};
 
 /// How long a declined address is not offered again.
 pub const DECLINE_HOLD: Duration = Duration::from_secs(600);
@@ -428,15 +430,12 @@ impl DhcpServer {
     }
 
     fn handle(&mut self, mut pkt: Packet, ctx: &mut Ctx<'_>) {
-        let d = pkt.data();
-        if d.len() < ETH_HEADER_LEN {
-            return ctx.drop(pkt, DropReason::Runt);
-        }
-        let to_us = d[0..6] == self.cfg.mac.0;
-        let to_all = d[0..6] == [0xff; 6];
-        match ip::read_u16(d, 12) {
-            ETHERTYPE_ARP => {
-                let a = match arp::parse(d) {
+        let h = wire::classify(&mut pkt);
+        match h.l3 {
+            L3::Short => ctx.drop(pkt, DropReason::Runt),
+            _ if h.tagged => ctx.drop(pkt, DropReason::NotForUs),
+            L3::Arp => {
+                let a = match arp::parse(pkt.data()) {
                     Ok(a) => a,
                     Err(arp::ArpError::Truncated) => return ctx.drop(pkt, DropReason::Runt),
                     Err(arp::ArpError::BadHeader) => return ctx.drop(pkt, DropReason::BadHeader),
@@ -447,22 +446,35 @@ impl DhcpServer {
                 arp::reply_in_place(pkt.data_mut(), &a, self.cfg.mac);
                 ctx.emit(Gate(0), pkt)
             }
-            ETHERTYPE_IPV4 if to_us || to_all => self.ipv4(pkt, ctx),
+            L3::Ipv4 | L3::Ipv4Runt | L3::Ipv4Malformed | L3::Ipv4BadChecksum => {
+                let dst = match EthernetFrame::new_checked(pkt.data()) {
+                    Ok(eth) => eth.dst(),
+                    Err(_) => return ctx.drop(pkt, DropReason::Runt),
+                };
+                if dst == self.cfg.mac || dst == MacAddr::BROADCAST {
+                    self.ipv4(pkt, &h, ctx)
+                } else {
+                    ctx.drop(pkt, DropReason::NotForUs)
+                }
+            }
             _ => ctx.drop(pkt, DropReason::NotForUs),
         }
     }
 
-    fn ipv4(&mut self, mut pkt: Packet, ctx: &mut Ctx<'_>) {
+    /// An IPv4 packet to our MAC or broadcast, whose headers are `h`: its IPv4 and UDP
+    /// headers through the views, the DHCP message through smoltcp's `DhcpPacket`.
+    fn ipv4(&mut self, mut pkt: Packet, h: &Headers, ctx: &mut Ctx<'_>) {
+        if let Some(reason) = h.l3.error() {
+            return ctx.drop(pkt, reason);
+        }
         let d = pkt.data();
-        let h = &d[ETH_HEADER_LEN.min(d.len())..];
-        let (ihl, total) = match ip::check_header(h) {
-            Ok(x) => x,
-            Err(reason) => return ctx.drop(pkt, reason),
+        let Some(ip) = h.ipv4(d) else {
+            return ctx.drop(pkt, DropReason::BadHeader);
         };
-        let dst = ip::read_u32(h, field::DST);
-        let fragmented = ip::read_u16(h, field::FLAGS_FRAG) & 0x3fff != 0;
-        let proto = h[field::PROTO];
-        if dst == self.addr && proto == PROTO_ICMP && !fragmented && h.get(ihl) == Some(&8) {
+        let (ihl, total) = (ip.header_len(), usize::from(ip.total_len()));
+        let (dst, fragmented, proto) = (ip.dst_addr(), ip.is_fragment(), ip.protocol());
+        let l4_first = d.get(h.l4_off).copied();
+        if dst == self.addr && proto == PROTO_ICMP && !fragmented && l4_first == Some(8) {
             if icmp::make_echo_reply(&mut pkt, ihl, total, self.cfg.mac) {
                 return ctx.emit(Gate(0), pkt);
             }
@@ -471,18 +483,20 @@ impl DhcpServer {
         if proto != PROTO_UDP || fragmented || !(dst == self.addr || dst == u32::MAX) {
             return ctx.drop(pkt, DropReason::NotForUs);
         }
-        let udp = &h[ihl..total];
-        if udp.len() < 8 {
+        let Ok(udp) = UdpPacket::new_checked(ip.payload()) else {
             return ctx.drop(pkt, DropReason::Runt);
-        }
-        let ulen = usize::from(ip::read_u16(udp, 4));
-        if ulen < 8 || ulen > udp.len() {
+        };
+        let ulen = usize::from(udp.len());
+        let Some(body) = ulen
+            .checked_sub(udp::HEADER_LEN)
+            .and_then(|n| udp.payload().get(..n))
+        else {
             return ctx.drop(pkt, DropReason::BadHeader);
-        }
-        if ip::read_u16(udp, 2) != SERVER_PORT {
+        };
+        if udp.dst_port() != SERVER_PORT {
             return ctx.drop(pkt, DropReason::NotForUs);
         }
-        let Some(req) = parse_request(&udp[8..ulen]) else {
+        let Some(req) = parse_request(body) else {
             return ctx.drop(pkt, DropReason::BadHeader);
         };
         self.dhcp(req, pkt, ctx);

@@ -252,9 +252,9 @@ use nfv_dataplane::{Batch, Cell, Counter, Ctx, DropReason, Gate, Node, Packet, T
 use crate::conntrack::{
     self, tcp_flags, Conntrack, CtState, Flow, FlowError, IcmpKind, Prefetched, Probe, Tuple,
 };
-use crate::ip::{self, field, ETHERTYPE_ARP, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
+use crate::ip::{self, field, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use crate::router::icmp;
-use crate::wire::{MacAddr, ETH_HEADER_LEN};
+use crate::wire::{self, EthernetFrame, MacAddr, TcpPacket, ETH_HEADER_LEN, L3};
 
 /// The inside gate.
 pub const INSIDE: Gate = Gate(0);
@@ -426,19 +426,23 @@ impl Firewall {
                 (view, open.then_some((f.tuple, f.flags)))
             }
             Err(FlowError::NotIpv4) => {
-                let d = pkt.data();
-                if d.len() >= ETH_HEADER_LEN && ip::read_u16(d, 12) == ETHERTYPE_ARP {
+                // The headers the burst's parse left on the packet: no second parse.
+                let h = wire::classify(pkt);
+                if h.l3 == L3::Arp && !h.tagged {
                     return Verdict::Pass;
                 }
                 self.stats.not_ipv4.add(1);
                 return Verdict::Drop(DropReason::FwDenied);
             }
             Err(FlowError::Fragment) => {
-                let h = &pkt.data()[ETH_HEADER_LEN..];
+                let h = wire::classify(pkt);
+                let Some(ip) = h.ipv4(pkt.data()) else {
+                    return Verdict::Drop(DropReason::BadHeader);
+                };
                 let view = View {
-                    src: ip::read_u32(h, field::SRC),
-                    dst: ip::read_u32(h, field::DST),
-                    proto: h[field::PROTO],
+                    src: ip.src_addr(),
+                    dst: ip.dst_addr(),
+                    proto: ip.protocol(),
                     sport: 0,
                     dport: 0,
                     icmp_type: None,
@@ -494,16 +498,17 @@ enum Verdict {
 /// unreachable, back to its sender from the address it was sent to. False if no answer
 /// is due (a RST is not answered, nor is what ICMP may not answer).
 fn reject_in_place(pkt: &mut Packet, v: &View) -> bool {
-    let d = pkt.data();
-    let Ok(f) = conntrack::parse(d, 0) else {
+    // The flow again from the headers the packet carries (found by this burst's parse).
+    let Ok(f) = conntrack::parse_packet(pkt, 0) else {
         return false;
     };
-    let mut to_mac = [0u8; 6];
-    to_mac.copy_from_slice(&d[6..12]);
-    let mut from_mac = [0u8; 6];
-    from_mac.copy_from_slice(&d[0..6]);
+    let d = pkt.data();
+    let Ok(eth) = EthernetFrame::new_checked(d) else {
+        return false;
+    };
+    let (to_mac, from_mac) = (eth.src().0, eth.dst().0);
     if v.proto != PROTO_TCP {
-        let h = &d[ETH_HEADER_LEN..];
+        let h = &d[f.l3..];
         if !icmp::error_allowed(h, f.ihl) {
             return false;
         }
@@ -520,11 +525,11 @@ fn reject_in_place(pkt: &mut Packet, v: &View) -> bool {
     if f.flags & tcp_flags::RST != 0 {
         return false;
     }
-    let l4 = ETH_HEADER_LEN + f.ihl;
-    let doff = usize::from(d[l4 + 12] >> 4) * 4;
-    let payload = f.total.saturating_sub(f.ihl + doff) as u32;
-    let seq = ip::read_u32(d, l4 + 4);
-    let ack = ip::read_u32(d, l4 + 8);
+    let Ok(seg) = TcpPacket::new_checked(&d[f.l3 + f.ihl..f.l3 + f.total]) else {
+        return false;
+    };
+    let payload = f.total.saturating_sub(f.ihl + seg.header_len()) as u32;
+    let (seq, ack) = (seg.seq_number(), seg.ack_number());
     let (rseq, rack, flags) = if f.flags & tcp_flags::ACK != 0 {
         (ack, 0, tcp_flags::RST)
     } else {

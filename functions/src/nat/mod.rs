@@ -62,9 +62,9 @@ use nfv_dataplane::{Batch, Cell, Counter, Ctx, DropReason, Gate, Node, Packet, T
 use crate::conntrack::{
     self, Conntrack, Dir, Entry, Flow, FlowError, IcmpKind, InsertError, Prefetched, Probe, Tuple,
 };
-use crate::ip::{self, field, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
+use crate::ip::{self, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use crate::show;
-use crate::wire::ETH_HEADER_LEN;
+use crate::wire::{EthernetFrame, Icmpv4Packet, Ipv4Packet, Ports, TcpPacket, UdpPacket};
 
 /// The inside gate.
 pub const INSIDE: Gate = Gate(0);
@@ -478,7 +478,7 @@ impl Nat {
         let to = e.tuple[dir.other() as usize].reverse(0);
         let kind = e.data.kind;
         if kind != NatKind::Pass {
-            let l3 = ETH_HEADER_LEN;
+            let l3 = f.l3;
             let end = l3 + f.total;
             translate(
                 pkt.data_mut(),
@@ -548,9 +548,15 @@ impl Nat {
             other
         };
         let d = pkt.data_mut();
-        let l3 = ETH_HEADER_LEN;
+        let l3 = f.l3;
         let end = l3 + f.total;
-        let qihl = usize::from(d[at] & 0x0f) * 4;
+        let Some(qihl) = d
+            .get(at..end)
+            .and_then(|q| Ipv4Packet::new_quoted(q).ok())
+            .map(|q| q.header_len())
+        else {
+            return Err(DropReason::BadHeader);
+        };
         translate(
             d,
             at,
@@ -573,12 +579,13 @@ impl Nat {
             dst: new_inner.src,
             ..f.tuple
         };
-        let _ = set_addresses(d, l3, &f.tuple, &outer_to);
-        // The ICMP checksum covers everything changed inside: recompute it.
-        let icmp = l3 + f.ihl;
-        d[icmp + 2..icmp + 4].fill(0);
-        let c = ip::checksum(&d[icmp..end]);
-        d[icmp + 2..icmp + 4].copy_from_slice(&c.to_be_bytes());
+        if let Ok(mut outer) = Ipv4Packet::new_checked(&mut d[l3..end]) {
+            let _ = set_addresses(&mut outer, &f.tuple, &outer_to);
+            // The ICMP checksum covers everything changed inside: recompute it.
+            if let Ok(mut m) = Icmpv4Packet::new_checked(outer.payload_mut()) {
+                m.fill_checksum();
+            }
+        }
         self.stats.icmp_errors.add(1);
         self.stats.translated.add(1);
         if e.data.kind == NatKind::Hairpin {
@@ -598,20 +605,9 @@ fn release(pool: &mut PortPool, stats: &NatStats, e: &Entry<Binding>) {
 }
 
 fn swap_macs(d: &mut [u8]) {
-    let mut a = [0u8; 6];
-    a.copy_from_slice(&d[0..6]);
-    d.copy_within(6..12, 0);
-    d[6..12].copy_from_slice(&a);
-}
-
-#[inline]
-fn write_u16(d: &mut [u8], at: usize, v: u16) {
-    d[at..at + 2].copy_from_slice(&v.to_be_bytes());
-}
-
-#[inline]
-fn write_u32(d: &mut [u8], at: usize, v: u32) {
-    d[at..at + 4].copy_from_slice(&v.to_be_bytes());
+    if let Ok(mut eth) = EthernetFrame::new_checked(d) {
+        eth.swap_addresses();
+    }
 }
 
 /// What a checksum's ones'-complement sum gains when a 16-bit word goes from `old` to
@@ -633,22 +629,26 @@ fn apply(check: u16, delta: u64) -> u16 {
     !ip::fold(u64::from(!check) + delta)
 }
 
-/// Rewrite only the IPv4 addresses of the header at `l3` from `old` to `new`, with the
+/// Rewrite only the IPv4 addresses of the header `ip` from `old` to `new`, with the
 /// header checksum; returns the change to the sum of the addresses (for a transport
 /// checksum's pseudo-header).
-fn set_addresses(d: &mut [u8], l3: usize, old: &Tuple, new: &Tuple) -> u64 {
+fn set_addresses<T: AsRef<[u8]> + AsMut<[u8]>>(
+    ip: &mut Ipv4Packet<T>,
+    old: &Tuple,
+    new: &Tuple,
+) -> u64 {
     let mut delta = 0;
     if old.src != new.src {
-        write_u32(d, l3 + field::SRC, new.src);
+        ip.set_src_addr(new.src);
         delta += delta32(old.src, new.src);
     }
     if old.dst != new.dst {
-        write_u32(d, l3 + field::DST, new.dst);
+        ip.set_dst_addr(new.dst);
         delta += delta32(old.dst, new.dst);
     }
     if delta != 0 {
-        let c = ip::read_u16(d, l3 + field::CHECKSUM);
-        write_u16(d, l3 + field::CHECKSUM, apply(c, delta));
+        let c = ip.checksum();
+        ip.set_checksum(apply(c, delta));
     }
     delta
 }
@@ -658,7 +658,7 @@ fn set_addresses(d: &mut [u8], l3: usize, old: &Tuple, new: &Tuple) -> u64 {
 /// identifier, and every checksum incrementally (RFC 1624): the IPv4 header's, TCP's and
 /// UDP's (their pseudo-header holds the addresses; a UDP checksum of 0 means none and stays
 /// 0, and a computed 0 is sent as 0xffff), ICMP's. A transport checksum that is not within
-/// `end` (a quote) is left alone.
+/// `end` (a quote) is left alone, and so is a packet whose header does not fit.
 pub fn translate(
     d: &mut [u8],
     l3: usize,
@@ -668,52 +668,64 @@ pub fn translate(
     new: &Tuple,
     echo: bool,
 ) {
-    let addresses = set_addresses(d, l3, old, new);
-    let l4 = l3 + ihl;
-    let csum_at = match old.proto {
-        PROTO_TCP => Some(l4 + 16),
-        PROTO_UDP => Some(l4 + 6).filter(|&at| at + 2 <= end && ip::read_u16(d, at) != 0),
-        PROTO_ICMP => Some(l4 + 2),
-        _ => None,
-    }
-    .filter(|&at| at + 2 <= end);
-    let mut delta = if old.proto == PROTO_ICMP {
-        0
-    } else {
-        addresses
+    let Some((header, l4)) = d
+        .get_mut(l3..end)
+        .filter(|p| p.len() >= ihl)
+        .map(|p| p.split_at_mut(ihl))
+    else {
+        return;
     };
+    let Ok(mut ip) = Ipv4Packet::new_quoted(header) else {
+        return;
+    };
+    let addresses = set_addresses(&mut ip, old, new);
     match old.proto {
         PROTO_TCP | PROTO_UDP => {
-            if old.sport != new.sport {
-                write_u16(d, l4, new.sport);
-                delta += delta16(old.sport, new.sport);
+            let mut delta = addresses;
+            if let Ok(mut p) = Ports::new_checked(&mut *l4) {
+                if old.sport != new.sport {
+                    p.set_src_port(new.sport);
+                    delta += delta16(old.sport, new.sport);
+                }
+                if old.dport != new.dport {
+                    p.set_dst_port(new.dport);
+                    delta += delta16(old.dport, new.dport);
+                }
             }
-            if old.dport != new.dport {
-                write_u16(d, l4 + 2, new.dport);
-                delta += delta16(old.dport, new.dport);
+            if delta == 0 {
+                return;
+            }
+            if old.proto == PROTO_TCP {
+                if let Ok(mut t) = TcpPacket::new_checked(l4) {
+                    t.set_checksum(apply(t.checksum(), delta));
+                }
+            } else if let Ok(mut u) = UdpPacket::new_checked(l4) {
+                if u.checksum() != 0 {
+                    let c = apply(u.checksum(), delta);
+                    u.set_checksum(if c == 0 { 0xffff } else { c });
+                }
             }
         }
-        PROTO_ICMP if echo && end >= l4 + 6 => {
+        PROTO_ICMP => {
+            let Ok(mut m) = Icmpv4Packet::new_checked(l4) else {
+                return;
+            };
+            if !echo {
+                return;
+            }
             // A request carries its identifier as the source port, a reply as the
             // destination port.
-            let (o, n) = if d[l4] == 8 {
+            let (o, n) = if m.msg_type() == 8 {
                 (old.sport, new.sport)
             } else {
                 (old.dport, new.dport)
             };
             if o != n {
-                write_u16(d, l4 + 4, n);
-                delta += delta16(o, n);
+                m.set_echo_ident(n);
+                m.set_checksum(apply(m.checksum(), delta16(o, n)));
             }
         }
         _ => {}
-    }
-    if let Some(at) = csum_at.filter(|_| delta != 0) {
-        let mut c = apply(ip::read_u16(d, at), delta);
-        if old.proto == PROTO_UDP && c == 0 {
-            c = 0xffff;
-        }
-        write_u16(d, at, c);
     }
 }
 

@@ -55,11 +55,10 @@ use std::time::Duration;
 use nfv_dataplane::{Batch, Cell, Counter, Ctx, DropReason, Gate, Node, Packet, Table, Timestamp};
 
 use crate::arp;
-use crate::ip::{self, field, ETHERTYPE_ARP, ETHERTYPE_IPV4, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
+use crate::ip::{PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use crate::lpm::{Lpm, LpmError};
 use crate::show;
-use crate::wire::MacAddr;
-use crate::wire::ETH_HEADER_LEN;
+use crate::wire::{self, EthernetFrame, Headers, MacAddr, L3};
 pub use config::{InterfaceSpec, RouterSpec, StaticRoute};
 use icmp::RateLimit;
 use neighbors::{Enqueued, Neighbors};
@@ -322,31 +321,34 @@ impl Router {
         self.lpm.len()
     }
 
-    fn handle(&mut self, gate: u16, pkt: Packet, ctx: &mut Ctx<'_>) {
-        let d = pkt.data();
-        if d.len() < ETH_HEADER_LEN {
-            return ctx.drop(pkt, DropReason::Runt);
-        }
-        match ip::read_u16(d, 12) {
-            ETHERTYPE_IPV4 => self.ipv4(gate, pkt, ctx),
-            ETHERTYPE_ARP => self.arp(gate, pkt, ctx),
+    fn handle(&mut self, gate: u16, mut pkt: Packet, ctx: &mut Ctx<'_>) {
+        let h = wire::classify(&mut pkt);
+        match h.l3 {
+            L3::Short => ctx.drop(pkt, DropReason::Runt),
+            _ if h.tagged => ctx.drop(pkt, DropReason::NotForUs),
+            L3::Ipv4 | L3::Ipv4Runt | L3::Ipv4Malformed | L3::Ipv4BadChecksum => {
+                self.ipv4(gate, pkt, &h, ctx)
+            }
+            L3::Arp => self.arp(gate, pkt, ctx),
             _ => ctx.drop(pkt, DropReason::NotForUs),
         }
     }
 
     #[inline]
-    fn ipv4(&mut self, gate: u16, pkt: Packet, ctx: &mut Ctx<'_>) {
+    fn ipv4(&mut self, gate: u16, pkt: Packet, h: &Headers, ctx: &mut Ctx<'_>) {
         let iface = &self.ifaces[gate as usize];
         let d = pkt.data();
         if d[0..6] != iface.mac.0 {
             return ctx.drop(pkt, DropReason::NotForUs);
         }
-        let h = &d[ETH_HEADER_LEN.min(d.len())..];
-        let (ihl, total) = match ip::check_header(h) {
-            Ok(x) => x,
-            Err(reason) => return ctx.drop(pkt, reason),
+        if let Some(reason) = h.l3.error() {
+            return ctx.drop(pkt, reason);
+        }
+        let Some(ip) = h.ipv4(d) else {
+            return ctx.drop(pkt, DropReason::BadHeader);
         };
-        let dst = ip::read_u32(h, field::DST);
+        let (ihl, total) = (ip.header_len(), usize::from(ip.total_len()));
+        let (dst, ttl, df) = (ip.dst_addr(), ip.ttl(), ip.dont_frag());
         let Some(v) = self.lpm.lookup(dst) else {
             return self.icmp_error(
                 gate,
@@ -364,7 +366,7 @@ impl Router {
             Some(NextHop::Local) => return self.local(gate, pkt, ihl, total, ctx),
             Some(NextHop::Broadcast) | None => return ctx.drop(pkt, DropReason::NotForUs),
         };
-        if h[field::TTL] <= 1 {
+        if ttl <= 1 {
             return self.icmp_error(
                 gate,
                 pkt,
@@ -377,7 +379,6 @@ impl Router {
         }
         let mtu = self.ifaces[out as usize].mtu;
         if total > mtu {
-            let df = ip::read_u16(h, field::FLAGS_FRAG) & 0x4000 != 0;
             if df {
                 return self.icmp_error(
                     gate,
@@ -428,19 +429,19 @@ impl Router {
 
     /// Make `pkt` ready to leave on `out` towards `mac`: addresses and TTL.
     #[inline]
-    fn rewrite(&self, out: u16, mac: MacAddr, mut pkt: Packet) -> Packet {
-        let d = pkt.data_mut();
-        d[0..6].copy_from_slice(&mac.0);
-        d[6..12].copy_from_slice(&self.ifaces[out as usize].mac.0);
-        ip::decrement_ttl(&mut d[ETH_HEADER_LEN..]);
-        pkt
+    fn rewrite(&self, out: u16, mac: MacAddr, pkt: Packet) -> Packet {
+        pkt_rewrite(pkt, &self.ifaces[out as usize].mac, &mac)
     }
 
     fn local(&mut self, gate: u16, mut pkt: Packet, ihl: usize, total: usize, ctx: &mut Ctx<'_>) {
-        let h = &pkt.data()[ETH_HEADER_LEN..];
-        let proto = h[field::PROTO];
-        let frag = ip::read_u16(h, field::FLAGS_FRAG) & 0x3fff;
-        if proto == PROTO_ICMP && frag == 0 && h.get(ihl) == Some(&icmp::ECHO_REQUEST) {
+        let hdrs = wire::classify(&mut pkt);
+        let Some(ip) = hdrs.ipv4(pkt.data()) else {
+            return ctx.drop(pkt, DropReason::BadHeader);
+        };
+        let (proto, frag, dst) = (ip.protocol(), ip.is_fragment(), ip.dst_addr());
+        // The first byte after the header, as the frame holds it (an ICMP type).
+        let l4_first = pkt.data().get(hdrs.l4_off).copied();
+        if proto == PROTO_ICMP && !frag && l4_first == Some(icmp::ECHO_REQUEST) {
             let mac = self.ifaces[gate as usize].mac;
             if icmp::make_echo_reply(&mut pkt, ihl, total, mac) {
                 self.stats.echo_replies.add(1);
@@ -450,21 +451,21 @@ impl Router {
         }
         if proto == PROTO_TCP || proto == PROTO_UDP {
             // TCP and UDP to the address a NAT masquerades to belong to the NAT.
-            let dst = ip::read_u32(h, field::DST);
             let owner = self
                 .ifaces
                 .iter()
                 .position(|i| i.nat_outside && i.addr == dst);
             if let Some(j) = owner.filter(|&j| j != usize::from(gate)) {
                 let mac = self.ifaces[j].mac;
-                let d = pkt.data_mut();
-                d[0..6].copy_from_slice(&mac.0);
-                d[6..12].copy_from_slice(&mac.0);
+                if let Ok(mut eth) = EthernetFrame::new_checked(pkt.data_mut()) {
+                    eth.set_dst(mac);
+                    eth.set_src(mac);
+                }
                 self.stats.forwarded.add(1);
                 return ctx.emit(Gate(j as u16), pkt);
             }
         }
-        if proto == PROTO_UDP && frag == 0 {
+        if proto == PROTO_UDP && !frag {
             return self.icmp_error(
                 gate,
                 pkt,
@@ -492,7 +493,8 @@ impl Router {
         reason: DropReason,
         ctx: &mut Ctx<'_>,
     ) {
-        if !icmp::error_allowed(&pkt.data()[ETH_HEADER_LEN..], ihl) {
+        let l3 = wire::classify(&mut pkt).l3_off;
+        if !icmp::error_allowed(&pkt.data()[l3..], ihl) {
             return ctx.drop(pkt, reason);
         }
         if !self.icmp.allow(ctx.now) {
@@ -558,11 +560,18 @@ impl Router {
 }
 
 /// Rewrite a waiting packet for the next hop `mac` out of an interface with `our_mac`.
+/// The packet's headers are the ones it carries (it was checked on arrival: TTL above 1).
+#[inline]
 fn pkt_rewrite(mut p: Packet, our_mac: &MacAddr, mac: &MacAddr) -> Packet {
+    let h = wire::classify(&mut p);
     let d = p.data_mut();
-    d[0..6].copy_from_slice(&mac.0);
-    d[6..12].copy_from_slice(&our_mac.0);
-    ip::decrement_ttl(&mut d[ETH_HEADER_LEN..]);
+    if let Ok(mut eth) = EthernetFrame::new_checked(&mut *d) {
+        eth.set_dst(*mac);
+        eth.set_src(*our_mac);
+    }
+    if let Some(mut ip) = h.ipv4_mut(d) {
+        ip.decrement_ttl();
+    }
     p
 }
 
@@ -615,10 +624,15 @@ impl Node for Router {
         for &(g, ip) in &requests[..n] {
             self.send_arp_request(g, ip, ctx);
         }
-        for (g, pkt) in failed {
-            let h = &pkt.data()[ETH_HEADER_LEN..];
-            let ihl = usize::from(h[field::VER_IHL] & 0x0f) * 4;
-            let total = usize::from(ip::read_u16(h, field::TOTAL_LEN));
+        for (g, mut pkt) in failed {
+            let h = wire::classify(&mut pkt);
+            let Some((ihl, total)) = h
+                .ipv4(pkt.data())
+                .map(|ip| (ip.header_len(), usize::from(ip.total_len())))
+            else {
+                ctx.drop(pkt, DropReason::ArpFailed);
+                continue;
+            };
             self.icmp_error(
                 g,
                 pkt,
@@ -717,6 +731,7 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ip;
     use nfv_dataplane::testing::Harness;
 
     const R0: [u8; 6] = [0x02, 0xaa, 0, 0, 0, 0];

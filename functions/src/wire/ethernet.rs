@@ -1,7 +1,7 @@
-//! Zero-copy views over frame bytes.
-//!
-//! [`EthernetFrame::new_checked`] verifies the length once; after that every getter reads a
-//! fixed, in-bounds range and cannot panic.
+//! Ethernet II frames, with at most one 802.1Q tag.
+
+use super::{be16, WireError};
+use crate::wire::MacAddr;
 
 /// EtherType of an 802.1Q VLAN tag.
 pub const ETHERTYPE_VLAN: u16 = 0x8100;
@@ -10,19 +10,21 @@ pub const ETH_HEADER_LEN: usize = 14;
 /// Length of one 802.1Q tag.
 pub const VLAN_TAG_LEN: usize = 4;
 
-mod field {
+/// Where the fields are.
+pub mod field {
     use std::ops::Range;
+    /// Destination address.
     pub const DST: Range<usize> = 0..6;
+    /// Source address.
     pub const SRC: Range<usize> = 6..12;
+    /// EtherType (0x8100 when a tag follows).
     pub const ETHERTYPE: Range<usize> = 12..14;
+    /// The tag's control information (PCP, DEI, VLAN id), if tagged.
     pub const TCI: Range<usize> = 14..16;
+    /// The payload's EtherType, if tagged.
     pub const INNER_ETHERTYPE: Range<usize> = 16..18;
 }
 
-/// The MAC address type lives in `nfv-dataplane`; this keeps `wire::MacAddr` paths working.
-pub use nfv_dataplane::MacAddr;
-
-/// Why a frame could not be viewed.
 /// An Ethernet header read in two 8-byte loads: destination and source MAC as numbers
 /// (the 48 bits of [`MacAddr::to_u64`]) and the VLAN id if the frame is 802.1Q-tagged
 /// (`Some(0)` for a priority tag). `None` if the frame is too short for its header (14
@@ -49,13 +51,6 @@ pub fn ethernet_macs(frame: &[u8]) -> Option<(u64, u64, Option<u16>)> {
 #[inline]
 pub fn is_multicast_u64(mac: u64) -> bool {
     mac & (1 << 40) != 0
-}
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-/// Why bytes are not a frame.
-pub enum WireError {
-    /// Shorter than its headers.
-    Truncated,
 }
 
 /// A view of an Ethernet II frame, possibly carrying one 802.1Q tag.
@@ -87,15 +82,38 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
         Ok(f)
     }
 
+    #[inline]
     fn mac(&self, r: std::ops::Range<usize>) -> MacAddr {
         let mut m = [0u8; 6];
         m.copy_from_slice(&self.buffer.as_ref()[r]);
         MacAddr(m)
     }
 
+    #[inline]
     fn u16_at(&self, r: std::ops::Range<usize>) -> u16 {
-        let b = &self.buffer.as_ref()[r];
-        u16::from_be_bytes([b[0], b[1]])
+        be16(self.buffer.as_ref(), r.start)
+    }
+
+    /// Length of the header: 14, or 18 with a tag.
+    #[inline]
+    pub fn header_len(&self) -> usize {
+        if self.ethertype() == ETHERTYPE_VLAN {
+            ETH_HEADER_LEN + VLAN_TAG_LEN
+        } else {
+            ETH_HEADER_LEN
+        }
+    }
+
+    /// The bytes after the header (and tag).
+    #[inline]
+    pub fn payload(&self) -> &[u8] {
+        &self.buffer.as_ref()[self.header_len()..]
+    }
+
+    /// The bytes viewed.
+    #[inline]
+    pub fn into_inner(self) -> T {
+        self.buffer
     }
 
     /// Destination address.
@@ -133,6 +151,35 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
     }
 }
 
+impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
+    /// Set the destination address.
+    #[inline]
+    pub fn set_dst(&mut self, mac: MacAddr) {
+        self.buffer.as_mut()[field::DST].copy_from_slice(&mac.0);
+    }
+
+    /// Set the source address.
+    #[inline]
+    pub fn set_src(&mut self, mac: MacAddr) {
+        self.buffer.as_mut()[field::SRC].copy_from_slice(&mac.0);
+    }
+
+    /// Set the outer EtherType. Setting or clearing 0x8100 changes where the payload
+    /// starts: only on a buffer long enough for a tag.
+    #[inline]
+    pub fn set_ethertype(&mut self, ty: u16) {
+        self.buffer.as_mut()[field::ETHERTYPE].copy_from_slice(&ty.to_be_bytes());
+    }
+
+    /// Swap source and destination (a reply to the sender).
+    #[inline]
+    pub fn swap_addresses(&mut self) {
+        let (dst, src) = (self.dst(), self.src());
+        self.set_dst(src);
+        self.set_src(dst);
+    }
+}
+
 /// Remove the 802.1Q tag of a tagged frame in place: the addresses move forward over the tag.
 /// `frame` must be a checked, tagged frame; returns the new start offset (4).
 #[inline]
@@ -153,6 +200,37 @@ pub fn insert_vlan_in_place(frame: &mut [u8], vlan: u16) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_short_prefix_is_refused_and_setters_round_trip() {
+        let mut b = [0u8; 18];
+        b[12..14].copy_from_slice(&ETHERTYPE_VLAN.to_be_bytes());
+        b[14..16].copy_from_slice(&7u16.to_be_bytes());
+        b[16..18].copy_from_slice(&0x0800u16.to_be_bytes());
+        for n in 0..b.len() {
+            assert_eq!(
+                EthernetFrame::new_checked(&b[..n]).err(),
+                Some(WireError::Truncated),
+                "{n} bytes"
+            );
+        }
+        let mut f = EthernetFrame::new_checked(&mut b[..]).expect("tagged header");
+        assert_eq!(
+            (f.header_len(), f.vlan(), f.payload_ethertype()),
+            (18, Some(7), 0x0800)
+        );
+        f.set_dst(MacAddr([2, 0, 0, 0, 0, 9]));
+        f.set_src(MacAddr([2, 0, 0, 0, 0, 8]));
+        f.swap_addresses();
+        assert_eq!(f.dst(), MacAddr([2, 0, 0, 0, 0, 8]));
+        assert_eq!(f.src(), MacAddr([2, 0, 0, 0, 0, 9]));
+        f.set_ethertype(0x0806);
+        assert_eq!(
+            (f.header_len(), f.vlan(), f.payload_ethertype()),
+            (14, None, 0x0806)
+        );
+        assert_eq!(f.payload().len(), 4);
+    }
 
     #[test]
     fn checked_view_rejects_truncated_frames() {
