@@ -68,6 +68,7 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
 
     /// View `buffer` as a frame: it must hold an Ethernet header, and a whole tag if the
     /// EtherType says one follows.
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self, WireError> {
         let b = buffer.as_ref();
         if b.len() < ETH_HEADER_LEN {

@@ -152,7 +152,7 @@ impl Headers {
     /// Find the headers of `frame`: the Ethernet header and tag, and for IPv4 and IPv6 the
     /// network header's checks (for IPv4 its checksum too). Reads every byte of an IPv4
     /// header once; allocates nothing.
-    #[inline]
+    #[inline(always)]
     pub fn parse(frame: &[u8]) -> Headers {
         let mut h = Headers {
             l3: L3::Short,
@@ -161,25 +161,28 @@ impl Headers {
             proto: 0,
             tagged: false,
         };
-        if frame.len() < ETH_HEADER_LEN {
+        // The EtherType is read once, and the inner one of a tagged frame (what
+        // `EthernetFrame::new_checked` and its getters check, without reading it again:
+        // this is every packet's first parse).
+        let Some(header) = frame.first_chunk::<ETH_HEADER_LEN>() else {
             return h;
-        }
-        let eth = match EthernetFrame::new_checked(frame) {
-            Ok(eth) => eth,
-            Err(_) => {
+        };
+        let mut ethertype = u16::from_be_bytes([header[12], header[13]]);
+        h.l3_off = ETH_HEADER_LEN;
+        if ethertype == ETHERTYPE_VLAN {
+            h.tagged = true;
+            let Some(inner) = frame.get(ETH_HEADER_LEN + 2..ETH_HEADER_LEN + VLAN_TAG_LEN) else {
                 // A tag cut short: nothing after it is read.
                 h.l3 = L3::Other;
-                h.l3_off = ETH_HEADER_LEN;
                 h.l4_off = ETH_HEADER_LEN;
-                h.tagged = true;
                 return h;
-            }
-        };
-        h.tagged = eth.vlan().is_some();
-        h.l3_off = eth.header_len();
+            };
+            ethertype = u16::from_be_bytes([inner[0], inner[1]]);
+            h.l3_off = ETH_HEADER_LEN + VLAN_TAG_LEN;
+        }
         h.l4_off = h.l3_off;
-        let net = eth.payload();
-        match eth.payload_ethertype() {
+        let net = &frame[h.l3_off..];
+        match ethertype {
             ETHERTYPE_IPV4 => match Ipv4Packet::new_checked(net) {
                 Ok(ip) if ip.verify_checksum() => {
                     h.l3 = L3::Ipv4;
@@ -273,7 +276,7 @@ impl Headers {
 /// the packet forgets it when its extent changes ([`Packet::push_front`],
 /// [`Packet::pull_front`], [`Packet::set_len`], [`Packet::set_frame`]), and a node that
 /// rewrites headers into another layout in place calls [`forget`].
-#[inline]
+#[inline(always)]
 pub fn classify(pkt: &mut Packet) -> Headers {
     if let Some(h) = Headers::from_offsets(pkt.meta.offsets) {
         return h;
