@@ -8,7 +8,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -587,6 +587,92 @@ fn the_socket_is_roots_alone_and_bad_requests_are_answered() {
     let (ok, summary) = lab.stop();
     assert!(ok, "{summary}");
     assert!(!sock.exists(), "the socket is removed at exit");
+}
+
+#[test]
+fn a_control_group_member_may_look_but_not_reload_and_slow_clients_do_not_lock_out() {
+    if !lab_available(PROGRAMS) {
+        return;
+    }
+    // nogroup (65534): its member here is nobody.
+    let lab = Lab::start_args("mirror-lab.yaml", "ctlgrp", &["--control-group", "65534"]);
+    let sock = PathBuf::from(format!("/run/nfv/{}.sock", lab.name));
+    let meta = std::fs::metadata(&sock).unwrap_or_else(|e| panic!("{}: {e}", sock.display()));
+    assert_eq!(meta.mode() & 0o7777, 0o660, "mode {:o}", meta.mode());
+    assert_eq!(meta.gid(), 65534, "group");
+    let as_member = |args: &[&str]| {
+        Command::new(NFV)
+            .args(args)
+            .arg("--socket")
+            .arg(&sock)
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .expect("run nfv as a group member")
+    };
+    // Looking is what the group is for.
+    let o = as_member(&["show", "ports"]);
+    assert!(o.status.success(), "a member cannot show: {}", text(&o));
+    // A reload would make root open what the file names (here /etc/shadow as a routes
+    // file): refused before the file is read, and nothing of it is echoed.
+    let evil = std::env::temp_dir().join(format!("nfv-evil-{}.yaml", std::process::id()));
+    std::fs::write(
+        &evil,
+        format!(
+            "name: {}\nports:\n  n: {{ kind: null }}\nfunctions:\n  gw: {{ kind: router, interfaces: {{ x: {{ address: 10.9.9.1/24 }} }}, routes_file: /etc/shadow }}\nlinks:\n  - [n, gw.x]\n",
+            lab.name
+        ),
+    )
+    .expect("write");
+    std::fs::set_permissions(&evil, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let o = as_member(&["reload", evil.to_str().expect("utf-8 path")]);
+    assert!(!o.status.success(), "a member reloaded: {}", text(&o));
+    let _ = std::fs::remove_file(&evil);
+    let out = text(&o);
+    assert!(out.contains("reload is for root"), "{out}");
+    // /etc/shadow's lines start `root:` and `daemon:`; a routes-file error quotes its line.
+    assert!(
+        !out.contains("`root:") && !out.contains("daemon:"),
+        "a file's content was echoed: {out}"
+    );
+
+    // Sixteen clients that trickle their requests hold every place, for seconds only: the
+    // operator gets an answer once their whole-request deadline has passed.
+    let mut slow = Vec::new();
+    for _ in 0..nfv_control::ctl::MAX_CONNECTIONS {
+        let mut c = std::os::unix::net::UnixStream::connect(&sock).expect("connect");
+        let _ = c.write_all(b"{");
+        slow.push(std::thread::spawn(move || {
+            for _ in 0..60 {
+                std::thread::sleep(Duration::from_millis(500));
+                if c.write_all(b" ").is_err() {
+                    break;
+                }
+            }
+        }));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let start = std::time::Instant::now();
+    let answered = loop {
+        let o = nfv(&lab, &["show", "workers"]);
+        if o.status.success() {
+            break true;
+        }
+        if start.elapsed() > nfv_control::ctl::REQUEST_TIMEOUT * 4 {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert!(
+        answered,
+        "the operator was locked out for {:?} by slow clients",
+        start.elapsed()
+    );
+    for t in slow {
+        let _ = t.join();
+    }
+    let (ok, summary) = lab.stop();
+    assert!(ok, "{summary}");
 }
 
 /// The traced packets of `nfv trace --json`, after it ended.

@@ -8,6 +8,14 @@
 //! holding `"end"`. A request that is not valid JSON, names an unknown command, or is
 //! longer than [`MAX_REQUEST`] gets an error answer; nothing it says reaches the packet
 //! path except through the worker's mailbox, between bursts.
+//!
+//! What a client may do depends on who it is, as the kernel says (`SO_PEERCRED`): root (or
+//! the user nfv runs as) may do everything; anyone else who can open the socket (a
+//! `--control-group` member) may show, trace and capture, but not `reload`, which makes nfv
+//! open the files and sockets a topology names. A client has [`REQUEST_TIMEOUT`] to send its
+//! whole request and [`ANSWER_TIMEOUT`] to take a one-line answer, however it trickles, so
+//! [`MAX_CONNECTIONS`] slow clients hold their places seconds, not hours. The socket is made
+//! in a directory only root may write ([`bind`]), and only a socket is ever removed there.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt as _;
@@ -23,6 +31,7 @@ use nfv_dataplane::{Cell, Endpoint, NodeId, PortId};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::deadline::{self, has_newline, Head};
 use crate::plan::Plan;
 use crate::run::Running;
 use nfv_dataplane::port::PortSettings;
@@ -30,9 +39,11 @@ use nfv_dataplane::port::PortSettings;
 /// Longest request line (a reload carries the whole topology file).
 pub const MAX_REQUEST: usize = 4 << 20;
 /// Connections served at once; more are refused with an error answer.
-const MAX_CONNECTIONS: usize = 16;
-/// How long a client may take to send its request.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+pub const MAX_CONNECTIONS: usize = 16;
+/// How long a client may take to send its whole request.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a client may take to read a one-line answer (a table, a trace).
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest a trace waits for its packets.
 const MAX_TRACE_WAIT: Duration = Duration::from_secs(600);
 
@@ -104,28 +115,73 @@ pub struct ControlServer {
 
 /// Create the socket at `path`, owned by root (or whoever runs nfv) with mode 0600, or
 /// 0660 with group `gid`. A socket left by a dead nfv is replaced; one that answers is an
-/// error (another nfv serves it). The socket is bound under a temporary name and renamed
-/// into place once its mode is set, so no client ever sees it with looser permissions.
+/// error (another nfv serves it); anything else at `path` is left alone and refused. The
+/// directory is made if missing (0700, or 0710 and group `gid`'s, so that members can reach
+/// the socket and nothing else), and refused if someone other than nfv's user may write in
+/// it. The socket is bound under a temporary name and renamed into place once its mode is
+/// set, so no client ever sees it with looser permissions.
 pub fn bind(path: &Path, gid: Option<u32>) -> std::io::Result<UnixListener> {
-    if path.exists() {
-        if UnixStream::connect(path).is_ok() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::AddrInUse,
-                format!("{} is served by a running nfv", path.display()),
-            ));
+    use std::os::unix::fs::{DirBuilderExt as _, FileTypeExt as _, MetadataExt as _};
+    let refuse = |m: String| std::io::Error::new(std::io::ErrorKind::PermissionDenied, m);
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(if gid.is_some() { 0o710 } else { 0o700 })
+            .create(dir)?;
+        if let Some(g) = gid {
+            std::os::unix::fs::chown(dir, None, Some(g))?;
         }
-        std::fs::remove_file(path)?;
     }
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    if !dir.as_os_str().is_empty() && !dir.is_dir() {
-        std::fs::DirBuilder::new().recursive(true).create(dir)?;
+    let d = std::fs::metadata(dir)?;
+    let me = nfv_dataplane::effective_uid();
+    if d.uid() != me && d.uid() != 0 {
+        return Err(refuse(format!(
+            "{} belongs to user {}, not to root: choose a directory only root may write (--control-socket PATH)",
+            dir.display(),
+            d.uid()
+        )));
+    }
+    if d.mode() & 0o022 != 0 {
+        return Err(refuse(format!(
+            "others may write in {} (mode {:o}): choose a directory only root may write (--control-socket PATH)",
+            dir.display(),
+            d.mode() & 0o7777
+        )));
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {
+            if UnixStream::connect(path).is_ok() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    format!("{} is served by a running nfv", path.display()),
+                ));
+            }
+            std::fs::remove_file(path)?;
+        }
+        Ok(_) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!(
+                    "{} exists and is not a socket: nfv removes only sockets",
+                    path.display()
+                ),
+            ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
     }
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "nfv.sock".into());
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
+    if std::fs::symlink_metadata(&tmp).is_ok_and(|m| m.file_type().is_socket()) {
+        let _ = std::fs::remove_file(&tmp);
+    }
     let listener = UnixListener::bind(&tmp)?;
     let placed = (|| {
         let mode = if gid.is_some() { 0o660 } else { 0o600 };
@@ -219,10 +275,11 @@ fn accept_loop(listener: &UnixListener, running: &Arc<Running>, stop: &Arc<Atomi
                 let spawned = std::thread::Builder::new()
                     .name("nfv-control-conn".into())
                     .spawn(move || {
+                        // The place is given back however the request ends, a panic too.
+                        let _place = Place(live2);
                         if let Err(e) = serve(stream, &running, &stop) {
                             tracing::debug!("control connection: {e}");
                         }
-                        live2.fetch_sub(1, Ordering::Relaxed);
                     });
                 match spawned {
                     Ok(t) => threads.push(t),
@@ -246,6 +303,15 @@ fn accept_loop(listener: &UnixListener, running: &Arc<Running>, stop: &Arc<Atomi
     }
 }
 
+/// One of the [`MAX_CONNECTIONS`] places, given back when dropped.
+struct Place(Arc<AtomicUsize>);
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 fn error(msg: impl std::fmt::Display) -> Value {
     json!({"ok": false, "error": msg.to_string()})
 }
@@ -253,33 +319,53 @@ fn error(msg: impl std::fmt::Display) -> Value {
 fn reply(mut stream: &UnixStream, v: &Value) -> std::io::Result<()> {
     let mut line = serde_json::to_vec(v).map_err(std::io::Error::other)?;
     line.push(b'\n');
-    stream.write_all(&line)
+    deadline::write_all(&mut stream, &line, Instant::now() + ANSWER_TIMEOUT)
 }
 
 /// Read one request line of at most [`MAX_REQUEST`] bytes.
-fn read_request(stream: &UnixStream) -> Result<Request, String> {
-    let mut line = Vec::new();
-    let mut reader = BufReader::new(stream.take(MAX_REQUEST as u64 + 1));
-    match reader.read_until(b'\n', &mut line) {
-        Ok(0) => return Err("empty request".into()),
-        Ok(_) => {}
+fn read_request(mut stream: &UnixStream) -> Result<Request, String> {
+    let by = Instant::now() + REQUEST_TIMEOUT;
+    let line = match deadline::read_until(&mut stream, by, MAX_REQUEST, has_newline) {
+        Ok(Head::Complete(mut b)) => {
+            // One line: what follows its end is not read.
+            if let Some(end) = b.iter().position(|&c| c == b'\n') {
+                b.truncate(end + 1);
+            }
+            b
+        }
+        Ok(Head::Closed(b)) if b.is_empty() => return Err("empty request".into()),
+        Ok(Head::Closed(b)) => b,
+        Ok(Head::TooLong) => return Err(format!("request longer than {MAX_REQUEST} bytes")),
         Err(e) => return Err(format!("cannot read the request: {e}")),
-    }
-    if line.len() > MAX_REQUEST {
-        return Err(format!("request longer than {MAX_REQUEST} bytes"));
-    }
+    };
     serde_json::from_slice(&line).map_err(|e| format!("bad request: {e}"))
+}
+
+/// May the peer of `stream` change what runs (`reload`)? Root and nfv's own user may;
+/// anyone else the socket lets in (a `--control-group` member) may only look.
+fn may_change(stream: &UnixStream) -> bool {
+    use std::os::fd::AsRawFd as _;
+    match nfv_dataplane::peer_uid(stream.as_raw_fd()) {
+        Ok(uid) => uid == 0 || uid == nfv_dataplane::effective_uid(),
+        Err(_) => false,
+    }
 }
 
 fn serve(stream: UnixStream, running: &Running, stop: &AtomicBool) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
-    stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+    stream.set_write_timeout(Some(ANSWER_TIMEOUT))?;
     let req = match read_request(&stream) {
         Ok(r) => r,
         Err(e) => return reply(&stream, &error(e)),
     };
     tracing::debug!(?req, "control request");
+    if matches!(req, Request::Reload { .. }) && !may_change(&stream) {
+        return reply(
+            &stream,
+            &error("reload is for root: members of the control group may show, trace and capture, but a reload makes nfv open the files and sockets a topology names"),
+        );
+    }
     match req {
         Request::Capture { at, count } => capture(&stream, running, &at, count, stop),
         other => reply(&stream, &handle(running, other, stop)),
@@ -867,6 +953,52 @@ pub fn find_socket(socket: Option<&Path>, topology: Option<&str>) -> Result<Path
 
 #[cfg(test)]
 mod tests {
+
+    /// A fresh directory of the test's own, mode 0755, removed by the caller.
+    fn scratch(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("nfv-ctl-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir(&d).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755))
+            .unwrap_or_else(|e| panic!("{e}"));
+        d
+    }
+
+    #[test]
+    fn bind_removes_only_a_dead_socket_and_wants_a_directory_only_root_writes() {
+        use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
+        let d = scratch("bind");
+        // Something else at the path is left alone.
+        let path = d.join("t.sock");
+        std::fs::write(&path, b"precious").unwrap_or_else(|e| panic!("{e}"));
+        let e = bind(&path, None).expect_err("a file is not replaced");
+        assert!(e.to_string().contains("not a socket"), "{e}");
+        assert_eq!(std::fs::read(&path).ok().as_deref(), Some(&b"precious"[..]));
+        std::fs::remove_file(&path).unwrap_or_else(|e| panic!("{e}"));
+        // A socket nobody serves (a dead nfv's) is replaced; a served one is not.
+        drop(UnixListener::bind(&path).unwrap_or_else(|e| panic!("{e}")));
+        let l = bind(&path, None).unwrap_or_else(|e| panic!("{e}"));
+        let m = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(m.file_type().is_socket());
+        assert_eq!(m.mode() & 0o777, 0o600);
+        let e = bind(&path, None).expect_err("a served socket is kept");
+        assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse, "{e}");
+        drop(l);
+        // A missing directory is made for root alone.
+        let sub = d.join("run").join("nfv");
+        drop(bind(&sub.join("x.sock"), None).unwrap_or_else(|e| panic!("{e}")));
+        let m = std::fs::metadata(&sub).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(m.mode() & 0o777, 0o700, "{:o}", m.mode());
+        // A directory others may write is refused, and nothing is made in it.
+        let open = d.join("open");
+        std::fs::create_dir(&open).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let e = bind(&open.join("x.sock"), None).expect_err("a world-writable directory");
+        assert!(e.to_string().contains("others may write"), "{e}");
+        assert_eq!(std::fs::read_dir(&open).map(|r| r.count()).ok(), Some(0));
+        let _ = std::fs::remove_dir_all(&d);
+    }
     use super::*;
 
     #[test]

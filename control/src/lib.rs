@@ -12,6 +12,7 @@ pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod ctl;
+mod deadline;
 mod decode;
 pub mod demo;
 pub mod lab;

@@ -7,11 +7,10 @@
 //! per connection: `GET /metrics` (or `HEAD`), 404 for other paths, 405 for other methods,
 //! 400 for what is not HTTP; it never panics on what a client sends.
 
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nfv_dataplane::counters::DropCounters;
 use nfv_dataplane::{DropReason, WorkerCounters};
@@ -346,17 +345,49 @@ impl Drop for Server {
     }
 }
 
+/// Scrapes answered at once; a connection beyond them gets 503 at once.
+const MAX_SCRAPES: usize = 8;
+/// How long a client may take to send its request head, and to take the answer.
+const SCRAPE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Accept scrapes until `stop`, each answered on a thread of its own (at most
+/// [`MAX_SCRAPES`] at once) within [`SCRAPE_TIMEOUT`] for the request and as much for the
+/// answer: a client that trickles its request holds one place for seconds and never stops
+/// the others.
 fn serve(listener: &TcpListener, source: &Shared, stop: &AtomicBool) {
+    let live = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut threads: Vec<std::thread::JoinHandle<()>> = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
-            Ok((stream, _)) => {
+            Ok((mut stream, _)) => {
+                threads.retain(|t| !t.is_finished());
+                if live.load(Ordering::Relaxed) >= MAX_SCRAPES {
+                    let _ = stream.set_nonblocking(false);
+                    let _ = crate::deadline::write_all(
+                        &mut stream,
+                        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        Instant::now() + Duration::from_millis(200),
+                    );
+                    continue;
+                }
                 // What runs now (a reload replaces it); the lock is held only to copy it.
                 let now = match source.lock() {
                     Ok(s) => s.clone(),
                     Err(p) => p.into_inner().clone(),
                 };
-                if let Err(e) = answer(stream, &now) {
-                    tracing::debug!("metrics request: {e}");
+                live.fetch_add(1, Ordering::Relaxed);
+                let place = Place(live.clone());
+                let spawned = std::thread::Builder::new()
+                    .name("nfv-metrics-conn".into())
+                    .spawn(move || {
+                        let _place = place;
+                        if let Err(e) = answer(stream, &now) {
+                            tracing::debug!("metrics request: {e}");
+                        }
+                    });
+                match spawned {
+                    Ok(t) => threads.push(t),
+                    Err(e) => tracing::warn!("cannot answer a scrape: {e}"),
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -367,6 +398,19 @@ fn serve(listener: &TcpListener, source: &Shared, stop: &AtomicBool) {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
+    }
+    // Each ends within its deadlines.
+    for t in threads {
+        let _ = t.join();
+    }
+}
+
+/// One of the [`MAX_SCRAPES`] places, given back when dropped (a panic too).
+struct Place(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -396,23 +440,18 @@ fn respond(head: &[u8], source: &Source) -> (&'static str, String) {
 }
 
 fn answer(mut stream: TcpStream, source: &Source) -> std::io::Result<()> {
+    use crate::deadline::{read_until, Head};
     stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    let complete = loop {
-        if head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n") {
-            break true;
-        }
-        if head.len() > MAX_HEAD {
-            break false;
-        }
-        match stream.read(&mut buf) {
-            Ok(0) => break !head.is_empty(),
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-            Err(e) => return Err(e),
-        }
+    let by = Instant::now() + SCRAPE_TIMEOUT;
+    // The head ends at a blank line; look only at the new bytes and three before them.
+    let ended = |b: &[u8], new: usize| {
+        let tail = &b[new.saturating_sub(3)..];
+        tail.windows(4).any(|w| w == b"\r\n\r\n") || tail.windows(2).any(|w| w == b"\n\n")
+    };
+    let (complete, head) = match read_until(&mut stream, by, MAX_HEAD, ended)? {
+        Head::Complete(h) => (true, h),
+        Head::Closed(h) => (!h.is_empty(), h),
+        Head::TooLong => (false, Vec::new()),
     };
     let is_head = head.starts_with(b"HEAD ");
     let (status, body) = if complete {
@@ -436,12 +475,12 @@ fn answer(mut stream: TcpStream, source: &Source) -> std::io::Result<()> {
     if !is_head {
         reply.extend_from_slice(body.as_bytes());
     }
-    stream.write_all(&reply)?;
-    stream.flush()
+    crate::deadline::write_all(&mut stream, &reply, Instant::now() + SCRAPE_TIMEOUT)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::io::{Read as _, Write as _};
     use super::*;
     use nfv_dataplane::WorkerId;
     use nfv_functions::dhcp::DhcpStats;

@@ -51,7 +51,7 @@ pub use ids::{Gate, NodeId, PortId, WorkerId};
 pub use mac::{MacAddr, ParseMacError};
 pub use packet::{Meta, Offsets, Packet, Pool, BUF_SIZE, HEADROOM, MAX_FRAME};
 pub use port::Port;
-pub use sys::{advise_huge_pages, prefetch};
+pub use sys::{advise_huge_pages, effective_uid, peer_uid, prefetch};
 pub use table::{Cell, Table};
 pub use time::Timestamp;
 pub use worker::{CallError, Command, Worker, WorkerHandle};

@@ -1,6 +1,7 @@
 #![allow(unsafe_code)]
-//! The one system call the worker makes itself: `poll(2)` on its ports' descriptors while
-//! idle, so a quiet dataplane sleeps and wakes as soon as a frame arrives.
+//! The system calls nfv makes without a safe wrapper: `poll(2)` on the worker's ports'
+//! descriptors while idle (so a quiet dataplane sleeps and wakes as soon as a frame
+//! arrives), memory hints, and the credentials of a control socket's peer.
 
 use std::os::fd::RawFd;
 
@@ -69,4 +70,37 @@ pub fn set_nonblocking(fd: RawFd) {
             libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
         }
     }
+}
+
+/// The user id of the process at the other end of the connected Unix socket `fd`, as the
+/// kernel recorded it at `connect` (`SO_PEERCRED`): what a control socket grants by.
+pub fn peer_uid(fd: RawFd) -> std::io::Result<u32> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` and `len` are valid for writes for the whole call and `len` holds the
+    // size of `cred`; getsockopt writes at most `len` bytes and fails with EBADF or
+    // ENOTSOCK on a descriptor that is not a socket, changing nothing.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast::<libc::c_void>(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(cred.uid)
+}
+
+/// This process's effective user id.
+pub fn effective_uid() -> u32 {
+    // SAFETY: geteuid takes nothing, cannot fail and touches no memory of ours.
+    unsafe { libc::geteuid() }
 }

@@ -192,10 +192,24 @@ impl Lab {
 
     /// Start `nfv run` on `path` (whose topology is called `name`).
     pub fn start_path(path: &Path, name: String, dir: TempDir) -> Lab {
+        Self::start_path_args(path, name, dir, &[])
+    }
+
+    /// Start `nfv run` on a copy of `topologies/FILE` with the options `args` too.
+    pub fn start_args(file: &str, base: &str, args: &[&str]) -> Lab {
+        let dir = TempDir::new(base);
+        let name = unique_name(base);
+        let path = topology_copy(file, &name, dir.path());
+        Self::start_path_args(&path, name, dir, args)
+    }
+
+    /// Start `nfv run` on `path` (whose topology is called `name`) with the options `args`.
+    pub fn start_path_args(path: &Path, name: String, dir: TempDir, args: &[&str]) -> Lab {
         let stderr = std::fs::File::create(dir.path().join("stderr.log")).expect("stderr log");
         let mut child = Command::new(NFV)
             .arg("run")
             .arg(path)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
