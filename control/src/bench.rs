@@ -12,6 +12,7 @@
 //! sockets, forwarding in a closed loop. Offered and forwarded are then what the vhost-user
 //! ports received and transmitted.
 
+use crate::session::{errln, outln};
 use std::io::IsTerminal;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -536,10 +537,17 @@ fn machine() -> String {
 }
 
 fn print_table(name: &str, reports: &[RunReport]) {
-    println!("nfv bench {name} ({}; one worker)", machine());
-    println!(
+    outln!("nfv bench {name} ({}; one worker)", machine());
+    outln!(
         "{:<12} {:>9} {:>9} {:>7} {:>8} {:>9} {:>9} {:>9}  drops",
-        "run", "offered", "forwarded", "Gbit/s", "ns/pkt", "p50 us", "p99 us", "p99.9 us"
+        "run",
+        "offered",
+        "forwarded",
+        "Gbit/s",
+        "ns/pkt",
+        "p50 us",
+        "p99 us",
+        "p99.9 us"
     );
     for r in reports {
         let (p50, p99, p999) = r
@@ -555,7 +563,7 @@ fn print_table(name: &str, reports: &[RunReport]) {
                 .collect::<Vec<_>>()
                 .join(" ")
         };
-        println!(
+        outln!(
             "{:<12} {:>7.2}M {:>7.2}M {:>7.2} {:>8.1} {:>9.1} {:>9.1} {:>9.1}  {}",
             r.label,
             r.offered_mpps,
@@ -574,7 +582,7 @@ fn print_table(name: &str, reports: &[RunReport]) {
         } else {
             ("generated", "reached sinks")
         };
-        println!(
+        outln!(
             "{}: {} {made}, {} {went}; accounting {} in = {} out: {}",
             r.label,
             r.generated,
@@ -714,7 +722,7 @@ impl PeerProcess {
     fn testpmd(sockets: &[PathBuf]) -> Result<PeerProcess, String> {
         let (cpu, apart) = peer_cpu();
         if !apart {
-            eprintln!(
+            errln!(
                 "nfv bench: testpmd runs on CPU {cpu}, which nfv's worker may share; pin nfv to another CPU (taskset -c 1 nfv bench ...) for meaningful numbers"
             );
         }
@@ -885,7 +893,7 @@ impl Drop for RemoveOnDrop {
 /// `nfv bench --list`.
 pub fn list() -> ExitCode {
     for s in scenarios() {
-        println!("{:<14} {}", s.name, s.about);
+        outln!("{:<14} {}", s.name, s.about);
     }
     ExitCode::SUCCESS
 }
@@ -900,7 +908,7 @@ pub fn main(target: &str, opts: &Options) -> ExitCode {
             let mut v = Vec::new();
             for (path, write) in &s.files {
                 if let Err(e) = write(path) {
-                    eprintln!("nfv bench: cannot write {}: {e}", path.display());
+                    errln!("nfv bench: cannot write {}: {e}", path.display());
                     return ExitCode::FAILURE;
                 }
             }
@@ -909,7 +917,7 @@ pub fn main(target: &str, opts: &Options) -> ExitCode {
                 match topology::load_str(&text, Path::new(&format!("<scenario {}>", s.name))) {
                     Ok(t) => v.push((label, t)),
                     Err(e) => {
-                        eprintln!("nfv bench: built-in scenario {} is broken: {e}", s.name);
+                        errln!("nfv bench: built-in scenario {} is broken: {e}", s.name);
                         return ExitCode::FAILURE;
                     }
                 }
@@ -919,8 +927,8 @@ pub fn main(target: &str, opts: &Options) -> ExitCode {
         None => match topology::load_file(Path::new(target)) {
             Ok(t) => vec![(t.name.clone(), t)],
             Err(e) => {
-                eprintln!("{e}");
-                eprintln!("nfv bench: `{target}` is neither a topology file nor a scenario (nfv bench --list)");
+                errln!("{e}");
+                errln!("nfv bench: `{target}` is neither a topology file nor a scenario (nfv bench --list)");
                 return ExitCode::FAILURE;
             }
         },
@@ -933,13 +941,13 @@ pub fn main(target: &str, opts: &Options) -> ExitCode {
                 .iter()
                 .any(|p| p.settings.0.traffic() == Traffic::Source)
         {
-            eprintln!("nfv bench: topology {} has no generator port", topo.name);
+            errln!("nfv bench: topology {} has no generator port", topo.name);
             return ExitCode::FAILURE;
         }
         match run_one(label, topo, opts, &stop, peer.as_ref()) {
             Ok(r) => reports.push(r),
             Err(e) => {
-                eprintln!("nfv bench: {label}: {e}");
+                errln!("nfv bench: {label}: {e}");
                 return ExitCode::FAILURE;
             }
         }
@@ -957,14 +965,14 @@ pub fn main(target: &str, opts: &Options) -> ExitCode {
             "forwarded_mpps": reports.first().map(|r| r.forwarded_mpps),
             "ns_per_packet": reports.first().map(|r| r.ns_per_packet),
         });
-        println!("{out}");
+        outln!("{out}");
     } else {
         print_table(target, &reports);
     }
     if reports.iter().all(|r| r.balanced) {
         ExitCode::SUCCESS
     } else {
-        eprintln!("nfv bench: packet accounting does not balance");
+        errln!("nfv bench: packet accounting does not balance");
         ExitCode::FAILURE
     }
 }

@@ -1,5 +1,6 @@
 //! The `nfv` command line.
 
+use crate::session::{errln, out, outln};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -230,14 +231,14 @@ fn load(file: &Path) -> Option<(Topology, Plan)> {
     let topo = match topology::load_file(file) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("{e}");
+            errln!("{e}");
             return None;
         }
     };
     match Plan::new(&topo, std::process::id()) {
         Ok(plan) => Some((topo, plan)),
         Err(e) => {
-            eprintln!("{}: {e}", file.display());
+            errln!("{}: {e}", file.display());
             None
         }
     }
@@ -246,8 +247,8 @@ fn load(file: &Path) -> Option<(Topology, Plan)> {
 fn check(file: &Path) -> ExitCode {
     match load(file) {
         Some((_, plan)) => {
-            print!("{}", plan.describe());
-            println!("{}: OK", file.display());
+            out!("{}", plan.describe());
+            outln!("{}: OK", file.display());
             ExitCode::SUCCESS
         }
         None => ExitCode::FAILURE,
@@ -299,7 +300,7 @@ fn run_file(
         Some(g) => match crate::ctl::group_id(g) {
             Some(id) => Some(id),
             None => {
-                eprintln!("nfv run: no group `{g}` (--control-group takes a name from /etc/group or a number)");
+                errln!("nfv run: no group `{g}` (--control-group takes a name from /etc/group or a number)");
                 return ExitCode::FAILURE;
             }
         },
@@ -309,7 +310,7 @@ fn run_file(
     let control = match crate::ctl::bind(&socket_path, gid) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!(
+            errln!(
                 "nfv run: cannot create the control socket {}: {e} (is this topology running already? --control-socket PATH picks another)",
                 socket_path.display()
             );
@@ -320,7 +321,7 @@ fn run_file(
     let listener = match metrics_listener(&topo, metrics) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("nfv run: {e}");
+            errln!("nfv run: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -328,14 +329,14 @@ fn run_file(
         Ok(r) => Arc::new(r),
         Err(e) => {
             let _ = std::fs::remove_file(&socket_path);
-            eprintln!("nfv run: {e}");
+            errln!("nfv run: {e}");
             return ExitCode::FAILURE;
         }
     };
     let control =
         match crate::ctl::ControlServer::spawn(control, socket_path.clone(), running.clone()) {
             Ok(c) => {
-                println!("control      {}", c.path().display());
+                outln!("control      {}", c.path().display());
                 Some(c)
             }
             Err(e) => {
@@ -355,7 +356,7 @@ fn run_file(
             },
         );
     if let Some(s) = &server {
-        println!("metrics      http://{}/metrics", s.addr());
+        outln!("metrics      http://{}/metrics", s.addr());
         if !s.addr().ip().is_loopback() {
             tracing::warn!(
                 "metrics served on {}, not loopback: anyone who reaches it sees the counters",
@@ -364,9 +365,9 @@ fn run_file(
         }
     }
     for h in &running.plan().hosts {
-        println!("host {:<12} ip netns exec {} ...", h.name, h.netns);
+        outln!("host {:<12} ip netns exec {} ...", h.name, h.netns);
     }
-    println!(
+    outln!(
         "nfv: topology {} running; Ctrl-C to stop",
         running.plan().name
     );

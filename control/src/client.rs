@@ -2,6 +2,7 @@
 //! `nfv reload` send one request each and print the answer, as a table for people or JSON
 //! for scripts.
 
+use crate::session::{errln, out, outln};
 use std::io::{BufRead as _, BufReader};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -32,7 +33,7 @@ impl Target {
 }
 
 fn fail(cmd: &str, e: impl std::fmt::Display) -> ExitCode {
-    eprintln!("nfv {cmd}: {e}");
+    errln!("nfv {cmd}: {e}");
     ExitCode::FAILURE
 }
 
@@ -129,11 +130,11 @@ pub fn show(at: &Target, table: &str, json: bool) -> ExitCode {
                 )
             })
             .collect();
-        println!("{}", Value::Array(objects));
+        outln!("{}", Value::Array(objects));
     } else if columns.is_empty() {
-        println!("(no function here has a `{table}` table)");
+        outln!("(no function here has a `{table}` table)");
     } else {
-        print!("{}", render(&columns, &rows));
+        out!("{}", render(&columns, &rows));
     }
     ExitCode::SUCCESS
 }
@@ -222,11 +223,11 @@ pub fn trace(at: &Target, port: Option<String>, count: u32, timeout: f64, json: 
     };
     match ask(at, &req) {
         Ok((answer, _)) if json => {
-            println!("{answer}");
+            outln!("{answer}");
             ExitCode::SUCCESS
         }
         Ok((answer, _)) => {
-            print!("{}", render_trace(&answer));
+            out!("{}", render_trace(&answer));
             ExitCode::SUCCESS
         }
         Err(e) => fail("trace", e),
@@ -274,7 +275,7 @@ pub fn capture(at: &Target, wire: &str, file: &Path, count: Option<u64>) -> Exit
         .as_array()
         .map(|a| a.iter().map(text).collect::<Vec<_>>().join(" <-> "))
         .unwrap_or_default();
-    eprintln!("capturing on {ends}; Ctrl-C to stop");
+    errln!("capturing on {ends}; Ctrl-C to stop");
     // Read with a timeout, so that Ctrl-C is seen while nothing crosses the wire.
     let _ = reader
         .get_ref()
@@ -329,7 +330,7 @@ pub fn capture(at: &Target, wire: &str, file: &Path, count: Option<u64>) -> Exit
         return fail("capture", e);
     }
     let missed = end.as_ref().and_then(|e| e["missed"].as_u64()).unwrap_or(0);
-    eprintln!(
+    errln!(
         "{written} frames written to {}{}",
         file.display(),
         if missed > 0 {
@@ -339,7 +340,7 @@ pub fn capture(at: &Target, wire: &str, file: &Path, count: Option<u64>) -> Exit
         }
     );
     if end.as_ref().and_then(|e| e["end"].as_str()) == Some("reload") {
-        eprintln!("the capture ended because the topology was reloaded");
+        errln!("the capture ended because the topology was reloaded");
     }
     ExitCode::SUCCESS
 }
@@ -357,13 +358,13 @@ pub fn reload(at: &Target, file: &Path, json: bool) -> ExitCode {
     let answer = match ask(at, &req) {
         Ok((a, _)) => a,
         Err(e) => {
-            eprintln!("nfv reload: {e}");
-            eprintln!("nfv reload: nothing changed");
+            errln!("nfv reload: {e}");
+            errln!("nfv reload: nothing changed");
             return ExitCode::FAILURE;
         }
     };
     if json {
-        println!("{answer}");
+        outln!("{answer}");
         return ExitCode::SUCCESS;
     }
     let list = |k: &str| {
@@ -388,17 +389,17 @@ pub fn reload(at: &Target, file: &Path, json: bool) -> ExitCode {
         let l = list(key);
         if !l.is_empty() {
             any = true;
-            println!("{what:<32} {}", l.join(", "));
+            outln!("{what:<32} {}", l.join(", "));
         }
     }
     let kept = list("functions_kept");
     if !kept.is_empty() {
-        println!("{:<32} {}", "functions kept (state kept)", kept.join(", "));
+        outln!("{:<32} {}", "functions kept (state kept)", kept.join(", "));
     }
     if !any {
-        println!("nothing to change but the wires");
+        outln!("nothing to change but the wires");
     }
-    println!("nfv reload: {} applied", file.display());
+    outln!("nfv reload: {} applied", file.display());
     ExitCode::SUCCESS
 }
 

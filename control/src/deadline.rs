@@ -101,7 +101,12 @@ pub fn read_until<S: Timed + ?Sized>(
                 got.extend_from_slice(&buf[..n]);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 left(deadline, "the request")?;
             }
             Err(e) => return Err(e),
@@ -118,7 +123,12 @@ pub fn write_all<S: Timed + ?Sized>(s: &mut S, bytes: &[u8], deadline: Instant) 
             Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "peer closed")),
             Ok(n) => at += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 left(deadline, "the answer")?;
             }
             Err(e) => return Err(e),
@@ -153,7 +163,11 @@ mod tests {
         let e = r.expect_err("a request that never ends must time out");
         assert_eq!(e.kind(), io::ErrorKind::TimedOut);
         // Well before the 2 s the trickle lasts (generous for a loaded machine).
-        assert!(start.elapsed() < Duration::from_millis(1500), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_millis(1500),
+            "{:?}",
+            start.elapsed()
+        );
         drop(server);
         let _ = writer.join();
     }
@@ -161,21 +175,28 @@ mod tests {
     #[test]
     fn a_whole_request_is_read_and_a_long_one_refused() {
         let (mut server, mut client) = UnixStream::pair().unwrap_or_else(|e| panic!("{e}"));
-        client.write_all(b"{\"cmd\":\"show\"}\nrest").unwrap_or_else(|e| panic!("{e}"));
+        client
+            .write_all(b"{\"cmd\":\"show\"}\nrest")
+            .unwrap_or_else(|e| panic!("{e}"));
         let soon = Instant::now() + Duration::from_secs(5);
         match read_until(&mut server, soon, 100, has_newline) {
             Ok(Head::Complete(b)) => assert!(b.starts_with(b"{\"cmd\":\"show\"}\n")),
             other => panic!("{other:?}"),
         }
         let (mut server, mut client) = UnixStream::pair().unwrap_or_else(|e| panic!("{e}"));
-        client.write_all(&[b'a'; 300]).unwrap_or_else(|e| panic!("{e}"));
+        client
+            .write_all(&[b'a'; 300])
+            .unwrap_or_else(|e| panic!("{e}"));
         let r = read_until(&mut server, soon, 100, has_newline);
         assert!(matches!(r, Ok(Head::TooLong)), "{r:?}");
         drop(client);
         let (mut server, client) = UnixStream::pair().unwrap_or_else(|e| panic!("{e}"));
         drop(client);
         let r = read_until(&mut server, soon, 100, has_newline);
-        assert!(matches!(r, Ok(Head::Closed(ref b)) if b.is_empty()), "{r:?}");
+        assert!(
+            matches!(r, Ok(Head::Closed(ref b)) if b.is_empty()),
+            "{r:?}"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! when QEMU is installed, a VM joins the LAN on a vhost-user port, takes a lease and pings
 //! the gateway and the internet (see [`guest`]); the demo prints what it did and cleans up.
 
+use crate::session::{errln, outln};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -204,7 +205,7 @@ impl Report {
         if !ok {
             self.failures += 1;
         }
-        println!("  {line:<72} {}", if ok { "ok" } else { "FAILED" });
+        outln!("  {line:<72} {}", if ok { "ok" } else { "FAILED" });
     }
 
     fn ping(&mut self, from: &str, netns: &str, to: &str, addr: &str) {
@@ -528,7 +529,7 @@ pub fn run() -> ExitCode {
             .output()
             .is_err()
         {
-            eprintln!("nfv demo: `{prog}` is not installed (Debian: apt-get install {package})");
+            errln!("nfv demo: `{prog}` is not installed (Debian: apt-get install {package})");
             return ExitCode::FAILURE;
         }
     }
@@ -552,11 +553,11 @@ pub fn run() -> ExitCode {
     let topo = match topology::load_str(&text, Path::new("<builtin demo>")) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("nfv demo: the built-in topology is broken: {e}");
+            errln!("nfv demo: the built-in topology is broken: {e}");
             return ExitCode::FAILURE;
         }
     };
-    println!(
+    outln!(
         "nfv demo: a home gateway (topologies/home-gateway.yaml) with {} hosts in network\n\
          namespaces. alice and bob take addresses from nfv's DHCP server; the LAN reaches the\n\
          internet through nfv's router, NAT and stateful firewall; the NAS is reachable from\n\
@@ -565,14 +566,14 @@ pub fn run() -> ExitCode {
     );
     match &vm_skipped {
         None => {
-            println!("A VM (QEMU, a busybox guest) joins the LAN on vhost-user port {VM_PORT}.\n")
+            outln!("A VM (QEMU, a busybox guest) joins the LAN on vhost-user port {VM_PORT}.\n")
         }
-        Some(why) => println!("VM part skipped: {why}.\n"),
+        Some(why) => outln!("VM part skipped: {why}.\n"),
     }
     let running = match run::start(&topo) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("nfv demo: {e}");
+            errln!("nfv demo: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -612,7 +613,7 @@ pub fn run() -> ExitCode {
             .and_then(|(_, _, a)| a.clone())
     };
 
-    println!("\nOn the LAN, and out through the NAT (ip netns exec NS ping -c 3 ADDR):");
+    outln!("\nOn the LAN, and out through the NAT (ip netns exec NS ping -c 3 ADDR):");
     for (from, to) in [
         ("alice", "bob"),
         ("bob", "nas"),
@@ -627,7 +628,7 @@ pub fn run() -> ExitCode {
     }
     report.ping("visitor", &ns("visitor"), "gateway", "203.0.113.2");
 
-    println!("\nHTTP (busybox httpd and nc; /cgi-bin/whoami prints the address the server sees):");
+    outln!("\nHTTP (busybox httpd and nc; /cgi-bin/whoami prints the address the server sees):");
     let servers = (|| -> std::io::Result<_> {
         let web_dir = web_root("web")?;
         let nas_dir = web_root("nas")?;
@@ -685,7 +686,7 @@ pub fn run() -> ExitCode {
         }
     }
     if let Some(mut v) = vm.take() {
-        println!(
+        outln!(
             "\nA VM on vhost-user port {VM_PORT} (QEMU created the socket, nfv connected to it; \
              the guest says\non its serial console what it did):"
         );
@@ -722,19 +723,19 @@ pub fn run() -> ExitCode {
         }
         if r.result != Some(true) {
             report.check(false, "vm      the guest did not report success");
-            eprintln!("nfv demo: the VM's console:\n{}", v.console());
+            errln!("nfv demo: the VM's console:\n{}", v.console());
         }
     }
-    println!();
+    outln!();
     for (name, stats) in running.switch_stats() {
-        println!(
+        outln!(
             "switch {name}: learned {} MAC addresses, flooded {} frames (broadcast ARP and unknown unicast)",
             stats.entries.get(),
             stats.flooded.get()
         );
     }
     for (name, stats) in running.dhcp_stats() {
-        println!(
+        outln!(
             "dhcp-server {name}: {} discovers, {} offers, {} requests, {} acks, {} naks",
             stats.discovers.get(),
             stats.offers.get(),
@@ -743,10 +744,10 @@ pub fn run() -> ExitCode {
             stats.naks.get()
         );
     }
-    println!("\nPort counters:");
+    outln!("\nPort counters:");
     let code = finish(&running, Ok(()));
     if report.failures > 0 {
-        println!("nfv demo: {} checks FAILED", report.failures);
+        outln!("nfv demo: {} checks FAILED", report.failures);
         return ExitCode::FAILURE;
     }
     if code == ExitCode::SUCCESS {
@@ -755,7 +756,7 @@ pub fn run() -> ExitCode {
         } else {
             ""
         };
-        println!(
+        outln!(
             "nfv demo: OK, the LAN hosts got addresses from nfv's DHCP server and reached the \
              internet through nfv's router, NAT and firewall{vm}; the outside reached the NAS \
              only through the port forward"

@@ -480,11 +480,11 @@ fn answer(mut stream: TcpStream, source: &Source) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use std::io::{Read as _, Write as _};
     use super::*;
     use nfv_dataplane::WorkerId;
     use nfv_functions::dhcp::DhcpStats;
     use nfv_functions::SwitchStats;
+    use std::io::{Read as _, Write as _};
 
     fn source() -> Source {
         let w = Arc::new(WorkerCounters::new(WorkerId(0), 2, 1));

@@ -7,6 +7,33 @@ use std::sync::Arc;
 
 use crate::run::{self, Running};
 
+/// `print!` that never panics: with stdout closed (`nfv run | head -2`) the text is lost,
+/// not the dataplane, nor the cleanup of its namespaces and devices.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `println!` that never panics (see [`out!`]).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that never panics (see [`out!`]).
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
+pub(crate) use {errln, out, outln};
+
 /// Install handlers so that SIGINT and SIGTERM set the returned flag instead of killing us.
 pub fn stop_flag() -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
@@ -25,17 +52,17 @@ pub fn finish(running: &Running, waited: Result<(), run::RunError>) -> ExitCode 
     let stopped = running.stop();
     let mut ok = true;
     if let Err(e) = waited {
-        eprintln!("nfv: {e}");
+        errln!("nfv: {e}");
         ok = false;
     }
     match stopped {
-        Ok(counters) => print!("{}{gateways}", run::summary(&plan, &counters)),
+        Ok(counters) => out!("{}{gateways}", run::summary(&plan, &counters)),
         Err(e) => {
-            eprintln!("nfv: while stopping: {e}");
+            errln!("nfv: while stopping: {e}");
             ok = false;
         }
     }
-    println!("nfv: stopped; namespaces and devices removed");
+    outln!("nfv: stopped; namespaces and devices removed");
     if ok {
         ExitCode::SUCCESS
     } else {
