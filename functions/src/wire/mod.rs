@@ -292,6 +292,79 @@ pub fn forget(pkt: &mut Packet) {
     pkt.meta.offsets = Offsets::UNPARSED;
 }
 
+/// Run every view's checked constructor over `bytes` (and, where it succeeds, every getter),
+/// and [`Headers::parse`] with the views it leads to. For the fuzz target and the tests:
+/// it must not panic on any input.
+#[doc(hidden)]
+pub fn exercise(bytes: &[u8]) -> u64 {
+    let mut acc = 0u64;
+    let mut add = |v: u64| acc = acc.wrapping_mul(31).wrapping_add(v);
+    if let Ok(f) = EthernetFrame::new_checked(bytes) {
+        add(f.dst().to_u64() ^ f.src().to_u64());
+        add(u64::from(f.ethertype()) + u64::from(f.payload_ethertype()));
+        add(f.vlan().map_or(0, u64::from) + f.header_len() as u64 + f.payload().len() as u64);
+    }
+    add(ethernet_macs(bytes).map_or(0, |(d, s, v)| d ^ s ^ v.map_or(1, u64::from)));
+    if let Ok(a) = ArpPacket::new_checked(bytes) {
+        add(u64::from(a.htype()) + u64::from(a.ptype()) + u64::from(a.hlen() ^ a.plen()));
+        add(u64::from(a.oper()) + u64::from(a.spa()) + u64::from(a.tpa()));
+        add(a.sha().to_u64() ^ a.tha().to_u64() ^ u64::from(a.is_ethernet_ipv4()));
+    }
+    for ip in [
+        Ipv4Packet::new_checked(bytes),
+        Ipv4Packet::new_quoted(bytes),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        add(u64::from(ip.version()) + ip.header_len() as u64 + u64::from(ip.dscp_ecn()));
+        add(u64::from(ip.total_len()) + u64::from(ip.ident()) + u64::from(ip.flags_frag()));
+        add(u64::from(ip.dont_frag()) + u64::from(ip.more_frags()) + u64::from(ip.is_fragment()));
+        add(u64::from(ip.frag_offset()) + u64::from(ip.ttl()) + u64::from(ip.protocol()));
+        add(u64::from(ip.checksum()) + u64::from(ip.src_addr()) + u64::from(ip.dst_addr()));
+        add(u64::from(ip.verify_checksum()) + ip.header().len() as u64 + ip.payload().len() as u64);
+    }
+    if let Ok(ip) = Ipv6Packet::new_checked(bytes) {
+        add(u64::from(ip.version()) + u64::from(ip.traffic_class()) + u64::from(ip.flow_label()));
+        add(u64::from(ip.payload_len()) + u64::from(ip.next_header()) + u64::from(ip.hop_limit()));
+        add(u64::from(ip.src_addr().octets()[15]) + u64::from(ip.dst_addr().octets()[0]));
+        add(ip.payload().len() as u64);
+    }
+    if let Ok(u) = UdpPacket::new_checked(bytes) {
+        add(u64::from(u.src_port()) + u64::from(u.dst_port()) + u64::from(u.len()));
+        add(u64::from(u.checksum()) + u64::from(u.is_empty()) + u.payload().len() as u64);
+        add(u64::from(u.verify_checksum(0x0a00_0001, 0x0a00_0002)));
+    }
+    if let Ok(t) = TcpPacket::new_checked(bytes) {
+        add(u64::from(t.src_port()) + u64::from(t.dst_port()) + u64::from(t.seq_number()));
+        add(u64::from(t.ack_number()) + t.header_len() as u64 + u64::from(t.flags()));
+        add(u64::from(t.window()) + u64::from(t.checksum()) + u64::from(t.urgent()));
+        add(t.payload().len() as u64 + u64::from(t.verify_checksum(0x0a00_0001, 0x0a00_0002)));
+    }
+    if let Ok(p) = Ports::new_checked(bytes) {
+        add(u64::from(p.src_port()) + u64::from(p.dst_port()));
+    }
+    if let Ok(m) = Icmpv4Packet::new_checked(bytes) {
+        add(u64::from(m.msg_type()) + u64::from(m.code()) + u64::from(m.checksum()));
+        add(u64::from(m.rest()) + u64::from(m.echo_ident()) + u64::from(m.echo_seq()));
+        add(u64::from(m.verify_checksum()) + m.data().len() as u64);
+    }
+    if let Ok(m) = Icmpv6Packet::new_checked(bytes) {
+        add(u64::from(m.msg_type()) + u64::from(m.code()) + u64::from(m.checksum()));
+        add(m.body().len() as u64);
+    }
+    let h = Headers::parse(bytes);
+    add(h.l3 as u64 + h.l3_off as u64 + h.l4_off as u64 + u64::from(h.proto));
+    assert_eq!(Headers::from_offsets(h.offsets()), Some(h));
+    if let Some(ip) = h.ipv4(bytes) {
+        add(ip.payload().len() as u64);
+    }
+    if let Some(ip) = h.ipv6(bytes) {
+        add(ip.payload().len() as u64);
+    }
+    acc
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,76 +497,4 @@ mod tests {
             }
         }
     }
-}
-
-/// Run every view's checked constructor over `bytes` (and, where it succeeds, every getter),
-/// and [`Headers::parse`] with the views it leads to. For the fuzz target and the tests:
-/// it must not panic on any input.
-#[doc(hidden)]
-pub fn exercise(bytes: &[u8]) -> u64 {
-    let mut acc = 0u64;
-    let mut add = |v: u64| acc = acc.wrapping_mul(31).wrapping_add(v);
-    if let Ok(f) = EthernetFrame::new_checked(bytes) {
-        add(f.dst().to_u64() ^ f.src().to_u64());
-        add(u64::from(f.ethertype()) + u64::from(f.payload_ethertype()));
-        add(f.vlan().map_or(0, u64::from) + f.header_len() as u64 + f.payload().len() as u64);
-    }
-    add(ethernet_macs(bytes).map_or(0, |(d, s, v)| d ^ s ^ v.map_or(1, u64::from)));
-    if let Ok(a) = ArpPacket::new_checked(bytes) {
-        add(u64::from(a.htype()) + u64::from(a.ptype()) + u64::from(a.hlen() ^ a.plen()));
-        add(u64::from(a.oper()) + u64::from(a.spa()) + u64::from(a.tpa()));
-        add(a.sha().to_u64() ^ a.tha().to_u64() ^ u64::from(a.is_ethernet_ipv4()));
-    }
-    for ip in [
-        Ipv4Packet::new_checked(bytes),
-        Ipv4Packet::new_quoted(bytes),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        add(u64::from(ip.version()) + ip.header_len() as u64 + u64::from(ip.dscp_ecn()));
-        add(u64::from(ip.total_len()) + u64::from(ip.ident()) + u64::from(ip.flags_frag()));
-        add(u64::from(ip.dont_frag()) + u64::from(ip.more_frags()) + u64::from(ip.is_fragment()));
-        add(u64::from(ip.frag_offset()) + u64::from(ip.ttl()) + u64::from(ip.protocol()));
-        add(u64::from(ip.checksum()) + u64::from(ip.src_addr()) + u64::from(ip.dst_addr()));
-        add(u64::from(ip.verify_checksum()) + ip.header().len() as u64 + ip.payload().len() as u64);
-    }
-    if let Ok(ip) = Ipv6Packet::new_checked(bytes) {
-        add(u64::from(ip.version()) + u64::from(ip.traffic_class()) + u64::from(ip.flow_label()));
-        add(u64::from(ip.payload_len()) + u64::from(ip.next_header()) + u64::from(ip.hop_limit()));
-        add(u64::from(ip.src_addr().octets()[15]) + u64::from(ip.dst_addr().octets()[0]));
-        add(ip.payload().len() as u64);
-    }
-    if let Ok(u) = UdpPacket::new_checked(bytes) {
-        add(u64::from(u.src_port()) + u64::from(u.dst_port()) + u64::from(u.len()));
-        add(u64::from(u.checksum()) + u64::from(u.is_empty()) + u.payload().len() as u64);
-    }
-    if let Ok(t) = TcpPacket::new_checked(bytes) {
-        add(u64::from(t.src_port()) + u64::from(t.dst_port()) + u64::from(t.seq_number()));
-        add(u64::from(t.ack_number()) + t.header_len() as u64 + u64::from(t.flags()));
-        add(u64::from(t.window()) + u64::from(t.checksum()) + u64::from(t.urgent()));
-        add(t.payload().len() as u64);
-    }
-    if let Ok(p) = Ports::new_checked(bytes) {
-        add(u64::from(p.src_port()) + u64::from(p.dst_port()));
-    }
-    if let Ok(m) = Icmpv4Packet::new_checked(bytes) {
-        add(u64::from(m.msg_type()) + u64::from(m.code()) + u64::from(m.checksum()));
-        add(u64::from(m.rest()) + u64::from(m.echo_ident()) + u64::from(m.echo_seq()));
-        add(u64::from(m.verify_checksum()) + m.data().len() as u64);
-    }
-    if let Ok(m) = Icmpv6Packet::new_checked(bytes) {
-        add(u64::from(m.msg_type()) + u64::from(m.code()) + u64::from(m.checksum()));
-        add(m.body().len() as u64);
-    }
-    let h = Headers::parse(bytes);
-    add(h.l3 as u64 + h.l3_off as u64 + h.l4_off as u64 + u64::from(h.proto));
-    assert_eq!(Headers::from_offsets(h.offsets()), Some(h));
-    if let Some(ip) = h.ipv4(bytes) {
-        add(ip.payload().len() as u64);
-    }
-    if let Some(ip) = h.ipv6(bytes) {
-        add(ip.payload().len() as u64);
-    }
-    acc
 }
