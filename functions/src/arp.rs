@@ -1,17 +1,17 @@
 //! ARP for Ethernet and IPv4 (RFC 826): reading a request or reply, answering a request in
 //! place, and writing a request. Shared by every function that owns an IPv4 address (the
-//! router's interfaces, the DHCP server).
+//! router's interfaces, the DHCP server). The bytes are read and written through
+//! [`wire::ArpPacket`] and [`wire::EthernetFrame`]: the layout lives in [`wire::arp`].
 
-use crate::ip::{read_u16, read_u32, ETHERTYPE_ARP};
-use crate::wire::MacAddr;
-use crate::wire::ETH_HEADER_LEN;
+use crate::ip::ETHERTYPE_ARP;
+use crate::wire::{self, ArpPacket, EthernetFrame, MacAddr, ETH_HEADER_LEN};
 
 /// ARP operation: request.
 pub const REQUEST: u16 = 1;
 /// ARP operation: reply.
 pub const REPLY: u16 = 2;
 /// Length of an Ethernet frame holding an Ethernet/IPv4 ARP message (no padding).
-pub const FRAME_LEN: usize = ETH_HEADER_LEN + 28;
+pub const FRAME_LEN: usize = ETH_HEADER_LEN + wire::arp::PACKET_LEN;
 
 /// The fields of an Ethernet/IPv4 ARP message.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -38,48 +38,55 @@ pub enum ArpError {
 /// Read the ARP message in `frame` (an untagged Ethernet frame with EtherType ARP).
 pub fn parse(frame: &[u8]) -> Result<Arp, ArpError> {
     let a = frame
-        .get(ETH_HEADER_LEN..FRAME_LEN)
+        .get(ETH_HEADER_LEN..)
+        .and_then(|m| ArpPacket::new_checked(m).ok())
         .ok_or(ArpError::Truncated)?;
-    if a[0..6] != [0, 1, 8, 0, 6, 4] {
+    if !a.is_ethernet_ipv4() {
         return Err(ArpError::BadHeader);
     }
-    let op = read_u16(a, 6);
-    let mut sha = [0u8; 6];
-    sha.copy_from_slice(&a[8..14]);
-    if sha[0] & 1 == 1 || !(op == REQUEST || op == REPLY) {
+    let (op, sha) = (a.oper(), a.sha());
+    if sha.is_multicast() || !(op == REQUEST || op == REPLY) {
         return Err(ArpError::BadHeader);
     }
     Ok(Arp {
         op,
-        sha: MacAddr(sha),
-        spa: read_u32(a, 14),
-        tpa: read_u32(a, 24),
+        sha,
+        spa: a.spa(),
+        tpa: a.tpa(),
     })
 }
 
-/// Turn the request `req` held in `frame` into the reply that `our_mac` has `req.tpa`.
+/// Turn the request `req` held in `frame` (as [`parse`] read it) into the reply that
+/// `our_mac` has `req.tpa`. A frame too short for the message is left as it is.
 pub fn reply_in_place(frame: &mut [u8], req: &Arp, our_mac: MacAddr) {
-    frame[0..6].copy_from_slice(&req.sha.0);
-    frame[6..12].copy_from_slice(&our_mac.0);
-    let a = &mut frame[ETH_HEADER_LEN..FRAME_LEN];
-    a[6..8].copy_from_slice(&REPLY.to_be_bytes());
-    a[8..14].copy_from_slice(&our_mac.0);
-    a[14..18].copy_from_slice(&req.tpa.to_be_bytes());
-    a[18..24].copy_from_slice(&req.sha.0);
-    a[24..28].copy_from_slice(&req.spa.to_be_bytes());
+    let Some(Ok(mut a)) = frame.get_mut(ETH_HEADER_LEN..).map(ArpPacket::new_checked) else {
+        return;
+    };
+    a.set_oper(REPLY);
+    a.set_sha(our_mac);
+    a.set_spa(req.tpa);
+    a.set_tha(req.sha);
+    a.set_tpa(req.spa);
+    let mut eth = EthernetFrame::new_unchecked(frame);
+    eth.set_dst(req.sha);
+    eth.set_src(our_mac);
 }
 
 /// A broadcast request from `mac`/`ip` for `target` (a gratuitous one when `target` is
 /// `ip`).
 pub fn request(mac: MacAddr, ip: u32, target: u32) -> [u8; FRAME_LEN] {
     let mut f = [0u8; FRAME_LEN];
-    f[0..6].fill(0xff);
-    f[6..12].copy_from_slice(&mac.0);
-    f[12..14].copy_from_slice(&ETHERTYPE_ARP.to_be_bytes());
-    f[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
-    f[22..28].copy_from_slice(&mac.0);
-    f[28..32].copy_from_slice(&ip.to_be_bytes());
-    f[38..42].copy_from_slice(&target.to_be_bytes());
+    let mut eth = EthernetFrame::new_unchecked(&mut f[..]);
+    eth.set_dst(MacAddr::BROADCAST);
+    eth.set_src(mac);
+    eth.set_ethertype(ETHERTYPE_ARP);
+    let mut a = ArpPacket::new_unchecked(&mut f[ETH_HEADER_LEN..]);
+    a.set_ethernet_ipv4();
+    a.set_oper(REQUEST);
+    a.set_sha(mac);
+    a.set_spa(ip);
+    a.set_tha(MacAddr([0; 6]));
+    a.set_tpa(target);
     f
 }
 
@@ -102,6 +109,38 @@ mod tests {
         assert_eq!((rep.spa, rep.tpa), (0x0a00_0001, 0x0a00_0002));
         assert_eq!(&f[0..6], &them);
         assert_eq!(&f[32..38], &them);
+    }
+
+    /// The request and the reply made from it, read back through the views: every field
+    /// of both headers.
+    #[test]
+    fn request_and_reply_read_back_through_the_views() {
+        let (us, them) = (MacAddr([2, 0, 0, 0, 0, 1]), MacAddr([2, 0, 0, 0, 0, 2]));
+        let mut f = request(them, 0x0a00_0002, 0x0a00_0001);
+        let eth = EthernetFrame::new_checked(&f[..]).expect("frame");
+        assert_eq!(
+            (eth.dst(), eth.src(), eth.ethertype()),
+            (MacAddr::BROADCAST, them, ETHERTYPE_ARP)
+        );
+        let a = ArpPacket::new_checked(eth.payload()).expect("arp");
+        assert!(a.is_ethernet_ipv4());
+        assert_eq!((a.oper(), a.sha(), a.spa()), (REQUEST, them, 0x0a00_0002));
+        assert_eq!((a.tha(), a.tpa()), (MacAddr([0; 6]), 0x0a00_0001));
+        let req = parse(&f).expect("valid");
+        reply_in_place(&mut f, &req, us);
+        let eth = EthernetFrame::new_checked(&f[..]).expect("frame");
+        assert_eq!(
+            (eth.dst(), eth.src(), eth.ethertype()),
+            (them, us, ETHERTYPE_ARP)
+        );
+        let a = ArpPacket::new_checked(eth.payload()).expect("arp");
+        assert!(a.is_ethernet_ipv4());
+        assert_eq!((a.oper(), a.sha(), a.spa()), (REPLY, us, 0x0a00_0001));
+        assert_eq!((a.tha(), a.tpa()), (them, 0x0a00_0002));
+        // Too short for a message: left alone, no panic.
+        let mut short = [7u8; FRAME_LEN - 1];
+        reply_in_place(&mut short, &req, us);
+        assert_eq!(short, [7u8; FRAME_LEN - 1]);
     }
 
     #[test]

@@ -3,9 +3,12 @@
 //!
 //! Offsets are into an IPv4 header (its first byte is version and IHL). The functions take
 //! slices the caller has checked to hold the header; none of them can panic on a slice of
-//! at least [`HEADER_LEN`] bytes (`checksum` takes any length). Functions read and write
-//! headers through the checked views of [`crate::wire`]; the offsets in [`field`] remain
-//! for building headers and for tests.
+//! at least [`HEADER_LEN`] bytes (`checksum` takes any length).
+//!
+//! Functions read and write headers through the checked views of [`crate::wire`] (and
+//! build them with their setters and [`wire::ipv4::Ipv4Repr`](crate::wire::ipv4::Ipv4Repr));
+//! the offsets in `field` are private to the crate and serve only this module's arithmetic
+//! and tests. The views' `field` modules are where header layouts are named.
 
 /// Length of an IPv4 header without options.
 pub const HEADER_LEN: usize = 20;
@@ -20,24 +23,16 @@ pub const PROTO_TCP: u8 = 6;
 /// UDP.
 pub const PROTO_UDP: u8 = 17;
 
-/// Offsets of IPv4 header fields.
-pub mod field {
-    /// Version and IHL.
-    pub const VER_IHL: usize = 0;
-    /// Total length (2 bytes).
-    pub const TOTAL_LEN: usize = 2;
-    /// Flags and fragment offset (2 bytes).
-    pub const FLAGS_FRAG: usize = 6;
+/// The three IPv4 header offsets this module's arithmetic (and its tests) index with, as
+/// [`crate::wire::ipv4::field`] names them; functions use the views.
+pub(crate) mod field {
+    use crate::wire::ipv4::field as wire;
     /// Time to live.
-    pub const TTL: usize = 8;
+    pub const TTL: usize = wire::TTL;
     /// Protocol.
-    pub const PROTO: usize = 9;
+    pub const PROTO: usize = wire::PROTOCOL;
     /// Header checksum (2 bytes).
-    pub const CHECKSUM: usize = 10;
-    /// Source address (4 bytes).
-    pub const SRC: usize = 12;
-    /// Destination address (4 bytes).
-    pub const DST: usize = 16;
+    pub const CHECKSUM: usize = wire::CHECKSUM.start;
 }
 
 /// The ones'-complement sum of `data` as 16-bit big-endian words (an odd last byte is
@@ -93,6 +88,19 @@ pub fn set_header_checksum(header: &mut [u8]) {
     header[field::CHECKSUM..field::CHECKSUM + 2].fill(0);
     let c = checksum(header);
     header[field::CHECKSUM..field::CHECKSUM + 2].copy_from_slice(&c.to_be_bytes());
+}
+
+/// The IPv4 pseudo-header a TCP or UDP checksum covers (RFC 768, RFC 9293): addresses,
+/// protocol and the segment's length, as an unfolded sum of 16-bit words (add the
+/// segment's [`sum`], then [`fold`]).
+#[inline]
+pub fn pseudo_header_sum(src: u32, dst: u32, proto: u8, len: usize) -> u64 {
+    u64::from(src >> 16)
+        + u64::from(src & 0xffff)
+        + u64::from(dst >> 16)
+        + u64::from(dst & 0xffff)
+        + u64::from(proto)
+        + len as u64
 }
 
 /// RFC 1624 eqn. 3: the new checksum `HC' = ~(~HC + ~m + m')` after a 16-bit word of the

@@ -56,10 +56,13 @@ use nfv_dataplane::{Batch, Cell, Counter, Ctx, DropReason, Gate, Node, Packet, T
 use smoltcp::wire::{DhcpMessageType, DhcpPacket};
 
 use crate::arp;
-use crate::ip::{self, field, ETHERTYPE_IPV4, PROTO_ICMP, PROTO_UDP};
+use crate::ip::{self, ETHERTYPE_IPV4, PROTO_ICMP, PROTO_UDP};
 use crate::router::icmp;
 use crate::show;
-use crate::wire::{self, udp, EthernetFrame, Headers, MacAddr, UdpPacket, ETH_HEADER_LEN, L3};
+use crate::wire::ipv4::Ipv4Repr;
+use crate::wire::{
+    self, udp, EthernetFrame, Headers, Ipv4Packet, MacAddr, UdpPacket, ETH_HEADER_LEN, L3,
+};
 
 /// How long a declined address is not offered again.
 pub const DECLINE_HOLD: Duration = Duration::from_secs(600);
@@ -663,38 +666,33 @@ impl DhcpServer {
         } else {
             (req.chaddr, yiaddr)
         };
-        let Some(dlen) = self.build_dhcp(req, msg, yiaddr, inform, &mut f[42..]) else {
+        const UDP_AT: usize = ETH_HEADER_LEN + Ipv4Repr::HEADER_LEN;
+        const DHCP_AT: usize = UDP_AT + udp::HEADER_LEN;
+        let Some(dlen) = self.build_dhcp(req, msg, yiaddr, inform, &mut f[DHCP_AT..]) else {
             return ctx.drop(pkt, DropReason::Internal);
         };
-        let udp_len = 8 + dlen;
-        let ip_len = 20 + udp_len;
-        f[0..6].copy_from_slice(&dst_mac.0);
-        f[6..12].copy_from_slice(&self.cfg.mac.0);
-        f[12..14].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
-        let h = &mut f[14..34];
-        h[0] = 0x45;
-        h[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
-        h[field::TTL] = 64;
-        h[field::PROTO] = PROTO_UDP;
-        h[field::SRC..field::SRC + 4].copy_from_slice(&self.addr.to_be_bytes());
-        h[field::DST..field::DST + 4].copy_from_slice(&dst_ip.to_be_bytes());
-        ip::set_header_checksum(h);
-        let u = &mut f[34..34 + udp_len];
-        u[0..2].copy_from_slice(&SERVER_PORT.to_be_bytes());
-        u[2..4].copy_from_slice(&CLIENT_PORT.to_be_bytes());
-        u[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
-        let mut pseudo = [0u8; 12];
-        pseudo[0..4].copy_from_slice(&self.addr.to_be_bytes());
-        pseudo[4..8].copy_from_slice(&dst_ip.to_be_bytes());
-        pseudo[9] = PROTO_UDP;
-        pseudo[10..12].copy_from_slice(&(udp_len as u16).to_be_bytes());
-        let sum = ip::fold(u64::from(ip::sum(&pseudo)) + u64::from(ip::sum(u)));
-        let c = match !sum {
-            0 => 0xffff,
-            c => c,
+        let udp_len = udp::HEADER_LEN + dlen;
+        let ip_len = Ipv4Repr::HEADER_LEN + udp_len;
+        let mut eth = EthernetFrame::new_unchecked(&mut f[..]);
+        eth.set_dst(dst_mac);
+        eth.set_src(self.cfg.mac);
+        eth.set_ethertype(ETHERTYPE_IPV4);
+        let repr = Ipv4Repr {
+            src_addr: self.addr,
+            dst_addr: dst_ip,
+            protocol: PROTO_UDP,
+            ttl: 64,
+            payload_len: udp_len,
         };
-        u[6..8].copy_from_slice(&c.to_be_bytes());
-        if pkt.set_frame(&f[..14 + ip_len]) {
+        repr.emit(&mut Ipv4Packet::new_unchecked(
+            &mut f[ETH_HEADER_LEN..UDP_AT],
+        ));
+        let mut u = UdpPacket::new_unchecked(&mut f[UDP_AT..UDP_AT + udp_len]);
+        u.set_src_port(SERVER_PORT);
+        u.set_dst_port(CLIENT_PORT);
+        u.set_len(udp_len as u16);
+        u.fill_checksum(self.addr, dst_ip);
+        if pkt.set_frame(&f[..ETH_HEADER_LEN + ip_len]) {
             ctx.emit(Gate(0), pkt);
         } else {
             ctx.drop(pkt, DropReason::Internal);
@@ -1102,6 +1100,44 @@ mod tests {
         assert_eq!(ack.ty, u8::from(DhcpMessageType::Ack));
         assert_eq!(ack.yiaddr, offer.yiaddr);
         ack.yiaddr
+    }
+
+    /// An offer read back through the views: Ethernet, IPv4 and UDP headers, both
+    /// checksums, and a DHCP message where the UDP length says.
+    #[test]
+    fn a_reply_reads_back_through_the_views() {
+        let (mut h, _, _) = server(vec![]);
+        h.send(0, &frame(&msg(DhcpMessageType::Discover, 1)), t(0));
+        let out = h.recv(0);
+        let [offer] = out.as_slice() else {
+            panic!("one offer: {out:?}")
+        };
+        let eth = EthernetFrame::new_checked(&offer[..]).expect("frame");
+        assert_eq!(
+            (eth.dst(), eth.src(), eth.ethertype()),
+            (mac(1), SRV_MAC, ETHERTYPE_IPV4)
+        );
+        let iph = Ipv4Packet::new_checked(eth.payload()).expect("ip");
+        assert!(iph.verify_checksum());
+        assert_eq!(usize::from(iph.total_len()), eth.payload().len());
+        assert_eq!(
+            (
+                iph.header_len(),
+                iph.ttl(),
+                iph.protocol(),
+                iph.flags_frag()
+            ),
+            (20, 64, PROTO_UDP, 0)
+        );
+        assert_eq!(iph.src_addr(), u32::from(ipa("10.0.0.2")));
+        assert_eq!(iph.dst_addr(), u32::from(ipa("10.0.0.100")));
+        let u = UdpPacket::new_checked(iph.payload()).expect("udp");
+        assert_ne!(u.checksum(), 0, "a checksum is sent");
+        assert!(u.verify_checksum(iph.src_addr(), iph.dst_addr()));
+        assert_eq!((u.src_port(), u.dst_port()), (SERVER_PORT, CLIENT_PORT));
+        assert_eq!(usize::from(u.len()), iph.payload().len());
+        let p = DhcpPacket::new_checked(u.payload()).expect("dhcp");
+        assert_eq!(p.your_ip().octets(), ipa("10.0.0.100").octets());
     }
 
     #[test]

@@ -252,9 +252,10 @@ use nfv_dataplane::{Batch, Cell, Counter, Ctx, DropReason, Gate, Node, Packet, T
 use crate::conntrack::{
     self, tcp_flags, Conntrack, CtState, Flow, FlowError, IcmpKind, Prefetched, Probe, Tuple,
 };
-use crate::ip::{self, field, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
+use crate::ip::{self, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use crate::router::icmp;
-use crate::wire::{self, EthernetFrame, MacAddr, TcpPacket, ETH_HEADER_LEN, L3};
+use crate::wire::ipv4::Ipv4Repr;
+use crate::wire::{self, EthernetFrame, Ipv4Packet, TcpPacket, ETH_HEADER_LEN, L3};
 
 /// The inside gate.
 pub const INSIDE: Gate = Gate(0);
@@ -506,7 +507,7 @@ fn reject_in_place(pkt: &mut Packet, v: &View) -> bool {
     let Ok(eth) = EthernetFrame::new_checked(d) else {
         return false;
     };
-    let (to_mac, from_mac) = (eth.src().0, eth.dst().0);
+    let (to_mac, from_mac) = (eth.src(), eth.dst());
     if v.proto != PROTO_TCP {
         let h = &d[f.l3..];
         if !icmp::error_allowed(h, f.ihl) {
@@ -519,7 +520,7 @@ fn reject_in_place(pkt: &mut Packet, v: &View) -> bool {
             icmp::CODE_PORT_UNREACHABLE,
             0,
             v.dst,
-            MacAddr(from_mac),
+            from_mac,
         );
     }
     if f.flags & tcp_flags::RST != 0 {
@@ -542,46 +543,36 @@ fn reject_in_place(pkt: &mut Packet, v: &View) -> bool {
         )
     };
     let t: Tuple = f.tuple;
-    let len = ETH_HEADER_LEN + 40;
-    if !pkt.set_len(len) {
+    let seg_len = wire::tcp::HEADER_LEN;
+    if !pkt.set_len(ETH_HEADER_LEN + Ipv4Repr::HEADER_LEN + seg_len) {
         return false;
     }
     let d = pkt.data_mut();
-    d[0..6].copy_from_slice(&to_mac);
-    d[6..12].copy_from_slice(&from_mac);
-    d[12..14].copy_from_slice(&ip::ETHERTYPE_IPV4.to_be_bytes());
-    let h = &mut d[ETH_HEADER_LEN..];
-    h[0] = 0x45;
-    h[1] = 0;
-    h[2..4].copy_from_slice(&40u16.to_be_bytes());
-    h[4..8].fill(0);
-    h[field::TTL] = icmp::TTL;
-    h[field::PROTO] = PROTO_TCP;
-    h[field::SRC..field::SRC + 4].copy_from_slice(&t.dst.to_be_bytes());
-    h[field::DST..field::DST + 4].copy_from_slice(&t.src.to_be_bytes());
-    ip::set_header_checksum(&mut h[..ip::HEADER_LEN]);
-    let tcp = &mut h[ip::HEADER_LEN..40];
-    tcp[0..2].copy_from_slice(&t.dport.to_be_bytes());
-    tcp[2..4].copy_from_slice(&t.sport.to_be_bytes());
-    tcp[4..8].copy_from_slice(&rseq.to_be_bytes());
-    tcp[8..12].copy_from_slice(&rack.to_be_bytes());
-    tcp[12] = 5 << 4;
-    tcp[13] = flags;
-    tcp[14..20].fill(0);
-    let c = tcp_checksum(t.dst, t.src, tcp);
-    tcp[16..18].copy_from_slice(&c.to_be_bytes());
+    let (eth_bytes, rest) = d.split_at_mut(ETH_HEADER_LEN);
+    let mut eth = EthernetFrame::new_unchecked(eth_bytes);
+    eth.set_dst(to_mac);
+    eth.set_src(from_mac);
+    eth.set_ethertype(ip::ETHERTYPE_IPV4);
+    let (ip_bytes, seg_bytes) = rest.split_at_mut(Ipv4Repr::HEADER_LEN);
+    let repr = Ipv4Repr {
+        src_addr: t.dst,
+        dst_addr: t.src,
+        protocol: PROTO_TCP,
+        ttl: icmp::TTL,
+        payload_len: seg_len,
+    };
+    repr.emit(&mut Ipv4Packet::new_unchecked(ip_bytes));
+    let mut seg = TcpPacket::new_unchecked(seg_bytes);
+    seg.set_src_port(t.dport);
+    seg.set_dst_port(t.sport);
+    seg.set_seq_number(rseq);
+    seg.set_ack_number(rack);
+    seg.set_header_len(seg_len);
+    seg.set_flags(flags);
+    seg.set_window(0);
+    seg.set_urgent(0);
+    seg.fill_checksum(t.dst, t.src);
     true
-}
-
-/// The TCP checksum of `seg` (its checksum field zero) from `src` to `dst`.
-pub fn tcp_checksum(src: u32, dst: u32, seg: &[u8]) -> u16 {
-    let pseudo = u64::from(src >> 16)
-        + u64::from(src & 0xffff)
-        + u64::from(dst >> 16)
-        + u64::from(dst & 0xffff)
-        + u64::from(PROTO_TCP)
-        + seg.len() as u64;
-    !ip::fold(pseudo + u64::from(ip::sum(seg)))
 }
 
 impl Node for Firewall {
@@ -661,6 +652,7 @@ mod tests {
     use super::*;
     use crate::conntrack::tcp_flags::{ACK, RST, SYN};
     use crate::testframes::*;
+    use crate::wire::MacAddr;
     use nfv_dataplane::testing::Harness;
 
     const IN: &str = "192.168.1.10";
@@ -955,6 +947,45 @@ mod tests {
             st.inbound.iter().map(Counter::get).collect::<Vec<_>>(),
             vec![1, 1, 1, 7]
         );
+    }
+
+    /// The RST read back through the views: every field of the three headers, and both
+    /// checksums.
+    #[test]
+    fn a_reject_rst_reads_back_through_the_views() {
+        let cfg = FirewallConfig {
+            outbound: RuleSet {
+                default: Action::Reject,
+                rules: Vec::new(),
+            },
+            ..FirewallConfig::default()
+        };
+        let (mut h, _) = harness(cfg);
+        let syn = tcp_seq(IN, 40000, OUT, 80, SYN, 5000, 0, b"abc");
+        let got = send(&mut h, 0, &syn, t(0));
+        let [rst] = got[0].as_slice() else {
+            panic!("one RST back: {got:?}")
+        };
+        let eth = EthernetFrame::new_checked(&rst[..]).expect("frame");
+        assert_eq!(
+            (eth.dst(), eth.src(), eth.ethertype()),
+            (MacAddr(IN_MAC), MacAddr(OUT_MAC), ip::ETHERTYPE_IPV4)
+        );
+        let iph = Ipv4Packet::new_checked(eth.payload()).expect("ip");
+        assert!(iph.verify_checksum());
+        assert_eq!((iph.src_addr(), iph.dst_addr()), (ipa(OUT), ipa(IN)));
+        assert_eq!((iph.header_len(), iph.total_len()), (20, 40));
+        assert_eq!(
+            (iph.protocol(), iph.ttl(), iph.flags_frag()),
+            (PROTO_TCP, icmp::TTL, 0)
+        );
+        let seg = TcpPacket::new_checked(iph.payload()).expect("tcp");
+        assert!(seg.verify_checksum(ipa(OUT), ipa(IN)));
+        assert_eq!((seg.src_port(), seg.dst_port()), (80, 40000));
+        assert_eq!((seg.seq_number(), seg.ack_number()), (0, 5004));
+        assert_eq!((seg.header_len(), seg.flags()), (20, RST | ACK));
+        assert_eq!((seg.window(), seg.urgent()), (0, 0));
+        assert!(seg.payload().is_empty());
     }
 
     #[test]

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use nfv_dataplane::{Packet, Timestamp};
 
-use crate::ip::{self, field, PROTO_ICMP};
-use crate::wire::{MacAddr, ETH_HEADER_LEN};
+use crate::ip::{self, PROTO_ICMP};
+use crate::wire::ipv4::Ipv4Repr;
+use crate::wire::{EthernetFrame, Icmpv4Packet, Ipv4Packet, MacAddr, ETH_HEADER_LEN};
 
 /// ICMP type: echo reply.
 pub const ECHO_REPLY: u8 = 0;
@@ -79,17 +80,19 @@ impl RateLimit {
 /// header has been checked): not about an ICMP error, not about a non-first fragment, not
 /// to a source that is not a unicast host.
 pub fn error_allowed(ipdata: &[u8], ihl: usize) -> bool {
-    let src = ip::read_u32(ipdata, field::SRC);
-    let dst = ip::read_u32(ipdata, field::DST);
-    let frag_offset = ip::read_u16(ipdata, field::FLAGS_FRAG) & 0x1fff;
-    if frag_offset != 0 || src == 0 || src >> 28 >= 0xe || src >> 24 == 127 {
+    let Ok(h) = Ipv4Packet::new_quoted(ipdata) else {
+        return false;
+    };
+    let (src, dst) = (h.src_addr(), h.dst_addr());
+    if h.frag_offset() != 0 || src == 0 || src >> 28 >= 0xe || src >> 24 == 127 {
         return false;
     }
     if dst >> 28 == 0xe || dst == u32::MAX {
         return false;
     }
-    if ipdata[field::PROTO] == PROTO_ICMP {
-        // Only queries (echo, timestamp, ...) may cause errors; errors never do.
+    if h.protocol() == PROTO_ICMP {
+        // Only queries (echo, timestamp, ...) may cause errors; errors never do. The
+        // message type is the first byte after the header.
         return match ipdata.get(ihl) {
             Some(&t) => matches!(t, 0 | 8 | 13 | 14 | 15 | 16 | 17 | 18),
             None => false,
@@ -116,9 +119,13 @@ pub fn make_error(
     let data = pkt.data();
     let n = total.min(MAX_QUOTE).min(data.len() - ETH_HEADER_LEN);
     quote[..n].copy_from_slice(&data[ETH_HEADER_LEN..ETH_HEADER_LEN + n]);
-    let mut to_mac = [0u8; 6];
-    to_mac.copy_from_slice(&data[6..12]);
-    let to_ip = ip::read_u32(&quote, field::SRC);
+    let Ok(eth) = EthernetFrame::new_checked(data) else {
+        return false;
+    };
+    let to_mac = eth.src();
+    // The quoted header was checked by the caller; the quote buffer holds its 20 bytes
+    // whatever `n` is.
+    let to_ip = Ipv4Packet::new_unchecked(&quote[..]).src_addr();
 
     let icmp_len = 8 + n;
     let ip_len = ip::HEADER_LEN + icmp_len;
@@ -126,33 +133,32 @@ pub fn make_error(
         return false;
     }
     let d = pkt.data_mut();
-    d[0..6].copy_from_slice(&to_mac);
-    d[6..12].copy_from_slice(&src_mac.0);
-    d[12..14].copy_from_slice(&ip::ETHERTYPE_IPV4.to_be_bytes());
-    write_ip_header(&mut d[ETH_HEADER_LEN..], ip_len, src_ip, to_ip);
-    let icmp = &mut d[ETH_HEADER_LEN + ip::HEADER_LEN..];
-    icmp[0] = ty;
-    icmp[1] = code;
-    icmp[2..4].fill(0);
-    icmp[4..8].copy_from_slice(&rest.to_be_bytes());
-    icmp[8..8 + n].copy_from_slice(&quote[..n]);
-    let c = ip::checksum(&icmp[..icmp_len]);
-    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut eth = EthernetFrame::new_unchecked(&mut d[..]);
+    eth.set_dst(to_mac);
+    eth.set_src(src_mac);
+    eth.set_ethertype(ip::ETHERTYPE_IPV4);
+    let (ip_bytes, icmp_bytes) = d[ETH_HEADER_LEN..].split_at_mut(ip::HEADER_LEN);
+    write_ip_header(ip_bytes, ip_len, src_ip, to_ip);
+    let mut icmp = Icmpv4Packet::new_unchecked(icmp_bytes);
+    icmp.set_msg_type(ty);
+    icmp.set_code(code);
+    icmp.set_rest(rest);
+    icmp.data_mut()[..n].copy_from_slice(&quote[..n]);
+    icmp.fill_checksum();
     true
 }
 
 /// Write a 20-byte IPv4 header (no options, DF clear, TTL [`TTL`], protocol ICMP) with its
 /// checksum at the start of `d`.
 fn write_ip_header(d: &mut [u8], total: usize, src: u32, dst: u32) {
-    d[0] = 0x45;
-    d[1] = 0;
-    d[2..4].copy_from_slice(&(total as u16).to_be_bytes());
-    d[4..8].fill(0);
-    d[field::TTL] = TTL;
-    d[field::PROTO] = PROTO_ICMP;
-    d[field::SRC..field::SRC + 4].copy_from_slice(&src.to_be_bytes());
-    d[field::DST..field::DST + 4].copy_from_slice(&dst.to_be_bytes());
-    ip::set_header_checksum(&mut d[..ip::HEADER_LEN]);
+    let repr = Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        protocol: PROTO_ICMP,
+        ttl: TTL,
+        payload_len: total - ip::HEADER_LEN,
+    };
+    repr.emit(&mut Ipv4Packet::new_unchecked(d));
 }
 
 /// Turn the echo request in `pkt` (Ethernet + IPv4 with a checked `ihl`-byte header and
@@ -163,32 +169,34 @@ pub fn make_echo_reply(pkt: &mut Packet, ihl: usize, total: usize, our_mac: MacA
     if total < ihl + 8 || ETH_HEADER_LEN + total > d.len() {
         return false;
     }
-    let icmp = &d[ETH_HEADER_LEN + ihl..ETH_HEADER_LEN + total];
-    if ip::sum(icmp) != 0xffff || icmp[1] != 0 {
+    let (eth_bytes, rest) = d.split_at_mut(ETH_HEADER_LEN);
+    let (ip_bytes, icmp_bytes) = rest[..total].split_at_mut(ihl);
+    let mut icmp = Icmpv4Packet::new_unchecked(icmp_bytes);
+    if !icmp.verify_checksum() || icmp.code() != 0 {
         return false;
     }
-    let mut peer_mac = [0u8; 6];
-    peer_mac.copy_from_slice(&d[6..12]);
-    d[0..6].copy_from_slice(&peer_mac);
-    d[6..12].copy_from_slice(&our_mac.0);
-    let h = &mut d[ETH_HEADER_LEN..ETH_HEADER_LEN + ihl];
-    let mut src = [0u8; 4];
-    src.copy_from_slice(&h[field::SRC..field::SRC + 4]);
-    h.copy_within(field::DST..field::DST + 4, field::SRC);
-    h[field::DST..field::DST + 4].copy_from_slice(&src);
-    h[field::TTL] = TTL;
-    ip::set_header_checksum(h);
-    let icmp = &mut d[ETH_HEADER_LEN + ihl..ETH_HEADER_LEN + total];
-    let old = ip::read_u16(icmp, 0);
-    icmp[0] = ECHO_REPLY;
-    let c = ip::update_checksum(ip::read_u16(icmp, 2), old, ip::read_u16(icmp, 0));
-    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut eth = EthernetFrame::new_unchecked(eth_bytes);
+    let peer_mac = eth.src();
+    eth.set_dst(peer_mac);
+    eth.set_src(our_mac);
+    // The header was checked by the caller (`ihl` is its length, options included).
+    let mut h = Ipv4Packet::new_unchecked(ip_bytes);
+    h.swap_addresses();
+    h.set_ttl(TTL);
+    h.fill_checksum();
+    // Only the type changes: the checksum is updated for the first word (RFC 1624).
+    let old = u16::from_be_bytes([icmp.msg_type(), icmp.code()]);
+    icmp.set_msg_type(ECHO_REPLY);
+    let new = u16::from_be_bytes([icmp.msg_type(), icmp.code()]);
+    icmp.set_checksum(ip::update_checksum(icmp.checksum(), old, new));
     true
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ip::field;
+    use crate::testframes::{echo, ipa, udp, IN_MAC, OUT_MAC};
 
     #[test]
     fn rate_limit_allows_burst_then_rate() {
@@ -239,5 +247,98 @@ mod tests {
             &datagram(a, 0xe000_00fb, 17, 0, &[0; 8]),
             20
         ));
+    }
+
+    /// An error about a short datagram and one about a long one (its quote cut to fit 576
+    /// bytes), read back through the views: addresses, lengths and both checksums.
+    #[test]
+    fn make_error_builds_a_frame_the_views_accept() {
+        let us = MacAddr([2, 0, 0, 0, 0, 9]);
+        for payload_len in [5, 1000] {
+            let f = udp(
+                "10.0.0.2",
+                5000,
+                "8.8.8.8",
+                53,
+                &vec![0x5a; payload_len],
+                true,
+            );
+            let total = f.len() - ETH_HEADER_LEN;
+            let mut pkt = Packet::from_bytes(&f).expect("fits");
+            let (ty, code) = (DEST_UNREACHABLE, CODE_FRAG_NEEDED);
+            assert!(make_error(
+                &mut pkt,
+                total,
+                ty,
+                code,
+                1400,
+                ipa("10.0.0.1"),
+                us
+            ));
+            let quoted = total.min(MAX_QUOTE);
+            let d = pkt.data();
+            assert_eq!(d.len(), ETH_HEADER_LEN + 28 + quoted);
+            let eth = EthernetFrame::new_checked(d).expect("frame");
+            assert_eq!(
+                (eth.dst(), eth.src(), eth.ethertype()),
+                (MacAddr(IN_MAC), us, ip::ETHERTYPE_IPV4),
+                "back to the sender"
+            );
+            let h = Ipv4Packet::new_checked(eth.payload()).expect("ip");
+            assert!(h.verify_checksum());
+            assert_eq!(
+                (h.header_len(), usize::from(h.total_len())),
+                (20, 28 + quoted)
+            );
+            assert_eq!(
+                (h.src_addr(), h.dst_addr()),
+                (ipa("10.0.0.1"), ipa("10.0.0.2"))
+            );
+            assert_eq!(
+                (h.protocol(), h.ttl(), h.flags_frag()),
+                (PROTO_ICMP, TTL, 0)
+            );
+            let m = Icmpv4Packet::new_checked(h.payload()).expect("icmp");
+            assert!(m.verify_checksum());
+            assert_eq!((m.msg_type(), m.code(), m.rest()), (ty, code, 1400));
+            assert_eq!(m.data(), &f[ETH_HEADER_LEN..ETH_HEADER_LEN + quoted]);
+        }
+    }
+
+    /// An echo reply read back through the views; a request with a bad checksum is
+    /// refused and left as it was.
+    #[test]
+    fn make_echo_reply_builds_a_frame_the_views_accept() {
+        let us = MacAddr(OUT_MAC);
+        let req = echo("10.0.0.2", "10.0.0.1", ECHO_REQUEST, 77);
+        let total = req.len() - ETH_HEADER_LEN;
+        let mut pkt = Packet::from_bytes(&req).expect("fits");
+        assert!(make_echo_reply(&mut pkt, 20, total, us));
+        let eth = EthernetFrame::new_checked(pkt.data()).expect("frame");
+        assert_eq!(
+            (eth.dst(), eth.src(), eth.ethertype()),
+            (MacAddr(IN_MAC), us, ip::ETHERTYPE_IPV4)
+        );
+        let h = Ipv4Packet::new_checked(eth.payload()).expect("ip");
+        assert!(h.verify_checksum());
+        assert_eq!(
+            (h.src_addr(), h.dst_addr()),
+            (ipa("10.0.0.1"), ipa("10.0.0.2"))
+        );
+        assert_eq!(
+            (h.ttl(), h.protocol(), usize::from(h.total_len())),
+            (TTL, 1, total)
+        );
+        assert!(h.dont_frag(), "the request's flags are kept");
+        let m = Icmpv4Packet::new_checked(h.payload()).expect("icmp");
+        assert!(m.verify_checksum());
+        assert_eq!((m.msg_type(), m.code()), (ECHO_REPLY, 0));
+        assert_eq!((m.echo_ident(), m.echo_seq()), (77, 7));
+        assert_eq!(m.data(), b"payload!");
+        let mut bad = req.clone();
+        *bad.last_mut().expect("data") ^= 1;
+        let mut pkt = Packet::from_bytes(&bad).expect("fits");
+        assert!(!make_echo_reply(&mut pkt, 20, total, us));
+        assert_eq!(pkt.data(), &bad[..]);
     }
 }

@@ -40,6 +40,13 @@ pub struct ArpPacket<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> ArpPacket<T> {
+    /// View `buffer` without checking its length; getters and setters may then panic. Use
+    /// only on a buffer sized for the message (to build one).
+    #[inline]
+    pub fn new_unchecked(buffer: T) -> Self {
+        ArpPacket { buffer }
+    }
+
     /// View `buffer` as an ARP message: it must hold 28 bytes.
     #[inline]
     pub fn new_checked(buffer: T) -> Result<Self, WireError> {

@@ -333,12 +333,13 @@ pub fn exercise(bytes: &[u8]) -> u64 {
     if let Ok(u) = UdpPacket::new_checked(bytes) {
         add(u64::from(u.src_port()) + u64::from(u.dst_port()) + u64::from(u.len()));
         add(u64::from(u.checksum()) + u64::from(u.is_empty()) + u.payload().len() as u64);
+        add(u64::from(u.verify_checksum(0x0a00_0001, 0x0a00_0002)));
     }
     if let Ok(t) = TcpPacket::new_checked(bytes) {
         add(u64::from(t.src_port()) + u64::from(t.dst_port()) + u64::from(t.seq_number()));
         add(u64::from(t.ack_number()) + t.header_len() as u64 + u64::from(t.flags()));
         add(u64::from(t.window()) + u64::from(t.checksum()) + u64::from(t.urgent()));
-        add(t.payload().len() as u64);
+        add(t.payload().len() as u64 + u64::from(t.verify_checksum(0x0a00_0001, 0x0a00_0002)));
     }
     if let Ok(p) = Ports::new_checked(bytes) {
         add(u64::from(p.src_port()) + u64::from(p.dst_port()));

@@ -1,6 +1,7 @@
 //! TCP headers (RFC 9293), and the four bytes every port-carrying transport starts with.
 
 use super::{be16, be32, WireError};
+use crate::ip;
 
 /// Length of a header without options.
 pub const HEADER_LEN: usize = 20;
@@ -133,6 +134,15 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         let b = self.buffer.as_ref();
         &b[self.header_len().clamp(HEADER_LEN, b.len())..]
     }
+
+    /// True if the checksum is right for the segment (the whole buffer) from `src` to
+    /// `dst` (IPv4).
+    #[inline]
+    pub fn verify_checksum(&self, src: u32, dst: u32) -> bool {
+        let b = self.buffer.as_ref();
+        let pseudo = ip::pseudo_header_sum(src, dst, ip::PROTO_TCP, b.len());
+        ip::fold(pseudo + u64::from(ip::sum(b))) == 0xffff
+    }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
@@ -188,6 +198,17 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     #[inline]
     pub fn set_urgent(&mut self, u: u16) {
         self.buffer.as_mut()[field::URGENT].copy_from_slice(&u.to_be_bytes());
+    }
+
+    /// Compute and store the checksum of the segment (the whole buffer) from `src` to
+    /// `dst` (IPv4).
+    #[inline]
+    pub fn fill_checksum(&mut self, src: u32, dst: u32) {
+        self.set_checksum(0);
+        let b = self.buffer.as_ref();
+        let pseudo = ip::pseudo_header_sum(src, dst, ip::PROTO_TCP, b.len());
+        let c = !ip::fold(pseudo + u64::from(ip::sum(b)));
+        self.set_checksum(c);
     }
 }
 
@@ -279,5 +300,27 @@ mod tests {
         p.set_src_port(9);
         p.set_dst_port(8);
         assert_eq!((p.src_port(), p.dst_port()), (9, 8));
+    }
+
+    #[test]
+    fn fill_checksum_matches_a_written_out_sum() {
+        let (src, dst) = (0x0a00_0001u32, 0xc0a8_0102u32);
+        let mut d = [0u8; 23];
+        d[HEADER_LEN..].copy_from_slice(b"abc");
+        let mut t = TcpPacket::new_checked(&mut d[..]).expect("header");
+        t.set_src_port(80);
+        t.set_dst_port(40000);
+        t.set_header_len(HEADER_LEN);
+        t.set_flags(flags::RST | flags::ACK);
+        assert!(!t.verify_checksum(src, dst));
+        t.fill_checksum(src, dst);
+        assert!(t.verify_checksum(src, dst));
+        assert!(!t.verify_checksum(dst, src + 1), "the pseudo-header counts");
+        let mut all = Vec::new();
+        all.extend_from_slice(&src.to_be_bytes());
+        all.extend_from_slice(&dst.to_be_bytes());
+        all.extend_from_slice(&[0, ip::PROTO_TCP, 0, 23]);
+        all.extend_from_slice(&d);
+        assert_eq!(ip::sum(&all), 0xffff);
     }
 }
