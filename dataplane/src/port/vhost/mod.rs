@@ -56,7 +56,7 @@ use vmm_sys_util::epoll::Epoll;
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use super::{Port, ETH_HEADER, VLAN_TAG};
-use crate::batch::Batch;
+use crate::batch::{Batch, BURST};
 use crate::counters::PortCounters;
 use crate::drop_reason::DropReason;
 #[cfg(test)]
@@ -277,6 +277,15 @@ impl VhostUserPort {
             .is_some_and(|d| d.rings.iter().all(Option::is_some))
     }
 
+    /// Descriptors the worker read from the guest's rings so far (both rings): how much
+    /// work a guest made it do. For tests.
+    #[doc(hidden)]
+    pub fn descriptors_visited(&self) -> u64 {
+        self.dev.as_ref().map_or(0, |d| {
+            d.rings.iter().flatten().map(|r| r.queue.visited()).sum()
+        })
+    }
+
     /// The socket's path.
     pub fn socket(&self) -> &std::path::Path {
         &self.socket
@@ -389,8 +398,11 @@ impl Port for VhostUserPort {
         let Some(v) = ring.queue.view(dev.mem.as_ref()) else {
             return;
         };
+        // Every chain taken counts, good or dropped: at most a burst of them, and at most
+        // the ring's descriptor budget (`pop_frame` stops when it is spent).
+        ring.queue.start_burst();
         let mut done = 0usize;
-        while !batch.is_full() {
+        while !batch.is_full() && done < BURST {
             let Some(mut pkt) = pool.alloc() else {
                 counters.drops.add(DropReason::NoBuffers, 1);
                 break;
@@ -448,6 +460,7 @@ impl Port for VhostUserPort {
             }
             return;
         };
+        ring.queue.start_burst();
         let mut used = false;
         for pkt in batch.drain() {
             if pkt.len() > self.max_frame {
