@@ -373,15 +373,55 @@ fn drain(fd: &EventFd) {
     let _ = fd.read();
 }
 
-/// Empty a kick eventfd received from the frontend.
-fn drain_file(mut f: &File) {
-    let mut buf = [0u8; 8];
-    let _ = f.read(&mut buf);
+/// True if `fd` is ready for `events` now (`poll` with a zero timeout: never waits).
+#[allow(unsafe_code)]
+fn ready(fd: RawFd, events: libc::c_short) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    // SAFETY: `p` is one valid, exclusively borrowed `pollfd`; a zero timeout returns at once.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n == 1 && p.revents & events != 0
 }
 
-/// Signal the guest through its call eventfd.
+/// Empty a kick eventfd received from the frontend, without ever blocking: the frontend
+/// shares the file's status flags and may have cleared `O_NONBLOCK`. `preadv2` with
+/// `RWF_NOWAIT` ignores those flags (an empty eventfd answers `EAGAIN`); a kernel without it
+/// for eventfds gets a zero-timeout `poll` first (a frontend that reads its own kick fd
+/// between the two could still make that read wait; see the module documentation).
+#[allow(unsafe_code)]
+fn drain_file(mut f: &File) {
+    let mut buf = [0u8; 8];
+    let iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: `iov` describes `buf`, 8 writable bytes that live for the call; offset -1 reads
+    // at the file position as read(2) does; RWF_NOWAIT makes the call return EAGAIN instead
+    // of waiting.
+    let n = unsafe { libc::preadv2(f.as_raw_fd(), &iov, 1, -1, libc::RWF_NOWAIT) };
+    if n < 0
+        && matches!(
+            std::io::Error::last_os_error().raw_os_error(),
+            Some(libc::EOPNOTSUPP | libc::EINVAL | libc::ENOSYS)
+        )
+        && ready(f.as_raw_fd(), libc::POLLIN)
+    {
+        let _ = f.read(&mut buf);
+    }
+}
+
+/// Signal the guest through its call eventfd, without ever blocking: a write of 1 to an
+/// eventfd one short of its maximum waits for a reader unless `O_NONBLOCK` is set, and the
+/// frontend can clear that flag (it shares the file's status flags). So the write is made
+/// only when a zero-timeout `poll` says it fits (`RWF_NOWAIT` is not honoured for eventfd
+/// writes); a guest that saturated its own call fd gets no interrupt.
 fn signal(mut f: &File) {
-    let _ = f.write(&1u64.to_ne_bytes());
+    if ready(f.as_raw_fd(), libc::POLLOUT) {
+        let _ = f.write(&1u64.to_ne_bytes());
+    }
 }
 
 impl Port for VhostUserPort {
