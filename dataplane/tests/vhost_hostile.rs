@@ -12,7 +12,7 @@
 
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -43,10 +43,10 @@ fn socket(tag: &str) -> PathBuf {
     p
 }
 
-fn server(sock: &PathBuf) -> VhostUserPort {
+fn server(sock: &Path) -> VhostUserPort {
     VhostUserPort::new(VhostUserConfig {
         name: "hostile".into(),
-        socket: sock.clone(),
+        socket: sock.to_path_buf(),
         mode: SocketMode::Server,
         mtu: 1500,
     })
@@ -67,7 +67,7 @@ fn memfd(len: u64, sealing: bool) -> File {
 
 /// A frontend that negotiated REPLY_ACK and asks for a reply to every request, so that a
 /// refusal comes back as an error.
-fn frontend(sock: &PathBuf) -> Frontend {
+fn frontend(sock: &Path) -> Frontend {
     let until = Instant::now() + Duration::from_secs(10);
     let mut fe = loop {
         match Frontend::connect(sock, 2) {

@@ -24,6 +24,34 @@
 //! thread's wake-up eventfd sit in one epoll set, the port's [`Port::wait_fd`]. Interrupts
 //! to the guest are sent at most once per burst, and only if the guest asked for them.
 //!
+//! ## What a frontend can at most do
+//!
+//! nfv runs as root and serves many VMs from one worker; a hostile frontend (or guest) must
+//! cost at most its own port. What it can do, and where that ends:
+//!
+//! - **Memory table.** Every region is checked against its file before it is mapped
+//!   (`backend.rs`): a regular file holding offset + size, or the whole table is refused and
+//!   the port stays down. Against truncation afterwards a file gets `F_SEAL_SHRINK` if it is
+//!   not sealed yet and allows seals (QEMU's `memory-backend-memfd` is sealed by default).
+//!   Chosen over refusing unsealable files, which would refuse DPDK's `virtio_user` without
+//!   hugepages and QEMU on hugepage files: a frontend whose memory file cannot be sealed
+//!   (logged as a warning) *can* still truncate it and SIGBUS the process. That is the one
+//!   known gap.
+//! - **Rings.** Every chain the worker takes counts against the burst (at most a batch), a
+//!   chain is capped at 64 descriptors (a loop ends there), and each ring has a budget of
+//!   1024 descriptor reads per burst (`virtq.rs`); malformed chains are given back used and
+//!   counted as `guest_bad_descriptor` / `guest_bad_chain`. A guest full of bad chains costs
+//!   its port's bursts bounded work, and gets no more of its frames through.
+//! - **Kick and call fds.** Must be eventfds (checked at `SET_VRING_KICK`/`CALL`). Kicks are
+//!   drained with `preadv2(RWF_NOWAIT)`, which ignores `O_NONBLOCK` (the frontend shares the
+//!   file status flags and can clear it); calls are written only when a zero-timeout `poll`
+//!   says the write fits. A frontend that keeps its call eventfd saturated gets no
+//!   interrupts. Left: between that `poll` and the `write`, a frontend racing on the same
+//!   eventfd could fill it and make the write wait (and on kernels without `RWF_NOWAIT` for
+//!   eventfds, the same for a kick read); closing that needs the write moved off the worker.
+//! - **Protocol.** The protocol thread is the port's own; a frontend that stalls mid-message
+//!   is dropped after a read timeout, and the worker never waits on it.
+//!
 //! In a topology file:
 //!
 //! ```yaml
