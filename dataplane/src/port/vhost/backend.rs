@@ -177,6 +177,64 @@ fn wait_readable(fd: RawFd, timeout: Duration) -> bool {
     fds[0].revents != 0
 }
 
+/// Check a memory-table region against its file before it is mapped: the file must be a
+/// regular file (memfd, hugetlbfs, tmpfs) holding the whole region, or touching the part
+/// beyond its end would SIGBUS the process. Then make sure it cannot shrink later (see
+/// [`seal_against_shrinking`]).
+fn check_region(file: &File, offset: u64, size: u64) -> std::result::Result<(), &'static str> {
+    let meta = file.metadata().map_err(|_| "fstat failed")?;
+    if !meta.file_type().is_file() {
+        return Err("not a regular file");
+    }
+    let end = offset.checked_add(size).ok_or("offset + size overflows")?;
+    if size == 0 || end > meta.len() {
+        return Err("the region runs past the end of its file");
+    }
+    seal_against_shrinking(file)
+}
+
+/// Make sure the frontend cannot truncate a memory file under the mapping (a later access
+/// beyond the new end would SIGBUS the worker, and with it every port):
+/// - a file already sealed with `F_SEAL_SHRINK` (QEMU's `memory-backend-memfd`, `seal=on`
+///   by default) is taken;
+/// - a file that still allows seals (a memfd made with `MFD_ALLOW_SEALING`) gets
+///   `F_SEAL_SHRINK` added; growing stays allowed (harmless);
+/// - a memfd that allows no seals is taken with a warning, like any other file that cannot
+///   be sealed (hugetlbfs or tmpfs files, QEMU's `memory-backend-file`): refusing them would
+///   refuse DPDK's `virtio_user` without hugepages (its memfd is made without
+///   `MFD_ALLOW_SEALING`) and QEMU on hugepage files. For those the guarantee does not
+///   hold (see the parent module's "What a frontend can at most do").
+#[allow(unsafe_code)]
+fn seal_against_shrinking(file: &File) -> std::result::Result<(), &'static str> {
+    let fd = file.as_raw_fd();
+    // SAFETY: F_GET_SEALS only reads the seals of `fd`, a descriptor `file` owns; it fails
+    // (EINVAL) for a file that cannot carry seals.
+    let seals = unsafe { libc::fcntl(fd, libc::F_GET_SEALS) };
+    if seals >= 0 && seals & libc::F_SEAL_SHRINK != 0 {
+        return Ok(());
+    }
+    if seals >= 0 && seals & libc::F_SEAL_SEAL == 0 {
+        // SAFETY: F_ADD_SEALS only adds seals to the file `fd` refers to; on failure
+        // nothing changes.
+        if unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, libc::F_SEAL_SHRINK) } == 0 {
+            return Ok(());
+        }
+        return Err("the memfd allows seals but F_SEAL_SHRINK could not be added");
+    }
+    let what = std::fs::read_link(format!("/proc/self/fd/{fd}"))
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    tracing::warn!(file = %what, "vhost-user: guest memory file cannot be sealed against shrinking; a frontend that truncates it can crash nfv");
+    Ok(())
+}
+
+/// True if `file` is an eventfd (`/proc/self/fd/N` reads `anon_inode:[eventfd]`): kick and
+/// call fds must be, so that reading and writing them has bounded, known behaviour.
+fn is_eventfd(file: &File) -> bool {
+    std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
+        .is_ok_and(|p| p.as_os_str() == "anon_inode:[eventfd]")
+}
+
 fn lock(b: &Mutex<Backend>) -> std::sync::MutexGuard<'_, Backend> {
     b.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -391,6 +449,12 @@ impl VhostUserBackendReqHandlerMut for Backend {
         let mut mapped = Vec::with_capacity(ctx.len());
         for (r, file) in ctx.iter().zip(files) {
             let size = usize::try_from(r.memory_size).map_err(|_| Error::InvalidParam)?;
+            // Checked before anything is mapped: a refused table changes nothing.
+            let (gpa, len, offset) = (r.guest_phys_addr, r.memory_size, r.mmap_offset);
+            if let Err(why) = check_region(&file, offset, len) {
+                tracing::warn!(port = %self.name, gpa, size = len, offset, "vhost-user: memory table refused: {why}");
+                return Err(Error::InvalidParam);
+            }
             let mmap = MmapRegion::from_file(FileOffset::new(file, r.mmap_offset), size)
                 .map_err(|_| Error::InvalidParam)?;
             let region = GuestRegionMmap::new(mmap, GuestAddress(r.guest_phys_addr))
@@ -461,6 +525,10 @@ impl VhostUserBackendReqHandlerMut for Backend {
         if i >= self.rings.len() {
             return Err(Error::InvalidParam);
         }
+        if fd.as_ref().is_some_and(|f| !is_eventfd(f)) {
+            tracing::warn!(port = %self.name, ring = i, "vhost-user: kick fd refused: not an eventfd");
+            return Err(Error::InvalidParam);
+        }
         if let Some(k) = self.rings[i].kick.take() {
             if i == TXQ {
                 let _ = watch(&self.shared.epoll, k.as_raw_fd(), false);
@@ -486,6 +554,10 @@ impl VhostUserBackendReqHandlerMut for Backend {
     }
 
     fn set_vring_call(&mut self, index: u8, fd: Option<File>) -> Result<()> {
+        if fd.as_ref().is_some_and(|f| !is_eventfd(f)) {
+            tracing::warn!(port = %self.name, ring = index, "vhost-user: call fd refused: not an eventfd");
+            return Err(Error::InvalidParam);
+        }
         self.ring(u32::from(index))?.call = fd.map(Arc::new);
         self.publish(false);
         Ok(())

@@ -24,6 +24,34 @@
 //! thread's wake-up eventfd sit in one epoll set, the port's [`Port::wait_fd`]. Interrupts
 //! to the guest are sent at most once per burst, and only if the guest asked for them.
 //!
+//! ## What a frontend can at most do
+//!
+//! nfv runs as root and serves many VMs from one worker; a hostile frontend (or guest) must
+//! cost at most its own port. What it can do, and where that ends:
+//!
+//! - **Memory table.** Every region is checked against its file before it is mapped
+//!   (`backend.rs`): a regular file holding offset + size, or the whole table is refused and
+//!   the port stays down. Against truncation afterwards a file gets `F_SEAL_SHRINK` if it is
+//!   not sealed yet and allows seals (QEMU's `memory-backend-memfd` is sealed by default).
+//!   Chosen over refusing unsealable files, which would refuse DPDK's `virtio_user` without
+//!   hugepages and QEMU on hugepage files: a frontend whose memory file cannot be sealed
+//!   (logged as a warning) *can* still truncate it and SIGBUS the process. That is the one
+//!   known gap.
+//! - **Rings.** Every chain the worker takes counts against the burst (at most a batch), a
+//!   chain is capped at 64 descriptors (a loop ends there), and each ring has a budget of
+//!   1024 descriptor reads per burst (`virtq.rs`); malformed chains are given back used and
+//!   counted as `guest_bad_descriptor` / `guest_bad_chain`. A guest full of bad chains costs
+//!   its port's bursts bounded work, and gets no more of its frames through.
+//! - **Kick and call fds.** Must be eventfds (checked at `SET_VRING_KICK`/`CALL`). Kicks are
+//!   drained with `preadv2(RWF_NOWAIT)`, which ignores `O_NONBLOCK` (the frontend shares the
+//!   file status flags and can clear it); calls are written only when a zero-timeout `poll`
+//!   says the write fits. A frontend that keeps its call eventfd saturated gets no
+//!   interrupts. Left: between that `poll` and the `write`, a frontend racing on the same
+//!   eventfd could fill it and make the write wait (and on kernels without `RWF_NOWAIT` for
+//!   eventfds, the same for a kick read); closing that needs the write moved off the worker.
+//! - **Protocol.** The protocol thread is the port's own; a frontend that stalls mid-message
+//!   is dropped after a read timeout, and the worker never waits on it.
+//!
 //! In a topology file:
 //!
 //! ```yaml
@@ -56,7 +84,7 @@ use vmm_sys_util::epoll::Epoll;
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use super::{Port, ETH_HEADER, VLAN_TAG};
-use crate::batch::Batch;
+use crate::batch::{Batch, BURST};
 use crate::counters::PortCounters;
 use crate::drop_reason::DropReason;
 #[cfg(test)]
@@ -277,6 +305,15 @@ impl VhostUserPort {
             .is_some_and(|d| d.rings.iter().all(Option::is_some))
     }
 
+    /// Descriptors the worker read from the guest's rings so far (both rings): how much
+    /// work a guest made it do. For tests.
+    #[doc(hidden)]
+    pub fn descriptors_visited(&self) -> u64 {
+        self.dev.as_ref().map_or(0, |d| {
+            d.rings.iter().flatten().map(|r| r.queue.visited()).sum()
+        })
+    }
+
     /// The socket's path.
     pub fn socket(&self) -> &std::path::Path {
         &self.socket
@@ -364,15 +401,55 @@ fn drain(fd: &EventFd) {
     let _ = fd.read();
 }
 
-/// Empty a kick eventfd received from the frontend.
-fn drain_file(mut f: &File) {
-    let mut buf = [0u8; 8];
-    let _ = f.read(&mut buf);
+/// True if `fd` is ready for `events` now (`poll` with a zero timeout: never waits).
+#[allow(unsafe_code)]
+fn ready(fd: RawFd, events: libc::c_short) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    // SAFETY: `p` is one valid, exclusively borrowed `pollfd`; a zero timeout returns at once.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n == 1 && p.revents & events != 0
 }
 
-/// Signal the guest through its call eventfd.
+/// Empty a kick eventfd received from the frontend, without ever blocking: the frontend
+/// shares the file's status flags and may have cleared `O_NONBLOCK`. `preadv2` with
+/// `RWF_NOWAIT` ignores those flags (an empty eventfd answers `EAGAIN`); a kernel without it
+/// for eventfds gets a zero-timeout `poll` first (a frontend that reads its own kick fd
+/// between the two could still make that read wait; see the module documentation).
+#[allow(unsafe_code)]
+fn drain_file(mut f: &File) {
+    let mut buf = [0u8; 8];
+    let iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: `iov` describes `buf`, 8 writable bytes that live for the call; offset -1 reads
+    // at the file position as read(2) does; RWF_NOWAIT makes the call return EAGAIN instead
+    // of waiting.
+    let n = unsafe { libc::preadv2(f.as_raw_fd(), &iov, 1, -1, libc::RWF_NOWAIT) };
+    if n < 0
+        && matches!(
+            std::io::Error::last_os_error().raw_os_error(),
+            Some(libc::EOPNOTSUPP | libc::EINVAL | libc::ENOSYS)
+        )
+        && ready(f.as_raw_fd(), libc::POLLIN)
+    {
+        let _ = f.read(&mut buf);
+    }
+}
+
+/// Signal the guest through its call eventfd, without ever blocking: a write of 1 to an
+/// eventfd one short of its maximum waits for a reader unless `O_NONBLOCK` is set, and the
+/// frontend can clear that flag (it shares the file's status flags). So the write is made
+/// only when a zero-timeout `poll` says it fits (`RWF_NOWAIT` is not honoured for eventfd
+/// writes); a guest that saturated its own call fd gets no interrupt.
 fn signal(mut f: &File) {
-    let _ = f.write(&1u64.to_ne_bytes());
+    if ready(f.as_raw_fd(), libc::POLLOUT) {
+        let _ = f.write(&1u64.to_ne_bytes());
+    }
 }
 
 impl Port for VhostUserPort {
@@ -389,8 +466,11 @@ impl Port for VhostUserPort {
         let Some(v) = ring.queue.view(dev.mem.as_ref()) else {
             return;
         };
+        // Every chain taken counts, good or dropped: at most a burst of them, and at most
+        // the ring's descriptor budget (`pop_frame` stops when it is spent).
+        ring.queue.start_burst();
         let mut done = 0usize;
-        while !batch.is_full() {
+        while !batch.is_full() && done < BURST {
             let Some(mut pkt) = pool.alloc() else {
                 counters.drops.add(DropReason::NoBuffers, 1);
                 break;
@@ -448,6 +528,7 @@ impl Port for VhostUserPort {
             }
             return;
         };
+        ring.queue.start_burst();
         let mut used = false;
         for pkt in batch.drain() {
             if pkt.len() > self.max_frame {

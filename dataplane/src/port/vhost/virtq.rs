@@ -29,6 +29,22 @@ use crate::drop_reason::DropReason;
 
 /// At most this many receive chains hold one frame (mergeable receive buffers).
 const MAX_CHAINS: usize = 32;
+/// At most this many buffer descriptors in one chain (direct, or in its indirect table).
+/// A frame is at most `MAX_FRAME` (1920) bytes plus a 12-byte header; Linux's virtio-net
+/// sends one in at most `MAX_SKB_FRAGS + 2` (19) descriptors and fills receive chains of one
+/// (mergeable buffers) or of up to 19 (big packets), DPDK's in one or two. 64 leaves room
+/// for any sane driver and is 512 times less than the largest ring: a chain that loops
+/// (`next` pointing back) or runs on is stopped here (or at the ring's size, if smaller) as
+/// `guest_bad_chain`, after at most [`MAX_WALK`] descriptor reads, whatever the ring's size.
+pub(crate) const MAX_CHAIN: usize = 64;
+/// Descriptor reads one chain can cost at most: its buffers and one indirect descriptor.
+const MAX_WALK: u64 = MAX_CHAIN as u64 + 1;
+/// Descriptor reads one burst may cost, per ring (Linux's `vhost_exceeds_weight` bounds a
+/// vhost-net turn the same way). A good burst of 64 frames reads 64 to 128; 1024 is eight
+/// times that, and bounds what a ring full of failing chains can cost: a chain starts only
+/// if its worst case still fits, so a burst never reads more. What is left waits for the
+/// next burst.
+pub(crate) const BUDGET: u64 = 1024;
 /// `VRING_AVAIL_F_NO_INTERRUPT`.
 const AVAIL_F_NO_INTERRUPT: u16 = 1;
 /// `VRING_USED_F_NO_NOTIFY`.
@@ -98,6 +114,13 @@ pub(crate) struct SplitRing {
     avail_seen: Wrapping<u16>,
     /// `next_used` when the guest was last considered for an interrupt.
     signalled: Wrapping<u16>,
+    /// Descriptors read so far, over the ring's life (one add per descriptor).
+    visited: u64,
+    /// The longest chain taken: [`MAX_CHAIN`], or the ring's size if smaller (no chain may
+    /// be longer than its queue).
+    max_chain: usize,
+    /// Where `visited` may reach in this burst: set by [`start_burst`](Self::start_burst).
+    budget_end: u64,
 }
 
 /// The ring's three areas in guest memory, for one burst.
@@ -157,6 +180,9 @@ impl SplitRing {
             next_used: Wrapping(base),
             avail_seen: Wrapping(base),
             signalled: Wrapping(base),
+            visited: 0,
+            max_chain: MAX_CHAIN.min(size as usize),
+            budget_end: BUDGET,
         }
     }
 
@@ -180,6 +206,23 @@ impl SplitRing {
             used: mem.get_slice(self.used, 6 + 8 * n).ok()?,
             last: Cell::new(None),
         })
+    }
+
+    /// Descriptors read so far, over the ring's life.
+    pub fn visited(&self) -> u64 {
+        self.visited
+    }
+
+    /// A new burst: [`BUDGET`] descriptor reads from here.
+    #[inline]
+    pub fn start_burst(&mut self) {
+        self.budget_end = self.visited + BUDGET;
+    }
+
+    /// True while the burst's budget still holds one more chain at its worst.
+    #[inline]
+    pub fn has_budget(&self) -> bool {
+        self.visited + MAX_WALK <= self.budget_end
     }
 
     /// The next available index the ring will take.
@@ -244,7 +287,7 @@ impl SplitRing {
     /// indirect tables are `guest_bad_chain` / `guest_bad_descriptor`.
     #[inline]
     fn walk<'a>(
-        &self,
+        &mut self,
         v: &View<'a>,
         head: u16,
         mut f: impl FnMut(Slice<'a>, bool) -> Result<(), DropReason>,
@@ -258,6 +301,7 @@ impl SplitRing {
             if idx >= len {
                 return Err(DropReason::GuestBadChain);
             }
+            self.visited += 1;
             let d = read_desc(&table, idx).ok_or(DropReason::GuestBadDescriptor)?;
             if d.refers_to_indirect_table() {
                 let n = d.len() as usize;
@@ -265,8 +309,8 @@ impl SplitRing {
                     return Err(DropReason::GuestBadDescriptor);
                 }
                 if n / DESC > self.size as usize {
-                    // No chain may be longer than the queue (VIRTIO 1.1, 2.6.5.3.1): a huge
-                    // table would only make the worker walk it.
+                    // No chain may be longer than the queue (VIRTIO 1.1, 2.6.5.3.1); the walk
+                    // ends at `max_chain` descriptors anyway.
                     return Err(DropReason::GuestBadChain);
                 }
                 table = v.buffer(d.addr(), n)?;
@@ -276,8 +320,8 @@ impl SplitRing {
                 continue;
             }
             seen += 1;
-            if seen > self.size as usize {
-                return Err(DropReason::GuestBadChain); // a loop, or longer than the queue
+            if seen > self.max_chain {
+                return Err(DropReason::GuestBadChain); // a loop, or longer than any frame needs
             }
             let buf = v.buffer(d.addr(), d.len() as usize)?;
             f(buf, d.is_write_only())?;
@@ -289,7 +333,8 @@ impl SplitRing {
     }
 
     /// Take the next frame the guest transmitted: copy it (without its virtio-net header)
-    /// into `out` and give the chain back used. `None` when the ring holds nothing new;
+    /// into `out` and give the chain back used. `None` when the ring holds nothing new or
+    /// the burst's descriptor budget is spent;
     /// `Some(Ok(len))` for a frame, `Some(Err(reason))` for a chain that was dropped.
     #[inline]
     pub fn pop_frame(
@@ -298,6 +343,9 @@ impl SplitRing {
         layout: Layout,
         out: &mut [u8],
     ) -> Option<Result<usize, DropReason>> {
+        if !self.has_budget() {
+            return None;
+        }
         let head = self.pop_head(v)?;
         let mut skip = layout.hdr_len;
         let mut len = 0usize;
@@ -332,7 +380,8 @@ impl SplitRing {
 
     /// Put one frame into the guest's receive queue, with a virtio-net header in front.
     ///
-    /// `Err(TxFull)` when the guest posted too few buffers: nothing is consumed. A chain that
+    /// `Err(TxFull)` when the guest posted too few buffers, or when the burst's descriptor
+    /// budget is spent before the frame found room: nothing is consumed. A chain that
     /// breaks a rule (buffers outside guest memory, read-only buffers, too short without
     /// mergeable buffers) is consumed with length 0 and the frame dropped.
     #[inline]
@@ -355,7 +404,12 @@ impl SplitRing {
                 bad = Some(DropReason::GuestBadChain);
                 break;
             }
-            let Some(head) = self.pop_head(v) else {
+            let head = if self.has_budget() {
+                self.pop_head(v)
+            } else {
+                None
+            };
+            let Some(head) = head else {
                 // Too few buffers: give back what this frame took, unused.
                 for _ in 0..nchains {
                     self.unpop();

@@ -1,0 +1,439 @@
+//! A hostile vhost-user frontend or guest costs at most its own port. Each test plays one
+//! attack through the real code path (the port's socket and the `vhost` crate's frontend, or
+//! a detached port over guest memory the test writes) and checks that the process lives, the
+//! worker's burst returns in bounded work and time, and other ports go on forwarding:
+//!
+//! - a memory table whose region is larger than its file is refused (no SIGBUS), and a
+//!   sealable memfd is sealed against shrinking;
+//! - a full ring of chains that point outside guest memory or loop costs one burst at most
+//!   the descriptor budget, every chain counted as a drop;
+//! - a pipe as call or kick fd is refused; a kick eventfd whose `O_NONBLOCK` the frontend
+//!   cleared and a saturated blocking call eventfd never block the worker.
+
+use std::fs::File;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use nfv_dataplane::counters::PortCounters;
+use nfv_dataplane::port::{Port, SocketMode, VhostUserConfig, VhostUserPort};
+use nfv_dataplane::{Batch, DropReason, Packet, Pool};
+use vhost::vhost_user::message::{VhostUserHeaderFlag, VhostUserProtocolFeatures};
+use vhost::vhost_user::{Frontend, VhostUserFrontend};
+use vhost::{VhostBackend, VhostUserMemoryRegionInfo, VringConfigData};
+use virtio_queue::desc::{split::Descriptor, RawDescriptor};
+use virtio_queue::mock::MockSplitQueue;
+use vm_memory::{Bytes, FileOffset, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
+use vmm_sys_util::eventfd::EventFd;
+
+const VERSION_1: u64 = 1 << 32;
+const MRG_RXBUF: u64 = 1 << 15;
+const PROTOCOL_FEATURES: u64 = 1 << 30;
+/// The port's descriptor budget per burst (`virtq::BUDGET`).
+const BUDGET: u64 = 1024;
+/// Frames (chains) per burst at most (`nfv_dataplane::batch::BURST`).
+const BURST: u64 = 64;
+const F_NEXT: u16 = 1;
+const F_WRITE: u16 = 2;
+
+fn socket(tag: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("nfv-hostile-{tag}-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+fn server(sock: &Path) -> VhostUserPort {
+    VhostUserPort::new(VhostUserConfig {
+        name: "hostile".into(),
+        socket: sock.to_path_buf(),
+        mode: SocketMode::Server,
+        mtu: 1500,
+    })
+    .expect("port")
+}
+
+/// A memfd of `len` bytes; `sealing` allows seals (`MFD_ALLOW_SEALING`).
+fn memfd(len: u64, sealing: bool) -> File {
+    let flags = libc::MFD_CLOEXEC | if sealing { libc::MFD_ALLOW_SEALING } else { 0 };
+    // SAFETY: the name is a valid NUL-terminated string; the result is checked.
+    let fd = unsafe { libc::memfd_create(c"nfv-hostile".as_ptr(), flags) };
+    assert!(fd >= 0, "memfd_create");
+    // SAFETY: `fd` was just created and is owned by nobody else.
+    let f = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    f.set_len(len).expect("size the memfd");
+    f
+}
+
+/// A frontend that negotiated REPLY_ACK and asks for a reply to every request, so that a
+/// refusal comes back as an error.
+fn frontend(sock: &Path) -> Frontend {
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut fe = loop {
+        match Frontend::connect(sock, 2) {
+            Ok(fe) => break fe,
+            Err(e) => {
+                assert!(Instant::now() < until, "connect: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    };
+    fe.set_owner().expect("SET_OWNER");
+    let offered = fe.get_features().expect("GET_FEATURES");
+    assert_ne!(offered & PROTOCOL_FEATURES, 0);
+    fe.set_features(VERSION_1 | MRG_RXBUF | PROTOCOL_FEATURES)
+        .expect("SET_FEATURES");
+    let proto = fe.get_protocol_features().expect("GET_PROTOCOL_FEATURES");
+    assert!(proto.contains(VhostUserProtocolFeatures::REPLY_ACK));
+    fe.set_protocol_features(VhostUserProtocolFeatures::REPLY_ACK)
+        .expect("SET_PROTOCOL_FEATURES");
+    fe.set_hdr_flags(VhostUserHeaderFlag::NEED_REPLY);
+    fe
+}
+
+fn desc(addr: u64, len: u32, flags: u16, next: u16) -> RawDescriptor {
+    RawDescriptor::from(Descriptor::new(addr, len, flags, next))
+}
+
+/// Poll `port` (receive side) until `done`, or fail after 10 s.
+fn poll_until(port: &mut VhostUserPort, what: &str, mut done: impl FnMut(&VhostUserPort) -> bool) {
+    let mut pool = Pool::new(64);
+    let counters = PortCounters::default();
+    let until = Instant::now() + Duration::from_secs(10);
+    while !done(port) {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        let mut b = Batch::new();
+        port.rx_burst(&mut pool, &mut b, &counters);
+        for p in b.drain() {
+            pool.free(p);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Another port of the same process, which must go on forwarding: a detached port whose
+/// guest sent one frame.
+fn another_port_forwards() {
+    let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x40_0000)]).expect("mem");
+    let txq = MockSplitQueue::create(&mem, GuestAddress(0), 16);
+    let rxq = MockSplitQueue::create(&mem, GuestAddress(0x8000), 16);
+    let mut f = vec![0u8; 12 + 60];
+    f[12..18].copy_from_slice(&[0xff; 6]);
+    mem.write_slice(&f, GuestAddress(0x10_0000)).expect("frame");
+    txq.add_desc_chains(&[desc(0x10_0000, f.len() as u32, 0, 0)], 0)
+        .expect("chain");
+    let at = |q: &MockSplitQueue<GuestMemoryMmap>| {
+        (16, q.desc_table_addr().0, q.avail_addr().0, q.used_addr().0)
+    };
+    let mut port = VhostUserPort::detached(mem.clone(), [at(&rxq), at(&txq)], true, false, 1500)
+        .expect("port");
+    let (mut pool, counters, mut b) = (Pool::new(64), PortCounters::default(), Batch::new());
+    port.rx_burst(&mut pool, &mut b, &counters);
+    assert_eq!(b.len(), 1, "the other port forwards");
+    for p in b.drain() {
+        pool.free(p);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. Memory regions against their files
+
+#[test]
+fn a_region_larger_than_its_file_is_refused_and_the_process_lives() {
+    let sock = socket("bigregion");
+    let mut port = server(&sock);
+    let fe = frontend(&sock);
+    let file = memfd(1 << 20, true);
+    let uaddr = 0x7f00_0000_0000u64;
+    let region = VhostUserMemoryRegionInfo {
+        guest_phys_addr: 0,
+        memory_size: 4 << 20, // four times the file
+        userspace_addr: uaddr,
+        mmap_offset: 0,
+        mmap_handle: file.as_raw_fd(),
+    };
+    assert!(
+        fe.set_mem_table(&[region]).is_err(),
+        "a region beyond its file's end is refused"
+    );
+    // A region inside the file, but at an offset that runs past its end.
+    let region = VhostUserMemoryRegionInfo {
+        memory_size: 1 << 20,
+        mmap_offset: 4096,
+        ..region
+    };
+    assert!(fe.set_mem_table(&[region]).is_err(), "offset + size too");
+    // The frontend goes on as if it had been accepted, rings beyond the file's end.
+    let (call, kick) = (EventFd::new(0).expect("ev"), EventFd::new(0).expect("ev"));
+    for q in 0..2 {
+        let base = uaddr + (2 << 20) + q as u64 * 0x1_0000;
+        fe.set_vring_num(q, 16).expect("SET_VRING_NUM");
+        let cfg = VringConfigData {
+            queue_max_size: 16,
+            queue_size: 16,
+            flags: 0,
+            desc_table_addr: base,
+            used_ring_addr: base + 0x2000,
+            avail_ring_addr: base + 0x1000,
+            log_addr: None,
+        };
+        fe.set_vring_addr(q, &cfg).expect("SET_VRING_ADDR");
+        fe.set_vring_base(q, 0).expect("SET_VRING_BASE");
+        fe.set_vring_call(q, &call).expect("SET_VRING_CALL");
+        fe.set_vring_kick(q, &kick).expect("SET_VRING_KICK");
+    }
+    // The worker polls on: the port stays down, nothing touches the missing pages.
+    let mut polls = 0;
+    poll_until(&mut port, "a few polls", |_| {
+        polls += 1;
+        polls > 50
+    });
+    assert!(port.is_connected());
+    assert!(!port.is_running(), "no memory, no rings");
+    another_port_forwards();
+}
+
+#[test]
+fn a_sealable_memfd_is_sealed_against_shrinking() {
+    let sock = socket("seal");
+    let mut port = server(&sock);
+    let fe = frontend(&sock);
+    let file = memfd(1 << 20, true);
+    let region = VhostUserMemoryRegionInfo {
+        guest_phys_addr: 0,
+        memory_size: 1 << 20,
+        userspace_addr: 0x7f00_0000_0000,
+        mmap_offset: 0,
+        mmap_handle: file.as_raw_fd(),
+    };
+    fe.set_mem_table(&[region]).expect("a good table");
+    poll_until(&mut port, "a poll", |_| true);
+    // The frontend cannot pull the pages from under the mapping any more.
+    let err = file.set_len(4096).expect_err("shrinking a sealed memfd");
+    assert_eq!(err.raw_os_error(), Some(libc::EPERM));
+    file.set_len(2 << 20)
+        .expect("growing is harmless and allowed");
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. The descriptor budget
+
+/// Rings of 256 entries: the guest's transmit queue at 0, its receive queue at 0x8000.
+const QSIZE: u16 = 256;
+
+fn big_rings(
+    mem: &GuestMemoryMmap,
+) -> (
+    MockSplitQueue<'_, GuestMemoryMmap>,
+    MockSplitQueue<'_, GuestMemoryMmap>,
+) {
+    (
+        MockSplitQueue::create(mem, GuestAddress(0x8000), QSIZE),
+        MockSplitQueue::create(mem, GuestAddress(0), QSIZE),
+    )
+}
+
+/// Fill every descriptor of `q` with a hostile chain: even ones loop on themselves (empty
+/// buffers, so only the chain cap ends them), odd ones point outside guest memory; all
+/// `QSIZE` made available.
+fn hostile_ring(q: &MockSplitQueue<GuestMemoryMmap>, write: u16) {
+    let descs: Vec<_> = (0..QSIZE)
+        .map(|i| {
+            if i % 2 == 0 {
+                desc(0x10_0000, 0, write | F_NEXT, i)
+            } else {
+                desc(0x4000_0000, 64, write, 0)
+            }
+        })
+        .collect();
+    for (i, d) in descs.iter().enumerate() {
+        q.add_desc_chains(std::slice::from_ref(d), i as u16)
+            .expect("chain");
+    }
+}
+
+#[test]
+fn a_ring_full_of_failing_chains_costs_one_burst_its_budget() {
+    let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x40_0000)]).expect("mem");
+    let (rxq, txq) = big_rings(&mem);
+    hostile_ring(&txq, 0);
+    hostile_ring(&rxq, F_WRITE);
+    let at = |q: &MockSplitQueue<GuestMemoryMmap>| {
+        (
+            QSIZE,
+            q.desc_table_addr().0,
+            q.avail_addr().0,
+            q.used_addr().0,
+        )
+    };
+    let mut port = VhostUserPort::detached(mem.clone(), [at(&rxq), at(&txq)], true, false, 1500)
+        .expect("port");
+    let (mut pool, counters) = (Pool::new(256), PortCounters::default());
+    let bad = |c: &PortCounters| {
+        c.drops.get(DropReason::GuestBadChain) + c.drops.get(DropReason::GuestBadDescriptor)
+    };
+    // One receive burst: bounded work, every consumed chain counted under its reason.
+    let mut b = Batch::new();
+    port.rx_burst(&mut pool, &mut b, &counters);
+    let visited = port.descriptors_visited();
+    assert!(b.is_empty());
+    assert!(visited <= BUDGET, "{visited} descriptors in one burst");
+    let used = u64::from(txq.used().idx().load());
+    assert!(used > 0 && used <= BURST, "{used} chains in one burst");
+    assert_eq!(
+        bad(&counters),
+        used,
+        "every consumed chain is a counted drop"
+    );
+    // The guest's transmit ring drains over a few bursts, each bounded.
+    for _ in 0..64 {
+        let before = port.descriptors_visited();
+        port.rx_burst(&mut pool, &mut b, &counters);
+        assert!(port.descriptors_visited() - before <= BUDGET);
+    }
+    assert_eq!(txq.used().idx().load(), QSIZE, "every chain went back used");
+    assert_eq!(bad(&counters), u64::from(QSIZE));
+    assert!(
+        counters.drops.get(DropReason::GuestBadChain) > 0,
+        "the loops"
+    );
+    // One transmit burst of a full batch into a receive ring full of failing chains.
+    for _ in 0..BURST {
+        let _ = b.push(Packet::from_bytes(&[0u8; 60]).expect("frame"));
+    }
+    let before = port.descriptors_visited();
+    port.tx_burst(&mut b, &mut pool, &counters);
+    let visited = port.descriptors_visited() - before;
+    assert!(
+        visited <= BUDGET,
+        "{visited} descriptors in one transmit burst"
+    );
+    assert_eq!(pool.available(), 256, "no buffer leaked");
+    another_port_forwards();
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. Call and kick fds never block the worker
+
+/// A pipe's two ends, as eventfds only by type (the port must see through that).
+fn pipe() -> (EventFd, EventFd) {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe(2) writes.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    unsafe { (EventFd::from_raw_fd(fds[0]), EventFd::from_raw_fd(fds[1])) }
+}
+
+#[test]
+fn a_pipe_as_call_or_kick_fd_is_refused() {
+    let sock = socket("pipe");
+    let mut port = server(&sock);
+    let fe = frontend(&sock);
+    let (r, w) = pipe();
+    assert!(fe.set_vring_call(0, &w).is_err(), "a pipe as call fd");
+    assert!(fe.set_vring_kick(1, &r).is_err(), "a pipe as kick fd");
+    let ev = EventFd::new(0).expect("eventfd");
+    fe.set_vring_call(0, &ev).expect("an eventfd as call fd");
+    fe.set_vring_kick(1, &ev).expect("an eventfd as kick fd");
+    poll_until(&mut port, "a poll", |_| true);
+    assert!(port.is_connected());
+}
+
+/// Clear `O_NONBLOCK` on `fd` (file status flags are shared with the port's copy).
+fn make_blocking(fd: &EventFd) {
+    // SAFETY: F_GETFL/F_SETFL only read and set the status flags of a valid descriptor.
+    unsafe {
+        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+        assert!(flags >= 0);
+        assert_eq!(
+            libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK),
+            0
+        );
+    }
+}
+
+#[test]
+fn a_blocking_kick_and_a_saturated_call_never_block_the_worker() {
+    const MEM: usize = 4 << 20;
+    let sock = socket("block");
+    let port = server(&sock);
+    let fe = frontend(&sock);
+    let file = memfd(MEM as u64, true);
+    let mem = GuestMemoryMmap::<()>::from_ranges_with_files([(
+        GuestAddress(0),
+        MEM,
+        Some(FileOffset::new(file, 0)),
+    )])
+    .expect("guest memory");
+    let txq = MockSplitQueue::create(&mem, GuestAddress(0), 16);
+    let rxq = MockSplitQueue::create(&mem, GuestAddress(0x8000), 16);
+    let region = mem.iter().next().expect("a region");
+    let info = VhostUserMemoryRegionInfo::from_guest_region(region).expect("region info");
+    fe.set_mem_table(&[info]).expect("SET_MEM_TABLE");
+    let host = region.as_ptr() as u64;
+    let calls = [EventFd::new(0).expect("ev"), EventFd::new(0).expect("ev")];
+    let kicks = [EventFd::new(0).expect("ev"), EventFd::new(0).expect("ev")];
+    for (q, vq) in [(0usize, &rxq), (1, &txq)] {
+        fe.set_vring_num(q, 16).expect("SET_VRING_NUM");
+        let cfg = VringConfigData {
+            queue_max_size: 16,
+            queue_size: 16,
+            flags: 0,
+            desc_table_addr: host + vq.desc_table_addr().0,
+            used_ring_addr: host + vq.used_addr().0,
+            avail_ring_addr: host + vq.avail_addr().0,
+            log_addr: None,
+        };
+        fe.set_vring_addr(q, &cfg).expect("SET_VRING_ADDR");
+        fe.set_vring_base(q, 0).expect("SET_VRING_BASE");
+        fe.set_vring_call(q, &calls[q]).expect("SET_VRING_CALL");
+        fe.set_vring_kick(q, &kicks[q]).expect("SET_VRING_KICK");
+    }
+    // The hostile part: the kick fd blocks again (the port made it non-blocking), and the
+    // call fd blocks and is one short of its maximum: a write of 1 would wait for a reader.
+    for k in &kicks {
+        make_blocking(k);
+    }
+    for c in &calls {
+        make_blocking(c);
+        c.write(0xffff_ffff_ffff_fffe).expect("saturate");
+    }
+    // Frames from the guest, and receive buffers for frames to it.
+    for i in 0..3u16 {
+        let at = 0x10_0000 + u64::from(i) * 0x800;
+        let mut f = vec![0u8; 12 + 64];
+        f[12..18].copy_from_slice(&[0xff; 6]);
+        mem.write_slice(&f, GuestAddress(at)).expect("frame");
+        txq.add_desc_chains(&[desc(at, f.len() as u32, 0, 0)], i)
+            .expect("chain");
+        rxq.add_desc_chains(
+            &[desc(0x20_0000 + u64::from(i) * 0x800, 2048, F_WRITE, 0)],
+            i,
+        )
+        .expect("rx buffer");
+    }
+    // The worker, on a thread of its own, with a watchdog.
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut port = port;
+        let (mut pool, counters) = (Pool::new(64), PortCounters::default());
+        let mut got = 0;
+        let until = Instant::now() + Duration::from_secs(5);
+        while got < 3 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(1));
+            let mut b = Batch::new();
+            port.rx_burst(&mut pool, &mut b, &counters); // wants an interrupt: call
+            got += b.len();
+            port.tx_burst(&mut b, &mut pool, &counters); // back to the guest: call
+            let _ = port.prepare_sleep(); // drains the kick fd
+            port.after_sleep();
+        }
+        let _ = done.send((got, counters.tx_packets.get()));
+        port
+    });
+    let (got, sent) = finished
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the worker's bursts return (a blocked call or kick fd would hang them)");
+    assert_eq!((got, sent), (3, 3));
+    drop(fe);
+}
