@@ -82,11 +82,16 @@ pub enum DropReason {
     /// receive buffers) cannot hold the frame; or the ring's available index claims more
     /// entries than the ring has, so it cannot move. The chain goes back used with length 0.
     GuestBadChain,
+    /// The packet had already entered [`HOP_LIMIT`](crate::packet::HOP_LIMIT) nodes in one
+    /// graph run, or the run had used up its work budget: it was going round a loop of
+    /// switches (two links between the same switches, a ring), which nfv contains because it
+    /// has no spanning tree. Counted at the node it was about to enter.
+    HopLimit,
 }
 
 impl DropReason {
     /// Number of variants: the length of per-reason counter arrays.
-    pub const COUNT: usize = 28;
+    pub const COUNT: usize = 29;
 
     /// Every variant, in order of their indices.
     pub const ALL: [DropReason; Self::COUNT] = [
@@ -118,6 +123,7 @@ impl DropReason {
         DropReason::NatNoSession,
         DropReason::GuestBadDescriptor,
         DropReason::GuestBadChain,
+        DropReason::HopLimit,
     ];
 
     /// Index into a per-reason counter array.
@@ -157,6 +163,7 @@ impl DropReason {
             DropReason::NatNoSession => "nat_no_session",
             DropReason::GuestBadDescriptor => "guest_bad_descriptor",
             DropReason::GuestBadChain => "guest_bad_chain",
+            DropReason::HopLimit => "hop_limit",
         }
     }
 }
