@@ -395,9 +395,11 @@ impl Firewall {
             };
         }
         match self.ct.lookup_hashed(&f.tuple, hash, now, &mut |_| {}) {
-            Some((idx, dir)) => match self.ct.update(idx, dir, f.flags, now) {
-                CtState::Established => (StateSet::ESTABLISHED, false),
-                _ => (StateSet::NEW, false),
+            Some((idx, dir)) => match self.ct.segment(idx, dir, f, now) {
+                Some(CtState::Established) => (StateSet::ESTABLISHED, false),
+                Some(_) => (StateSet::NEW, false),
+                // A RST out of the window (a blind reset): invalid, the connection stays.
+                None => (StateSet::INVALID, false),
             },
             None if conntrack::may_open(f) => (StateSet::NEW, true),
             None => (StateSet::INVALID, false),
