@@ -62,7 +62,8 @@ pub enum DropReason {
     /// A firewall rule (or a direction's default) said `drop`.
     FwDenied,
     /// A firewall rule (or default) said `reject`: the packet is dropped and answered with a
-    /// TCP RST or an ICMP port unreachable.
+    /// TCP RST or an ICMP port unreachable (within the firewall's rate limit for answers;
+    /// past it, unanswered).
     FwRejected,
     /// A new connection found the connection tracker's table full (and no idle or
     /// half-open entry to evict), so it was not let through.
