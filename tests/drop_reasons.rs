@@ -74,6 +74,7 @@ fn test_for(reason: DropReason) -> (&'static str, fn()) {
         DropReason::NatNoSession => test_of!(nat_no_session),
         DropReason::GuestBadDescriptor => test_of!(guest_bad_descriptor),
         DropReason::GuestBadChain => test_of!(guest_bad_chain),
+        DropReason::HopLimit => test_of!(hop_limit),
     }
 }
 
@@ -692,6 +693,38 @@ fn queue_full() {
     assert_eq!(out.len(), 64, "a burst's worth went out");
     assert!(out.iter().all(|f| kind(f).1 == PROTO_UDP));
     assert!(net.recv(0).is_empty());
+}
+
+#[test]
+fn hop_limit() {
+    // Two switches wired twice (attachments 1 and 2 of each), a ring port on attachment 0 of
+    // each: a loop the loader refuses, built in code. One broadcast: the copy each switch
+    // sends round the loop comes back as one copy at every turn, until it has entered
+    // HOP_LIMIT nodes (x at odd hops, y at even ones); the run then ends, with both
+    // circulating copies dropped as they would enter x for the 17th time.
+    let mut nb = NetBuilder::new();
+    let (x, y) = (nb.node(3, switch(access(3))), nb.node(3, switch(access(3))));
+    let (a, b) = (nb.ring(1024), nb.ring(1024));
+    nb.attach(a, x, 0);
+    nb.attach(b, y, 0);
+    for g in [1, 2] {
+        nb.wire(Endpoint::Node(x, Gate(g)), Endpoint::Node(y, Gate(g)));
+    }
+    let mut net = nb.build(256);
+    net.send1(0, &eth(BCAST, mac(1), None), T0);
+    assert_drops(net.counters(), DropReason::HopLimit, &[(At::Node(0), 2)]);
+    let limit = usize::from(nfv_dataplane::HOP_LIMIT);
+    let out = net.recv_each();
+    assert_eq!(
+        out[1].len(),
+        limit,
+        "y sent b a copy of each at hops 2, 4, .. 32"
+    );
+    assert_eq!(
+        out[0].len(),
+        limit - 2,
+        "x sent a one of each at hops 3, 5, .. 31"
+    );
 }
 
 // ---------------------------------------------------------------------------------------

@@ -112,6 +112,16 @@ impl Batch {
         self.pkts.drain(..)
     }
 
+    /// Take out, in order, the packets for which `pred` is true; the rest stay, in order,
+    /// and the batch keeps its storage.
+    #[inline]
+    pub fn take_if<'a, F: FnMut(&mut Packet) -> bool + 'a>(
+        &'a mut self,
+        pred: F,
+    ) -> impl Iterator<Item = Packet> + 'a {
+        self.pkts.extract_if(.., pred)
+    }
+
     /// The packets, in order.
     #[inline]
     pub fn iter(&self) -> std::slice::Iter<'_, Packet> {

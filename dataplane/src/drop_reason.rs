@@ -62,7 +62,8 @@ pub enum DropReason {
     /// A firewall rule (or a direction's default) said `drop`.
     FwDenied,
     /// A firewall rule (or default) said `reject`: the packet is dropped and answered with a
-    /// TCP RST or an ICMP port unreachable.
+    /// TCP RST or an ICMP port unreachable (within the firewall's rate limit for answers;
+    /// past it, unanswered).
     FwRejected,
     /// A new connection found the connection tracker's table full (and no idle or
     /// half-open entry to evict), so it was not let through.
@@ -82,11 +83,16 @@ pub enum DropReason {
     /// receive buffers) cannot hold the frame; or the ring's available index claims more
     /// entries than the ring has, so it cannot move. The chain goes back used with length 0.
     GuestBadChain,
+    /// The packet had already entered [`HOP_LIMIT`](crate::packet::HOP_LIMIT) nodes in one
+    /// graph run, or the run had used up its work budget: it was going round a loop of
+    /// switches (two links between the same switches, a ring), which nfv contains because it
+    /// has no spanning tree. Counted at the node it was about to enter.
+    HopLimit,
 }
 
 impl DropReason {
     /// Number of variants: the length of per-reason counter arrays.
-    pub const COUNT: usize = 28;
+    pub const COUNT: usize = 29;
 
     /// Every variant, in order of their indices.
     pub const ALL: [DropReason; Self::COUNT] = [
@@ -118,6 +124,7 @@ impl DropReason {
         DropReason::NatNoSession,
         DropReason::GuestBadDescriptor,
         DropReason::GuestBadChain,
+        DropReason::HopLimit,
     ];
 
     /// Index into a per-reason counter array.
@@ -157,6 +164,7 @@ impl DropReason {
             DropReason::NatNoSession => "nat_no_session",
             DropReason::GuestBadDescriptor => "guest_bad_descriptor",
             DropReason::GuestBadChain => "guest_bad_chain",
+            DropReason::HopLimit => "hop_limit",
         }
     }
 }

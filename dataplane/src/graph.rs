@@ -13,6 +13,20 @@
 //! calls the node with the queued batch or transmits the batch on the port. Nothing is
 //! allocated: queues, the stack and the scratch batch are all reserved when the graph is
 //! built.
+//!
+//! A run ends however the graph is wired. nfv has no spanning tree, and a broadcast that
+//! switches flood round a loop (two links between the same two switches, a ring) would
+//! otherwise circulate for ever inside one run. Two bounds contain it, both checked once
+//! per node call or per packet entering a node, never allocating:
+//! - a hop count per packet ([`Meta::hops`](crate::Meta::hops)): a packet entering its
+//!   [`HOP_LIMIT`]+1st node in one run is dropped as [`DropReason::HopLimit`]. This bounds
+//!   any one packet's path, and the copies a switch makes inherit the count;
+//! - a budget of node calls per run ([`Graph::run`]): a loop with more than one flooding
+//!   branch (three links between two switches) turns every copy into two at each turn, so
+//!   the hop limit alone still allows about 2^[`HOP_LIMIT`] calls. Past
+//!   [`HOP_LIMIT`] calls per wire end, every batch still queued for a node is dropped as
+//!   [`DropReason::HopLimit`] without calling the node, which ends the run. A loop-free
+//!   graph stays far below it: a burst reaches each end a few times at most.
 
 use std::sync::Arc;
 
@@ -20,7 +34,7 @@ use crate::batch::Batch;
 use crate::counters::{NodeCounters, WorkerCounters};
 use crate::drop_reason::DropReason;
 use crate::ids::{Gate, NodeId, PortId, WorkerId};
-use crate::packet::{Packet, Pool};
+use crate::packet::{Packet, Pool, HOP_LIMIT};
 use crate::port::Port;
 use crate::time::Timestamp;
 use crate::trace::{Capture, Trace, TraceEvent};
@@ -347,6 +361,7 @@ impl GraphBuilder {
             node_wires: self.node_wires,
             queues,
             scratch: Batch::new(),
+            budget: ends.max(1) * usize::from(HOP_LIMIT),
             counters,
             trace: None,
             capture: None,
@@ -374,6 +389,9 @@ pub struct Graph {
     node_wires: Vec<Vec<Option<Endpoint>>>,
     queues: Queues,
     scratch: Batch,
+    /// Node calls one run may make ([`HOP_LIMIT`] per wire end) before what is still queued
+    /// for nodes is dropped (see the module doc).
+    budget: usize,
     counters: Arc<WorkerCounters>,
     /// A trace being recorded, if any (checked once per burst, never per packet).
     trace: Option<Box<Trace>>,
@@ -410,6 +428,35 @@ fn observe(
                 c.copy(pkt, end, now);
             }
         }
+    }
+}
+
+/// Drop the packets of `batch` (queued for node `node`) that are past the hop limit, or all
+/// of them if `all`, as [`DropReason::HopLimit`]; the rest stay in order.
+#[cold]
+#[inline(never)]
+fn hop_limit(
+    batch: &mut Batch,
+    all: bool,
+    pool: &mut Pool,
+    counters: &NodeCounters,
+    node: NodeId,
+    trace: &mut Option<Box<Trace>>,
+    now: Timestamp,
+) {
+    for pkt in batch.take_if(|p| all || p.meta.hops > HOP_LIMIT) {
+        counters.drops.add(DropReason::HopLimit, 1);
+        if pkt.meta.trace != 0 {
+            if let Some(t) = trace.as_deref_mut() {
+                let now = now.max(crate::time::Clock::global().now());
+                t.record(
+                    pkt.meta.trace,
+                    now,
+                    TraceEvent::Drop(node, DropReason::HopLimit),
+                );
+            }
+        }
+        pool.free(pkt);
     }
 }
 
@@ -555,6 +602,7 @@ impl Graph {
                 for pkt in rx.iter_mut() {
                     pkt.meta.rx_port = port;
                     pkt.meta.offsets = crate::packet::Offsets::UNPARSED;
+                    pkt.meta.hops = 0;
                 }
                 // The common case: the queue is empty and takes the whole burst at once.
                 self.queues.enqueue_all(to, rx);
@@ -601,6 +649,7 @@ impl Graph {
         };
         pkt.meta.rx_port = port;
         pkt.meta.offsets = crate::packet::Offsets::UNPARSED;
+        pkt.meta.hops = 0;
         if let Some(t) = &mut self.trace {
             t.pick(&mut pkt, port, now);
         }
@@ -614,8 +663,11 @@ impl Graph {
         self.run(pool, now);
     }
 
-    /// Deliver every queued batch until no queue has work.
+    /// Deliver every queued batch until no queue has work. Packets past the hop limit, and
+    /// every batch queued for a node once the run has made `budget` node calls, are dropped
+    /// as [`DropReason::HopLimit`] at the node (see the module doc).
     fn run(&mut self, pool: &mut Pool, now: Timestamp) {
+        let mut calls = 0usize;
         while let Some(end) = self.queues.pending.pop() {
             match end {
                 Endpoint::Port(p) => {
@@ -638,6 +690,27 @@ impl Graph {
                     }
                     let counters = &self.counters.nodes[i];
                     counters.packets_in.add(self.scratch.len() as u64);
+                    calls += 1;
+                    let mut over = calls > self.budget;
+                    for pkt in self.scratch.iter_mut() {
+                        pkt.meta.hops = pkt.meta.hops.saturating_add(1);
+                        over |= pkt.meta.hops > HOP_LIMIT;
+                    }
+                    if over {
+                        let all = calls > self.budget;
+                        hop_limit(
+                            &mut self.scratch,
+                            all,
+                            pool,
+                            counters,
+                            n,
+                            &mut self.trace,
+                            now,
+                        );
+                        if self.scratch.is_empty() {
+                            continue;
+                        }
+                    }
                     let mut ctx = Ctx {
                         now,
                         wires: &self.node_wires[i],
@@ -825,6 +898,113 @@ mod tests {
         g.poll_port(PortId(1), &mut pool, Timestamp::ZERO);
         assert_eq!(c.ports[1].drops.get(DropReason::Unwired), 1);
         assert_eq!(c.total_drops(), 4);
+    }
+
+    /// Floods like a switch that has learned nothing: a copy of every packet out of every
+    /// other wired gate.
+    struct Flood;
+
+    impl Node for Flood {
+        fn kind(&self) -> &'static str {
+            "flood"
+        }
+
+        fn process(&mut self, input: Gate, batch: &mut Batch, ctx: &mut Ctx<'_>) {
+            for pkt in batch.drain() {
+                for g in (0..ctx.gates() as u16).map(Gate) {
+                    if g != input && ctx.is_wired(g) {
+                        match ctx.clone_packet(&pkt) {
+                            Some(copy) => ctx.emit(g, copy),
+                            None => ctx.count_drop(DropReason::NoBuffers),
+                        }
+                    }
+                }
+                ctx.consume(pkt);
+            }
+        }
+    }
+
+    /// Free what the dataplane sent to `peer` back to `pool`; how many.
+    fn give_back(peer: &RingPeer, pool: &mut Pool) -> usize {
+        std::iter::from_fn(|| peer.recv_packet())
+            .map(|p| pool.free(p))
+            .count()
+    }
+
+    /// Two flooding nodes with a port each (on gate 0) and `wires` wires between them (gates
+    /// 1..=wires of each).
+    fn flood_loop(wires: u16) -> (Graph, RingPeer, RingPeer) {
+        let mut b = GraphBuilder::new();
+        let (pa, a) = RingPort::new(4096);
+        let (pb, bb) = RingPort::new(4096);
+        let x = b.add_node("x", 1 + usize::from(wires), Box::new(Flood));
+        let y = b.add_node("y", 1 + usize::from(wires), Box::new(Flood));
+        let ia = b.add_port("a", Box::new(pa));
+        let ib = b.add_port("b", Box::new(pb));
+        b.connect(Endpoint::Port(ia), Endpoint::Node(x, Gate(0)))
+            .expect("wire a");
+        b.connect(Endpoint::Port(ib), Endpoint::Node(y, Gate(0)))
+            .expect("wire b");
+        for w in 1..=wires {
+            b.connect(Endpoint::Node(x, Gate(w)), Endpoint::Node(y, Gate(w)))
+                .expect("loop wire");
+        }
+        (b.build(WorkerId(0)), a, bb)
+    }
+
+    #[test]
+    fn a_broadcast_round_a_loop_dies_at_the_hop_limit() {
+        let (mut g, a, b) = flood_loop(2);
+        let mut pool = Pool::new(256);
+        assert!(a.send(&frame(1)));
+        // Without a hop limit this call never returns: each of the two copies x floods goes
+        // round x -> y -> x for ever.
+        assert_eq!(g.poll_port(PortId(0), &mut pool, Timestamp::ZERO), 1);
+        let c = g.counters().clone();
+        let hop_drops =
+            c.nodes[0].drops.get(DropReason::HopLimit) + c.nodes[1].drops.get(DropReason::HopLimit);
+        assert_eq!(hop_drops, 2, "each circulating copy is dropped once");
+        assert_eq!(c.total_drops(), 2, "and nothing else is");
+        // Each copy entered HOP_LIMIT nodes: y (odd hops) sent one to b each time, x (even
+        // hops after the first) one to a.
+        let limit = usize::from(HOP_LIMIT);
+        assert_eq!(give_back(&b, &mut pool), limit);
+        assert_eq!(give_back(&a, &mut pool), limit - 2);
+        assert_eq!(pool.available(), 256, "every buffer is back");
+    }
+
+    #[test]
+    fn a_loop_that_multiplies_copies_ends_within_the_run_budget() {
+        // Three wires: every copy comes back as two, so the hop limit alone would allow
+        // about 2^32 node calls; the run's budget ends it.
+        let (mut g, a, b) = flood_loop(3);
+        let mut pool = Pool::new(1024);
+        assert!(a.send(&frame(1)));
+        assert_eq!(g.poll_port(PortId(0), &mut pool, Timestamp::ZERO), 1);
+        let c = g.counters().clone();
+        let calls = c.nodes[0].packets_in.get() + c.nodes[1].packets_in.get();
+        let ends = 2 + 2 * 4;
+        assert!(c.nodes[0].drops.get(DropReason::HopLimit) > 0);
+        assert!(c.nodes[1].drops.get(DropReason::HopLimit) > 0);
+        // Packets in, not calls, are counted: at most a burst per call within the budget.
+        assert!(calls <= (ends * usize::from(HOP_LIMIT) * crate::BURST) as u64 + 10_000);
+        give_back(&a, &mut pool);
+        give_back(&b, &mut pool);
+        assert_eq!(pool.available(), 1024, "every buffer is back");
+    }
+
+    #[test]
+    fn the_hop_count_starts_at_zero_for_every_received_packet() {
+        // A packet that went round before (a hop count from a previous run) starts afresh.
+        let (mut g, a, b) = two_ports(true);
+        let mut pool = Pool::new(16);
+        let mut pkt = Packet::from_bytes(&frame(1)).expect("fits");
+        pkt.meta.hops = HOP_LIMIT;
+        g.inject(PortId(0), pkt, &mut pool, Timestamp::ZERO);
+        assert!(a.send(&frame(1)));
+        g.poll_port(PortId(0), &mut pool, Timestamp::ZERO);
+        assert_eq!(b.recv_all().len(), 2);
+        assert_eq!(g.counters().total_drops(), 0);
     }
 
     #[test]

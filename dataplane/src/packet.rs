@@ -26,7 +26,18 @@ pub struct Meta {
     /// need not parse again. Copies inherit it; receiving and every change of the frame's
     /// extent ([`Packet::set_len`], [`Packet::push_front`], ...) clear it.
     pub offsets: Offsets,
+    /// Nodes the packet has entered in this graph run: the graph adds one as it hands the
+    /// packet to a node and drops it as [`DropReason::HopLimit`](crate::DropReason::HopLimit)
+    /// past [`HOP_LIMIT`]. Receiving sets it to 0; copies inherit it, so a broadcast going
+    /// round a loop of switches dies out however often it is flooded. (One byte that fits
+    /// in the padding: the handle stays three words.)
+    pub hops: u8,
 }
+
+/// The most nodes a packet may enter in one graph run. A path through a loop-free topology
+/// is far shorter (a chain of 32 functions is already unusual); a packet that needs more
+/// is going round a loop.
+pub const HOP_LIMIT: u8 = 32;
 
 /// What the first parser of a frame found, carried so later nodes reuse it: four bytes the
 /// dataplane only stores and clears. `functions::wire::classify` writes and reads them and
@@ -314,6 +325,8 @@ mod tests {
     #[test]
     fn metadata_stays_small() {
         assert!(std::mem::size_of::<Meta>() <= 16);
+        // The hop count lives in what was padding.
+        assert_eq!(std::mem::size_of::<Meta>(), 12);
         assert_eq!(std::mem::size_of::<Offsets>(), 4);
     }
 

@@ -11,8 +11,10 @@
 //! - TCP, with the states Linux names: SYN sent, SYN received, established, FIN wait (one
 //!   side closed), last ACK (both closed), TIME_WAIT, and close (after a RST). A connection
 //!   starts only with a SYN; other segments without a connection are *invalid*. A SYN on a
-//!   closed or TIME_WAIT connection opens it anew. Sequence numbers are not checked (no
-//!   window tracking).
+//!   closed or TIME_WAIT connection opens it anew. There is no full window tracking, but
+//!   the end of what each side sent is kept, and a RST is accepted only if its sequence
+//!   number is within [`RST_WINDOW`] of it ([`Conntrack::segment`]; RFC 5961's idea): a
+//!   blind attacker cannot close a connection without guessing it.
 //! - UDP, by addresses and ports; ICMP echo by identifier (a request carries it as its
 //!   source port, a reply as its destination port, so a reply's tuple is the reverse of
 //!   its request's and a request never matches a reply); any other protocol by addresses
@@ -219,6 +221,10 @@ impl TcpState {
     }
 }
 
+/// How far from the end of what a side sent (either way) the sequence number of a RST from
+/// it may be: 64 KiB, the largest window without window scaling (which is not tracked).
+pub const RST_WINDOW: u32 = 65_535;
+
 /// TCP flag bits.
 pub mod tcp_flags {
     /// FIN.
@@ -245,6 +251,11 @@ pub struct Entry<T> {
     pub seen_reply: bool,
     /// FIN seen, by direction.
     fin: [bool; 2],
+    /// TCP: the sequence number after the last segment seen, by direction (valid once
+    /// `seq_seen`).
+    next: [u32; 2],
+    /// TCP: a segment was seen in that direction since the connection (re)opened.
+    seq_seen: [bool; 2],
     /// The owner's data (a NAT's port binding).
     pub data: T,
     live: bool,
@@ -258,6 +269,8 @@ impl<T: Default> Default for Entry<T> {
             tcp: TcpState::None,
             seen_reply: false,
             fin: [false; 2],
+            next: [0; 2],
+            seq_seen: [false; 2],
             data: T::default(),
             live: false,
         }
@@ -309,6 +322,8 @@ pub struct ConntrackStats {
     pub evicted: u64,
     /// New connections refused because the table was full.
     pub full: u64,
+    /// TCP RSTs refused because their sequence number was out of the window.
+    pub blind_rst: u64,
 }
 
 /// The tuple index: open addressing with linear probing over a power-of-two array at most
@@ -605,6 +620,8 @@ impl<T: Copy + Default> Conntrack<T> {
             tcp,
             seen_reply: false,
             fin: [false; 2],
+            next: [0; 2],
+            seq_seen: [false; 2],
             data,
             live: true,
         };
@@ -635,6 +652,36 @@ impl<T: Copy + Default> Conntrack<T> {
         } else {
             CtState::New
         }
+    }
+
+    /// [`update`](Self::update) for a packet of flow `f`, checking a TCP RST against the
+    /// sequence numbers seen: a RST from a side whose segments were seen is accepted only if
+    /// its sequence number is within [`RST_WINDOW`] of the end of what that side sent.
+    /// Otherwise (a blind RST) nothing changes and `None` is returned: the caller drops the
+    /// packet as invalid. Other TCP segments move their side's end forward.
+    #[inline]
+    pub fn segment(&mut self, idx: u32, dir: Dir, f: &Flow, now: Timestamp) -> Option<CtState> {
+        if f.tuple.proto != PROTO_TCP {
+            return Some(self.update(idx, dir, f.flags, now));
+        }
+        let d = dir as usize;
+        let e = &self.entries[idx as usize];
+        if f.flags & RST != 0 {
+            let off = f.seq.wrapping_sub(e.next[d]) as i32;
+            if e.seq_seen[d] && off.unsigned_abs() > RST_WINDOW {
+                self.stats.blind_rst += 1;
+                return None;
+            }
+            return Some(self.update(idx, dir, f.flags, now));
+        }
+        let state = self.update(idx, dir, f.flags, now);
+        let e = &mut self.entries[idx as usize];
+        let end = f.seq.wrapping_add(f.seg_len);
+        if !e.seq_seen[d] || (end.wrapping_sub(e.next[d]) as i32) > 0 {
+            e.next[d] = end;
+            e.seq_seen[d] = true;
+        }
+        Some(state)
     }
 
     /// Remove connection `idx`, handing it to `on_remove` first.
@@ -750,6 +797,7 @@ fn tcp_step<T>(e: &mut Entry<T>, dir: Dir, flags: u8) {
         (TimeWait | Close, Dir::Orig) if syn && !ack => {
             // The port is used again: a new connection on the same tuples.
             e.fin = [false; 2];
+            e.seq_seen = [false; 2];
             e.seen_reply = false;
             SynSent
         }
@@ -796,6 +844,11 @@ pub struct Flow {
     pub total: usize,
     /// TCP flags (0 for other protocols).
     pub flags: u8,
+    /// TCP sequence number (0 for other protocols).
+    pub seq: u32,
+    /// TCP: the sequence space the segment takes (payload bytes, plus one for a SYN and
+    /// one for a FIN); 0 for other protocols.
+    pub seg_len: u32,
     /// ICMP kind and, for an error, its type.
     pub icmp: IcmpKind,
     /// ICMP type (0 if not ICMP).
@@ -884,12 +937,13 @@ pub fn flow(frame: &[u8], h: &Headers, zone: u8) -> Result<Flow, FlowError> {
     let l4 = ip.payload();
     let (sport, dport, icmp, icmp_type) =
         ports(l4, proto).ok_or(FlowError::Bad(DropReason::Runt))?;
-    let flags = if proto == PROTO_TCP {
-        TcpPacket::new_checked(l4)
-            .map_err(|_| FlowError::Bad(DropReason::Runt))?
-            .flags()
+    let (flags, seq, seg_len) = if proto == PROTO_TCP {
+        let t = TcpPacket::new_checked(l4).map_err(|_| FlowError::Bad(DropReason::Runt))?;
+        let flags = t.flags();
+        let ends = u32::from(flags & SYN != 0) + u32::from(flags & FIN != 0);
+        (flags, t.seq_number(), t.payload().len() as u32 + ends)
     } else {
-        0
+        (0, 0, 0)
     };
     let tuple = Tuple {
         src: ip.src_addr(),
@@ -925,6 +979,8 @@ pub fn flow(frame: &[u8], h: &Headers, zone: u8) -> Result<Flow, FlowError> {
         ihl,
         total,
         flags,
+        seq,
+        seg_len,
         icmp,
         icmp_type,
         inner,
@@ -1106,6 +1162,50 @@ mod tests {
         assert_eq!(st(&c), TcpState::Close);
         assert_eq!(c.entry(idx).expires, t(17), "tcp_close");
         assert_eq!(TcpState::Close.name(), "CLOSE");
+    }
+
+    /// A TCP segment of flow `o` (or its reply) as [`parse`] reads it.
+    fn seg(tuple: Tuple, flags: u8, seq: u32, payload: u32) -> Flow {
+        Flow {
+            tuple,
+            l3: 14,
+            ihl: 20,
+            total: 40 + payload as usize,
+            flags,
+            seq,
+            seg_len: payload + u32::from(flags & SYN != 0) + u32::from(flags & FIN != 0),
+            icmp: IcmpKind::None,
+            icmp_type: 0,
+            inner: None,
+        }
+    }
+
+    #[test]
+    fn a_blind_rst_out_of_the_window_leaves_an_established_connection_open() {
+        let mut c = ct(8);
+        let o = tup(1000);
+        let r = o.reverse(1);
+        let idx = c.insert(o, r, SYN, 0, t(0), &mut none).expect("insert");
+        let step = |c: &mut Conntrack<u8>, dir, f: &Flow| c.segment(idx, dir, f, t(1));
+        assert!(step(&mut c, Dir::Reply, &seg(r, SYN | ACK, 5_000, 0)).is_some());
+        assert!(step(&mut c, Dir::Orig, &seg(o, ACK, 1_001, 0)).is_some());
+        assert!(step(&mut c, Dir::Orig, &seg(o, ACK, 1_001, 100)).is_some());
+        assert!(step(&mut c, Dir::Reply, &seg(r, ACK, 5_001, 1_000)).is_some());
+        assert_eq!(c.entry(idx).tcp, TcpState::Established);
+        // A blind RST with a sequence number far from either side's: refused, nothing
+        // changes.
+        for (dir, tuple) in [(Dir::Orig, o), (Dir::Reply, r)] {
+            assert_eq!(step(&mut c, dir, &seg(tuple, RST, 0x8000_0000, 0)), None);
+            assert_eq!(c.entry(idx).tcp, TcpState::Established);
+        }
+        assert_eq!(c.stats.blind_rst, 2);
+        // Just past the window from the server's end (6_001): still refused.
+        let far = 6_001 + RST_WINDOW + 1;
+        assert_eq!(step(&mut c, Dir::Reply, &seg(r, RST, far, 0)), None);
+        assert_eq!(c.entry(idx).tcp, TcpState::Established);
+        // The server's RST at its next sequence number closes the connection.
+        assert!(step(&mut c, Dir::Reply, &seg(r, RST | ACK, 6_001, 0)).is_some());
+        assert_eq!(c.entry(idx).tcp, TcpState::Close);
     }
 
     #[test]

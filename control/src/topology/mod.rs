@@ -845,6 +845,37 @@ fn two_sided(w: &Wiring) -> Option<[&str; 2]> {
     }
 }
 
+/// The functions on the path from `from` to `to` through the wires of `adjacent` (a forest:
+/// at most one path), in order, and the links it takes.
+fn path(adjacent: &[Vec<(usize, usize)>], from: usize, to: usize) -> (Vec<usize>, Vec<usize>) {
+    // Breadth first from `from`, remembering how each function was reached.
+    let mut came: Vec<Option<(usize, usize)>> = vec![None; adjacent.len()];
+    let mut seen = vec![false; adjacent.len()];
+    let mut queue = std::collections::VecDeque::from([from]);
+    seen[from] = true;
+    while let Some(f) = queue.pop_front() {
+        if f == to {
+            break;
+        }
+        for &(n, link) in &adjacent[f] {
+            if !seen[n] {
+                seen[n] = true;
+                came[n] = Some((f, link));
+                queue.push_back(n);
+            }
+        }
+    }
+    let (mut names, mut links) = (vec![to], Vec::new());
+    let mut at = to;
+    while let Some((prev, link)) = came[at] {
+        links.push(link);
+        names.push(prev);
+        at = prev;
+    }
+    names.reverse();
+    (names, links)
+}
+
 /// How a registered kind reports problems with a function's settings: at the key below
 /// `functions.NAME`, serde's messages worded as the loader words its own.
 struct KindReport<'v, 'a> {
@@ -1061,6 +1092,10 @@ impl Validator<'_> {
         let hosts = self.hosts(&raw, &ports);
         let functions = self.functions(&raw);
         let links = self.links(&raw, &ports, &functions);
+        if self.errors.is_empty() {
+            // Every link was kept, so `links[i]` is the file's `links[i]`.
+            self.loops(&links, &functions);
+        }
         self.addresses(&hosts);
         self.macs(&ports);
         let metrics = self.metrics(raw.metrics.as_ref());
@@ -1517,6 +1552,79 @@ impl Validator<'_> {
             self.gates_linked(&f.name, &f.settings, &att_used);
         }
         links
+    }
+
+    /// Refuse links that close a loop of functions that pass a broadcast on: those that
+    /// flood ([`Spec::floods`](nfv_functions::kind::Spec::floods): switches) and those that
+    /// pass frames between two gates ([`Wiring::through`]: a firewall, NAT or mirror between
+    /// switches passes ARP broadcasts on, so it is part of the loop). nfv has no spanning
+    /// tree: such a loop would carry a broadcast round for ever (the dataplane's hop limit
+    /// contains it, dropping the traffic). Each wire between two such ends joins them; the
+    /// wire that joins two already connected is reported, with every link of the loop.
+    /// Every gate of a pass-through function counts: a mirror's `monitor` gets a copy of
+    /// what crosses it, so a monitor linked back to the segment brings broadcasts round
+    /// again. (A mirror that copies one direction only, looped through its other gate and
+    /// its monitor, is refused although copies would not come round: a rare, odd case.)
+    fn loops(&mut self, links: &[Link], functions: &[Function]) {
+        let index: HashMap<&str, usize> = functions
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.name.as_str(), i))
+            .collect();
+        // The function a link end belongs to, if a broadcast crosses it there.
+        let carrier = |end: &LinkEnd| -> Option<usize> {
+            let LinkEnd::Function { name, .. } = end else {
+                return None;
+            };
+            let i = *index.get(name.as_str())?;
+            let spec = &functions[i].settings.0;
+            (spec.floods() || spec.wiring().through.is_some()).then_some(i)
+        };
+        let mut root: Vec<usize> = (0..functions.len()).collect();
+        fn find(root: &mut [usize], mut i: usize) -> usize {
+            while root[i] != i {
+                root[i] = root[root[i]];
+                i = root[i];
+            }
+            i
+        }
+        // The wires kept so far: (function, neighbour, link index).
+        let mut adjacent: Vec<Vec<(usize, usize)>> = vec![Vec::new(); functions.len()];
+        for (li, link) in links.iter().enumerate() {
+            for pair in link.ends.windows(2) {
+                let (Some(u), Some(v)) = (carrier(&pair[0]), carrier(&pair[1])) else {
+                    continue;
+                };
+                let (ru, rv) = (find(&mut root, u), find(&mut root, v));
+                if ru != rv {
+                    root[ru] = rv;
+                    adjacent[u].push((v, li));
+                    adjacent[v].push((u, li));
+                    continue;
+                }
+                // Already connected: the path from u to v through the kept wires, plus this.
+                let (names, mut on_loop) = path(&adjacent, u, v);
+                on_loop.push(li);
+                on_loop.sort_unstable();
+                on_loop.dedup();
+                let names = names
+                    .iter()
+                    .map(|&i| format!("`{}`", functions[i].name))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let list = on_loop
+                    .iter()
+                    .map(|l| format!("links[{l}]"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                self.error(
+                    format!("links[{li}]"),
+                    format!(
+                        "this link closes a loop through {names}: a broadcast a switch floods would go round it for ever (a firewall, NAT or mirror on the way passes broadcasts on); nfv has no spanning tree: remove one of these links: {list}"
+                    ),
+                );
+            }
+        }
     }
 
     /// Check one link end naming a nat or firewall `head` (of kind `k`) and record the sides

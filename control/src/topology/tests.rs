@@ -810,3 +810,77 @@ fn every_broken_fixture_gives_its_expected_error() {
     }
     assert!(n >= 10, "only {n} fixtures");
 }
+
+/// Two null ports, `a` (linked to `s1` in `links[0]`) and `t`, the given functions, and
+/// `links` from `links[1]` on; and the line of `links[0]`.
+fn looped(functions: &str, links: &str) -> (String, usize) {
+    let head = format!("name: x\nports:\n  a: {{ kind: null }}\n  t: {{ kind: null }}\nfunctions:\n{functions}links:\n");
+    let line = head.lines().count() + 1;
+    (format!("{head}  - [a, s1]\n{links}"), line)
+}
+
+#[test]
+fn a_loop_of_switches_is_refused_at_the_link_that_closes_it() {
+    const SPANNING: &str = "nfv has no spanning tree: remove one of these links";
+    const SWITCHES: &str =
+        "  s1: { kind: switch }\n  s2: { kind: switch }\n  s3: { kind: switch }\n";
+    let all = format!("{SWITCHES}  fw: {{ kind: firewall }}\n  m: {{ kind: mirror }}\n");
+    // A tree of switches, a firewall and a mirror loads.
+    let (tree, _) = looped(
+        &all,
+        "  - [t, m.monitor]\n  - [s1, m, s2]\n  - [s2, fw, s3]\n",
+    );
+    if let Err(e) = load(&tree) {
+        panic!("a tree loads: {}", list(&e));
+    }
+    let check = |functions: &str, links: &str, at: usize, through: &str, on_loop: &str| {
+        let (text, line) = looped(functions, links);
+        let message = format!("this link closes a loop through {through}: a broadcast a switch floods would go round it for ever (a firewall, NAT or mirror on the way passes broadcasts on); {SPANNING}: {on_loop}");
+        assert_error(&text, line + at, &format!("links[{at}]"), &message);
+    };
+    let two = "  s1: { kind: switch }\n  s2: { kind: switch }\n";
+    // Two links between the same two switches.
+    check(
+        two,
+        "  - [t, s2]\n  - [s1, s2]\n  - [s2, s1]\n",
+        3,
+        "`s2`, `s1`",
+        "links[2], links[3]",
+    );
+    // A switch linked to itself through two of its attachments.
+    let attachments =
+        "  s1:\n    kind: switch\n    attachments: { x: { vlan: 1 }, y: { vlan: 1 } }\n";
+    check(
+        attachments,
+        "  - [t, s1]\n  - [s1.x, s1.y]\n",
+        2,
+        "`s1`",
+        "links[2]",
+    );
+    // A ring of three switches, named with every link on it.
+    let ring = "  - [t, s3]\n  - [s1, s2]\n  - [s2, s3]\n  - [s3, s1]\n";
+    check(
+        SWITCHES,
+        ring,
+        4,
+        "`s3`, `s2`, `s1`",
+        "links[2], links[3], links[4]",
+    );
+    // A firewall (or NAT) between the switches passes broadcasts on: the same loop.
+    let fw = format!("{two}  fw: {{ kind: firewall }}\n");
+    let through_fw = "  - [t, s2]\n  - [s1, fw, s2]\n  - [s1, s2]\n";
+    check(&fw, through_fw, 3, "`s1`, `fw`, `s2`", "links[2], links[3]");
+    let sides = "  - [t, s2]\n  - [s1, fw.inside]\n  - [fw.outside, s2]\n  - [s2, s1]\n";
+    check(
+        &fw,
+        sides,
+        4,
+        "`s2`, `fw`, `s1`",
+        "links[2], links[3], links[4]",
+    );
+    // A mirror's monitor gets a copy of what crosses it: linked back to the segment, each
+    // broadcast comes round again (and is copied again).
+    let m = format!("{two}  m: {{ kind: mirror }}\n");
+    let monitor = "  - [t, s2]\n  - [s1, m, s2]\n  - [m.monitor, s1]\n";
+    check(&m, monitor, 3, "`m`, `s1`", "links[2], links[3]");
+}

@@ -254,6 +254,7 @@ use crate::conntrack::{
 };
 use crate::ip::{self, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use crate::router::icmp;
+use crate::router::icmp::RateLimit;
 use crate::wire::ipv4::Ipv4Repr;
 use crate::wire::{self, EthernetFrame, Ipv4Packet, TcpPacket, ETH_HEADER_LEN, L3};
 
@@ -332,7 +333,9 @@ impl RuleSet {
 /// rule counts its hits. An allowed new packet starts a tracked connection; when the table
 /// is full it is dropped (`conntrack_full`). `drop` is `fw_denied`; `reject` is
 /// `fw_rejected`, and the sender gets a TCP RST (for TCP) or an ICMP port unreachable, from
-/// the address it was sending to. ARP passes; other non-IPv4 frames (IPv6 among them) are
+/// the address it was sending to, within [`REJECT_RATE`] answers a second (bursts of
+/// [`REJECT_BURST`]): past it the packet is still `fw_rejected`, unanswered, so a flood of
+/// rejected packets cannot make the firewall send as many. ARP passes; other non-IPv4 frames (IPv6 among them) are
 /// `fw_denied`: this firewall filters IPv4 only and lets nothing through it cannot filter.
 ///
 /// Tables ([`Node::show`]): `conntrack`, the tracked connections (see
@@ -342,6 +345,8 @@ impl RuleSet {
 /// [`Rule::describe`]; `default` for the default), `action` (`allow`, `drop`, `reject`) and
 /// `hits` (packets it decided).
 pub struct Firewall {
+    /// The answers `reject` may send.
+    rejects: RateLimit,
     inbound: RuleSet,
     outbound: RuleSet,
     ct: Conntrack<()>,
@@ -361,6 +366,7 @@ impl Firewall {
             rejects_sent: Counter::default(),
         };
         Firewall {
+            rejects: RateLimit::new(REJECT_RATE, REJECT_BURST),
             inbound: cfg.inbound,
             outbound: cfg.outbound,
             ct: Conntrack::new(cfg.max_connections, cfg.timeouts),
@@ -396,9 +402,11 @@ impl Firewall {
             };
         }
         match self.ct.lookup_hashed(&f.tuple, hash, now, &mut |_| {}) {
-            Some((idx, dir)) => match self.ct.update(idx, dir, f.flags, now) {
-                CtState::Established => (StateSet::ESTABLISHED, false),
-                _ => (StateSet::NEW, false),
+            Some((idx, dir)) => match self.ct.segment(idx, dir, f, now) {
+                Some(CtState::Established) => (StateSet::ESTABLISHED, false),
+                Some(_) => (StateSet::NEW, false),
+                // A RST out of the window (a blind reset): invalid, the connection stays.
+                None => (StateSet::INVALID, false),
             },
             None if conntrack::may_open(f) => (StateSet::NEW, true),
             None => (StateSet::INVALID, false),
@@ -476,7 +484,7 @@ impl Firewall {
             }
             Action::Drop => Verdict::Drop(DropReason::FwDenied),
             Action::Reject => {
-                if reject_in_place(pkt, &view) {
+                if self.rejects.allow(now) && reject_in_place(pkt, &view) {
                     self.stats.rejects_sent.add(1);
                     Verdict::Reject
                 } else {
@@ -486,6 +494,12 @@ impl Firewall {
         }
     }
 }
+
+/// Answers (TCP RSTs, ICMP port unreachables) a firewall's `reject` sends a second at
+/// most, as Linux's `icmp_msgs_per_sec`.
+pub const REJECT_RATE: u32 = 1000;
+/// The burst of answers allowed at once (Linux's `icmp_msgs_burst`).
+pub const REJECT_BURST: u32 = 50;
 
 /// What happens to a packet.
 enum Verdict {
@@ -986,6 +1000,39 @@ mod tests {
         assert_eq!((seg.header_len(), seg.flags()), (20, RST | ACK));
         assert_eq!((seg.window(), seg.urgent()), (0, 0));
         assert!(seg.payload().is_empty());
+    }
+
+    #[test]
+    fn a_flood_of_rejected_packets_gets_answers_within_the_rate_limit() {
+        let cfg = FirewallConfig {
+            outbound: RuleSet {
+                default: Action::Reject,
+                rules: Vec::new(),
+            },
+            ..FirewallConfig::default()
+        };
+        let (mut h, st) = harness(cfg);
+        let mut answers = 0;
+        for i in 0..1000u16 {
+            let syn = tcp_seq(IN, 1000 + i, OUT, 80, SYN, 5000, 0, b"");
+            let got = send(&mut h, 0, &syn, t(10));
+            assert!(got[1].is_empty(), "nothing passes");
+            answers += got[0].len();
+        }
+        assert_eq!(answers, REJECT_BURST as usize, "a burst's worth at once");
+        assert_eq!(
+            h.node_drops(DropReason::FwRejected),
+            1000,
+            "each is rejected"
+        );
+        assert_eq!(st.rejects_sent.get(), u64::from(REJECT_BURST));
+        // A millisecond later, one more token (1000 a second).
+        let later = t(11);
+        let got = send(&mut h, 0, &tcp_seq(IN, 9, OUT, 80, SYN, 1, 0, b""), later);
+        assert_eq!(got[0].len(), 1);
+        let got = send(&mut h, 0, &tcp_seq(IN, 9, OUT, 80, SYN, 1, 0, b""), later);
+        assert!(got[0].is_empty());
+        assert_eq!(h.pool().available(), h.pool().size());
     }
 
     #[test]

@@ -178,6 +178,15 @@ pub trait Spec: Debug + Send + Sync + SpecBase {
         None
     }
 
+    /// True if the node floods: sends a frame it has no single destination for (a
+    /// broadcast, an unknown unicast) out of every other gate, as a switch does. nfv has no
+    /// spanning tree, so `nfv-control` refuses links that close a loop of flooding functions
+    /// (directly, or through the two gates of pass-through functions, [`Wiring::through`],
+    /// which pass broadcasts on). False (the default) for every other kind.
+    fn floods(&self) -> bool {
+        false
+    }
+
     /// Add a gate for a bare mention (only called when [`Wiring::grows`]); its index.
     fn add_gate(&mut self) -> u16 {
         0

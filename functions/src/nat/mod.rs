@@ -473,7 +473,11 @@ impl Nat {
                 }
             }
         };
-        self.ct.update(idx, dir, f.flags, now);
+        if self.ct.segment(idx, dir, f, now).is_none() {
+            // A RST out of the window (a blind reset): the session stays, the RST goes no
+            // further.
+            return Err(DropReason::NatNoSession);
+        }
         let e = self.ct.entry(idx);
         let to = e.tuple[dir.other() as usize].reverse(0);
         let kind = e.data.kind;

@@ -255,6 +255,11 @@ impl Spec for SwitchSpec {
         }
     }
 
+    /// A switch floods broadcasts, multicast and unknown unicast.
+    fn floods(&self) -> bool {
+        true
+    }
+
     fn build(&self, _at: &BuildContext<'_>) -> Result<Built, String> {
         let sw = Switch::new(self.config());
         let stats = sw.stats();
