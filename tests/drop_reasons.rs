@@ -699,9 +699,10 @@ fn queue_full() {
 fn hop_limit() {
     // Two switches wired twice (attachments 1 and 2 of each), a ring port on attachment 0 of
     // each: a loop the loader refuses, built in code. One broadcast: the copy each switch
-    // sends round the loop comes back as one copy at every turn, until it has entered
-    // HOP_LIMIT nodes (x at odd hops, y at even ones); the run then ends, with both
-    // circulating copies dropped as they would enter x for the 17th time.
+    // sends round the loop comes back as one copy at every turn. Once the run has made one
+    // node call per wire end (8 here: two ports, three gates on each switch), hops are
+    // counted, and each circulating copy is dropped as it would enter its HOP_LIMIT+1st
+    // node after that: one at x, one at y.
     let mut nb = NetBuilder::new();
     let (x, y) = (nb.node(3, switch(access(3))), nb.node(3, switch(access(3))));
     let (a, b) = (nb.ring(1024), nb.ring(1024));
@@ -712,18 +713,23 @@ fn hop_limit() {
     }
     let mut net = nb.build(256);
     net.send1(0, &eth(BCAST, mac(1), None), T0);
-    assert_drops(net.counters(), DropReason::HopLimit, &[(At::Node(0), 2)]);
+    assert_drops(
+        net.counters(),
+        DropReason::HopLimit,
+        &[(At::Node(0), 1), (At::Node(1), 1)],
+    );
     let limit = usize::from(nfv_dataplane::HOP_LIMIT);
     let out = net.recv_each();
+    // The calls alternate x, y: 4 of the first 8 are y's, then HOP_LIMIT more hops.
     assert_eq!(
         out[1].len(),
-        limit,
-        "y sent b a copy of each at hops 2, 4, .. 32"
+        4 + limit,
+        "y sent b a copy at each of its calls"
     );
     assert_eq!(
         out[0].len(),
-        limit - 2,
-        "x sent a one of each at hops 3, 5, .. 31"
+        3 + limit,
+        "x sent a a copy at each of its calls but the first"
     );
 }
 

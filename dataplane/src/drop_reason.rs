@@ -83,8 +83,8 @@ pub enum DropReason {
     /// receive buffers) cannot hold the frame; or the ring's available index claims more
     /// entries than the ring has, so it cannot move. The chain goes back used with length 0.
     GuestBadChain,
-    /// The packet had already entered [`HOP_LIMIT`](crate::packet::HOP_LIMIT) nodes in one
-    /// graph run, or the run had used up its work budget: it was going round a loop of
+    /// The packet had entered [`HOP_LIMIT`](crate::packet::HOP_LIMIT) more nodes after its
+    /// graph run began counting hops, or the run had used up its work budget: it was going round a loop of
     /// switches (two links between the same switches, a ring), which nfv contains because it
     /// has no spanning tree. Counted at the node it was about to enter.
     HopLimit,

@@ -18,9 +18,11 @@
 //! switches flood round a loop (two links between the same two switches, a ring) would
 //! otherwise circulate for ever inside one run. Two bounds contain it, both checked once
 //! per node call or per packet entering a node, never allocating:
-//! - a hop count per packet ([`Meta::hops`](crate::Meta::hops)): a packet entering its
-//!   [`HOP_LIMIT`]+1st node in one run is dropped as [`DropReason::HopLimit`]. This bounds
-//!   any one packet's path, and the copies a switch makes inherit the count;
+//! - a hop count per packet ([`Meta::hops`](crate::Meta::hops)), counted once a run has made
+//!   more node calls than the graph has wire ends (what no loop-free run needs, so a normal
+//!   run pays one compare per node call): a packet then entering [`HOP_LIMIT`]+1 more nodes
+//!   is dropped as [`DropReason::HopLimit`]. This bounds any one packet's path, and the
+//!   copies a switch makes inherit the count;
 //! - a budget of node calls per run ([`Graph::run`]): a loop with more than one flooding
 //!   branch (three links between two switches) turns every copy into two at each turn, so
 //!   the hop limit alone still allows about 2^[`HOP_LIMIT`] calls. Past
@@ -361,6 +363,7 @@ impl GraphBuilder {
             node_wires: self.node_wires,
             queues,
             scratch: Batch::new(),
+            ends: ends.max(1),
             budget: ends.max(1) * usize::from(HOP_LIMIT),
             counters,
             trace: None,
@@ -389,6 +392,8 @@ pub struct Graph {
     node_wires: Vec<Vec<Option<Endpoint>>>,
     queues: Queues,
     scratch: Batch,
+    /// Wire ends: node calls a run makes before it counts hops (see the module doc).
+    ends: usize,
     /// Node calls one run may make ([`HOP_LIMIT`] per wire end) before what is still queued
     /// for nodes is dropped (see the module doc).
     budget: usize,
@@ -431,8 +436,8 @@ fn observe(
     }
 }
 
-/// Drop the packets of `batch` (queued for node `node`) that are past the hop limit, or all
-/// of them if `all`, as [`DropReason::HopLimit`]; the rest stay in order.
+/// Count a hop for every packet of `batch` (queued for node `node`) and drop those past the
+/// hop limit, or all of them if `all`, as [`DropReason::HopLimit`]; the rest stay in order.
 #[cold]
 #[inline(never)]
 fn hop_limit(
@@ -444,7 +449,10 @@ fn hop_limit(
     trace: &mut Option<Box<Trace>>,
     now: Timestamp,
 ) {
-    for pkt in batch.take_if(|p| all || p.meta.hops > HOP_LIMIT) {
+    for pkt in batch.take_if(|p| {
+        p.meta.hops = p.meta.hops.saturating_add(1);
+        all || p.meta.hops > HOP_LIMIT
+    }) {
         counters.drops.add(DropReason::HopLimit, 1);
         if pkt.meta.trace != 0 {
             if let Some(t) = trace.as_deref_mut() {
@@ -691,16 +699,13 @@ impl Graph {
                     let counters = &self.counters.nodes[i];
                     counters.packets_in.add(self.scratch.len() as u64);
                     calls += 1;
-                    let mut over = calls > self.budget;
-                    for pkt in self.scratch.iter_mut() {
-                        pkt.meta.hops = pkt.meta.hops.saturating_add(1);
-                        over |= pkt.meta.hops > HOP_LIMIT;
-                    }
-                    if over {
-                        let all = calls > self.budget;
+                    // A loop-free run calls each wire end's node a few times at most; only a
+                    // run past one call per wire end counts hops (one compare per call
+                    // otherwise).
+                    if calls > self.ends {
                         hop_limit(
                             &mut self.scratch,
-                            all,
+                            calls > self.budget,
                             pool,
                             counters,
                             n,
@@ -965,11 +970,13 @@ mod tests {
             c.nodes[0].drops.get(DropReason::HopLimit) + c.nodes[1].drops.get(DropReason::HopLimit);
         assert_eq!(hop_drops, 2, "each circulating copy is dropped once");
         assert_eq!(c.total_drops(), 2, "and nothing else is");
-        // Each copy entered HOP_LIMIT nodes: y (odd hops) sent one to b each time, x (even
-        // hops after the first) one to a.
-        let limit = usize::from(HOP_LIMIT);
-        assert_eq!(give_back(&b, &mut pool), limit);
-        assert_eq!(give_back(&a, &mut pool), limit - 2);
+        // Each copy went round until the run had made one call per wire end, then HOP_LIMIT
+        // more: y sent one to b at each of its calls, x one to a at each of its calls but
+        // the first.
+        // The calls alternate x, y: half of the first `ends` are y's.
+        let (limit, half) = (usize::from(HOP_LIMIT), g.ends / 2);
+        assert_eq!(give_back(&b, &mut pool), half + limit);
+        assert_eq!(give_back(&a, &mut pool), half - 1 + limit);
         assert_eq!(pool.available(), 256, "every buffer is back");
     }
 

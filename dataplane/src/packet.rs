@@ -26,11 +26,13 @@ pub struct Meta {
     /// need not parse again. Copies inherit it; receiving and every change of the frame's
     /// extent ([`Packet::set_len`], [`Packet::push_front`], ...) clear it.
     pub offsets: Offsets,
-    /// Nodes the packet has entered in this graph run: the graph adds one as it hands the
-    /// packet to a node and drops it as [`DropReason::HopLimit`](crate::DropReason::HopLimit)
-    /// past [`HOP_LIMIT`]. Receiving sets it to 0; copies inherit it, so a broadcast going
-    /// round a loop of switches dies out however often it is flooded. (One byte that fits
-    /// in the padding: the handle stays three words.)
+    /// Nodes the packet has entered in this graph run since the run started counting (once
+    /// it has made more node calls than the graph has wire ends, see `graph`'s module doc):
+    /// the graph then adds one as it hands the packet to a node and drops it as
+    /// [`DropReason::HopLimit`](crate::DropReason::HopLimit) past [`HOP_LIMIT`]. Receiving
+    /// sets it to 0; copies inherit it, so a broadcast going round a loop of switches dies
+    /// out however often it is flooded. (One byte that fits in the padding: the handle
+    /// stays three words.)
     pub hops: u8,
 }
 
