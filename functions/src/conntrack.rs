@@ -636,7 +636,7 @@ impl<T: Copy + Default> Conntrack<T> {
 
     /// A packet of connection `idx` went in direction `dir` with TCP `flags` (0 for other
     /// protocols): advance its state and its expiry. Returns the packet's state.
-    #[inline]
+    #[inline(always)]
     pub fn update(&mut self, idx: u32, dir: Dir, flags: u8, now: Timestamp) -> CtState {
         let timeouts = self.timeouts;
         let e = &mut self.entries[idx as usize];
@@ -661,25 +661,26 @@ impl<T: Copy + Default> Conntrack<T> {
     /// packet as invalid. Other TCP segments move their side's end forward.
     #[inline]
     pub fn segment(&mut self, idx: u32, dir: Dir, f: &Flow, now: Timestamp) -> Option<CtState> {
-        if f.tuple.proto != PROTO_TCP {
-            return Some(self.update(idx, dir, f.flags, now));
-        }
         let d = dir as usize;
-        let e = &self.entries[idx as usize];
-        if f.flags & RST != 0 {
+        let tcp = f.tuple.proto == PROTO_TCP;
+        let rst = f.flags & RST != 0;
+        if tcp && rst {
+            let e = &self.entries[idx as usize];
             let off = f.seq.wrapping_sub(e.next[d]) as i32;
             if e.seq_seen[d] && off.unsigned_abs() > RST_WINDOW {
                 self.stats.blind_rst += 1;
                 return None;
             }
-            return Some(self.update(idx, dir, f.flags, now));
         }
+        // One call of `update`, so that it stays inlined in the callers' per-packet loops.
         let state = self.update(idx, dir, f.flags, now);
-        let e = &mut self.entries[idx as usize];
-        let end = f.seq.wrapping_add(f.seg_len);
-        if !e.seq_seen[d] || (end.wrapping_sub(e.next[d]) as i32) > 0 {
-            e.next[d] = end;
-            e.seq_seen[d] = true;
+        if tcp && !rst {
+            let e = &mut self.entries[idx as usize];
+            let end = f.seq.wrapping_add(f.seg_len);
+            if !e.seq_seen[d] || (end.wrapping_sub(e.next[d]) as i32) > 0 {
+                e.next[d] = end;
+                e.seq_seen[d] = true;
+            }
         }
         Some(state)
     }
