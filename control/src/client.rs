@@ -347,7 +347,7 @@ pub fn capture(at: &Target, wire: &str, file: &Path, count: Option<u64>) -> Exit
 
 /// `nfv reload FILE`.
 pub fn reload(at: &Target, file: &Path, json: bool) -> ExitCode {
-    let yaml = match std::fs::read_to_string(file) {
+    let yaml = match crate::topology::read_file(file) {
         Ok(t) => t,
         Err(e) => return fail("reload", format!("cannot read {}: {e}", file.display())),
     };

@@ -59,6 +59,17 @@ fn parse_hex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// The largest lease file read: 16 MiB (a /16 pool fully leased is about 5 MiB).
+pub const MAX_FILE: u64 = 16 << 20;
+
+/// A hostname as nfv keeps it: 1 to 63 letters, digits, `-`, `_` and `.` (what a lease file,
+/// a table and a terminal can show as it is). Anything else is not a hostname.
+pub fn safe_hostname(h: &str) -> bool {
+    (1..=63).contains(&h.len())
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
 fn parse_line(l: &str) -> Result<Lease, String> {
     let f: Vec<&str> = l.split_whitespace().collect();
     let [ip, mac, expires, client_id, hostname] = f.as_slice() else {
@@ -83,34 +94,77 @@ fn parse_line(l: &str) -> Result<Lease, String> {
         },
         hostname: match *hostname {
             "-" => None,
-            h => Some(h.to_string()),
+            h if safe_hostname(h) => Some(h.to_string()),
+            h => {
+                return Err(format!(
+                    "`{}` is not a hostname (1 to 63 letters, digits, `-`, `_`, `.`)",
+                    h.escape_default()
+                ))
+            }
         },
     })
 }
 
-/// The leases in `path`; a missing file is none.
+/// The text of the lease file `path` (`None` if there is none): a regular file of at most
+/// [`MAX_FILE`] bytes.
+fn read(path: &Path) -> io::Result<Option<String>> {
+    use std::io::Read as _;
+    let f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if !f.metadata()?.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    let mut text = String::new();
+    f.take(MAX_FILE + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_FILE {
+        return Err(io::Error::other(format!(
+            "larger than {} MiB, the most a lease file may hold",
+            MAX_FILE >> 20
+        )));
+    }
+    Ok(Some(text))
+}
+
+/// The leases in `path`; a missing file is none. The file is checked as wire input: its
+/// size, every field, hostnames, and no address or MAC leased twice.
 pub fn load(path: &Path) -> Result<Vec<Lease>, LeaseFileError> {
-    let text = match fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(LeaseFileError::Io {
-                path: path.to_path_buf(),
-                source,
-            })
-        }
+    let io_error = |source| LeaseFileError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let Some(text) = read(path).map_err(io_error)? else {
+        return Ok(Vec::new());
     };
     let mut out = Vec::new();
+    let mut ips = std::collections::HashMap::new();
+    let mut macs = std::collections::HashMap::new();
     for (i, raw) in text.lines().enumerate() {
         let l = raw.split('#').next().unwrap_or("").trim();
         if l.is_empty() {
             continue;
         }
-        out.push(parse_line(l).map_err(|message| LeaseFileError::Malformed {
+        let malformed = |message| LeaseFileError::Malformed {
             path: path.to_path_buf(),
             line: i + 1,
             message,
-        })?);
+        };
+        let lease = parse_line(l).map_err(malformed)?;
+        if let Some(first) = ips.insert(lease.ip, i + 1) {
+            return Err(malformed(format!(
+                "{} is leased twice (also line {first})",
+                lease.ip
+            )));
+        }
+        if let Some(first) = macs.insert(lease.mac, i + 1) {
+            return Err(malformed(format!(
+                "{} holds two leases (also line {first})",
+                lease.mac
+            )));
+        }
+        out.push(lease);
     }
     Ok(out)
 }
@@ -139,18 +193,21 @@ pub fn save(path: &Path, leases: &[Lease]) -> io::Result<()> {
         let host = l
             .hostname
             .as_deref()
-            .filter(|h| !h.is_empty() && !h.contains(char::is_whitespace) && !h.contains('#'))
+            .filter(|h| safe_hostname(h))
             .unwrap_or("-");
         text.push_str(&format!(
             "{} {} {} {cid} {host}\n",
             l.ip, l.mac, l.expires_unix
         ));
     }
+    // A new file of our own: whatever is at the temporary name (a stale one, or a link
+    // someone planted) is removed, never written through.
+    let _ = fs::remove_file(&tmp);
     let result = (|| {
         let mut f = OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
             .mode(0o600)
             .open(&tmp)?;
         f.write_all(text.as_bytes())?;
@@ -254,6 +311,60 @@ mod tests {
             .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, vec!["dhcp.leases"], "no temporary file left");
+    }
+
+    /// A lease file is wire input: duplicates, unsafe hostnames, a device or a huge file
+    /// are refused with the line or the reason, never taken.
+    #[test]
+    fn a_corrupted_lease_file_is_refused_like_wire_input() {
+        let d = Dir::new("hostile");
+        fs::create_dir_all(&d.0).expect("dir");
+        let path = d.0.join("x.leases");
+        for (text, want) in [
+            (
+                "10.0.0.1 02:00:00:00:00:01 5 - a\n10.0.0.1 02:00:00:00:00:02 5 - b\n",
+                ":2: 10.0.0.1 is leased twice (also line 1)",
+            ),
+            (
+                "10.0.0.1 02:00:00:00:00:01 5 - a\n10.0.0.2 02:00:00:00:00:01 5 - b\n",
+                ":2: 02:00:00:00:00:01 holds two leases",
+            ),
+            (
+                "10.0.0.1 02:00:00:00:00:01 5 - \x1b[31mred\n",
+                ":1: `\\u{1b}[31mred` is not a hostname",
+            ),
+        ] {
+            fs::write(&path, text).expect("write");
+            let e = load(&path).expect_err("refused").to_string();
+            assert!(e.contains(want), "{e}");
+        }
+        let e = load(Path::new("/dev/zero"))
+            .expect_err("a device")
+            .to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        let big = "# padding padding padding padding padding padding padding padding\n"
+            .repeat((MAX_FILE as usize / 64) + 2);
+        fs::write(&path, big).expect("write");
+        let e = load(&path).expect_err("too big").to_string();
+        assert!(e.contains("the most a lease file may hold"), "{e}");
+    }
+
+    /// The temporary file is made anew: a link planted at its name is not written through.
+    #[test]
+    fn a_planted_link_at_the_temporary_name_is_not_followed() {
+        let d = Dir::new("link");
+        fs::create_dir_all(&d.0).expect("dir");
+        let path = d.0.join("dhcp.leases");
+        let victim = d.0.join("victim");
+        fs::write(&victim, "precious").expect("write");
+        let tmp = d.0.join(format!(".dhcp.leases.tmp{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &tmp).expect("symlink");
+        save(&path, &leases()).expect("save");
+        assert_eq!(
+            fs::read_to_string(&victim).ok().as_deref(),
+            Some("precious")
+        );
+        assert_eq!(load(&path).expect("load").len(), 2);
     }
 
     #[test]

@@ -20,6 +20,28 @@ fn tap(p: &Port) -> (Option<&str>, &str, u16, Option<MacAddr>) {
     (t.host.as_deref(), t.ifname.as_str(), t.mtu, t.mac)
 }
 
+/// A device or a huge file is refused before it is read whole.
+#[test]
+fn a_topology_file_is_a_bounded_regular_file() {
+    let e = load_file(Path::new("/dev/zero")).expect_err("a device");
+    assert!(e.to_string().contains("not a regular file"), "{e}");
+    let dir = std::env::temp_dir().join(format!("nfv-topo-big-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let big = dir.join("big.yaml");
+    let line = "# padding\n".repeat(1024);
+    let mut text = String::from("name: big\n");
+    while (text.len() as u64) <= MAX_FILE {
+        text.push_str(&line);
+    }
+    std::fs::write(&big, &text).unwrap_or_else(|e| panic!("{e}"));
+    let e = load_file(&big).expect_err("too big");
+    assert!(
+        e.to_string().contains("the most a topology file may hold"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn load(text: &str) -> Result<Topology, Vec<TopologyError>> {
     match load_str(text, Path::new("t.yaml")) {
         Ok(t) => Ok(t),

@@ -204,9 +204,14 @@ impl<'de> Deserialize<'de> for RawDuration {
 
 /// What a duration looks like, for messages.
 pub const DURATION: &str =
-    "a positive duration: whole seconds, or a number with s, m, h or d (e.g. 300s, 5m, 1h, 5d)";
+    "a positive duration of at most 49710d: whole seconds, or a number with s, m, h or d (e.g. 300s, 5m, 1h, 5d)";
 
-/// A positive duration, or `None` for zero or what does not read as one.
+/// The longest duration a setting takes: 2^32-1 seconds (about 136 years, what DHCP's lease
+/// times hold), so that what a kind derives from it (`lease * 7 / 8`) cannot overflow.
+pub const MAX_DURATION_SECS: u64 = u32::MAX as u64;
+
+/// A positive duration of at most [`MAX_DURATION_SECS`], or `None` for zero, one longer, or
+/// what does not read as one.
 pub fn parse_duration(d: &RawDuration) -> Option<Duration> {
     let secs = match d {
         RawDuration::Seconds(s) => *s,
@@ -222,7 +227,7 @@ pub fn parse_duration(d: &RawDuration) -> Option<Duration> {
             num.trim().parse::<u64>().ok()?.checked_mul(mult)?
         }
     };
-    (secs > 0).then(|| Duration::from_secs(secs))
+    (secs > 0 && secs <= MAX_DURATION_SECS).then(|| Duration::from_secs(secs))
 }
 
 /// `d` read as a duration, `default` when absent; a bad one is reported at `key`.
@@ -269,6 +274,11 @@ mod tests {
         assert_eq!(d("2d"), Some(Duration::from_secs(172_800)));
         assert_eq!(d("0s"), None);
         assert_eq!(d("x"), None);
+        // Longer than 2^32-1 seconds: refused, so that `lease * 7 / 8` cannot overflow.
+        assert_eq!(d("49710d"), Some(Duration::from_secs(4_294_944_000)));
+        assert_eq!(d("49711d"), None);
+        assert_eq!(d("18446744073709551615"), None);
+        assert_eq!(parse_duration(&RawDuration::Seconds(u64::MAX)), None);
         assert_eq!(
             parse_duration(&RawDuration::Seconds(7)),
             Some(Duration::from_secs(7))

@@ -490,4 +490,21 @@ mod tests {
         assert!(option_bytes(&"x".repeat(256)).is_err());
         assert!(option_bytes("0xé1").is_err());
     }
+
+    /// A lease of u64::MAX seconds used to panic in `lease * 7 / 8` (the default rebind
+    /// time): it is refused at its key, like any duration past 2^32-1 seconds.
+    #[test]
+    fn an_endless_lease_is_refused_not_a_panic() {
+        for lease in ["18446744073709551615", "99999999999d", "49711d"] {
+            let text =
+                format!("{{ address: 10.0.0.2/24, pool: 10.0.0.10-10.0.0.20, lease: {lease} }}");
+            let mut p = crate::kind::Problems::default();
+            assert!(DhcpKind.load(&text, &mut p).is_none(), "{lease}");
+            assert!(
+                p.0.iter()
+                    .any(|(k, m)| k == "lease" && m.contains("at most 49710d")),
+                "{lease}: {p:?}"
+            );
+        }
+    }
 }

@@ -366,6 +366,30 @@ fn route_line(content: &str, interfaces: &[InterfaceSpec]) -> Result<StaticRoute
     Ok(StaticRoute { to, via })
 }
 
+/// The largest routes file read: 256 MiB (a full Internet table of a million routes is
+/// about 25 MiB).
+pub const MAX_ROUTES_FILE: u64 = 256 << 20;
+
+/// The text of the regular file `path`, refused if it is something else (a device such as
+/// `/dev/zero`, a pipe) or larger than `max` bytes: loading stays bounded in time and memory.
+fn read_bounded(path: &Path, max: u64) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let f = std::fs::File::open(path)?;
+    let m = f.metadata()?;
+    if !m.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut text = String::new();
+    f.take(max + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > max {
+        return Err(std::io::Error::other(format!(
+            "larger than {} MiB, the most a routes file may hold",
+            max >> 20
+        )));
+    }
+    Ok(text)
+}
+
 /// The most bad lines of a routes file reported one by one.
 const MAX_FILE_ERRORS: usize = 10;
 
@@ -380,7 +404,7 @@ fn routes_file(
     routes: &mut Vec<StaticRoute>,
 ) {
     let key = "routes_file";
-    let text = match std::fs::read_to_string(path) {
+    let text = match read_bounded(path, MAX_ROUTES_FILE) {
         Ok(t) => t,
         Err(e) => {
             r.error(key, format!("cannot read {}: {e}", path.display()));
@@ -571,6 +595,23 @@ mod tests {
         std::fs::write(&file, "10.8.0.0/16 10.0.0.9\n").unwrap_or_else(|e| panic!("{e}"));
         let s = load(&text).unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(s.routes.len(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// `routes_file: /dev/zero` used to read until memory ran out: a device or a pipe is
+    /// refused at once.
+    #[test]
+    fn a_routes_file_that_is_not_a_regular_file_is_refused() {
+        let e = load("{ interfaces: { lan: { address: 10.0.0.1/24 } }, routes_file: /dev/zero }")
+            .unwrap_err();
+        assert_eq!(e[0].0, "routes_file");
+        assert!(e[0].1.contains("not a regular file"), "{e:?}");
+        let dir = std::env::temp_dir().join(format!("nfv-routes-big-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let file = dir.join("big.txt");
+        std::fs::write(&file, "10.8.0.0/16 10.0.0.9\n").unwrap_or_else(|e| panic!("{e}"));
+        assert!(read_bounded(&file, 8).is_err_and(|e| e.to_string().contains("larger than")));
+        assert!(read_bounded(&file, 64).is_ok());
         let _ = std::fs::remove_dir_all(&dir);
     }
 
