@@ -168,3 +168,55 @@ fn a_client_renewing_after_a_restart_keeps_its_address() {
     let (ok, summary) = lab.stop();
     assert!(ok, "{summary}");
 }
+
+/// A lease file nfv cannot write is refused when `nfv run` starts, with the reason, and
+/// nothing is left behind; before, the server ran and silently kept no lease.
+#[test]
+fn an_unwritable_lease_file_is_refused_at_start() {
+    if !lab_available(&[]) {
+        return;
+    }
+    let dir = TempDir::new("dhcp-unwritable");
+    let name = unique_name("dhcpro");
+    let file = dir.path().join("t.yaml");
+    // Reading finds no file (as on a first start), but nothing can be made under /proc,
+    // even by root.
+    std::fs::write(
+        &file,
+        format!(
+            "name: {name}\nports:\n  n: {{ kind: null }}\nfunctions:\n  lan: {{ kind: switch }}\n  dhcp:\n    kind: dhcp-server\n    address: 10.77.0.2/24\n    pool: 10.77.0.100-10.77.0.120\n    leases: /proc/nfv-no-such-dir/dhcp.leases\nlinks:\n  - [n, lan]\n  - [dhcp, lan]\n"
+        ),
+    )
+    .expect("write topology");
+    let mut child = Command::new(common::NFV)
+        .arg("run")
+        .arg(&file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run nfv");
+    let end = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Ok(Some(s)) = child.try_wait() {
+            break s;
+        }
+        if Instant::now() > end {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+            panic!("nfv ran with a lease file it cannot write");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut err);
+    }
+    assert!(!status.success(), "{err}");
+    assert!(
+        err.contains("lease file /proc/nfv-no-such-dir/dhcp.leases"),
+        "{err}"
+    );
+    assert!(!std::path::Path::new(&format!("/run/nfv/{name}.sock")).exists());
+}

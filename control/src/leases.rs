@@ -26,8 +26,8 @@ use nfv_functions::dhcp::{Lease, LeaseUpdate};
 /// A lease file that cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum LeaseFileError {
-    /// It exists but cannot be read.
-    #[error("cannot read lease file {path}: {source}")]
+    /// It cannot be read, or written where it must be.
+    #[error("lease file {path}: {source}")]
     Io {
         /// The file.
         path: PathBuf,

@@ -137,6 +137,14 @@ fn build_function(
         None => None,
         Some(file) => {
             let known = crate::leases::load(&file)?;
+            // Written once now, so that a path nfv cannot write is refused at start (or at
+            // the reload that names it), not found out at the first lease and then lost.
+            crate::leases::save(&file, &known).map_err(|source| {
+                crate::leases::LeaseFileError::Io {
+                    path: file.clone(),
+                    source,
+                }
+            })?;
             tracing::info!(function = %name, file = %file.display(), leases = known.len(), "loaded DHCP leases");
             let (tx, rx) = crossbeam_channel::bounded(16);
             let writer = crate::leases::spawn_writer(file.clone(), rx).map_err(RunError::Worker)?;
