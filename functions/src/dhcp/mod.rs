@@ -7,8 +7,12 @@
 //! - DISCOVER → OFFER: a reservation for the client's MAC, else the client's current or
 //!   last address, else the address it asks for, else the first never-used address of the
 //!   pools, else the address whose lease ended longest ago. The offer holds the address for
-//!   `offer_hold`. No address left: no offer, counted (`pool_exhausted`, and the DISCOVER is
-//!   dropped as [`DropReason::PoolExhausted`]) and logged.
+//!   `offer_hold`; past it the address is anyone's, so a flood of DISCOVERs from made-up
+//!   MACs holds the pool for `offer_hold` at most. No address left: no offer, counted
+//!   (`pool_exhausted`, and the DISCOVER is dropped as [`DropReason::PoolExhausted`]) and
+//!   logged. Choosing an address costs amortised O(log n), never a walk over the pool or
+//!   the leases: a cursor over the never-used addresses, a set of addresses that became
+//!   free again behind it, and the leases ordered by expiry.
 //! - REQUEST → ACK or NAK: SELECTING (our server identifier: ACK the offered address;
 //!   another server's: forget our offer), INIT-REBOOT (requested address, no server
 //!   identifier: ACK if the address is this client's or free for it, NAK if not),
@@ -22,8 +26,9 @@
 //!
 //! Leases outlive the process: the control plane loads them from a file into
 //! [`DhcpServer::new`] and the server sends the whole list of bound leases through a
-//! channel after every change ([`LeaseUpdate`]), never blocking the worker (a full channel
-//! is retried from `tick`). Times in the file are Unix seconds; the node only reads its
+//! channel after a change ([`LeaseUpdate`]): at once after a quiet spell, and at most once
+//! every [`PUBLISH_EVERY`], so that a burst of ACKs builds one list, not one each (the
+//! rest goes from `tick`, as does a list a full channel refused; the worker never blocks). Times in the file are Unix seconds; the node only reads its
 //! monotonic `ctx.now`, and [`DhcpConfig::wall_at_zero`] maps one to the other.
 //!
 //! Table `leases` ([`Node::show`]): one row per address the server knows of, sorted by
@@ -46,7 +51,7 @@ mod metrics;
 
 pub use config::{option_bytes, DhcpKind, DhcpSpec, LEASE_DIR};
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,6 +71,9 @@ use crate::wire::{
 
 /// How long a declined address is not offered again.
 pub const DECLINE_HOLD: Duration = Duration::from_secs(600);
+/// Lease lists go to the lease writer at most this often: the first change after a quiet
+/// spell at once, the changes of a burst together from `tick`.
+pub const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 /// DHCP server and client ports.
 const SERVER_PORT: u16 = 67;
 const CLIENT_PORT: u16 = 68;
@@ -207,10 +215,27 @@ pub struct DhcpServer {
     bindings: HashMap<u32, Binding>,
     by_client: HashMap<ClientKey, u32>,
     declined: HashMap<u32, Timestamp>,
+    /// Reservations by MAC and by address (the first in the list wins, for both).
+    res_by_mac: HashMap<MacAddr, u32>,
+    res_by_ip: HashMap<u32, MacAddr>,
+    /// The next pool address never looked at by the free-address search: (pool index,
+    /// address). Everything from here to the end of the pools that is not bound is free.
+    cursor: (usize, u64),
+    /// Addresses the cursor has passed that may be free again (unbound, or their decline
+    /// ended), by [`order`](Self::order): the free-address search takes the first of these,
+    /// else the cursor's.
+    returned: BTreeSet<(usize, u32)>,
+    /// The bindings of addresses in [`order`](Self::order), by expiry: the address whose
+    /// lease ended longest ago is the first.
+    by_expiry: BTreeSet<(Timestamp, u32)>,
     stats: Arc<DhcpStats>,
     updates: Option<Sender<LeaseUpdate>>,
     dirty: bool,
+    last_publish: Option<Timestamp>,
     last_sweep: Timestamp,
+    /// Addresses examined while choosing or checking one (tests count the work of a flood).
+    #[cfg(test)]
+    examined: Arc<Counter>,
 }
 
 use crate::ip::prefix_mask as mask;
@@ -221,16 +246,36 @@ impl DhcpServer {
     pub fn new(cfg: DhcpConfig, leases: Vec<Lease>, updates: Option<Sender<LeaseUpdate>>) -> Self {
         let addr = u32::from(cfg.address);
         let m = mask(cfg.prefix_len);
+        let mut res_by_mac = HashMap::new();
+        let mut res_by_ip = HashMap::new();
+        for &(mac, ip) in &cfg.reservations {
+            res_by_mac.entry(mac).or_insert(u32::from(ip));
+            res_by_ip.entry(u32::from(ip)).or_insert(mac);
+        }
+        let cursor = (
+            0,
+            cfg.pools
+                .first()
+                .map_or(0, |&(a, _)| u64::from(u32::from(a))),
+        );
         let mut s = DhcpServer {
             addr,
             mask: m,
             bindings: HashMap::new(),
             by_client: HashMap::new(),
             declined: HashMap::new(),
+            res_by_mac,
+            res_by_ip,
+            cursor,
+            returned: BTreeSet::new(),
+            by_expiry: BTreeSet::new(),
             stats: Arc::new(DhcpStats::default()),
             updates,
             dirty: false,
+            last_publish: None,
             last_sweep: Timestamp::ZERO,
+            #[cfg(test)]
+            examined: Arc::default(),
             cfg,
         };
         for l in leases {
@@ -248,7 +293,7 @@ impl DhcpServer {
                 }
             };
             s.by_client.insert(key.clone(), ip);
-            s.bindings.insert(
+            s.set_binding(
                 ip,
                 Binding {
                     key,
@@ -315,10 +360,27 @@ impl DhcpServer {
         v
     }
 
-    fn publish(&mut self) {
+    /// Send the lease list after a change at `now`, unless one went less than
+    /// [`PUBLISH_EVERY`] ago: then `tick` sends it, so a burst of changes costs one list.
+    fn publish(&mut self, now: Timestamp) {
+        if self.updates.is_some()
+            && self
+                .last_publish
+                .is_some_and(|t| now.since(t) < PUBLISH_EVERY)
+        {
+            self.dirty = true;
+            return;
+        }
+        self.send_leases(now);
+    }
+
+    fn send_leases(&mut self, now: Timestamp) {
         let Some(tx) = &self.updates else { return };
         match tx.try_send(self.leases()) {
-            Ok(()) => self.dirty = false,
+            Ok(()) => {
+                self.dirty = false;
+                self.last_publish = Some(now);
+            }
             Err(TrySendError::Full(_)) => {
                 self.stats.updates_deferred.add(1);
                 self.dirty = true;
@@ -335,15 +397,77 @@ impl DhcpServer {
     }
 
     fn reserved_for(&self, ip: u32) -> Option<MacAddr> {
-        self.cfg
-            .reservations
+        self.res_by_ip.get(&ip).copied()
+    }
+
+    /// Where `ip` stands in the free-address search, if the search may hand it out: (the
+    /// first pool it is in, the address). Not the server's own address, nothing outside its
+    /// subnet, no reserved address (those go to their MAC only, before any search).
+    fn order(&self, ip: u32) -> Option<(usize, u32)> {
+        if ip == self.addr
+            || ip & self.mask != self.addr & self.mask
+            || self.res_by_ip.contains_key(&ip)
+        {
+            return None;
+        }
+        let pool = self
+            .cfg
+            .pools
             .iter()
-            .find(|(_, r)| u32::from(*r) == ip)
-            .map(|(m, _)| *m)
+            .position(|&(a, b)| (u32::from(a)..=u32::from(b)).contains(&ip))?;
+        Some((pool, ip))
+    }
+
+    /// The cursor's address (moved on past the ends of pools), or none at the end.
+    fn cursor_at(&mut self) -> Option<u32> {
+        while let Some(&(_, b)) = self.cfg.pools.get(self.cursor.0) {
+            if self.cursor.1 <= u64::from(u32::from(b)) {
+                return Some(self.cursor.1 as u32);
+            }
+            self.cursor.0 += 1;
+            self.cursor.1 = self
+                .cfg
+                .pools
+                .get(self.cursor.0)
+                .map_or(0, |&(a, _)| u64::from(u32::from(a)));
+        }
+        None
+    }
+
+    /// `ip`, not bound now, may be free again: if the cursor has passed it, the search
+    /// must find it among the returned addresses.
+    fn give_back(&mut self, ip: u32) {
+        if let Some(o) = self.order(ip) {
+            if (o.0, u64::from(o.1)) < self.cursor {
+                self.returned.insert(o);
+            }
+        }
+    }
+
+    /// Set the binding of `ip`, keeping the indexes.
+    fn set_binding(&mut self, ip: u32, b: Binding) {
+        let expires = b.expires;
+        if let Some(old) = self.bindings.insert(ip, b) {
+            self.by_expiry.remove(&(old.expires, ip));
+        }
+        if let Some(o) = self.order(ip) {
+            self.returned.remove(&o);
+            self.by_expiry.insert((expires, ip));
+        }
+    }
+
+    /// Remove the binding of `ip`, keeping the indexes.
+    fn remove_binding(&mut self, ip: u32) -> Option<Binding> {
+        let b = self.bindings.remove(&ip)?;
+        self.by_expiry.remove(&(b.expires, ip));
+        self.give_back(ip);
+        Some(b)
     }
 
     /// True if `ip` may be given to the client `key` with MAC `mac` now.
     fn free_for(&self, ip: u32, key: &ClientKey, mac: MacAddr, now: Timestamp) -> bool {
+        #[cfg(test)]
+        self.examined.add(1);
         if ip == self.addr || ip & self.mask != self.addr & self.mask {
             return false;
         }
@@ -362,10 +486,13 @@ impl DhcpServer {
         }
     }
 
-    /// An address for the client, by the order in the module documentation.
-    fn allocate(&self, req: &Request, key: &ClientKey, now: Timestamp) -> Option<u32> {
-        if let Some((_, r)) = self.cfg.reservations.iter().find(|(m, _)| *m == req.chaddr) {
-            return Some(u32::from(*r));
+    /// An address for the client, by the order in the module documentation. Amortised
+    /// O(log n): the search for a never-used address resumes where it stopped (an address
+    /// it passed comes back through `returned` when it is free again), and the oldest
+    /// ended lease is the first of `by_expiry`.
+    fn allocate(&mut self, req: &Request, key: &ClientKey, now: Timestamp) -> Option<u32> {
+        if let Some(&r) = self.res_by_mac.get(&req.chaddr) {
+            return Some(r);
         }
         if let Some(&ip) = self.by_client.get(key) {
             if self.free_for(ip, key, req.chaddr, now) {
@@ -377,25 +504,39 @@ impl DhcpServer {
                 return Some(ip);
             }
         }
-        for &(a, b) in &self.cfg.pools {
-            for ip in u32::from(a)..=u32::from(b) {
-                if !self.bindings.contains_key(&ip) && self.free_for(ip, key, req.chaddr, now) {
-                    return Some(ip);
-                }
+        loop {
+            let (ip, returned) = match self.returned.first() {
+                Some(&(_, ip)) => (ip, true),
+                None => match self.cursor_at() {
+                    Some(ip) => (ip, false),
+                    None => break,
+                },
+            };
+            if self.bindings.contains_key(&ip) {
+                #[cfg(test)]
+                self.examined.add(1);
+            } else if self.free_for(ip, key, req.chaddr, now) {
+                return Some(ip);
+            }
+            // Bound or declined: it comes back when that ends (own address: never).
+            if returned {
+                self.returned.pop_first();
+            } else {
+                self.cursor.1 += 1;
             }
         }
-        self.bindings
+        self.by_expiry
             .iter()
-            .filter(|(&ip, b)| b.expires <= now && self.free_for(ip, key, req.chaddr, now))
-            .min_by_key(|(_, b)| b.expires)
-            .map(|(&ip, _)| ip)
+            .take_while(|&&(t, _)| t <= now)
+            .find(|&&(_, ip)| self.free_for(ip, key, req.chaddr, now))
+            .map(|&(_, ip)| ip)
     }
 
     /// Record `ip` for the client, offered (until `offer_hold`) or bound (for the lease).
     fn bind(&mut self, req: &Request, key: ClientKey, ip: u32, bound: bool, now: Timestamp) {
         if let Some(old) = self.by_client.insert(key.clone(), ip) {
             if old != ip {
-                self.bindings.remove(&old);
+                self.remove_binding(old);
             }
         }
         if let Some(prev) = self.bindings.get(&ip) {
@@ -412,7 +553,7 @@ impl DhcpServer {
             .bindings
             .get(&ip)
             .is_some_and(|b| b.bound && b.key == key);
-        self.bindings.insert(
+        self.set_binding(
             ip,
             Binding {
                 key,
@@ -427,7 +568,7 @@ impl DhcpServer {
 
     fn forget(&mut self, key: &ClientKey) -> bool {
         match self.by_client.remove(key) {
-            Some(ip) => self.bindings.remove(&ip).is_some_and(|b| b.bound),
+            Some(ip) => self.remove_binding(ip).is_some_and(|b| b.bound),
             None => false,
         }
     }
@@ -542,7 +683,7 @@ impl DhcpServer {
                     && self.by_client.get(&key) == Some(&req.ciaddr)
                     && self.forget(&key)
                 {
-                    self.publish();
+                    self.publish(now);
                 }
                 None
             }
@@ -554,7 +695,7 @@ impl DhcpServer {
                         self.declined.insert(ip, now.plus(DECLINE_HOLD));
                         tracing::warn!(address = %Ipv4Addr::from(ip), "DHCP address declined by its client: in use?");
                         if bound {
-                            self.publish();
+                            self.publish(now);
                         }
                     }
                 }
@@ -618,12 +759,7 @@ impl DhcpServer {
         if ip & self.mask != self.addr & self.mask {
             return nak;
         }
-        let reserved = self
-            .cfg
-            .reservations
-            .iter()
-            .find(|(m, _)| *m == req.chaddr)
-            .map(|(_, r)| u32::from(*r));
+        let reserved = self.res_by_mac.get(&req.chaddr).copied();
         if reserved.is_some_and(|r| r != ip) || !self.free_for(ip, &key, req.chaddr, now) {
             return nak;
         }
@@ -641,7 +777,7 @@ impl DhcpServer {
         if let Some(b) = self.bindings.get_mut(&ip) {
             b.bound = true;
         }
-        self.publish();
+        self.publish(now);
         (DhcpMessageType::Ack, ip)
     }
 
@@ -839,19 +975,40 @@ impl Node for DhcpServer {
             .map(|(&ip, _)| ip)
             .collect();
         for ip in stale {
-            if let Some(b) = self.bindings.remove(&ip) {
+            if let Some(b) = self.remove_binding(ip) {
                 self.by_client.remove(&b.key);
             }
         }
-        self.declined.retain(|_, &mut t| t > now);
+        let ended: Vec<u32> = self
+            .declined
+            .iter()
+            .filter(|(_, &t)| t <= now)
+            .map(|(&ip, _)| ip)
+            .collect();
+        for ip in ended {
+            self.declined.remove(&ip);
+            if !self.bindings.contains_key(&ip) {
+                self.give_back(ip);
+            }
+        }
         self.update_gauges();
         if self.dirty {
-            self.publish();
+            self.send_leases(now);
         }
     }
 
     fn show(&self, table: &str, now: Timestamp) -> Option<Table> {
         (table == "leases").then(|| self.leases_table(now))
+    }
+}
+
+impl Drop for DhcpServer {
+    /// Send the changes `tick` has not sent yet.
+    fn drop(&mut self) {
+        if self.dirty {
+            let now = self.last_publish.unwrap_or(Timestamp::ZERO);
+            self.send_leases(now);
+        }
     }
 }
 
@@ -1371,6 +1528,76 @@ mod tests {
         // Once client 1's lease has run out, client 3 can have it.
         let r = exchange(&mut h, &msg(DhcpMessageType::Discover, 3), t(601)).expect("offer");
         assert_eq!(r.yiaddr, a);
+    }
+
+    #[test]
+    fn a_discover_flood_from_random_macs_costs_little_per_message_and_leaves_room() {
+        // A 1,000-address pool in a /16, offers held 30 s.
+        let mut cfg = config();
+        cfg.prefix_len = 16;
+        cfg.pools = vec![(ipa("10.0.1.0"), ipa("10.0.4.231"))];
+        let s = DhcpServer::new(cfg, vec![], None);
+        let (stats, examined) = (s.stats(), Arc::clone(&s.examined));
+        let mut h = Harness::new(Box::new(s), 1, POOL);
+        // 100,000 DISCOVERs from random MACs, 1,000 a second for 100 s.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut offers = 0u64;
+        for i in 0..100_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let b = x.to_be_bytes();
+            let mut m = msg(DhcpMessageType::Discover, 0);
+            m.mac = MacAddr([0x12, b[1], b[2], b[3], b[4], b[5]]);
+            m.xid = x as u32;
+            let now = Timestamp::from_secs(10).plus(Duration::from_millis(i));
+            if i % 1000 == 0 {
+                h.tick(now);
+            }
+            h.send(0, &frame(&m), now);
+            offers += h.recv(0).len() as u64;
+            assert!(
+                i % 1000 != 999 || examined.get() <= 4 * (i + 1),
+                "{} addresses examined for {} messages",
+                examined.get(),
+                i + 1
+            );
+        }
+        assert_eq!(stats.discovers.get(), 100_000);
+        assert_eq!(stats.offers.get(), offers);
+        // Offers expire after their hold: the flood got more than the pool's worth.
+        assert!(offers > 1000, "{offers} offers");
+        assert_eq!(stats.pool_exhausted.get(), 100_000 - offers);
+        // Once the hold has passed, a real client still gets an address.
+        let later = Timestamp::from_secs(10 + 100 + 31);
+        h.tick(later);
+        let a = lease(&mut h, 1, later);
+        assert!(a >= ipa("10.0.1.0") && a <= ipa("10.0.4.231"), "{a}");
+    }
+
+    #[test]
+    fn a_burst_of_acks_sends_one_lease_list_then_the_rest_from_tick() {
+        let mut cfg = config();
+        cfg.pools = vec![(ipa("10.0.0.100"), ipa("10.0.0.200"))];
+        let (tx, rx) = crossbeam_channel::bounded(64);
+        let mut h = Harness::new(Box::new(DhcpServer::new(cfg, vec![], Some(tx))), 1, POOL);
+        // The first ACK after a quiet spell is written at once.
+        lease(&mut h, 1, t(0));
+        let first: Vec<Vec<Lease>> = rx.try_iter().collect();
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].len(), 1);
+        // 49 more within the second: no list rebuilt per ACK...
+        for n in 2..=50 {
+            lease(&mut h, n, t(0));
+        }
+        assert_eq!(rx.try_iter().count(), 0, "one lease list a second at most");
+        // ...the next tick sends them all in one.
+        h.tick(t(1));
+        let rest: Vec<Vec<Lease>> = rx.try_iter().collect();
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].len(), 50);
+        h.tick(t(2));
+        assert_eq!(rx.try_iter().count(), 0, "nothing new: nothing sent");
     }
 
     #[test]

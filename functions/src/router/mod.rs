@@ -22,7 +22,10 @@
 //!
 //! ARP ([`arp`]): the router answers requests for its interface addresses, learns from
 //! requests addressed to it and from replies, resolves next hops with a bounded queue of
-//! waiting packets, and sends a gratuitous ARP on each wired interface when it starts. ICMP
+//! waiting packets (per address, and [`neighbors::MAX_QUEUED`] across all addresses, so a
+//! scan of a connected subnet cannot hold the worker's pool), sends its resolution requests
+//! through a token bucket ([`neighbors::REQUEST_RATE`] a second), and sends a gratuitous ARP
+//! on each wired interface when it starts. ICMP
 //! errors are rate limited by one token bucket per router (`icmp_rate` a second, bursts of
 //! the same size); the packet is dropped and counted either way.
 //!
@@ -209,6 +212,8 @@ pub struct Router {
     nh_cache: Vec<(u64, MacAddr)>,
     neighbors: Neighbors,
     icmp: RateLimit,
+    /// ARP requests for resolution (first ones and retries): [`neighbors::REQUEST_RATE`].
+    arp_rate: RateLimit,
     stats: Arc<RouterStats>,
     last_expire: Timestamp,
     announced: bool,
@@ -300,6 +305,7 @@ impl Router {
             nexthops,
             neighbors,
             icmp: RateLimit::new(cfg.icmp_rate, cfg.icmp_rate),
+            arp_rate: RateLimit::new(neighbors::REQUEST_RATE, neighbors::REQUEST_RATE),
             stats: Arc::new(stats),
             last_expire: Timestamp::ZERO,
             announced: false,
@@ -421,7 +427,12 @@ impl Router {
                 ctx.emit(Gate(out), pkt);
             }
             None => match self.neighbors.enqueue(out, next, gate, pkt, ctx.now) {
-                Enqueued::Waiting { request: true } => self.send_arp_request(out, next, ctx),
+                Enqueued::Waiting { request: true } => {
+                    // Over the rate the request waits for the entry's retry timer.
+                    if self.arp_rate.allow(ctx.now) {
+                        self.send_arp_request(out, next, ctx);
+                    }
+                }
                 Enqueued::Waiting { request: false } => {}
                 Enqueued::QueueFull(p) | Enqueued::TableFull(p) => {
                     ctx.drop(p, DropReason::ArpQueueFull)
@@ -620,10 +631,11 @@ impl Node for Router {
         let mut requests: [(u16, u32); 32] = [(0, 0); 32];
         let mut n = 0;
         let mut failed: Vec<(u16, Packet)> = Vec::new();
+        let (now, arp_rate) = (ctx.now, &mut self.arp_rate);
         self.neighbors.expire(
             ctx.now,
             |g, ip| {
-                if n < requests.len() {
+                if n < requests.len() && arp_rate.allow(now) {
                     requests[n] = (g, ip);
                     n += 1;
                 }
@@ -1293,6 +1305,51 @@ mod tests {
         assert_eq!(h.node_drops(DropReason::NoRoute), 20);
         h.send(0, &f, t(200));
         assert_eq!(h.recv(0).len(), 1, "one token per 200 ms");
+    }
+
+    #[test]
+    fn an_arp_scan_holds_at_most_the_cap_and_sends_requests_at_the_rate() {
+        // The documented limits: 256 packets waiting, 100 requests a second in bursts of 100.
+        const CAP: usize = 256;
+        const BURST: usize = 100;
+        const POOL: usize = 2048;
+        let mut cfg = config();
+        cfg.interfaces[1].address = ipa("10.1.0.1");
+        cfg.interfaces[1].prefix_len = 16;
+        cfg.routes.clear();
+        cfg.arp = NeighborConfig::default();
+        let r = Router::new(cfg).expect("router");
+        let mut h = Harness::new(Box::new(r), 2, POOL);
+        let before = h.pool().available();
+        let mut requests = 0;
+        for i in 0..10_000u32 {
+            let dst = Ipv4Addr::from(u32::from(ipa("10.1.1.0")) + i);
+            let f = ip_frame(R0, H0, "10.0.0.5", &dst.to_string(), 64, 17, &[0; 8]);
+            h.send(0, &f, t(0));
+            if i % 256 == 255 {
+                requests += h.recv(1).len();
+            }
+        }
+        requests += h.recv(1).len();
+        assert!(h.recv(0).is_empty());
+        let held = before as i64 - h.pool().available() as i64;
+        assert!((0..=CAP as i64).contains(&held), "{held} buffers held");
+        let held = held as usize;
+        assert_eq!(
+            h.node_drops(DropReason::ArpQueueFull) as usize,
+            10_000 - held,
+            "the rest are arp_queue_full"
+        );
+        assert!(requests > 0 && requests <= BURST, "{requests} requests");
+        // One second later the retries get one more bucket's worth.
+        h.tick(t(1000));
+        let retries = h.recv(1).len();
+        assert!(retries > 0 && retries <= BURST, "{retries} retries");
+        // Given up: every held buffer comes back.
+        h.tick(t(2000));
+        h.tick(t(3000));
+        h.recv_each();
+        assert_eq!(h.pool().available(), POOL);
     }
 
     #[test]

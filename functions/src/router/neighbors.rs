@@ -12,7 +12,9 @@
 //!
 //! The table holds at most `max_entries` entries, so a scan of a large connected subnet
 //! cannot grow it without bound; a packet that would need a new entry in a full table is
-//! refused. Queues are allocated once per incomplete entry (the slow path), never per
+//! refused. The packets waiting across all entries are capped too ([`MAX_QUEUED`]), so a
+//! scan cannot hold more than that many of the worker's pool buffers: beyond it a packet is
+//! refused (and makes no new entry). Queues are allocated once per incomplete entry (the slow path), never per
 //! packet, and kept for reuse while the entry lives.
 
 use std::collections::HashMap;
@@ -26,8 +28,22 @@ use crate::wire::MacAddr;
 pub const REQUESTS: u8 = 3;
 /// Time between those requests.
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
+/// Most packets waiting for resolution across all entries of one table (see
+/// [`NeighborConfig`]).
+pub const MAX_QUEUED: usize = 256;
+/// ARP requests (first ones and retries) a router sends per second, and its burst (see
+/// [`NeighborConfig`]).
+pub const REQUEST_RATE: u32 = 100;
 
 /// Settings of a neighbour table.
+///
+/// Two limits are fixed rather than configured, so that a scan of a large connected subnet
+/// cannot drain the worker's pool or flood the link whatever the settings:
+/// - at most [`MAX_QUEUED`] (256) packets wait across all unresolved addresses of a table,
+///   whatever `queue_len` and `max_entries` allow; more are refused (`arp_queue_full`);
+/// - the router sends at most [`REQUEST_RATE`] (100) ARP requests a second, in bursts of as
+///   many; a request over the rate is not sent, the entry stays incomplete and its retry
+///   timer asks again.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NeighborConfig {
     /// How long a learned entry is used after it was last confirmed.
@@ -104,6 +120,8 @@ pub struct Neighbors {
     /// lookups and know when the cache is stale.
     generation: u64,
     map: HashMap<u64, Entry, ahash::RandomState>,
+    /// Packets waiting across all entries (at most [`MAX_QUEUED`]).
+    queued: usize,
 }
 
 #[inline]
@@ -118,6 +136,7 @@ impl Neighbors {
             cfg,
             generation: 1,
             map: HashMap::with_hasher(ahash::RandomState::new()),
+            queued: 0,
         }
     }
 
@@ -140,7 +159,7 @@ impl Neighbors {
     /// Add a static entry (replacing whatever was there).
     pub fn add_static(&mut self, gate: u16, ip: u32, mac: MacAddr) {
         self.generation += 1;
-        self.map.insert(
+        let old = self.map.insert(
             key(gate, ip),
             Entry {
                 mac,
@@ -149,6 +168,9 @@ impl Neighbors {
                 queue: Vec::new(),
             },
         );
+        if let Some(old) = old {
+            self.queued -= old.queue.len();
+        }
     }
 
     /// ARP told us that `ip` on `gate` is at `mac`. An existing entry is updated (static
@@ -176,6 +198,7 @@ impl Neighbors {
                 }
                 e.mac = mac;
                 e.state = NeighborState::Reachable(now);
+                self.queued -= e.queue.len();
                 for (g, p) in e.queue.drain(..) {
                     flush(g, p);
                 }
@@ -196,7 +219,8 @@ impl Neighbors {
     }
 
     /// `pkt` (which came in on `ingress`) needs `ip` on `gate`, which is not resolved: keep
-    /// it until it is.
+    /// it until it is. With [`MAX_QUEUED`] packets waiting already it is refused
+    /// (`QueueFull`), and no entry is made for it.
     pub fn enqueue(
         &mut self,
         gate: u16,
@@ -206,18 +230,24 @@ impl Neighbors {
         now: Timestamp,
     ) -> Enqueued {
         let k = key(gate, ip);
+        let full = self.queued >= MAX_QUEUED;
         if let Some(e) = self.map.get_mut(&k) {
-            if e.queue.len() >= self.cfg.queue_len {
+            if full || e.queue.len() >= self.cfg.queue_len {
                 return Enqueued::QueueFull(pkt);
             }
             e.queue.push((ingress, pkt));
+            self.queued += 1;
             return Enqueued::Waiting { request: false };
+        }
+        if full {
+            return Enqueued::QueueFull(pkt);
         }
         if self.map.len() >= self.cfg.max_entries || self.cfg.queue_len == 0 {
             return Enqueued::TableFull(pkt);
         }
         let mut queue = Vec::with_capacity(self.cfg.queue_len);
         queue.push((ingress, pkt));
+        self.queued += 1;
         self.map.insert(
             k,
             Entry {
@@ -241,6 +271,7 @@ impl Neighbors {
     ) {
         let timeout = self.cfg.timeout;
         let before = self.map.len();
+        let queued = &mut self.queued;
         self.map.retain(|&k, e| match e.state {
             NeighborState::Static => true,
             NeighborState::Reachable(at) => now.since(at) < timeout,
@@ -249,6 +280,7 @@ impl Neighbors {
                     return true;
                 }
                 if sent >= REQUESTS {
+                    *queued -= e.queue.len();
                     for (g, p) in e.queue.drain(..) {
                         failed(g, p);
                     }
@@ -291,8 +323,14 @@ impl Neighbors {
         self.map.is_empty()
     }
 
+    /// Packets waiting across all entries.
+    pub fn queued(&self) -> usize {
+        self.queued
+    }
+
     /// Hand every waiting packet to `f` (when the router goes away).
     pub fn drain_queued(&mut self, mut f: impl FnMut(Packet)) {
+        self.queued = 0;
         for e in self.map.values_mut() {
             for (_, p) in e.queue.drain(..) {
                 f(p);
