@@ -62,13 +62,7 @@ fn parse_hex(s: &str) -> Option<Vec<u8>> {
 /// The largest lease file read: 16 MiB (a /16 pool fully leased is about 5 MiB).
 pub const MAX_FILE: u64 = 16 << 20;
 
-/// A hostname as nfv keeps it: 1 to 63 letters, digits, `-`, `_` and `.` (what a lease file,
-/// a table and a terminal can show as it is). Anything else is not a hostname.
-pub fn safe_hostname(h: &str) -> bool {
-    (1..=63).contains(&h.len())
-        && h.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
+pub use nfv_functions::dhcp::safe_hostname;
 
 fn parse_line(l: &str) -> Result<Lease, String> {
     let f: Vec<&str> = l.split_whitespace().collect();

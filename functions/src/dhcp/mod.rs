@@ -908,6 +908,15 @@ impl DhcpServer {
     }
 }
 
+/// A hostname as nfv keeps it (a client's option 12, a lease file's field): 1 to 63
+/// letters, digits, `-`, `_` and `.`, what a lease file, a table and a terminal show as it
+/// is. A client's other names are not kept.
+pub fn safe_hostname(h: &str) -> bool {
+    (1..=63).contains(&h.len())
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
 /// Read a BOOTREQUEST; `None` if it is not a well-formed Ethernet DHCP request.
 fn parse_request(data: &[u8]) -> Option<Request> {
     let p = DhcpPacket::new_checked(data).ok()?;
@@ -937,7 +946,7 @@ fn parse_request(data: &[u8]) -> Option<Request> {
             12 => {
                 r.hostname = std::str::from_utf8(o.data)
                     .ok()
-                    .filter(|h| h.bytes().all(|b| b.is_ascii_graphic()))
+                    .filter(|h| safe_hostname(h))
                     .map(str::to_string)
             }
             _ => {}
@@ -1736,5 +1745,27 @@ mod tests {
         assert!(h.recv(0).is_empty());
         assert_eq!(stats.offers.get(), 0);
         assert_eq!(h.pool().available(), POOL);
+    }
+    /// A client's hostname is kept only if it is safe to write to a lease file and show:
+    /// escape sequences, spaces, shell characters or a name too long are dropped.
+    #[test]
+    fn only_safe_hostnames_are_kept() {
+        let msg = |name: &[u8]| {
+            let mut d = vec![0u8; 240];
+            d[0] = 1;
+            d[1] = 1;
+            d[2] = 6;
+            d[28..34].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+            d[236..240].copy_from_slice(&MAGIC.to_be_bytes());
+            d.extend_from_slice(&[53, 1, 1, 12, name.len() as u8]);
+            d.extend_from_slice(name);
+            d.push(255);
+            d
+        };
+        let name = |n: &[u8]| parse_request(&msg(n)).and_then(|r| r.hostname);
+        assert_eq!(name(b"alice-2.lab").as_deref(), Some("alice-2.lab"));
+        for bad in [&b"\x1b[31mred"[..], b"a b", b"x;rm", b"", &[b'a'; 64]] {
+            assert_eq!(name(bad), None, "{bad:?}");
+        }
     }
 }
