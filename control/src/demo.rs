@@ -144,15 +144,34 @@ fn web_root(host: &str) -> std::io::Result<tempdir::Dir> {
 
 /// A temporary directory, removed when dropped.
 mod tempdir {
+    use std::os::unix::fs::DirBuilderExt as _;
     use std::path::{Path, PathBuf};
 
     pub struct Dir(PathBuf);
 
     impl Dir {
+        /// A new directory of our own under the system's temporary directory (mode 0700,
+        /// made by one `mkdir` that fails if anything is at its name): never one someone
+        /// else made there first, nor a link they planted.
         pub fn new(name: &str) -> std::io::Result<Dir> {
-            let p = std::env::temp_dir().join(format!("{name}.{}", std::process::id()));
-            std::fs::create_dir_all(&p)?;
-            Ok(Dir(p))
+            let base = std::env::temp_dir();
+            let mut last = None;
+            for i in 0u32..64 {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_nanos());
+                let p = base.join(format!(
+                    "{name}.{}.{:08x}",
+                    std::process::id(),
+                    nanos ^ i.wrapping_mul(0x9e37_79b9)
+                ));
+                match std::fs::DirBuilder::new().mode(0o700).create(&p) {
+                    Ok(()) => return Ok(Dir(p)),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(last.unwrap_or_else(|| std::io::Error::other("no free temporary name")))
         }
 
         pub fn path(&self) -> &Path {
@@ -163,6 +182,26 @@ mod tempdir {
     impl Drop for Dir {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn a_temporary_directory_is_new_and_private_even_when_its_old_name_is_taken() {
+            use std::os::unix::fs::MetadataExt as _;
+            // What the old name scheme would have picked, made first by "someone else".
+            let squatted = std::env::temp_dir().join(format!("nfv-sq.{}", std::process::id()));
+            let _ = std::fs::create_dir(&squatted);
+            let d = Dir::new("nfv-sq").unwrap_or_else(|e| panic!("{e}"));
+            assert_ne!(d.path(), squatted.as_path());
+            let m = std::fs::metadata(d.path()).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(m.mode() & 0o777, 0o700);
+            let other = Dir::new("nfv-sq").unwrap_or_else(|e| panic!("{e}"));
+            assert_ne!(d.path(), other.path());
+            let _ = std::fs::remove_dir(&squatted);
         }
     }
 }
