@@ -102,24 +102,11 @@ fn parse_line(l: &str) -> Result<Lease, String> {
 /// The text of the lease file `path` (`None` if there is none): a regular file of at most
 /// [`MAX_FILE`] bytes.
 fn read(path: &Path) -> io::Result<Option<String>> {
-    use std::io::Read as _;
-    let f = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    if !f.metadata()?.is_file() {
-        return Err(io::Error::other("not a regular file"));
+    match nfv_dataplane::config::read_bounded(path, MAX_FILE, "a lease file") {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
-    let mut text = String::new();
-    f.take(MAX_FILE + 1).read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_FILE {
-        return Err(io::Error::other(format!(
-            "larger than {} MiB, the most a lease file may hold",
-            MAX_FILE >> 20
-        )));
-    }
-    Ok(Some(text))
 }
 
 /// The leases in `path`; a missing file is none. The file is checked as wire input: its

@@ -582,20 +582,7 @@ pub const MAX_FILE: u64 = (crate::ctl::MAX_REQUEST as u64) - (64 << 10);
 /// The text of the topology file `path`: a regular file of at most [`MAX_FILE`] bytes (not
 /// a device, a pipe or a file that keeps growing), so that loading is bounded.
 pub fn read_file(path: &Path) -> std::io::Result<String> {
-    use std::io::Read as _;
-    let f = std::fs::File::open(path)?;
-    if !f.metadata()?.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    let mut text = String::new();
-    f.take(MAX_FILE + 1).read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_FILE {
-        return Err(std::io::Error::other(format!(
-            "larger than {} KiB, the most a topology file may hold",
-            MAX_FILE >> 10
-        )));
-    }
-    Ok(text)
+    nfv_dataplane::config::read_bounded(path, MAX_FILE, "a topology file")
 }
 
 /// Load and validate `text`; `file` names it in messages.

@@ -15,6 +15,36 @@ use serde::Deserialize;
 pub mod checks;
 pub mod schema;
 
+/// The text of a file a topology names (a routes file, a lease file, the topology itself):
+/// a regular file of at most `max` bytes, or an error that says what it is instead. It is
+/// opened without blocking (a FIFO does not wait for a writer) and read no further than
+/// `max`, so a device such as `/dev/zero`, a pipe or a huge file costs nothing. `what`
+/// names the file in the error (`a routes file`).
+pub fn read_bounded(path: &std::path::Path, max: u64, what: &str) -> std::io::Result<String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut text = String::new();
+    f.take(max + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > max {
+        let size = if max >= 1 << 20 {
+            format!("{} MiB", max >> 20)
+        } else {
+            format!("{} KiB", max >> 10)
+        };
+        return Err(std::io::Error::other(format!(
+            "larger than {size}, the most {what} may hold"
+        )));
+    }
+    Ok(text)
+}
+
 /// Where a kind (of function or of port) reports what is wrong with its settings.
 pub trait Report {
     /// A problem at `key`, a path relative to the function or port (`monitor`, `vlan[1]`),
@@ -237,6 +267,31 @@ impl Report for Problems {
 
 #[cfg(test)]
 mod tests {
+
+    /// A FIFO, a device and a file past the limit are refused at once, never read whole or
+    /// waited on (opening a FIFO for reading used to wait for a writer).
+    #[test]
+    fn only_a_bounded_regular_file_is_read() {
+        let dir = std::env::temp_dir().join(format!("nfv-bounded-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let fifo = dir.join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            let e = read_bounded(&fifo, 100, "a routes file").expect_err("a FIFO");
+            assert!(e.to_string().contains("not a regular file"), "{e}");
+        }
+        let e = read_bounded(std::path::Path::new("/dev/zero"), 100, "x").expect_err("device");
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        let file = dir.join("f");
+        std::fs::write(&file, "abcdef").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(read_bounded(&file, 6, "x").ok().as_deref(), Some("abcdef"));
+        let e = read_bounded(&file, 5, "a lease file").expect_err("too big");
+        assert!(
+            e.to_string().contains("the most a lease file may hold"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     use super::*;
 
     #[derive(serde::Deserialize, Debug)]

@@ -370,26 +370,6 @@ fn route_line(content: &str, interfaces: &[InterfaceSpec]) -> Result<StaticRoute
 /// about 25 MiB).
 pub const MAX_ROUTES_FILE: u64 = 256 << 20;
 
-/// The text of the regular file `path`, refused if it is something else (a device such as
-/// `/dev/zero`, a pipe) or larger than `max` bytes: loading stays bounded in time and memory.
-fn read_bounded(path: &Path, max: u64) -> std::io::Result<String> {
-    use std::io::Read as _;
-    let f = std::fs::File::open(path)?;
-    let m = f.metadata()?;
-    if !m.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    let mut text = String::new();
-    f.take(max + 1).read_to_string(&mut text)?;
-    if text.len() as u64 > max {
-        return Err(std::io::Error::other(format!(
-            "larger than {} MiB, the most a routes file may hold",
-            max >> 20
-        )));
-    }
-    Ok(text)
-}
-
 /// The most bad lines of a routes file reported one by one.
 const MAX_FILE_ERRORS: usize = 10;
 
@@ -404,7 +384,7 @@ fn routes_file(
     routes: &mut Vec<StaticRoute>,
 ) {
     let key = "routes_file";
-    let text = match read_bounded(path, MAX_ROUTES_FILE) {
+    let text = match nfv_dataplane::config::read_bounded(path, MAX_ROUTES_FILE, "a routes file") {
         Ok(t) => t,
         Err(e) => {
             r.error(key, format!("cannot read {}: {e}", path.display()));
@@ -610,8 +590,9 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
         let file = dir.join("big.txt");
         std::fs::write(&file, "10.8.0.0/16 10.0.0.9\n").unwrap_or_else(|e| panic!("{e}"));
-        assert!(read_bounded(&file, 8).is_err_and(|e| e.to_string().contains("larger than")));
-        assert!(read_bounded(&file, 64).is_ok());
+        let read = |max| nfv_dataplane::config::read_bounded(&file, max, "a routes file");
+        assert!(read(8).is_err_and(|e| e.to_string().contains("larger than")));
+        assert!(read(64).is_ok());
         let _ = std::fs::remove_dir_all(&dir);
     }
 
