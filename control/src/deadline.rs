@@ -21,15 +21,6 @@ pub trait Timed: Read + Write {
     fn write_timeout(&self, t: Duration) -> io::Result<()>;
 }
 
-impl Timed for UnixStream {
-    fn read_timeout(&self, t: Duration) -> io::Result<()> {
-        self.set_read_timeout(Some(t))
-    }
-    fn write_timeout(&self, t: Duration) -> io::Result<()> {
-        self.set_write_timeout(Some(t))
-    }
-}
-
 impl Timed for &UnixStream {
     fn read_timeout(&self, t: Duration) -> io::Result<()> {
         self.set_read_timeout(Some(t))
@@ -59,6 +50,17 @@ fn left(deadline: Instant, what: &str) -> io::Result<Duration> {
     }
     // A zero timeout means "none" to the std streams: never pass one.
     Ok((deadline - now).max(Duration::from_millis(1)))
+}
+
+/// After a read or write failed with `e`: `Ok` to try again (it was interrupted, or timed
+/// out with time left before `deadline`), else the error (`TimedOut` naming `what` once the
+/// deadline passed).
+fn again(e: io::Error, deadline: Instant, what: &str) -> io::Result<()> {
+    match e.kind() {
+        io::ErrorKind::Interrupted => Ok(()),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => left(deadline, what).map(|_| ()),
+        _ => Err(e),
+    }
 }
 
 /// What a bounded read found.
@@ -100,16 +102,7 @@ pub fn read_until<S: Timed + ?Sized>(
                 new = got.len();
                 got.extend_from_slice(&buf[..n]);
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                left(deadline, "the request")?;
-            }
-            Err(e) => return Err(e),
+            Err(e) => again(e, deadline, "the request")?,
         }
     }
 }
@@ -122,16 +115,7 @@ pub fn write_all<S: Timed + ?Sized>(s: &mut S, bytes: &[u8], deadline: Instant) 
         match s.write(&bytes[at..]) {
             Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "peer closed")),
             Ok(n) => at += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                left(deadline, "the answer")?;
-            }
-            Err(e) => return Err(e),
+            Err(e) => again(e, deadline, "the answer")?,
         }
     }
     s.flush()
@@ -143,7 +127,7 @@ mod tests {
 
     #[test]
     fn a_trickling_client_is_cut_at_the_deadline_not_per_read() {
-        let (mut server, mut client) = UnixStream::pair().unwrap_or_else(|e| panic!("{e}"));
+        let (server, mut client) = UnixStream::pair().unwrap_or_else(|e| panic!("{e}"));
         // One byte every 50 ms: each read is quick, the request never ends.
         let writer = std::thread::spawn(move || {
             for _ in 0..40 {
@@ -155,7 +139,7 @@ mod tests {
         });
         let start = Instant::now();
         let r = read_until(
-            &mut server,
+            &mut &server,
             start + Duration::from_millis(300),
             1 << 20,
             has_newline,
@@ -174,25 +158,25 @@ mod tests {
 
     #[test]
     fn a_whole_request_is_read_and_a_long_one_refused() {
-        let (mut server, mut client) = UnixStream::pair().unwrap_or_else(|e| panic!("{e}"));
+        let (server, mut client) = UnixStream::pair().unwrap_or_else(|e| panic!("{e}"));
         client
             .write_all(b"{\"cmd\":\"show\"}\nrest")
             .unwrap_or_else(|e| panic!("{e}"));
         let soon = Instant::now() + Duration::from_secs(5);
-        match read_until(&mut server, soon, 100, has_newline) {
+        match read_until(&mut &server, soon, 100, has_newline) {
             Ok(Head::Complete(b)) => assert!(b.starts_with(b"{\"cmd\":\"show\"}\n")),
             other => panic!("{other:?}"),
         }
-        let (mut server, mut client) = UnixStream::pair().unwrap_or_else(|e| panic!("{e}"));
+        let (server, mut client) = UnixStream::pair().unwrap_or_else(|e| panic!("{e}"));
         client
             .write_all(&[b'a'; 300])
             .unwrap_or_else(|e| panic!("{e}"));
-        let r = read_until(&mut server, soon, 100, has_newline);
+        let r = read_until(&mut &server, soon, 100, has_newline);
         assert!(matches!(r, Ok(Head::TooLong)), "{r:?}");
         drop(client);
-        let (mut server, client) = UnixStream::pair().unwrap_or_else(|e| panic!("{e}"));
+        let (server, client) = UnixStream::pair().unwrap_or_else(|e| panic!("{e}"));
         drop(client);
-        let r = read_until(&mut server, soon, 100, has_newline);
+        let r = read_until(&mut &server, soon, 100, has_newline);
         assert!(
             matches!(r, Ok(Head::Closed(ref b)) if b.is_empty()),
             "{r:?}"
@@ -201,10 +185,10 @@ mod tests {
 
     #[test]
     fn an_answer_nobody_reads_is_given_up_at_the_deadline() {
-        let (mut server, _client) = UnixStream::pair().unwrap_or_else(|e| panic!("{e}"));
+        let (server, _client) = UnixStream::pair().unwrap_or_else(|e| panic!("{e}"));
         let big = vec![0u8; 8 << 20];
         let start = Instant::now();
-        let r = write_all(&mut server, &big, start + Duration::from_millis(300));
+        let r = write_all(&mut &server, &big, start + Duration::from_millis(300));
         assert_eq!(r.map_err(|e| e.kind()), Err(io::ErrorKind::TimedOut));
     }
 }
