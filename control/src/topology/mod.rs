@@ -917,13 +917,7 @@ impl nfv_functions::kind::Report for KindReport<'_, '_> {
 
     fn error(&mut self, key: &str, message: String) {
         // A key of another kind, or of none, at the function's top level.
-        // serde names an unknown key at the mapping that holds it: "" for the function's own.
-        let unknown = message
-            .strip_prefix("unknown field `")
-            .and_then(|m| m.split_once("`, expected "));
-        if let Some((field, allowed)) = unknown.filter(|_| key.is_empty()) {
-            let key = field;
-            let allowed = allowed.trim_start_matches("one of ");
+        if let Some((key, allowed)) = unknown_own_key(key, &message) {
             let of_a_kind = nfv_functions::registry::KINDS
                 .iter()
                 .any(|k| k.keys().contains(&key));
@@ -935,12 +929,28 @@ impl nfv_functions::kind::Report for KindReport<'_, '_> {
             };
             return self.v.error(join(self.key, key), message);
         }
-        let key = if key.is_empty() {
-            self.key.to_string()
-        } else {
-            join(self.key, key)
-        };
-        self.v.settings_error(key, message);
+        self.v.settings_error(below(self.key, key), message);
+    }
+}
+
+/// serde's `unknown field `F`, expected ...` about a kind's own mapping (`key` is `""`:
+/// serde names an unknown key at the mapping that holds it): `F` and the allowed keys as
+/// serde lists them, without its "one of ".
+fn unknown_own_key<'m>(key: &str, message: &'m str) -> Option<(&'m str, &'m str)> {
+    let (field, allowed) = message
+        .strip_prefix("unknown field `")?
+        .split_once("`, expected ")?;
+    key.is_empty()
+        .then(|| (field, allowed.trim_start_matches("one of ")))
+}
+
+/// The key path of `key` (relative to the function or port at `under`), `under` itself
+/// for `""`.
+fn below(under: &str, key: &str) -> String {
+    if key.is_empty() {
+        under.to_string()
+    } else {
+        join(under, key)
     }
 }
 
@@ -959,22 +969,12 @@ impl Report for PortReport<'_, '_> {
     }
 
     fn error(&mut self, key: &str, message: String) {
-        // serde names an unknown key at the mapping that holds it: "" for the port's own,
-        // whose keys also include `kind`.
-        let unknown = message
-            .strip_prefix("unknown field `")
-            .and_then(|m| m.split_once("`, expected "));
-        if let Some((field, allowed)) = unknown.filter(|_| key.is_empty()) {
-            let allowed = allowed.trim_start_matches("one of ");
+        // The port's own keys also include `kind`.
+        if let Some((field, allowed)) = unknown_own_key(key, &message) {
             let message = format!("unknown key `{field}`: allowed keys are `kind`, {allowed}");
             return self.v.error(join(self.key, field), message);
         }
-        let key = if key.is_empty() {
-            self.key.to_string()
-        } else {
-            join(self.key, key)
-        };
-        self.v.settings_error(key, message);
+        self.v.settings_error(below(self.key, key), message);
     }
 }
 
