@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use nfv_dataplane::graph::GraphError;
 use nfv_dataplane::port::PortSettings;
 use nfv_dataplane::{Endpoint, Gate, MacAddr, NodeId, PortId};
-use nfv_functions::kind::{BuildContext, Settings};
+use nfv_functions::kind::{BuildContext, Settings, Wiring};
 
 use crate::lab::{netns_name, HostPlan, IfacePlan};
 use crate::topology::{LinkEnd, Topology};
@@ -125,6 +125,9 @@ impl Plan {
         // Named attachments first, then one anonymous attachment per bare mention per side.
         let mut functions: Vec<(String, Settings)> = Vec::new();
         let mut named: HashMap<(&str, String), Gate> = HashMap::new();
+        // Each function's wiring as completed (a bare mention adds a gate below but changes
+        // none of its other fields): computed once, not once per link end.
+        let mut wirings = Vec::with_capacity(topo.functions.len());
         for f in &topo.functions {
             let mut settings = f.settings.clone();
             settings.0.complete(&BuildContext {
@@ -132,10 +135,16 @@ impl Plan {
                 function: &f.name,
                 leases: None,
             });
-            let gates = settings.0.wiring().gates;
-            for (g, gate) in gates.iter().enumerate().filter(|(_, g)| !g.is_empty()) {
+            let wiring = settings.0.wiring();
+            for (g, gate) in wiring
+                .gates
+                .iter()
+                .enumerate()
+                .filter(|(_, g)| !g.is_empty())
+            {
                 named.insert((f.name.as_str(), gate.clone()), Gate(g as u16));
             }
+            wirings.push(wiring);
             functions.push((f.name.clone(), settings));
         }
         // The cross-kind hook: a router interface a nat masquerades to is that nat's outside.
@@ -203,7 +212,7 @@ impl Plan {
                         } => {
                             let id = *node_ids.get(name.as_str()).ok_or_else(unknown(name))?;
                             let settings = &mut functions[id.index()].1;
-                            let wiring = settings.0.wiring();
+                            let wiring = &wirings[id.index()];
                             if wiring.single {
                                 Ok(Endpoint::Node(id, Gate(0)))
                             } else if wiring.grows {
@@ -432,12 +441,13 @@ impl Plan {
             .collect()
     }
 
-    fn end_name(&self, e: Endpoint) -> String {
+    /// End `e` as `describe` writes it; `wirings` holds each function's wiring.
+    fn end_name(&self, e: Endpoint, wirings: &[Wiring]) -> String {
         match e {
             Endpoint::Port(p) => self.ports[p.index()].0.clone(),
             Endpoint::Node(n, g) => {
-                let (name, settings) = &self.functions[n.index()];
-                let wiring = settings.0.wiring();
+                let name = &self.functions[n.index()].0;
+                let wiring = &wirings[n.index()];
                 // Fixed gates by name (`nat[inside]`); those the settings declare (a
                 // router's interfaces, a switch's attachments) or a bare mention added by
                 // index, as the gate list above numbers them.
@@ -478,6 +488,7 @@ impl Plan {
             let _ = writeln!(s, "  {i:<3} {name:<12} {what}");
         }
         let _ = writeln!(s, "functions:");
+        let wirings: Vec<Wiring> = self.functions.iter().map(|(_, f)| f.0.wiring()).collect();
         for (i, (name, settings)) in self.functions.iter().enumerate() {
             // The kind's first line of description, its gates, then the rest.
             let spec = &settings.0;
@@ -486,7 +497,7 @@ impl Plan {
             let first = lines.next().unwrap_or_default();
             let _ = writeln!(s, "  {i:<3} {name:<12} {first}");
             // A single wire end has no gate to speak of.
-            let wiring = spec.wiring();
+            let wiring = &wirings[i];
             for g in (0..wiring.gates.len()).filter(|_| !wiring.single) {
                 let _ = writeln!(s, "        [{g}] {}", spec.gate_label(g));
             }
@@ -499,8 +510,8 @@ impl Plan {
             let _ = writeln!(
                 s,
                 "  {} <-> {}   (line {})",
-                self.end_name(w.a),
-                self.end_name(w.b),
+                self.end_name(w.a, &wirings),
+                self.end_name(w.b, &wirings),
                 w.line
             );
         }

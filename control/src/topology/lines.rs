@@ -42,13 +42,23 @@ pub struct LineIndex {
     open_path: Option<String>,
     /// Where the parser stopped at a syntax error.
     stopped_at: Option<(usize, usize)>,
+    /// The first container nested deeper than [`MAX_DEPTH`]: its path and position.
+    too_deep: Option<(String, (usize, usize))>,
     /// Mappings by key path: (start byte offset, end byte offset, start column), for the
     /// text of a mapping as written ([`LineIndex::text_of`]).
     spans: HashMap<String, (usize, usize, usize)>,
 }
 
+/// Containers nested deeper than this are not indexed: serde_yaml refuses documents nested
+/// deeper than 128 levels anyway, and a path's length grows with its depth, so that
+/// indexing every level of a deeply nested text would take time and memory quadratic in
+/// its size.
+pub const MAX_DEPTH: usize = 128;
+
 struct Walker {
     stack: Vec<Frame>,
+    /// Containers open below [`MAX_DEPTH`], not indexed.
+    deep: usize,
     index: LineIndex,
     /// Documents started so far; events after the first document are ignored.
     documents: usize,
@@ -106,6 +116,25 @@ impl MarkedEventReceiver for Walker {
             }
         }
         if self.documents > 1 {
+            return;
+        }
+        if self.deep > 0 {
+            match ev {
+                Event::MappingStart(..) | Event::SequenceStart(..) => self.deep += 1,
+                Event::MappingEnd | Event::SequenceEnd => self.deep -= 1,
+                _ => {}
+            }
+            return;
+        }
+        if self.stack.len() >= MAX_DEPTH
+            && matches!(ev, Event::MappingStart(..) | Event::SequenceStart(..))
+        {
+            // The pending key (or sequence slot) is this container's: taken, not indexed.
+            let path = self.value_path(mark);
+            if self.index.too_deep.is_none() {
+                self.index.too_deep = Some((path.unwrap_or_default(), here(mark)));
+            }
+            self.deep = 1;
             return;
         }
         match ev {
@@ -172,6 +201,7 @@ impl LineIndex {
     pub fn new(text: &str) -> Self {
         let mut w = Walker {
             stack: Vec::new(),
+            deep: 0,
             index: LineIndex::default(),
             documents: 0,
         };
@@ -179,6 +209,12 @@ impl LineIndex {
         if let Err(e) = parser.load(&mut w, true) {
             w.index.open_path = w.open_path().filter(|p| !p.is_empty());
             w.index.stopped_at = Some(here(*e.marker()));
+            // yaml-rust2 stops at 256 levels of flow collections, which its scanner reads
+            // ahead of the events: nested too deep all the same.
+            if e.info() == "recursion limit exceeded" && w.index.too_deep.is_none() {
+                let path = w.index.open_path.clone().unwrap_or_default();
+                w.index.too_deep = Some((path, here(*e.marker())));
+            }
         }
         // Spans as byte offsets, converted in one pass (the parser counts characters).
         if !text.is_ascii() {
@@ -243,6 +279,13 @@ impl LineIndex {
         self.open_path.as_deref()
     }
 
+    /// The first container nested deeper than [`MAX_DEPTH`] levels, if any: its key path
+    /// and position. Such a text is refused before serde_yaml reads it, since libyaml's
+    /// scanner takes time quadratic in the depth of flow collections.
+    pub fn too_deep(&self) -> Option<(&str, (usize, usize))> {
+        self.too_deep.as_ref().map(|(p, at)| (p.as_str(), *at))
+    }
+
     /// Where a syntax error stopped the parser (`None` if the text parsed).
     pub fn stopped_at(&self) -> Option<(usize, usize)> {
         self.stopped_at
@@ -271,6 +314,36 @@ mod tests {
         let dup = LineIndex::new("a:\n  x: 1\n  x: 2\n");
         assert_eq!(dup.get("a.x"), Some((2, 3)));
         assert_eq!(dup.repeated("a.x"), Some((3, 3)));
+    }
+
+    #[test]
+    fn containers_nested_too_deep_are_found_not_indexed() {
+        // Block mappings: the first level past the limit, at its key.
+        let mut text = String::from("name: x\nports:\n");
+        for i in 0..200 {
+            text += &format!("{}k{i}:\n", " ".repeat(2 * i + 2));
+        }
+        let idx = LineIndex::new(&text);
+        let (path, (line, _)) = idx.too_deep().expect("200 levels are too deep");
+        // The root mapping is the first level: the refused one is the value of `k126`,
+        // whose first key `k127` is on line 130.
+        assert_eq!(path.split('.').count(), MAX_DEPTH, "{path}");
+        assert_eq!(line, 2 + MAX_DEPTH);
+        assert!(idx.get("ports.k0.k1").is_some());
+        assert_eq!(idx.get(&format!("{path}.k127")), None);
+        // Flow mappings and sequences, far deeper (yaml-rust2 stops at 256 flow levels).
+        for (open, close) in [("{a: ", "}"), ("[", "]")] {
+            let n = 50_000;
+            let text = format!("name: x\nports: {}1{}\n", open.repeat(n), close.repeat(n));
+            assert!(LineIndex::new(&text).too_deep().is_some(), "{open}");
+        }
+        // The limit itself is fine.
+        let text = format!(
+            "a: {}1{}\n",
+            "[".repeat(MAX_DEPTH - 1),
+            "]".repeat(MAX_DEPTH - 1)
+        );
+        assert_eq!(LineIndex::new(&text).too_deep(), None);
     }
 
     #[test]

@@ -58,7 +58,7 @@ pub use nfv_dataplane::port::{
     GeneratorConfig, NullConfig, PortSettings, Proto, Sizes, TapConfig, VhostUserConfig,
 };
 use nfv_dataplane::MacAddr;
-use nfv_functions::kind::schema::{did_you_mean, join, one_of, parse_cidr, Ordered};
+use nfv_functions::kind::schema::{did_you_mean, join, one_of, parse_cidr, Names, Ordered};
 use nfv_functions::kind::{Kind, Report, Settings, Wiring};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
@@ -358,10 +358,9 @@ impl<'de> Visitor<'de> for FunctionsSeed<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
         let mut v: Vec<(String, RawFunction)> = Vec::new();
+        let mut seen = Names::default();
         while let Some(k) = m.next_key::<String>()? {
-            if v.iter().any(|(e, _)| *e == k) {
-                return Err(serde::de::Error::custom(format!("duplicate name `{k}`")));
-            }
+            seen.first(&k)?;
             let value = m.next_value_seed(FunctionSeed)?;
             // Its own text, so that its scalars read as written; re-written from the value
             // where the text has none of its own (a YAML alias).
@@ -459,10 +458,9 @@ impl<'de> Visitor<'de> for PortsSeed<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
         let mut v: Vec<(String, RawPort)> = Vec::new();
+        let mut seen = Names::default();
         while let Some(k) = m.next_key::<String>()? {
-            if v.iter().any(|(e, _)| *e == k) {
-                return Err(serde::de::Error::custom(format!("duplicate name `{k}`")));
-            }
+            seen.first(&k)?;
             let (kind, value) = m.next_value_seed(PortSeed)?;
             // Its own text, so that its scalars read as written; re-written from the value
             // where the text has none of its own (a YAML alias).
@@ -588,6 +586,18 @@ pub fn read_file(path: &Path) -> std::io::Result<String> {
 /// Load and validate `text`; `file` names it in messages.
 pub fn load_str(text: &str, file: &Path) -> Result<Topology, LoadError> {
     let index = LineIndex::new(text);
+    if let Some((key, (line, column))) = index.too_deep() {
+        return Err(LoadError::Invalid(vec![TopologyError {
+            file: file.to_path_buf(),
+            line,
+            column,
+            key: key.to_string(),
+            message: format!(
+                "nested deeper than {} levels (a topology needs a handful)",
+                lines::MAX_DEPTH
+            ),
+        }]));
+    }
     let seed = TopologySeed {
         text,
         index: &index,
@@ -1430,15 +1440,21 @@ impl Validator<'_> {
     }
 
     fn links(&mut self, raw: &RawTopology, ports: &[Port], functions: &[Function]) -> Vec<Link> {
-        let port_names: Vec<&str> = raw.ports.0.iter().map(|(n, _)| n.as_str()).collect();
-        let fn_names: Vec<&str> = raw.functions.0.iter().map(|(n, _)| n.as_str()).collect();
-        let registered = |f: &str| -> Option<&'static dyn Kind> {
-            raw.functions
-                .0
-                .iter()
-                .find(|(n, _)| n == f)
-                .and_then(|(_, rf)| rf.registered.as_ref().map(|r| r.kind))
-        };
+        // Names, kinds and wirings looked up once per link end: a file of many links
+        // loads in time linear in its size.
+        let port_names: HashSet<&str> = raw.ports.0.iter().map(|(n, _)| n.as_str()).collect();
+        let fn_names: HashSet<&str> = raw.functions.0.iter().map(|(n, _)| n.as_str()).collect();
+        let kinds: HashMap<&str, &'static dyn Kind> = raw
+            .functions
+            .0
+            .iter()
+            .filter_map(|(n, rf)| Some((n.as_str(), rf.registered.as_ref()?.kind)))
+            .collect();
+        let registered = |f: &str| -> Option<&'static dyn Kind> { kinds.get(f).copied() };
+        let wirings: HashMap<&str, Wiring> = functions
+            .iter()
+            .map(|f| (f.name.as_str(), f.settings.0.wiring()))
+            .collect();
         let mut port_used: HashMap<String, String> = HashMap::new();
         let mut att_used: HashMap<String, String> = HashMap::new();
         // Two-sided functions with a wrong link end: not also reported as not linked.
@@ -1487,13 +1503,9 @@ impl Validator<'_> {
                     resolved.push((ei, LinkEnd::Port(head.to_string())));
                 } else if fn_names.contains(&head) {
                     // A function whose settings were refused is reported already.
-                    let wiring = functions
-                        .iter()
-                        .find(|f| f.name == head)
-                        .map(|f| f.settings.0.wiring());
-                    let linked = match (registered(head), wiring) {
+                    let linked = match (registered(head), wirings.get(head)) {
                         (Some(reg), Some(w)) => {
-                            self.gated_end(head, reg.name(), &w, sub, middle, &ekey, &mut att_used)
+                            self.gated_end(head, reg.name(), w, sub, middle, &ekey, &mut att_used)
                         }
                         _ => false,
                     };
@@ -1510,7 +1522,9 @@ impl Validator<'_> {
                         ok = false;
                     }
                 } else {
-                    let hint = did_you_mean(head, port_names.iter().chain(&fn_names).copied());
+                    let names = raw.ports.0.iter().map(|(n, _)| n.as_str());
+                    let names = names.chain(raw.functions.0.iter().map(|(n, _)| n.as_str()));
+                    let hint = did_you_mean(head, names);
                     self.error(
                         &ekey,
                         format!("`{head}` is neither a port nor a function{hint}"),
@@ -1581,14 +1595,17 @@ impl Validator<'_> {
             .enumerate()
             .map(|(i, f)| (f.name.as_str(), i))
             .collect();
+        let carries: Vec<bool> = functions
+            .iter()
+            .map(|f| f.settings.0.floods() || f.settings.0.wiring().through.is_some())
+            .collect();
         // The function a link end belongs to, if a broadcast crosses it there.
         let carrier = |end: &LinkEnd| -> Option<usize> {
             let LinkEnd::Function { name, .. } = end else {
                 return None;
             };
             let i = *index.get(name.as_str())?;
-            let spec = &functions[i].settings.0;
-            (spec.floods() || spec.wiring().through.is_some()).then_some(i)
+            carries[i].then_some(i)
         };
         let mut root: Vec<usize> = (0..functions.len()).collect();
         fn find(root: &mut [usize], mut i: usize) -> usize {

@@ -98,16 +98,31 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Ordered<T> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
                 let mut v: Vec<(String, T)> = Vec::new();
+                let mut seen = Names::default();
                 while let Some(k) = m.next_key::<String>()? {
-                    if v.iter().any(|(e, _)| *e == k) {
-                        return Err(serde::de::Error::custom(format!("duplicate name `{k}`")));
-                    }
+                    seen.first(&k)?;
                     v.push((k, m.next_value()?));
                 }
                 Ok(Ordered(v))
             }
         }
         d.deserialize_any(V(PhantomData))
+    }
+}
+
+/// The names of a mapping read so far, to refuse one named twice; a hash set, so that a
+/// mapping of many names loads in time linear in its size.
+#[derive(Default)]
+pub struct Names(std::collections::HashSet<String>);
+
+impl Names {
+    /// `Ok` the first time `name` is seen, the `duplicate name` error after.
+    pub fn first<E: serde::de::Error>(&mut self, name: &str) -> Result<(), E> {
+        if self.0.insert(name.to_string()) {
+            Ok(())
+        } else {
+            Err(E::custom(format!("duplicate name `{name}`")))
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use ipnetwork::Ipv4Network;
 
 pub use nfv_dataplane::config::schema::{
     did_you_mean, duration_or, edit_distance, fmt_duration, join, number_or_text, one_of,
-    parse_duration, OneOrMany, Ordered, RawDuration, DURATION,
+    parse_duration, Names, OneOrMany, Ordered, RawDuration, DURATION,
 };
 
 use super::Report;
