@@ -265,6 +265,11 @@ impl Plan {
             ports.push((p.name.clone(), plan));
         }
 
+        let mtu_of: HashMap<&str, u16> = topo
+            .ports
+            .iter()
+            .map(|p| (p.name.as_str(), p.settings.0.mtu()))
+            .collect();
         let hosts = topo
             .hosts
             .iter()
@@ -281,7 +286,10 @@ impl Plan {
                     .map(|i| IfacePlan {
                         tap: tap_device.get(i.port.as_str()).cloned().unwrap_or_default(),
                         ifname: i.ifname.clone(),
-                        mtu: mtu_of(topo, &i.port),
+                        mtu: mtu_of
+                            .get(i.port.as_str())
+                            .copied()
+                            .unwrap_or(nfv_dataplane::port::kind::DEFAULT_MTU),
                         mac: i.mac,
                         address: i.address,
                     })
@@ -517,14 +525,6 @@ impl Plan {
         }
         s
     }
-}
-
-fn mtu_of(topo: &Topology, port: &str) -> u16 {
-    topo.ports
-        .iter()
-        .find(|p| p.name == port)
-        .map(|p| p.settings.0.mtu())
-        .unwrap_or(nfv_dataplane::port::kind::DEFAULT_MTU)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! devices, set up the hosts, build the graph, start the worker; on stop, the reverse.
 
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -79,10 +79,14 @@ pub fn wall_ns_at_zero() -> u64 {
 }
 
 /// Buffers in the worker's pool: enough for every port's queue several times over, and for
-/// ports a reload may add.
+/// ports a reload may add; at most [`MAX_POOL`] (a topology of 20,000 ports asked for 10
+/// million buffers, 24 GB, before).
 fn pool_size(ports: usize) -> usize {
-    (ports.max(1) * BURST * 8).max(8192)
+    (ports.max(1) * BURST * 8).clamp(8192, MAX_POOL)
 }
+
+/// The most buffers a worker's pool holds: about 150 MB.
+const MAX_POOL: usize = 1 << 16;
 
 /// Ports and functions made but not yet in a graph, by name.
 #[derive(Default)]
@@ -212,13 +216,21 @@ struct OldCounters {
 impl OldCounters {
     fn carry_to(&self, g: &Graph) {
         let new = g.counters();
+        let index = |names: &[String]| -> HashMap<String, usize> {
+            names
+                .iter()
+                .enumerate()
+                .map(|(j, n)| (n.clone(), j))
+                .collect()
+        };
+        let (ports, nodes) = (index(&self.ports), index(&self.nodes));
         for (i, name) in g.port_names().iter().enumerate() {
-            if let Some(j) = self.ports.iter().position(|n| n == name) {
+            if let Some(&j) = ports.get(name.as_str()) {
                 new.ports[i].copy_from(&self.counters.ports[j]);
             }
         }
         for (i, name) in g.node_names().iter().enumerate() {
-            if let Some(j) = self.nodes.iter().position(|n| n == name) {
+            if let Some(&j) = nodes.get(name.as_str()) {
                 new.nodes[i].copy_from(&self.counters.nodes[j]);
             }
         }
@@ -440,9 +452,10 @@ fn metrics_source(
         kinds: Vec::new(),
     };
     // In the plan's order, whatever order they were built in.
+    let stats: HashMap<&str, _> = stats.iter().map(|(n, s)| (n.as_str(), s)).collect();
     for (name, _) in &plan.functions {
-        if let Some((_, s)) = stats.iter().find(|(n, _)| n == name) {
-            source.kinds.push((name.clone(), s.clone()));
+        if let Some(s) = stats.get(name.as_str()) {
+            source.kinds.push((name.clone(), (*s).clone()));
         }
     }
     source
@@ -670,20 +683,23 @@ impl Running {
         }
         report.ports_added = ports_added;
         report.ports_changed = ports_changed;
+        let new_ports: HashSet<&str> = new.ports.iter().map(|(n, _)| n.as_str()).collect();
         report.ports_removed = old
             .ports
             .iter()
-            .filter(|(n, _)| !new.ports.iter().any(|(m, _)| m == n))
+            .filter(|(n, _)| !new_ports.contains(n.as_str()))
             .map(|(n, _)| n.clone())
             .collect();
         let old_functions: HashMap<&str, &Settings> =
             old.functions.iter().map(|(n, f)| (n.as_str(), f)).collect();
-        let gates_of = |plan: &Plan, name: &str| {
-            plan.functions
-                .iter()
-                .position(|(n, _)| n == name)
-                .and_then(|i| plan.gate_names.get(i).cloned())
-                .unwrap_or_default()
+        let gate_names = |plan: &Plan| -> HashMap<String, Vec<String>> {
+            (plan.functions.iter().map(|(n, _)| n.clone()))
+                .zip(plan.gate_names.iter().cloned())
+                .collect()
+        };
+        let (old_gates, new_gates) = (gate_names(old), gate_names(&new));
+        let gates_of = |gates: &HashMap<String, Vec<String>>, name: &str| {
+            gates.get(name).cloned().unwrap_or_default()
         };
         let mut reconfigure: Vec<(String, Box<dyn Any + Send>)> = Vec::new();
         for (name, f) in &new.functions {
@@ -692,7 +708,7 @@ impl Running {
                 Some(o) if format!("{o:?}") != format!("{f:?}") => {
                     // The kind decides, if every old gate still faces what it faced (a
                     // switch given more attachments keeps its MAC table).
-                    let (og, ng) = (gates_of(old, name), gates_of(&new, name));
+                    let (og, ng) = (gates_of(&old_gates, name), gates_of(&new_gates, name));
                     let grows = f.0.reconfigure_from(&*o.0).filter(|_| ng.starts_with(&og));
                     match grows {
                         Some(config) => {
@@ -709,15 +725,16 @@ impl Running {
                 }
             }
         }
+        let new_functions: HashSet<&str> = new.functions.iter().map(|(n, _)| n.as_str()).collect();
         report.functions_removed = old
             .functions
             .iter()
-            .filter(|(n, _)| !new.functions.iter().any(|(m, _)| m == n))
+            .filter(|(n, _)| !new_functions.contains(n.as_str()))
             .map(|(n, _)| n.clone())
             .collect();
 
         // Root TAP devices to be made must be free (unless the port they replace has them).
-        let old_root: Vec<String> = old.root_devices().into_iter().map(|(d, _)| d).collect();
+        let old_root: HashSet<String> = old.root_devices().into_iter().map(|(d, _)| d).collect();
         let made: Vec<String> = new
             .root_devices_outside(&keep.ports)
             .into_iter()
@@ -741,8 +758,9 @@ impl Running {
         interim.ports.retain(|(n, _)| keep.ports.contains(n));
         interim.functions.retain(|(n, _)| keep.nodes.contains(n));
         // Switches that grow do so in phase two: until then they run as they were.
+        let grown: HashSet<&str> = reconfigure.iter().map(|(n, _)| n.as_str()).collect();
         for (name, f) in &mut interim.functions {
-            if reconfigure.iter().any(|(n, _)| n == name) {
+            if grown.contains(name.as_str()) {
                 if let Some(o) = old_functions.get(name.as_str()) {
                     *f = (*o).clone();
                 }
@@ -893,33 +911,31 @@ impl Running {
 /// `sub` (a copy of `full` with some ports and functions left out) with its wires
 /// renumbered to its own ports and functions, dropping wires that touch what was left out.
 fn renumbered(full: &Plan, sub: &Plan) -> Plan {
-    let port_map: HashMap<PortId, PortId> = full
-        .ports
-        .iter()
-        .enumerate()
-        .filter_map(|(i, (n, _))| sub.port_id(n).map(|j| (PortId(i as u16), j)))
+    let sub_ports: HashMap<&str, usize> = (sub.ports.iter().enumerate())
+        .map(|(j, (n, _))| (n.as_str(), j))
         .collect();
-    let node_map: HashMap<NodeId, NodeId> = full
-        .functions
-        .iter()
-        .enumerate()
+    let kept: HashMap<&str, usize> = (sub.functions.iter().enumerate())
+        .map(|(j, (n, _))| (n.as_str(), j))
+        .collect();
+    let port_map: HashMap<PortId, PortId> = (full.ports.iter().enumerate())
         .filter_map(|(i, (n, _))| {
-            sub.functions
-                .iter()
-                .position(|(m, _)| m == n)
-                .map(|j| (NodeId(i as u16), NodeId(j as u16)))
+            let j = sub_ports.get(n.as_str())?;
+            Some((PortId(i as u16), PortId(*j as u16)))
+        })
+        .collect();
+    let node_map: HashMap<NodeId, NodeId> = (full.functions.iter().enumerate())
+        .filter_map(|(i, (n, _))| {
+            let j = kept.get(n.as_str())?;
+            Some((NodeId(i as u16), NodeId(*j as u16)))
         })
         .collect();
     // Only gates the function has in `sub` (a switch that grows later has fewer).
+    let gates: Vec<usize> = sub.functions.iter().map(|(_, f)| f.gates()).collect();
     let map = |e: Endpoint| match e {
         Endpoint::Port(p) => port_map.get(&p).map(|&p| Endpoint::Port(p)),
         Endpoint::Node(n, g) => node_map
             .get(&n)
-            .filter(|m| {
-                sub.functions
-                    .get(m.index())
-                    .is_some_and(|(_, f)| g.index() < f.gates())
-            })
+            .filter(|m| gates.get(m.index()).is_some_and(|&c| g.index() < c))
             .map(|&n| Endpoint::Node(n, g)),
     };
     let mut out = sub.clone();
@@ -938,7 +954,7 @@ fn renumbered(full: &Plan, sub: &Plan) -> Plan {
         .functions
         .iter()
         .zip(&full.gate_names)
-        .filter(|((n, _), _)| sub.functions.iter().any(|(m, _)| m == n))
+        .filter(|((n, _), _)| kept.contains_key(n.as_str()))
         .map(|(_, g)| g.clone())
         .collect();
     out
@@ -979,4 +995,17 @@ pub fn summary(plan: &Plan, c: &WorkerCounters) -> String {
         let _ = writeln!(s, "drops: {}", drops.join(" "));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pool grows with the ports, up to a bound (20,000 ports asked for 24 GB).
+    #[test]
+    fn the_pool_is_bounded() {
+        assert_eq!(pool_size(1), 8192);
+        assert_eq!(pool_size(100), 100 * BURST * 8);
+        assert_eq!(pool_size(20_000), MAX_POOL);
+    }
 }

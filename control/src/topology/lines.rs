@@ -49,16 +49,14 @@ pub struct LineIndex {
     spans: HashMap<String, (usize, usize, usize)>,
 }
 
-/// Containers nested deeper than this are not indexed: serde_yaml refuses documents nested
-/// deeper than 128 levels anyway, and a path's length grows with its depth, so that
-/// indexing every level of a deeply nested text would take time and memory quadratic in
-/// its size.
+/// Containers nested deeper than this stop the index ([`LineIndex::too_deep`]): serde_yaml
+/// refuses documents nested deeper than 128 levels anyway, and a path's length grows with
+/// its depth, so that indexing every level of a deeply nested text would take time and
+/// memory quadratic in its size.
 pub const MAX_DEPTH: usize = 128;
 
 struct Walker {
     stack: Vec<Frame>,
-    /// Containers open below [`MAX_DEPTH`], not indexed.
-    deep: usize,
     index: LineIndex,
     /// Documents started so far; events after the first document are ignored.
     documents: usize,
@@ -118,23 +116,12 @@ impl MarkedEventReceiver for Walker {
         if self.documents > 1 {
             return;
         }
-        if self.deep > 0 {
-            match ev {
-                Event::MappingStart(..) | Event::SequenceStart(..) => self.deep += 1,
-                Event::MappingEnd | Event::SequenceEnd => self.deep -= 1,
-                _ => {}
-            }
-            return;
-        }
         if self.stack.len() >= MAX_DEPTH
             && matches!(ev, Event::MappingStart(..) | Event::SequenceStart(..))
         {
-            // The pending key (or sequence slot) is this container's: taken, not indexed.
+            // Not indexed: the walk stops here.
             let path = self.value_path(mark);
-            if self.index.too_deep.is_none() {
-                self.index.too_deep = Some((path.unwrap_or_default(), here(mark)));
-            }
-            self.deep = 1;
+            self.index.too_deep = Some((path.unwrap_or_default(), here(mark)));
             return;
         }
         match ev {
@@ -201,12 +188,24 @@ impl LineIndex {
     pub fn new(text: &str) -> Self {
         let mut w = Walker {
             stack: Vec::new(),
-            deep: 0,
             index: LineIndex::default(),
             documents: 0,
         };
+        // Event by event (`Parser::load` recurses once per level of nesting, so a few
+        // kilobytes of `- - - -` overflowed the stack), stopping at the first container
+        // nested too deep.
         let mut parser = Parser::new_from_str(text);
-        if let Err(e) = parser.load(&mut w, true) {
+        let stopped = loop {
+            match parser.next_token() {
+                Ok((Event::StreamEnd, _)) => break Ok(()),
+                Ok((ev, mark)) => w.on_event(ev, mark),
+                Err(e) => break Err(e),
+            }
+            if w.index.too_deep.is_some() {
+                break Ok(());
+            }
+        };
+        if let Err(e) = stopped {
             w.index.open_path = w.open_path().filter(|p| !p.is_empty());
             w.index.stopped_at = Some(here(*e.marker()));
             // yaml-rust2 stops at 256 levels of flow collections, which its scanner reads
@@ -331,6 +330,9 @@ mod tests {
         assert_eq!(line, 2 + MAX_DEPTH);
         assert!(idx.get("ports.k0.k1").is_some());
         assert_eq!(idx.get(&format!("{path}.k127")), None);
+        // Block sequences, far deeper: the parser's own `load` recursed once per level.
+        let text = format!("{}x\n", "- ".repeat(300_000));
+        assert!(LineIndex::new(&text).too_deep().is_some());
         // Flow mappings and sequences, far deeper (yaml-rust2 stops at 256 flow levels).
         for (open, close) in [("{a: ", "}"), ("[", "]")] {
             let n = 50_000;

@@ -573,6 +573,10 @@ pub fn load_file(path: &Path) -> Result<Topology, LoadError> {
     load_str(&text, path)
 }
 
+/// The most ports, functions, hosts or links one topology holds: the graph numbers ports,
+/// functions and gates with 16 bits, and one worker polls every port.
+pub const MAX_ITEMS: usize = 16_384;
+
 /// The largest topology file: what `nfv reload` can send over the control socket
 /// ([`crate::ctl::MAX_REQUEST`] less room for the request around it).
 pub const MAX_FILE: u64 = (crate::ctl::MAX_REQUEST as u64) - (64 << 10);
@@ -1084,6 +1088,19 @@ impl Validator<'_> {
                 }
             }
         }
+        for (section, count) in [
+            ("ports", raw.ports.0.len()),
+            ("functions", raw.functions.0.len()),
+            ("hosts", raw.hosts.0.len()),
+            ("links", raw.links.len()),
+        ] {
+            if count > MAX_ITEMS {
+                self.error(
+                    section,
+                    format!("{count} {section}: a topology holds at most {MAX_ITEMS} (one worker serves them all)"),
+                );
+            }
+        }
         let port_names: HashSet<&str> = raw.ports.0.iter().map(|(n, _)| n.as_str()).collect();
         for (f, _) in &raw.functions.0 {
             if port_names.contains(f.as_str()) {
@@ -1269,16 +1286,20 @@ impl Validator<'_> {
 
     fn hosts(&mut self, raw: &RawTopology, ports: &[Port]) -> Vec<Host> {
         let mut hosts = Vec::new();
+        // The lab's hook: the TAPs that move into each host, in file order.
+        let mut taps_of: HashMap<&str, Vec<(&String, &TapConfig)>> = HashMap::new();
+        for p in ports {
+            if let Some(t) = p.settings.0.tap() {
+                if let Some(host) = t.host.as_deref() {
+                    taps_of.entry(host).or_default().push((&p.name, t));
+                }
+            }
+        }
         for (name, h) in &raw.hosts.0 {
             let key = format!("hosts.{name}");
             let empty = RawHost::default();
             let h = h.as_ref().unwrap_or(&empty);
-            // The lab's hook: the TAPs that move into this host, in file order.
-            let taps: Vec<(&String, &TapConfig)> = ports
-                .iter()
-                .filter_map(|p| p.settings.0.tap().map(|t| (&p.name, t)))
-                .filter(|(_, t)| t.host.as_deref() == Some(name.as_str()))
-                .collect();
+            let taps = taps_of.remove(name.as_str()).unwrap_or_default();
             // A port whose settings could not be read may have been this host's.
             if taps.is_empty() && !self.unread_ports {
                 self.error(&key, format!("host `{name}` has no port: give it one with `ports: {{ NAME: {{ kind: tap, host: {name} }} }}`"));

@@ -95,6 +95,16 @@ fn many_ports_and_links_load() {
     );
 }
 
+/// More ports than one worker serves (and than 16-bit ids number) are refused up front.
+#[test]
+fn a_topology_holds_at_most_max_items_ports() {
+    let mut text = String::from("name: many\nports:\n");
+    for i in 0..=MAX_ITEMS {
+        text += &format!("  p{i}: {{ kind: null }}\n");
+    }
+    assert_error(&text, 2, "ports", "a topology holds at most 16384");
+}
+
 fn load(text: &str) -> Result<Topology, Vec<TopologyError>> {
     match load_str(text, Path::new("t.yaml")) {
         Ok(t) => Ok(t),

@@ -255,6 +255,10 @@ impl Spec for SwitchSpec {
         }
     }
 
+    fn gate_count(&self) -> usize {
+        self.attachments.len()
+    }
+
     /// A switch floods broadcasts, multicast and unknown unicast.
     fn floods(&self) -> bool {
         true
