@@ -49,8 +49,11 @@
 //!   interrupts. Left: between that `poll` and the `write`, a frontend racing on the same
 //!   eventfd could fill it and make the write wait (and on kernels without `RWF_NOWAIT` for
 //!   eventfds, the same for a kick read); closing that needs the write moved off the worker.
-//! - **Protocol.** The protocol thread is the port's own; a frontend that stalls mid-message
-//!   is dropped after a read timeout, and the worker never waits on it.
+//! - **Protocol.** The protocol thread is the port's own, and the worker never waits on it.
+//!   A frontend that stalls in a message's body is dropped after a read timeout; one that
+//!   stalls inside a header, or never reads the answers, holds the thread (the `vhost` crate
+//!   retries such reads and writes), so its own port only: dropping the port (nfv stopping,
+//!   a reload) shuts the connection down under the thread, which then ends.
 //!
 //! In a topology file:
 //!
@@ -74,6 +77,7 @@ mod virtq;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -189,6 +193,9 @@ struct Shared {
     stop: AtomicBool,
     /// A frontend is connected.
     connected: AtomicBool,
+    /// The frontend's connection while the protocol thread serves it: dropping the port
+    /// shuts it down, which ends whatever read or write the thread waits in.
+    conn: Mutex<Option<UnixStream>>,
 }
 
 impl Shared {
@@ -203,11 +210,16 @@ impl Shared {
             wake: EventFd::new(EFD_NONBLOCK)?,
             stop: AtomicBool::new(false),
             connected: AtomicBool::new(connected),
+            conn: Mutex::new(None),
         })
     }
 
     fn wanted(&self) -> std::sync::MutexGuard<'_, Wanted> {
         self.wanted.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Option<UnixStream>> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -606,6 +618,10 @@ impl Drop for VhostUserPort {
         self.shared.stop.store(true, Ordering::Relaxed);
         // The protocol thread no longer waits for this worker's acknowledgements.
         self.shared.acked.store(u64::MAX, Ordering::Release);
+        // Nor for the frontend: a read or write it waits in ends.
+        if let Some(c) = self.shared.conn().take() {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
