@@ -8,7 +8,8 @@
 //! - a full ring of chains that point outside guest memory or loop costs one burst at most
 //!   the descriptor budget, every chain counted as a drop;
 //! - a pipe as call or kick fd is refused; a kick eventfd whose `O_NONBLOCK` the frontend
-//!   cleared and a saturated blocking call eventfd never block the worker;
+//!   cleared and a saturated blocking call eventfd never block the worker, and a kick on a
+//!   transmit ring that does not run cannot keep an idle worker awake;
 //! - a frontend that stops in the middle of a message header, or sends requests and never
 //!   reads the answers, cannot keep its port from being dropped (nfv stopping or reloading).
 
@@ -439,6 +440,39 @@ fn a_blocking_kick_and_a_saturated_call_never_block_the_worker() {
         .recv_timeout(Duration::from_secs(20))
         .expect("the worker's bursts return (a blocked call or kick fd would hang them)");
     assert_eq!((got, sent), (3, 3));
+    drop(fe);
+}
+
+#[test]
+fn a_kick_on_a_ring_that_does_not_run_lets_an_idle_worker_sleep() {
+    let sock = socket("idlekick");
+    let mut port = server(&sock);
+    let fe = frontend(&sock);
+    // A kick fd for the transmit ring, but no memory table: the ring cannot run. The guest
+    // kicks anyway.
+    let kick = EventFd::new(0).expect("eventfd");
+    fe.set_vring_kick(1, &kick).expect("SET_VRING_KICK");
+    kick.write(1).expect("kick");
+    let mut polls = 0;
+    poll_until(&mut port, "a few polls", |_| {
+        polls += 1;
+        polls > 3
+    });
+    assert!(!port.is_running());
+    // The worker is idle and may sleep: its wait fd must then be quiet, or it would spin.
+    assert!(port.prepare_sleep(), "nothing to do, the worker may sleep");
+    let mut p = libc::pollfd {
+        fd: port.wait_fd().expect("wait fd"),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: `p` is one valid pollfd; a zero timeout returns at once.
+    unsafe { libc::poll(&mut p, 1, 0) };
+    assert_eq!(
+        p.revents, 0,
+        "the wait fd is ready: an idle worker would spin"
+    );
+    port.after_sleep();
     drop(fe);
 }
 

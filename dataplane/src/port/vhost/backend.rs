@@ -347,6 +347,7 @@ impl Backend {
             mem: self.mem.clone(),
             layout: Some(self.layout()),
             queues: [None, None],
+            kick: self.rings[TXQ].kick.clone(),
         };
         if self.mem.is_some() {
             for i in [RXQ, TXQ] {
@@ -370,7 +371,6 @@ impl Backend {
                     used,
                     base: r.base,
                     event_idx: self.acked & F_EVENT_IDX != 0,
-                    kick: r.kick.clone(),
                     call: r.call.clone(),
                 });
             }
