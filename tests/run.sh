@@ -39,12 +39,14 @@ cargo test --workspace 2>&1 | tee "$log"
 fuzz_seconds=${FUZZ_SECONDS:-20}
 if [ "$fuzz_seconds" -gt 0 ]; then
   command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz
-  mkdir -p tests/fuzz/corpus/frames tests/fuzz/corpus/topology tests/fuzz/corpus/router tests/fuzz/corpus/dhcp tests/fuzz/corpus/gateway tests/fuzz/corpus/vhost tests/fuzz/corpus/vhost_rings tests/fuzz/corpus/control tests/fuzz/corpus/wire
+  mkdir -p tests/fuzz/corpus/frames tests/fuzz/corpus/topology tests/fuzz/corpus/router tests/fuzz/corpus/dhcp tests/fuzz/corpus/gateway tests/fuzz/corpus/vhost tests/fuzz/corpus/vhost_rings tests/fuzz/corpus/control tests/fuzz/corpus/wire tests/fuzz/corpus/vhost_protocol tests/fuzz/corpus/vhost_race
   cp tests/fuzz/seeds/topology/* tests/fuzz/corpus/topology/
   cp tests/fuzz/seeds/vhost/* tests/fuzz/corpus/vhost/
   cp tests/fuzz/seeds/control/* tests/fuzz/corpus/control/
+  cp tests/fuzz/seeds/vhost_protocol/* tests/fuzz/corpus/vhost_protocol/
+  cp tests/fuzz/seeds/vhost_race/* tests/fuzz/corpus/vhost_race/
   flog=$(mktemp)
-  for target in frames wire topology router dhcp gateway vhost vhost_rings control; do
+  for target in frames wire topology router dhcp gateway vhost vhost_rings control vhost_protocol vhost_race; do
     if ! RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir tests/fuzz "$target" "tests/fuzz/corpus/$target" -- \
       -max_total_time="$fuzz_seconds" -print_final_stats=1 > "$flog" 2>&1; then
       tail -n 60 "$flog"

@@ -8,10 +8,15 @@
 //! - a full ring of chains that point outside guest memory or loop costs one burst at most
 //!   the descriptor budget, every chain counted as a drop;
 //! - a pipe as call or kick fd is refused; a kick eventfd whose `O_NONBLOCK` the frontend
-//!   cleared and a saturated blocking call eventfd never block the worker.
+//!   cleared and a saturated blocking call eventfd never block the worker, and a kick on a
+//!   transmit ring that does not run cannot keep an idle worker awake;
+//! - a frontend that stops in the middle of a message header, or sends requests and never
+//!   reads the answers, cannot keep its port from being dropped (nfv stopping or reloading).
 
 use std::fs::File;
+use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -436,4 +441,113 @@ fn a_blocking_kick_and_a_saturated_call_never_block_the_worker() {
         .expect("the worker's bursts return (a blocked call or kick fd would hang them)");
     assert_eq!((got, sent), (3, 3));
     drop(fe);
+}
+
+#[test]
+fn a_kick_on_a_ring_that_does_not_run_lets_an_idle_worker_sleep() {
+    let sock = socket("idlekick");
+    let mut port = server(&sock);
+    let fe = frontend(&sock);
+    // A kick fd for the transmit ring, but no memory table: the ring cannot run. The guest
+    // kicks anyway.
+    let kick = EventFd::new(0).expect("eventfd");
+    fe.set_vring_kick(1, &kick).expect("SET_VRING_KICK");
+    kick.write(1).expect("kick");
+    let mut polls = 0;
+    poll_until(&mut port, "a few polls", |_| {
+        polls += 1;
+        polls > 3
+    });
+    assert!(!port.is_running());
+    // The worker is idle and may sleep: its wait fd must then be quiet, or it would spin.
+    assert!(port.prepare_sleep(), "nothing to do, the worker may sleep");
+    let mut p = libc::pollfd {
+        fd: port.wait_fd().expect("wait fd"),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: `p` is one valid pollfd; a zero timeout returns at once.
+    unsafe { libc::poll(&mut p, 1, 0) };
+    assert_eq!(
+        p.revents, 0,
+        "the wait fd is ready: an idle worker would spin"
+    );
+    port.after_sleep();
+    drop(fe);
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. A frontend cannot hold the port's protocol thread
+
+/// Drop `port` on a thread of its own; true if that returned within `limit`.
+fn drops_within(port: VhostUserPort, limit: Duration) -> bool {
+    let (done, dropped) = mpsc::channel();
+    std::thread::spawn(move || {
+        drop(port);
+        let _ = done.send(());
+    });
+    dropped.recv_timeout(limit).is_ok()
+}
+
+/// A raw connection to the port's socket.
+fn raw(sock: &Path) -> UnixStream {
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        match UnixStream::connect(sock) {
+            Ok(s) => return s,
+            Err(e) => {
+                assert!(Instant::now() < until, "connect: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_frontend_stalled_mid_header_cannot_keep_its_port_from_being_dropped() {
+    let sock = socket("stall");
+    let port = server(&sock);
+    let mut s = raw(&sock);
+    // GET_FEATURES, version 1: the first 4 of its 12 header bytes, then nothing.
+    s.write_all(&1u32.to_le_bytes()).expect("write");
+    std::thread::sleep(Duration::from_millis(500)); // the protocol thread waits for the rest
+    assert!(
+        drops_within(port, Duration::from_secs(10)),
+        "dropping the port hung on a frontend stalled mid-header"
+    );
+    drop(s);
+}
+
+#[test]
+fn a_frontend_that_reads_no_answers_cannot_keep_its_port_from_being_dropped() {
+    let sock = socket("noread");
+    let port = server(&sock);
+    let mut s = raw(&sock);
+    s.set_nonblocking(true).expect("non-blocking");
+    // GET_FEATURES requests, each answered, none of the answers read: the protocol thread
+    // fills the socket and waits to write; then the requests fill it the other way.
+    let mut req = Vec::new();
+    for v in [1u32, 1, 0] {
+        req.extend_from_slice(&v.to_le_bytes());
+    }
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        match s.write(&req) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                // Full, or the protocol thread is still reading: give it a moment.
+                std::thread::sleep(Duration::from_millis(200));
+                if s.write(&req).is_err() {
+                    break;
+                }
+            }
+            Err(e) => panic!("write: {e}"),
+        }
+        assert!(Instant::now() < until, "the socket never filled");
+    }
+    assert!(
+        drops_within(port, Duration::from_secs(10)),
+        "dropping the port hung on a frontend that reads no answers"
+    );
+    drop(s);
 }

@@ -116,8 +116,9 @@ fn run(config: VhostUserConfig, shared: Arc<Shared>, listener: Option<UnixListen
             },
         };
         announced = false;
-        // A frontend that stops in the middle of a message must not hold this thread (and a
-        // stopping port) forever: reads time out and end the connection.
+        // A frontend that stops in the middle of a message body is dropped after a read
+        // timeout. Inside a header the `vhost` crate retries the read (and a write the
+        // frontend never reads), so a stopping port shuts the connection down: see `conn`.
         if stream.set_nonblocking(false).is_err()
             || stream
                 .set_read_timeout(Some(Duration::from_secs(5)))
@@ -125,10 +126,23 @@ fn run(config: VhostUserConfig, shared: Arc<Shared>, listener: Option<UnixListen
         {
             continue;
         }
+        // Kept where dropping the port finds it (see `VhostUserPort::drop`); a port already
+        // stopping serves nobody.
+        let Ok(conn) = stream.try_clone() else {
+            continue;
+        };
+        {
+            let mut c = shared.conn();
+            if shared.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            *c = Some(conn);
+        }
         tracing::info!(port = %config.name, "vhost-user: frontend connected");
         shared.connected.store(true, Ordering::Relaxed);
         let mut handler = BackendReqHandler::from_stream(stream, backend.clone());
         let why = serve(&mut handler, &shared);
+        shared.conn().take();
         shared.connected.store(false, Ordering::Relaxed);
         lock(&backend).disconnect();
         tracing::info!(port = %config.name, "vhost-user: frontend gone ({why})");
@@ -333,6 +347,7 @@ impl Backend {
             mem: self.mem.clone(),
             layout: Some(self.layout()),
             queues: [None, None],
+            kick: self.rings[TXQ].kick.clone(),
         };
         if self.mem.is_some() {
             for i in [RXQ, TXQ] {
@@ -356,7 +371,6 @@ impl Backend {
                     used,
                     base: r.base,
                     event_idx: self.acked & F_EVENT_IDX != 0,
-                    kick: r.kick.clone(),
                     call: r.call.clone(),
                 });
             }

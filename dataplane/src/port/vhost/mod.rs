@@ -44,13 +44,17 @@
 //!   its port's bursts bounded work, and gets no more of its frames through.
 //! - **Kick and call fds.** Must be eventfds (checked at `SET_VRING_KICK`/`CALL`). Kicks are
 //!   drained with `preadv2(RWF_NOWAIT)`, which ignores `O_NONBLOCK` (the frontend shares the
-//!   file status flags and can clear it); calls are written only when a zero-timeout `poll`
+//!   file status flags and can clear it), before every sleep, also while the ring does not
+//!   run (else an idle worker would spin on it); calls are written only when a zero-timeout `poll`
 //!   says the write fits. A frontend that keeps its call eventfd saturated gets no
 //!   interrupts. Left: between that `poll` and the `write`, a frontend racing on the same
 //!   eventfd could fill it and make the write wait (and on kernels without `RWF_NOWAIT` for
 //!   eventfds, the same for a kick read); closing that needs the write moved off the worker.
-//! - **Protocol.** The protocol thread is the port's own; a frontend that stalls mid-message
-//!   is dropped after a read timeout, and the worker never waits on it.
+//! - **Protocol.** The protocol thread is the port's own, and the worker never waits on it.
+//!   A frontend that stalls in a message's body is dropped after a read timeout; one that
+//!   stalls inside a header, or never reads the answers, holds the thread (the `vhost` crate
+//!   retries such reads and writes), so its own port only: dropping the port (nfv stopping,
+//!   a reload) shuts the connection down under the thread, which then ends.
 //!
 //! In a topology file:
 //!
@@ -74,6 +78,7 @@ mod virtq;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -155,6 +160,9 @@ struct Wanted {
     mem: Option<Arc<GuestMemoryMmap>>,
     layout: Option<Layout>,
     queues: [Option<RingWanted>; 2],
+    /// The transmit ring's kick fd: in the worker's epoll set from SET_VRING_KICK on,
+    /// whether or not the ring runs, so the worker empties it before every sleep.
+    kick: Option<Arc<File>>,
 }
 
 /// One running ring, as the protocol thread wants it.
@@ -168,7 +176,6 @@ struct RingWanted {
     used: GuestAddress,
     base: u16,
     event_idx: bool,
-    kick: Option<Arc<File>>,
     call: Option<Arc<File>>,
 }
 
@@ -189,6 +196,9 @@ struct Shared {
     stop: AtomicBool,
     /// A frontend is connected.
     connected: AtomicBool,
+    /// The frontend's connection while the protocol thread serves it: dropping the port
+    /// shuts it down, which ends whatever read or write the thread waits in.
+    conn: Mutex<Option<UnixStream>>,
 }
 
 impl Shared {
@@ -203,11 +213,16 @@ impl Shared {
             wake: EventFd::new(EFD_NONBLOCK)?,
             stop: AtomicBool::new(false),
             connected: AtomicBool::new(connected),
+            conn: Mutex::new(None),
         })
     }
 
     fn wanted(&self) -> std::sync::MutexGuard<'_, Wanted> {
         self.wanted.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Option<UnixStream>> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -215,7 +230,6 @@ impl Shared {
 struct Ring {
     queue: SplitRing,
     epoch: u64,
-    kick: Option<Arc<File>>,
     call: Option<Arc<File>>,
 }
 
@@ -231,6 +245,8 @@ pub struct VhostUserPort {
     shared: Arc<Shared>,
     seen: u64,
     dev: Option<Device>,
+    /// The transmit ring's kick fd (see [`Wanted::kick`]).
+    kick: Option<Arc<File>>,
     max_frame: usize,
     thread: Option<JoinHandle<()>>,
     socket: PathBuf,
@@ -247,6 +263,7 @@ impl VhostUserPort {
             shared,
             seen: 0,
             dev: None,
+            kick: None,
             max_frame: max_frame(config.mtu),
             thread: Some(thread),
             socket: config.socket,
@@ -275,13 +292,13 @@ impl VhostUserPort {
                 used: GuestAddress(used),
                 base: 0,
                 event_idx,
-                kick: None,
                 call: None,
             }))
         };
         Ok(VhostUserPort {
             shared,
             seen: 0,
+            kick: None,
             dev: Some(Device {
                 mem: Arc::new(mem),
                 layout: Layout::new(false, mergeable),
@@ -332,6 +349,7 @@ impl VhostUserPort {
     fn apply(&mut self, generation: u64, counters: &PortCounters) {
         let wanted = self.shared.wanted().clone();
         drain(&self.shared.wake);
+        self.kick = wanted.kick;
         let mut old = self.dev.take();
         // Report where every ring that stops (or restarts) stood.
         if let Some(d) = &old {
@@ -357,7 +375,6 @@ impl VhostUserPort {
                     .filter(|r| r.epoch == w.epoch);
                 let mut ring = match kept {
                     Some(mut r) => {
-                        r.kick = w.kick.clone();
                         r.call = w.call.clone();
                         r
                     }
@@ -385,7 +402,6 @@ fn build_ring(w: &RingWanted) -> Ring {
     Ring {
         queue: SplitRing::new(w.size, w.desc, w.avail, w.used, w.base, w.event_idx),
         epoch: w.epoch,
-        kick: w.kick.clone(),
         call: w.call.clone(),
     }
 }
@@ -566,15 +582,17 @@ impl Port for VhostUserPort {
         if self.shared.generation.load(Ordering::Acquire) != self.seen {
             return false;
         }
+        // Also when the ring does not run (no memory yet, disabled, refused): a kick left
+        // in the epoll set would keep the worker from sleeping.
+        if let Some(kick) = &self.kick {
+            drain_file(kick);
+        }
         let Some(dev) = self.dev.as_mut() else {
             return true;
         };
         let Some(ring) = dev.rings[TXQ].as_mut() else {
             return true;
         };
-        if let Some(kick) = &ring.kick {
-            drain_file(kick);
-        }
         let Some(v) = ring.queue.view(dev.mem.as_ref()) else {
             return true;
         };
@@ -606,6 +624,10 @@ impl Drop for VhostUserPort {
         self.shared.stop.store(true, Ordering::Relaxed);
         // The protocol thread no longer waits for this worker's acknowledgements.
         self.shared.acked.store(u64::MAX, Ordering::Release);
+        // Nor for the frontend: a read or write it waits in ends.
+        if let Some(c) = self.shared.conn().take() {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
