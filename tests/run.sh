@@ -39,16 +39,29 @@ cargo test --workspace 2>&1 | tee "$log"
 fuzz_seconds=${FUZZ_SECONDS:-20}
 if [ "$fuzz_seconds" -gt 0 ]; then
   command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz
-  mkdir -p tests/fuzz/corpus/frames tests/fuzz/corpus/topology tests/fuzz/corpus/router tests/fuzz/corpus/dhcp tests/fuzz/corpus/gateway tests/fuzz/corpus/vhost tests/fuzz/corpus/vhost_rings tests/fuzz/corpus/control tests/fuzz/corpus/wire tests/fuzz/corpus/vhost_protocol tests/fuzz/corpus/vhost_race
+  mkdir -p tests/fuzz/corpus/frames tests/fuzz/corpus/topology tests/fuzz/corpus/router tests/fuzz/corpus/dhcp tests/fuzz/corpus/gateway tests/fuzz/corpus/vhost tests/fuzz/corpus/vhost_rings tests/fuzz/corpus/control tests/fuzz/corpus/wire \
+    tests/fuzz/corpus/vhost_protocol tests/fuzz/corpus/vhost_race \
+    tests/fuzz/corpus/leases tests/fuzz/corpus/routes tests/fuzz/corpus/metrics_http tests/fuzz/corpus/control_framing tests/fuzz/corpus/lines
   cp tests/fuzz/seeds/topology/* tests/fuzz/corpus/topology/
   cp tests/fuzz/seeds/vhost/* tests/fuzz/corpus/vhost/
   cp tests/fuzz/seeds/control/* tests/fuzz/corpus/control/
-  cp tests/fuzz/seeds/vhost_protocol/* tests/fuzz/corpus/vhost_protocol/
-  cp tests/fuzz/seeds/vhost_race/* tests/fuzz/corpus/vhost_race/
+  for seeded in vhost_protocol vhost_race leases routes metrics_http control_framing lines; do
+    cp tests/fuzz/seeds/$seeded/* tests/fuzz/corpus/$seeded/
+  done
   flog=$(mktemp)
-  for target in frames wire topology router dhcp gateway vhost vhost_rings control vhost_protocol vhost_race; do
+  for target in frames wire topology router dhcp gateway vhost vhost_rings vhost_race vhost_protocol control control_framing metrics_http leases routes lines; do
+    # What a target needs besides the time: inputs longer than libFuzzer's default 4 KiB
+    # (a request head past the metrics server's 8 KiB limit, many control lines), or, for
+    # the texts `lines` grows to 512 KiB, a tight time and memory limit, so that work or
+    # memory growing faster than the text fails the run.
+    case "$target" in
+      metrics_http) extra=(-max_len=20000) ;;
+      control_framing) extra=(-max_len=65536) ;;
+      lines) extra=(-max_len=4096 -rss_limit_mb=1024 -timeout=10) ;;
+      *) extra=() ;;
+    esac
     if ! RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir tests/fuzz "$target" "tests/fuzz/corpus/$target" -- \
-      -max_total_time="$fuzz_seconds" -print_final_stats=1 > "$flog" 2>&1; then
+      -max_total_time="$fuzz_seconds" -print_final_stats=1 "${extra[@]}" > "$flog" 2>&1; then
       tail -n 60 "$flog"
       echo "tests/run.sh: fuzz target $target failed"
       exit 1

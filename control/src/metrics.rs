@@ -417,8 +417,9 @@ impl Drop for Place {
 /// Longest request head read; longer ones get 431.
 const MAX_HEAD: usize = 8192;
 
-/// What to answer to a request head (the bytes up to the blank line): status, body.
-fn respond(head: &[u8], source: &Source) -> (&'static str, String) {
+/// What to answer to a request head (the bytes up to the blank line): status, body. Public
+/// for the `metrics_http` fuzz target; the server calls it from [`Server::spawn`]'s thread.
+pub fn respond(head: &[u8], source: &Source) -> (&'static str, String) {
     let text = String::from_utf8_lossy(head);
     let first = text.lines().next().unwrap_or("");
     let mut parts = first.split_whitespace();
