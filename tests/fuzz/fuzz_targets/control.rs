@@ -1,8 +1,9 @@
 //! Arbitrary request lines into the control socket's handler, against a running
 //! dataplane (a slow generator into a switch and a sink: no root needed): every line gets
 //! a JSON answer, `"ok": false` for bad ones, and forwarding goes on. Reload requests
-//! whose file mentions vhost-user, a DHCP server's lease file or a routes file are skipped:
-//! a fuzzer must not create sockets or files on the machine (a topology without a lab refuses TAP ports and hosts by itself).
+//! whose file, as YAML decodes it, mentions vhost-user, a DHCP server's lease file or a
+//! routes file are skipped: a fuzzer must not create sockets or files on the machine (a
+//! topology without a lab refuses TAP ports and hosts by itself).
 #![no_main]
 
 use std::path::Path;
@@ -33,6 +34,38 @@ fn running() -> &'static Running {
     })
 }
 
+/// Whether a topology text could name a socket or a file: any key or string, as YAML
+/// decodes it (escapes, anchors and merge keys resolved), that mentions vhost-user ports,
+/// DHCP servers, leases or routes files; for a text that serde_yaml cannot read as a
+/// `Value` (the loader refuses it at its serde stage, before any kind sees a path), the
+/// words anywhere in the raw text.
+fn names_files(text: &str) -> bool {
+    const WORDS: [&str; 4] = ["vhost", "dhcp", "lease", "routes"];
+    fn mentions(v: &serde_yaml::Value) -> bool {
+        use serde_yaml::Value;
+        match v {
+            Value::String(s) => {
+                let s = s.to_ascii_lowercase();
+                WORDS.iter().any(|w| s.contains(w))
+            }
+            Value::Sequence(items) => items.iter().any(mentions),
+            Value::Mapping(m) => m.iter().any(|(k, v)| mentions(k) || mentions(v)),
+            Value::Tagged(t) => mentions(&t.value),
+            _ => false,
+        }
+    }
+    match serde_yaml::from_str::<serde_yaml::Value>(text) {
+        Ok(mut v) => {
+            let _ = v.apply_merge();
+            mentions(&v)
+        }
+        Err(_) => {
+            let raw = text.to_ascii_lowercase();
+            WORDS.iter().any(|w| raw.contains(w))
+        }
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let Ok(mut req) = serde_json::from_slice::<Request>(data) else {
         return;
@@ -41,13 +74,7 @@ fuzz_target!(|data: &[u8]| {
         Request::Capture { .. } => return,
         // No sockets, and no files: a DHCP server writes its lease file when it is built
         // (any path the text names), and a router reads its routes file.
-        Request::Reload { text, .. }
-            if ["vhost", "dhcp", "lease", "routes_file"]
-                .iter()
-                .any(|w| text.contains(w)) =>
-        {
-            return
-        }
+        Request::Reload { text, .. } if names_files(text) => return,
         Request::Trace { timeout_ms, .. } => *timeout_ms = Some(timeout_ms.unwrap_or(0).min(30)),
         _ => {}
     }
