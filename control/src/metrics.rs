@@ -451,7 +451,9 @@ fn answer(mut stream: TcpStream, source: &Source) -> std::io::Result<()> {
     };
     let (complete, head) = match read_until(&mut stream, by, MAX_HEAD, ended)? {
         Head::Complete(h) => (true, h),
-        Head::Closed(h) => (!h.is_empty(), h),
+        // Connected and closed without a word: nobody to answer.
+        Head::Closed(h) if h.is_empty() => return Ok(()),
+        Head::Closed(h) => (true, h),
         Head::TooLong => (false, Vec::new()),
     };
     let is_head = head.starts_with(b"HEAD ");

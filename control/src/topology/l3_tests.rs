@@ -138,7 +138,7 @@ fn router_rules_name_line_and_key() {
             "to: 0.0.0.0/0, via: 192.0.2.1",
         ),
         "functions.gw.routes[0].via",
-        "in none of the router's interface subnets",
+        "is no host address in the router's interface subnets",
     );
     expect(
         &r(
@@ -148,6 +148,17 @@ fn router_rules_name_line_and_key() {
         "functions.gw.routes[0].via",
         "own address",
     );
+    // The subnet's network and broadcast addresses are no gateway either.
+    for via in ["10.0.2.0", "10.0.2.255"] {
+        expect(
+            &r(
+                "to: 0.0.0.0/0, via: 10.0.2.254",
+                &format!("to: 0.0.0.0/0, via: {via}"),
+            ),
+            "functions.gw.routes[0].via",
+            "is no host address",
+        );
+    }
     expect(
         &r("172.16.0.0/12", "172.16.0.1/12"),
         "functions.gw.routes[1].to",

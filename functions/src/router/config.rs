@@ -217,7 +217,7 @@ fn check(r: &mut Counting<'_>, f: &Raw) -> RouterSpec {
             nat_outside: false,
         });
     }
-    let connected = |ip: Ipv4Addr| interfaces.iter().any(|i| i.address.contains(ip));
+    let connected = |ip: Ipv4Addr| host_on(&interfaces, ip);
     let own = |ip: Ipv4Addr| interfaces.iter().any(|i| i.address.ip() == ip);
     let mut routes: Vec<StaticRoute> = Vec::new();
     let mut seen: HashSet<(Ipv4Addr, u8)> = HashSet::new();
@@ -262,7 +262,7 @@ fn check(r: &mut Counting<'_>, f: &Raw) -> RouterSpec {
         if !connected(via) {
             r.error(
                 &format!("{rkey}.via"),
-                format!("gateway {via} is in none of the router's interface subnets (nfv resolves gateways directly, not through other routes)"),
+                format!("gateway {via} is no host address in the router's interface subnets (nfv resolves gateways directly, not through other routes)"),
             );
             continue;
         }
@@ -340,6 +340,15 @@ fn check(r: &mut Counting<'_>, f: &Raw) -> RouterSpec {
     }
 }
 
+/// Whether `ip` is a host address in one of the interfaces' subnets: inside one, and not
+/// its network or broadcast address (a /31 and a /32 have neither).
+fn host_on(interfaces: &[InterfaceSpec], ip: Ipv4Addr) -> bool {
+    interfaces.iter().any(|i| {
+        let a = i.address;
+        a.contains(ip) && (a.prefix() >= 31 || (ip != a.network() && ip != a.broadcast()))
+    })
+}
+
 /// One line of a routes file: `PREFIX/LEN GATEWAY` or `PREFIX/LEN via GATEWAY`.
 fn route_line(content: &str, interfaces: &[InterfaceSpec]) -> Result<StaticRoute, String> {
     let words: Vec<&str> = content.split_whitespace().collect();
@@ -355,10 +364,7 @@ fn route_line(content: &str, interfaces: &[InterfaceSpec]) -> Result<StaticRoute
     let via: Ipv4Addr = gw
         .parse()
         .map_err(|_| format!("`{gw}` is not an IPv4 address"))?;
-    if !interfaces
-        .iter()
-        .any(|i| i.address.contains(via) && i.address.ip() != via)
-    {
+    if !host_on(interfaces, via) || interfaces.iter().any(|i| i.address.ip() == via) {
         return Err(format!(
             "gateway {via} is not another host in one of the router's interface subnets"
         ));

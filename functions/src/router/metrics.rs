@@ -35,6 +35,14 @@ static ARP_REQUESTS: Metric = Metric {
     summary: None,
 };
 
+static RATE_LIMITED: Metric = Metric {
+    name: "nfv_router_rate_limited_total",
+    help: "ARP requests and ICMP errors a router did not send because of its rate limits.",
+    kind: MetricType::Counter,
+    labels: &["what"],
+    summary: None,
+};
+
 static ICMP_ERRORS: Metric = Metric {
     name: "nfv_router_icmp_errors_total",
     help: "ICMP errors a router sent.",
@@ -44,12 +52,13 @@ static ICMP_ERRORS: Metric = Metric {
 };
 
 /// Every metric of a router.
-pub(super) static METRICS: [&Metric; 5] = [
+pub(super) static METRICS: [&Metric; 6] = [
     &ROUTES,
     &ARP_ENTRIES,
     &FORWARDED,
     &ARP_REQUESTS,
     &ICMP_ERRORS,
+    &RATE_LIMITED,
 ];
 
 impl Stats for RouterStats {
@@ -59,6 +68,8 @@ impl Stats for RouterStats {
         out(&FORWARDED, &[], self.forwarded.get());
         out(&ARP_REQUESTS, &[], self.arp_requests.get());
         out(&ICMP_ERRORS, &[], self.icmp_errors.get());
+        out(&RATE_LIMITED, &["arp"], self.arp_rate_limited.get());
+        out(&RATE_LIMITED, &["icmp"], self.icmp_rate_limited.get());
     }
 }
 
@@ -75,7 +86,8 @@ mod tests {
             assert_eq!(labels.len(), m.labels.len(), "{}", m.name);
             seen.push((m.name, v));
         });
-        let names: Vec<&str> = seen.iter().map(|(n, _)| *n).collect();
+        let mut names: Vec<&str> = seen.iter().map(|(n, _)| *n).collect();
+        names.dedup();
         let declared: Vec<&str> = METRICS.iter().map(|m| m.name).collect();
         assert_eq!(names, declared);
         assert!(seen.contains(&("nfv_router_forwarded_packets_total", 7)));

@@ -185,6 +185,8 @@ pub struct RouterStats {
     pub icmp_rate_limited: Counter,
     /// ARP requests sent (resolution and gratuitous).
     pub arp_requests: Counter,
+    /// ARP requests not sent because of the rate limit (the entry's retry timer asks again).
+    pub arp_rate_limited: Counter,
     /// ARP replies sent.
     pub arp_replies: Counter,
     /// Entries in the neighbour table now, all states (gauge, updated from `tick`).
@@ -431,6 +433,8 @@ impl Router {
                     // Over the rate the request waits for the entry's retry timer.
                     if self.arp_rate.allow(ctx.now) {
                         self.send_arp_request(out, next, ctx);
+                    } else {
+                        self.stats.arp_rate_limited.add(1);
                     }
                 }
                 Enqueued::Waiting { request: false } => {}
@@ -631,13 +635,15 @@ impl Node for Router {
         let mut requests: [(u16, u32); 32] = [(0, 0); 32];
         let mut n = 0;
         let mut failed: Vec<(u16, Packet)> = Vec::new();
-        let (now, arp_rate) = (ctx.now, &mut self.arp_rate);
+        let (now, arp_rate, limited) = (ctx.now, &mut self.arp_rate, &self.stats.arp_rate_limited);
         self.neighbors.expire(
             ctx.now,
             |g, ip| {
                 if n < requests.len() && arp_rate.allow(now) {
                     requests[n] = (g, ip);
                     n += 1;
+                } else {
+                    limited.add(1);
                 }
             },
             |g, p| failed.push((g, p)),
@@ -1319,6 +1325,7 @@ mod tests {
         cfg.routes.clear();
         cfg.arp = NeighborConfig::default();
         let r = Router::new(cfg).expect("router");
+        let stats = r.stats();
         let mut h = Harness::new(Box::new(r), 2, POOL);
         let before = h.pool().available();
         let mut requests = 0;
@@ -1341,6 +1348,9 @@ mod tests {
             "the rest are arp_queue_full"
         );
         assert!(requests > 0 && requests <= BURST, "{requests} requests");
+        // The requests over the rate are counted as such.
+        let limited = stats.arp_rate_limited.get() as usize;
+        assert_eq!(limited, held - requests, "one per new entry not asked for");
         // One second later the retries get one more bucket's worth.
         h.tick(t(1000));
         let retries = h.recv(1).len();
