@@ -207,6 +207,9 @@ impl Request {
     }
 }
 
+/// The shortest time between two warnings of one DHCP server.
+const WARN_EVERY: Duration = Duration::from_secs(10);
+
 /// The DHCP server node.
 pub struct DhcpServer {
     cfg: DhcpConfig,
@@ -233,6 +236,11 @@ pub struct DhcpServer {
     dirty: bool,
     last_publish: Option<Timestamp>,
     last_sweep: Timestamp,
+    /// Warnings from the worker (pool exhausted, address declined): at most one per
+    /// [`WARN_EVERY`], so that a flood neither fills the log nor slows the worker.
+    warned: Option<Timestamp>,
+    /// Warnings held back since the last one logged.
+    unwarned: u64,
     /// Addresses examined while choosing or checking one (tests count the work of a flood).
     #[cfg(test)]
     examined: Arc<Counter>,
@@ -264,6 +272,8 @@ impl DhcpServer {
             bindings: HashMap::new(),
             by_client: HashMap::new(),
             declined: HashMap::new(),
+            warned: None,
+            unwarned: 0,
             res_by_mac,
             res_by_ip,
             cursor,
@@ -566,6 +576,17 @@ impl DhcpServer {
         );
     }
 
+    /// Whether a warning may be logged at `now` (at most one per [`WARN_EVERY`]): `Some`
+    /// with how many were held back since the last, or `None` (counted as held back).
+    fn may_warn(&mut self, now: Timestamp) -> Option<u64> {
+        if self.warned.is_some_and(|w| now.since(w) < WARN_EVERY) {
+            self.unwarned += 1;
+            return None;
+        }
+        self.warned = Some(now);
+        Some(std::mem::take(&mut self.unwarned))
+    }
+
     fn forget(&mut self, key: &ClientKey) -> bool {
         match self.by_client.remove(key) {
             Some(ip) => self.remove_binding(ip).is_some_and(|b| b.bound),
@@ -664,11 +685,14 @@ impl DhcpServer {
                     }
                     None => {
                         self.stats.pool_exhausted.add(1);
-                        tracing::warn!(
-                            server = %self.cfg.address,
-                            client = %req.chaddr,
-                            "DHCP pool exhausted: no address to offer"
-                        );
+                        if let Some(held_back) = self.may_warn(now) {
+                            tracing::warn!(
+                                server = %self.cfg.address,
+                                client = %req.chaddr,
+                                held_back,
+                                "DHCP pool exhausted: no address to offer"
+                            );
+                        }
                         return ctx.drop(pkt, DropReason::PoolExhausted);
                     }
                 }
@@ -693,7 +717,9 @@ impl DhcpServer {
                     if self.by_client.get(&key) == Some(&ip) {
                         let bound = self.forget(&key);
                         self.declined.insert(ip, now.plus(DECLINE_HOLD));
-                        tracing::warn!(address = %Ipv4Addr::from(ip), "DHCP address declined by its client: in use?");
+                        if let Some(held_back) = self.may_warn(now) {
+                            tracing::warn!(address = %Ipv4Addr::from(ip), held_back, "DHCP address declined by its client: in use?");
+                        }
                         if bound {
                             self.publish(now);
                         }
@@ -1767,5 +1793,17 @@ mod tests {
         for bad in [&b"\x1b[31mred"[..], b"a b", b"x;rm", b"", &[b'a'; 64]] {
             assert_eq!(name(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn warnings_are_logged_at_most_once_per_ten_seconds() {
+        let mut d = DhcpServer::new(config(), vec![], None);
+        let t = |s: u64| Timestamp(s * 1_000_000_000 + 1);
+        assert_eq!(d.may_warn(t(0)), Some(0));
+        for s in 0..10 {
+            assert_eq!(d.may_warn(t(s)), None);
+        }
+        assert_eq!(d.may_warn(t(10)), Some(10), "the ten held back");
+        assert_eq!(d.may_warn(t(11)), None);
     }
 }
