@@ -21,8 +21,9 @@
 //! per-worker atomics written by one thread only and summed by readers.
 //!
 //! Unsafe code is denied crate-wide and allowed only where marked `#[allow(unsafe_code)]`
-//! (the `poll(2)` call an idle worker sleeps in, and a batch's reserved storage); each block
-//! carries a `// SAFETY:` comment.
+//! (the `poll(2)` call an idle worker sleeps in, a batch's reserved storage, the SIGBUS
+//! handler that guards guest memory nfv could not seal); each block carries a `// SAFETY:`
+//! comment.
 
 #![deny(missing_docs)]
 #![deny(unsafe_code)]

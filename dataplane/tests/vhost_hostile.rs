@@ -3,8 +3,10 @@
 //! a detached port over guest memory the test writes) and checks that the process lives, the
 //! worker's burst returns in bounded work and time, and other ports go on forwarding:
 //!
-//! - a memory table whose region is larger than its file is refused (no SIGBUS), and a
-//!   sealable memfd is sealed against shrinking;
+//! - a memory table whose region is larger than its file is refused (no SIGBUS), a
+//!   sealable memfd is sealed against shrinking, and a frontend that truncates a memfd it
+//!   made unsealable under the running port stops its own port only (the fault reads zeros;
+//!   the process lives, and the port serves the next frontend);
 //! - a full ring of chains that point outside guest memory or loop costs one burst at most
 //!   the descriptor budget, every chain counted as a drop;
 //! - a pipe as call or kick fd is refused; a kick eventfd whose `O_NONBLOCK` the frontend
@@ -22,6 +24,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use nfv_dataplane::counters::PortCounters;
+use nfv_dataplane::port::vhost::guest_memory_faults;
 use nfv_dataplane::port::{Port, SocketMode, VhostUserConfig, VhostUserPort};
 use nfv_dataplane::{Batch, DropReason, Packet, Pool};
 use vhost::vhost_user::message::{VhostUserHeaderFlag, VhostUserProtocolFeatures};
@@ -140,6 +143,71 @@ fn another_port_forwards() {
     }
 }
 
+/// Give the port `mem` as its memory table and start both rings: `rxq` and `txq`, the
+/// guest's receive and transmit queues in it, each with an eventfd as call and as kick fd
+/// (returned: calls, kicks).
+fn start_rings(
+    fe: &Frontend,
+    mem: &GuestMemoryMmap,
+    rxq: &MockSplitQueue<GuestMemoryMmap>,
+    txq: &MockSplitQueue<GuestMemoryMmap>,
+) -> ([EventFd; 2], [EventFd; 2]) {
+    let region = mem.iter().next().expect("a region");
+    let info = VhostUserMemoryRegionInfo::from_guest_region(region).expect("region info");
+    fe.set_mem_table(&[info]).expect("SET_MEM_TABLE");
+    let host = region.as_ptr() as u64;
+    let calls = [EventFd::new(0).expect("ev"), EventFd::new(0).expect("ev")];
+    let kicks = [EventFd::new(0).expect("ev"), EventFd::new(0).expect("ev")];
+    for (q, vq) in [(0usize, rxq), (1, txq)] {
+        fe.set_vring_num(q, 16).expect("SET_VRING_NUM");
+        let cfg = VringConfigData {
+            queue_max_size: 16,
+            queue_size: 16,
+            flags: 0,
+            desc_table_addr: host + vq.desc_table_addr().0,
+            used_ring_addr: host + vq.used_addr().0,
+            avail_ring_addr: host + vq.avail_addr().0,
+            log_addr: None,
+        };
+        fe.set_vring_addr(q, &cfg).expect("SET_VRING_ADDR");
+        fe.set_vring_base(q, 0).expect("SET_VRING_BASE");
+        fe.set_vring_call(q, &calls[q]).expect("SET_VRING_CALL");
+        fe.set_vring_kick(q, &kicks[q]).expect("SET_VRING_KICK");
+    }
+    (calls, kicks)
+}
+
+/// The guest puts frame `i` (broadcast, 64 bytes) on its transmit queue and a receive
+/// buffer on its receive queue (descriptor `i` of each; frames at 1 MiB, buffers at 2 MiB).
+fn guest_sends(
+    mem: &GuestMemoryMmap,
+    rxq: &MockSplitQueue<GuestMemoryMmap>,
+    txq: &MockSplitQueue<GuestMemoryMmap>,
+    i: u16,
+) {
+    let at = 0x10_0000 + u64::from(i) * 0x800;
+    let mut f = vec![0u8; 12 + 64];
+    f[12..18].copy_from_slice(&[0xff; 6]);
+    mem.write_slice(&f, GuestAddress(at)).expect("frame");
+    txq.add_desc_chains(&[desc(at, f.len() as u32, 0, 0)], i)
+        .expect("chain");
+    rxq.add_desc_chains(
+        &[desc(0x20_0000 + u64::from(i) * 0x800, 2048, F_WRITE, 0)],
+        i,
+    )
+    .expect("rx buffer");
+}
+
+/// One receive and one transmit burst of `port` (what it receives goes back to the guest);
+/// returns the frames received.
+fn bursts(port: &mut VhostUserPort, pool: &mut Pool, counters: &PortCounters) -> usize {
+    let mut b = Batch::new();
+    port.rx_burst(pool, &mut b, counters);
+    let got = b.len();
+    port.tx_burst(&mut b, pool, counters);
+    got
+}
+
 // ---------------------------------------------------------------------------------------
 // 1. Memory regions against their files
 
@@ -218,6 +286,90 @@ fn a_sealable_memfd_is_sealed_against_shrinking() {
     assert_eq!(err.raw_os_error(), Some(libc::EPERM));
     file.set_len(2 << 20)
         .expect("growing is harmless and allowed");
+}
+
+#[test]
+fn a_frontend_that_truncates_unsealable_memory_costs_only_its_own_port() {
+    const MEM: usize = 4 << 20;
+    let sock = socket("truncate");
+    let mut port = server(&sock);
+    let fe = frontend(&sock);
+    // DPDK's virtio_user without hugepages: a memfd made without MFD_ALLOW_SEALING, which
+    // nfv cannot seal and takes anyway.
+    let file = memfd(MEM as u64, false);
+    let truncate = file.try_clone().expect("dup");
+    let mem = GuestMemoryMmap::<()>::from_ranges_with_files([(
+        GuestAddress(0),
+        MEM,
+        Some(FileOffset::new(file, 0)),
+    )])
+    .expect("guest memory");
+    let txq = MockSplitQueue::create(&mem, GuestAddress(0), 16);
+    let rxq = MockSplitQueue::create(&mem, GuestAddress(0x8000), 16);
+    let _fds = start_rings(&fe, &mem, &rxq, &txq);
+    guest_sends(&mem, &rxq, &txq, 0);
+    guest_sends(&mem, &rxq, &txq, 1);
+    let (mut pool, counters) = (Pool::new(64), PortCounters::default());
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut got = 0;
+    while got < 2 {
+        assert!(Instant::now() < until, "the rings never ran");
+        got += bursts(&mut port, &mut pool, &counters);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(
+        counters.tx_packets.get(),
+        2,
+        "both frames went back to the guest"
+    );
+    // The guest has one more frame waiting when the frontend pulls the pages from under
+    // the mapping. From here on the test must not touch `mem` itself (its own mapping of
+    // the file is not nfv's, and would SIGBUS the test).
+    guest_sends(&mem, &rxq, &txq, 2);
+    let faults = guest_memory_faults();
+    truncate.set_len(0).expect("truncate the memfd");
+    // The worker polls on: its next read of the rings faults, which must cost this port
+    // only: the rings stop and the frontend is let go.
+    let until = Instant::now() + Duration::from_secs(10);
+    while port.is_running() || port.is_connected() {
+        assert!(
+            Instant::now() < until,
+            "the port went on serving the frontend that truncated its memory"
+        );
+        bursts(&mut port, &mut pool, &counters);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(
+        guest_memory_faults() > faults,
+        "the fault was taken (and papered over)"
+    );
+    assert_eq!(counters.rx_packets.get(), 2, "no frame of zeros went in");
+    drop(fe);
+    // The same port serves a well-behaved frontend next.
+    let fe = frontend(&sock);
+    let file = memfd(MEM as u64, true);
+    let mem2 = GuestMemoryMmap::<()>::from_ranges_with_files([(
+        GuestAddress(0),
+        MEM,
+        Some(FileOffset::new(file, 0)),
+    )])
+    .expect("guest memory");
+    let txq = MockSplitQueue::create(&mem2, GuestAddress(0), 16);
+    let rxq = MockSplitQueue::create(&mem2, GuestAddress(0x8000), 16);
+    let _fds = start_rings(&fe, &mem2, &rxq, &txq);
+    guest_sends(&mem2, &rxq, &txq, 0);
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut got = 0;
+    while got < 1 {
+        assert!(Instant::now() < until, "the next frontend is not served");
+        got += bursts(&mut port, &mut pool, &counters);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(rxq.used().idx().load(), 1, "its frame went back to it");
+    assert_eq!(pool.available(), 64, "no buffer leaked");
+    drop(fe);
+    // And every other port forwards on.
+    another_port_forwards();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -372,28 +524,7 @@ fn a_blocking_kick_and_a_saturated_call_never_block_the_worker() {
     .expect("guest memory");
     let txq = MockSplitQueue::create(&mem, GuestAddress(0), 16);
     let rxq = MockSplitQueue::create(&mem, GuestAddress(0x8000), 16);
-    let region = mem.iter().next().expect("a region");
-    let info = VhostUserMemoryRegionInfo::from_guest_region(region).expect("region info");
-    fe.set_mem_table(&[info]).expect("SET_MEM_TABLE");
-    let host = region.as_ptr() as u64;
-    let calls = [EventFd::new(0).expect("ev"), EventFd::new(0).expect("ev")];
-    let kicks = [EventFd::new(0).expect("ev"), EventFd::new(0).expect("ev")];
-    for (q, vq) in [(0usize, &rxq), (1, &txq)] {
-        fe.set_vring_num(q, 16).expect("SET_VRING_NUM");
-        let cfg = VringConfigData {
-            queue_max_size: 16,
-            queue_size: 16,
-            flags: 0,
-            desc_table_addr: host + vq.desc_table_addr().0,
-            used_ring_addr: host + vq.used_addr().0,
-            avail_ring_addr: host + vq.avail_addr().0,
-            log_addr: None,
-        };
-        fe.set_vring_addr(q, &cfg).expect("SET_VRING_ADDR");
-        fe.set_vring_base(q, 0).expect("SET_VRING_BASE");
-        fe.set_vring_call(q, &calls[q]).expect("SET_VRING_CALL");
-        fe.set_vring_kick(q, &kicks[q]).expect("SET_VRING_KICK");
-    }
+    let (calls, kicks) = start_rings(&fe, &mem, &rxq, &txq);
     // The hostile part: the kick fd blocks again (the port made it non-blocking), and the
     // call fd blocks and is one short of its maximum: a write of 1 would wait for a reader.
     for k in &kicks {
@@ -405,17 +536,7 @@ fn a_blocking_kick_and_a_saturated_call_never_block_the_worker() {
     }
     // Frames from the guest, and receive buffers for frames to it.
     for i in 0..3u16 {
-        let at = 0x10_0000 + u64::from(i) * 0x800;
-        let mut f = vec![0u8; 12 + 64];
-        f[12..18].copy_from_slice(&[0xff; 6]);
-        mem.write_slice(&f, GuestAddress(at)).expect("frame");
-        txq.add_desc_chains(&[desc(at, f.len() as u32, 0, 0)], i)
-            .expect("chain");
-        rxq.add_desc_chains(
-            &[desc(0x20_0000 + u64::from(i) * 0x800, 2048, F_WRITE, 0)],
-            i,
-        )
-        .expect("rx buffer");
+        guest_sends(&mem, &rxq, &txq, i);
     }
     // The worker, on a thread of its own, with a watchdog.
     let (done, finished) = mpsc::channel();

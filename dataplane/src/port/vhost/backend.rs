@@ -25,7 +25,7 @@ use vm_memory::{FileOffset, GuestAddress, GuestMemoryMmap, GuestRegionMmap};
 use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 
 use super::virtq::Layout;
-use super::{RingWanted, Shared, SocketMode, VhostUserConfig, Wanted, RXQ, TXQ};
+use super::{sigbus, Memory, RingWanted, Shared, SocketMode, VhostUserConfig, Wanted, RXQ, TXQ};
 
 /// VIRTIO_NET_F_MRG_RXBUF.
 const F_MRG_RXBUF: u64 = 1 << 15;
@@ -48,6 +48,11 @@ const MAX_RING: u32 = 32768;
 const ACK_WAIT: Duration = Duration::from_secs(2);
 /// How often a client-mode port tries to connect, and how often the thread checks `stop`.
 const RETRY: Duration = Duration::from_millis(250);
+/// The most regions a memory table may have: the vhost-user specification's
+/// `VHOST_MEMORY_BASELINE_NREGIONS`, which QEMU and DPDK keep to without
+/// `CONFIGURE_MEM_SLOTS` (not offered); the `vhost` crate would take 32. Each takes a slot of
+/// the process-wide SIGBUS guard table ([`sigbus::SLOTS`]).
+const MAX_REGIONS: usize = 8;
 
 /// Add `fd` to (or, with `add` false, remove it from) the worker's epoll set.
 pub(super) fn watch(epoll: &Epoll, fd: RawFd, add: bool) -> std::io::Result<()> {
@@ -141,7 +146,7 @@ fn run(config: VhostUserConfig, shared: Arc<Shared>, listener: Option<UnixListen
         tracing::info!(port = %config.name, "vhost-user: frontend connected");
         shared.connected.store(true, Ordering::Relaxed);
         let mut handler = BackendReqHandler::from_stream(stream, backend.clone());
-        let why = serve(&mut handler, &shared);
+        let why = serve(&mut handler, &backend, &shared);
         shared.conn().take();
         shared.connected.store(false, Ordering::Relaxed);
         lock(&backend).disconnect();
@@ -153,11 +158,20 @@ fn run(config: VhostUserConfig, shared: Arc<Shared>, listener: Option<UnixListen
     }
 }
 
-/// Handle requests until the frontend goes or the port stops; says why it ended.
-fn serve(handler: &mut BackendReqHandler<Mutex<Backend>>, shared: &Shared) -> String {
+/// Handle requests until the frontend goes, the port stops or the frontend truncated its
+/// guest memory under the mapping (checked before every request, and every `RETRY` while
+/// the frontend is quiet); says why it ended.
+fn serve(
+    handler: &mut BackendReqHandler<Mutex<Backend>>,
+    backend: &Mutex<Backend>,
+    shared: &Shared,
+) -> String {
     loop {
         if shared.stop.load(Ordering::Relaxed) {
             return "port stopped".into();
+        }
+        if lock(backend).truncated() {
+            return "it truncated its guest memory".into();
         }
         if !wait_readable(handler.as_raw_fd(), RETRY) {
             continue;
@@ -204,20 +218,44 @@ fn check_region(file: &File, offset: u64, size: u64) -> std::result::Result<(), 
     if size == 0 || end > meta.len() {
         return Err("the region runs past the end of its file");
     }
+    // A huge page mapping can be replaced (see `sigbus`) only in whole huge pages: a region
+    // that ends inside one could not be guarded. QEMU and DPDK send whole huge pages.
+    if huge_page_size(file).is_some_and(|p| p > 0 && !size.is_multiple_of(p)) {
+        return Err("the region is not a whole number of huge pages");
+    }
     seal_against_shrinking(file)
 }
 
+/// The huge page size of `file` if it lives on hugetlbfs (a hugetlbfs file, or a memfd made
+/// with `MFD_HUGETLB`).
+#[allow(unsafe_code)]
+fn huge_page_size(file: &File) -> Option<u64> {
+    // SAFETY: an all-zero `statfs` is a valid value, overwritten by the call below.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: fstatfs writes one `statfs` into `st`, exclusively borrowed for the call, for
+    // the descriptor `file` owns.
+    if unsafe { libc::fstatfs(file.as_raw_fd(), &mut st) } != 0 {
+        return None;
+    }
+    (st.f_type as u32 == libc::HUGETLBFS_MAGIC as u32).then_some(st.f_bsize as u64)
+}
+
 /// Make sure the frontend cannot truncate a memory file under the mapping (a later access
-/// beyond the new end would SIGBUS the worker, and with it every port):
+/// beyond the new end would SIGBUS the worker):
 /// - a file already sealed with `F_SEAL_SHRINK` (QEMU's `memory-backend-memfd`, `seal=on`
 ///   by default) is taken;
 /// - a file that still allows seals (a memfd made with `MFD_ALLOW_SEALING`) gets
 ///   `F_SEAL_SHRINK` added; growing stays allowed (harmless);
-/// - a memfd that allows no seals is taken with a warning, like any other file that cannot
-///   be sealed (hugetlbfs or tmpfs files, QEMU's `memory-backend-file`): refusing them would
+/// - a memfd that allows no seals is taken unsealed, like any other file that cannot be
+///   sealed (hugetlbfs or tmpfs files, QEMU's `memory-backend-file`): refusing them would
 ///   refuse DPDK's `virtio_user` without hugepages (its memfd is made without
-///   `MFD_ALLOW_SEALING`) and QEMU on hugepage files. For those the guarantee does not
-///   hold (see the parent module's "What a frontend can at most do").
+///   `MFD_ALLOW_SEALING`) and QEMU on hugepage files.
+///
+/// Every mapping is guarded anyway ([`sigbus`]): if the frontend truncates an unsealed file
+/// (or faults a sealed one otherwise, see there), the worker's SIGBUS replaces the region
+/// with zeros instead of killing the process, and the port stops serving that frontend
+/// (see the parent module's "What a frontend can at most do"). A seal keeps the VM working:
+/// its frontend cannot pull the pages at all.
 #[allow(unsafe_code)]
 fn seal_against_shrinking(file: &File) -> std::result::Result<(), &'static str> {
     let fd = file.as_raw_fd();
@@ -238,7 +276,7 @@ fn seal_against_shrinking(file: &File) -> std::result::Result<(), &'static str> 
     let what = std::fs::read_link(format!("/proc/self/fd/{fd}"))
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    tracing::warn!(file = %what, "vhost-user: guest memory file cannot be sealed against shrinking; a frontend that truncates it can crash nfv");
+    tracing::info!(file = %what, "vhost-user: guest memory file cannot be sealed against shrinking (its mapping is guarded: a frontend that truncates it stops its own port)");
     Ok(())
 }
 
@@ -304,7 +342,9 @@ struct Backend {
     acked: u64,
     protocol: u64,
     regions: Vec<Region>,
-    mem: Option<Arc<GuestMemoryMmap>>,
+    mem: Option<Arc<Memory>>,
+    /// The warning that `mem` was truncated was logged.
+    warned: bool,
     rings: [RingSetup; 2],
     epochs: u64,
 }
@@ -318,9 +358,20 @@ impl Backend {
             protocol: 0,
             regions: Vec::new(),
             mem: None,
+            warned: false,
             rings: Default::default(),
             epochs: 0,
         }
+    }
+
+    /// Refuse a request that would forget a truncated memory table before the protocol thread
+    /// let the frontend go (it checks before every request; this closes the window of a
+    /// fault during the request).
+    fn refuse_if_truncated(&mut self) -> Result<()> {
+        if self.truncated() {
+            return Err(Error::InvalidOperation("guest memory truncated"));
+        }
+        Ok(())
     }
 
     fn ring(&mut self, index: u32) -> Result<&mut RingSetup> {
@@ -408,6 +459,19 @@ impl Backend {
         self.rings[i].base = self.shared.stopped_at[i].load(Ordering::Relaxed) as u16;
     }
 
+    /// True if the frontend truncated a guest memory file under the mapping (the region
+    /// reads zeros now, see [`sigbus`]): then the port stops serving it. Warns once.
+    fn truncated(&mut self) -> bool {
+        if !self.mem.as_ref().is_some_and(|m| m.faulted()) {
+            return false;
+        }
+        if !self.warned {
+            self.warned = true;
+            tracing::warn!(port = %self.name, "vhost-user: guest memory file truncated under the mapping: region replaced by zeros; the port stops serving this frontend");
+        }
+        true
+    }
+
     /// The frontend went away: forget it all and let the worker drop the guest's memory.
     fn disconnect(&mut self) {
         if let Some(k) = self.rings[TXQ].kick.take() {
@@ -415,6 +479,7 @@ impl Backend {
         }
         self.rings = Default::default();
         self.mem = None;
+        self.warned = false;
         self.regions.clear();
         self.acked = 0;
         self.protocol = 0;
@@ -428,11 +493,13 @@ impl VhostUserBackendReqHandlerMut for Backend {
     }
 
     fn reset_owner(&mut self) -> Result<()> {
+        self.refuse_if_truncated()?;
         self.disconnect();
         Ok(())
     }
 
     fn reset_device(&mut self) -> Result<()> {
+        self.refuse_if_truncated()?;
         self.disconnect();
         Ok(())
     }
@@ -459,8 +526,15 @@ impl VhostUserBackendReqHandlerMut for Backend {
         if ctx.len() != files.len() {
             return Err(Error::InvalidParam);
         }
+        if ctx.len() > MAX_REGIONS {
+            tracing::warn!(port = %self.name, regions = ctx.len(), "vhost-user: memory table refused: more than {MAX_REGIONS} regions");
+            return Err(Error::InvalidParam);
+        }
+        self.refuse_if_truncated()?;
         let mut regions = Vec::with_capacity(ctx.len());
         let mut mapped = Vec::with_capacity(ctx.len());
+        // Declared after `mapped`, so dropped before it if the table is refused.
+        let mut guards = Vec::with_capacity(ctx.len());
         for (r, file) in ctx.iter().zip(files) {
             let size = usize::try_from(r.memory_size).map_err(|_| Error::InvalidParam)?;
             // Checked before anything is mapped: a refused table changes nothing.
@@ -473,6 +547,15 @@ impl VhostUserBackendReqHandlerMut for Backend {
                 .map_err(|_| Error::InvalidParam)?;
             let region = GuestRegionMmap::new(mmap, GuestAddress(r.guest_phys_addr))
                 .ok_or(Error::InvalidParam)?;
+            // Guarded before anything can touch it (the worker gets it only below): never
+            // mapped unguarded, sealed or not (see `seal_against_shrinking`).
+            match sigbus::guard(region.as_ptr(), region.size()) {
+                Ok(g) => guards.push(g),
+                Err(why) => {
+                    tracing::warn!(port = %self.name, gpa, size = len, offset, "vhost-user: memory table refused: {why}");
+                    return Err(Error::InvalidParam);
+                }
+            }
             mapped.push(region);
             regions.push(Region {
                 gpa: r.guest_phys_addr,
@@ -481,7 +564,8 @@ impl VhostUserBackendReqHandlerMut for Backend {
             });
         }
         let mem = GuestMemoryMmap::from_regions(mapped).map_err(|_| Error::InvalidParam)?;
-        self.mem = Some(Arc::new(mem));
+        self.mem = Some(Arc::new(Memory::new(mem, guards)));
+        self.warned = false;
         self.regions = regions;
         self.publish(false);
         Ok(None)
@@ -665,5 +749,36 @@ impl VhostUserBackendReqHandlerMut for Backend {
 
     fn set_log_base(&mut self, _: &VhostUserLog, _: File) -> Result<()> {
         Err(Error::InvalidOperation("no dirty-page logging"))
+    }
+}
+
+#[cfg(test)]
+#[allow(unsafe_code)]
+mod tests {
+    use super::*;
+    use std::os::fd::{FromRawFd, OwnedFd};
+
+    /// A memfd made with `flags`, or None where the kernel refuses them.
+    fn memfd(flags: libc::c_uint) -> Option<File> {
+        // SAFETY: the name is a valid NUL-terminated string; the result is checked.
+        let fd = unsafe { libc::memfd_create(c"nfv-backend".as_ptr(), libc::MFD_CLOEXEC | flags) };
+        // SAFETY: `fd` was just created and is owned by nobody else.
+        (fd >= 0).then(|| File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    #[test]
+    fn a_huge_page_region_is_whole_huge_pages() {
+        let plain = memfd(0).expect("memfd");
+        assert_eq!(huge_page_size(&plain), None, "a plain memfd is on tmpfs");
+        let Some(huge) = memfd(libc::MFD_HUGETLB) else {
+            return; // no hugetlbfs in this kernel: nothing to check
+        };
+        let page = huge_page_size(&huge).expect("an MFD_HUGETLB memfd is on hugetlbfs");
+        huge.set_len(2 * page).expect("size the memfd");
+        assert_eq!(
+            check_region(&huge, 0, page + 4096),
+            Err("the region is not a whole number of huge pages")
+        );
+        assert_eq!(check_region(&huge, 0, 2 * page), Ok(()));
     }
 }

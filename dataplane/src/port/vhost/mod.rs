@@ -33,10 +33,18 @@
 //!   (`backend.rs`): a regular file holding offset + size, or the whole table is refused and
 //!   the port stays down. Against truncation afterwards a file gets `F_SEAL_SHRINK` if it is
 //!   not sealed yet and allows seals (QEMU's `memory-backend-memfd` is sealed by default).
-//!   Chosen over refusing unsealable files, which would refuse DPDK's `virtio_user` without
-//!   hugepages and QEMU on hugepage files: a frontend whose memory file cannot be sealed
-//!   (logged as a warning) *can* still truncate it and SIGBUS the process. That is the one
-//!   known gap.
+//!   A file that cannot be sealed (DPDK's `virtio_user` without hugepages makes its memfd
+//!   without `MFD_ALLOW_SEALING`; hugetlbfs and tmpfs files, QEMU's `memory-backend-file`)
+//!   is still taken, since refusing it would refuse those frontends. Instead every mapping
+//!   is guarded (`sigbus.rs`; sealed ones too: a hole punched in a hugetlbfs file faults
+//!   when the frontend used up the huge pages): if the frontend truncates the file, the
+//!   worker's next access beyond the new end raises SIGBUS, and nfv's handler replaces the
+//!   whole region with zeros instead of letting the process die; the access reads zeros
+//!   (rings of zeros hold nothing to do). The worker sees that at its next burst (a
+//!   process-wide fault counter, one load per burst) and stops the port's rings; the
+//!   protocol thread logs a warning and lets the frontend go. Its port serves the next
+//!   frontend as usual. A table has at most 8 regions, and at most 16,384 are mapped at
+//!   once, process-wide; a table beyond either is refused.
 //! - **Rings.** Every chain the worker takes counts against the burst (at most a batch), a
 //!   chain is capped at 64 descriptors (a loop ends there), and each ring has a budget of
 //!   1024 descriptor reads per burst (`virtq.rs`); malformed chains are given back used and
@@ -70,9 +78,11 @@
 //! | `mod.rs` | the port: the worker's side of the rings |
 //! | `backend.rs` | the protocol thread |
 //! | `virtq.rs` | split rings over guest memory |
+//! | `sigbus.rs` | guest memory's SIGBUS guard: a truncated memory file costs the port, not the process |
 
 mod backend;
 mod config;
+mod sigbus;
 mod virtq;
 
 use std::fs::File;
@@ -153,11 +163,51 @@ impl super::kind::PortKind for VhostUserKind {
     }
 }
 
+/// A guest's memory as nfv mapped it, with the guards ([`sigbus::Guard`]) of its regions (none
+/// for a detached port's): the protocol thread and the worker share it, and the guards live
+/// exactly as long as the mapping.
+struct Memory {
+    /// Dropped first, before `mem` unmaps the regions. Dropping `Memory` means nothing can
+    /// access them any more (it is the last reference, and every access borrows from it), so
+    /// no fault can come between the two. The other order would leave the registry guarding
+    /// addresses nfv no longer maps, where the handler would paper over (with zeros) a SIGBUS
+    /// of whatever is mapped there next.
+    guards: Vec<sigbus::Guard>,
+    mem: GuestMemoryMmap,
+}
+
+impl Memory {
+    fn new(mem: GuestMemoryMmap, guards: Vec<sigbus::Guard>) -> Memory {
+        Memory { guards, mem }
+    }
+
+    /// True once a region's file was truncated under the mapping: the region reads zeros
+    /// now (see [`sigbus`]), and the port must stop serving this guest.
+    fn faulted(&self) -> bool {
+        self.guards.iter().any(|g| g.faults() > 0)
+    }
+}
+
+impl std::ops::Deref for Memory {
+    type Target = GuestMemoryMmap;
+
+    fn deref(&self) -> &GuestMemoryMmap {
+        &self.mem
+    }
+}
+
+/// Times a frontend truncated its guest memory file under nfv's mapping since the process
+/// started (any port's; each cost its own port only). For tests.
+#[doc(hidden)]
+pub fn guest_memory_faults() -> u64 {
+    sigbus::faults()
+}
+
 /// What the protocol thread wants the worker to run. Cloned by the worker when the
 /// generation moved; cheap (reference counts).
 #[derive(Clone, Default)]
 struct Wanted {
-    mem: Option<Arc<GuestMemoryMmap>>,
+    mem: Option<Arc<Memory>>,
     layout: Option<Layout>,
     queues: [Option<RingWanted>; 2],
     /// The transmit ring's kick fd: in the worker's epoll set from SET_VRING_KICK on,
@@ -235,7 +285,7 @@ struct Ring {
 
 /// The device as the worker runs it.
 struct Device {
-    mem: Arc<GuestMemoryMmap>,
+    mem: Arc<Memory>,
     layout: Layout,
     rings: [Option<Ring>; 2],
 }
@@ -244,6 +294,8 @@ struct Device {
 pub struct VhostUserPort {
     shared: Arc<Shared>,
     seen: u64,
+    /// [`sigbus::faults`] when the worker last looked.
+    faults_seen: u64,
     dev: Option<Device>,
     /// The transmit ring's kick fd (see [`Wanted::kick`]).
     kick: Option<Arc<File>>,
@@ -262,6 +314,7 @@ impl VhostUserPort {
         Ok(VhostUserPort {
             shared,
             seen: 0,
+            faults_seen: 0,
             dev: None,
             kick: None,
             max_frame: max_frame(config.mtu),
@@ -298,9 +351,10 @@ impl VhostUserPort {
         Ok(VhostUserPort {
             shared,
             seen: 0,
+            faults_seen: 0,
             kick: None,
             dev: Some(Device {
-                mem: Arc::new(mem),
+                mem: Arc::new(Memory::new(mem, Vec::new())),
                 layout: Layout::new(false, mergeable),
                 rings: [ring(rings[0]), ring(rings[1])],
             }),
@@ -336,12 +390,29 @@ impl VhostUserPort {
         &self.socket
     }
 
-    /// Pick up what the protocol thread changed, if anything did.
+    /// Pick up what the protocol thread changed, if anything did; stop serving a guest whose
+    /// memory file was truncated under the mapping (a process-wide counter moves then).
     #[inline]
     fn sync(&mut self, counters: &PortCounters) {
         let generation = self.shared.generation.load(Ordering::Acquire);
         if generation != self.seen {
             self.apply(generation, counters);
+        }
+        let faults = sigbus::faults();
+        if faults != self.faults_seen {
+            self.check_memory(faults);
+        }
+    }
+
+    /// Some guarded guest memory (this port's or another's) was replaced by zeros: if it
+    /// was this port's, drop the device, so that the worker stops reading rings of zeros and
+    /// sending frames of zeros. The protocol thread sees it too and lets the frontend go;
+    /// [`VhostUserPort::apply`] never runs that memory again.
+    #[cold]
+    fn check_memory(&mut self, faults: u64) {
+        self.faults_seen = faults;
+        if self.dev.as_ref().is_some_and(|d| d.mem.faulted()) {
+            self.dev = None;
         }
     }
 
@@ -365,7 +436,9 @@ impl VhostUserPort {
                 }
             }
         }
-        if let (Some(mem), Some(layout)) = (wanted.mem, wanted.layout) {
+        // Memory whose file was truncated under it is not run again (see `check_memory`).
+        let mem = wanted.mem.filter(|m| !m.faulted());
+        if let (Some(mem), Some(layout)) = (mem, wanted.layout) {
             let mut rings: [Option<Ring>; 2] = [None, None];
             for (i, w) in wanted.queues.iter().enumerate() {
                 let Some(w) = w else { continue };
