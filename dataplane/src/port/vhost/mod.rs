@@ -1,7 +1,7 @@
 //! vhost-user ports: the virtio-net device of a QEMU VM (or of DPDK's `virtio_user`), served
 //! from nfv's worker.
 //!
-//! Two threads share a port, each with its own part:
+//! Three threads share a port, each with its own part:
 //! - The **protocol thread** (`backend`) owns the Unix socket and speaks the vhost-user
 //!   protocol through the rust-vmm `vhost` crate: features, the guest's memory table (mapped
 //!   with `vm-memory`), ring addresses, kick and call eventfds. It never touches a ring. When
@@ -11,6 +11,9 @@
 //!   reads the generation once per burst (one relaxed atomic load) and only when it moved does
 //!   it take the mutex to pick the new state up, then acknowledges it. So the packet path takes
 //!   no lock, and a ring is only ever touched by the one thread that polls it.
+//! - The **caller** (`caller`) writes the guest's interrupts to its call eventfds when the
+//!   worker asks for them, so that the worker never writes to a file the frontend shares
+//!   (see "Kick and call fds").
 //!
 //! Stopping a ring (`GET_VRING_BASE`) needs the ring's position, which only the worker knows:
 //! the protocol thread asks for the stop and waits (bounded) for the acknowledgement, in which
@@ -22,7 +25,8 @@
 //! or event index). Before an idle worker sleeps, [`Port::prepare_sleep`] turns kicks back on
 //! (and declines the sleep if frames arrived meanwhile); the kick eventfds and the protocol
 //! thread's wake-up eventfd sit in one epoll set, the port's [`Port::wait_fd`]. Interrupts
-//! to the guest are sent at most once per burst, and only if the guest asked for them.
+//! to the guest are asked for at most once per burst, and only if the guest asked for them;
+//! the caller writes them, several asked for before it got to them as one.
 //!
 //! ## What a frontend can at most do
 //!
@@ -53,11 +57,19 @@
 //! - **Kick and call fds.** Must be eventfds (checked at `SET_VRING_KICK`/`CALL`). Kicks are
 //!   drained with `preadv2(RWF_NOWAIT)`, which ignores `O_NONBLOCK` (the frontend shares the
 //!   file status flags and can clear it), before every sleep, also while the ring does not
-//!   run (else an idle worker would spin on it); calls are written only when a zero-timeout `poll`
-//!   says the write fits. A frontend that keeps its call eventfd saturated gets no
-//!   interrupts. Left: between that `poll` and the `write`, a frontend racing on the same
-//!   eventfd could fill it and make the write wait (and on kernels without `RWF_NOWAIT` for
-//!   eventfds, the same for a kick read); closing that needs the write moved off the worker.
+//!   run (else an idle worker would spin on it). The worker never writes a call fd: it sets
+//!   the ring's "interrupt wanted" flag and rings an eventfd of the port's own (non-blocking,
+//!   shared with nobody, so that write cannot wait; and none at all while an interrupt asked
+//!   for earlier is still to be written). The port's caller thread writes the call fd when
+//!   `poll` says the write fits. A call eventfd kept full, blocking or not, or a frontend
+//!   that fills it between that `poll` and the `write` (the write then waits for a reader),
+//!   holds only the caller: that port's interrupts, no burst of any port. nfv empties the
+//!   eventfd to free the caller when the frontend disconnects and when the port is dropped;
+//!   a frontend that keeps filling it against that leaves the caller blocked, detached from
+//!   the dropped port (a thread and a few fds, until the eventfd is read), and the drop ends
+//!   within a second (`caller.rs`). Left: on kernels without `RWF_NOWAIT` for eventfds, a
+//!   kick read is made after a zero-timeout `poll`, and a frontend reading its own kick fd
+//!   between the two could make it wait.
 //! - **Protocol.** The protocol thread is the port's own, and the worker never waits on it.
 //!   A frontend that stalls in a message's body is dropped after a read timeout; one that
 //!   stalls inside a header, or never reads the answers, holds the thread (the `vhost` crate
@@ -77,16 +89,18 @@
 //! | `config.rs` | the settings: schema, checks, description, how the port is built |
 //! | `mod.rs` | the port: the worker's side of the rings |
 //! | `backend.rs` | the protocol thread |
+//! | `caller.rs` | the caller: the thread that writes the guest's interrupts |
 //! | `virtq.rs` | split rings over guest memory |
 //! | `sigbus.rs` | guest memory's SIGBUS guard: a truncated memory file costs the port, not the process |
 
 mod backend;
+mod caller;
 mod config;
 mod sigbus;
 mod virtq;
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -105,6 +119,7 @@ use crate::drop_reason::DropReason;
 #[cfg(test)]
 use crate::packet::Packet;
 use crate::packet::{Pool, MAX_FRAME};
+use caller::Caller;
 use virtq::{Layout, SplitRing};
 
 /// Index of the guest's receive queue (frames nfv transmits to the guest).
@@ -301,6 +316,9 @@ pub struct VhostUserPort {
     kick: Option<Arc<File>>,
     max_frame: usize,
     thread: Option<JoinHandle<()>>,
+    /// The thread that writes the guest's interrupts to its call fds (none for a detached
+    /// port, which has no call fds).
+    caller: Option<Caller>,
     socket: PathBuf,
 }
 
@@ -310,6 +328,7 @@ impl VhostUserPort {
     pub fn new(config: VhostUserConfig) -> std::io::Result<VhostUserPort> {
         let shared = Arc::new(Shared::new(false)?);
         backend::watch(&shared.epoll, shared.wake.as_raw_fd(), true)?;
+        let caller = Caller::spawn(&config.name)?;
         let thread = backend::spawn(config.clone(), shared.clone())?;
         Ok(VhostUserPort {
             shared,
@@ -319,6 +338,7 @@ impl VhostUserPort {
             kick: None,
             max_frame: max_frame(config.mtu),
             thread: Some(thread),
+            caller: Some(caller),
             socket: config.socket,
         })
     }
@@ -360,6 +380,7 @@ impl VhostUserPort {
             }),
             max_frame: max_frame(mtu),
             thread: None,
+            caller: None,
             socket: PathBuf::new(),
         })
     }
@@ -465,6 +486,15 @@ impl VhostUserPort {
             }
             self.dev = Some(Device { mem, layout, rings });
         }
+        if let Some(caller) = &self.caller {
+            let dev = self.dev.as_ref();
+            caller
+                .set_calls([RXQ, TXQ].map(|i| dev.and_then(|d| d.rings[i].as_ref()?.call.clone())));
+            // A frontend gone can no longer hold the caller in a write to its call fd.
+            if !self.shared.connected.load(Ordering::Relaxed) {
+                caller.unstick();
+            }
+        }
         self.seen = generation;
         self.shared.acked.store(generation, Ordering::Release);
     }
@@ -530,17 +560,6 @@ fn drain_file(mut f: &File) {
     }
 }
 
-/// Signal the guest through its call eventfd, without ever blocking: a write of 1 to an
-/// eventfd one short of its maximum waits for a reader unless `O_NONBLOCK` is set, and the
-/// frontend can clear that flag (it shares the file's status flags). So the write is made
-/// only when a zero-timeout `poll` says it fits (`RWF_NOWAIT` is not honoured for eventfd
-/// writes); a guest that saturated its own call fd gets no interrupt.
-fn signal(mut f: &File) {
-    if ready(f.as_raw_fd(), libc::POLLOUT) {
-        let _ = f.write(&1u64.to_ne_bytes());
-    }
-}
-
 impl Port for VhostUserPort {
     fn kind(&self) -> &'static str {
         "vhost-user"
@@ -594,9 +613,9 @@ impl Port for VhostUserPort {
             return;
         }
         ring.queue.flush(&v);
-        if let Some(call) = &ring.call {
-            if ring.queue.wants_interrupt(&v) {
-                signal(call);
+        if ring.call.is_some() && ring.queue.wants_interrupt(&v) {
+            if let Some(caller) = &self.caller {
+                caller.interrupt(TXQ);
             }
         }
     }
@@ -638,9 +657,9 @@ impl Port for VhostUserPort {
         }
         if used {
             ring.queue.flush(&v);
-            if let Some(call) = &ring.call {
-                if ring.queue.wants_interrupt(&v) {
-                    signal(call);
+            if ring.call.is_some() && ring.queue.wants_interrupt(&v) {
+                if let Some(caller) = &self.caller {
+                    caller.interrupt(RXQ);
                 }
             }
         }
@@ -704,6 +723,8 @@ impl Drop for VhostUserPort {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        // The caller ends when its field is dropped, next: within a second even if a
+        // frontend holds it in a write (see `caller.rs`).
     }
 }
 
