@@ -116,9 +116,12 @@ pub struct ControlServer {
 /// Create the socket at `path`, owned by root (or whoever runs nfv) with mode 0600, or
 /// 0660 with group `gid`. A socket left by a dead nfv is replaced; one that answers is an
 /// error (another nfv serves it); anything else at `path` is left alone and refused. The
-/// directory is made if missing (0700, or 0710 and group `gid`'s, so that members can reach
-/// the socket and nothing else), and refused if someone other than nfv's user may write in
-/// it. The socket is bound under a temporary name and renamed into place once its mode is
+/// directory is made if missing (0700), and refused if someone other than nfv's user may
+/// write in it. With a control group `gid` the directory must let members reach the socket:
+/// it is made, or opened up to, 0711 (anyone may pass through, nobody else may list or
+/// write; each socket's own mode, 0600 or 0660 and its group's, decides who may connect),
+/// since one directory (`/run/nfv`) serves runs with and without groups, and with
+/// different groups. The socket is bound under a temporary name and renamed into place once its mode is
 /// set, so no client ever sees it with looser permissions.
 pub fn bind(path: &Path, gid: Option<u32>) -> std::io::Result<UnixListener> {
     use std::os::unix::fs::{DirBuilderExt as _, FileTypeExt as _, MetadataExt as _};
@@ -130,11 +133,8 @@ pub fn bind(path: &Path, gid: Option<u32>) -> std::io::Result<UnixListener> {
     if !dir.is_dir() {
         std::fs::DirBuilder::new()
             .recursive(true)
-            .mode(if gid.is_some() { 0o710 } else { 0o700 })
+            .mode(0o700)
             .create(dir)?;
-        if let Some(g) = gid {
-            std::os::unix::fs::chown(dir, None, Some(g))?;
-        }
     }
     let d = std::fs::metadata(dir)?;
     let me = nfv_dataplane::effective_uid();
@@ -151,6 +151,10 @@ pub fn bind(path: &Path, gid: Option<u32>) -> std::io::Result<UnixListener> {
             dir.display(),
             d.mode() & 0o7777
         )));
+    }
+    if gid.is_some() && d.mode() & 0o011 != 0o011 {
+        let mode = (d.mode() & 0o7777) | 0o011;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))?;
     }
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_socket() => {
@@ -989,6 +993,14 @@ mod tests {
         drop(bind(&sub.join("x.sock"), None).unwrap_or_else(|e| panic!("{e}")));
         let m = std::fs::metadata(&sub).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(m.mode() & 0o777, 0o700, "{:o}", m.mode());
+        // A run with a control group, in the directory a run without one made: the
+        // directory lets members pass (0711, not list), the socket is the group's.
+        let group = std::fs::metadata(&d).map(|m| m.gid()).unwrap_or(0);
+        drop(bind(&sub.join("g.sock"), Some(group)).unwrap_or_else(|e| panic!("{e}")));
+        let m = std::fs::metadata(&sub).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(m.mode() & 0o777, 0o711, "{:o}", m.mode());
+        let s = std::fs::metadata(sub.join("g.sock")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((s.mode() & 0o777, s.gid()), (0o660, group));
         // A directory others may write is refused, and nothing is made in it.
         let open = d.join("open");
         std::fs::create_dir(&open).unwrap_or_else(|e| panic!("{e}"));
