@@ -202,7 +202,11 @@ fn every_show_table_has_real_content() {
         "{ports:#?}"
     );
     let a = row(&ports, "ports", &[("port", "alice0")]);
-    assert_eq!(s(a, "kind"), "tap", "{a}");
+    assert_eq!(
+        s(a, "kind"),
+        "veth",
+        "a host's port is a veth pair by default: {a}"
+    );
     assert_eq!(s(a, "where"), "alice:eth0", "{a}");
     assert_eq!(s(a, "peer"), "lan.alice0", "{a}");
     assert!(n(a, "rx_packets") >= 3.0, "{a}");
@@ -451,6 +455,7 @@ fn every_show_table_has_real_content() {
         "tx_packets",
         "tx_bytes",
         "rx_errors",
+        "rx_miss",
         "drops",
     ];
     assert_eq!(

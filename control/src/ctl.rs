@@ -440,6 +440,7 @@ fn show(running: &Running, name: &str) -> Result<Value, String> {
                     "tx_packets",
                     "tx_bytes",
                     "rx_errors",
+                    "rx_miss",
                     "drops",
                 ],
                 plan.ports
@@ -448,6 +449,8 @@ fn show(running: &Running, name: &str) -> Result<Value, String> {
                     .map(|(i, (n, p))| {
                         let pc = &c.ports[i];
                         let (kind, at) = port_kind(p);
+                        // What was built: a host's `tap` port may be a veth pair.
+                        let kind = g.port(PortId(i as u16)).map_or(kind, |p| p.kind());
                         let peer = g
                             .peer(Endpoint::Port(PortId(i as u16)))
                             .map(|e| plan.end_label(e));
@@ -461,6 +464,7 @@ fn show(running: &Running, name: &str) -> Result<Value, String> {
                             pc.tx_packets.get().into(),
                             pc.tx_bytes.get().into(),
                             pc.rx_errors.get().into(),
+                            pc.rx_miss.get().into(),
                             pc.drops.total().into(),
                         ]
                     })

@@ -90,6 +90,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "nfv_port_tx_packets_total",
     "nfv_port_tx_bytes_total",
     "nfv_port_rx_errors_total",
+    "nfv_port_rx_miss_total",
     "nfv_port_drops_total",
     "nfv_drops_total",
     "nfv_function_packets_in_total",
@@ -156,6 +157,11 @@ impl Source {
             "Receive calls on a port that failed with an error other than nothing to read.",
             &port,
         );
+        let rx_m = out.counter(
+            "nfv_port_rx_miss_total",
+            "Frames a port's peer sent that were lost before nfv read them (a full TAP queue or packet ring), as the kernel counts them.",
+            &port,
+        );
         let p_drops = out.counter(
             "nfv_port_drops_total",
             "Frames dropped at a port (receive or transmit), all reasons.",
@@ -176,6 +182,7 @@ impl Source {
             add(&tx_p, &l, get(&|p| p.tx_packets.get()));
             add(&tx_b, &l, get(&|p| p.tx_bytes.get()));
             add(&rx_e, &l, get(&|p| p.rx_errors.get()));
+            add(&rx_m, &l, get(&|p| p.rx_miss.get()));
             add(&p_drops, &l, get(&|p| p.drops.total()));
             for r in DropReason::ALL {
                 let n = self.drops(r, |w| w.ports.get(i).map(|p| &p.drops));

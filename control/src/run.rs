@@ -966,19 +966,20 @@ pub fn summary(plan: &Plan, c: &WorkerCounters) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<12} {:>10} {:>12} {:>10} {:>12} {:>8}",
-        "port", "rx pkts", "rx bytes", "tx pkts", "tx bytes", "drops"
+        "{:<12} {:>10} {:>12} {:>10} {:>12} {:>8} {:>8}",
+        "port", "rx pkts", "rx bytes", "tx pkts", "tx bytes", "rx miss", "drops"
     );
     for (i, (name, _)) in plan.ports.iter().enumerate() {
         let p = &c.ports[i];
         let _ = writeln!(
             s,
-            "{:<12} {:>10} {:>12} {:>10} {:>12} {:>8}",
+            "{:<12} {:>10} {:>12} {:>10} {:>12} {:>8} {:>8}",
             name,
             p.rx_packets.get(),
             p.rx_bytes.get(),
             p.tx_packets.get(),
             p.tx_bytes.get(),
+            p.rx_miss.get(),
             p.drops.total()
         );
     }

@@ -83,6 +83,10 @@ pub struct PortCounters {
     pub tx_bytes: Counter,
     /// Receive calls that failed with an error other than "nothing to read".
     pub rx_errors: Counter,
+    /// Frames the port's peer sent that nfv never saw: lost before nfv could read them (a
+    /// TAP device's queue or a packet socket's ring was full). The port reads them from the
+    /// kernel every [`crate::port::Port::refresh`].
+    pub rx_miss: Counter,
     /// Frames dropped at this port (on receive or transmit), by reason.
     pub drops: DropCounters,
 }
@@ -125,6 +129,7 @@ impl PortCounters {
             (&self.tx_packets, &other.tx_packets),
             (&self.tx_bytes, &other.tx_bytes),
             (&self.rx_errors, &other.rx_errors),
+            (&self.rx_miss, &other.rx_miss),
         ] {
             a.set(b.get());
         }

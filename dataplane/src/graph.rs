@@ -567,6 +567,13 @@ impl Graph {
         ok
     }
 
+    /// Let every port read the kernel's counts of it ([`Port::refresh`]).
+    pub fn refresh_ports(&mut self) {
+        for (p, c) in self.ports.iter_mut().zip(self.counters.ports.iter()) {
+            p.refresh(c);
+        }
+    }
+
     /// Tell every port the worker woke up.
     pub fn after_sleep(&mut self) {
         for p in &mut self.ports {

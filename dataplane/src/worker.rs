@@ -176,6 +176,7 @@ impl Worker {
         let mut fds = self.wait_fds();
         let mut backoff = Backoff::default();
         let mut last_tick = Timestamp::ZERO;
+        let mut last_refresh = Timestamp::ZERO;
         while !self.stop.load(Ordering::Relaxed) {
             let now = self.clock.now();
             let got = self.turn(now);
@@ -187,6 +188,12 @@ impl Worker {
             if now.since(last_tick) >= TICK_EVERY {
                 self.tick(now);
                 last_tick = now;
+                if now.since(last_refresh) >= crate::port::REFRESH_EVERY {
+                    self.graph.refresh_ports();
+                    last_refresh = now;
+                    // A port whose device went away no longer offers a descriptor.
+                    fds = self.wait_fds();
+                }
                 if !self.commands.is_empty() {
                     self.run_commands();
                     // A command may have replaced the graph: its ports and counters.
@@ -205,6 +212,8 @@ impl Worker {
                 self.graph.after_sleep();
             }
         }
+        // The last counts the kernel has, for the exit summary.
+        self.graph.refresh_ports();
     }
 
     fn wait_fds(&self) -> Vec<libc::pollfd> {

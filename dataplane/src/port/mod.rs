@@ -6,7 +6,8 @@
 //!
 //! Each port kind a topology file names is a folder here that owns its whole story: the
 //! port, its settings schema and checks, its description and MTU, and how it is built
-//! (`tap/`, `vhost/`, `null/`, `generator/`). [`kind`] is the interface `nfv-control` learns
+//! (`tap/`, `vhost/`, `null/`, `generator/`); `veth/` is how a `tap` port that moves into a
+//! lab host is served by default. [`kind`] is the interface `nfv-control` learns
 //! them through, and [`registry`] the one list of them. The in-memory [`ring`] port is a
 //! test seam, not a kind of the file.
 
@@ -22,14 +23,19 @@ pub mod null;
 pub mod registry;
 pub mod ring;
 pub mod tap;
+pub mod veth;
 pub mod vhost;
 
 pub use generator::{GeneratorConfig, GeneratorPort, Proto, Sizes};
 pub use kind::{BuildError, BuiltPort, Claim, PortKind, PortSettings, PortSpec, Traffic};
 pub use null::{LatencyRecorder, NullConfig, NullPort};
 pub use ring::{RingPeer, RingPort};
-pub use tap::{TapConfig, TapPort};
+pub use tap::{Backing, TapConfig, TapPort};
+pub use veth::VethPort;
 pub use vhost::{SocketMode, VhostUserConfig, VhostUserPort};
+
+/// How often the worker calls [`Port::refresh`].
+pub const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Length of an Ethernet header without VLAN tag.
 pub const ETH_HEADER: usize = 14;
@@ -65,6 +71,12 @@ pub trait Port: Send {
     /// Called when the worker wakes from its sleep: it polls again, so the peer may stop
     /// signalling.
     fn after_sleep(&mut self) {}
+
+    /// Called every [`REFRESH_EVERY`] and once when the worker stops: read what the kernel
+    /// counts for the port into `counters` (`rx_miss`), notice a device that went away,
+    /// and push out frames a full device left waiting. Off the packet path; may make a few
+    /// system calls.
+    fn refresh(&mut self, _counters: &PortCounters) {}
 
     /// The largest frame the port sends or takes: MTU + Ethernet header + one VLAN tag.
     fn max_frame(&self) -> usize;

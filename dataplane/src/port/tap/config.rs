@@ -6,9 +6,10 @@ use super::TapPort;
 use crate::config::Report;
 use crate::mac::MacAddr;
 use crate::port::kind::{self, BuildError, BuiltPort, Claim, PortKind, PortSpec};
+use crate::port::VethPort;
 
 /// The keys, in the order of [`Raw`]'s fields.
-pub(super) const KEYS: &[&str] = &["host", "ifname", "mtu", "mac", "address"];
+pub(super) const KEYS: &[&str] = &["host", "ifname", "mtu", "mac", "address", "device"];
 
 /// The keys as written.
 #[derive(Deserialize)]
@@ -19,6 +20,27 @@ struct Raw {
     mtu: Option<u32>,
     mac: Option<String>,
     address: Option<String>,
+    device: Option<String>,
+}
+
+/// What kernel device serves a port: what a lab host sees is an `eth0` either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backing {
+    /// A TAP device that nfv reads and writes a frame per system call.
+    Tap,
+    /// A veth pair whose near end nfv serves through packet-socket rings
+    /// ([`crate::port::veth`]); the default for a lab host's port.
+    Veth,
+}
+
+impl Backing {
+    /// Its name in the file's `device` key.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backing::Tap => "tap",
+            Backing::Veth => "veth",
+        }
+    }
 }
 
 /// A TAP port's settings.
@@ -43,6 +65,9 @@ pub struct TapConfig {
     /// The host's address on this interface, as written (`10.0.0.1/24`): `nfv-control`
     /// reads it with the host's own settings. Only with `host`.
     pub address: Option<String>,
+    /// The device that serves it (`device`): a veth pair for a host's port unless the
+    /// file asks for `tap`; a TAP device in the root namespace.
+    pub backing: Backing,
 }
 
 /// A device name the kernel takes: at most 15 characters of letters, digits, `_`, `-`, `.`.
@@ -66,6 +91,22 @@ impl TapConfig {
             .as_deref()
             .and_then(|m| kind::unicast_mac(report, "mac", m));
         let ifname_given = raw.ifname.is_some();
+        let backing = match (raw.device.as_deref(), &raw.host) {
+            (None, Some(_)) | (Some("veth"), Some(_)) => Backing::Veth,
+            (None, None) | (Some("tap"), _) => Backing::Tap,
+            (Some("veth"), None) => {
+                report.error(
+                    "device",
+                    "`device: veth` needs `host`: in the root namespace nfv makes a TAP device"
+                        .into(),
+                );
+                Backing::Tap
+            }
+            (Some(other), _) => {
+                report.error("device", format!("`device: {other}` is not a device nfv makes: expected `veth` (a lab host's default) or `tap`"));
+                Backing::Tap
+            }
+        };
         let (ifname, device) = match &raw.host {
             Some(_) => {
                 if let Some(i) = &raw.ifname {
@@ -98,6 +139,7 @@ impl TapConfig {
             mtu,
             mac,
             address: raw.address,
+            backing,
         })
     }
 }
@@ -113,7 +155,15 @@ impl PortSpec for TapConfig {
 
     fn describe(&self) -> String {
         match &self.host {
-            Some(h) => format!("tap -> host {h} as {}, mtu {}", self.ifname, self.mtu),
+            Some(h) => format!(
+                "tap -> host {h} as {}, mtu {}{}",
+                self.ifname,
+                self.mtu,
+                match self.backing {
+                    Backing::Veth => " (a veth pair served through packet rings)",
+                    Backing::Tap => " (a TAP device)",
+                }
+            ),
             None => format!("tap {} (root namespace), mtu {}", self.device, self.mtu),
         }
     }
@@ -130,12 +180,28 @@ impl PortSpec for TapConfig {
     /// the host up again, which makes its TAPs anew).
     fn identity(&self) -> String {
         match &self.host {
-            Some(h) => format!("tap host={h} ifname={} mtu={}", self.ifname, self.mtu),
+            Some(h) => format!(
+                "tap host={h} ifname={} mtu={} device={}",
+                self.ifname,
+                self.mtu,
+                self.backing.name()
+            ),
             None => format!("tap device={} mtu={}", self.device, self.mtu),
         }
     }
 
-    fn build(&self, _name: &str) -> Result<BuiltPort, BuildError> {
+    fn build(&self, name: &str) -> Result<BuiltPort, BuildError> {
+        if self.backing == Backing::Veth {
+            match VethPort::create(&self.device, usize::from(self.mtu)) {
+                Ok(p) => return Ok(BuiltPort::new(p)),
+                // A kernel without veth, packet rings or tcx still has TAP devices.
+                Err(e) => tracing::warn!(
+                    port = name,
+                    "cannot serve `{}` through a veth pair ({e}); making a TAP device instead",
+                    self.location()
+                ),
+            }
+        }
         TapPort::create(&self.device, usize::from(self.mtu))
             .map(BuiltPort::new)
             .map_err(|source| BuildError {
@@ -220,7 +286,54 @@ mod tests {
         assert!(c.claims().is_empty());
         c.ifname = "eth0".into();
         assert_eq!(c.location(), "alice:eth0");
-        assert_eq!(c.describe(), "tap -> host alice as eth0, mtu 1500");
+        assert_eq!(
+            c.describe(),
+            "tap -> host alice as eth0, mtu 1500 (a veth pair served through packet rings)"
+        );
+    }
+
+    #[test]
+    fn a_host_port_is_a_veth_pair_unless_it_asks_for_a_tap() {
+        let backing = |text: &str| {
+            let (c, p) = load("a", text);
+            (c.map(|c| c.backing), p)
+        };
+        assert_eq!(
+            backing("{ kind: tap, host: h }"),
+            (Some(Backing::Veth), vec![])
+        );
+        assert_eq!(
+            backing("{ kind: tap, host: h, device: veth }"),
+            (Some(Backing::Veth), vec![])
+        );
+        assert_eq!(
+            backing("{ kind: tap, host: h, device: tap }"),
+            (Some(Backing::Tap), vec![])
+        );
+        assert_eq!(backing("{ kind: tap }"), (Some(Backing::Tap), vec![]));
+        let (b, p) = backing("{ kind: tap, device: veth }");
+        assert_eq!(b, Some(Backing::Tap));
+        assert_eq!(p[0].0, "device");
+        assert!(p[0].1.contains("needs `host`"), "{p:?}");
+        let (_, p) = backing("{ kind: tap, host: h, device: xdp }");
+        assert_eq!(p[0].0, "device");
+        assert!(p[0].1.contains("expected `veth`"), "{p:?}");
+        let (c, _) = load("a", "{ kind: tap, host: h, device: tap }");
+        let mut c = c.expect("loads");
+        c.ifname = "eth0".into();
+        assert_eq!(
+            c.describe(),
+            "tap -> host h as eth0, mtu 1500 (a TAP device)"
+        );
+        assert_ne!(
+            c.identity(),
+            TapConfig {
+                backing: Backing::Veth,
+                ..c.clone()
+            }
+            .identity(),
+            "a change of device makes the port anew"
+        );
     }
 
     #[test]
@@ -243,7 +356,7 @@ mod tests {
         assert_eq!(keys, ["flows", "socket"]);
         assert_eq!(
             p[0].1,
-            "a `tap` port takes no `flows` (it takes: host, ifname, mtu, mac, address)"
+            "a `tap` port takes no `flows` (it takes: host, ifname, mtu, mac, address, device)"
         );
     }
 

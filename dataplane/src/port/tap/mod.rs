@@ -8,7 +8,9 @@
 //!
 //! Keys: `host` (the lab host it moves into), `ifname` (its device name in the root
 //! namespace; the port's name unless given), `mtu` (1500 unless given), `mac` (the host
-//! side's address), `address` (the host's address on it, with `host` only).
+//! side's address), `address` (the host's address on it, with `host` only), `device` (what
+//! serves a host's port: `veth`, the default, a veth pair nfv serves through packet rings
+//! ([`crate::port::veth`]); or `tap`, a TAP device; in the root namespace always a TAP).
 //!
 //! | file | what |
 //! | --- | --- |
@@ -18,7 +20,7 @@
 mod config;
 mod port;
 
-pub use config::TapConfig;
+pub use config::{Backing, TapConfig};
 pub use port::TapPort;
 
 use super::kind::{PortKind, PortSpec};
@@ -33,8 +35,8 @@ impl PortKind for TapKind {
     }
 
     fn about(&self) -> &'static str {
-        "a Linux TAP device, in the root namespace or moved into a lab host: host, ifname, \
-         mtu, mac, address"
+        "a lab host's interface (a veth pair served through packet rings, or a TAP device) \
+         or a TAP device in the root namespace: host, ifname, mtu, mac, address, device"
     }
 
     fn keys(&self) -> &'static [&'static str] {

@@ -6,6 +6,7 @@
 //! drop; a device that vanished (deleted, or its namespace removed) turns the port dead: it
 //! stops reading and counts every frame sent to it as `port_down`, so it never spins.
 
+use std::fs::File;
 use std::io::ErrorKind;
 use std::os::fd::{AsRawFd, RawFd};
 
@@ -15,11 +16,17 @@ use crate::batch::Batch;
 use crate::counters::PortCounters;
 use crate::drop_reason::DropReason;
 use crate::packet::{Pool, MAX_FRAME};
+use crate::port::veth::read_counter;
 use crate::port::{Port, ETH_HEADER, VLAN_TAG};
 
 /// A TAP device owned by the dataplane.
 pub struct TapPort {
     iface: Iface,
+    /// The device's `tx_dropped` counter (frames the host sent that its full queue
+    /// dropped), opened before the device moves into a host (the open file follows it),
+    /// and its value at the last refresh.
+    dropped: Option<File>,
+    dropped_seen: u64,
     max_frame: usize,
     dead: bool,
 }
@@ -38,8 +45,15 @@ impl TapPort {
     pub fn create(name: &str, mtu: usize) -> std::io::Result<TapPort> {
         let iface = Iface::without_packet_info(name, Mode::Tap)?;
         iface.set_non_blocking()?;
+        let dropped = File::open(format!(
+            "/sys/class/net/{}/statistics/tx_dropped",
+            iface.name()
+        ))
+        .ok();
         Ok(TapPort {
             iface,
+            dropped_seen: dropped.as_ref().and_then(read_counter).unwrap_or(0),
+            dropped,
             max_frame: (mtu + ETH_HEADER + VLAN_TAG).min(MAX_FRAME),
             dead: false,
         })
@@ -131,6 +145,13 @@ impl Port for TapPort {
 
     fn wait_fd(&self) -> Option<RawFd> {
         (!self.dead).then(|| self.iface.as_raw_fd())
+    }
+
+    fn refresh(&mut self, counters: &PortCounters) {
+        if let Some(now) = self.dropped.as_ref().and_then(read_counter) {
+            counters.rx_miss.add(now.saturating_sub(self.dropped_seen));
+            self.dropped_seen = now;
+        }
     }
 
     fn max_frame(&self) -> usize {
