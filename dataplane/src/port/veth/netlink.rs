@@ -140,8 +140,8 @@ impl Request {
     }
 }
 
-/// Make veth pair `name` <-> `peer`, both with MTU `mtu`, in the caller's namespace.
-pub fn create_pair(name: &str, peer: &str, mtu: u32) -> io::Result<()> {
+/// Make veth pair `name` (MTU `mtu`) <-> `peer` (MTU `peer_mtu`) in the caller's namespace.
+pub fn create_pair(name: &str, peer: &str, mtu: u32, peer_mtu: u32) -> io::Result<()> {
     let mut r = Request::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
     r.ifinfo(0, 0, 0);
     r.name(IFLA_IFNAME, name);
@@ -152,7 +152,7 @@ pub fn create_pair(name: &str, peer: &str, mtu: u32) -> io::Result<()> {
     r.begin(VETH_INFO_PEER);
     r.ifinfo(0, 0, 0);
     r.name(IFLA_IFNAME, peer);
-    r.attr(IFLA_MTU, &mtu.to_ne_bytes());
+    r.attr(IFLA_MTU, &peer_mtu.to_ne_bytes());
     r.end();
     r.end();
     r.end();

@@ -64,6 +64,12 @@ fn ipv6_off(dev: &str) -> io::Result<()> {
     }
 }
 
+/// The MTU of nfv's end. The kernel drops a frame longer than the receiving end's MTU
+/// before any socket sees it; with the largest MTU a veth takes, every frame the lab host
+/// sends reaches the ring, and one longer than the port's MTU is counted as `oversize` as a
+/// TAP port counts it, not lost unseen.
+const INNER_MTU: u32 = 65_535;
+
 impl VethPort {
     /// Make veth pair `outer` (the end a lab host takes) <-> an end of nfv's, which stays in
     /// the caller's namespace with IPv6 off and every arriving frame kept from its stack,
@@ -77,7 +83,7 @@ impl VethPort {
         let inner = loop {
             let n = MADE.fetch_add(1, Relaxed) % 100_000;
             let inner = format!("nfv{pid}v{n}");
-            match netlink::create_pair(outer, &inner, mtu as u32) {
+            match netlink::create_pair(outer, &inner, mtu as u32, INNER_MTU) {
                 Ok(()) => break inner,
                 // Another run's leftover, or ours under a name `outer` does not have.
                 Err(e)
