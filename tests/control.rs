@@ -1137,6 +1137,13 @@ fn reload_adds_and_removes_hosts_and_changes_the_firewall_under_load() {
     );
     let ports = show(&lab, "ports");
     assert_eq!(ports.len(), 7, "{ports:#?}");
+    // Every host's port is a veth pair, whose other end nfv keeps in the root namespace.
+    let veths = rows(&ports, &[("kind", "veth")]).len();
+    assert!(
+        rows(&ports, &[("port", "carol0"), ("kind", "veth")]).len() == 1 && veths >= 4,
+        "{ports:#?}"
+    );
+    assert_eq!(common::veth_ends(lab.pid).len(), veths);
     let wait_carol = Instant::now() + Duration::from_secs(5);
     loop {
         let (sent, got) = lab.ping("carol", "10.5.0.2", 2);
@@ -1177,6 +1184,11 @@ fn reload_adds_and_removes_hosts_and_changes_the_firewall_under_load() {
     assert!(
         rows(&ports, &[("port", "carol0")]).is_empty() && ports.len() == 5,
         "{ports:#?}"
+    );
+    assert_eq!(
+        common::veth_ends(lab.pid).len(),
+        veths - 2,
+        "removed pairs left"
     );
     leases_kept(&lab, &alice, &bob, "leases after (b)");
     assert_eq!(

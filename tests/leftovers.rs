@@ -16,6 +16,8 @@ fn a_killed_runs_namespaces_are_removed_by_the_next_run() {
     assert_eq!(lab.namespaces_left().len(), 4);
     // A process inside a namespace, as a user's test would leave one.
     let mut sleeper = lab.spawn("h1", "sleep", &["300"]);
+    let killed = lab.pid;
+    assert_eq!(common::veth_ends(killed).len(), 4, "one veth pair per host");
     lab.kill();
     let left: Vec<_> = common::netns_list()
         .into_iter()
@@ -30,6 +32,9 @@ fn a_killed_runs_namespaces_are_removed_by_the_next_run() {
         lab.stderr()
     );
     assert_eq!(lab.ping("h1", "10.10.0.4", 2), (2, 2));
+    // A pair goes with its host's end, which went with the leftover namespace.
+    let left = common::veth_ends(killed);
+    assert!(left.is_empty(), "the killed run's veth pairs: {left:?}");
     let status = sleeper.wait().expect("wait for sleeper");
     assert!(
         !status.success(),

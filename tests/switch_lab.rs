@@ -50,6 +50,8 @@ fn four_hosts_on_one_switch_ping_every_other_host_and_nothing_is_left_after_stop
         .filter(|d| d.starts_with(&ours))
         .collect();
     assert!(devices.is_empty(), "devices left: {devices:?}");
+    let veths = common::veth_ends(pid);
+    assert!(veths.is_empty(), "veth pairs left: {veths:?}");
 }
 
 fn sha256(path: &std::path::Path) -> String {

@@ -131,6 +131,19 @@ pub fn netns_list() -> Vec<String> {
         .collect()
 }
 
+/// The ends of veth pairs `nfv run` with process id `pid` serves (`nfv<pid>v<n>`), in the
+/// root namespace.
+pub fn veth_ends(pid: u32) -> Vec<String> {
+    let ours = format!("nfv{}v", pid % 1_000_000);
+    root_devices()
+        .into_iter()
+        .filter(|d| {
+            d.strip_prefix(&ours)
+                .is_some_and(|n| n.parse::<u32>().is_ok())
+        })
+        .collect()
+}
+
 pub fn root_devices() -> Vec<String> {
     std::fs::read_dir("/sys/class/net")
         .map(|d| {
