@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use nfv_dataplane::port::kind::SMALL_MAX_MTU;
 use nfv_dataplane::port::{BuildError, LatencyRecorder, PortSettings};
 use nfv_dataplane::{
     DropReason, Endpoint, Graph, GraphBuilder, Node, NodeId, Pool, Port, PortId, Worker,
@@ -84,6 +85,21 @@ pub fn wall_ns_at_zero() -> u64 {
 fn pool_size(ports: usize) -> usize {
     (ports.max(1) * BURST * 8).clamp(8192, MAX_POOL)
 }
+
+/// Jumbo buffers a worker's pool holds for `plan`: as many per port whose frames need them
+/// (an MTU over what a small buffer holds) as `pool_size` gives each port, at most
+/// [`MAX_JUMBO_POOL`]; none without such a port.
+fn jumbo_pool_size(plan: &Plan) -> usize {
+    let jumbo = plan
+        .ports
+        .iter()
+        .filter(|(_, p)| u32::from(p.0.mtu()) > SMALL_MAX_MTU)
+        .count();
+    (jumbo * BURST * 8).min(MAX_JUMBO_POOL)
+}
+
+/// The most jumbo buffers a worker's pool holds: about 80 MB.
+const MAX_JUMBO_POOL: usize = 8192;
 
 /// The most buffers a worker's pool holds: about 150 MB.
 const MAX_POOL: usize = 1 << 16;
@@ -254,6 +270,8 @@ fn swap(
     let empty = GraphBuilder::new().build(WorkerId(0));
     let old = w.replace_graph(empty);
     let pool = w.pool_mut();
+    // A port added with a jumbo MTU brings its buffers (allocated here, once, not per packet).
+    pool.reserve_jumbo(jumbo_pool_size(plan));
     let parts = old.into_parts(pool);
     let old_counters = OldCounters {
         ports: parts.ports.iter().map(|(n, _)| n.clone()).collect(),
@@ -415,7 +433,8 @@ pub fn start(topo: &Topology) -> Result<Running, RunError> {
 
     let graph = assemble(&plan, &mut parts, None);
     let counters = graph.counters().clone();
-    let pool = Pool::new(pool_size(plan.ports.len()));
+    let mut pool = Pool::new(pool_size(plan.ports.len()));
+    pool.reserve_jumbo(jumbo_pool_size(&plan));
     let worker = Worker::new(WorkerId(0), graph, pool)
         .spawn()
         .map_err(RunError::Worker)?;

@@ -50,7 +50,10 @@ pub use drop_reason::DropReason;
 pub use graph::{Ctx, Endpoint, Graph, GraphBuilder, GraphParts, Node};
 pub use ids::{Gate, NodeId, PortId, WorkerId};
 pub use mac::{MacAddr, ParseMacError};
-pub use packet::{Meta, Offsets, Packet, Pool, BUF_SIZE, HEADROOM, HOP_LIMIT, MAX_FRAME};
+pub use packet::{
+    Meta, Offsets, Packet, Pool, BUF_SIZE, HEADROOM, HOP_LIMIT, JUMBO_BUF_SIZE, MAX_FRAME,
+    MAX_JUMBO_FRAME, MAX_JUMBO_MTU,
+};
 pub use port::Port;
 pub use sys::{advise_huge_pages, effective_uid, peer_uid, prefetch};
 pub use table::{Cell, Table};

@@ -213,6 +213,8 @@ impl Capture {
             let _ = free.push(CapturedFrame {
                 time: Timestamp::ZERO,
                 to: None,
+                // A jumbo frame grows its buffer once (it is reused after): bounded by
+                // `CAPTURE_BUFFERS` jumbo buffers, and only while a capture runs.
                 data: Vec::with_capacity(crate::packet::BUF_SIZE),
             });
         }

@@ -128,7 +128,7 @@ fn router_rules_name_line_and_key() {
         "missing",
     );
     expect(
-        &r("mtu: 1400", "mtu: 9000"),
+        &r("mtu: 1400", "mtu: 9300"),
         "functions.gw.interfaces.wan.mtu",
         "out of range",
     );

@@ -602,7 +602,7 @@ fn more_rules_name_line_and_key() {
         "not a usable device name",
     );
     assert_error(
-        "name: x\nports:\n  a: { kind: tap, mtu: 9000 }\n",
+        "name: x\nports:\n  a: { kind: tap, mtu: 9300 }\n",
         3,
         "ports.a.mtu",
         &format!("expected 68 to {MAX_MTU}"),

@@ -28,7 +28,9 @@ use std::fmt::{self, Debug};
 use serde::de::DeserializeOwned;
 
 use super::{LatencyRecorder, Port, TapConfig};
-pub use crate::config::checks::{mac, mtu, unicast_mac, DEFAULT_MTU, MAX_MTU, MIN_MTU};
+pub use crate::config::checks::{
+    mac, mtu, mtu_up_to, unicast_mac, DEFAULT_MTU, MAX_MTU, MIN_MTU, SMALL_MAX_MTU,
+};
 use crate::config::schema::did_you_mean;
 use crate::config::{read_skipping, Report};
 use crate::mac::MacAddr;

@@ -451,7 +451,7 @@ mod tests {
         );
         // A copy carries the record with it.
         let mut copy = Packet::from_bytes(&[]).expect("fits");
-        copy.copy_from(&pkt);
+        assert!(copy.copy_from(&pkt));
         assert_eq!(copy.meta.offsets, pkt.meta.offsets);
     }
 

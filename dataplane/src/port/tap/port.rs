@@ -15,7 +15,7 @@ use tun_tap::{Iface, Mode};
 use crate::batch::Batch;
 use crate::counters::PortCounters;
 use crate::drop_reason::DropReason;
-use crate::packet::{Pool, MAX_FRAME};
+use crate::packet::{Pool, MAX_JUMBO_FRAME};
 use crate::port::veth::read_counter;
 use crate::port::{Port, ETH_HEADER, VLAN_TAG};
 
@@ -54,7 +54,7 @@ impl TapPort {
             iface,
             dropped_seen: dropped.as_ref().and_then(read_counter).unwrap_or(0),
             dropped,
-            max_frame: (mtu + ETH_HEADER + VLAN_TAG).min(MAX_FRAME),
+            max_frame: (mtu + ETH_HEADER + VLAN_TAG).min(MAX_JUMBO_FRAME),
             dead: false,
         })
     }
@@ -80,7 +80,7 @@ impl Port for TapPort {
             return;
         }
         while !batch.is_full() {
-            let Some(mut pkt) = pool.alloc() else {
+            let Some(mut pkt) = pool.alloc_for(self.max_frame) else {
                 counters.drops.add(DropReason::NoBuffers, 1);
                 return;
             };

@@ -37,10 +37,47 @@ pub const TP_STATUS_AVAILABLE: u32 = 0;
 pub const TP_STATUS_SEND_REQUEST: u32 = 1;
 pub const TP_STATUS_WRONG_FORMAT: u32 = 4;
 
-/// Size of one slot: a frame of the largest MTU nfv takes, its tag and the kernel's header.
+/// Size of a slot for frames that fit a small packet buffer (an MTU up to 1902, its tag
+/// and the kernel's header).
 pub const SLOT: usize = 2048;
-/// Slots per ring: 2,048 (4 MiB), room for about a millisecond of traffic at full rate.
+/// Slots per ring of such slots: 2,048 (4 MiB), room for about a millisecond of traffic at
+/// full rate.
 pub const SLOTS: usize = 2048;
+/// What a slot holds beside the frame: the kernel's header and the alignment in front of
+/// a received frame (its `tp_mac` is under 100).
+const SLOT_OVERHEAD: usize = 128;
+/// The least number of slots a ring of jumbo slots has.
+const MIN_SLOTS: usize = 256;
+
+/// The shape of a ring: `slots` slots of `slot` bytes, in blocks of `block` bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    pub slot: usize,
+    pub slots: usize,
+    block: usize,
+}
+
+impl Geometry {
+    /// A ring whose slots hold a frame of `max_frame` bytes: 2,048 slots of [`SLOT`] bytes
+    /// when they do, else slots of whole pages, at least [`MIN_SLOTS`] of them and about as
+    /// many bytes as the small ring.
+    pub fn for_frame(max_frame: usize) -> Geometry {
+        let need = max_frame + SLOT_OVERHEAD;
+        if need <= SLOT {
+            return Geometry {
+                slot: SLOT,
+                slots: SLOTS,
+                block: 64 << 10,
+            };
+        }
+        let slot = need.next_multiple_of(4096);
+        Geometry {
+            slot,
+            slots: (SLOT * SLOTS / slot).max(MIN_SLOTS),
+            block: slot,
+        }
+    }
+}
 /// Where a frame to send starts in its slot: `TPACKET2_HDRLEN - sizeof(sockaddr_ll)`.
 pub const TX_DATA: usize = 32;
 
@@ -58,10 +95,12 @@ mod hdr {
 /// kernel took off it (TPID, TCI), if any.
 pub type Received<'a> = (&'a [u8], usize, Option<(u16, u16)>);
 
-/// One mapped ring of [`SLOTS`] slots of [`SLOT`] bytes.
+/// One mapped ring of `geometry.slots` slots of `geometry.slot` bytes.
 pub struct Ring {
     base: NonNull<u8>,
     len: usize,
+    slot: usize,
+    slots: usize,
 }
 
 // SAFETY: the mapping is owned by the ring and used by one thread at a time (the port's
@@ -72,9 +111,9 @@ impl Ring {
     /// The status word of slot `i` (taken modulo the slot count).
     #[inline]
     pub fn status(&self, i: usize) -> &AtomicU32 {
-        let off = (i % SLOTS) * SLOT + hdr::STATUS;
-        // SAFETY: the offset is inside the mapping and 4-aligned (slots are 2,048-aligned
-        // in a page-aligned mapping); the mapping lives as long as `self`. The kernel writes
+        let off = (i % self.slots) * self.slot + hdr::STATUS;
+        // SAFETY: the offset is inside the mapping and 4-aligned (slots are 2,048 bytes or
+        // whole pages, in a page-aligned mapping); the mapping lives as long as `self`. The kernel writes
         // this word concurrently, so it is only touched as an atomic.
         unsafe { &*(self.base.as_ptr().add(off) as *const AtomicU32) }
     }
@@ -83,7 +122,7 @@ impl Ring {
     /// the status this thread read with acquire ordering).
     #[inline]
     fn field32(&self, i: usize, at: usize) -> u32 {
-        let off = (i % SLOTS) * SLOT + at;
+        let off = (i % self.slots) * self.slot + at;
         // SAFETY: inside the mapping and 4-aligned; a plain read of memory the kernel no
         // longer writes while the slot is ours.
         unsafe { std::ptr::read_volatile(self.base.as_ptr().add(off) as *const u32) }
@@ -91,7 +130,7 @@ impl Ring {
 
     #[inline]
     fn field16(&self, i: usize, at: usize) -> u16 {
-        let off = (i % SLOTS) * SLOT + at;
+        let off = (i % self.slots) * self.slot + at;
         // SAFETY: as for `field32`, 2-aligned.
         unsafe { std::ptr::read_volatile(self.base.as_ptr().add(off) as *const u16) }
     }
@@ -101,14 +140,24 @@ impl Ring {
     pub fn slot(&self, i: usize) -> &[u8] {
         // SAFETY: the slot lies inside the mapping, which lives as long as `self`; nfv only
         // reads a slot it owns (status read with acquire).
-        unsafe { std::slice::from_raw_parts(self.base.as_ptr().add((i % SLOTS) * SLOT), SLOT) }
+        unsafe {
+            std::slice::from_raw_parts(
+                self.base.as_ptr().add((i % self.slots) * self.slot),
+                self.slot,
+            )
+        }
     }
 
     /// Slot `i`'s bytes, to fill.
     #[inline]
     pub fn slot_mut(&mut self, i: usize) -> &mut [u8] {
         // SAFETY: as for `slot`; `&mut self` makes this the only reference nfv holds.
-        unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr().add((i % SLOTS) * SLOT), SLOT) }
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.base.as_ptr().add((i % self.slots) * self.slot),
+                self.slot,
+            )
+        }
     }
 
     /// The received frame in slot `i` (which must be the user's): its bytes, its length on
@@ -184,10 +233,10 @@ struct TpacketReq {
     frame_nr: u32,
 }
 
-/// Open a packet socket on device `ifindex` with a ring: a receive ring (it takes every
-/// frame arriving at the device, none it sends) or a transmit ring (it receives nothing,
-/// and sends past the device's queueing discipline).
-pub fn open(ifindex: u32, rx: bool) -> io::Result<RingSocket> {
+/// Open a packet socket on device `ifindex` with a ring of shape `g`: a receive ring (it
+/// takes every frame arriving at the device, none it sends) or a transmit ring (it receives
+/// nothing, and sends past the device's queueing discipline).
+pub fn open(ifindex: u32, rx: bool, g: Geometry) -> io::Result<RingSocket> {
     // Protocol 0: the socket receives nothing until it is bound, below, with its ring.
     // SAFETY: socket(2) with constant arguments; the result is checked.
     let fd = unsafe {
@@ -212,15 +261,14 @@ pub fn open(ifindex: u32, rx: bool) -> io::Result<RingSocket> {
         // A frame the kernel will not send is dropped, not left blocking the ring.
         setsockopt(raw, PACKET_LOSS, &one)?;
     }
-    let block = 64 << 10;
     let req = TpacketReq {
-        block_size: block as u32,
-        block_nr: (SLOTS * SLOT / block) as u32,
-        frame_size: SLOT as u32,
-        frame_nr: SLOTS as u32,
+        block_size: g.block as u32,
+        block_nr: (g.slots * g.slot / g.block) as u32,
+        frame_size: g.slot as u32,
+        frame_nr: g.slots as u32,
     };
     setsockopt(raw, if rx { PACKET_RX_RING } else { PACKET_TX_RING }, &req)?;
-    let len = SLOTS * SLOT;
+    let len = g.slots * g.slot;
     // SAFETY: maps the ring the kernel just made for `fd`, shared, at a place it chooses.
     let base = unsafe {
         libc::mmap(
@@ -238,6 +286,8 @@ pub fn open(ifindex: u32, rx: bool) -> io::Result<RingSocket> {
     let ring = Ring {
         base: NonNull::new(base.cast()).ok_or_else(|| io::Error::other("mmap gave null"))?,
         len,
+        slot: g.slot,
+        slots: g.slots,
     };
     // SAFETY: an all-zero sockaddr_ll is valid; the fields are filled in below.
     let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
@@ -321,5 +371,26 @@ impl RingSocket {
             )
         };
         (r == 0 && e != 0).then_some(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Small frames keep the 2,048-byte slots; jumbo ones get whole pages, with room for
+    /// the frame and the kernel's header, and the ring stays about 4 MiB.
+    #[test]
+    fn slots_fit_the_largest_frame() {
+        let small = Geometry::for_frame(1518);
+        assert_eq!((small.slot, small.slots), (SLOT, SLOTS));
+        assert_eq!(Geometry::for_frame(1920), small);
+        let jumbo = Geometry::for_frame(9018);
+        assert_eq!(jumbo.slot, 12288);
+        assert!(jumbo.slot >= 9018 + SLOT_OVERHEAD);
+        assert_eq!(jumbo.slots, SLOT * SLOTS / 12288);
+        assert_eq!(jumbo.slot % 4096, 0);
+        assert_eq!(jumbo.block % 4096, 0);
+        assert!(Geometry::for_frame(crate::packet::MAX_JUMBO_FRAME).slots >= MIN_SLOTS);
     }
 }

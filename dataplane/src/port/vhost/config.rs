@@ -29,7 +29,15 @@ impl VhostUserConfig {
     /// keeping the default of a bad value); `None` only if they could not be read.
     pub fn load(name: &str, text: &str, report: &mut dyn Report) -> Option<VhostUserConfig> {
         let raw: Raw = kind::port_settings(&super::VhostUserKind, text, report)?;
-        let mtu = kind::mtu(report, "mtu", raw.mtu);
+        // Jumbo frames need the guest's big or mergeable receive buffers and the MTU
+        // feature: not offered yet.
+        let mtu = kind::mtu_up_to(
+            report,
+            "mtu",
+            raw.mtu,
+            kind::SMALL_MAX_MTU,
+            "a vhost-user port takes no jumbo frames yet",
+        );
         let mode = match raw.mode.as_deref() {
             None | Some("server") => SocketMode::Server,
             Some("client") => SocketMode::Client,

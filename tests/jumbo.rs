@@ -1,0 +1,114 @@
+//! End to end: jumbo frames (MTU 9000) between a host behind a veth pair and a host behind
+//! a TAP device, through a switch and a router, and "fragmentation needed" from the router
+//! where the next hop keeps 1500 bytes (`topologies/jumbo-lab.yaml`).
+
+mod common;
+
+use common::{drop_count, lab_available, Lab};
+
+/// `ping -s 8972 -M do` (one 9000-byte IPv4 packet that may not be fragmented) from `host`.
+fn big_ping(lab: &Lab, host: &str, to: &str) -> std::process::Output {
+    lab.exec(
+        host,
+        "ping",
+        &["-n", "-c", "2", "-W", "1", "-s", "8972", "-M", "do", to],
+    )
+}
+
+#[test]
+fn jumbo_frames_cross_a_9000_byte_path_and_a_1500_byte_hop_answers_frag_needed() {
+    if !lab_available(&["ping"]) {
+        return;
+    }
+    let lab = Lab::start("jumbo-lab.yaml", "jumbo");
+    // veth host -> TAP host, TAP host -> veth host, and the router's own address.
+    for (from, to) in [("a", "10.1.0.11"), ("b", "10.1.0.10"), ("a", "10.1.0.1")] {
+        let out = big_ping(&lab, from, to);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("2 received"),
+            "9000-byte ping {from} -> {to}:\n{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("8980 bytes from"), "{text}");
+    }
+    // c's segment keeps 1500 bytes: the router answers with the next hop's MTU.
+    let out = big_ping(&lab, "a", "10.3.0.10");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("From 10.1.0.1")
+            && text.contains("Frag needed")
+            && text.contains("mtu = 1500"),
+        "{text}"
+    );
+    // Small packets still pass everywhere.
+    assert_eq!(lab.ping("a", "10.3.0.10", 2), (2, 2));
+    assert_eq!(lab.ping("c", "10.1.0.11", 2), (2, 2));
+
+    // TCP in 9000-byte segments, veth host to TAP host.
+    if lab_available(&["iperf3"]) {
+        let mut server = lab.spawn("b", "iperf3", &["-s", "-1", "-B", "10.1.0.11"]);
+        let mut tries = 0;
+        let v = loop {
+            let out = lab.exec(
+                "a",
+                "iperf3",
+                &[
+                    "-c",
+                    "10.1.0.11",
+                    "-J",
+                    "-n",
+                    "20M",
+                    "--connect-timeout",
+                    "1000",
+                ],
+            );
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            match v.get("error").and_then(|e| e.as_str()) {
+                Some(e) if e.contains("refused") && tries < 50 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Some(e) => panic!("iperf3 a -> b: {e}"),
+                None => break v,
+            }
+        };
+        let _ = server.kill();
+        let _ = server.wait();
+        let sent = v["end"]["sum_sent"]["bytes"].as_f64().unwrap_or(0.0);
+        assert!(sent >= 20.0 * 1024.0 * 1024.0, "iperf3 a -> b: {v}");
+        let mss = v["start"]["tcp_mss_default"].as_f64().unwrap_or(0.0);
+        assert!(mss > 8000.0, "segments of a 9000-byte MTU: {v}");
+    }
+
+    // Past the port's MTU is still too big: a raises its own to 9200 and is not heard.
+    let mtu = lab.exec("a", "ip", &["link", "set", "eth0", "mtu", "9200"]);
+    assert!(mtu.status.success());
+    let out = lab.exec(
+        "a",
+        "ping",
+        &[
+            "-n",
+            "-c",
+            "2",
+            "-W",
+            "1",
+            "-s",
+            "9100",
+            "-M",
+            "do",
+            "10.1.0.11",
+        ],
+    );
+    assert!(
+        !out.status.success(),
+        "a 9128-byte frame crossed a 9000-byte port"
+    );
+
+    let (ok, out) = lab.stop();
+    assert!(ok, "{out}");
+    assert!(drop_count(&out, "too_big") >= 1, "{out}");
+    assert_eq!(drop_count(&out, "oversize"), 2, "{out}");
+    assert_eq!(drop_count(&out, "no_buffers"), 0, "{out}");
+}
