@@ -112,3 +112,45 @@ fn jumbo_frames_cross_a_9000_byte_path_and_a_1500_byte_hop_answers_frag_needed()
     assert_eq!(drop_count(&out, "oversize"), 2, "{out}");
     assert_eq!(drop_count(&out, "no_buffers"), 0, "{out}");
 }
+
+/// A reload that gives two hosts' ports a jumbo MTU brings the buffers they need: the pool
+/// of a topology started without jumbo frames has none.
+#[test]
+fn a_reload_that_raises_the_mtu_brings_jumbo_buffers() {
+    if !lab_available(&["ping"]) {
+        return;
+    }
+    let lab = Lab::start("switch-lab.yaml", "jumboreload");
+    assert_eq!(big_ping(&lab, "h1", "10.10.0.2").status.code(), Some(1));
+    let path = lab.dir.path().join("switch-lab.yaml");
+    let text = std::fs::read_to_string(&path).expect("the topology's copy");
+    let jumbo = text
+        .replace(
+            "p1: { kind: tap, host: h1 }",
+            "p1: { kind: tap, host: h1, mtu: 9000 }",
+        )
+        .replace(
+            "p2: { kind: tap, host: h2 }",
+            "p2: { kind: tap, host: h2, mtu: 9000, device: tap }",
+        );
+    assert_ne!(jumbo, text);
+    let edited = lab.dir.path().join("jumbo.yaml");
+    std::fs::write(&edited, jumbo).expect("write the edited topology");
+    let out = std::process::Command::new(common::NFV)
+        .args(["reload", edited.to_str().expect("utf-8"), "-t", &lab.name])
+        .output()
+        .expect("nfv reload");
+    assert!(
+        out.status.success(),
+        "reload: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = big_ping(&lab, "h1", "10.10.0.2");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("2 received"), "after the reload: {text}");
+    // h3 kept its 1500 bytes.
+    assert_eq!(lab.ping("h3", "10.10.0.1", 1), (1, 1));
+    let (ok, out) = lab.stop();
+    assert!(ok, "{out}");
+    assert_eq!(drop_count(&out, "no_buffers"), 0, "{out}");
+}
