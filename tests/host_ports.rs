@@ -226,37 +226,11 @@ fn tcp_crosses_between_a_tap_host_and_a_veth_host() {
     }
     let lab = start("hosttcp");
     let mut server = lab.spawn("h3", "iperf3", &["-s", "-1", "-B", "10.10.0.3"]);
-    // The server may need a moment to listen: retried while the connection is refused.
-    let mut tries = 0;
-    let v = loop {
-        let out = lab.exec(
-            "h1",
-            "iperf3",
-            &[
-                "-c",
-                "10.10.0.3",
-                "-J",
-                "-n",
-                "20M",
-                "--connect-timeout",
-                "1000",
-            ],
-        );
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "iperf3 printed no JSON ({e}): {}",
-                String::from_utf8_lossy(&out.stdout)
-            )
-        });
-        match v.get("error").and_then(|e| e.as_str()) {
-            Some(e) if e.contains("refused") && tries < 50 => {
-                tries += 1;
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            Some(e) => panic!("iperf3 from h1 (TAP) to h3 (veth) failed: {e}"),
-            None => break v,
-        }
-    };
+    let v = common::iperf3_client(
+        &lab,
+        "h1",
+        &["-c", "10.10.0.3", "-n", "20M", "--connect-timeout", "1000"],
+    );
     let _ = server.kill();
     let _ = server.wait();
     // The receiver's count is taken when the sender ends, with the last segments still in

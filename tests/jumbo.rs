@@ -49,31 +49,11 @@ fn jumbo_frames_cross_a_9000_byte_path_and_a_1500_byte_hop_answers_frag_needed()
     // TCP in 9000-byte segments, veth host to TAP host.
     if lab_available(&["iperf3"]) {
         let mut server = lab.spawn("b", "iperf3", &["-s", "-1", "-B", "10.1.0.11"]);
-        let mut tries = 0;
-        let v = loop {
-            let out = lab.exec(
-                "a",
-                "iperf3",
-                &[
-                    "-c",
-                    "10.1.0.11",
-                    "-J",
-                    "-n",
-                    "20M",
-                    "--connect-timeout",
-                    "1000",
-                ],
-            );
-            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-            match v.get("error").and_then(|e| e.as_str()) {
-                Some(e) if e.contains("refused") && tries < 50 => {
-                    tries += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                }
-                Some(e) => panic!("iperf3 a -> b: {e}"),
-                None => break v,
-            }
-        };
+        let v = common::iperf3_client(
+            &lab,
+            "a",
+            &["-c", "10.1.0.11", "-n", "20M", "--connect-timeout", "1000"],
+        );
         let _ = server.kill();
         let _ = server.wait();
         let sent = v["end"]["sum_sent"]["bytes"].as_f64().unwrap_or(0.0);

@@ -406,3 +406,27 @@ pub fn drop_count(out: &str, reason: &str) -> u64 {
         .map(|(_, v)| v)
         .unwrap_or(0)
 }
+
+/// Run the iperf3 client in `host` with `args` (`-J` is added) and give its JSON report,
+/// retrying for a few seconds while the server is not listening yet; any other error fails.
+pub fn iperf3_client(lab: &Lab, host: &str, args: &[&str]) -> serde_json::Value {
+    let end = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut a = vec!["-J"];
+        a.extend_from_slice(args);
+        let out = lab.exec(host, "iperf3", &a);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "iperf3 printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        });
+        match v.get("error").and_then(|e| e.as_str()) {
+            Some(e) if e.contains("refused") && Instant::now() < end => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Some(e) => panic!("iperf3 {args:?} from {host} failed: {e}"),
+            None => return v,
+        }
+    }
+}
