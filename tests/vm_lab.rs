@@ -165,6 +165,66 @@ fn a_guest_and_a_lab_host_ping_each_other() {
     assert_eq!(lab.ping("lab", VM2.1, 3), (3, 3), "{}", g.report());
 }
 
+/// Jumbo frames between a guest and a lab host: the guest's eth0 and both ports at MTU
+/// 9000, 9000-byte pings both ways, unfragmented (the lab host's with DF set).
+#[test]
+fn a_guest_and_a_lab_host_exchange_jumbo_frames() {
+    if !vm::vm_available(&["ping"]) {
+        return;
+    }
+    let _serial = vm::serial();
+    let dir = TempDir::new("vmlab-jumbo");
+    let (path, name) = topology(dir.path(), |t| {
+        t.replace(
+            "vm2.sock, mode: client }",
+            "vm2.sock, mode: client, mtu: 9000 }",
+        )
+        .replace(
+            "lab0: { kind: tap, host: lab }",
+            "lab0: { kind: tap, host: lab, mtu: 9000 }",
+        )
+    });
+    let lab = start(&path, &name);
+    let mut g = Guest::boot(
+        "vm2",
+        &dir.path().join("vm2.sock"),
+        Socket::Listen,
+        VM2.0,
+        &[
+            ("ping", LAB_HOST),
+            ("count", "3"),
+            ("mtu", "9000"),
+            ("size", "8972"),
+            ("hold", "forever"),
+        ],
+    );
+    assert_eq!(g.expect_lease(BOOT), VM2.1);
+    g.expect_pass(Duration::from_secs(60));
+    let out = lab.exec(
+        "lab",
+        "ping",
+        &["-n", "-c", "3", "-W", "2", "-s", "8972", "-M", "do", VM2.1],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("3 received") && text.contains("8980 bytes from"),
+        "{text}\n{}",
+        g.report()
+    );
+    let summary = stop(lab);
+    // The guest's six 9000-byte frames (three requests, three replies), none cut up.
+    let (rx, tx) = port_packets(&summary, "vm2");
+    assert!(rx >= 6 && tx >= 6, "{summary}");
+    let rx_bytes: u64 = summary
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("vm2"))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|b| b.parse().ok())
+        .unwrap_or(0);
+    assert!(rx_bytes >= 6 * 9000, "{summary}");
+    assert!(!summary.contains("oversize"), "{summary}");
+}
+
 #[test]
 fn pings_resume_after_nfv_restarts_in_client_mode() {
     if !vm::vm_available(&[]) {

@@ -23,6 +23,8 @@
 #   vmlab.forever=1             ping the addresses once a second until powered off, one
 #                               marker line per reply or timeout
 #   vmlab.hold=S                stay up S s after the result (default 0; `forever`)
+#   vmlab.mtu=N                 MTU of eth0 (default: the device's)
+#   vmlab.size=N                bytes of ICMP payload per counted ping (default: ping's 56)
 # Console markers (one line each, anywhere in a line: kernel messages may interleave):
 #   VMLAB-INIT ...                       /init started
 #   VMLAB-NIC mac=MAC ...                eth0 is there
@@ -173,7 +175,7 @@ finish() { # finish PASS|FAIL [reason]
     off
 }
 
-ADDR=dhcp; GW=; PING=; COUNT=3; WAIT=10; FOREVER=0; HOLD=0
+ADDR=dhcp; GW=; PING=; COUNT=3; WAIT=10; FOREVER=0; HOLD=0; MTU=; SIZE=56
 for w in $(cat /proc/cmdline); do
     case "$w" in
         vmlab.addr=*) ADDR=${w#*=} ;;
@@ -183,6 +185,8 @@ for w in $(cat /proc/cmdline); do
         vmlab.wait=*) WAIT=${w#*=} ;;
         vmlab.forever=*) FOREVER=${w#*=} ;;
         vmlab.hold=*) HOLD=${w#*=} ;;
+        vmlab.mtu=*) MTU=${w#*=} ;;
+        vmlab.size=*) SIZE=${w#*=} ;;
     esac
 done
 export GW
@@ -197,6 +201,7 @@ while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); 
 echo "VMLAB-NIC mac=$(cat /sys/class/net/eth0/address) uptime=$(up)"
 
 ip link set lo up
+if [ -n "$MTU" ]; then ip link set eth0 mtu "$MTU" || finish FAIL bad-mtu; fi
 ip link set eth0 up
 # Frames sent before the carrier is up are dropped: wait for it (about 1 s).
 i=0
@@ -236,7 +241,7 @@ for a in $PING; do
         t=$((t+1))
         [ $t -ge "$WAIT" ] && break
     done
-    out=$(ping -c "$COUNT" -i 0.2 -W 2 "$a" 2>&1)
+    out=$(ping -c "$COUNT" -i 0.2 -W 2 -s "$SIZE" "$a" 2>&1)
     sent=$(echo "$out" | sed -n 's/^\([0-9]*\) packets transmitted.*/\1/p')
     recv=$(echo "$out" | sed -n 's/.* \([0-9]*\) packets received.*/\1/p')
     if [ "${recv:-0}" -ge "$COUNT" ]; then r=ok; else r=fail; failed="$failed,$a"; fi

@@ -489,10 +489,10 @@ fn vhost_user_ports() {
         })
     );
     assert_error(
-        &text.replace("mtu: 1400", "mtu: 9000"),
+        &text.replace("mtu: 1400", "mtu: 9300"),
         4,
         "ports.vm2.mtu",
-        "MTU 9000 is out of range",
+        "MTU 9300 is out of range",
     );
 }
 

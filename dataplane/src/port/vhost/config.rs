@@ -29,15 +29,9 @@ impl VhostUserConfig {
     /// keeping the default of a bad value); `None` only if they could not be read.
     pub fn load(name: &str, text: &str, report: &mut dyn Report) -> Option<VhostUserConfig> {
         let raw: Raw = kind::port_settings(&super::VhostUserKind, text, report)?;
-        // Jumbo frames need the guest's big or mergeable receive buffers and the MTU
-        // feature: not offered yet.
-        let mtu = kind::mtu_up_to(
-            report,
-            "mtu",
-            raw.mtu,
-            kind::SMALL_MAX_MTU,
-            "a vhost-user port takes no jumbo frames yet",
-        );
+        // A jumbo frame reaches a guest that negotiated mergeable receive buffers (Linux
+        // and DPDK do); one the guest has no room for is counted and dropped.
+        let mtu = kind::mtu(report, "mtu", raw.mtu);
         let mode = match raw.mode.as_deref() {
             None | Some("server") => SocketMode::Server,
             Some("client") => SocketMode::Client,

@@ -118,7 +118,7 @@ use crate::counters::PortCounters;
 use crate::drop_reason::DropReason;
 #[cfg(test)]
 use crate::packet::Packet;
-use crate::packet::{Pool, MAX_FRAME};
+use crate::packet::{Pool, MAX_JUMBO_FRAME};
 use caller::Caller;
 use virtq::{Layout, SplitRing};
 
@@ -510,9 +510,9 @@ fn build_ring(w: &RingWanted) -> Ring {
 }
 
 /// The largest frame a port of `mtu` takes or sends: MTU + Ethernet header + one VLAN tag,
-/// at most what a packet buffer holds.
+/// at most what a jumbo packet buffer holds.
 fn max_frame(mtu: usize) -> usize {
-    (mtu + ETH_HEADER + VLAN_TAG).min(MAX_FRAME)
+    (mtu + ETH_HEADER + VLAN_TAG).min(MAX_JUMBO_FRAME)
 }
 
 /// Empty an eventfd (non-blocking; nothing to read is fine).
@@ -579,7 +579,7 @@ impl Port for VhostUserPort {
         ring.queue.start_burst();
         let mut done = 0usize;
         while !batch.is_full() && done < BURST {
-            let Some(mut pkt) = pool.alloc() else {
+            let Some(mut pkt) = pool.alloc_for(self.max_frame) else {
                 counters.drops.add(DropReason::NoBuffers, 1);
                 break;
             };

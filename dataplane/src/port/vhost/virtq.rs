@@ -30,7 +30,7 @@ use crate::drop_reason::DropReason;
 /// At most this many receive chains hold one frame (mergeable receive buffers).
 const MAX_CHAINS: usize = 32;
 /// At most this many buffer descriptors in one chain (direct, or in its indirect table).
-/// A frame is at most `MAX_FRAME` (1920) bytes plus a 12-byte header; Linux's virtio-net
+/// A frame is at most `MAX_JUMBO_FRAME` (10,112) bytes plus a 12-byte header; Linux's virtio-net
 /// sends one in at most `MAX_SKB_FRAGS + 2` (19) descriptors and fills receive chains of one
 /// (mergeable buffers) or of up to 19 (big packets), DPDK's in one or two. 64 leaves room
 /// for any sane driver and is 512 times less than the largest ring: a chain that loops
