@@ -7,6 +7,8 @@
 #                 host port kind)
 #   nfv-gateway   nas -> web through topologies/home-gateway.yaml: switch, router, firewall,
 #                 NAT, a second router and switch
+#   nfv-jumbo     a -> b at MTU 9000 through topologies/jumbo-lab.yaml (a veth host to a TAP
+#                 host, through a switch)
 # Prints Gbit/s (receiver's) of each round, the medians and each one's ratio to `veth`.
 # Two VMs on vhost-user ports are not measured yet: the test guest (busybox under TCG here)
 # has no iperf3.
@@ -108,6 +110,7 @@ for r in $(seq "$rounds"); do
   run_veth veth-nooffl
   run_nfv nfv-switch switch-lab.yaml h1 h2 10.10.0.2
   run_nfv nfv-gateway home-gateway.yaml nas web 198.51.100.10
+  run_nfv nfv-jumbo jumbo-lab.yaml a b 10.1.0.11
   echo "tcp.sh: round $r of $rounds done" >&2
 done
 
@@ -115,7 +118,7 @@ median() { grep "^$1 " "$results" | awk '{print $2}' | sort -n | awk '{v[NR] = $
 echo "# $(date +%F)  $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs; iperf3 TCP, one stream, ${secs} s; $rounds round(s)"
 printf '%-12s %-24s %7s %9s\n' what "Gbit/s (each round)" median "/ veth"
 base=$(median veth)
-for w in veth veth-nooffl nfv-switch nfv-gateway; do
+for w in veth veth-nooffl nfv-switch nfv-gateway nfv-jumbo; do
   m=$(median "$w")
   printf '%-12s %-24s %7s %9s\n' "$w" "$(grep "^$w " "$results" | awk '{printf "%s ", $2}')" "$m" \
     "$(awk -v m="$m" -v b="$base" 'BEGIN {if (b > 0) printf "%.2f", m / b; else print "-"}')"
