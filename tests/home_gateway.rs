@@ -97,28 +97,11 @@ fn json_number(v: &serde_json::Value, path: &[&str]) -> f64 {
         .unwrap_or_else(|| panic!("no {path:?} in iperf3's report: {v}"))
 }
 
-/// iperf3 from `host` to the web server with `args`; its JSON report. The server may need
-/// a moment to listen: retried for a few seconds while the connection is refused.
+/// iperf3 from `host` to the web server with `args`; its JSON report.
 fn iperf3(lab: &Lab, host: &str, args: &[&str]) -> serde_json::Value {
-    let end = Instant::now() + Duration::from_secs(10);
-    loop {
-        let mut a = vec!["-c", WEB, "-J"];
-        a.extend_from_slice(args);
-        let out = lab.exec(host, "iperf3", &a);
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "iperf3 printed no JSON ({e}): {}",
-                String::from_utf8_lossy(&out.stdout)
-            )
-        });
-        match v.get("error").and_then(|e| e.as_str()) {
-            Some(e) if e.contains("refused") && Instant::now() < end => {
-                std::thread::sleep(Duration::from_millis(200));
-            }
-            Some(e) => panic!("iperf3 {args:?} failed: {e}"),
-            None => return v,
-        }
-    }
+    let mut a = vec!["-c", WEB];
+    a.extend_from_slice(args);
+    common::iperf3_client(lab, host, &a)
 }
 
 fn start() -> Lab {

@@ -50,8 +50,9 @@ fn start(path: &Path, name: &str) -> Lab {
     Lab::start_path(path, name.to_string(), TempDir::new("vmlab-run"))
 }
 
-/// A port's (rx, tx) packets from nfv's summary at exit.
-fn port_packets(summary: &str, port: &str) -> (u64, u64) {
+/// A port's counters in nfv's summary at exit: rx packets, rx bytes, tx packets, tx
+/// bytes, ...
+fn port_numbers(summary: &str, port: &str) -> Vec<u64> {
     let line = summary
         .lines()
         .find(|l| l.split_whitespace().next() == Some(port))
@@ -62,6 +63,12 @@ fn port_packets(summary: &str, port: &str) -> (u64, u64) {
         .filter_map(|w| w.parse().ok())
         .collect();
     assert!(n.len() >= 4, "bad port line {line:?}");
+    n
+}
+
+/// A port's (rx, tx) packets from nfv's summary at exit.
+fn port_packets(summary: &str, port: &str) -> (u64, u64) {
+    let n = port_numbers(summary, port);
     (n[0], n[2])
 }
 
@@ -215,12 +222,7 @@ fn a_guest_and_a_lab_host_exchange_jumbo_frames() {
     // The guest's six 9000-byte frames (three requests, three replies), none cut up.
     let (rx, tx) = port_packets(&summary, "vm2");
     assert!(rx >= 6 && tx >= 6, "{summary}");
-    let rx_bytes: u64 = summary
-        .lines()
-        .find(|l| l.split_whitespace().next() == Some("vm2"))
-        .and_then(|l| l.split_whitespace().nth(2))
-        .and_then(|b| b.parse().ok())
-        .unwrap_or(0);
+    let rx_bytes = port_numbers(&summary, "vm2")[1];
     assert!(rx_bytes >= 6 * 9000, "{summary}");
     assert!(!summary.contains("oversize"), "{summary}");
 }

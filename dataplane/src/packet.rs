@@ -256,6 +256,21 @@ impl Packet {
     }
 }
 
+/// An empty packet off free list `list`, or `None` (counted in `exhausted`) if it is empty.
+#[inline]
+fn take(list: &mut Vec<Packet>, exhausted: &mut u64) -> Option<Packet> {
+    match list.pop() {
+        Some(mut p) => {
+            p.reset();
+            Some(p)
+        }
+        None => {
+            *exhausted += 1;
+            None
+        }
+    }
+}
+
 /// A fixed set of packet buffers, allocated when the pool is made (jumbo ones also when
 /// [`reserve_jumbo`](Pool::reserve_jumbo) asks for more).
 ///
@@ -301,31 +316,13 @@ impl Pool {
         if max_frame <= MAX_FRAME {
             return self.alloc();
         }
-        match self.jumbo.pop() {
-            Some(mut p) => {
-                p.reset();
-                Some(p)
-            }
-            None => {
-                self.exhausted += 1;
-                None
-            }
-        }
+        take(&mut self.jumbo, &mut self.exhausted)
     }
 
     /// Take an empty packet, or `None` if every buffer is in use.
     #[inline]
     pub fn alloc(&mut self) -> Option<Packet> {
-        match self.free.pop() {
-            Some(mut p) => {
-                p.reset();
-                Some(p)
-            }
-            None => {
-                self.exhausted += 1;
-                None
-            }
-        }
+        take(&mut self.free, &mut self.exhausted)
     }
 
     /// Move up to `n` empty packets onto the end of `batch` at once (fewer if the pool or the

@@ -408,9 +408,9 @@ pub fn drop_count(out: &str, reason: &str) -> u64 {
 }
 
 /// Run the iperf3 client in `host` with `args` (`-J` is added) and give its JSON report,
-/// retrying for a few seconds while the server is not listening yet; any other error fails.
+/// retrying for up to 10 s while the server is not listening yet; any other error fails.
 pub fn iperf3_client(lab: &Lab, host: &str, args: &[&str]) -> serde_json::Value {
-    let end = Instant::now() + Duration::from_secs(5);
+    let end = Instant::now() + Duration::from_secs(10);
     loop {
         let mut a = vec!["-J"];
         a.extend_from_slice(args);
