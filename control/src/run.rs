@@ -98,6 +98,21 @@ fn jumbo_pool_size(plan: &Plan) -> usize {
     (jumbo * BURST * 8).min(MAX_JUMBO_POOL)
 }
 
+/// Super-frame buffers a worker's pool holds for `plan`: [`BURST`] * 2 per lab host's port
+/// (a veth with offloads hands super-frames over), at most [`MAX_SUPER_POOL`]. Their
+/// pages are only touched when super-frames land in them.
+fn super_pool_size(plan: &Plan) -> usize {
+    let hosts = plan
+        .ports
+        .iter()
+        .filter(|(_, p)| p.0.tap().is_some_and(|t| t.host.is_some()))
+        .count();
+    (hosts * BURST * 8).min(MAX_SUPER_POOL)
+}
+
+/// The most super-frame buffers a worker's pool holds: 64 MB.
+const MAX_SUPER_POOL: usize = 1024;
+
 /// The most jumbo buffers a worker's pool holds: about 80 MB.
 const MAX_JUMBO_POOL: usize = 8192;
 
@@ -272,6 +287,7 @@ fn swap(
     let pool = w.pool_mut();
     // A port added with a jumbo MTU brings its buffers (allocated here, once, not per packet).
     pool.reserve_jumbo(jumbo_pool_size(plan));
+    pool.reserve_super(super_pool_size(plan));
     let parts = old.into_parts(pool);
     let old_counters = OldCounters {
         ports: parts.ports.iter().map(|(n, _)| n.clone()).collect(),
@@ -435,6 +451,7 @@ pub fn start(topo: &Topology) -> Result<Running, RunError> {
     let counters = graph.counters().clone();
     let mut pool = Pool::new(pool_size(plan.ports.len()));
     pool.reserve_jumbo(jumbo_pool_size(&plan));
+    pool.reserve_super(super_pool_size(&plan));
     let worker = Worker::new(WorkerId(0), graph, pool)
         .spawn()
         .map_err(RunError::Worker)?;

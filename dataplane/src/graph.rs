@@ -33,7 +33,7 @@
 use std::sync::Arc;
 
 use crate::batch::Batch;
-use crate::counters::{NodeCounters, WorkerCounters};
+use crate::counters::{NodeCounters, PortCounters, WorkerCounters};
 use crate::drop_reason::DropReason;
 use crate::ids::{Gate, NodeId, PortId, WorkerId};
 use crate::packet::{Packet, Pool, HOP_LIMIT};
@@ -352,9 +352,13 @@ impl GraphBuilder {
             self.ports.len(),
             self.nodes.len(),
         ));
-        let (port_names, ports) = self.ports.into_iter().unzip();
+        let (port_names, ports): (Vec<String>, Vec<Box<dyn Port>>) = self.ports.into_iter().unzip();
         let (node_names, nodes) = self.nodes.into_iter().unzip();
+        let takes_offloads: Vec<bool> = ports.iter().map(|p| p.offloads()).collect();
         Graph {
+            offloading: takes_offloads.contains(&true),
+            takes_offloads,
+            gso_in: Batch::new(),
             ports,
             port_names,
             port_wires: self.port_wires,
@@ -392,6 +396,12 @@ pub struct Graph {
     node_wires: Vec<Vec<Option<Endpoint>>>,
     queues: Queues,
     scratch: Batch,
+    /// Whether each port takes frames that left work to it ([`Port::offloads`]); only such
+    /// ports make them, so a graph without one (`offloading` false) never looks.
+    takes_offloads: Vec<bool>,
+    offloading: bool,
+    /// The batch for a port that does not take them, while the graph finishes its frames.
+    gso_in: Batch,
     /// Wire ends: node calls a run makes before it counts hops (see the module doc).
     ends: usize,
     /// Node calls one run may make ([`HOP_LIMIT`] per wire end) before what is still queued
@@ -402,6 +412,65 @@ pub struct Graph {
     trace: Option<Box<Trace>>,
     /// A capture on one wire, if any (checked once per burst).
     capture: Option<Capture>,
+}
+
+/// Make every frame of `batch` whole for `port`, which takes no offloads (see
+/// [`crate::offload`]): finish begun checksums, cut super-frames into segments. Segments
+/// that overfill the batch are sent on the way; what is left stays in `batch` to send.
+#[cold]
+fn finish_offloads(
+    port: &mut dyn Port,
+    batch: &mut Batch,
+    spare: &mut Batch,
+    pool: &mut Pool,
+    counters: &PortCounters,
+) {
+    std::mem::swap(batch, spare);
+    for mut pkt in spare.drain() {
+        let gso = match pkt.offload() {
+            None => false,
+            Some(o) => o.gso != crate::packet::Gso::None,
+        };
+        if !gso {
+            match crate::offload::finish(&mut pkt) {
+                Ok(()) => push_or_send(port, batch, pkt, pool, counters),
+                Err(r) => {
+                    counters.drops.add(r, 1);
+                    pool.free(pkt);
+                }
+            }
+            continue;
+        }
+        match crate::offload::Segments::of(&pkt) {
+            Err(r) => counters.drops.add(r, 1),
+            Ok(mut cut) => {
+                while let Some(seg) = cut.next(&pkt, pool) {
+                    match seg {
+                        Ok(seg) => push_or_send(port, batch, seg, pool, counters),
+                        Err(r) => counters.drops.add(r, 1),
+                    }
+                }
+            }
+        }
+        pool.free(pkt);
+    }
+}
+
+/// Append `pkt` to `batch`, sending the batch first if it is full.
+fn push_or_send(
+    port: &mut dyn Port,
+    batch: &mut Batch,
+    pkt: Packet,
+    pool: &mut Pool,
+    counters: &PortCounters,
+) {
+    if batch.is_full() {
+        port.tx_burst(batch, pool, counters);
+    }
+    if let Err(pkt) = batch.push(pkt) {
+        counters.drops.add(DropReason::Internal, 1);
+        pool.free(pkt);
+    }
 }
 
 /// Trace and capture the batch queued at `end`, about to be handed over there.
@@ -690,6 +759,18 @@ impl Graph {
                     let batch = &mut self.queues.port_out[i];
                     if self.trace.is_some() || self.capture.is_some() {
                         observe(&mut self.trace, &mut self.capture, end, batch, now);
+                    }
+                    if self.offloading
+                        && !self.takes_offloads[i]
+                        && batch.iter().any(|p| p.meta.offloaded)
+                    {
+                        finish_offloads(
+                            &mut *self.ports[i],
+                            batch,
+                            &mut self.gso_in,
+                            pool,
+                            &self.counters.ports[i],
+                        );
                     }
                     self.ports[i].tx_burst(batch, pool, &self.counters.ports[i]);
                     for pkt in batch.drain() {

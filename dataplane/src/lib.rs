@@ -35,6 +35,7 @@ pub mod drop_reason;
 pub mod graph;
 pub mod ids;
 pub mod mac;
+pub mod offload;
 pub mod packet;
 pub mod port;
 mod sys;

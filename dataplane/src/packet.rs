@@ -22,6 +22,11 @@ use crate::ids::PortId;
 pub const BUF_SIZE: usize = 2048;
 /// Size of a jumbo packet buffer in bytes.
 pub const JUMBO_BUF_SIZE: usize = 10240;
+/// Size of a buffer for a super-frame (a TCP or UDP segment of up to 64 KB that a host's
+/// kernel left to be cut into frames, see [`Offload`]).
+pub const SUPER_BUF_SIZE: usize = 65536;
+/// The largest super-frame a buffer holds when it starts at the default headroom.
+pub const MAX_SUPER_FRAME: usize = SUPER_BUF_SIZE - HEADROOM;
 /// Bytes kept free in front of a received frame for pushing headers (VLAN tags, tunnels).
 pub const HEADROOM: usize = 128;
 /// The largest frame a buffer holds when it starts at the default headroom.
@@ -52,6 +57,10 @@ pub struct Meta {
     /// out however often it is flooded. (One byte that fits in the padding: the handle
     /// stays four words.)
     pub hops: u8,
+    /// True if the frame left work to its receiver (a checksum to finish, segments to cut),
+    /// described by the [`Offload`] record kept at the front of its buffer (see
+    /// [`Packet::offload`]). The last byte of padding: the handle stays four words.
+    pub offloaded: bool,
 }
 
 /// The most nodes a packet may enter in one graph run. A path through a loop-free topology
@@ -95,6 +104,55 @@ impl Offsets {
     }
 }
 
+/// What a frame left to its receiver, as the kernel's `virtio_net_hdr` describes it: a
+/// transport checksum to finish (`needs_csum`: the field at `csum_start + csum_offset`
+/// holds the pseudo-header's sum, and the sum over `[csum_start, end)` is to go there), and
+/// for a super-frame (`gso` not [`Gso::None`]) the segments of `gso_size` payload bytes it
+/// is to be cut into. Offsets are from the frame's first byte.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Offload {
+    /// The transport checksum is begun, not finished.
+    pub needs_csum: bool,
+    /// The kind of super-frame, or [`Gso::None`].
+    pub gso: Gso,
+    /// Where the transport header (the checksummed part) starts.
+    pub csum_start: u16,
+    /// Where its checksum field is, from `csum_start`.
+    pub csum_offset: u16,
+    /// Payload bytes per segment of a super-frame.
+    pub gso_size: u16,
+}
+
+/// The kind of super-frame a frame is.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Gso {
+    /// Not a super-frame.
+    #[default]
+    None = 0,
+    /// TCP over IPv4 (`VIRTIO_NET_HDR_GSO_TCPV4`).
+    Tcp4 = 1,
+    /// TCP over IPv6 (`VIRTIO_NET_HDR_GSO_TCPV6`).
+    Tcp6 = 4,
+    /// UDP, each segment a datagram of its own (`VIRTIO_NET_HDR_GSO_UDP_L4`).
+    Udp = 5,
+}
+
+impl Gso {
+    fn from_u8(v: u8) -> Gso {
+        match v {
+            1 => Gso::Tcp4,
+            4 => Gso::Tcp6,
+            5 => Gso::Udp,
+            _ => Gso::None,
+        }
+    }
+}
+
+/// Bytes at the very front of every buffer that hold a packet's [`Offload`] record; the
+/// frame never moves into them ([`Packet::push_front`] stops short).
+pub const OFFLOAD_AREA: usize = 16;
+
 /// One frame in a pool buffer. Its bytes are `data()`, a window `[off, off+len)` of the buffer.
 pub struct Packet {
     /// [`BUF_SIZE`] or [`JUMBO_BUF_SIZE`] bytes.
@@ -132,8 +190,10 @@ impl Packet {
     pub fn from_bytes(frame: &[u8]) -> Option<Self> {
         let size = if frame.len() <= MAX_FRAME {
             BUF_SIZE
-        } else {
+        } else if frame.len() <= MAX_JUMBO_FRAME {
             JUMBO_BUF_SIZE
+        } else {
+            SUPER_BUF_SIZE
         };
         let mut p = Packet::new_buffer(size);
         p.set_frame(frame).then_some(p)
@@ -142,7 +202,7 @@ impl Packet {
     /// True if the buffer is a jumbo one.
     #[inline]
     pub fn is_jumbo(&self) -> bool {
-        self.buf.len() > BUF_SIZE
+        self.buf.len() > BUF_SIZE && self.buf.len() <= JUMBO_BUF_SIZE
     }
 
     /// Empty the packet and reset its headroom and metadata.
@@ -151,6 +211,78 @@ impl Packet {
         self.off = HEADROOM as u16;
         self.len = 0;
         self.meta = Meta::default();
+    }
+
+    /// True if the buffer is a super-frame one.
+    #[inline]
+    pub fn is_super(&self) -> bool {
+        self.buf.len() > JUMBO_BUF_SIZE
+    }
+
+    /// What the frame left to its receiver, if anything.
+    #[inline]
+    pub fn offload(&self) -> Option<Offload> {
+        if !self.meta.offloaded {
+            return None;
+        }
+        let b = &self.buf[..8];
+        Some(Offload {
+            needs_csum: b[0] & 1 != 0,
+            gso: Gso::from_u8(b[1]),
+            csum_start: u16::from_ne_bytes([b[2], b[3]]),
+            csum_offset: u16::from_ne_bytes([b[4], b[5]]),
+            gso_size: u16::from_ne_bytes([b[6], b[7]]),
+        })
+    }
+
+    /// Record what the frame leaves to its receiver (`None`: nothing, a whole frame with
+    /// its checksums).
+    #[inline]
+    pub fn set_offload(&mut self, o: Option<Offload>) {
+        match o {
+            Some(o) if o.needs_csum || o.gso != Gso::None => {
+                let b = &mut self.buf[..8];
+                b[0] = u8::from(o.needs_csum);
+                b[1] = o.gso as u8;
+                b[2..4].copy_from_slice(&o.csum_start.to_ne_bytes());
+                b[4..6].copy_from_slice(&o.csum_offset.to_ne_bytes());
+                b[6..8].copy_from_slice(&o.gso_size.to_ne_bytes());
+                self.meta.offloaded = true;
+            }
+            _ => self.meta.offloaded = false,
+        }
+    }
+
+    /// Move the offload record's `csum_start` by `by` bytes (the frame grew or shrank at
+    /// the front); a record left pointing before the frame is dropped.
+    #[cold]
+    fn shift_csum_start(&mut self, by: isize) {
+        let at = u16::from_ne_bytes([self.buf[2], self.buf[3]]) as isize + by;
+        match u16::try_from(at) {
+            Ok(v) => self.buf[2..4].copy_from_slice(&v.to_ne_bytes()),
+            Err(_) => self.meta.offloaded = false,
+        }
+    }
+
+    /// The length of the longest frame this one stands for on a wire: its own, or for a
+    /// super-frame that of its first segment (its headers, through the transport header at
+    /// `csum_start`, plus `gso_size`).
+    #[inline]
+    pub fn wire_len(&self) -> usize {
+        match self.offload() {
+            Some(o) if o.gso != Gso::None => {
+                let l4 = o.csum_start as usize;
+                let th = match o.gso {
+                    Gso::Udp => 8,
+                    _ => self
+                        .data()
+                        .get(l4 + 12)
+                        .map_or(20, |b| usize::from(b >> 4) * 4),
+                };
+                (l4 + th + o.gso_size as usize).min(self.len())
+            }
+            _ => self.len(),
+        }
     }
 
     /// The frame's bytes.
@@ -218,11 +350,15 @@ impl Packet {
     /// `None` (and no change) if there is not enough headroom.
     #[inline]
     pub fn push_front(&mut self, n: usize) -> Option<&mut [u8]> {
-        if n > self.off as usize {
+        if n + OFFLOAD_AREA > self.off as usize {
             return None;
         }
         self.off -= n as u16;
         self.len += n as u16;
+        if self.meta.offloaded {
+            // The headers moved back with the frame's start: so did the checksummed part.
+            self.shift_csum_start(n as isize);
+        }
         self.meta.offsets = Offsets::UNPARSED;
         Some(self.data_mut())
     }
@@ -235,6 +371,9 @@ impl Packet {
         }
         self.off += n as u16;
         self.len -= n as u16;
+        if self.meta.offloaded {
+            self.shift_csum_start(-(n as isize));
+        }
         self.meta.offsets = Offsets::UNPARSED;
         true
     }
@@ -252,6 +391,9 @@ impl Packet {
         self.meta = other.meta;
         let (a, b) = (other.off as usize, other.off as usize + other.len as usize);
         self.buf[a..b].copy_from_slice(&other.buf[a..b]);
+        if other.meta.offloaded {
+            self.buf[..8].copy_from_slice(&other.buf[..8]);
+        }
         true
     }
 }
@@ -279,6 +421,7 @@ fn take(list: &mut Vec<Packet>, exhausted: &mut u64) -> Option<Packet> {
 pub struct Pool {
     free: Vec<Packet>,
     jumbo: Vec<Packet>,
+    supers: Vec<Packet>,
     size: usize,
     /// Allocations that failed because the pool was empty.
     pub exhausted: u64,
@@ -292,6 +435,7 @@ impl Pool {
         Pool {
             free,
             jumbo: Vec::new(),
+            supers: Vec::new(),
             size,
             exhausted: 0,
         }
@@ -309,14 +453,30 @@ impl Pool {
         }
     }
 
+    /// Grow the pool to hold at least `n` super-frame buffers (as
+    /// [`reserve_jumbo`](Pool::reserve_jumbo) does for jumbo ones). Their pages are only
+    /// touched when a super-frame first lands in them.
+    pub fn reserve_super(&mut self, n: usize) {
+        let have = self.supers.capacity();
+        if n > have {
+            let mut list = Vec::with_capacity(n);
+            list.append(&mut self.supers);
+            list.extend((have..n).map(|_| Packet::new_buffer(SUPER_BUF_SIZE)));
+            self.supers = list;
+        }
+    }
+
     /// Take an empty packet whose buffer holds a frame of `max_frame` bytes: a small one if
-    /// that fits, else a jumbo one; `None` if there is none left.
+    /// that fits, else a jumbo one, else a super-frame one; `None` if there is none left.
     #[inline]
     pub fn alloc_for(&mut self, max_frame: usize) -> Option<Packet> {
         if max_frame <= MAX_FRAME {
             return self.alloc();
         }
-        take(&mut self.jumbo, &mut self.exhausted)
+        if max_frame <= MAX_JUMBO_FRAME {
+            return take(&mut self.jumbo, &mut self.exhausted);
+        }
+        take(&mut self.supers, &mut self.exhausted)
     }
 
     /// Take an empty packet, or `None` if every buffer is in use.
@@ -360,7 +520,9 @@ impl Pool {
     /// lists never grow.
     #[inline]
     pub fn free(&mut self, p: Packet) {
-        let list = if p.is_jumbo() {
+        let list = if p.is_super() {
+            &mut self.supers
+        } else if p.is_jumbo() {
             &mut self.jumbo
         } else {
             &mut self.free
@@ -373,8 +535,8 @@ impl Pool {
     /// Give back the buffers of every packet in `batch`, leaving it empty.
     #[inline]
     pub fn free_batch(&mut self, batch: &mut Batch) {
-        if self.jumbo.capacity() > 0 {
-            // Jumbo buffers are about: sort each back to its list.
+        if self.jumbo.capacity() > 0 || self.supers.capacity() > 0 {
+            // Bigger buffers are about: sort each back to its list.
             for p in batch.drain() {
                 self.free(p);
             }
@@ -395,6 +557,11 @@ impl Pool {
     /// Jumbo buffers free now.
     pub fn jumbo_available(&self) -> usize {
         self.jumbo.len()
+    }
+
+    /// Super-frame buffers free now.
+    pub fn super_available(&self) -> usize {
+        self.supers.len()
     }
 
     /// Buffers the pool was made with.
@@ -555,7 +722,52 @@ mod tests {
         let v: Vec<_> = (0..4).filter_map(|_| pool.alloc()).collect();
         assert!(v.iter().all(|p| !p.is_jumbo()) && pool.alloc().is_none());
         assert!(Packet::from_bytes(&[0; 9018]).is_some_and(|p| p.is_jumbo()));
-        assert!(Packet::from_bytes(&[0; MAX_JUMBO_FRAME + 1]).is_none());
+        assert!(Packet::from_bytes(&[0; MAX_JUMBO_FRAME + 1]).is_some_and(|p| p.is_super()));
+        assert!(Packet::from_bytes(&vec![0; MAX_SUPER_FRAME + 1]).is_none());
+    }
+
+    /// A super-frame buffer is a third class, reserved apart; an offload record travels
+    /// with copies, and the frame never grows into the bytes that keep it.
+    #[test]
+    fn super_frames_and_their_records() {
+        let mut pool = Pool::new(2);
+        pool.reserve_super(1);
+        assert_eq!(pool.super_available(), 1);
+        let mut big = pool.alloc_for(MAX_JUMBO_FRAME + 1).expect("a super buffer");
+        assert!(big.is_super() && !big.is_jumbo());
+        assert!(big.set_len(60_000));
+        let o = Offload {
+            needs_csum: true,
+            gso: Gso::Tcp4,
+            csum_start: 34,
+            csum_offset: 16,
+            gso_size: 1448,
+        };
+        big.set_offload(Some(o));
+        assert!(pool.alloc_for(MAX_JUMBO_FRAME + 1).is_none(), "only one");
+        let mut copy = Packet::from_bytes(&vec![0; MAX_JUMBO_FRAME + 1]).expect("fits");
+        assert!(copy.copy_from(&big));
+        assert_eq!(copy.offload(), Some(o));
+        assert!(big.push_front(HEADROOM - OFFLOAD_AREA).is_some());
+        assert!(
+            big.push_front(1).is_none(),
+            "the record's bytes stay its own"
+        );
+        // The headers moved with the frame's start, and the record with them.
+        let moved = (HEADROOM - OFFLOAD_AREA) as u16;
+        assert_eq!(
+            big.offload().map(|r| r.csum_start),
+            Some(o.csum_start + moved)
+        );
+        assert!(big.pull_front(usize::from(moved)));
+        assert_eq!(big.offload(), Some(o));
+        big.set_offload(None);
+        assert_eq!(big.offload(), None);
+        // A record with nothing to do is no record.
+        big.set_offload(Some(Offload::default()));
+        assert!(!big.meta.offloaded);
+        pool.free(big);
+        assert_eq!((pool.super_available(), pool.available()), (1, 2));
     }
 
     #[test]
@@ -580,7 +792,7 @@ mod tests {
         assert_eq!(p.room_mut().len(), MAX_FRAME);
         // A longer frame takes a jumbo buffer, and nothing takes more than that holds.
         assert!(Packet::from_bytes(&vec![0u8; MAX_FRAME + 1]).is_some_and(|p| p.is_jumbo()));
-        assert!(Packet::from_bytes(&vec![0u8; MAX_JUMBO_FRAME + 1]).is_none());
+        assert!(Packet::from_bytes(&vec![0u8; MAX_SUPER_FRAME + 1]).is_none());
     }
 
     #[test]

@@ -296,6 +296,17 @@ impl Lab {
             .expect("spawn in netns")
     }
 
+    /// Spawn a program inside a host's namespace, its output kept (for `wait_with_output`).
+    pub fn spawn_piped(&self, host: &str, prog: &str, args: &[&str]) -> Child {
+        Command::new("ip")
+            .args(["netns", "exec", &self.netns(host), prog])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn in netns")
+    }
+
     /// Ping `addr` from `host` `count` times; returns (sent, received).
     pub fn ping(&self, host: &str, addr: &str, count: u32) -> (u32, u32) {
         let c = count.to_string();

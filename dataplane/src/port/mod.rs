@@ -80,4 +80,11 @@ pub trait Port: Send {
 
     /// The largest frame the port sends or takes: MTU + Ethernet header + one VLAN tag.
     fn max_frame(&self) -> usize;
+
+    /// True if the port takes frames that left work to their receiver (a begun checksum, a
+    /// super-frame: see [`crate::offload`]) and may hand such frames to the graph. The
+    /// graph makes every frame whole before a port that does not (the default).
+    fn offloads(&self) -> bool {
+        false
+    }
 }

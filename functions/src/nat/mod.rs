@@ -484,6 +484,7 @@ impl Nat {
         if kind != NatKind::Pass {
             let l3 = f.l3;
             let end = l3 + f.total;
+            let begun = pkt.offload().is_some_and(|o| o.needs_csum);
             translate(
                 pkt.data_mut(),
                 l3,
@@ -492,6 +493,7 @@ impl Nat {
                 &f.tuple,
                 &to,
                 f.icmp == IcmpKind::Echo,
+                begun,
             );
             self.stats.translated.add(1);
         }
@@ -569,6 +571,7 @@ impl Nat {
             &inner,
             &new_inner,
             inner.proto == PROTO_ICMP,
+            false,
         );
         // The outer header: to the quoted packet's (new) source; from the quoted packet's
         // (new) destination when it goes outside or was sent by that destination.
@@ -663,6 +666,12 @@ fn set_addresses<T: AsRef<[u8]> + AsMut<[u8]>>(
 /// UDP's (their pseudo-header holds the addresses; a UDP checksum of 0 means none and stays
 /// 0, and a computed 0 is sent as 0xffff), ICMP's. A transport checksum that is not within
 /// `end` (a quote) is left alone, and so is a packet whose header does not fit.
+///
+/// With `begun`, the TCP or UDP checksum is one the sender's kernel only began (its field
+/// holds the pseudo-header's sum, uncomplemented, and the receiver sums the rest: see
+/// `nfv_dataplane::offload`): only the addresses' change goes into it, added, as Linux's
+/// `inet_proto_csum_replace4` does for such a packet.
+#[allow(clippy::too_many_arguments)]
 pub fn translate(
     d: &mut [u8],
     l3: usize,
@@ -671,6 +680,7 @@ pub fn translate(
     old: &Tuple,
     new: &Tuple,
     echo: bool,
+    begun: bool,
 ) {
     let Some((header, l4)) = d
         .get_mut(l3..end)
@@ -695,6 +705,17 @@ pub fn translate(
                     p.set_dst_port(new.dport);
                     delta += delta16(old.dport, new.dport);
                 }
+            }
+            if begun {
+                let at = if old.proto == PROTO_TCP { 16 } else { 6 };
+                if addresses != 0 {
+                    if let Some(f) = l4.get_mut(at..at + 2) {
+                        let seed = u16::from_be_bytes([f[0], f[1]]);
+                        let c = ip::fold(u64::from(seed) + addresses);
+                        f.copy_from_slice(&c.to_be_bytes());
+                    }
+                }
+                return;
             }
             if delta == 0 {
                 return;
@@ -951,6 +972,7 @@ mod tests {
                 &fl.tuple,
                 &new,
                 fl.icmp == IcmpKind::Echo,
+                false,
             );
             check(&f);
             let after = conntrack::parse(&f, 0).expect("parse again").tuple;
@@ -961,6 +983,45 @@ mod tests {
             if i % 4 == 2 {
                 assert_eq!(&f[14 + 26..14 + 28], &[0, 0], "UDP checksum 0 stays 0");
             }
+        }
+    }
+
+    /// A checksum the sender's kernel only began (a veth host's with offloads) comes out of
+    /// a translation still begun, and right once the receiver finishes it.
+    #[test]
+    fn a_begun_checksum_is_translated_as_begun() {
+        use nfv_dataplane::offload;
+        use nfv_dataplane::packet::{Gso, Offload};
+        for (proto, at) in [(PROTO_TCP, 16usize), (PROTO_UDP, 6)] {
+            let mut f = if proto == PROTO_TCP {
+                tcp("192.168.1.10", 40000, S, 443, 0x18, &[7; 333])
+            } else {
+                udp("192.168.1.10", 40000, S, 53, &[7; 333], true)
+            };
+            let l4len = f.len() - 34;
+            // Begin it as Linux does: the pseudo-header's sum, uncomplemented.
+            let pseudo = offload::sum(&f[26..34]) + l4len as u64 + u64::from(proto);
+            let seed = offload::fold(pseudo).to_be_bytes();
+            f[34 + at..34 + at + 2].copy_from_slice(&seed);
+            let fl = conntrack::parse(&f, 0).expect("parse");
+            let new = Tuple {
+                src: 0xc633_6401,
+                sport: 61000,
+                ..fl.tuple
+            };
+            let end = f.len();
+            translate(&mut f, 14, 20, end, &fl.tuple, &new, false, true);
+            let o = Offload {
+                needs_csum: true,
+                gso: Gso::None,
+                csum_start: 34,
+                csum_offset: at as u16,
+                gso_size: 0,
+            };
+            assert!(offload::finish_checksum(&mut f, &o));
+            check(&f);
+            let after = conntrack::parse(&f, 0).expect("parse again").tuple;
+            assert_eq!((after.src, after.sport), (new.src, new.sport));
         }
     }
 
@@ -977,7 +1038,7 @@ mod tests {
                 ..fl.tuple
             };
             let end = f.len();
-            translate(&mut f, 14, 20, end, &fl.tuple, &new, false);
+            translate(&mut f, 14, 20, end, &fl.tuple, &new, false, false);
             if ip::read_u16(&f, 14 + 26) == 0xffff {
                 check(&f);
                 found = true;

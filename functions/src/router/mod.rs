@@ -389,7 +389,13 @@ impl Router {
             );
         }
         let mtu = self.ifaces[out as usize].mtu;
-        if total > mtu {
+        // A super-frame leaves as segments: each must fit (Linux's GSO check).
+        let on_wire = if pkt.meta.offloaded {
+            pkt.wire_len().saturating_sub(h.l3_off)
+        } else {
+            total
+        };
+        if on_wire > mtu {
             if df {
                 return self.icmp_error(
                     gate,

@@ -192,7 +192,7 @@ impl PortSpec for TapConfig {
 
     fn build(&self, name: &str) -> Result<BuiltPort, BuildError> {
         if self.backing == Backing::Veth {
-            match VethPort::create(&self.device, usize::from(self.mtu)) {
+            match VethPort::create(&self.device, usize::from(self.mtu), true) {
                 Ok(p) => return Ok(BuiltPort::new(p)),
                 // A kernel without veth, packet rings or tcx still has TAP devices.
                 Err(e) => tracing::warn!(

@@ -16,6 +16,7 @@ const NLM_F_CREATE: u16 = 0x400;
 const IFLA_IFNAME: u16 = 3;
 const IFLA_MTU: u16 = 4;
 const IFLA_LINKINFO: u16 = 18;
+const IFLA_GSO_MAX_SIZE: u16 = 41;
 const IFLA_INFO_KIND: u16 = 1;
 const IFLA_INFO_DATA: u16 = 2;
 const VETH_INFO_PEER: u16 = 1;
@@ -140,12 +141,20 @@ impl Request {
     }
 }
 
-/// Make veth pair `name` (MTU `mtu`) <-> `peer` (MTU `peer_mtu`) in the caller's namespace.
-pub fn create_pair(name: &str, peer: &str, mtu: u32, peer_mtu: u32) -> io::Result<()> {
+/// Make veth pair `name` (MTU `mtu`) <-> `peer` (MTU `peer_mtu`) in the caller's namespace,
+/// neither sending super-frames of `gso_max` bytes or more.
+pub fn create_pair(
+    name: &str,
+    peer: &str,
+    mtu: u32,
+    peer_mtu: u32,
+    gso_max: u32,
+) -> io::Result<()> {
     let mut r = Request::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
     r.ifinfo(0, 0, 0);
     r.name(IFLA_IFNAME, name);
     r.attr(IFLA_MTU, &mtu.to_ne_bytes());
+    r.attr(IFLA_GSO_MAX_SIZE, &gso_max.to_ne_bytes());
     r.begin(IFLA_LINKINFO);
     r.name(IFLA_INFO_KIND, "veth");
     r.begin(IFLA_INFO_DATA);
@@ -153,6 +162,7 @@ pub fn create_pair(name: &str, peer: &str, mtu: u32, peer_mtu: u32) -> io::Resul
     r.ifinfo(0, 0, 0);
     r.name(IFLA_IFNAME, peer);
     r.attr(IFLA_MTU, &peer_mtu.to_ne_bytes());
+    r.attr(IFLA_GSO_MAX_SIZE, &gso_max.to_ne_bytes());
     r.end();
     r.end();
     r.end();

@@ -9,12 +9,12 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 use super::ring::{self, Geometry, RingSocket, TP_STATUS_AVAILABLE, TP_STATUS_COPY};
 use super::ring::{TP_STATUS_KERNEL, TP_STATUS_SEND_REQUEST, TP_STATUS_USER};
-use super::ring::{TP_STATUS_WRONG_FORMAT, TX_DATA};
+use super::ring::{TP_STATUS_WRONG_FORMAT, TX_DATA, VNET_HDR};
 use super::{filter, netlink};
 use crate::batch::Batch;
 use crate::counters::PortCounters;
 use crate::drop_reason::DropReason;
-use crate::packet::{Pool, MAX_JUMBO_FRAME};
+use crate::packet::{Gso, Offload, Packet, Pool, MAX_JUMBO_FRAME, MAX_SUPER_FRAME};
 use crate::port::{Port, ETH_HEADER, VLAN_TAG};
 
 /// A veth pair whose far end belongs to a lab host, served through packet-socket rings on
@@ -22,6 +22,10 @@ use crate::port::{Port, ETH_HEADER, VLAN_TAG};
 pub struct VethPort {
     rx: RingSocket,
     tx: RingSocket,
+    /// With offloads: the socket super-frames leave through (no slot holds them).
+    big: Option<OwnedFd>,
+    /// The longest frame a transmit slot holds.
+    slot_room: usize,
     /// The next receive slot to look at, and the next transmit slot to fill.
     rx_next: usize,
     tx_next: usize,
@@ -70,6 +74,10 @@ fn ipv6_off(dev: &str) -> io::Result<()> {
 /// TAP port counts it, not lost unseen.
 const INNER_MTU: u32 = 65_535;
 
+/// Super-frames the host's kernel sends are shorter than this (with their Ethernet
+/// header), so that one with a VLAN tag put back still fits a super-frame buffer.
+const GSO_MAX: u32 = (MAX_SUPER_FRAME - VLAN_TAG) as u32;
+
 impl VethPort {
     /// Make veth pair `outer` (the end a lab host takes) <-> an end of nfv's, which stays in
     /// the caller's namespace with IPv6 off and every arriving frame kept from its stack,
@@ -77,13 +85,18 @@ impl VethPort {
     ///
     /// nfv's end is named `nfv<pid>v<n>`, `n` counting the pairs this process made (a name
     /// a leftover of another run holds is skipped).
-    pub fn create(outer: &str, mtu: usize) -> io::Result<VethPort> {
+    ///
+    /// With `offloads`, the pair keeps the offloads a veth has: the host's kernel sends
+    /// TCP and UDP super-frames of up to 64 KB and frames with checksums only begun, and
+    /// takes them (see [`crate::offload`]); without, every frame is whole, as a TAP device
+    /// without offloads hands them over.
+    pub fn create(outer: &str, mtu: usize, offloads: bool) -> io::Result<VethPort> {
         static MADE: AtomicUsize = AtomicUsize::new(0);
         let pid = std::process::id() % 1_000_000;
         let inner = loop {
             let n = MADE.fetch_add(1, Relaxed) % 100_000;
             let inner = format!("nfv{pid}v{n}");
-            match netlink::create_pair(outer, &inner, mtu as u32, INNER_MTU) {
+            match netlink::create_pair(outer, &inner, mtu as u32, INNER_MTU, GSO_MAX) {
                 Ok(()) => break inner,
                 // Another run's leftover, or ours under a name `outer` does not have.
                 Err(e)
@@ -108,16 +121,25 @@ impl VethPort {
                 return Err(e);
             }
         };
-        Self::serve(outer, inner, index, mtu).inspect_err(|_| {
+        Self::serve(outer, inner, index, mtu, offloads).inspect_err(|_| {
             let _ = netlink::delete(index);
         })
     }
 
-    fn serve(outer: &str, inner: &str, index: u32, mtu: usize) -> io::Result<VethPort> {
-        // Whole frames with their checksums filled in, as a TAP device without offloads
-        // hands over: no 64 KB super-frames, no checksums left for the receiver.
-        netlink::offloads_off(outer)?;
-        netlink::offloads_off(inner)?;
+    fn serve(
+        outer: &str,
+        inner: &str,
+        index: u32,
+        mtu: usize,
+        offloads: bool,
+    ) -> io::Result<VethPort> {
+        if !offloads {
+            // Whole frames with their checksums filled in, as a TAP device without
+            // offloads hands over: no 64 KB super-frames, no checksums left for the
+            // receiver.
+            netlink::offloads_off(outer)?;
+            netlink::offloads_off(inner)?;
+        }
         ipv6_off(inner)?;
         let filter = filter::drop_after_taps(index)?;
         // Up before the sockets bind: binding to a device that is down leaves the socket
@@ -125,12 +147,20 @@ impl VethPort {
         netlink::set_up(index)?;
         let max_frame = (mtu + ETH_HEADER + VLAN_TAG).min(MAX_JUMBO_FRAME);
         let geometry = Geometry::for_frame(max_frame);
-        let rx = ring::open(index, true, geometry)?;
-        let tx = ring::open(index, false, geometry)?;
+        let rx = ring::open(index, true, geometry, offloads)?;
+        let tx = ring::open(index, false, geometry, offloads)?;
+        let big = if offloads {
+            Some(ring::open_big_tx(index)?)
+        } else {
+            None
+        };
+        let slot_room = geometry.slot - TX_DATA - if offloads { VNET_HDR } else { 0 };
         let dropped = File::open(format!("/sys/class/net/{inner}/statistics/rx_dropped")).ok();
         Ok(VethPort {
             rx,
             tx,
+            big,
+            slot_room,
             rx_next: 0,
             tx_next: 0,
             pending: false,
@@ -138,7 +168,7 @@ impl VethPort {
             _filter: filter,
             dropped_seen: dropped.as_ref().and_then(read_counter).unwrap_or(0),
             dropped,
-            max_frame: max_frame.min(geometry.slot - TX_DATA),
+            max_frame: max_frame.min(slot_room),
             dead: false,
             inner: inner.to_string(),
         })
@@ -170,6 +200,163 @@ impl VethPort {
     }
 }
 
+/// Why a received frame did not become a packet.
+enum Lost {
+    /// Dropped with a reason.
+    Dropped(DropReason),
+    /// Lost before nfv could read it (counted in `rx_miss`).
+    Missed,
+}
+
+/// The offload record a received `virtio_net_hdr` describes, its checksum start moved by
+/// `shift` (a VLAN tag put back in front of it); `Err` for a header nfv cannot follow.
+fn offload_of(h: &[u8; VNET_HDR], shift: usize) -> Result<Option<Offload>, DropReason> {
+    const NEEDS_CSUM: u8 = 1;
+    let gso = match h[1] & 0x7f {
+        0 => Gso::None,
+        1 => Gso::Tcp4,
+        4 => Gso::Tcp6,
+        5 => Gso::Udp,
+        _ => return Err(DropReason::BadHeader),
+    };
+    let needs_csum = h[0] & NEEDS_CSUM != 0;
+    if !needs_csum && gso == Gso::None {
+        return Ok(None);
+    }
+    let field = |at: usize| u16::from_le_bytes([h[at], h[at + 1]]);
+    Ok(Some(Offload {
+        needs_csum,
+        gso,
+        gso_size: field(4),
+        csum_start: field(6)
+            .checked_add(shift as u16)
+            .ok_or(DropReason::BadHeader)?,
+        csum_offset: field(8),
+    }))
+}
+
+/// The `virtio_net_hdr` to send a frame with record `o` under.
+fn vnet_hdr(o: Option<Offload>) -> [u8; VNET_HDR] {
+    let mut h = [0u8; VNET_HDR];
+    if let Some(o) = o {
+        h[0] = u8::from(o.needs_csum);
+        h[1] = o.gso as u8;
+        if o.needs_csum {
+            let hdr_len = o.csum_start.saturating_add(o.csum_offset).saturating_add(2);
+            h[2..4].copy_from_slice(&hdr_len.to_le_bytes());
+        }
+        h[4..6].copy_from_slice(&o.gso_size.to_le_bytes());
+        h[6..8].copy_from_slice(&o.csum_start.to_le_bytes());
+        h[8..10].copy_from_slice(&o.csum_offset.to_le_bytes());
+    }
+    h
+}
+
+impl VethPort {
+    /// The frame in receive slot `i` (status `st`) as a packet from `pool`.
+    fn receive(&self, i: usize, st: u32, pool: &mut Pool) -> Result<Packet, Lost> {
+        let Some((frame, len, tag)) = self.rx.ring.received(i, st) else {
+            return Err(Lost::Dropped(DropReason::Runt));
+        };
+        let shift = if tag.is_some() { VLAN_TAG } else { 0 };
+        let whole = len + shift;
+        let offload = match self.big {
+            Some(_) => match self.rx.ring.vnet_hdr(i) {
+                Some(h) => offload_of(&h, shift).map_err(Lost::Dropped)?,
+                None => return Err(Lost::Dropped(DropReason::BadHeader)),
+            },
+            None => None,
+        };
+        if frame.len() < ETH_HEADER {
+            return Err(Lost::Dropped(DropReason::Runt));
+        }
+        if self.big.is_some() && len != frame.len() && st & TP_STATUS_COPY == 0 {
+            // Too big for the slot, and the socket's queue was too full to keep it whole.
+            return Err(Lost::Missed);
+        }
+        // A super-frame that fits a slot is checked by its segments' length, below.
+        let gso = offload.is_some_and(|o| o.gso != Gso::None);
+        if st & TP_STATUS_COPY != 0 || len != frame.len() || (whole > self.max_frame && !gso) {
+            return Err(Lost::Dropped(DropReason::Oversize));
+        }
+        let mut pkt = pool
+            .alloc_for(whole)
+            .ok_or(Lost::Dropped(DropReason::NoBuffers))?;
+        let room = pkt.room_mut();
+        match tag {
+            None => room[..len].copy_from_slice(frame),
+            Some((tpid, tci)) => {
+                // The kernel took the tag off: put it back after the MACs.
+                room[..12].copy_from_slice(&frame[..12]);
+                room[12..14].copy_from_slice(&tpid.to_be_bytes());
+                room[14..16].copy_from_slice(&tci.to_be_bytes());
+                room[16..whole].copy_from_slice(&frame[12..]);
+            }
+        }
+        pkt.set_len(whole);
+        pkt.set_offload(offload);
+        if gso && pkt.wire_len() > self.max_frame {
+            pool.free(pkt);
+            return Err(Lost::Dropped(DropReason::Oversize));
+        }
+        Ok(pkt)
+    }
+
+    /// The frame too big for its slot (tagged `tag`, as its slot says) off the receive
+    /// socket's queue, as a packet in a super-frame buffer from `pool`.
+    fn receive_big(&self, pool: &mut Pool, tag: Option<(u16, u16)>) -> Result<Packet, Lost> {
+        let mut hdr = [0u8; VNET_HDR];
+        let Some(mut pkt) = pool.alloc_for(MAX_SUPER_FRAME) else {
+            // Take it off the queue all the same, so the next slot's frame is the next.
+            let _ = self.rx.recv_big(&mut hdr, &mut [0u8; 64]);
+            return Err(Lost::Dropped(DropReason::NoBuffers));
+        };
+        let shift = if tag.is_some() { VLAN_TAG } else { 0 };
+        let room = pkt.room_mut();
+        let Some(n) = self.rx.recv_big(&mut hdr, &mut room[shift..]) else {
+            pool.free(pkt);
+            return Err(Lost::Dropped(DropReason::Oversize));
+        };
+        if let Some((tpid, tci)) = tag {
+            room.copy_within(VLAN_TAG..VLAN_TAG + 12, 0);
+            room[12..14].copy_from_slice(&tpid.to_be_bytes());
+            room[14..16].copy_from_slice(&tci.to_be_bytes());
+        }
+        pkt.set_len(n + shift);
+        let offload = match offload_of(&hdr, shift) {
+            Ok(o) => o,
+            Err(r) => {
+                pool.free(pkt);
+                return Err(Lost::Dropped(r));
+            }
+        };
+        pkt.set_offload(offload);
+        if n < ETH_HEADER || pkt.wire_len() > self.max_frame || pkt.offload().is_none() {
+            // Only a super-frame may be longer than a slot.
+            pool.free(pkt);
+            return Err(Lost::Dropped(DropReason::Oversize));
+        }
+        Ok(pkt)
+    }
+
+    /// Send super-frame `pkt` through the socket for them; the drop reason if it could
+    /// not go.
+    fn send_big(&mut self, pkt: &Packet) -> Option<DropReason> {
+        let fd = self.big.as_ref()?.as_raw_fd();
+        match ring::send_big(fd, &vnet_hdr(pkt.offload()), pkt.data()) {
+            Ok(()) => None,
+            Err(e) => match e.raw_os_error() {
+                Some(libc::EAGAIN | libc::ENOBUFS) => Some(DropReason::TxFull),
+                Some(e) if is_fatal(e) => {
+                    self.dead = true;
+                    Some(DropReason::PortDown)
+                }
+                _ => Some(DropReason::TxError),
+            },
+        }
+    }
+}
+
 impl Drop for VethPort {
     fn drop(&mut self) {
         // Either end takes the pair with it; gone already if the host's namespace went.
@@ -186,6 +373,7 @@ impl Port for VethPort {
         if self.dead {
             return;
         }
+        let vnet = self.big.is_some();
         let (mut packets, mut bytes) = (0, 0);
         while !batch.is_full() {
             let i = self.rx_next;
@@ -194,39 +382,23 @@ impl Port for VethPort {
             if st & TP_STATUS_USER == 0 {
                 break;
             }
-            match self.rx.ring.received(i, st) {
-                None => counters.drops.add(DropReason::Runt, 1),
-                Some((frame, len, tag)) => {
-                    let whole = len + if tag.is_some() { VLAN_TAG } else { 0 };
-                    if frame.len() < ETH_HEADER {
-                        counters.drops.add(DropReason::Runt, 1);
-                    } else if st & TP_STATUS_COPY != 0
-                        || len != frame.len()
-                        || whole > self.max_frame
-                    {
-                        counters.drops.add(DropReason::Oversize, 1);
-                    } else if let Some(mut pkt) = pool.alloc_for(whole) {
-                        let room = pkt.room_mut();
-                        match tag {
-                            None => room[..len].copy_from_slice(frame),
-                            Some((tpid, tci)) => {
-                                // The kernel took the tag off: put it back after the MACs.
-                                room[..12].copy_from_slice(&frame[..12]);
-                                room[12..14].copy_from_slice(&tpid.to_be_bytes());
-                                room[14..16].copy_from_slice(&tci.to_be_bytes());
-                                room[16..whole].copy_from_slice(&frame[12..]);
-                            }
-                        }
-                        pkt.set_len(whole);
-                        packets += 1;
-                        bytes += whole;
-                        if let Err(pkt) = batch.push(pkt) {
-                            pool.free(pkt);
-                        }
-                    } else {
-                        counters.drops.add(DropReason::NoBuffers, 1);
+            let got = if vnet && st & TP_STATUS_COPY != 0 {
+                // Too big for its slot: the whole frame waits on the socket's queue.
+                let tag = self.rx.ring.received(i, st).and_then(|r| r.2);
+                self.receive_big(pool, tag)
+            } else {
+                self.receive(i, st, pool)
+            };
+            match got {
+                Ok(pkt) => {
+                    packets += 1;
+                    bytes += pkt.len();
+                    if let Err(pkt) = batch.push(pkt) {
+                        pool.free(pkt);
                     }
                 }
+                Err(Lost::Dropped(r)) => counters.drops.add(r, 1),
+                Err(Lost::Missed) => counters.rx_miss.add(1),
             }
             status.store(TP_STATUS_KERNEL, Release);
             self.rx_next = self.rx_next.wrapping_add(1);
@@ -237,12 +409,26 @@ impl Port for VethPort {
     }
 
     fn tx_burst(&mut self, batch: &mut Batch, pool: &mut Pool, counters: &PortCounters) {
-        let (mut packets, mut bytes) = (0, 0);
+        let (mut packets, mut bytes, mut queued) = (0, 0, false);
+        let vnet = self.big.is_some();
+        let data = TX_DATA + if vnet { VNET_HDR } else { 0 };
         for pkt in batch.drain() {
             let reason = if self.dead {
                 Some(DropReason::PortDown)
-            } else if pkt.len() > self.max_frame {
+            } else if pkt.wire_len() > self.max_frame {
                 Some(DropReason::Oversize)
+            } else if pkt.len() > self.slot_room {
+                // A super-frame: past the ring, after what the ring holds.
+                if queued {
+                    self.kick();
+                    queued = false;
+                }
+                let r = self.send_big(&pkt);
+                if r.is_none() {
+                    packets += 1;
+                    bytes += pkt.len();
+                }
+                r
             } else {
                 let i = self.tx_next;
                 let status = self.tx.ring.status(i);
@@ -255,8 +441,12 @@ impl Port for VethPort {
                     Some(DropReason::TxFull)
                 } else {
                     let n = pkt.len();
-                    self.tx.ring.slot_mut(i)[TX_DATA..TX_DATA + n].copy_from_slice(pkt.data());
-                    self.tx.ring.set_len(i, n as u32);
+                    let slot = self.tx.ring.slot_mut(i);
+                    if vnet {
+                        slot[TX_DATA..data].copy_from_slice(&vnet_hdr(pkt.offload()));
+                    }
+                    slot[data..data + n].copy_from_slice(pkt.data());
+                    self.tx.ring.set_len(i, (data - TX_DATA + n) as u32);
                     self.tx
                         .ring
                         .status(i)
@@ -264,6 +454,7 @@ impl Port for VethPort {
                     self.tx_next = self.tx_next.wrapping_add(1);
                     packets += 1;
                     bytes += n;
+                    queued = true;
                     None
                 }
             };
@@ -272,8 +463,10 @@ impl Port for VethPort {
             }
             pool.free(pkt);
         }
-        if packets > 0 || self.pending {
+        if queued || self.pending {
             self.kick();
+        }
+        if packets > 0 {
             counters.tx_many(packets, bytes);
         }
     }
@@ -308,6 +501,10 @@ impl Port for VethPort {
 
     fn max_frame(&self) -> usize {
         self.max_frame
+    }
+
+    fn offloads(&self) -> bool {
+        self.big.is_some()
     }
 }
 
@@ -413,7 +610,7 @@ mod tests {
             return;
         }
         let outer = format!("nfvut{}", std::process::id() % 1_000_000);
-        let mut port = VethPort::create(&outer, 1500).expect("veth port");
+        let mut port = VethPort::create(&outer, 1500, false).expect("veth port");
         let inner = port.inner().to_string();
         let host = Host::on(&outer);
         let mut pool = Pool::new(256);

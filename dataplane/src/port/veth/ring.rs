@@ -26,6 +26,15 @@ const PACKET_LOSS: libc::c_int = 14;
 const PACKET_TX_RING: libc::c_int = 13;
 const PACKET_QDISC_BYPASS: libc::c_int = 20;
 const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
+const PACKET_COPY_THRESH: libc::c_int = 7;
+const PACKET_VNET_HDR: libc::c_int = 15;
+
+/// Length of the `virtio_net_hdr` a socket with `PACKET_VNET_HDR` puts in front of each
+/// frame (received) and expects there (sent).
+pub const VNET_HDR: usize = 10;
+/// Receive buffer for frames too big for a slot, which wait on the socket's queue (4 MiB:
+/// 64 super-frames).
+const BIG_QUEUE: libc::c_int = 4 << 20;
 
 /// `tp_status` values.
 pub const TP_STATUS_KERNEL: u32 = 0;
@@ -180,6 +189,18 @@ impl Ring {
         Some((frame, len, tag))
     }
 
+    /// The `virtio_net_hdr` in front of the received frame in slot `i` (of a socket opened
+    /// with `vnet`), `None` if the kernel's offset leaves no room for it in the slot.
+    pub fn vnet_hdr(&self, i: usize) -> Option<[u8; VNET_HDR]> {
+        let mac = usize::from(self.field16(i, hdr::MAC));
+        let at = mac.checked_sub(VNET_HDR)?;
+        // The slot's header and the address after it end at 52; the vnet header is after.
+        if at < 52 {
+            return None;
+        }
+        self.slot(i).get(at..mac)?.try_into().ok()
+    }
+
     /// Set slot `i`'s frame length (before handing it to the kernel to send).
     #[inline]
     pub fn set_len(&mut self, i: usize, len: u32) {
@@ -233,11 +254,8 @@ struct TpacketReq {
     frame_nr: u32,
 }
 
-/// Open a packet socket on device `ifindex` with a ring of shape `g`: a receive ring (it
-/// takes every frame arriving at the device, none it sends) or a transmit ring (it receives
-/// nothing, and sends past the device's queueing discipline).
-pub fn open(ifindex: u32, rx: bool, g: Geometry) -> io::Result<RingSocket> {
-    // Protocol 0: the socket receives nothing until it is bound, below, with its ring.
+/// A new packet socket that receives nothing (protocol 0) until it is bound.
+fn socket() -> io::Result<OwnedFd> {
     // SAFETY: socket(2) with constant arguments; the result is checked.
     let fd = unsafe {
         libc::socket(
@@ -250,12 +268,86 @@ pub fn open(ifindex: u32, rx: bool, g: Geometry) -> io::Result<RingSocket> {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: a descriptor we just opened and own alone.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Bind `fd` to device `ifindex`, receiving every protocol (`rx`) or none.
+fn bind(fd: RawFd, ifindex: u32, rx: bool) -> io::Result<()> {
+    // SAFETY: an all-zero sockaddr_ll is valid; the fields are filled in below.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = if rx {
+        (libc::ETH_P_ALL as u16).to_be()
+    } else {
+        0
+    };
+    sll.sll_ifindex = ifindex as i32;
+    // SAFETY: `sll` is a valid sockaddr_ll and its size is passed.
+    check(unsafe {
+        libc::bind(
+            fd,
+            (&sll as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    })
+}
+
+/// A packet socket without a ring that sends frames with a `virtio_net_hdr` in front on
+/// device `ifindex`, past its queueing discipline: for super-frames, which no slot holds.
+pub fn open_big_tx(ifindex: u32) -> io::Result<OwnedFd> {
+    let fd = socket()?;
+    let one: libc::c_int = 1;
+    setsockopt(fd.as_raw_fd(), PACKET_VNET_HDR, &one)?;
+    setsockopt(fd.as_raw_fd(), PACKET_QDISC_BYPASS, &one)?;
+    bind(fd.as_raw_fd(), ifindex, false)?;
+    Ok(fd)
+}
+
+/// Open a packet socket on device `ifindex` with a ring of shape `g`: a receive ring (it
+/// takes every frame arriving at the device, none it sends) or a transmit ring (it receives
+/// nothing, and sends past the device's queueing discipline). With `vnet`, each frame has
+/// a `virtio_net_hdr` in front (see [`VNET_HDR`]), and a received frame too big for its
+/// slot also waits whole on the socket's queue (`TP_STATUS_COPY`), to be read with
+/// [`RingSocket::recv_big`].
+pub fn open(ifindex: u32, rx: bool, g: Geometry, vnet: bool) -> io::Result<RingSocket> {
+    // Protocol 0: the socket receives nothing until it is bound, below, with its ring.
+    let fd = socket()?;
     let raw = fd.as_raw_fd();
     setsockopt(raw, PACKET_VERSION, &TPACKET_V2)?;
     let one: libc::c_int = 1;
+    if vnet {
+        // Before the ring: the kernel refuses it after.
+        setsockopt(raw, PACKET_VNET_HDR, &one)?;
+    }
     if rx {
         setsockopt(raw, PACKET_IGNORE_OUTGOING, &one)?;
+        if vnet {
+            setsockopt(raw, PACKET_COPY_THRESH, &one)?;
+            // Root may pass rmem_max; anyone else gets what it allows.
+            let q = &BIG_QUEUE;
+            // SAFETY: an int option of the size passed.
+            let forced = unsafe {
+                libc::setsockopt(
+                    raw,
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVBUFFORCE,
+                    (q as *const libc::c_int).cast(),
+                    4,
+                )
+            };
+            if forced < 0 {
+                // SAFETY: as above.
+                check(unsafe {
+                    libc::setsockopt(
+                        raw,
+                        libc::SOL_SOCKET,
+                        libc::SO_RCVBUF,
+                        (q as *const libc::c_int).cast(),
+                        4,
+                    )
+                })?;
+            }
+        }
     } else {
         setsockopt(raw, PACKET_QDISC_BYPASS, &one)?;
         // A frame the kernel will not send is dropped, not left blocking the ring.
@@ -289,27 +381,64 @@ pub fn open(ifindex: u32, rx: bool, g: Geometry) -> io::Result<RingSocket> {
         slot: g.slot,
         slots: g.slots,
     };
-    // SAFETY: an all-zero sockaddr_ll is valid; the fields are filled in below.
-    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    sll.sll_family = libc::AF_PACKET as u16;
-    sll.sll_protocol = if rx {
-        (libc::ETH_P_ALL as u16).to_be()
-    } else {
-        0
-    };
-    sll.sll_ifindex = ifindex as i32;
-    // SAFETY: `sll` is a valid sockaddr_ll and its size is passed.
-    check(unsafe {
-        libc::bind(
-            raw,
-            (&sll as *const libc::sockaddr_ll).cast(),
-            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-        )
-    })?;
+    bind(raw, ifindex, rx)?;
     Ok(RingSocket { fd, ring })
 }
 
+/// Send `frame` with virtio-net header `hdr` in front through socket `fd` (one made by
+/// [`open_big_tx`]).
+pub fn send_big(fd: RawFd, hdr: &[u8; VNET_HDR], frame: &[u8]) -> io::Result<()> {
+    let iov = [
+        libc::iovec {
+            iov_base: hdr.as_ptr() as *mut libc::c_void,
+            iov_len: VNET_HDR,
+        },
+        libc::iovec {
+            iov_base: frame.as_ptr() as *mut libc::c_void,
+            iov_len: frame.len(),
+        },
+    ];
+    // SAFETY: an all-zero msghdr is valid; it points at `iov`, which lives across the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov.as_ptr() as *mut libc::iovec;
+    msg.msg_iovlen = 2;
+    // SAFETY: sendmsg(2) reads the buffers `msg` names, all valid for their lengths.
+    let r = unsafe { libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 impl RingSocket {
+    /// Read the next frame waiting on the queue of a receive socket opened with `vnet`
+    /// (one too big for its slot): its header into `hdr`, the frame into `buf`. The
+    /// frame's length, `None` if nothing waits or it did not fit `buf` whole.
+    pub fn recv_big(&self, hdr: &mut [u8; VNET_HDR], buf: &mut [u8]) -> Option<usize> {
+        let iov = [
+            libc::iovec {
+                iov_base: hdr.as_mut_ptr().cast(),
+                iov_len: VNET_HDR,
+            },
+            libc::iovec {
+                iov_base: buf.as_mut_ptr().cast(),
+                iov_len: buf.len(),
+            },
+        ];
+        // SAFETY: an all-zero msghdr is valid; it points at `iov`, which lives across the call.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = iov.as_ptr() as *mut libc::iovec;
+        msg.msg_iovlen = 2;
+        // SAFETY: recvmsg(2) writes at most the lengths of the buffers `msg` names, both
+        // writable and alive across the call.
+        let r = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT) };
+        if r < VNET_HDR as isize || msg.msg_flags & libc::MSG_TRUNC != 0 {
+            return None;
+        }
+        Some(r as usize - VNET_HDR)
+    }
+
     /// Ask the kernel to send every slot marked for sending; `Ok` if it took them (or had
     /// nothing to take).
     pub fn kick(&self) -> io::Result<()> {

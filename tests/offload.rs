@@ -1,0 +1,213 @@
+//! End to end: TCP super-frames (the host kernel's TSO with checksum offload, see
+//! `nfv_dataplane::offload`) from lab hosts behind veth pairs cross a switch as they are,
+//! are cut into valid frames in software for a host behind a TAP device (whose kernel then
+//! verifies every checksum), and cross routers, the firewall and NAT with their begun
+//! checksums kept right. Each transfer sends random bytes and compares their SHA-256 on
+//! both ends; a segment with a wrong checksum would be dropped by the receiving kernel
+//! again at every retransmission, and the transfer would never finish.
+
+mod common;
+
+use std::process::Command;
+
+use common::{lab_available, Lab, NFV};
+use serde_json::Value;
+
+/// The receiver: takes one connection on ADDR:PORT, prints the byte count and SHA-256.
+const SERVER: &str = r#"
+import hashlib, socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(1)
+s.settimeout(30)
+c, _ = s.accept()
+c.settimeout(30)
+h, n = hashlib.sha256(), 0
+while True:
+    b = c.recv(1 << 20)
+    if not b:
+        break
+    h.update(b)
+    n += len(b)
+print(n, h.hexdigest())
+"#;
+
+/// The sender: connects to ADDR:PORT (retrying while the server is not up), sends MB
+/// megabytes of random bytes, prints the byte count and SHA-256.
+const CLIENT: &str = r#"
+import hashlib, os, socket, sys, time
+addr, port, mb = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for _ in range(100):
+    try:
+        s = socket.create_connection((addr, port), timeout=30)
+        break
+    except OSError:
+        time.sleep(0.1)
+h, n = hashlib.sha256(), 0
+for _ in range(mb):
+    b = os.urandom(1 << 20)
+    s.sendall(b)
+    h.update(b)
+    n += len(b)
+s.close()
+print(n, h.hexdigest())
+"#;
+
+/// Send `mb` MB from `from` to `to` (at `addr`) over TCP, within a minute; returns what
+/// each end printed.
+fn transfer(lab: &Lab, from: &str, to: &str, addr: &str, mb: u32) -> (String, String) {
+    let port = "5001";
+    // Bounded: a transfer that stalls (segments the receiver keeps refusing) fails.
+    let server = lab.spawn_piped(to, "timeout", &["60", "python3", "-c", SERVER, addr, port]);
+    let client = lab.exec(
+        from,
+        "timeout",
+        &["60", "python3", "-c", CLIENT, addr, port, &mb.to_string()],
+    );
+    let got = server.wait_with_output().expect("server");
+    let (sent, received) = (
+        String::from_utf8_lossy(&client.stdout).trim().to_string(),
+        String::from_utf8_lossy(&got.stdout).trim().to_string(),
+    );
+    assert!(
+        client.status.success() && got.status.success(),
+        "transfer {from} -> {to}: client {sent} {}; server {received} {}",
+        String::from_utf8_lossy(&client.stderr),
+        String::from_utf8_lossy(&got.stderr)
+    );
+    (sent, received)
+}
+
+/// `nfv show ports --json`: the row of `port`.
+fn port_row(lab: &Lab, port: &str) -> Value {
+    let out = Command::new(NFV)
+        .args(["show", "ports", "--json", "-t", &lab.name])
+        .output()
+        .expect("run nfv show");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    rows.as_array()
+        .and_then(|r| r.iter().find(|r| r["port"] == port))
+        .cloned()
+        .unwrap_or_else(|| panic!("no port {port} in {rows}"))
+}
+
+/// (packets, bytes) a port received (`rx`) or sent.
+fn traffic(lab: &Lab, port: &str, rx: bool) -> (u64, u64) {
+    let row = port_row(lab, port);
+    let dir = if rx { "rx" } else { "tx" };
+    let n = |k: String| row[&k].as_u64().unwrap_or_else(|| panic!("{k} in {row}"));
+    (n(format!("{dir}_packets")), n(format!("{dir}_bytes")))
+}
+
+fn available() -> bool {
+    lab_available(&["python3"])
+}
+
+#[test]
+fn super_frames_cross_a_switch_whole_and_are_cut_for_a_tap_host() {
+    if !available() {
+        return;
+    }
+    // h1 and h2 behind veth pairs (the default), h3 behind a TAP device.
+    let lab = Lab::start_edited("switch-lab.yaml", "offl", |t, _| {
+        t.replace(
+            "p3: { kind: tap, host: h3 }",
+            "p3: { kind: tap, host: h3, device: tap }",
+        )
+    });
+    assert_eq!(lab.ping("h1", "10.10.0.2", 1), (1, 1));
+    let (sent, received) = transfer(&lab, "h1", "h2", "10.10.0.2", 64);
+    assert_eq!(sent, received, "h1 -> h2: every byte, in order");
+    let (packets, bytes) = traffic(&lab, "p1", true);
+    assert!(
+        bytes / packets > 8000,
+        "h1's kernel handed nfv super-frames: {bytes} bytes in {packets} frames"
+    );
+    let (packets, bytes) = traffic(&lab, "p2", false);
+    assert!(
+        bytes / packets > 8000,
+        "and h2's took them as they were: {bytes} bytes in {packets} frames"
+    );
+    assert!(bytes >= 64 << 20);
+
+    // To the TAP host, every super-frame is cut into frames of its MTU, checksums done.
+    let (sent, received) = transfer(&lab, "h1", "h3", "10.10.0.3", 32);
+    assert_eq!(sent, received, "h1 -> h3: every byte, in order");
+    let (packets, bytes) = traffic(&lab, "p3", false);
+    assert!(bytes >= 32 << 20, "{bytes}");
+    assert!(
+        bytes / packets <= 1514,
+        "h3 got whole frames only: {bytes} bytes in {packets} frames"
+    );
+    // And back: the TAP host's whole frames reach a veth host.
+    let (sent, received) = transfer(&lab, "h3", "h1", "10.10.0.1", 16);
+    assert_eq!(sent, received, "h3 -> h1");
+    let (ok, out) = lab.stop();
+    assert!(ok, "{out}");
+    assert_eq!(common::drop_count(&out, "bad_header"), 0, "{out}");
+}
+
+#[test]
+fn super_frames_cross_routers_a_firewall_and_nat_with_their_checksums_right() {
+    if !available() {
+        return;
+    }
+    // nas (veth) -> the LAN switch, router, firewall, NAT, a second router -> web behind a
+    // TAP device, whose kernel checks each segment's checksum after NAT changed the
+    // source address in the begun one.
+    let lab = Lab::start_edited("home-gateway.yaml", "offgw", |t, _| {
+        t.replace(
+            "web0: { kind: tap, host: web }",
+            "web0: { kind: tap, host: web, device: tap }",
+        )
+    });
+    assert_eq!(lab.ping("nas", "198.51.100.10", 2).1, 2);
+    let (sent, received) = transfer(&lab, "nas", "web", "198.51.100.10", 32);
+    assert_eq!(sent, received, "nas -> web through NAT");
+    let (packets, bytes) = traffic(&lab, "nas0", true);
+    assert!(
+        bytes / packets > 8000,
+        "nas sent super-frames: {bytes} bytes in {packets} frames"
+    );
+    let (packets, bytes) = traffic(&lab, "web0", false);
+    assert!(bytes / packets <= 1514, "{bytes} bytes in {packets} frames");
+    let (ok, out) = lab.stop();
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn a_router_in_front_of_a_smaller_mtu_answers_super_frames_by_their_segments() {
+    if !available() {
+        return;
+    }
+    // a sends super-frames of 8948-byte segments (MTU 9000) to c, whose own MTU is 9000
+    // too (its MSS does not hold a back), but the router's interface to c keeps 1500
+    // bytes: it answers "fragmentation needed" for the super-frame's segments, a's TCP
+    // takes the smaller size, and the transfer completes. To b (MTU 9000 behind a TAP)
+    // they are cut at 8948.
+    let lab = Lab::start_edited("jumbo-lab.yaml", "offmtu", |t, _| {
+        t.replace(
+            "pc: { kind: tap, host: c }",
+            "pc: { kind: tap, host: c, mtu: 9000 }",
+        )
+    });
+    assert_eq!(lab.ping("a", "10.3.0.10", 2).1, 2);
+    let (sent, received) = transfer(&lab, "a", "c", "10.3.0.10", 16);
+    assert_eq!(sent, received, "a -> c");
+    let (sent, received) = transfer(&lab, "a", "b", "10.1.0.11", 16);
+    assert_eq!(sent, received, "a -> b");
+    let (packets, bytes) = traffic(&lab, "pb", false);
+    assert!(
+        bytes / packets > 4000 && bytes / packets <= 9018,
+        "b got 9000-byte frames: {bytes} bytes in {packets} frames"
+    );
+    let (ok, out) = lab.stop();
+    assert!(ok, "{out}");
+    assert!(common::drop_count(&out, "too_big") > 0, "{out}");
+}
