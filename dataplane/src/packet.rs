@@ -413,6 +413,20 @@ fn take(list: &mut Vec<Packet>, exhausted: &mut u64) -> Option<Packet> {
     }
 }
 
+/// Back the buffers of `list` (allocated one after the other, so mostly side by side) with
+/// huge pages where the kernel can: a burst touches 64 buffers, which on 4 KiB pages is
+/// up to 64 TLB entries, on 2 MiB pages one or two.
+fn huge_pages(list: &[Packet]) {
+    let lo = list.iter().map(|p| p.buf.as_ptr() as usize).min();
+    let hi = list.iter().map(|p| p.buf.as_ptr() as usize + p.buf.len()).max();
+    if let (Some(lo), Some(hi)) = (lo, hi) {
+        // Only a range the buffers mostly fill: other allocations may sit between them.
+        if hi - lo <= list.len() * (list[0].buf.len() + 64) {
+            crate::sys::collapse_huge_pages(lo, hi);
+        }
+    }
+}
+
 /// A fixed set of packet buffers, allocated when the pool is made (jumbo ones also when
 /// [`reserve_jumbo`](Pool::reserve_jumbo) asks for more).
 ///
@@ -432,6 +446,7 @@ impl Pool {
     pub fn new(size: usize) -> Self {
         let mut free = Vec::with_capacity(size);
         free.extend((0..size).map(|_| Packet::new_buffer(BUF_SIZE)));
+        huge_pages(&free);
         Pool {
             free,
             jumbo: Vec::new(),
