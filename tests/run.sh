@@ -41,15 +41,15 @@ if [ "$fuzz_seconds" -gt 0 ]; then
   command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz
   mkdir -p tests/fuzz/corpus/frames tests/fuzz/corpus/topology tests/fuzz/corpus/router tests/fuzz/corpus/dhcp tests/fuzz/corpus/gateway tests/fuzz/corpus/vhost tests/fuzz/corpus/vhost_rings tests/fuzz/corpus/control tests/fuzz/corpus/wire \
     tests/fuzz/corpus/vhost_protocol tests/fuzz/corpus/vhost_race \
-    tests/fuzz/corpus/leases tests/fuzz/corpus/routes tests/fuzz/corpus/metrics_http tests/fuzz/corpus/control_framing tests/fuzz/corpus/lines
+    tests/fuzz/corpus/leases tests/fuzz/corpus/routes tests/fuzz/corpus/metrics_http tests/fuzz/corpus/control_framing tests/fuzz/corpus/lines tests/fuzz/corpus/offload
   cp tests/fuzz/seeds/topology/* tests/fuzz/corpus/topology/
   cp tests/fuzz/seeds/vhost/* tests/fuzz/corpus/vhost/
   cp tests/fuzz/seeds/control/* tests/fuzz/corpus/control/
-  for seeded in vhost_protocol vhost_race leases routes metrics_http control_framing lines; do
+  for seeded in vhost_protocol vhost_race leases routes metrics_http control_framing lines offload; do
     cp tests/fuzz/seeds/$seeded/* tests/fuzz/corpus/$seeded/
   done
   flog=$(mktemp)
-  for target in frames wire topology router dhcp gateway vhost vhost_rings vhost_race vhost_protocol control control_framing metrics_http leases routes lines; do
+  for target in frames wire topology router dhcp gateway vhost vhost_rings vhost_race vhost_protocol control control_framing metrics_http leases routes lines offload; do
     # What a target needs besides the time: inputs longer than libFuzzer's default 4 KiB
     # (a request head past the metrics server's 8 KiB limit, many control lines), or, for
     # the texts `lines` grows to 512 KiB, a tight time and memory limit, so that work or

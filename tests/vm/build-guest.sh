@@ -25,6 +25,9 @@
 #   vmlab.hold=S                stay up S s after the result (default 0; `forever`)
 #   vmlab.mtu=N                 MTU of eth0 (default: the device's)
 #   vmlab.size=N                bytes of ICMP payload per counted ping (default: ping's 56)
+#   vmlab.tcp=ADDR:PORT:MB      after the pings: send MB MiB of random bytes over TCP to
+#                               ADDR:PORT (VMLAB-TCP-SENT with their SHA-256), then read
+#                               what ADDR:PORT+1 sends until it closes (VMLAB-TCP-RECEIVED)
 # Console markers (one line each, anywhere in a line: kernel messages may interleave):
 #   VMLAB-INIT ...                       /init started
 #   VMLAB-NIC mac=MAC ...                eth0 is there
@@ -175,7 +178,7 @@ finish() { # finish PASS|FAIL [reason]
     off
 }
 
-ADDR=dhcp; GW=; PING=; COUNT=3; WAIT=10; FOREVER=0; HOLD=0; MTU=; SIZE=56
+ADDR=dhcp; GW=; PING=; COUNT=3; WAIT=10; FOREVER=0; HOLD=0; MTU=; SIZE=56; TCP=
 for w in $(cat /proc/cmdline); do
     case "$w" in
         vmlab.addr=*) ADDR=${w#*=} ;;
@@ -187,6 +190,7 @@ for w in $(cat /proc/cmdline); do
         vmlab.hold=*) HOLD=${w#*=} ;;
         vmlab.mtu=*) MTU=${w#*=} ;;
         vmlab.size=*) SIZE=${w#*=} ;;
+        vmlab.tcp=*) TCP=${w#*=} ;;
     esac
 done
 export GW
@@ -248,6 +252,17 @@ for a in $PING; do
     echo "VMLAB-PING $a $r sent=${sent:-0} received=${recv:-0} uptime=$(up)"
 done
 if [ -n "$failed" ]; then finish FAIL "no-reply:${failed#,}"; fi
+if [ -n "$TCP" ]; then
+    IFS=: read -r taddr tport tmb <<TCPEOF
+$TCP
+TCPEOF
+    dd if=/dev/urandom of=/tmp/out bs=1048576 count="$tmb" 2>/dev/null
+    echo "VMLAB-TCP-SENT bytes=$(wc -c < /tmp/out) sha=$(sha256sum /tmp/out | cut -d' ' -f1) uptime=$(up)"
+    # The receiver closes once it has them all, which ends nc.
+    nc "$taddr" "$tport" < /tmp/out > /dev/null || finish FAIL tcp-send
+    nc "$taddr" "$((tport + 1))" < /dev/null > /tmp/in || finish FAIL tcp-receive
+    echo "VMLAB-TCP-RECEIVED bytes=$(wc -c < /tmp/in) sha=$(sha256sum /tmp/in | cut -d' ' -f1) uptime=$(up)"
+fi
 finish PASS
 EOF
 chmod 755 "$STAGE/init"

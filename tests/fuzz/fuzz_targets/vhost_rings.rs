@@ -44,8 +44,14 @@ fuzz_target!(|data: &[u8]| {
     else {
         return;
     };
+    // With offloads the guest's headers are read (super-frames into their own buffers) and
+    // frames may go back with headers of their own.
+    if flags & 32 != 0 {
+        port = port.with_offloads();
+    }
     let counters = PortCounters::default();
     let mut pool = Pool::new(POOL);
+    pool.reserve_super(4);
     for _ in 0..4 {
         let mut b = Batch::new();
         let before = port.descriptors_visited();

@@ -14,7 +14,8 @@ use super::{filter, netlink};
 use crate::batch::Batch;
 use crate::counters::PortCounters;
 use crate::drop_reason::DropReason;
-use crate::packet::{Gso, Offload, Packet, Pool, MAX_JUMBO_FRAME, MAX_SUPER_FRAME};
+use crate::offload;
+use crate::packet::{Gso, Packet, Pool, MAX_JUMBO_FRAME, MAX_SUPER_FRAME};
 use crate::port::{Port, ETH_HEADER, VLAN_TAG};
 
 /// A veth pair whose far end belongs to a lab host, served through packet-socket rings on
@@ -208,50 +209,6 @@ enum Lost {
     Missed,
 }
 
-/// The offload record a received `virtio_net_hdr` describes, its checksum start moved by
-/// `shift` (a VLAN tag put back in front of it); `Err` for a header nfv cannot follow.
-fn offload_of(h: &[u8; VNET_HDR], shift: usize) -> Result<Option<Offload>, DropReason> {
-    const NEEDS_CSUM: u8 = 1;
-    let gso = match h[1] & 0x7f {
-        0 => Gso::None,
-        1 => Gso::Tcp4,
-        4 => Gso::Tcp6,
-        5 => Gso::Udp,
-        _ => return Err(DropReason::BadHeader),
-    };
-    let needs_csum = h[0] & NEEDS_CSUM != 0;
-    if !needs_csum && gso == Gso::None {
-        return Ok(None);
-    }
-    let field = |at: usize| u16::from_le_bytes([h[at], h[at + 1]]);
-    Ok(Some(Offload {
-        needs_csum,
-        gso,
-        gso_size: field(4),
-        csum_start: field(6)
-            .checked_add(shift as u16)
-            .ok_or(DropReason::BadHeader)?,
-        csum_offset: field(8),
-    }))
-}
-
-/// The `virtio_net_hdr` to send a frame with record `o` under.
-fn vnet_hdr(o: Option<Offload>) -> [u8; VNET_HDR] {
-    let mut h = [0u8; VNET_HDR];
-    if let Some(o) = o {
-        h[0] = u8::from(o.needs_csum);
-        h[1] = o.gso as u8;
-        if o.needs_csum {
-            let hdr_len = o.csum_start.saturating_add(o.csum_offset).saturating_add(2);
-            h[2..4].copy_from_slice(&hdr_len.to_le_bytes());
-        }
-        h[4..6].copy_from_slice(&o.gso_size.to_le_bytes());
-        h[6..8].copy_from_slice(&o.csum_start.to_le_bytes());
-        h[8..10].copy_from_slice(&o.csum_offset.to_le_bytes());
-    }
-    h
-}
-
 impl VethPort {
     /// The frame in receive slot `i` (status `st`) as a packet from `pool`.
     fn receive(&self, i: usize, st: u32, pool: &mut Pool) -> Result<Packet, Lost> {
@@ -262,7 +219,7 @@ impl VethPort {
         let whole = len + shift;
         let offload = match self.big {
             Some(_) => match self.rx.ring.vnet_hdr(i) {
-                Some(h) => offload_of(&h, shift).map_err(Lost::Dropped)?,
+                Some(h) => offload::from_virtio(&h, shift).map_err(Lost::Dropped)?,
                 None => return Err(Lost::Dropped(DropReason::BadHeader)),
             },
             None => None,
@@ -323,7 +280,7 @@ impl VethPort {
             room[14..16].copy_from_slice(&tci.to_be_bytes());
         }
         pkt.set_len(n + shift);
-        let offload = match offload_of(&hdr, shift) {
+        let offload = match offload::from_virtio(&hdr, shift) {
             Ok(o) => o,
             Err(r) => {
                 pool.free(pkt);
@@ -343,7 +300,7 @@ impl VethPort {
     /// not go.
     fn send_big(&mut self, pkt: &Packet) -> Option<DropReason> {
         let fd = self.big.as_ref()?.as_raw_fd();
-        match ring::send_big(fd, &vnet_hdr(pkt.offload()), pkt.data()) {
+        match ring::send_big(fd, &offload::to_virtio(pkt.offload()), pkt.data()) {
             Ok(()) => None,
             Err(e) => match e.raw_os_error() {
                 Some(libc::EAGAIN | libc::ENOBUFS) => Some(DropReason::TxFull),
@@ -443,7 +400,7 @@ impl Port for VethPort {
                     let n = pkt.len();
                     let slot = self.tx.ring.slot_mut(i);
                     if vnet {
-                        slot[TX_DATA..data].copy_from_slice(&vnet_hdr(pkt.offload()));
+                        slot[TX_DATA..data].copy_from_slice(&offload::to_virtio(pkt.offload()));
                     }
                     slot[data..data + n].copy_from_slice(pkt.data());
                     self.tx.ring.set_len(i, (data - TX_DATA + n) as u32);

@@ -27,6 +27,16 @@ use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 use super::virtq::Layout;
 use super::{sigbus, Memory, RingWanted, Shared, SocketMode, VhostUserConfig, Wanted, RXQ, TXQ};
 
+/// VIRTIO_NET_F_CSUM: the guest may send frames with a begun checksum.
+const F_CSUM: u64 = 1 << 0;
+/// VIRTIO_NET_F_GUEST_CSUM: the guest takes frames with a begun checksum.
+const F_GUEST_CSUM: u64 = 1 << 1;
+/// VIRTIO_NET_F_GUEST_TSO4 and _TSO6: the guest takes TCP super-frames.
+const F_GUEST_TSO4: u64 = 1 << 7;
+const F_GUEST_TSO6: u64 = 1 << 8;
+/// VIRTIO_NET_F_HOST_TSO4 and _TSO6: the guest may send TCP super-frames.
+const F_HOST_TSO4: u64 = 1 << 11;
+const F_HOST_TSO6: u64 = 1 << 12;
 /// VIRTIO_NET_F_MRG_RXBUF.
 const F_MRG_RXBUF: u64 = 1 << 15;
 /// VIRTIO_RING_F_INDIRECT_DESC.
@@ -37,10 +47,21 @@ const F_EVENT_IDX: u64 = 1 << 29;
 const F_PROTOCOL_FEATURES: u64 = 1 << 30;
 /// VIRTIO_F_VERSION_1.
 const F_VERSION_1: u64 = 1 << 32;
-/// What nfv offers. No checksum or segmentation offload: frames cross the graph whole and
-/// checksummed, so the guest must not leave that work to the device.
-const FEATURES: u64 =
-    F_MRG_RXBUF | F_INDIRECT_DESC | F_EVENT_IDX | F_PROTOCOL_FEATURES | F_VERSION_1;
+/// What nfv offers: checksum and TCP segmentation offload both ways (frames that leave
+/// that work undone cross the graph with their record, see `crate::offload`, and are
+/// finished in software for a receiver that cannot take them), mergeable receive buffers
+/// (which super-frames to the guest need), indirect descriptors, event index.
+const FEATURES: u64 = F_CSUM
+    | F_GUEST_CSUM
+    | F_GUEST_TSO4
+    | F_GUEST_TSO6
+    | F_HOST_TSO4
+    | F_HOST_TSO6
+    | F_MRG_RXBUF
+    | F_INDIRECT_DESC
+    | F_EVENT_IDX
+    | F_PROTOCOL_FEATURES
+    | F_VERSION_1;
 /// The largest ring the spec allows.
 const MAX_RING: u32 = 32768;
 /// How long the protocol thread waits for the worker to acknowledge a change it must see
@@ -389,7 +410,12 @@ impl Backend {
     }
 
     fn layout(&self) -> Layout {
-        Layout::new(self.acked & F_VERSION_1 != 0, self.acked & F_MRG_RXBUF != 0)
+        let has = |f: u64| self.acked & f == f;
+        Layout::new(has(F_VERSION_1), has(F_MRG_RXBUF)).with_offloads(
+            has(F_CSUM),
+            has(F_GUEST_CSUM),
+            has(F_GUEST_CSUM | F_GUEST_TSO4 | F_GUEST_TSO6 | F_MRG_RXBUF),
+        )
     }
 
     /// Tell the worker what to run now; with `wait`, until it has taken it up.

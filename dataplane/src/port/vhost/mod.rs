@@ -116,9 +116,8 @@ use super::{Port, ETH_HEADER, VLAN_TAG};
 use crate::batch::{Batch, BURST};
 use crate::counters::PortCounters;
 use crate::drop_reason::DropReason;
-#[cfg(test)]
-use crate::packet::Packet;
-use crate::packet::{Pool, MAX_JUMBO_FRAME};
+use crate::offload::{self, Segments, VIRTIO_HDR};
+use crate::packet::{Gso, Packet, Pool, MAX_JUMBO_FRAME, MAX_SUPER_FRAME};
 use caller::Caller;
 use virtq::{Layout, SplitRing};
 
@@ -315,6 +314,9 @@ pub struct VhostUserPort {
     /// The transmit ring's kick fd (see [`Wanted::kick`]).
     kick: Option<Arc<File>>,
     max_frame: usize,
+    /// A super-frame buffer waiting for the guest's next super-frame (only while the guest
+    /// may send them).
+    spare: Option<Packet>,
     thread: Option<JoinHandle<()>>,
     /// The thread that writes the guest's interrupts to its call fds (none for a detached
     /// port, which has no call fds).
@@ -337,10 +339,21 @@ impl VhostUserPort {
             dev: None,
             kick: None,
             max_frame: max_frame(config.mtu),
+            spare: None,
             thread: Some(thread),
             caller: Some(caller),
             socket: config.socket,
         })
+    }
+
+    /// The same port with checksum and segmentation offload negotiated both ways, as a
+    /// Linux guest negotiates them (for tests and fuzzing).
+    #[doc(hidden)]
+    pub fn with_offloads(mut self) -> Self {
+        if let Some(d) = &mut self.dev {
+            d.layout = d.layout.with_offloads(true, true, d.layout.mergeable);
+        }
+        self
     }
 
     /// A port already attached to a guest: `mem` is its memory and `rings` the guest's
@@ -379,6 +392,7 @@ impl VhostUserPort {
                 rings: [ring(rings[0]), ring(rings[1])],
             }),
             max_frame: max_frame(mtu),
+            spare: None,
             thread: None,
             caller: None,
             socket: PathBuf::new(),
@@ -578,20 +592,50 @@ impl Port for VhostUserPort {
         // the ring's descriptor budget (`pop_frame` stops when it is spent).
         ring.queue.start_burst();
         let mut done = 0usize;
+        let from_guest = dev.layout.from_guest;
         while !batch.is_full() && done < BURST {
             let Some(mut pkt) = pool.alloc_for(self.max_frame) else {
                 counters.drops.add(DropReason::NoBuffers, 1);
                 break;
             };
+            if from_guest && self.spare.is_none() {
+                // Without one, a super-frame does not fit and is dropped as oversize.
+                self.spare = pool.alloc_for(MAX_SUPER_FRAME);
+            }
+            let mut hdr = [0u8; VIRTIO_HDR];
             let room = &mut pkt.room_mut()[..self.max_frame];
-            match ring.queue.pop_frame(&v, dev.layout, room) {
+            let big = match &mut self.spare {
+                Some(b) if from_guest => Some(b.room_mut()),
+                _ => None,
+            };
+            match ring.queue.pop_frame(&v, dev.layout, &mut hdr, room, big) {
                 None => {
                     pool.free(pkt);
                     break;
                 }
-                Some(Ok(n)) => {
+                Some(Ok((n, in_big))) => {
                     done += 1;
+                    if in_big {
+                        if let Some(b) = self.spare.take() {
+                            pool.free(std::mem::replace(&mut pkt, b));
+                        }
+                    }
                     pkt.set_len(n);
+                    if from_guest {
+                        match offload::from_virtio(&hdr, 0) {
+                            Ok(o) => pkt.set_offload(o),
+                            Err(r) => {
+                                counters.drops.add(r, 1);
+                                pool.free(pkt);
+                                continue;
+                            }
+                        }
+                        if pkt.wire_len() > self.max_frame {
+                            counters.drops.add(DropReason::Oversize, 1);
+                            pool.free(pkt);
+                            continue;
+                        }
+                    }
                     counters.rx(n);
                     if let Err(pkt) = batch.push(pkt) {
                         pool.free(pkt);
@@ -638,18 +682,57 @@ impl Port for VhostUserPort {
         };
         ring.queue.start_burst();
         let mut used = false;
-        for pkt in batch.drain() {
-            if pkt.len() > self.max_frame {
+        let mut push = |frame: &[u8], hdr: &[u8; VIRTIO_HDR]| match ring
+            .queue
+            .push_frame(&v, layout, frame, hdr)
+        {
+            Ok(()) => {
+                used = true;
+                counters.tx(frame.len());
+            }
+            Err(reason) => {
+                used |= reason != DropReason::TxFull; // a chain was consumed
+                counters.drops.add(reason, 1);
+            }
+        };
+        const WHOLE: [u8; VIRTIO_HDR] = [0; VIRTIO_HDR];
+        for mut pkt in batch.drain() {
+            if pkt.wire_len() > self.max_frame {
                 counters.drops.add(DropReason::Oversize, 1);
+                pool.free(pkt);
+                continue;
+            }
+            let Some(o) = pkt.offload() else {
+                push(pkt.data(), &WHOLE);
+                pool.free(pkt);
+                continue;
+            };
+            // As it is if the guest takes it; else finished (and cut) here.
+            let as_is = match o.gso {
+                Gso::None => layout.guest_csum,
+                Gso::Tcp4 | Gso::Tcp6 => layout.guest_tso,
+                Gso::Udp => false,
+            };
+            if as_is {
+                push(pkt.data(), &offload::to_virtio(Some(o)));
+            } else if o.gso == Gso::None {
+                match offload::finish(&mut pkt) {
+                    Ok(()) => push(pkt.data(), &WHOLE),
+                    Err(r) => counters.drops.add(r, 1),
+                }
             } else {
-                match ring.queue.push_frame(&v, layout, pkt.data()) {
-                    Ok(()) => {
-                        used = true;
-                        counters.tx(pkt.len());
-                    }
-                    Err(reason) => {
-                        used |= reason != DropReason::TxFull; // a chain was consumed
-                        counters.drops.add(reason, 1);
+                match Segments::of(&pkt) {
+                    Err(r) => counters.drops.add(r, 1),
+                    Ok(mut cut) => {
+                        while let Some(seg) = cut.next(&pkt, pool) {
+                            match seg {
+                                Ok(seg) => {
+                                    push(seg.data(), &WHOLE);
+                                    pool.free(seg);
+                                }
+                                Err(r) => counters.drops.add(r, 1),
+                            }
+                        }
                     }
                 }
             }
@@ -708,6 +791,12 @@ impl Port for VhostUserPort {
 
     fn max_frame(&self) -> usize {
         self.max_frame
+    }
+
+    /// The port finishes what the guest cannot take itself (it learns that only when the
+    /// guest's driver negotiates), so the graph hands it every frame as it is.
+    fn offloads(&self) -> bool {
+        true
     }
 }
 

@@ -26,9 +26,11 @@ use vm_memory::{
 };
 
 use crate::drop_reason::DropReason;
+use crate::offload::VIRTIO_HDR;
 
-/// At most this many receive chains hold one frame (mergeable receive buffers).
-const MAX_CHAINS: usize = 32;
+/// At most this many receive chains hold one frame (mergeable receive buffers): a 64 KB
+/// super-frame in Linux's smallest mergeable buffers (1,518 bytes) takes 44.
+const MAX_CHAINS: usize = 48;
 /// At most this many buffer descriptors in one chain (direct, or in its indirect table).
 /// A frame is at most `MAX_JUMBO_FRAME` (10,112) bytes plus a 12-byte header; Linux's virtio-net
 /// sends one in at most `MAX_SKB_FRAGS + 2` (19) descriptors and fills receive chains of one
@@ -63,6 +65,15 @@ pub(crate) struct Layout {
     pub hdr_len: usize,
     /// VIRTIO_NET_F_MRG_RXBUF: a received frame may span several chains.
     pub mergeable: bool,
+    /// VIRTIO_NET_F_CSUM: the guest's frames may leave their checksum (and, with
+    /// HOST_TSO4/6, their segmentation) to nfv; their header is read.
+    pub from_guest: bool,
+    /// VIRTIO_NET_F_GUEST_CSUM: frames with a begun checksum may go to the guest as they
+    /// are.
+    pub guest_csum: bool,
+    /// GUEST_TSO4 and GUEST_TSO6 (with GUEST_CSUM and mergeable buffers): TCP
+    /// super-frames may go to the guest as they are.
+    pub guest_tso: bool,
 }
 
 impl Layout {
@@ -71,6 +82,19 @@ impl Layout {
         Layout {
             hdr_len: if version_1 || mergeable { 12 } else { 10 },
             mergeable,
+            from_guest: false,
+            guest_csum: false,
+            guest_tso: false,
+        }
+    }
+
+    /// The same with the negotiated offloads (see the fields).
+    pub fn with_offloads(self, from_guest: bool, guest_csum: bool, guest_tso: bool) -> Self {
+        Layout {
+            from_guest,
+            guest_csum,
+            guest_tso,
+            ..self
         }
     }
 }
@@ -332,40 +356,60 @@ impl SplitRing {
         }
     }
 
-    /// Take the next frame the guest transmitted: copy it (without its virtio-net header)
-    /// into `out` and give the chain back used. `None` when the ring holds nothing new or
-    /// the burst's descriptor budget is spent;
-    /// `Some(Ok(len))` for a frame, `Some(Err(reason))` for a chain that was dropped.
+    /// Take the next frame the guest transmitted: copy its virtio-net header's first
+    /// [`VIRTIO_HDR`] bytes into `hdr` and the frame into `out`, or into `big` if the
+    /// header announces a super-frame (GSO) and `big` is given, and give the chain back
+    /// used. `None` when the ring holds nothing new or the burst's descriptor budget is
+    /// spent; `Some(Ok((len, in_big)))` for a frame, `Some(Err(reason))` for a chain that
+    /// was dropped.
     #[inline]
     pub fn pop_frame(
         &mut self,
         v: &View,
         layout: Layout,
+        hdr: &mut [u8; VIRTIO_HDR],
         out: &mut [u8],
-    ) -> Option<Result<usize, DropReason>> {
+        mut big: Option<&mut [u8]>,
+    ) -> Option<Result<(usize, bool), DropReason>> {
         if !self.has_budget() {
             return None;
         }
         let head = self.pop_head(v)?;
         let mut skip = layout.hdr_len;
         let mut len = 0usize;
+        let mut in_big = false;
         let walked = self.walk(v, head, |buf, writable| {
             if writable {
                 return Err(DropReason::GuestBadDescriptor);
             }
-            let hdr = skip.min(buf.len());
-            skip -= hdr;
-            let take = buf.len() - hdr;
+            let h = skip.min(buf.len());
+            if h > 0 {
+                // Header bytes: keep the first ten (`num_buffers` is not the guest's to send).
+                let at = layout.hdr_len - skip;
+                let end = (at + h).min(VIRTIO_HDR);
+                if at < end {
+                    buf.subslice(0, end - at)
+                        .map_err(|_| DropReason::GuestBadDescriptor)?
+                        .copy_to(&mut hdr[at..end]);
+                }
+                skip -= h;
+                if skip == 0 && hdr[1] != 0 && big.is_some() {
+                    in_big = true;
+                }
+            }
+            let take = buf.len() - h;
             if take == 0 {
                 return Ok(());
             }
-            if len + take > out.len() {
+            let to: &mut [u8] = match (&mut big, in_big) {
+                (Some(b), true) => b,
+                _ => out,
+            };
+            if len + take > to.len() {
                 return Err(DropReason::Oversize);
             }
-            let data = buf
-                .offset(hdr)
-                .map_err(|_| DropReason::GuestBadDescriptor)?;
-            data.copy_to(&mut out[len..len + take]);
+            let data = buf.offset(h).map_err(|_| DropReason::GuestBadDescriptor)?;
+            data.copy_to(&mut to[len..len + take]);
             len += take;
             Ok(())
         });
@@ -374,7 +418,7 @@ impl SplitRing {
             Err(r) => Err(r),
             Ok(()) if skip > 0 => Err(DropReason::GuestBadChain), // shorter than its header
             Ok(()) if len < crate::port::ETH_HEADER => Err(DropReason::Runt),
-            Ok(()) => Ok(len),
+            Ok(()) => Ok((len, in_big)),
         })
     }
 
@@ -385,7 +429,13 @@ impl SplitRing {
     /// breaks a rule (buffers outside guest memory, read-only buffers, too short without
     /// mergeable buffers) is consumed with length 0 and the frame dropped.
     #[inline]
-    pub fn push_frame(&mut self, v: &View, layout: Layout, frame: &[u8]) -> Result<(), DropReason> {
+    pub fn push_frame(
+        &mut self,
+        v: &View,
+        layout: Layout,
+        frame: &[u8],
+        vhdr: &[u8; VIRTIO_HDR],
+    ) -> Result<(), DropReason> {
         let need = layout.hdr_len + frame.len();
         // Used entries are written as chains fill (the guest sees none of them before
         // `flush`), so that nothing per chain needs remembering.
@@ -394,6 +444,7 @@ impl SplitRing {
         // The header, then the frame, written as the buffers come; num_buffers (the last
         // two header bytes) is patched at the end, when the count is known.
         let mut hdr = [0u8; 12];
+        hdr[..VIRTIO_HDR].copy_from_slice(vhdr);
         hdr[10] = 1; // num_buffers = 1 unless patched
         let hdr = &hdr[..layout.hdr_len];
         let mut done = 0usize; // bytes of header + frame written
@@ -557,6 +608,9 @@ pub(crate) mod tests {
     const V1: Layout = Layout {
         hdr_len: 12,
         mergeable: true,
+        from_guest: false,
+        guest_csum: false,
+        guest_tso: false,
     };
 
     pub(crate) fn ring(vq: &MockSplitQueue<GuestMemoryMmap<()>>) -> SplitRing {
@@ -577,9 +631,28 @@ pub(crate) mod tests {
         out: &mut [u8],
     ) -> Option<Result<usize, DropReason>> {
         let v = r.view(mem).expect("ring inside guest memory");
-        let got = r.pop_frame(&v, layout, out);
+        let mut hdr = [0u8; VIRTIO_HDR];
+        let got = r.pop_frame(&v, layout, &mut hdr, out, None);
         r.flush(&v);
-        got
+        got.map(|g| g.map(|(n, _)| n))
+    }
+
+    /// A frame taken: its length, whether it went to the big buffer, its header.
+    type Popped = Result<(usize, bool, [u8; VIRTIO_HDR]), DropReason>;
+
+    /// Take a frame with its header, into `big` if the header announces a super-frame.
+    fn pop_with(
+        r: &mut SplitRing,
+        mem: &GuestMemoryMmap,
+        layout: Layout,
+        out: &mut [u8],
+        big: &mut [u8],
+    ) -> Option<Popped> {
+        let v = r.view(mem).expect("ring inside guest memory");
+        let mut hdr = [0u8; VIRTIO_HDR];
+        let got = r.pop_frame(&v, layout, &mut hdr, out, Some(big));
+        r.flush(&v);
+        got.map(|g| g.map(|(n, b)| (n, b, hdr)))
     }
 
     fn push(
@@ -589,7 +662,7 @@ pub(crate) mod tests {
         frame: &[u8],
     ) -> Result<(), DropReason> {
         let v = r.view(mem).expect("ring inside guest memory");
-        let got = r.push_frame(&v, layout, frame);
+        let got = r.push_frame(&v, layout, frame, &[0; VIRTIO_HDR]);
         r.flush(&v);
         got
     }
@@ -639,6 +712,52 @@ pub(crate) mod tests {
         assert_eq!(used(&vq, 0), (0, 0));
         assert_eq!(vq.used().idx().load(), 1);
         assert_eq!(pop(&mut q, &mem, V1, &mut out), None);
+    }
+
+    /// With offloads negotiated, a frame whose header announces a super-frame goes to the
+    /// big buffer, its header kept (also when split over two descriptors); one that
+    /// announces none goes to the small one.
+    #[test]
+    fn a_super_frames_header_is_kept_and_the_frame_goes_big() {
+        let mem = memory();
+        let vq = MockSplitQueue::new(&mem, 16);
+        let f = frame(3000);
+        // Header: NEEDS_CSUM, TCPv4, hdr_len 54, gso_size 1448, csum 34 + 16.
+        let mut h = [0u8; 12];
+        h[0] = 1;
+        h[1] = 1;
+        h[2..4].copy_from_slice(&54u16.to_le_bytes());
+        h[4..6].copy_from_slice(&1448u16.to_le_bytes());
+        h[6..8].copy_from_slice(&34u16.to_le_bytes());
+        h[8..10].copy_from_slice(&16u16.to_le_bytes());
+        mem.write_slice(&h[..5], GuestAddress(0x10_0000))
+            .expect("hdr");
+        mem.write_slice(&h[5..], GuestAddress(0x11_0000))
+            .expect("hdr");
+        mem.write_slice(&f, GuestAddress(0x11_0007)).expect("frame");
+        vq.add_desc_chains(
+            &[
+                desc(0x10_0000, 5, F_NEXT, 1),
+                desc(0x11_0000, 7 + 3000, 0, 0),
+            ],
+            0,
+        )
+        .expect("chain");
+        let small = guest_frame(&mem, 0x12_0000, &frame(60));
+        heads(&vq, 2, &[desc(0x12_0000, small, 0, 0)]);
+        let mut q = ring(&vq);
+        let offl = V1.with_offloads(true, true, true);
+        let (mut out, mut big) = ([0u8; 2048], vec![0u8; 65536]);
+        let (n, in_big, hdr) = pop_with(&mut q, &mem, offl, &mut out, &mut big)
+            .expect("a frame")
+            .expect("good");
+        assert_eq!((n, in_big), (3000, true));
+        assert_eq!(&hdr[..], &h[..10]);
+        assert_eq!(&big[..3000], &f[..]);
+        let (n, in_big, hdr) = pop_with(&mut q, &mem, offl, &mut out, &mut big)
+            .expect("a frame")
+            .expect("good");
+        assert_eq!((n, in_big, hdr), (60, false, [0; VIRTIO_HDR]));
     }
 
     /// Make each of `descs` a chain head of its own, at table index `at + i`.
@@ -858,6 +977,7 @@ pub(crate) mod tests {
         let legacy = Layout {
             hdr_len: 10,
             mergeable: false,
+            ..V1
         };
         assert_eq!(
             push(&mut q, &mem, legacy, &frame(1500)),
