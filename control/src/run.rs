@@ -98,16 +98,18 @@ fn jumbo_pool_size(plan: &Plan) -> usize {
     (jumbo * BURST * 8).min(MAX_JUMBO_POOL)
 }
 
-/// Super-frame buffers a worker's pool holds for `plan`: [`BURST`] * 2 per lab host's port
-/// (a veth with offloads hands super-frames over), at most [`MAX_SUPER_POOL`]. Their
-/// pages are only touched when super-frames land in them.
+/// Super-frame buffers a worker's pool holds for `plan`: [`BURST`] * 8 per port that may
+/// hand super-frames over (a lab host's veth, a vhost-user guest's), at most
+/// [`MAX_SUPER_POOL`]. Their pages are only touched when super-frames land in them.
 fn super_pool_size(plan: &Plan) -> usize {
-    let hosts = plan
+    let ports = plan
         .ports
         .iter()
-        .filter(|(_, p)| p.0.tap().is_some_and(|t| t.host.is_some()))
+        .filter(|(_, p)| {
+            p.0.tap().is_some_and(|t| t.host.is_some()) || p.0.kind().name() == "vhost-user"
+        })
         .count();
-    (hosts * BURST * 8).min(MAX_SUPER_POOL)
+    (ports * BURST * 8).min(MAX_SUPER_POOL)
 }
 
 /// The most super-frame buffers a worker's pool holds: 64 MB.

@@ -27,7 +27,8 @@
 #   vmlab.size=N                bytes of ICMP payload per counted ping (default: ping's 56)
 #   vmlab.tcp=ADDR:PORT:MB      after the pings: send MB MiB of random bytes over TCP to
 #                               ADDR:PORT (VMLAB-TCP-SENT with their SHA-256), then read
-#                               what ADDR:PORT+1 sends until it closes (VMLAB-TCP-RECEIVED)
+#                               what ADDR:PORT+1 sends until it closes (VMLAB-TCP-RECEIVED;
+#                               VMLAB-TCP-SENT-DONE between, the uptimes time both)
 # Console markers (one line each, anywhere in a line: kernel messages may interleave):
 #   VMLAB-INIT ...                       /init started
 #   VMLAB-NIC mac=MAC ...                eth0 is there
@@ -260,6 +261,7 @@ TCPEOF
     echo "VMLAB-TCP-SENT bytes=$(wc -c < /tmp/out) sha=$(sha256sum /tmp/out | cut -d' ' -f1) uptime=$(up)"
     # The receiver closes once it has them all, which ends nc.
     nc "$taddr" "$tport" < /tmp/out > /dev/null || finish FAIL tcp-send
+    echo "VMLAB-TCP-SENT-DONE uptime=$(up)"
     nc "$taddr" "$((tport + 1))" < /dev/null > /tmp/in || finish FAIL tcp-receive
     echo "VMLAB-TCP-RECEIVED bytes=$(wc -c < /tmp/in) sha=$(sha256sum /tmp/in | cut -d' ' -f1) uptime=$(up)"
 fi
