@@ -12,6 +12,8 @@
 #   nfv-veth-wire    nfv run: two lab hosts' ports wired to each other, each a veth pair nfv
 #                    serves through AF_PACKET rings (a host's port by default)
 #   nfv-veth-switch  the same through a learning switch
+#   nfv-veth-switch-nooffl  the same with `offloads: false` (no virtio-net header, the
+#                    pair's offloads off: every frame whole)
 #   nfv-tap-wire     the two ports as TAP devices (`device: tap`), wired
 #   nfv-tap-switch   TAP devices through a learning switch
 #
@@ -22,7 +24,7 @@
 #   bash bench/peers/hostports.sh
 #
 # Environment: ROUNDS (3), SECONDS_MEASURED (5), WARMUP (2), PEERS ("ovs bridge veth
-# nfv-veth-wire nfv-veth-switch nfv-tap-wire nfv-tap-switch"), NFV (the nfv binary; default target/release/nfv, built first). Installs
+# nfv-veth-wire nfv-veth-switch nfv-veth-switch-nooffl nfv-tap-wire nfv-tap-switch"), NFV (the nfv binary; default target/release/nfv, built first). Installs
 # openvswitch-switch (without starting its service) and netsniff-ng (trafgen) if missing.
 # Prints every measurement, the medians and nfv's ratios to OVS and to the bridge.
 set -euo pipefail
@@ -31,7 +33,7 @@ cd "$(dirname "$0")/../.."
 rounds=${ROUNDS:-3}
 measured=${SECONDS_MEASURED:-5}
 warmup=${WARMUP:-2}
-read -r -a peers <<< "${PEERS:-ovs bridge veth nfv-veth-wire nfv-veth-switch nfv-tap-wire nfv-tap-switch}"
+read -r -a peers <<< "${PEERS:-ovs bridge veth nfv-veth-wire nfv-veth-switch nfv-veth-switch-nooffl nfv-tap-wire nfv-tap-switch}"
 
 [ "$(id -u)" = 0 ] || { echo "hostports.sh: run as root" >&2; exit 1; }
 missing=()
@@ -159,8 +161,9 @@ run_kernel() {
 }
 
 run_nfv() {
-  local peer=$1 f=$work/$1.yaml name=hp$tag g s pid dev
+  local peer=$1 f=$work/$1.yaml name=hp$tag g s pid dev offl=
   dev=${peer#nfv-}; dev=${dev%%-*}
+  [[ $peer == *-nooffl ]] && offl=", offloads: false"
   g=nfvhp-ng-$tag
   s=nfvhp-ns-$tag
   cat >"$f" <<EOF
@@ -169,8 +172,8 @@ hosts:
   gen:  { netns: $g, address: 198.18.0.1/24 }
   sink: { netns: $s, address: 198.18.0.2/24 }
 ports:
-  pgen:  { kind: tap, host: gen, mac: 02:00:00:00:00:01, device: $dev }
-  psink: { kind: tap, host: sink, mac: 02:00:00:00:00:02, device: $dev }
+  pgen:  { kind: tap, host: gen, mac: 02:00:00:00:00:01, device: $dev$offl }
+  psink: { kind: tap, host: sink, mac: 02:00:00:00:00:02, device: $dev$offl }
 metrics: off
 EOF
   if [ "${peer##*-}" = wire ]; then
@@ -193,7 +196,7 @@ for r in $(seq "$rounds"); do
     case "$p" in
       ovs) run_ovs ;;
       bridge | veth) run_kernel "$p" ;;
-      nfv-veth-wire | nfv-veth-switch | nfv-tap-wire | nfv-tap-switch) run_nfv "$p" ;;
+      nfv-veth-wire | nfv-veth-switch | nfv-veth-switch-nooffl | nfv-tap-wire | nfv-tap-switch) run_nfv "$p" ;;
       *) echo "hostports.sh: unknown peer $p" >&2; exit 1 ;;
     esac
   done
@@ -202,12 +205,12 @@ done
 
 median() { grep "^$1 " "$results" | awk '{print $2}' | sort -n | awk '{v[NR] = $1} END {if (NR) print v[int((NR + 1) / 2)]; else print 0}'; }
 echo "# $(date +%F)  $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs; 64-byte UDP frames from trafgen (CPU 0), the dataplane on CPU 1; $rounds rounds of $measured s, medians"
-printf '%-16s %-28s %7s\n' peer "Mpps (each round)" median
+printf '%-24s %-28s %7s\n' peer "Mpps (each round)" median
 for p in "${peers[@]}"; do
-  printf '%-16s %-28s %7s\n' "$p" "$(grep "^$p " "$results" | awk '{printf "%s ", $2}')" "$(median "$p")"
+  printf '%-24s %-28s %7s\n' "$p" "$(grep "^$p " "$results" | awk '{printf "%s ", $2}')" "$(median "$p")"
 done
 ovs=$(median ovs); bridge=$(median bridge)
-for p in nfv-veth-wire nfv-veth-switch nfv-tap-wire nfv-tap-switch; do
+for p in nfv-veth-wire nfv-veth-switch nfv-veth-switch-nooffl nfv-tap-wire nfv-tap-switch; do
   grep -q "^$p " "$results" || continue
   awk -v p="$p" -v n="$(median "$p")" -v o="$ovs" -v b="$bridge" 'BEGIN {
     printf "%s / ovs %s, / bridge %s\n", p, (o > 0 ? sprintf("%.2f", n / o) : "-"), (b > 0 ? sprintf("%.2f", n / b) : "-") }'

@@ -36,7 +36,7 @@ impl PortKind for TapKind {
 
     fn about(&self) -> &'static str {
         "a lab host's interface (a veth pair served through packet rings, or a TAP device) \
-         or a TAP device in the root namespace: host, ifname, mtu, mac, address, device"
+         or a TAP device in the root namespace: host, ifname, mtu, mac, address, device, offloads"
     }
 
     fn keys(&self) -> &'static [&'static str] {
