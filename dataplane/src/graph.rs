@@ -426,33 +426,10 @@ fn finish_offloads(
     counters: &PortCounters,
 ) {
     std::mem::swap(batch, spare);
-    for mut pkt in spare.drain() {
-        let gso = match pkt.offload() {
-            None => false,
-            Some(o) => o.gso != crate::packet::Gso::None,
-        };
-        if !gso {
-            match crate::offload::finish(&mut pkt) {
-                Ok(()) => push_or_send(port, batch, pkt, pool, counters),
-                Err(r) => {
-                    counters.drops.add(r, 1);
-                    pool.free(pkt);
-                }
-            }
-            continue;
-        }
-        match crate::offload::Segments::of(&pkt) {
-            Err(r) => counters.drops.add(r, 1),
-            Ok(mut cut) => {
-                while let Some(seg) = cut.next(&pkt, pool) {
-                    match seg {
-                        Ok(seg) => push_or_send(port, batch, seg, pool, counters),
-                        Err(r) => counters.drops.add(r, 1),
-                    }
-                }
-            }
-        }
-        pool.free(pkt);
+    for pkt in spare.drain() {
+        crate::offload::make_whole(pkt, pool, &counters.drops, |p, pool| {
+            push_or_send(port, batch, p, pool, counters)
+        });
     }
 }
 

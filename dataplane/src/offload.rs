@@ -131,6 +131,41 @@ pub fn finish(pkt: &mut Packet) -> Result<(), DropReason> {
     Ok(())
 }
 
+/// Make `pkt` whole for a receiver that takes no offloads: finish a begun checksum, or cut
+/// a super-frame into segments, handing each whole frame to `out` (with the pool, which the
+/// caller may send with between segments). What cannot be made whole is counted in `drops`
+/// and its buffer given back.
+pub fn make_whole(
+    mut pkt: Packet,
+    pool: &mut Pool,
+    drops: &crate::counters::DropCounters,
+    mut out: impl FnMut(Packet, &mut Pool),
+) {
+    let gso = pkt.offload().is_some_and(|o| o.gso != Gso::None);
+    if !gso {
+        match finish(&mut pkt) {
+            Ok(()) => out(pkt, pool),
+            Err(r) => {
+                drops.add(r, 1);
+                pool.free(pkt);
+            }
+        }
+        return;
+    }
+    match Segments::of(&pkt) {
+        Err(r) => drops.add(r, 1),
+        Ok(mut cut) => {
+            while let Some(seg) = cut.next(&pkt, pool) {
+                match seg {
+                    Ok(seg) => out(seg, pool),
+                    Err(r) => drops.add(r, 1),
+                }
+            }
+        }
+    }
+    pool.free(pkt);
+}
+
 /// Where a super-frame's headers are.
 #[derive(Clone, Copy, Debug)]
 struct Layout {

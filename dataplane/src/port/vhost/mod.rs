@@ -116,7 +116,7 @@ use super::{Port, ETH_HEADER, VLAN_TAG};
 use crate::batch::{Batch, BURST};
 use crate::counters::PortCounters;
 use crate::drop_reason::DropReason;
-use crate::offload::{self, Segments, VIRTIO_HDR};
+use crate::offload::{self, VIRTIO_HDR};
 use crate::packet::{Gso, Packet, Pool, MAX_JUMBO_FRAME, MAX_SUPER_FRAME};
 use caller::Caller;
 use virtq::{Layout, SplitRing};
@@ -696,7 +696,7 @@ impl Port for VhostUserPort {
             }
         };
         const WHOLE: [u8; VIRTIO_HDR] = [0; VIRTIO_HDR];
-        for mut pkt in batch.drain() {
+        for pkt in batch.drain() {
             if pkt.wire_len() > self.max_frame {
                 counters.drops.add(DropReason::Oversize, 1);
                 pool.free(pkt);
@@ -715,28 +715,13 @@ impl Port for VhostUserPort {
             };
             if as_is {
                 push(pkt.data(), &offload::to_virtio(Some(o)));
-            } else if o.gso == Gso::None {
-                match offload::finish(&mut pkt) {
-                    Ok(()) => push(pkt.data(), &WHOLE),
-                    Err(r) => counters.drops.add(r, 1),
-                }
+                pool.free(pkt);
             } else {
-                match Segments::of(&pkt) {
-                    Err(r) => counters.drops.add(r, 1),
-                    Ok(mut cut) => {
-                        while let Some(seg) = cut.next(&pkt, pool) {
-                            match seg {
-                                Ok(seg) => {
-                                    push(seg.data(), &WHOLE);
-                                    pool.free(seg);
-                                }
-                                Err(r) => counters.drops.add(r, 1),
-                            }
-                        }
-                    }
-                }
+                offload::make_whole(pkt, pool, &counters.drops, |p, pool| {
+                    push(p.data(), &WHOLE);
+                    pool.free(p);
+                });
             }
-            pool.free(pkt);
         }
         if used {
             ring.queue.flush(&v);
