@@ -841,7 +841,7 @@ fn stream_frames(
 ) -> std::io::Result<(&'static str, u64)> {
     reply(
         stream,
-        &json!({"ok": true, "capturing": [a, b], "snaplen": nfv_dataplane::MAX_JUMBO_FRAME}),
+        &json!({"ok": true, "capturing": [a, b], "snaplen": nfv_dataplane::MAX_SUPER_FRAME}),
     )?;
     let mut sent = 0u64;
     loop {

@@ -53,7 +53,7 @@ pub use ids::{Gate, NodeId, PortId, WorkerId};
 pub use mac::{MacAddr, ParseMacError};
 pub use packet::{
     Meta, Offsets, Packet, Pool, BUF_SIZE, HEADROOM, HOP_LIMIT, JUMBO_BUF_SIZE, MAX_FRAME,
-    MAX_JUMBO_FRAME, MAX_JUMBO_MTU,
+    MAX_JUMBO_FRAME, MAX_JUMBO_MTU, MAX_SUPER_FRAME,
 };
 pub use port::Port;
 pub use sys::{advise_huge_pages, effective_uid, peer_uid, prefetch};
