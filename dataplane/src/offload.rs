@@ -55,13 +55,7 @@ pub const VIRTIO_HDR: usize = 10;
 /// checked where they are used ([`finish_checksum`], [`Segments::of`]).
 pub fn from_virtio(h: &[u8; VIRTIO_HDR], shift: usize) -> Result<Option<Offload>, DropReason> {
     const NEEDS_CSUM: u8 = 1;
-    let gso = match h[1] & 0x7f {
-        0 => Gso::None,
-        1 => Gso::Tcp4,
-        4 => Gso::Tcp6,
-        5 => Gso::Udp,
-        _ => return Err(DropReason::BadHeader),
-    };
+    let gso = Gso::from_virtio(h[1] & 0x7f).ok_or(DropReason::BadHeader)?;
     let needs_csum = h[0] & NEEDS_CSUM != 0;
     if !needs_csum && gso == Gso::None {
         return Ok(None);

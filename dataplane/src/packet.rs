@@ -139,12 +139,15 @@ pub enum Gso {
 }
 
 impl Gso {
-    fn from_u8(v: u8) -> Gso {
+    /// The kind a `virtio_net_hdr`'s `gso_type` (without its ECN bit) names, which is also
+    /// how a record stores it; `None` for a kind nfv cannot cut (legacy UFO, SCTP, ...).
+    pub fn from_virtio(v: u8) -> Option<Gso> {
         match v {
-            1 => Gso::Tcp4,
-            4 => Gso::Tcp6,
-            5 => Gso::Udp,
-            _ => Gso::None,
+            0 => Some(Gso::None),
+            1 => Some(Gso::Tcp4),
+            4 => Some(Gso::Tcp6),
+            5 => Some(Gso::Udp),
+            _ => None,
         }
     }
 }
@@ -326,7 +329,7 @@ impl Packet {
         let b = &self.buf.bytes()[..8];
         Some(Offload {
             needs_csum: b[0] & 1 != 0,
-            gso: Gso::from_u8(b[1]),
+            gso: Gso::from_virtio(b[1]).unwrap_or_default(),
             csum_start: u16::from_ne_bytes([b[2], b[3]]),
             csum_offset: u16::from_ne_bytes([b[4], b[5]]),
             gso_size: u16::from_ne_bytes([b[6], b[7]]),
