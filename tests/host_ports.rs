@@ -5,8 +5,7 @@
 
 mod common;
 
-use common::{lab_available, Lab, NFV};
-use serde_json::Value;
+use common::{lab_available, Lab};
 use std::process::Command;
 use std::time::Duration;
 
@@ -22,20 +21,7 @@ fn start(base: &str) -> Lab {
 
 /// `nfv show ports --json`: (rx packets, rx miss) of `port`, and its kind.
 fn port_counters(lab: &Lab, port: &str) -> (u64, u64, String) {
-    let out = Command::new(NFV)
-        .args(["show", "ports", "--json", "-t", &lab.name])
-        .output()
-        .expect("run nfv show");
-    assert!(
-        out.status.success(),
-        "nfv show ports: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: Value = serde_json::from_slice(&out.stdout).expect("show ports --json is JSON");
-    let row = rows
-        .as_array()
-        .and_then(|r| r.iter().find(|r| r["port"] == port))
-        .unwrap_or_else(|| panic!("no port {port} in {rows}"));
+    let row = common::port_row(lab, port);
     let n = |k: &str| {
         row[k]
             .as_u64()

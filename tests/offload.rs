@@ -8,30 +8,7 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{lab_available, Lab, NFV};
-use serde_json::Value;
-
-/// The receiver: takes one connection on ADDR:PORT, prints the byte count and SHA-256.
-const SERVER: &str = r#"
-import hashlib, socket, sys
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2])))
-s.listen(1)
-s.settimeout(30)
-c, _ = s.accept()
-c.settimeout(30)
-h, n = hashlib.sha256(), 0
-while True:
-    b = c.recv(1 << 20)
-    if not b:
-        break
-    h.update(b)
-    n += len(b)
-print(n, h.hexdigest())
-"#;
+use common::{lab_available, Lab, TCP_RECEIVER};
 
 /// The sender: connects to ADDR:PORT (retrying while the server is not up), sends MB
 /// megabytes of random bytes, prints the byte count and SHA-256.
@@ -59,7 +36,11 @@ print(n, h.hexdigest())
 fn transfer(lab: &Lab, from: &str, to: &str, addr: &str, mb: u32) -> (String, String) {
     let port = "5001";
     // Bounded: a transfer that stalls (segments the receiver keeps refusing) fails.
-    let server = lab.spawn_piped(to, "timeout", &["60", "python3", "-c", SERVER, addr, port]);
+    let server = lab.spawn_piped(
+        to,
+        "timeout",
+        &["60", "python3", "-c", TCP_RECEIVER, addr, port],
+    );
     let client = lab.exec(
         from,
         "timeout",
@@ -79,27 +60,9 @@ fn transfer(lab: &Lab, from: &str, to: &str, addr: &str, mb: u32) -> (String, St
     (sent, received)
 }
 
-/// `nfv show ports --json`: the row of `port`.
-fn port_row(lab: &Lab, port: &str) -> Value {
-    let out = Command::new(NFV)
-        .args(["show", "ports", "--json", "-t", &lab.name])
-        .output()
-        .expect("run nfv show");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    rows.as_array()
-        .and_then(|r| r.iter().find(|r| r["port"] == port))
-        .cloned()
-        .unwrap_or_else(|| panic!("no port {port} in {rows}"))
-}
-
 /// (packets, bytes) a port received (`rx`) or sent.
 fn traffic(lab: &Lab, port: &str, rx: bool) -> (u64, u64) {
-    let row = port_row(lab, port);
+    let row = common::port_row(lab, port);
     let dir = if rx { "rx" } else { "tx" };
     let n = |k: String| row[&k].as_u64().unwrap_or_else(|| panic!("{k} in {row}"));
     (n(format!("{dir}_packets")), n(format!("{dir}_bytes")))

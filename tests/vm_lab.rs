@@ -227,28 +227,6 @@ fn a_guest_and_a_lab_host_exchange_jumbo_frames() {
     assert!(!summary.contains("oversize"), "{summary}");
 }
 
-/// The lab host's receiver: one connection on ADDR:PORT, exactly N bytes, then their
-/// SHA-256 and close (which ends the guest's `nc`).
-const TCP_RECEIVER: &str = r#"
-import hashlib, socket, sys
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2])))
-s.listen(1)
-s.settimeout(150)
-c, _ = s.accept()
-c.settimeout(60)
-want, h, n = int(sys.argv[3]), hashlib.sha256(), 0
-while n < want:
-    b = c.recv(1 << 20)
-    if not b:
-        break
-    h.update(b)
-    n += len(b)
-c.close()
-print(n, h.hexdigest())
-"#;
-
 /// The lab host's sender: one connection on ADDR:PORT, N random bytes, a half-close, and
 /// their SHA-256 once the guest closed too.
 const TCP_SENDER: &str = r#"
@@ -301,7 +279,7 @@ fn a_guest_and_a_lab_host_move_tcp_in_super_frames() {
             "200",
             "python3",
             "-c",
-            TCP_RECEIVER,
+            common::TCP_RECEIVER,
             LAB_HOST,
             "6001",
             &bytes,

@@ -285,24 +285,22 @@ impl Lab {
             .expect("ip netns exec")
     }
 
-    /// Spawn a program inside a host's namespace.
+    /// Spawn a program inside a host's namespace, its output discarded.
     pub fn spawn(&self, host: &str, prog: &str, args: &[&str]) -> Child {
-        Command::new("ip")
-            .args(["netns", "exec", &self.netns(host), prog])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn in netns")
+        self.spawn_with(host, prog, args, Stdio::null)
     }
 
     /// Spawn a program inside a host's namespace, its output kept (for `wait_with_output`).
     pub fn spawn_piped(&self, host: &str, prog: &str, args: &[&str]) -> Child {
+        self.spawn_with(host, prog, args, Stdio::piped)
+    }
+
+    fn spawn_with(&self, host: &str, prog: &str, args: &[&str], out: fn() -> Stdio) -> Child {
         Command::new("ip")
             .args(["netns", "exec", &self.netns(host), prog])
             .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stdout(out())
+            .stderr(out())
             .spawn()
             .expect("spawn in netns")
     }
@@ -417,6 +415,50 @@ pub fn drop_count(out: &str, reason: &str) -> u64 {
         .map(|(_, v)| v)
         .unwrap_or(0)
 }
+
+/// `nfv show ports --json` of `lab`: the row of `port`.
+pub fn port_row(lab: &Lab, port: &str) -> serde_json::Value {
+    let out = Command::new(NFV)
+        .args(["show", "ports", "--json", "-t", &lab.name])
+        .output()
+        .expect("run nfv show");
+    assert!(
+        out.status.success(),
+        "nfv show ports: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("show ports --json is JSON");
+    rows.as_array()
+        .and_then(|r| r.iter().find(|r| r["port"] == port))
+        .cloned()
+        .unwrap_or_else(|| panic!("no port {port} in {rows}"))
+}
+
+/// A TCP receiver for a lab host (python3; arguments ADDR PORT [BYTES]): takes one
+/// connection on ADDR:PORT, reads until the peer closes or, given BYTES, until it has them
+/// (then closes, which ends a peer such as busybox `nc` that would not close first), and
+/// prints the byte count and their SHA-256.
+pub const TCP_RECEIVER: &str = r#"
+import hashlib, socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(1)
+s.settimeout(150)
+c, _ = s.accept()
+c.settimeout(60)
+want = int(sys.argv[3]) if len(sys.argv) > 3 else None
+h, n = hashlib.sha256(), 0
+while want is None or n < want:
+    b = c.recv(1 << 20)
+    if not b:
+        break
+    h.update(b)
+    n += len(b)
+c.close()
+print(n, h.hexdigest())
+"#;
 
 /// Run the iperf3 client in `host` with `args` (`-J` is added) and give its JSON report,
 /// retrying for up to 10 s while the server is not listening yet; any other error fails.
