@@ -400,14 +400,7 @@ impl Port for VethPort {
                     let n = pkt.len();
                     let slot = self.tx.ring.slot_mut(i);
                     if vnet {
-                        let mut h = offload::to_virtio(pkt.offload());
-                        // `hdr_len` is what the kernel copies into the new buffer's head:
-                        // all of it. Less would leave the rest referring to the ring's
-                        // pages, which the kernel copies again (into pages it allocates)
-                        // when the frame crosses into the host's namespace: 20% of the
-                        // 64-byte rate.
-                        h[2..4].copy_from_slice(&(n as u16).to_le_bytes());
-                        slot[TX_DATA..data].copy_from_slice(&h);
+                        slot[TX_DATA..data].copy_from_slice(&offload::to_virtio(pkt.offload()));
                     }
                     slot[data..data + n].copy_from_slice(pkt.data());
                     self.tx.ring.set_len(i, (data - TX_DATA + n) as u32);
