@@ -1219,7 +1219,7 @@ fn tap() -> Option<(TapGuard, TapPort)> {
         return None;
     }
     let name = tap_name();
-    let port = TapPort::create(&name, 1500).expect("create TAP device");
+    let port = TapPort::create(&name, 1500, true).expect("create TAP device");
     let guard = TapGuard(port.name().to_string());
     assert_eq!(port.name(), name);
     ip_link(&["set", "dev", &name, "down"]);

@@ -1,8 +1,8 @@
 //! End to end: TCP super-frames (the host kernel's TSO with checksum offload, see
-//! `nfv_dataplane::offload`) from lab hosts behind veth pairs cross a switch as they are,
-//! are cut into valid frames in software for a host behind a TAP device (whose kernel then
-//! verifies every checksum), and cross routers, the firewall and NAT with their begun
-//! checksums kept right. Each transfer sends random bytes and compares their SHA-256 on
+//! `nfv_dataplane::offload`) from lab hosts behind veth pairs and TAP devices cross a switch
+//! as they are, are cut into valid frames in software for a host whose port has no offloads
+//! (whose kernel then verifies every checksum), and cross routers, the firewall and NAT with
+//! their begun checksums kept right. Each transfer sends random bytes and compares their SHA-256 on
 //! both ends; a segment with a wrong checksum would be dropped by the receiving kernel
 //! again at every retransmission, and the transfer would never finish.
 
@@ -72,48 +72,71 @@ fn available() -> bool {
     lab_available(&["python3"])
 }
 
+/// Asserts that `port` moved frames of more than 8000 bytes on average (super-frames) in
+/// direction `rx` (or sent).
+fn assert_super_frames(lab: &Lab, port: &str, rx: bool) {
+    let (packets, bytes) = traffic(lab, port, rx);
+    assert!(
+        bytes / packets.max(1) > 8000,
+        "{port} {} super-frames: {bytes} bytes in {packets} frames",
+        if rx { "received" } else { "sent" }
+    );
+}
+
 #[test]
-fn super_frames_cross_a_switch_whole_and_are_cut_for_a_tap_host() {
+fn super_frames_cross_a_switch_whole_and_are_cut_for_a_host_without_offloads() {
     if !available() {
         return;
     }
-    // h1 and h2 behind veth pairs (the default), h3 behind a TAP device.
+    // h1 and h2 behind veth pairs (the default), h3 behind a TAP device with the
+    // virtio-net header, h4 behind a veth pair without offloads.
     let lab = Lab::start_edited("switch-lab.yaml", "offl", |t, _| {
         t.replace(
             "p3: { kind: tap, host: h3 }",
             "p3: { kind: tap, host: h3, device: tap }",
         )
+        .replace(
+            "p4: { kind: tap, host: h4 }",
+            "p4: { kind: tap, host: h4, offloads: false }",
+        )
     });
     assert_eq!(lab.ping("h1", "10.10.0.2", 1), (1, 1));
     let (sent, received) = transfer(&lab, "h1", "h2", "10.10.0.2", 64);
     assert_eq!(sent, received, "h1 -> h2: every byte, in order");
-    let (packets, bytes) = traffic(&lab, "p1", true);
-    assert!(
-        bytes / packets > 8000,
-        "h1's kernel handed nfv super-frames: {bytes} bytes in {packets} frames"
-    );
-    let (packets, bytes) = traffic(&lab, "p2", false);
-    assert!(
-        bytes / packets > 8000,
-        "and h2's took them as they were: {bytes} bytes in {packets} frames"
-    );
-    assert!(bytes >= 64 << 20);
+    assert_super_frames(&lab, "p1", true);
+    // h2's kernel took them as they were.
+    assert_super_frames(&lab, "p2", false);
+    assert!(traffic(&lab, "p2", false).1 >= 64 << 20);
 
-    // To the TAP host, every super-frame is cut into frames of its MTU, checksums done.
+    // A TAP host takes super-frames and hands them over too.
     let (sent, received) = transfer(&lab, "h1", "h3", "10.10.0.3", 32);
     assert_eq!(sent, received, "h1 -> h3: every byte, in order");
-    let (packets, bytes) = traffic(&lab, "p3", false);
+    assert_super_frames(&lab, "p3", false);
+    let (sent, received) = transfer(&lab, "h3", "h2", "10.10.0.2", 32);
+    assert_eq!(sent, received, "h3 -> h2");
+    assert_super_frames(&lab, "p3", true);
+
+    // To the host without offloads, every super-frame is cut into frames of its MTU,
+    // checksums done.
+    let (sent, received) = transfer(&lab, "h1", "h4", "10.10.0.4", 32);
+    assert_eq!(sent, received, "h1 -> h4: every byte, in order");
+    let (packets, bytes) = traffic(&lab, "p4", false);
     assert!(bytes >= 32 << 20, "{bytes}");
     assert!(
         bytes / packets <= 1514,
-        "h3 got whole frames only: {bytes} bytes in {packets} frames"
+        "h4 got whole frames only: {bytes} bytes in {packets} frames"
     );
-    // And back: the TAP host's whole frames reach a veth host.
-    let (sent, received) = transfer(&lab, "h3", "h1", "10.10.0.1", 16);
-    assert_eq!(sent, received, "h3 -> h1");
+    // And back: its whole frames reach a veth host and a TAP host.
+    let (sent, received) = transfer(&lab, "h4", "h1", "10.10.0.1", 16);
+    assert_eq!(sent, received, "h4 -> h1");
+    let (sent, received) = transfer(&lab, "h4", "h3", "10.10.0.3", 16);
+    assert_eq!(sent, received, "h4 -> h3");
     let (ok, out) = lab.stop();
     assert!(ok, "{out}");
-    assert_eq!(common::drop_count(&out, "bad_header"), 0, "{out}");
+    // Every super-frame was taken whole, also those of two segments only.
+    for reason in ["bad_header", "oversize", "no_buffers"] {
+        assert_eq!(common::drop_count(&out, reason), 0, "{reason}: {out}");
+    }
 }
 
 #[test]
@@ -122,22 +145,18 @@ fn super_frames_cross_routers_a_firewall_and_nat_with_their_checksums_right() {
         return;
     }
     // nas (veth) -> the LAN switch, router, firewall, NAT, a second router -> web behind a
-    // TAP device, whose kernel checks each segment's checksum after NAT changed the
-    // source address in the begun one.
+    // TAP device without offloads, whose kernel checks each segment's checksum after NAT
+    // changed the source address in the begun one.
     let lab = Lab::start_edited("home-gateway.yaml", "offgw", |t, _| {
         t.replace(
             "web0: { kind: tap, host: web }",
-            "web0: { kind: tap, host: web, device: tap }",
+            "web0: { kind: tap, host: web, device: tap, offloads: false }",
         )
     });
     assert_eq!(lab.ping("nas", "198.51.100.10", 2).1, 2);
     let (sent, received) = transfer(&lab, "nas", "web", "198.51.100.10", 32);
     assert_eq!(sent, received, "nas -> web through NAT");
-    let (packets, bytes) = traffic(&lab, "nas0", true);
-    assert!(
-        bytes / packets > 8000,
-        "nas sent super-frames: {bytes} bytes in {packets} frames"
-    );
+    assert_super_frames(&lab, "nas0", true);
     let (packets, bytes) = traffic(&lab, "web0", false);
     assert!(bytes / packets <= 1514, "{bytes} bytes in {packets} frames");
     let (ok, out) = lab.stop();
@@ -152,12 +171,16 @@ fn a_router_in_front_of_a_smaller_mtu_answers_super_frames_by_their_segments() {
     // a sends super-frames of 8948-byte segments (MTU 9000) to c, whose own MTU is 9000
     // too (its MSS does not hold a back), but the router's interface to c keeps 1500
     // bytes: it answers "fragmentation needed" for the super-frame's segments, a's TCP
-    // takes the smaller size, and the transfer completes. To b (MTU 9000 behind a TAP)
-    // they are cut at 8948.
+    // takes the smaller size, and the transfer completes. To b (MTU 9000 behind a TAP
+    // without offloads) they are cut at 8948.
     let lab = Lab::start_edited("jumbo-lab.yaml", "offmtu", |t, _| {
         t.replace(
             "pc: { kind: tap, host: c }",
             "pc: { kind: tap, host: c, mtu: 9000 }",
+        )
+        .replace(
+            "pb: { kind: tap, host: b, mtu: 9000, device: tap }",
+            "pb: { kind: tap, host: b, mtu: 9000, device: tap, offloads: false }",
         )
     });
     assert_eq!(lab.ping("a", "10.3.0.10", 2).1, 2);

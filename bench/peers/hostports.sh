@@ -15,7 +15,8 @@
 #   nfv-veth-switch-nooffl  the same with `offloads: false` (no virtio-net header, the
 #                    pair's offloads off: every frame whole)
 #   nfv-tap-wire     the two ports as TAP devices (`device: tap`), wired
-#   nfv-tap-switch   TAP devices through a learning switch
+#   nfv-tap-switch   TAP devices through a learning switch (with the virtio-net header)
+#   nfv-tap-switch-nooffl  the same with `offloads: false` (no virtio-net header)
 #
 # The lab hosts are given addresses: a host without one runs a DHCP client (busybox udhcpc)
 # that, with no DHCP server on the segment, keeps a packet socket open which every frame
@@ -24,7 +25,7 @@
 #   bash bench/peers/hostports.sh
 #
 # Environment: ROUNDS (3), SECONDS_MEASURED (5), WARMUP (2), PEERS ("ovs bridge veth
-# nfv-veth-wire nfv-veth-switch nfv-veth-switch-nooffl nfv-tap-wire nfv-tap-switch"), NFV (the nfv binary; default target/release/nfv, built first). Installs
+# nfv-veth-wire nfv-veth-switch nfv-veth-switch-nooffl nfv-tap-wire nfv-tap-switch nfv-tap-switch-nooffl"), NFV (the nfv binary; default target/release/nfv, built first). Installs
 # openvswitch-switch (without starting its service) and netsniff-ng (trafgen) if missing.
 # Prints every measurement, the medians and nfv's ratios to OVS and to the bridge.
 set -euo pipefail
@@ -33,7 +34,7 @@ cd "$(dirname "$0")/../.."
 rounds=${ROUNDS:-3}
 measured=${SECONDS_MEASURED:-5}
 warmup=${WARMUP:-2}
-read -r -a peers <<< "${PEERS:-ovs bridge veth nfv-veth-wire nfv-veth-switch nfv-veth-switch-nooffl nfv-tap-wire nfv-tap-switch}"
+read -r -a peers <<< "${PEERS:-ovs bridge veth nfv-veth-wire nfv-veth-switch nfv-veth-switch-nooffl nfv-tap-wire nfv-tap-switch nfv-tap-switch-nooffl}"
 
 [ "$(id -u)" = 0 ] || { echo "hostports.sh: run as root" >&2; exit 1; }
 missing=()
@@ -196,7 +197,7 @@ for r in $(seq "$rounds"); do
     case "$p" in
       ovs) run_ovs ;;
       bridge | veth) run_kernel "$p" ;;
-      nfv-veth-wire | nfv-veth-switch | nfv-veth-switch-nooffl | nfv-tap-wire | nfv-tap-switch) run_nfv "$p" ;;
+      nfv-veth-wire | nfv-veth-switch | nfv-veth-switch-nooffl | nfv-tap-wire | nfv-tap-switch | nfv-tap-switch-nooffl) run_nfv "$p" ;;
       *) echo "hostports.sh: unknown peer $p" >&2; exit 1 ;;
     esac
   done
@@ -210,7 +211,7 @@ for p in "${peers[@]}"; do
   printf '%-24s %-28s %7s\n' "$p" "$(grep "^$p " "$results" | awk '{printf "%s ", $2}')" "$(median "$p")"
 done
 ovs=$(median ovs); bridge=$(median bridge)
-for p in nfv-veth-wire nfv-veth-switch nfv-veth-switch-nooffl nfv-tap-wire nfv-tap-switch; do
+for p in nfv-veth-wire nfv-veth-switch nfv-veth-switch-nooffl nfv-tap-wire nfv-tap-switch nfv-tap-switch-nooffl; do
   grep -q "^$p " "$results" || continue
   awk -v p="$p" -v n="$(median "$p")" -v o="$ovs" -v b="$bridge" 'BEGIN {
     printf "%s / ovs %s, / bridge %s\n", p, (o > 0 ? sprintf("%.2f", n / o) : "-"), (b > 0 ? sprintf("%.2f", n / b) : "-") }'

@@ -7,6 +7,9 @@
 #                 host port kind: veth pairs with their offloads, super-frames through nfv)
 #   nfv-switch-nooffl  the same with `offloads: false` on both hosts' ports (every frame
 #                 whole, as before nfv carried super-frames)
+#   nfv-switch-tap  the same two hosts behind TAP devices (`device: tap`, with the
+#                 virtio-net header: super-frames through nfv)
+#   nfv-switch-tap-nooffl  TAP devices with `offloads: false` (as TAP ports were before)
 #   nfv-gateway   nas -> web through topologies/home-gateway.yaml: switch, router, firewall,
 #                 NAT, a second router and switch
 #   nfv-jumbo     a -> b at MTU 9000 through topologies/jumbo-lab.yaml (a veth host to a TAP
@@ -95,8 +98,11 @@ run_veth() {
 run_nfv() {
   local what=$1 name=tcp$tag pid
   sed "s/^name: .*/name: $name/" "topologies/$2" >"$work/t.yaml"
+  if [[ $what == nfv-switch-tap* ]]; then
+    sed -i 's/\(kind: tap, host: h[12]\) }/\1, device: tap }/' "$work/t.yaml"
+  fi
   if [[ $what == *-nooffl ]]; then
-    sed -i 's/\(kind: tap, host: h[12]\) }/\1, offloads: false }/' "$work/t.yaml"
+    sed -i 's/\(kind: tap, host: h[12][^}]*\) }/\1, offloads: false }/' "$work/t.yaml"
     grep -q "offloads: false" "$work/t.yaml" || { echo "tcp.sh: no host port to turn offloads off on" >&2; exit 1; }
   fi
   "$NFV" run "$work/t.yaml" --control-socket "$work/nfv.sock" >"$work/nfv.log" 2>&1 &
@@ -116,6 +122,8 @@ for r in $(seq "$rounds"); do
   run_veth veth-nooffl
   run_nfv nfv-switch switch-lab.yaml h1 h2 10.10.0.2
   run_nfv nfv-switch-nooffl switch-lab.yaml h1 h2 10.10.0.2
+  run_nfv nfv-switch-tap switch-lab.yaml h1 h2 10.10.0.2
+  run_nfv nfv-switch-tap-nooffl switch-lab.yaml h1 h2 10.10.0.2
   run_nfv nfv-gateway home-gateway.yaml nas web 198.51.100.10
   run_nfv nfv-jumbo jumbo-lab.yaml a b 10.1.0.11
   echo "tcp.sh: round $r of $rounds done" >&2
@@ -123,10 +131,10 @@ done
 
 median() { grep "^$1 " "$results" | awk '{print $2}' | sort -n | awk '{v[NR] = $1} END {if (NR) print v[int((NR + 1) / 2)]; else print 0}'; }
 echo "# $(date +%F)  $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs; iperf3 TCP, one stream, ${secs} s; $rounds round(s)"
-printf '%-18s %-24s %7s %9s\n' what "Gbit/s (each round)" median "/ veth"
+printf '%-22s %-24s %7s %9s\n' what "Gbit/s (each round)" median "/ veth"
 base=$(median veth)
-for w in veth veth-nooffl nfv-switch nfv-switch-nooffl nfv-gateway nfv-jumbo; do
+for w in veth veth-nooffl nfv-switch nfv-switch-nooffl nfv-switch-tap nfv-switch-tap-nooffl nfv-gateway nfv-jumbo; do
   m=$(median "$w")
-  printf '%-18s %-24s %7s %9s\n' "$w" "$(grep "^$w " "$results" | awk '{printf "%s ", $2}')" "$m" \
+  printf '%-22s %-24s %7s %9s\n' "$w" "$(grep "^$w " "$results" | awk '{printf "%s ", $2}')" "$m" \
     "$(awk -v m="$m" -v b="$base" 'BEGIN {if (b > 0) printf "%.2f", m / b; else print "-"}')"
 done

@@ -105,9 +105,7 @@ fn super_pool_size(plan: &Plan) -> usize {
     let ports = plan
         .ports
         .iter()
-        .filter(|(_, p)| {
-            p.0.tap().is_some_and(|t| t.host.is_some()) || p.0.kind().name() == "vhost-user"
-        })
+        .filter(|(_, p)| p.0.tap().is_some_and(|t| t.offloads) || p.0.kind().name() == "vhost-user")
         .count();
     (ports * BURST * 8).min(MAX_SUPER_POOL)
 }

@@ -15,9 +15,11 @@
 //! | file | what |
 //! | --- | --- |
 //! | `config.rs` | the settings: schema, checks, description, how the port is built |
+//! | `device.rs` | the device's file: opened, reads and writes with or without the virtio-net header |
 //! | `port.rs` | the port: bursts to and from the device |
 
 mod config;
+mod device;
 mod port;
 
 pub use config::{Backing, TapConfig};

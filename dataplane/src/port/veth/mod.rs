@@ -22,9 +22,9 @@
 //! | `filter.rs` | keeping the root namespace's stack off nfv's end |
 
 mod filter;
-mod netlink;
+pub(super) mod netlink;
 mod port;
 mod ring;
 
-pub(crate) use port::read_counter;
 pub use port::VethPort;
+pub(crate) use port::{read_counter, GSO_MAX};

@@ -170,6 +170,14 @@ pub fn create_pair(
     r.call()
 }
 
+/// Keep device `index` from sending super-frames of `gso_max` bytes or more.
+pub fn set_gso_max(index: u32, gso_max: u32) -> io::Result<()> {
+    let mut r = Request::new(RTM_NEWLINK, 0);
+    r.ifinfo(index as i32, 0, 0);
+    r.attr(IFLA_GSO_MAX_SIZE, &gso_max.to_ne_bytes());
+    r.call()
+}
+
 /// Bring device `index` up.
 pub fn set_up(index: u32) -> io::Result<()> {
     let mut r = Request::new(RTM_NEWLINK, 0);

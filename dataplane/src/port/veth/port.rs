@@ -77,7 +77,7 @@ const INNER_MTU: u32 = 65_535;
 
 /// Super-frames the host's kernel sends are shorter than this (with their Ethernet
 /// header), so that one with a VLAN tag put back still fits a super-frame buffer.
-const GSO_MAX: u32 = (MAX_SUPER_FRAME - VLAN_TAG) as u32;
+pub(crate) const GSO_MAX: u32 = (MAX_SUPER_FRAME - VLAN_TAG) as u32;
 
 impl VethPort {
     /// Make veth pair `outer` (the end a lab host takes) <-> an end of nfv's, which stays in
