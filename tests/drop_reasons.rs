@@ -1250,6 +1250,26 @@ fn port_down() {
     assert_eq!(net.counters().ports[1].rx_packets.get(), 0);
 }
 
+/// A TAP port with offloads keeps a spare super-frame buffer between bursts; a port that
+/// leaves the graph gives it back (else every reload that removes one would leak 64 KB out
+/// of the pool, and super-frames would end up dropped for want of buffers).
+#[test]
+fn a_port_that_leaves_gives_its_spare_buffer_back() {
+    let Some((_guard, mut port)) = tap() else {
+        return;
+    };
+    let mut pool = Pool::new(8);
+    pool.reserve_super(2);
+    let all = pool.super_available();
+    let counters = nfv_dataplane::counters::PortCounters::default();
+    let mut batch = Batch::new();
+    port.rx_burst(&mut pool, &mut batch, &counters);
+    assert_eq!(batch.len(), 0, "nothing to read");
+    assert_eq!(pool.super_available(), all - 1, "the spare is taken");
+    port.release(&mut pool);
+    assert_eq!(pool.super_available(), all, "and given back");
+}
+
 #[test]
 fn tx_error() {
     let Some((guard, port)) = tap() else { return };

@@ -295,10 +295,11 @@ fn swap(
         counters: parts.counters,
     };
     let mut gone = Parts::default();
-    for (name, p) in parts.ports {
+    for (name, mut p) in parts.ports {
         if keep.ports.contains(&name) {
             new.ports.insert(name, p);
         } else {
+            p.release(pool);
             gone.ports.insert(name, p);
         }
     }

@@ -452,6 +452,9 @@ fn guest_sends(
     mem.write_slice(&f, GuestAddress(at)).expect("frame");
     let rx = 0x20_0000 + u64::from(i % QLEN) * 0x800;
     offer(rxq, i, desc(rx, 2048, F_WRITE, 0));
+    // The receive buffer is there before the frame that needs it: the worker runs on
+    // another thread and may take the frame at once.
+    std::sync::atomic::fence(Ordering::SeqCst);
     offer(txq, i, desc(at, f.len() as u32, 0, 0));
 }
 
@@ -525,10 +528,19 @@ fn traffic(
         let want = u64::from((round + 3).min(from + n));
         let until = Instant::now() + Duration::from_secs(10);
         while worker.counters.tx_packets.get() < want {
+            let c = &worker.counters;
             assert!(
                 Instant::now() < until,
-                "the worker stalled: {} of {want} frames back to the guest",
-                worker.counters.tx_packets.get()
+                "the worker stalled: {} of {want} frames back to the guest ({} received; \
+                 dropped: {})",
+                c.tx_packets.get(),
+                c.rx_packets.get(),
+                DropReason::ALL
+                    .iter()
+                    .filter(|r| c.drops.get(**r) > 0)
+                    .map(|r| format!("{} {}", r.name(), c.drops.get(*r)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
             std::thread::sleep(Duration::from_millis(1));
         }

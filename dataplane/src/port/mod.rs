@@ -87,4 +87,8 @@ pub trait Port: Send {
     fn offloads(&self) -> bool {
         false
     }
+
+    /// Give the buffers the port keeps between bursts (a spare super-frame buffer) back to
+    /// `pool`, the worker's, before the port leaves the graph for good.
+    fn release(&mut self, _pool: &mut Pool) {}
 }

@@ -250,4 +250,10 @@ impl Port for TapPort {
     fn offloads(&self) -> bool {
         self.vnet
     }
+
+    fn release(&mut self, pool: &mut Pool) {
+        if let Some(p) = self.spare.take() {
+            pool.free(p);
+        }
+    }
 }

@@ -783,6 +783,12 @@ impl Port for VhostUserPort {
     fn offloads(&self) -> bool {
         true
     }
+
+    fn release(&mut self, pool: &mut Pool) {
+        if let Some(p) = self.spare.take() {
+            pool.free(p);
+        }
+    }
 }
 
 impl Drop for VhostUserPort {
