@@ -36,7 +36,7 @@ use nfv_dataplane::port::{Port, SocketMode, VhostUserConfig, VhostUserPort};
 use nfv_dataplane::{Batch, DropReason, Packet, Pool};
 use vhost::vhost_user::message::{VhostUserHeaderFlag, VhostUserProtocolFeatures};
 use vhost::vhost_user::{Frontend, VhostUserFrontend};
-use vhost::{VhostBackend, VhostUserMemoryRegionInfo, VringConfigData};
+use vhost::{VhostBackend, VhostUserDirtyLogRegion, VhostUserMemoryRegionInfo, VringConfigData};
 use virtio_queue::desc::{split::Descriptor, RawDescriptor};
 use virtio_queue::mock::MockSplitQueue;
 use vm_memory::{Bytes, FileOffset, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
@@ -45,6 +45,10 @@ use vmm_sys_util::eventfd::EventFd;
 const VERSION_1: u64 = 1 << 32;
 const MRG_RXBUF: u64 = 1 << 15;
 const PROTOCOL_FEATURES: u64 = 1 << 30;
+/// VHOST_F_LOG_ALL: dirty-page logging.
+const LOG_ALL: u64 = 1 << 26;
+/// What the test frontends ack.
+const FEATURES: u64 = VERSION_1 | MRG_RXBUF | PROTOCOL_FEATURES;
 /// The port's descriptor budget per burst (`virtq::BUDGET`).
 const BUDGET: u64 = 1024;
 /// Frames (chains) per burst at most (`nfv_dataplane::batch::BURST`).
@@ -83,6 +87,11 @@ fn memfd(len: u64, sealing: bool) -> File {
 /// A frontend that negotiated REPLY_ACK and asks for a reply to every request, so that a
 /// refusal comes back as an error.
 fn frontend(sock: &Path) -> Frontend {
+    frontend_with(sock, VhostUserProtocolFeatures::empty())
+}
+
+/// [`frontend`], with protocol features `more` besides REPLY_ACK.
+fn frontend_with(sock: &Path, more: VhostUserProtocolFeatures) -> Frontend {
     let until = Instant::now() + Duration::from_secs(10);
     let mut fe = loop {
         match Frontend::connect(sock, 2) {
@@ -96,11 +105,11 @@ fn frontend(sock: &Path) -> Frontend {
     fe.set_owner().expect("SET_OWNER");
     let offered = fe.get_features().expect("GET_FEATURES");
     assert_ne!(offered & PROTOCOL_FEATURES, 0);
-    fe.set_features(VERSION_1 | MRG_RXBUF | PROTOCOL_FEATURES)
-        .expect("SET_FEATURES");
+    fe.set_features(FEATURES).expect("SET_FEATURES");
     let proto = fe.get_protocol_features().expect("GET_PROTOCOL_FEATURES");
-    assert!(proto.contains(VhostUserProtocolFeatures::REPLY_ACK));
-    fe.set_protocol_features(VhostUserProtocolFeatures::REPLY_ACK)
+    let want = VhostUserProtocolFeatures::REPLY_ACK | more;
+    assert!(proto.contains(want), "{proto:?}");
+    fe.set_protocol_features(want)
         .expect("SET_PROTOCOL_FEATURES");
     fe.set_hdr_flags(VhostUserHeaderFlag::NEED_REPLY);
     fe
@@ -1011,5 +1020,208 @@ fn a_frontend_that_truncates_unsealable_memory_costs_only_its_own_port() {
     assert_eq!(pool.available(), 64, "no buffer leaked");
     drop(fe);
     // And every other port forwards on.
+    another_port_forwards();
+}
+
+// ---------------------------------------------------------------------------------------
+// 7. The dirty-page log of a migrating guest
+
+/// Bytes of log for [`MEM`] of guest memory: a bit per 4 KiB page.
+const LOG: u64 = (MEM as u64) / 4096 / 8;
+
+/// The log region of `len` bytes in `file`, as a frontend hands it over.
+fn log_region(file: &impl AsRawFd, len: u64) -> VhostUserDirtyLogRegion {
+    VhostUserDirtyLogRegion {
+        mmap_size: len,
+        mmap_offset: 0,
+        mmap_handle: file.as_raw_fd(),
+    }
+}
+
+/// True if the log in `file` has the page of guest-physical `gpa` marked.
+fn logged(file: &File, gpa: u64) -> bool {
+    use std::os::unix::fs::FileExt;
+    let page = gpa / 4096;
+    let mut w = [0u8; 8];
+    file.read_exact_at(&mut w, page / 64 * 8)
+        .expect("read the log");
+    u64::from_le_bytes(w) & (1 << (page % 64)) != 0
+}
+
+/// Pages marked in the log in `file`.
+fn marked(file: &File) -> u32 {
+    use std::os::unix::fs::FileExt;
+    let len = file.metadata().expect("fstat").len();
+    let mut b = vec![0u8; len as usize];
+    file.read_exact_at(&mut b, 0).expect("read the log");
+    b.iter().map(|x| x.count_ones()).sum()
+}
+
+/// The page of frame `i`'s receive buffer (see [`guest_sends`]).
+fn rx_buffer(i: u16) -> u64 {
+    0x20_0000 + u64::from(i % QLEN) * 0x800
+}
+
+/// A port serving a frontend with `LOG_SHMFD` and its rings, polled by a worker.
+struct Migrating {
+    fe: Frontend,
+    mem: GuestMemoryMmap,
+    worker: Worker,
+    _fds: ([EventFd; 2], [EventFd; 2]),
+}
+
+impl Migrating {
+    fn start(tag: &str, mem: GuestMemoryMmap) -> Migrating {
+        let sock = socket(tag);
+        let port = server(&sock);
+        let fe = frontend_with(&sock, VhostUserProtocolFeatures::LOG_SHMFD);
+        let fds = {
+            let txq = MockSplitQueue::create(&mem, GuestAddress(0), QLEN);
+            let rxq = MockSplitQueue::create(&mem, GuestAddress(0x8000), QLEN);
+            attach(&fe, &mem, &rxq, &txq)
+        };
+        Migrating {
+            fe,
+            mem,
+            worker: Worker::start(port),
+            _fds: fds,
+        }
+    }
+
+    /// Frames `from..from + n` from the guest and back.
+    fn traffic(&self, from: u16, n: u16) {
+        // The rings as `start` made them (the mock keeps no state of its own).
+        let txq = MockSplitQueue::create(&self.mem, GuestAddress(0), QLEN);
+        let rxq = MockSplitQueue::create(&self.mem, GuestAddress(0x8000), QLEN);
+        traffic(&self.mem, &rxq, &txq, &self.worker, from, n);
+    }
+}
+
+#[test]
+fn logging_marks_the_pages_the_worker_writes_and_stops_when_switched_off() {
+    let m = Migrating::start("log", guest_memory(true));
+    m.traffic(0, 3);
+    let log = memfd(LOG, true);
+    m.fe.set_log_base(0, Some(log_region(&log, LOG)))
+        .expect("SET_LOG_BASE");
+    assert_eq!(marked(&log), 0, "nothing logged before logging is on");
+    m.fe.set_features(FEATURES | LOG_ALL)
+        .expect("logging on, under traffic");
+    m.traffic(3, 6);
+    // Receive buffers filled, both used rings: the worker's writes, all marked.
+    for i in 3..9 {
+        assert!(logged(&log, rx_buffer(i)), "frame {i}'s receive buffer");
+    }
+    let (txq, rxq) = (
+        MockSplitQueue::create(&m.mem, GuestAddress(0), QLEN),
+        MockSplitQueue::create(&m.mem, GuestAddress(0x8000), QLEN),
+    );
+    assert!(
+        logged(&log, rxq.used_addr().0),
+        "the receive ring's used ring"
+    );
+    assert!(
+        logged(&log, txq.used_addr().0),
+        "the transmit ring's used ring"
+    );
+    // And nothing the worker only read: the guest's frames.
+    assert!(
+        !logged(&log, 0x10_0000),
+        "the transmit buffers were only read"
+    );
+    let pages = marked(&log);
+    assert!(pages <= 8, "{pages} pages marked for 6 frames");
+
+    // Off: nothing more is marked.
+    m.fe.set_features(FEATURES).expect("logging off");
+    // (Sealed against shrinking by nfv: cleared by writing zeros, as QEMU clears it.)
+    std::os::unix::fs::FileExt::write_all_at(&log, &[0u8; LOG as usize], 0).expect("clear");
+    m.traffic(9, 6);
+    assert_eq!(marked(&log), 0, "nothing logged once logging is off");
+    // On again, with the log it has.
+    m.fe.set_features(FEATURES | LOG_ALL)
+        .expect("logging on again");
+    m.traffic(15, 3);
+    assert!(logged(&log, rx_buffer(15)) && logged(&log, rx_buffer(17)));
+    let port = m.worker.stop();
+    assert!(port.is_connected());
+}
+
+#[test]
+fn a_log_too_small_or_unmappable_is_refused_and_logging_with_it() {
+    let m = Migrating::start("badlog", guest_memory(true));
+    m.traffic(0, 3);
+    // Each is answered (SET_LOG_BASE carries no status) and leaves no log: the request to
+    // start logging is refused, and the frontend's migration would fail there.
+    let small = memfd(8, true); // 64 pages of 1,024
+    let short = memfd(LOG / 2, true); // a file shorter than the log it claims
+    let ev = EventFd::new(0).expect("eventfd"); // not a file at all
+    let candidates: [(&str, VhostUserDirtyLogRegion); 3] = [
+        ("a log smaller than guest memory", log_region(&small, 8)),
+        ("a log past its file's end", log_region(&short, LOG)),
+        ("an eventfd as the log", log_region(&ev, LOG)),
+    ];
+    for (what, region) in candidates {
+        m.fe.set_log_base(0, Some(region))
+            .unwrap_or_else(|e| panic!("{what}: SET_LOG_BASE answered: {e}"));
+        assert!(
+            m.fe.set_features(FEATURES | LOG_ALL).is_err(),
+            "{what}: logging refused"
+        );
+    }
+    assert_eq!(marked(&small), 0);
+    // The guest's traffic goes on, unlogged.
+    m.traffic(3, 3);
+    // A good log is taken.
+    let log = memfd(LOG, true);
+    m.fe.set_log_base(0, Some(log_region(&log, LOG)))
+        .expect("SET_LOG_BASE");
+    m.fe.set_features(FEATURES | LOG_ALL).expect("logging on");
+    m.traffic(6, 3);
+    assert!(logged(&log, rx_buffer(6)));
+    // While logging, a bad log can no longer be refused by refusing the start: the port
+    // lets the frontend go (it would otherwise log into a log nobody reads).
+    assert!(
+        m.fe.set_log_base(0, Some(log_region(&small, 8))).is_err(),
+        "the connection ends"
+    );
+    let port = m.worker.stop();
+    let until = Instant::now() + Duration::from_secs(10);
+    while port.is_connected() {
+        assert!(Instant::now() < until, "the frontend was not let go");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    another_port_forwards();
+}
+
+#[test]
+fn a_frontend_that_truncates_its_log_costs_only_its_own_port() {
+    let m = Migrating::start("truncatelog", guest_memory(true));
+    // A log nfv cannot seal (made without MFD_ALLOW_SEALING).
+    let log = memfd(LOG, false);
+    m.fe.set_log_base(0, Some(log_region(&log, LOG)))
+        .expect("SET_LOG_BASE");
+    m.fe.set_features(FEATURES | LOG_ALL).expect("logging on");
+    m.traffic(0, 3);
+    assert!(logged(&log, rx_buffer(0)));
+    let faults = guest_memory_faults();
+    log.set_len(0).expect("truncate the log");
+    // The next frame's marks fault: papered over, and the port stops serving this
+    // frontend.
+    let txq = MockSplitQueue::create(&m.mem, GuestAddress(0), QLEN);
+    let rxq = MockSplitQueue::create(&m.mem, GuestAddress(0x8000), QLEN);
+    guest_sends(&m.mem, &rxq, &txq, 3);
+    let until = Instant::now() + Duration::from_secs(10);
+    while guest_memory_faults() == faults {
+        assert!(Instant::now() < until, "the worker never wrote to the log");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let port = m.worker.stop();
+    let until = Instant::now() + Duration::from_secs(10);
+    while port.is_connected() {
+        assert!(Instant::now() < until, "the frontend was not let go");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!port.is_running());
     another_port_forwards();
 }

@@ -24,6 +24,7 @@ use vm_memory::mmap::MmapRegion;
 use vm_memory::{FileOffset, GuestAddress, GuestMemoryMmap, GuestRegionMmap};
 use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 
+use super::log::DirtyLog;
 use super::virtq::Layout;
 use super::{sigbus, Memory, RingWanted, Shared, SocketMode, VhostUserConfig, Wanted, RXQ, TXQ};
 
@@ -39,6 +40,12 @@ const F_HOST_TSO4: u64 = 1 << 11;
 const F_HOST_TSO6: u64 = 1 << 12;
 /// VIRTIO_NET_F_MRG_RXBUF.
 const F_MRG_RXBUF: u64 = 1 << 15;
+/// VIRTIO_NET_F_GUEST_ANNOUNCE: after a migration the guest announces itself (gratuitous
+/// ARP, unsolicited neighbour advertisements) when QEMU asks it to, through the control
+/// queue QEMU serves; the switch learns its MAC's new port from that.
+const F_GUEST_ANNOUNCE: u64 = 1 << 21;
+/// VHOST_F_LOG_ALL: log every guest page written (a migration is under way).
+pub(super) const F_LOG_ALL: u64 = 1 << 26;
 /// VIRTIO_RING_F_INDIRECT_DESC.
 const F_INDIRECT_DESC: u64 = 1 << 28;
 /// VIRTIO_RING_F_EVENT_IDX.
@@ -50,7 +57,8 @@ const F_VERSION_1: u64 = 1 << 32;
 /// What nfv offers: checksum and TCP segmentation offload both ways (frames that leave
 /// that work undone cross the graph with their record, see `crate::offload`, and are
 /// finished in software for a receiver that cannot take them), mergeable receive buffers
-/// (which super-frames to the guest need), indirect descriptors, event index.
+/// (which super-frames to the guest need), indirect descriptors, event index, and what live
+/// migration needs: dirty-page logging and the guest's announcement.
 const FEATURES: u64 = F_CSUM
     | F_GUEST_CSUM
     | F_GUEST_TSO4
@@ -58,6 +66,8 @@ const FEATURES: u64 = F_CSUM
     | F_HOST_TSO4
     | F_HOST_TSO6
     | F_MRG_RXBUF
+    | F_GUEST_ANNOUNCE
+    | F_LOG_ALL
     | F_INDIRECT_DESC
     | F_EVENT_IDX
     | F_PROTOCOL_FEATURES
@@ -230,7 +240,11 @@ fn wait_readable(fd: RawFd, timeout: Duration) -> bool {
 /// regular file (memfd, hugetlbfs, tmpfs) holding the whole region, or touching the part
 /// beyond its end would SIGBUS the process. Then make sure it cannot shrink later (see
 /// [`seal_against_shrinking`]).
-fn check_region(file: &File, offset: u64, size: u64) -> std::result::Result<(), &'static str> {
+pub(super) fn check_region(
+    file: &File,
+    offset: u64,
+    size: u64,
+) -> std::result::Result<(), &'static str> {
     let meta = file.metadata().map_err(|_| "fstat failed")?;
     if !meta.file_type().is_file() {
         return Err("not a regular file");
@@ -364,6 +378,9 @@ struct Backend {
     protocol: u64,
     regions: Vec<Region>,
     mem: Option<Arc<Memory>>,
+    /// The dirty-page log the frontend gave (`SET_LOG_BASE`); written while `F_LOG_ALL` is
+    /// acked.
+    log: Option<Arc<DirtyLog>>,
     /// The warning that `mem` was truncated was logged.
     warned: bool,
     rings: [RingSetup; 2],
@@ -379,6 +396,7 @@ impl Backend {
             protocol: 0,
             regions: Vec::new(),
             mem: None,
+            log: None,
             warned: false,
             rings: Default::default(),
             epochs: 0,
@@ -409,6 +427,20 @@ impl Backend {
             .map(|r| GuestAddress(r.gpa + (uaddr - r.uaddr)))
     }
 
+    /// The end of guest-physical memory as the memory table has it (what a log must cover).
+    fn memory_end(&self) -> u64 {
+        self.regions
+            .iter()
+            .map(|r| r.gpa.saturating_add(r.size))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// True while the frontend has dirty-page logging on.
+    fn logging(&self) -> bool {
+        self.acked & F_LOG_ALL != 0
+    }
+
     fn layout(&self) -> Layout {
         let has = |f: u64| self.acked & f == f;
         Layout::new(has(F_VERSION_1), has(F_MRG_RXBUF)).with_offloads(
@@ -422,6 +454,11 @@ impl Backend {
     fn publish(&mut self, wait: bool) {
         let mut wanted = Wanted {
             mem: self.mem.clone(),
+            log: if self.logging() {
+                self.log.clone()
+            } else {
+                None
+            },
             layout: Some(self.layout()),
             queues: [None, None],
             kick: self.rings[TXQ].kick.clone(),
@@ -488,12 +525,18 @@ impl Backend {
     /// True if the frontend truncated a guest memory file under the mapping (the region
     /// reads zeros now, see [`sigbus`]): then the port stops serving it. Warns once.
     fn truncated(&mut self) -> bool {
-        if !self.mem.as_ref().is_some_and(|m| m.faulted()) {
+        let memory = self.mem.as_ref().is_some_and(|m| m.faulted());
+        if !memory && !self.log.as_ref().is_some_and(|l| l.faulted()) {
             return false;
         }
         if !self.warned {
             self.warned = true;
-            tracing::warn!(port = %self.name, "vhost-user: guest memory file truncated under the mapping: region replaced by zeros; the port stops serving this frontend");
+            let what = if memory {
+                "guest memory"
+            } else {
+                "dirty-page log"
+            };
+            tracing::warn!(port = %self.name, "vhost-user: {what} file truncated under the mapping: region replaced by zeros; the port stops serving this frontend");
         }
         true
     }
@@ -505,6 +548,7 @@ impl Backend {
         }
         self.rings = Default::default();
         self.mem = None;
+        self.log = None;
         self.warned = false;
         self.regions.clear();
         self.acked = 0;
@@ -538,8 +582,29 @@ impl VhostUserBackendReqHandlerMut for Backend {
         if features & !FEATURES != 0 {
             return Err(Error::InvalidParam);
         }
+        let logging = features & F_LOG_ALL != 0;
+        if logging {
+            // Logging starts only with a log that covers the guest's memory: refused, the
+            // frontend's migration fails and the guest runs on here.
+            let end = self.memory_end();
+            if !self.log.as_ref().is_some_and(|l| l.covers(end)) {
+                tracing::warn!(port = %self.name, "vhost-user: dirty-page logging refused: no log, or one smaller than the guest's memory");
+                return Err(Error::InvalidParam);
+            }
+        }
+        let was = self.logging();
         self.acked = features;
-        self.publish(false);
+        // The frontend takes the answer as "logging from now on" (or "no more"): the
+        // worker must have picked the change up before it goes.
+        self.publish(logging != was);
+        if logging != was {
+            let now = if logging {
+                "on (the VM migrates)"
+            } else {
+                "off"
+            };
+            tracing::info!(port = %self.name, "vhost-user: dirty-page logging {now}");
+        }
         Ok(())
     }
 
@@ -557,6 +622,17 @@ impl VhostUserBackendReqHandlerMut for Backend {
             return Err(Error::InvalidParam);
         }
         self.refuse_if_truncated()?;
+        if self.logging() {
+            let end = ctx
+                .iter()
+                .map(|r| r.guest_phys_addr.saturating_add(r.memory_size))
+                .max()
+                .unwrap_or(0);
+            if !self.log.as_ref().is_some_and(|l| l.covers(end)) {
+                tracing::warn!(port = %self.name, "vhost-user: memory table refused: the dirty-page log does not cover it");
+                return Err(Error::InvalidParam);
+            }
+        }
         let mut regions = Vec::with_capacity(ctx.len());
         let mut mapped = Vec::with_capacity(ctx.len());
         // Declared after `mapped`, so dropped before it if the table is refused.
@@ -692,7 +768,7 @@ impl VhostUserBackendReqHandlerMut for Backend {
     }
 
     fn get_protocol_features(&mut self) -> Result<VhostUserProtocolFeatures> {
-        Ok(VhostUserProtocolFeatures::REPLY_ACK)
+        Ok(VhostUserProtocolFeatures::REPLY_ACK | VhostUserProtocolFeatures::LOG_SHMFD)
     }
 
     fn set_protocol_features(&mut self, features: u64) -> Result<()> {
@@ -773,8 +849,40 @@ impl VhostUserBackendReqHandlerMut for Backend {
         Err(Error::InvalidOperation("no shared memory regions"))
     }
 
-    fn set_log_base(&mut self, _: &VhostUserLog, _: File) -> Result<()> {
-        Err(Error::InvalidOperation("no dirty-page logging"))
+    /// A new dirty-page log. One that cannot be used (not a file holding it, not covering
+    /// the guest's memory) is dropped with a warning; the frontend is still answered (the
+    /// answer carries no status), and its request to start logging is then refused. Once
+    /// logging runs, a bad log cannot be refused that way, and the old one is no longer
+    /// read: the frontend is let go (`InvalidMessage` ends the connection), which fails its
+    /// migration.
+    fn set_log_base(&mut self, log: &VhostUserLog, file: File) -> Result<()> {
+        self.refuse_if_truncated()?;
+        let end = self.memory_end();
+        let mapped = DirtyLog::map(&file, log.mmap_offset, log.mmap_size).and_then(|l| {
+            if l.covers(end) {
+                Ok(l)
+            } else {
+                Err("the log is smaller than the guest's memory")
+            }
+        });
+        match mapped {
+            Ok(l) => {
+                self.log = Some(Arc::new(l));
+                if self.logging() {
+                    self.publish(true);
+                }
+                Ok(())
+            }
+            Err(why) => {
+                let (size, offset) = (log.mmap_size, log.mmap_offset);
+                tracing::warn!(port = %self.name, size, offset, "vhost-user: dirty-page log refused: {why}");
+                self.log = None;
+                if self.logging() {
+                    return Err(Error::InvalidMessage);
+                }
+                Ok(())
+            }
+        }
     }
 }
 

@@ -96,6 +96,7 @@
 mod backend;
 mod caller;
 mod config;
+mod log;
 mod sigbus;
 mod virtq;
 
@@ -119,6 +120,7 @@ use crate::drop_reason::DropReason;
 use crate::offload::{self, VIRTIO_HDR};
 use crate::packet::{Gso, Packet, Pool, MAX_JUMBO_FRAME, MAX_SUPER_FRAME};
 use caller::Caller;
+use log::DirtyLog;
 use virtq::{Layout, SplitRing};
 
 /// Index of the guest's receive queue (frames nfv transmits to the guest).
@@ -222,6 +224,8 @@ pub fn guest_memory_faults() -> u64 {
 #[derive(Clone, Default)]
 struct Wanted {
     mem: Option<Arc<Memory>>,
+    /// The dirty-page log, while the guest migrates.
+    log: Option<Arc<DirtyLog>>,
     layout: Option<Layout>,
     queues: [Option<RingWanted>; 2],
     /// The transmit ring's kick fd: in the worker's epoll set from SET_VRING_KICK on,
@@ -300,6 +304,8 @@ struct Ring {
 /// The device as the worker runs it.
 struct Device {
     mem: Arc<Memory>,
+    /// Every write into guest memory is reported here while the guest migrates.
+    log: Option<Arc<DirtyLog>>,
     layout: Layout,
     rings: [Option<Ring>; 2],
 }
@@ -388,6 +394,7 @@ impl VhostUserPort {
             kick: None,
             dev: Some(Device {
                 mem: Arc::new(Memory::new(mem, Vec::new())),
+                log: None,
                 layout: Layout::new(false, mergeable),
                 rings: [ring(rings[0]), ring(rings[1])],
             }),
@@ -446,7 +453,11 @@ impl VhostUserPort {
     #[cold]
     fn check_memory(&mut self, faults: u64) {
         self.faults_seen = faults;
-        if self.dev.as_ref().is_some_and(|d| d.mem.faulted()) {
+        if self
+            .dev
+            .as_ref()
+            .is_some_and(|d| d.mem.faulted() || d.log.as_ref().is_some_and(|l| l.faulted()))
+        {
             self.dev = None;
         }
     }
@@ -473,6 +484,8 @@ impl VhostUserPort {
         }
         // Memory whose file was truncated under it is not run again (see `check_memory`).
         let mem = wanted.mem.filter(|m| !m.faulted());
+        let log_arc = wanted.log.filter(|l| !l.faulted());
+        let log = log_arc.as_deref();
         if let (Some(mem), Some(layout)) = (mem, wanted.layout) {
             let mut rings: [Option<Ring>; 2] = [None, None];
             for (i, w) in wanted.queues.iter().enumerate() {
@@ -489,7 +502,7 @@ impl VhostUserPort {
                     None => build_ring(w),
                 };
                 // A ring outside the guest's memory (or malformed) is never run.
-                match ring.queue.view(mem.as_ref()) {
+                match ring.queue.view(mem.as_ref()).map(|v| v.logged(log)) {
                     Some(v) => {
                         // The worker polls: no kicks, for frames or for receive buffers.
                         ring.queue.suppress_kicks(&v);
@@ -498,7 +511,12 @@ impl VhostUserPort {
                     None => counters.drops.add(DropReason::GuestBadDescriptor, 1),
                 }
             }
-            self.dev = Some(Device { mem, layout, rings });
+            self.dev = Some(Device {
+                mem,
+                log: log_arc.clone(),
+                layout,
+                rings,
+            });
         }
         if let Some(caller) = &self.caller {
             let dev = self.dev.as_ref();
@@ -588,6 +606,7 @@ impl Port for VhostUserPort {
         let Some(v) = ring.queue.view(dev.mem.as_ref()) else {
             return;
         };
+        let v = v.logged(dev.log.as_deref());
         // Every chain taken counts, good or dropped: at most a burst of them, and at most
         // the ring's descriptor budget (`pop_frame` stops when it is spent).
         ring.queue.start_burst();
@@ -668,10 +687,10 @@ impl Port for VhostUserPort {
         self.sync(counters);
         let ring = self.dev.as_mut().and_then(|d| {
             let layout = d.layout;
-            let mem = d.mem.as_ref();
+            let (mem, log) = (d.mem.as_ref(), d.log.as_deref());
             d.rings[RXQ]
                 .as_mut()
-                .and_then(|r| r.queue.view(mem).map(|v| (r, v, layout)))
+                .and_then(|r| r.queue.view(mem).map(|v| (r, v.logged(log), layout)))
         });
         let Some((ring, v, layout)) = ring else {
             for pkt in batch.drain() {
@@ -756,6 +775,7 @@ impl Port for VhostUserPort {
         let Some(v) = ring.queue.view(dev.mem.as_ref()) else {
             return true;
         };
+        let v = v.logged(dev.log.as_deref());
         if ring.queue.enable_kicks(&v) {
             // Frames arrived meanwhile (or the ring is unreadable): poll on.
             ring.queue.suppress_kicks(&v);
@@ -768,7 +788,7 @@ impl Port for VhostUserPort {
         if let Some(dev) = self.dev.as_mut() {
             if let Some(ring) = dev.rings[TXQ].as_mut() {
                 if let Some(v) = ring.queue.view(dev.mem.as_ref()) {
-                    ring.queue.suppress_kicks(&v);
+                    ring.queue.suppress_kicks(&v.logged(dev.log.as_deref()));
                 }
             }
         }

@@ -25,6 +25,7 @@ use vm_memory::{
     MemoryRegionAddress, VolatileSlice,
 };
 
+use super::log::DirtyLog;
 use crate::drop_reason::DropReason;
 use crate::offload::VIRTIO_HDR;
 
@@ -155,9 +156,27 @@ pub(crate) struct View<'a> {
     used: Slice<'a>,
     /// The region the last buffer was found in: buffers cluster, so most lookups end here.
     last: Cell<Option<&'a GuestRegionMmap>>,
+    /// The dirty-page log every write into guest memory is reported to, while the guest
+    /// migrates.
+    log: Option<&'a DirtyLog>,
 }
 
 impl<'a> View<'a> {
+    /// The same view, reporting its writes to `log` (if any).
+    #[inline]
+    pub fn logged(mut self, log: Option<&'a DirtyLog>) -> View<'a> {
+        self.log = log;
+        self
+    }
+
+    /// Report `len` bytes written at guest-physical `gpa` to the log, if logging.
+    #[inline]
+    fn mark(&self, gpa: u64, len: usize) {
+        if let Some(log) = self.log {
+            log.mark(gpa, len);
+        }
+    }
+
     /// `len` bytes of guest memory at `addr`, if they lie inside one region.
     #[inline]
     fn buffer(&self, addr: GuestAddress, len: usize) -> Result<Slice<'a>, DropReason> {
@@ -229,6 +248,7 @@ impl SplitRing {
             avail: mem.get_slice(self.avail, 6 + 2 * n).ok()?,
             used: mem.get_slice(self.used, 6 + 8 * n).ok()?,
             last: Cell::new(None),
+            log: None,
         })
     }
 
@@ -297,24 +317,32 @@ impl SplitRing {
             .used
             .store(u32::from(head).to_le(), off, Ordering::Relaxed);
         let _ = v.used.store(len.to_le(), off + 4, Ordering::Relaxed);
+        self.mark_used(v, off, 8);
         self.next_used += Wrapping(1);
+    }
+
+    /// Report `len` bytes written at `off` in the used ring to the log, if logging.
+    #[inline]
+    fn mark_used(&self, v: &View, off: usize, len: usize) {
+        v.mark(self.used.0 + off as u64, len);
     }
 
     /// Publish the used entries written so far.
     #[inline]
     pub fn flush(&mut self, v: &View) {
         let _ = v.used.store(self.next_used.0.to_le(), 2, Ordering::Release);
+        self.mark_used(v, 2, 2);
     }
 
-    /// Walk the chain at `head`, handing every buffer to `f(slice, writable)`; stops at the
-    /// first error. Loops, chains longer than their table, `next` outside it and malformed
+    /// Walk the chain at `head`, handing every buffer to `f(slice, writable, gpa)`; stops at
+    /// the first error. Loops, chains longer than their table, `next` outside it and malformed
     /// indirect tables are `guest_bad_chain` / `guest_bad_descriptor`.
     #[inline]
     fn walk<'a>(
         &mut self,
         v: &View<'a>,
         head: u16,
-        mut f: impl FnMut(Slice<'a>, bool) -> Result<(), DropReason>,
+        mut f: impl FnMut(Slice<'a>, bool, u64) -> Result<(), DropReason>,
     ) -> Result<(), DropReason> {
         let mut table = v.desc;
         let mut len = self.size as usize;
@@ -348,7 +376,7 @@ impl SplitRing {
                 return Err(DropReason::GuestBadChain); // a loop, or longer than any frame needs
             }
             let buf = v.buffer(d.addr(), d.len() as usize)?;
-            f(buf, d.is_write_only())?;
+            f(buf, d.is_write_only(), d.addr().0)?;
             if !d.has_next() {
                 return Ok(());
             }
@@ -378,7 +406,7 @@ impl SplitRing {
         let mut skip = layout.hdr_len;
         let mut len = 0usize;
         let mut in_big = false;
-        let walked = self.walk(v, head, |buf, writable| {
+        let walked = self.walk(v, head, |buf, writable, _| {
             if writable {
                 return Err(DropReason::GuestBadDescriptor);
             }
@@ -448,7 +476,8 @@ impl SplitRing {
         hdr[10] = 1; // num_buffers = 1 unless patched
         let hdr = &hdr[..layout.hdr_len];
         let mut done = 0usize; // bytes of header + frame written
-        let mut num_buffers: [Option<Slice>; 2] = [None, None];
+                               // Where num_buffers' two bytes lie: their slices and guest-physical addresses.
+        let mut num_buffers: [Option<(Slice, u64)>; 2] = [None, None];
         let mut bad: Option<DropReason> = None;
         while done < need {
             if nchains == MAX_CHAINS || (nchains == 1 && !layout.mergeable) {
@@ -469,7 +498,7 @@ impl SplitRing {
                 return Err(DropReason::TxFull);
             };
             let start = done;
-            let walked = self.walk(v, head, |buf, writable| {
+            let walked = self.walk(v, head, |buf, writable, gpa| {
                 if !writable {
                     return Err(DropReason::GuestBadDescriptor);
                 }
@@ -483,8 +512,12 @@ impl SplitRing {
                         .offset(hdr.len())
                         .map_err(|_| DropReason::GuestBadDescriptor)?;
                     rest.copy_from(frame);
+                    v.mark(gpa, need);
                     if hdr.len() == 12 {
-                        num_buffers = [b.subslice(10, 1).ok(), b.subslice(11, 1).ok()];
+                        num_buffers = [
+                            b.subslice(10, 1).ok().map(|s| (s, gpa + 10)),
+                            b.subslice(11, 1).ok().map(|s| (s, gpa + 11)),
+                        ];
                     }
                     done = need;
                     return Ok(());
@@ -503,12 +536,15 @@ impl SplitRing {
                     dst.copy_from(&src[from..from + n]);
                     if layout.hdr_len == 12 && done < 12 && done + n > 10 {
                         for b in 10.max(done)..12.min(done + n) {
-                            num_buffers[b - 10] = buf.subslice(at + b - done, 1).ok();
+                            let at = at + b - done;
+                            num_buffers[b - 10] =
+                                buf.subslice(at, 1).ok().map(|s| (s, gpa + at as u64));
                         }
                     }
                     at += n;
                     done += n;
                 }
+                v.mark(gpa, at);
                 Ok(())
             });
             self.put_used(v, head, (done - start) as u32);
@@ -529,14 +565,16 @@ impl SplitRing {
                 let _ = v
                     .used
                     .store(0u32, 4 + 8 * slot as usize + 4, Ordering::Relaxed);
+                self.mark_used(v, 4 + 8 * slot as usize + 4, 4);
             }
             return Err(reason);
         }
         if layout.hdr_len == 12 && nchains > 1 {
             let count = (nchains as u16).to_le_bytes();
             for (slot, byte) in num_buffers.iter().zip(count) {
-                if let Some(s) = slot {
+                if let Some((s, gpa)) = slot {
                     let _ = s.store(byte, 0, Ordering::Relaxed);
+                    v.mark(*gpa, 1);
                 }
             }
         }
@@ -574,6 +612,7 @@ impl SplitRing {
     pub fn suppress_kicks(&mut self, v: &View) {
         if !self.event_idx {
             let _ = v.used.store(USED_F_NO_NOTIFY.to_le(), 0, Ordering::Relaxed);
+            self.mark_used(v, 0, 2);
         }
         // With event index the guest kicks only when it passes `avail_event`, which is left
         // where it was: at most one more kick.
@@ -587,8 +626,10 @@ impl SplitRing {
             let _ = v
                 .used
                 .store(self.next_avail.0.to_le(), off, Ordering::Relaxed);
+            self.mark_used(v, off, 2);
         } else {
             let _ = v.used.store(0u16, 0, Ordering::Relaxed);
+            self.mark_used(v, 0, 2);
         }
         fence(Ordering::SeqCst);
         self.pending(v) != Some(0)
@@ -966,6 +1007,31 @@ pub(crate) mod tests {
         push(&mut q, &mem, V1, &small).expect("the last buffer still serves");
         assert_eq!(vq.used().idx().load(), 4);
         assert_eq!(push(&mut q, &mem, V1, &small), Err(DropReason::TxFull));
+    }
+
+    #[test]
+    fn every_write_into_guest_memory_is_logged_while_a_log_is_given() {
+        let mem = memory();
+        let vq = MockSplitQueue::new(&mem, 16);
+        post_rx(&vq, 4, 1024);
+        let mut q = ring(&vq);
+        let log = DirtyLog::for_tests(0x40_0000 / 4096 / 8);
+        let v = q.view(&mem).expect("view").logged(Some(&log));
+        // 1500 bytes over two mergeable buffers (pages 0x200 and 0x201), num_buffers
+        // patched into the first after both were written.
+        q.push_frame(&v, V1, &frame(1500), &[0; VIRTIO_HDR])
+            .expect("two buffers");
+        q.flush(&v);
+        for page in [0x200, 0x201] {
+            assert!(log.is_marked(page * 4096), "buffer page {page:#x}");
+        }
+        assert!(!log.is_marked(0x202 * 4096), "a buffer not written");
+        assert!(log.is_marked(vq.used_addr().0), "the used ring");
+        // Without a log, nothing changes in it.
+        let v = q.view(&mem).expect("view");
+        q.push_frame(&v, V1, &frame(60), &[0; VIRTIO_HDR])
+            .expect("one buffer");
+        assert!(!log.is_marked(0x202 * 4096));
     }
 
     #[test]
