@@ -1,7 +1,8 @@
 //! End to end with real VMs (`topologies/vm-lab.yaml`): busybox guests under QEMU (TCG) on
 //! nfv's vhost-user ports take leases from nfv's DHCP server, ping nfv's router, each other
 //! and a lab host in a namespace on a TAP port; in client mode a guest's pings resume when
-//! nfv is stopped and started again, without the guest restarting. The guests report on
+//! nfv is stopped and started again, without the guest restarting; a guest migrates live
+//! from one port to another (QEMU's `migrate`), also with nfv restarted during it. The guests report on
 //! their serial console (`tests/common/vm.rs`, `tests/vm/build-guest.sh`).
 //!
 //! One VM test runs at a time ([`vm::serial`]): the machine has 2 cores, and a guest
@@ -356,36 +357,49 @@ fn a_guest_and_a_lab_host_move_tcp_in_super_frames() {
     );
 }
 
-/// The longest frame (its length on the wire) from MAC `mac` and to anyone else in pcap
-/// file `path`.
-fn longest_frames(path: &Path, mac: &str) -> (u32, u32) {
+/// The frames of pcap file `path`: (length on the wire, the bytes captured).
+fn pcap_frames(path: &Path) -> Vec<(u32, Vec<u8>)> {
     let bytes = std::fs::read(path).expect("the capture file");
-    let mac: Vec<u8> = mac
-        .split(':')
-        .map(|h| u8::from_str_radix(h, 16).expect("hex"))
-        .collect();
-    let (mut from, mut to) = (0, 0);
     // The magic number tells the byte order the file was written in.
     // (0xa1b2c3d4, or 0xa1b23c4d with nanoseconds).
     let big_endian = bytes.first() == Some(&0xa1);
+    let word = |i: usize| {
+        let w: [u8; 4] = bytes[i..i + 4].try_into().expect("4 bytes");
+        if big_endian {
+            u32::from_be_bytes(w)
+        } else {
+            u32::from_le_bytes(w)
+        }
+    };
+    let mut frames = Vec::new();
     let mut at = 24; // past the file header
     while at + 16 <= bytes.len() {
-        let word = |i: usize| {
-            let w: [u8; 4] = bytes[i..i + 4].try_into().expect("4 bytes");
-            if big_endian {
-                u32::from_be_bytes(w)
-            } else {
-                u32::from_le_bytes(w)
-            }
-        };
         let (incl, orig) = (word(at + 8) as usize, word(at + 12));
         let frame = &bytes[at + 16..(at + 16 + incl).min(bytes.len())];
+        frames.push((orig, frame.to_vec()));
+        at += 16 + incl;
+    }
+    frames
+}
+
+/// The bytes of MAC `mac` (`52:54:00:...`).
+fn mac_bytes(mac: &str) -> Vec<u8> {
+    mac.split(':')
+        .map(|h| u8::from_str_radix(h, 16).expect("hex"))
+        .collect()
+}
+
+/// The longest frame (its length on the wire) from MAC `mac` and to anyone else in pcap
+/// file `path`.
+fn longest_frames(path: &Path, mac: &str) -> (u32, u32) {
+    let mac = mac_bytes(mac);
+    let (mut from, mut to) = (0, 0);
+    for (orig, frame) in pcap_frames(path) {
         if frame.len() >= 12 && frame[6..12] == mac[..] {
             from = from.max(orig);
         } else {
             to = to.max(orig);
         }
-        at += 16 + incl;
     }
     (from, to)
 }
@@ -484,4 +498,303 @@ fn the_guest_pings_through_testpmd_in_both_socket_modes() {
             "{mode:?}: testpmd port stats {stats:?}"
         );
     }
+}
+
+/// The lab host's end of a migrating guest's TCP connection: accepts one connection on
+/// ADDR:PORT and appends every line it reads to FILE (flushed), then `EOF` when the
+/// connection ends; gives up after 300 s.
+const TICK_SERVER: &str = r#"
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(1)
+s.settimeout(300)
+c, _ = s.accept()
+c.settimeout(300)
+with open(sys.argv[3], "a") as out:
+    for line in c.makefile():
+        out.write(line)
+        out.flush()
+    out.write("EOF\n")
+"#;
+
+/// The `seq=` of every ping reply a watching guest printed (`vmlab.watch`).
+fn watch_seqs(lines: &[String]) -> Vec<u64> {
+    lines
+        .iter()
+        .filter(|l| l.contains("VMLAB-WATCH 64 bytes"))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("seq="))
+                .and_then(|n| n.parse().ok())
+        })
+        .collect()
+}
+
+/// QEMU arguments for a guest's QMP socket `qmp` and, with `incoming`, for waiting for a
+/// migration stream there.
+fn migration_args(qmp: &Path, incoming: Option<&Path>) -> Vec<String> {
+    let mut a = vec![
+        "-qmp".to_string(),
+        format!("unix:{},server=on,wait=off", qmp.display()),
+    ];
+    if let Some(p) = incoming {
+        a.push("-incoming".into());
+        a.push(format!("unix:{}", p.display()));
+    }
+    a
+}
+
+/// Migrate the guest behind QMP socket `qmp` to `stream`, where the destination behind QMP
+/// socket `to` waits, at most `bandwidth` bytes/s if given, calling `during` once the
+/// migration runs; the final `query-migrate` (status completed or failed), within 120 s.
+fn migrate(
+    qmp: &Path,
+    to: &Path,
+    stream: &Path,
+    bandwidth: Option<u64>,
+    during: impl FnOnce(),
+) -> serde_json::Value {
+    // The destination answers on QMP once it has set up everything, `-incoming` too.
+    let state = vm::Qmp::connect(to).run("query-status", serde_json::json!({}));
+    assert_eq!(
+        state["status"], "inmigrate",
+        "the destination waits: {state}"
+    );
+    let mut q = vm::Qmp::connect(qmp);
+    if let Some(b) = bandwidth {
+        q.run(
+            "migrate-set-parameters",
+            serde_json::json!({ "max-bandwidth": b }),
+        );
+    }
+    let uri = format!("unix:{}", stream.display());
+    q.run("migrate", serde_json::json!({ "uri": uri }));
+    during();
+    let until = Instant::now() + Duration::from_secs(120);
+    loop {
+        let r = q.run("query-migrate", serde_json::json!({}));
+        if let Some("completed" | "failed" | "cancelled") = r["status"].as_str() {
+            return r;
+        }
+        assert!(Instant::now() < until, "the migration did not end: {r}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Live migration inside one nfv: a guest on port vm1 that pings the lab host every 100 ms
+/// and holds a TCP connection to it moves to a QEMU on port vm2. Its address, its TCP
+/// connection and its ping sequence carry on; at most a few pings are lost; the guest
+/// announces itself on vm2 (a gratuitous ARP, asked for by QEMU through
+/// `VIRTIO_NET_F_GUEST_ANNOUNCE`) and the switch has its MAC there.
+#[test]
+fn a_guest_migrates_to_another_port_and_keeps_its_address_and_tcp_connection() {
+    if !vm::vm_available(&["python3"]) {
+        return;
+    }
+    let _serial = vm::serial();
+    let dir = TempDir::new("vmlab-migrate");
+    let (path, name) = topology(dir.path(), |t| t);
+    let lab = start(&path, &name);
+    let ticks = dir.path().join("ticks.log");
+    let ticks_arg = ticks.to_str().expect("utf-8 path");
+    let mut server = lab.spawn(
+        "lab",
+        "python3",
+        &["-c", TICK_SERVER, LAB_HOST, "6100", ticks_arg],
+    );
+    let watch = format!("{LAB_HOST}:6100");
+    let vmlab = [("watch", watch.as_str())];
+    let (src_qmp, dst_qmp) = (dir.path().join("src.qmp"), dir.path().join("dst.qmp"));
+    let stream = dir.path().join("migrate");
+    let mut src = Guest::boot_with(
+        "source",
+        &dir.path().join("vm1.sock"),
+        Socket::Listen,
+        VM1.0,
+        &vmlab,
+        &migration_args(&src_qmp, None),
+    );
+    assert_eq!(src.expect_lease(BOOT), VM1.1);
+    let (i, _) = src
+        .wait_marker_from(0, "VMLAB-WATCH 64 bytes", Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("no ping answered\n{}", src.report()));
+    src.wait_marker_from(i + 20, "VMLAB-WATCH 64 bytes", Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("pings stopped\n{}", src.report()));
+    let pcap = dir.path().join("vm2.pcap");
+    let mut capture = std::process::Command::new(common::NFV)
+        .args(["capture", "vm2", "-w"])
+        .arg(&pcap)
+        .args(["-t", &lab.name])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("nfv capture");
+    let mut dst = Guest::boot_with(
+        "destination",
+        &dir.path().join("vm2.sock"),
+        Socket::Listen,
+        VM1.0,
+        &vmlab,
+        &migration_args(&dst_qmp, Some(&stream)),
+    );
+    let r = migrate(&src_qmp, &dst_qmp, &stream, None, || {});
+    assert_eq!(r["status"], "completed", "{r}\n{}", src.report());
+    let moved_at = std::fs::read_to_string(&ticks).unwrap_or_default();
+    // Two seconds of the guest on its new QEMU.
+    let (j, _) = dst
+        .wait_marker_from(0, "VMLAB-WATCH 64 bytes", Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("no ping answered after the move\n{}", dst.report()));
+    dst.wait_marker_from(j + 20, "VMLAB-WATCH 64 bytes", Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("pings stopped after the move\n{}", dst.report()));
+    let before = watch_seqs(&src.lines());
+    src.kill();
+    let after = watch_seqs(&dst.lines());
+    // The ping sequence carries on (the same process, migrated): count what is missing.
+    let (first, last) = (before[0], after[after.len() - 1]);
+    let got: std::collections::BTreeSet<u64> = before.iter().chain(&after).copied().collect();
+    let lost = (first..=last).filter(|s| !got.contains(s)).count();
+    eprintln!(
+        "migrated: downtime {} ms (QEMU), total {} ms; pings lost: {lost} of {}",
+        r["downtime"],
+        r["total-time"],
+        last - first + 1
+    );
+    assert!(
+        after[0] > before[before.len() - 1],
+        "the guest's ping went on where it was"
+    );
+    assert!(lost <= 5, "{lost} pings lost\n{}", dst.report());
+    // The same address: no new lease on the destination, nothing restarted.
+    let lines = dst.lines();
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("VMLAB-INIT") || l.contains("VMLAB-LEASE")),
+        "the guest restarted or took a new lease\n{}",
+        dst.report()
+    );
+    // The TCP connection survived: its ticks go on past the move, on the one connection.
+    assert!(
+        !lines.iter().any(|l| l.contains("VMLAB-WATCH-TCP-CLOSED")),
+        "{}",
+        dst.report()
+    );
+    let all = std::fs::read_to_string(&ticks).expect("the server's lines");
+    let n = |t: &str| t.lines().filter(|l| l.starts_with("tick ")).count();
+    assert!(
+        n(&all) >= n(&moved_at) + 10 && !all.contains("EOF"),
+        "ticks: {} at the move, {} now",
+        n(&moved_at),
+        n(&all)
+    );
+    let numbered: Vec<usize> = all
+        .lines()
+        .filter_map(|l| l.strip_prefix("tick ")?.parse().ok())
+        .collect();
+    assert!(
+        numbered.iter().enumerate().all(|(k, t)| k == *t),
+        "every tick, in order, on one connection"
+    );
+    // The switch has the guest's MAC on vm2.
+    let macs = common::show_json(&lab, "macs");
+    let entry = macs
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["mac"] == VM1.0))
+        .unwrap_or_else(|| panic!("{}: no entry in {macs}", VM1.0));
+    assert_eq!(entry["gate"], "vm2", "{macs}");
+    // And the guest announced itself there: a gratuitous ARP for its address.
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &capture.id().to_string()])
+        .status();
+    let _ = capture.wait();
+    let (mac, ip) = (
+        mac_bytes(VM1.0),
+        VM1.1.parse::<std::net::Ipv4Addr>().expect("ip"),
+    );
+    let garp = pcap_frames(&pcap).iter().any(|(_, f)| {
+        f.len() >= 42
+            && f[6..12] == mac[..]
+            && f[12..14] == [0x08, 0x06]
+            && f[28..32] == ip.octets()
+            && f[38..42] == ip.octets()
+    });
+    assert!(garp, "no gratuitous ARP from the guest on vm2");
+    drop(dst);
+    let _ = server.kill();
+    let _ = server.wait();
+    stop(lab);
+}
+
+/// nfv stopped and started again while a migration runs (both QEMUs hold their sockets;
+/// nfv, in client mode, reconnects): the migration completes, or fails with the guest
+/// still running on the source; either way its pings resume where it runs.
+#[test]
+fn a_migration_survives_nfv_restarting_during_it() {
+    if !vm::vm_available(&["python3"]) {
+        return;
+    }
+    let _serial = vm::serial();
+    let dir = TempDir::new("vmlab-migrate-restart");
+    let (path, name) = topology(dir.path(), |t| t);
+    let lab = start(&path, &name);
+    let watch = format!("{LAB_HOST}:6100");
+    let vmlab = [("watch", watch.as_str())];
+    let (src_qmp, dst_qmp) = (dir.path().join("src.qmp"), dir.path().join("dst.qmp"));
+    let stream = dir.path().join("migrate");
+    let mut src = Guest::boot_with(
+        "source",
+        &dir.path().join("vm1.sock"),
+        Socket::Listen,
+        VM1.0,
+        &vmlab,
+        &migration_args(&src_qmp, None),
+    );
+    assert_eq!(src.expect_lease(BOOT), VM1.1);
+    src.wait_marker_from(0, "VMLAB-WATCH 64 bytes", Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("no ping answered\n{}", src.report()));
+    let mut dst = Guest::boot_with(
+        "destination",
+        &dir.path().join("vm2.sock"),
+        Socket::Listen,
+        VM1.0,
+        &vmlab,
+        &migration_args(&dst_qmp, Some(&stream)),
+    );
+    // 20 MB/s: the guest's ~70 MB take a few seconds, and nfv goes away one second in.
+    let mut lab = Some(lab);
+    let r = migrate(&src_qmp, &dst_qmp, &stream, Some(20 << 20), || {
+        std::thread::sleep(Duration::from_secs(1));
+        if let Some(l) = lab.take() {
+            stop(l);
+        }
+        lab = Some(start(&path, &name));
+    });
+    let lab = lab.expect("nfv runs again");
+    let status = r["status"].as_str().unwrap_or_default().to_string();
+    eprintln!("migration with nfv restarted during it: {r}");
+    assert!(
+        status == "completed" || !r.to_string().contains("Failed to connect"),
+        "the migration never started: {r}"
+    );
+    // Where the guest runs now, its pings resume (the lab host is a new one: nfv made it
+    // anew).
+    let (runs, other, qmp) = if status == "completed" {
+        (&mut dst, &mut src, &dst_qmp)
+    } else {
+        (&mut src, &mut dst, &src_qmp)
+    };
+    let state = vm::Qmp::connect(qmp).run("query-status", serde_json::json!({}));
+    assert_eq!(state["status"], "running", "{status}: {state}");
+    let from = runs.lines().len();
+    let (k, _) = runs
+        .wait_marker_from(from, "VMLAB-WATCH 64 bytes", Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("{status}: pings did not resume\n{}", runs.report()));
+    runs.wait_marker_from(k + 5, "VMLAB-WATCH 64 bytes", Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("{status}: pings stopped again\n{}", runs.report()));
+    other.kill();
+    drop(src);
+    drop(dst);
+    stop(lab);
 }

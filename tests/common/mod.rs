@@ -418,21 +418,25 @@ pub fn drop_count(out: &str, reason: &str) -> u64 {
 
 /// `nfv show ports --json` of `lab`: the row of `port`.
 pub fn port_row(lab: &Lab, port: &str) -> serde_json::Value {
-    let out = Command::new(NFV)
-        .args(["show", "ports", "--json", "-t", &lab.name])
-        .output()
-        .expect("run nfv show");
-    assert!(
-        out.status.success(),
-        "nfv show ports: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("show ports --json is JSON");
+    let rows = show_json(lab, "ports");
     rows.as_array()
         .and_then(|r| r.iter().find(|r| r["port"] == port))
         .cloned()
         .unwrap_or_else(|| panic!("no port {port} in {rows}"))
+}
+
+/// `nfv show TABLE --json` of a running lab.
+pub fn show_json(lab: &Lab, table: &str) -> serde_json::Value {
+    let out = Command::new(NFV)
+        .args(["show", table, "--json", "-t", &lab.name])
+        .output()
+        .expect("run nfv show");
+    assert!(
+        out.status.success(),
+        "nfv show {table}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("show --json is JSON")
 }
 
 /// A TCP receiver for a lab host (python3; arguments ADDR PORT [BYTES]): takes one

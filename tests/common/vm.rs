@@ -127,6 +127,18 @@ impl Guest {
         mac: &str,
         vmlab: &[(&str, &str)],
     ) -> Guest {
+        Guest::boot_with(name, socket, mode, mac, vmlab, &[])
+    }
+
+    /// [`Guest::boot`] with more arguments for QEMU (`extra`), e.g. `-incoming`.
+    pub fn boot_with(
+        name: &str,
+        socket: &Path,
+        mode: Socket,
+        mac: &str,
+        vmlab: &[(&str, &str)],
+        extra: &[String],
+    ) -> Guest {
         let image = image();
         let dir = TempDir::new(&format!("vm-{name}"));
         let console = dir.path().join("console.log");
@@ -147,6 +159,7 @@ impl Guest {
             &console,
             &append.join(" "),
         ))
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(dir.path().join("qemu.log")).expect("qemu log"))
         .stderr(std::fs::File::create(dir.path().join("qemu.err")).expect("qemu log"));
@@ -263,6 +276,11 @@ impl Guest {
         )
     }
 
+    /// A path for a socket of this guest's own (a QMP monitor, a migration stream).
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.dir.path().join(file)
+    }
+
     /// Kill QEMU now (SIGKILL) and wait for it.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -310,4 +328,59 @@ pub fn ping_markers(lines: &[String], from: usize, addr: &str) -> Vec<(usize, bo
             }
         })
         .collect()
+}
+
+/// A QEMU machine protocol (QMP) connection, to a guest started with
+/// `-qmp unix:PATH,server=on,wait=off`.
+pub struct Qmp {
+    reader: std::io::BufReader<std::os::unix::net::UnixStream>,
+    writer: std::os::unix::net::UnixStream,
+}
+
+impl Qmp {
+    /// Connect to the QMP socket at `path` (retrying for up to 30 s while QEMU starts) and
+    /// leave capabilities negotiation.
+    pub fn connect(path: &Path) -> Qmp {
+        use std::io::BufRead;
+        let until = Instant::now() + Duration::from_secs(30);
+        let stream = loop {
+            match std::os::unix::net::UnixStream::connect(path) {
+                Ok(s) => break s,
+                Err(e) => {
+                    assert!(Instant::now() < until, "QMP {}: {e}", path.display());
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        };
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("QMP timeout");
+        let writer = stream.try_clone().expect("QMP stream");
+        let mut q = Qmp {
+            reader: std::io::BufReader::new(stream),
+            writer,
+        };
+        let mut greeting = String::new();
+        q.reader.read_line(&mut greeting).expect("QMP greeting");
+        q.run("qmp_capabilities", serde_json::json!({}));
+        q
+    }
+
+    /// Run `command` with `arguments`; its `return` value. Fails the test on an `error`.
+    pub fn run(&mut self, command: &str, arguments: serde_json::Value) -> serde_json::Value {
+        use std::io::{BufRead, Write};
+        let req = serde_json::json!({"execute": command, "arguments": arguments});
+        writeln!(self.writer, "{req}").expect("QMP write");
+        loop {
+            let mut line = String::new();
+            let n = self.reader.read_line(&mut line).expect("QMP read");
+            assert!(n > 0, "QMP: QEMU closed the connection during {command}");
+            let v: serde_json::Value = serde_json::from_str(&line).expect("QMP JSON");
+            if let Some(r) = v.get("return") {
+                return r.clone();
+            }
+            assert!(v.get("error").is_none(), "QMP {command}: {v}");
+            // An asynchronous event: not the answer.
+        }
+    }
 }

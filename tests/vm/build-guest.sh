@@ -29,6 +29,11 @@
 #                               ADDR:PORT (VMLAB-TCP-SENT with their SHA-256), then read
 #                               what ADDR:PORT+1 sends until it closes (VMLAB-TCP-RECEIVED;
 #                               VMLAB-TCP-SENT-DONE between, the uptimes time both)
+#   vmlab.watch=ADDR:PORT       once the address is up, until powered off: ping ADDR every
+#                               100 ms (each reply a VMLAB-WATCH line with its seq=) and
+#                               keep one TCP connection to ADDR:PORT, writing `tick N` on
+#                               it every 100 ms (VMLAB-WATCH-TCP-CLOSED if it ends): what a
+#                               migrating guest does
 # Console markers (one line each, anywhere in a line: kernel messages may interleave):
 #   VMLAB-INIT ...                       /init started
 #   VMLAB-NIC mac=MAC ...                eth0 is there
@@ -179,7 +184,7 @@ finish() { # finish PASS|FAIL [reason]
     off
 }
 
-ADDR=dhcp; GW=; PING=; COUNT=3; WAIT=10; FOREVER=0; HOLD=0; MTU=; SIZE=56; TCP=
+ADDR=dhcp; GW=; PING=; COUNT=3; WAIT=10; FOREVER=0; HOLD=0; MTU=; SIZE=56; TCP=; WATCH=
 for w in $(cat /proc/cmdline); do
     case "$w" in
         vmlab.addr=*) ADDR=${w#*=} ;;
@@ -192,6 +197,7 @@ for w in $(cat /proc/cmdline); do
         vmlab.mtu=*) MTU=${w#*=} ;;
         vmlab.size=*) SIZE=${w#*=} ;;
         vmlab.tcp=*) TCP=${w#*=} ;;
+        vmlab.watch=*) WATCH=${w#*=} ;;
     esac
 done
 export GW
@@ -220,6 +226,17 @@ else
     ip addr add "$ADDR" dev eth0 || finish FAIL bad-address
     [ -n "$GW" ] && ip route add default via "$GW" dev eth0
     echo "VMLAB-LEASE $ADDR static router=${GW:-none} uptime=$(up)"
+fi
+
+if [ -n "$WATCH" ]; then
+    waddr=${WATCH%:*}; wport=${WATCH##*:}
+    ping -i 0.1 "$waddr" | while read -r l; do echo "VMLAB-WATCH $l"; done &
+    (
+        i=0
+        while true; do echo "tick $i"; i=$((i+1)); sleep 0.1; done | nc "$waddr" "$wport"
+        echo "VMLAB-WATCH-TCP-CLOSED uptime=$(up)"
+    ) &
+    while true; do sleep 3600; done
 fi
 
 if [ "$FOREVER" = 1 ]; then
