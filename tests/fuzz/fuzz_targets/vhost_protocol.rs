@@ -5,7 +5,8 @@
 //! than their file, overlapping, zero-sized, at any guest, user and file offset, or backed by
 //! an eventfd or a pipe), SET_VRING_NUM/ADDR/BASE, GET_VRING_BASE, SET_VRING_KICK/CALL/ERR
 //! (an eventfd, blocking or saturated, a pipe end, a memfd or none, and fds that disagree
-//! with the no-fd flag), SET_VRING_ENABLE, SET_LOG_BASE, raw messages of any code, flags and
+//! with the no-fd flag), SET_VRING_ENABLE, SET_LOG_BASE (a 4 KiB memfd, sizes and offsets
+//! that fit it or not; with LOG_ALL among the features the worker then logs), raw messages of any code, flags and
 //! body with up to three fds, a whole well-formed set-up, disconnects. The guest meanwhile
 //! writes its memory (raw bytes, or descriptors and frames on a ring) and kicks.
 //!
@@ -63,8 +64,11 @@ const MRG_RXBUF: u64 = 1 << 15;
 const EVENT_IDX: u64 = 1 << 29;
 const PROTOCOL_FEATURES: u64 = 1 << 30;
 const VERSION_1: u64 = 1 << 32;
-/// What the port offers (`backend::FEATURES`).
-const OFFERED: u64 = MRG_RXBUF | 1 << 28 | EVENT_IDX | PROTOCOL_FEATURES | VERSION_1;
+/// VHOST_F_LOG_ALL: dirty-page logging (a migration).
+const LOG_ALL: u64 = 1 << 26;
+/// What the port offers (`backend::FEATURES`) that this target acks: ring features and
+/// logging.
+const OFFERED: u64 = MRG_RXBUF | 1 << 28 | EVENT_IDX | PROTOCOL_FEATURES | VERSION_1 | LOG_ALL;
 const REPLY_ACK: u64 = 1 << 3;
 const POOL: usize = 64;
 /// The port's descriptor budget per burst and ring (`virtq::BUDGET`).
@@ -878,9 +882,17 @@ fn op(h: &mut Harness, f: &mut Frontend, u: &mut Unstructured) -> Result<()> {
             f.send(h, SET_VRING_ENABLE, fl, &b, &[]);
         }
         17 => {
+            // Size and offset: any, or a log that fits its 4 KiB file (the port takes it when
+            // it covers the memory table, and logging can start).
+            let (size, offset) = if u.arbitrary()? {
+                (u.arbitrary::<u64>()?, u.arbitrary::<u64>()?)
+            } else {
+                let words = u.int_in_range(1..=512u64)?;
+                (8 * words, 8 * u.int_in_range(0..=512 - words)?)
+            };
             let mut b = Vec::new();
-            for _ in 0..2 {
-                b.extend_from_slice(&u.arbitrary::<u64>()?.to_le_bytes());
+            for v in [size, offset] {
+                b.extend_from_slice(&v.to_le_bytes());
             }
             let log = if u.arbitrary()? {
                 Some(memfd(4096, false))
