@@ -1,6 +1,7 @@
 //! End to end: jumbo frames (MTU 9000) between a host behind a veth pair and a host behind
 //! a TAP device, through a switch and a router, and "fragmentation needed" from the router
-//! where the next hop keeps 1500 bytes (`topologies/jumbo-lab.yaml`).
+//! where the next hop keeps 1500 bytes, or fragments when the datagram allows them
+//! (`topologies/jumbo-lab.yaml`).
 
 mod common;
 
@@ -21,6 +22,31 @@ fn jumbo_frames_cross_a_9000_byte_path_and_a_1500_byte_hop_answers_frag_needed()
         return;
     }
     let lab = Lab::start("jumbo-lab.yaml", "jumbo");
+    // Without DF the router cuts the datagram for c's 1500-byte segment (RFC 1812), and
+    // c's reply comes back in the fragments c's own stack made. First, while a knows no
+    // smaller path MTU to c (a "fragmentation needed" below teaches it one, and a would
+    // then fragment itself).
+    let out = lab.exec(
+        "a",
+        "ping",
+        &[
+            "-n",
+            "-c",
+            "2",
+            "-W",
+            "2",
+            "-s",
+            "3000",
+            "-M",
+            "dont",
+            "10.3.0.10",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("2 received"),
+        "3028-byte ping without DF through the 1500-byte hop:\n{text}"
+    );
     // veth host -> TAP host, TAP host -> veth host, and the router's own address.
     for (from, to) in [("a", "10.1.0.11"), ("b", "10.1.0.10"), ("a", "10.1.0.1")] {
         let out = big_ping(&lab, from, to);

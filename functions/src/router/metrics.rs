@@ -27,6 +27,14 @@ static FORWARDED: Metric = Metric {
     summary: None,
 };
 
+static FRAGMENTED: Metric = Metric {
+    name: "nfv_router_fragmented_total",
+    help: "Datagrams a router forwarded as fragments (too big for the next hop, no DF).",
+    kind: MetricType::Counter,
+    labels: &[],
+    summary: None,
+};
+
 static ARP_REQUESTS: Metric = Metric {
     name: "nfv_router_arp_requests_total",
     help: "ARP requests a router sent.",
@@ -52,10 +60,11 @@ static ICMP_ERRORS: Metric = Metric {
 };
 
 /// Every metric of a router.
-pub(super) static METRICS: [&Metric; 6] = [
+pub(super) static METRICS: [&Metric; 7] = [
     &ROUTES,
     &ARP_ENTRIES,
     &FORWARDED,
+    &FRAGMENTED,
     &ARP_REQUESTS,
     &ICMP_ERRORS,
     &RATE_LIMITED,
@@ -66,6 +75,7 @@ impl Stats for RouterStats {
         out(&ROUTES, &[], self.routes.get());
         out(&ARP_ENTRIES, &[], self.arp_entries.get());
         out(&FORWARDED, &[], self.forwarded.get());
+        out(&FRAGMENTED, &[], self.fragmented.get());
         out(&ARP_REQUESTS, &[], self.arp_requests.get());
         out(&ICMP_ERRORS, &[], self.icmp_errors.get());
         out(&RATE_LIMITED, &["arp"], self.arp_rate_limited.get());

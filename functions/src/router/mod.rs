@@ -16,8 +16,9 @@
 //! it (ICMP echo gets a reply, UDP gets ICMP port unreachable so that `traceroute` to the
 //! router ends, the rest is `not_for_us`), and forwards the rest: TTL at most 1 is
 //! `ttl_exceeded` with ICMP time exceeded; a datagram larger than the outgoing MTU is
-//! `too_big`, with ICMP fragmentation needed if it has DF set (the router does not
-//! fragment); otherwise the TTL goes down by one with an incremental checksum update
+//! `too_big` with ICMP fragmentation needed if it has DF set, and without DF it leaves as
+//! fragments of the outgoing MTU ([`fragment`], RFC 1812; a TCP super-frame, which leaves
+//! as segments, is `too_big` then); otherwise the TTL goes down by one with an incremental checksum update
 //! (RFC 1624), the MAC addresses are rewritten for the next hop, and it goes out.
 //!
 //! ARP ([`arp`]): the router answers requests for its interface addresses, learns from
@@ -47,6 +48,7 @@
 //! the router is built and on every `tick`.
 
 mod config;
+mod fragment;
 pub mod icmp;
 mod metrics;
 pub mod neighbors;
@@ -177,6 +179,8 @@ enum NextHop {
 pub struct RouterStats {
     /// Packets forwarded.
     pub forwarded: Counter,
+    /// Datagrams forwarded as fragments (each fragment counts in `forwarded`).
+    pub fragmented: Counter,
     /// ICMP echo replies sent.
     pub echo_replies: Counter,
     /// ICMP errors sent.
@@ -411,8 +415,61 @@ impl Router {
                     ctx,
                 );
             }
-            return ctx.drop(pkt, DropReason::TooBig);
+            if pkt.meta.offloaded {
+                return ctx.drop(pkt, DropReason::TooBig);
+            }
+            return self.fragment(gate, (out, next, v), pkt, (h.l3_off, ihl, total), mtu, ctx);
         }
+        self.send(gate, (out, next, v), pkt, h.l3_off, ctx);
+    }
+
+    /// Cut datagram `pkt` (its header at `l3`, `ihl` bytes, `total` long) into fragments
+    /// of at most `mtu` bytes and send each toward `next` (see [`fragment`]).
+    #[cold]
+    fn fragment(
+        &mut self,
+        gate: u16,
+        hop: (u16, u32, u32),
+        pkt: Packet,
+        (l3, ihl, total): (usize, usize, usize),
+        mtu: usize,
+        ctx: &mut Ctx<'_>,
+    ) {
+        let Some(header) = pkt.data().get(l3..l3 + ihl) else {
+            return ctx.drop(pkt, DropReason::BadHeader);
+        };
+        let plan = fragment::Plan::new(header);
+        let mut from = 0;
+        while ihl + from < total {
+            let Some(mut f) = ctx.alloc() else {
+                return ctx.drop(pkt, DropReason::NoBuffers);
+            };
+            let room = f.room_mut().len();
+            let len = plan
+                .data_len(from == 0, ihl, mtu, l3, room)
+                .min(total - ihl - from);
+            if len == 0 || !plan.write(&mut f, pkt.data(), (l3, ihl, total), from, len) {
+                ctx.consume(f);
+                return ctx.drop(pkt, DropReason::TooBig);
+            }
+            self.send(gate, hop, f, l3, ctx);
+            from += len;
+        }
+        self.stats.fragmented.add(1);
+        ctx.consume(pkt);
+    }
+
+    /// Send `pkt` (its IPv4 header at `l3`) out of gate `out` to `next`, found through the
+    /// route `v`: to the neighbour's MAC, or queued while it is resolved.
+    #[inline]
+    fn send(
+        &mut self,
+        gate: u16,
+        (out, next, v): (u16, u32, u32),
+        pkt: Packet,
+        l3: usize,
+        ctx: &mut Ctx<'_>,
+    ) {
         let generation = self.neighbors.generation();
         let cached = match self.nh_cache.get(v as usize) {
             Some(&(g, mac)) if g == generation => Some(mac),
@@ -430,7 +487,7 @@ impl Router {
         });
         match found {
             Some(mac) => {
-                let pkt = rewrite_at(pkt, h.l3_off, &self.ifaces[out as usize].mac, &mac);
+                let pkt = rewrite_at(pkt, l3, &self.ifaces[out as usize].mac, &mac);
                 self.stats.forwarded.add(1);
                 ctx.emit(Gate(out), pkt);
             }
@@ -1268,6 +1325,40 @@ mod tests {
         assert_eq!(e.len(), 576, "quote cut to a 576-byte datagram");
         assert_eq!(h.node_drops(DropReason::TooBig), 1);
         assert!(h.recv(1).is_empty());
+    }
+
+    #[test]
+    fn without_df_a_datagram_too_big_leaves_as_fragments() {
+        let mut h = harness(config());
+        teach(&mut h, 1, H1, "10.0.1.7", t(0));
+        // wan's MTU is 1400: 1800 bytes of data go as 1376 + 424.
+        let data: Vec<u8> = (0..1800).map(|i| i as u8).collect();
+        let mut f = ip_frame(R0, H0, "10.0.0.5", "10.0.1.7", 64, 17, &data);
+        f[20] = 0; // no DF
+        ip::set_header_checksum(&mut f[14..34]);
+        h.send(0, &f, t(1));
+        let out = h.recv(1);
+        assert_eq!(out.len(), 2, "two fragments");
+        let mut got = Vec::new();
+        for (k, fr) in out.iter().enumerate() {
+            assert_eq!(&fr[0..6], &H1, "to the next hop");
+            let ip = ip_of(fr);
+            let total = usize::from(ip::read_u16(ip, 2));
+            assert!(total <= 1400, "fragment {k}: {total} bytes");
+            assert_eq!(ip[8], 63, "TTL down by one");
+            assert!(ip::header_checksum_ok(&ip[..20]), "fragment {k}'s checksum");
+            let field = ip::read_u16(ip, 6);
+            assert_eq!(usize::from(field & 0x1fff) * 8, got.len());
+            assert_eq!(
+                field & 0x2000 != 0,
+                k == 0,
+                "more fragments but on the last"
+            );
+            got.extend_from_slice(&ip[20..total]);
+        }
+        assert_eq!(got, data);
+        assert!(h.recv(0).is_empty(), "no ICMP error");
+        assert_eq!(h.node_drops(DropReason::TooBig), 0);
     }
 
     #[test]
