@@ -68,6 +68,23 @@ fn jumbo_frames_cross_a_9000_byte_path_and_a_1500_byte_hop_answers_frag_needed()
             && text.contains("mtu = 1500"),
         "{text}"
     );
+    // Record route (RFC 1812 5.3.13): the router puts its outgoing address in each way.
+    let out = lab.exec(
+        "a",
+        "ping",
+        &["-n", "-c", "1", "-W", "2", "-R", "10.3.0.10"],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let route: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("RR:"))
+        .take_while(|l| !l.trim().is_empty())
+        .map(|l| l.trim_start_matches("RR:").trim())
+        .collect();
+    assert!(
+        route.contains(&"10.3.0.1") && route.contains(&"10.1.0.1"),
+        "the router's addresses in the recorded route:\n{text}"
+    );
     // Small packets still pass everywhere.
     assert_eq!(lab.ping("a", "10.3.0.10", 2), (2, 2));
     assert_eq!(lab.ping("c", "10.1.0.11", 2), (2, 2));

@@ -140,6 +140,41 @@ impl Plan {
     }
 }
 
+/// Record `addr` (the outgoing interface's address) in the Record Route option of the IPv4
+/// header `header` (its whole length, options included), if it has one with room left
+/// (RFC 791, RFC 1812 section 5.3.13.1), and fix the header checksum. Options that do not
+/// parse end the search; nothing else changes.
+pub(super) fn record_route(header: &mut [u8], addr: u32) {
+    const RECORD_ROUTE: u8 = 7;
+    let mut at = FIXED;
+    while at < header.len() {
+        let kind = header[at];
+        if kind == 0 {
+            return;
+        }
+        if kind == 1 {
+            at += 1;
+            continue;
+        }
+        let len = header.get(at + 1).map_or(0, |&l| usize::from(l));
+        if len < 2 || at + len > header.len() {
+            return;
+        }
+        if kind == RECORD_ROUTE && len >= 3 {
+            // The pointer counts from the option's first byte, from 1; at least 4.
+            let ptr = usize::from(header[at + 2]);
+            if ptr >= 4 && ptr + 3 <= len {
+                let slot = at + ptr - 1;
+                header[slot..slot + 4].copy_from_slice(&addr.to_be_bytes());
+                header[at + 2] += 4;
+                crate::ip::set_header_checksum(header);
+            }
+            return;
+        }
+        at += len;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,6 +277,30 @@ mod tests {
             .map(|fr| u16::from_be_bytes([fr[20], fr[21]]))
             .collect();
         assert_eq!(fields, vec![MF | 100, MF | (100 + 976 / 8)]);
+    }
+
+    #[test]
+    fn record_route_takes_the_address_while_it_has_room() {
+        // A no-op, then record route with room for two addresses.
+        let f = datagram(&[1, 7, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0], 0, 0);
+        let mut h = f[14..46].to_vec();
+        record_route(&mut h, 0x0a00_0101);
+        assert_eq!(&h[21..25], &[7, 11, 8, 10], "pointer moved by 4");
+        assert_eq!(&h[24..28], &[10, 0, 1, 1]);
+        assert_eq!(crate::ip::checksum(&h), 0, "checksum fixed");
+        record_route(&mut h, 0x0a00_0201);
+        assert_eq!(&h[28..32], &[10, 0, 2, 1]);
+        assert_eq!(h[23], 12);
+        // Full: nothing changes.
+        let before = h.clone();
+        record_route(&mut h, 0x0a00_0301);
+        assert_eq!(h, before);
+        // Malformed options: nothing changes either.
+        let mut bad = f[14..46].to_vec();
+        bad[22] = 40; // length past the header
+        let before = bad.clone();
+        record_route(&mut bad, 1);
+        assert_eq!(bad, before);
     }
 
     #[test]

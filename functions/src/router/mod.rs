@@ -19,7 +19,8 @@
 //! `too_big` with ICMP fragmentation needed if it has DF set, and without DF it leaves as
 //! fragments of the outgoing MTU ([`fragment`], RFC 1812; a TCP super-frame, which leaves
 //! as segments, is `too_big` then); otherwise the TTL goes down by one with an incremental checksum update
-//! (RFC 1624), the MAC addresses are rewritten for the next hop, and it goes out.
+//! (RFC 1624), the MAC addresses are rewritten for the next hop, and it goes out. A
+//! Record Route option with room gets the outgoing interface's address (RFC 1812 5.3.13).
 //!
 //! ARP ([`arp`]): the router answers requests for its interface addresses, learns from
 //! requests addressed to it and from replies, resolves next hops with a bounded queue of
@@ -347,7 +348,7 @@ impl Router {
     }
 
     #[inline]
-    fn ipv4(&mut self, gate: u16, pkt: Packet, h: &Headers, ctx: &mut Ctx<'_>) {
+    fn ipv4(&mut self, gate: u16, mut pkt: Packet, h: &Headers, ctx: &mut Ctx<'_>) {
         let iface = &self.ifaces[gate as usize];
         let d = pkt.data();
         if d[0..6] != iface.mac.0 {
@@ -391,6 +392,14 @@ impl Router {
                 DropReason::TtlExceeded,
                 ctx,
             );
+        }
+        if ihl > wire::ipv4::HEADER_LEN {
+            // Options: a Record Route one gets the outgoing interface's address.
+            let addr = self.ifaces[out as usize].addr;
+            let l3 = h.l3_off;
+            if let Some(header) = pkt.data_mut().get_mut(l3..l3 + ihl) {
+                fragment::record_route(header, addr);
+            }
         }
         let mtu = self.ifaces[out as usize].mtu;
         // A super-frame leaves as segments: each must fit (Linux's GSO check).
