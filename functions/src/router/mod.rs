@@ -470,7 +470,7 @@ impl Router {
 
     /// Send `pkt` (its IPv4 header at `l3`) out of gate `out` to `next`, found through the
     /// route `v`: to the neighbour's MAC, or queued while it is resolved.
-    #[inline]
+    #[inline(always)]
     fn send(
         &mut self,
         gate: u16,
