@@ -182,6 +182,45 @@ impl MarkedEventReceiver for Walker {
     }
 }
 
+/// Where flow collections (`[`, `{`) left open first nest deeper than `max` in `text`,
+/// read as plain characters (quoted scalars and comments skipped): (line, column). A bound
+/// that holds whatever a parser makes of the text, also one that does not parse.
+fn flow_too_deep(text: &str, max: usize) -> Option<(usize, usize)> {
+    let (mut depth, mut line, mut column) = (0usize, 1usize, 0usize);
+    let (mut prev, mut quote, mut escaped, mut comment) = ('\n', None, false, false);
+    for c in text.chars() {
+        column += 1;
+        if c == '\n' {
+            (line, column, comment) = (line + 1, 0, false);
+        } else if comment {
+        } else if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if q == '"' && c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+        } else {
+            let starts_token = prev.is_whitespace() || matches!(prev, '[' | '{' | ',' | ':');
+            match c {
+                '#' if prev.is_whitespace() => comment = true,
+                '\'' | '"' if starts_token => quote = Some(c),
+                '[' | '{' => {
+                    depth += 1;
+                    if depth > max {
+                        return Some((line, column));
+                    }
+                }
+                ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        prev = c;
+    }
+    None
+}
+
 impl LineIndex {
     /// Index `text`. A document that does not parse keeps what came before the error (serde_yaml
     /// then reports the syntax error with its position).
@@ -213,6 +252,13 @@ impl LineIndex {
             if e.info() == "recursion limit exceeded" && w.index.too_deep.is_none() {
                 let path = w.index.open_path.clone().unwrap_or_default();
                 w.index.too_deep = Some((path, here(*e.marker())));
+            }
+        }
+        // The parser may stop at a syntax error before it sees the depth that libyaml (which
+        // reads the text next, and goes on further) would take quadratic time over.
+        if w.index.too_deep.is_none() {
+            if let Some(at) = flow_too_deep(text, MAX_DEPTH) {
+                w.index.too_deep = Some((w.index.open_path.clone().unwrap_or_default(), at));
             }
         }
         // Spans as byte offsets, converted in one pass (the parser counts characters).
@@ -294,6 +340,33 @@ impl LineIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flow_nesting_that_does_not_parse_is_still_too_deep() {
+        // Found by the `lines` fuzz target: an implicit mapping in every flow sequence
+        // stops yaml-rust2 early, and libyaml then spent 34 s on 512 KiB of it.
+        let text = "a: [ll1llllAlll,AlxA".repeat(26_000);
+        let started = std::time::Instant::now();
+        let index = LineIndex::new(&text);
+        let (_, (line, column)) = index.too_deep().expect("too deep");
+        assert_eq!(line, 1);
+        assert!(column < 20 * (MAX_DEPTH + 2), "{column}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // Brackets in quotes and comments do not count; closed ones do not add up.
+        let fine = format!(
+            "a: '{}'\nb: \"{}\\\"\" # {}\nc: {}\n",
+            "[".repeat(500),
+            "{".repeat(500),
+            "[".repeat(500),
+            "[x], ".repeat(500)
+        );
+        assert_eq!(flow_too_deep(&fine, MAX_DEPTH), None);
+        assert_eq!(flow_too_deep(&"[".repeat(MAX_DEPTH), MAX_DEPTH), None);
+        assert_eq!(
+            flow_too_deep(&"[".repeat(MAX_DEPTH + 1), MAX_DEPTH),
+            Some((1, MAX_DEPTH + 1))
+        );
+    }
 
     #[test]
     fn finds_keys_and_sequence_elements() {
