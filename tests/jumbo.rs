@@ -7,13 +7,26 @@ mod common;
 
 use common::{drop_count, lab_available, Lab};
 
-/// `ping -s 8972 -M do` (one 9000-byte IPv4 packet that may not be fragmented) from `host`.
-fn big_ping(lab: &Lab, host: &str, to: &str) -> std::process::Output {
+/// Two pings of `size` bytes of payload from `host` to `to`, with path-MTU discovery
+/// `pmtu` (`do`: DF set, `dont`), each waited for `wait` seconds.
+fn ping(
+    lab: &Lab,
+    host: &str,
+    size: &str,
+    pmtu: &str,
+    wait: &str,
+    to: &str,
+) -> std::process::Output {
     lab.exec(
         host,
         "ping",
-        &["-n", "-c", "2", "-W", "1", "-s", "8972", "-M", "do", to],
+        &["-n", "-c", "2", "-W", wait, "-s", size, "-M", pmtu, to],
     )
+}
+
+/// `ping -s 8972 -M do` (one 9000-byte IPv4 packet that may not be fragmented) from `host`.
+fn big_ping(lab: &Lab, host: &str, to: &str) -> std::process::Output {
+    ping(lab, host, "8972", "do", "1", to)
 }
 
 #[test]
@@ -26,22 +39,7 @@ fn jumbo_frames_cross_a_9000_byte_path_and_a_1500_byte_hop_answers_frag_needed()
     // c's reply comes back in the fragments c's own stack made. First, while a knows no
     // smaller path MTU to c (a "fragmentation needed" below teaches it one, and a would
     // then fragment itself).
-    let out = lab.exec(
-        "a",
-        "ping",
-        &[
-            "-n",
-            "-c",
-            "2",
-            "-W",
-            "2",
-            "-s",
-            "3000",
-            "-M",
-            "dont",
-            "10.3.0.10",
-        ],
-    );
+    let out = ping(&lab, "a", "3000", "dont", "2", "10.3.0.10");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && text.contains("2 received"),
@@ -108,22 +106,7 @@ fn jumbo_frames_cross_a_9000_byte_path_and_a_1500_byte_hop_answers_frag_needed()
     // Past the port's MTU is still too big: a raises its own to 9200 and is not heard.
     let mtu = lab.exec("a", "ip", &["link", "set", "eth0", "mtu", "9200"]);
     assert!(mtu.status.success());
-    let out = lab.exec(
-        "a",
-        "ping",
-        &[
-            "-n",
-            "-c",
-            "2",
-            "-W",
-            "1",
-            "-s",
-            "9100",
-            "-M",
-            "do",
-            "10.1.0.11",
-        ],
-    );
+    let out = ping(&lab, "a", "9100", "do", "1", "10.1.0.11");
     assert!(
         !out.status.success(),
         "a 9128-byte frame crossed a 9000-byte port"

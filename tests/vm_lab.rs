@@ -583,6 +583,74 @@ fn migrate(
     }
 }
 
+/// Wait for a watching guest's ping replies from console line `from` on: the first, then
+/// one `more` lines further, each within 30 s; fails the test (`what`) without them.
+fn expect_replies(g: &mut Guest, from: usize, more: usize, what: &str) {
+    let reply = "VMLAB-WATCH 64 bytes";
+    let (i, _) = g
+        .wait_marker_from(from, reply, Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("{what}: no ping answered\n{}", g.report()));
+    g.wait_marker_from(i + more, reply, Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("{what}: pings stopped\n{}", g.report()));
+}
+
+/// The two QEMUs of a migration, with their QMP sockets and the stream between them.
+struct Migration {
+    src: Guest,
+    dst: Guest,
+    src_qmp: PathBuf,
+    dst_qmp: PathBuf,
+    stream: PathBuf,
+}
+
+impl Migration {
+    /// In `dir`: the source on port vm1, watching the lab host (`vmlab.watch`, TCP to port
+    /// 6100), booted with its lease and `pings` ping replies printed; the destination on
+    /// port vm2, the same guest's command line, waiting with `-incoming`.
+    fn boot(dir: &Path, pings: usize) -> Migration {
+        let watch = format!("{LAB_HOST}:6100");
+        let vmlab = [("watch", watch.as_str())];
+        let (src_qmp, dst_qmp) = (dir.join("src.qmp"), dir.join("dst.qmp"));
+        let stream = dir.join("migrate");
+        let mut src = Guest::boot_with(
+            "source",
+            &dir.join("vm1.sock"),
+            Socket::Listen,
+            VM1.0,
+            &vmlab,
+            &migration_args(&src_qmp, None),
+        );
+        assert_eq!(src.expect_lease(BOOT), VM1.1);
+        expect_replies(&mut src, 0, pings.saturating_sub(1), "before the move");
+        let dst = Guest::boot_with(
+            "destination",
+            &dir.join("vm2.sock"),
+            Socket::Listen,
+            VM1.0,
+            &vmlab,
+            &migration_args(&dst_qmp, Some(&stream)),
+        );
+        Migration {
+            src,
+            dst,
+            src_qmp,
+            dst_qmp,
+            stream,
+        }
+    }
+
+    /// Migrate (see [`migrate`]).
+    fn run(&self, bandwidth: Option<u64>, during: impl FnOnce()) -> serde_json::Value {
+        migrate(
+            &self.src_qmp,
+            &self.dst_qmp,
+            &self.stream,
+            bandwidth,
+            during,
+        )
+    }
+}
+
 /// Live migration inside one nfv: a guest on port vm1 that pings the lab host every 100 ms
 /// and holds a TCP connection to it moves to a QEMU on port vm2. Its address, its TCP
 /// connection and its ping sequence carry on; at most a few pings are lost; the guest
@@ -604,24 +672,7 @@ fn a_guest_migrates_to_another_port_and_keeps_its_address_and_tcp_connection() {
         "python3",
         &["-c", TICK_SERVER, LAB_HOST, "6100", ticks_arg],
     );
-    let watch = format!("{LAB_HOST}:6100");
-    let vmlab = [("watch", watch.as_str())];
-    let (src_qmp, dst_qmp) = (dir.path().join("src.qmp"), dir.path().join("dst.qmp"));
-    let stream = dir.path().join("migrate");
-    let mut src = Guest::boot_with(
-        "source",
-        &dir.path().join("vm1.sock"),
-        Socket::Listen,
-        VM1.0,
-        &vmlab,
-        &migration_args(&src_qmp, None),
-    );
-    assert_eq!(src.expect_lease(BOOT), VM1.1);
-    let (i, _) = src
-        .wait_marker_from(0, "VMLAB-WATCH 64 bytes", Duration::from_secs(30))
-        .unwrap_or_else(|| panic!("no ping answered\n{}", src.report()));
-    src.wait_marker_from(i + 20, "VMLAB-WATCH 64 bytes", Duration::from_secs(30))
-        .unwrap_or_else(|| panic!("pings stopped\n{}", src.report()));
+    let mut m = Migration::boot(dir.path(), 21);
     let pcap = dir.path().join("vm2.pcap");
     let mut capture = std::process::Command::new(common::NFV)
         .args(["capture", "vm2", "-w"])
@@ -631,23 +682,12 @@ fn a_guest_migrates_to_another_port_and_keeps_its_address_and_tcp_connection() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("nfv capture");
-    let mut dst = Guest::boot_with(
-        "destination",
-        &dir.path().join("vm2.sock"),
-        Socket::Listen,
-        VM1.0,
-        &vmlab,
-        &migration_args(&dst_qmp, Some(&stream)),
-    );
-    let r = migrate(&src_qmp, &dst_qmp, &stream, None, || {});
-    assert_eq!(r["status"], "completed", "{r}\n{}", src.report());
+    let r = m.run(None, || {});
+    assert_eq!(r["status"], "completed", "{r}\n{}", m.src.report());
     let moved_at = std::fs::read_to_string(&ticks).unwrap_or_default();
     // Two seconds of the guest on its new QEMU.
-    let (j, _) = dst
-        .wait_marker_from(0, "VMLAB-WATCH 64 bytes", Duration::from_secs(30))
-        .unwrap_or_else(|| panic!("no ping answered after the move\n{}", dst.report()));
-    dst.wait_marker_from(j + 20, "VMLAB-WATCH 64 bytes", Duration::from_secs(30))
-        .unwrap_or_else(|| panic!("pings stopped after the move\n{}", dst.report()));
+    expect_replies(&mut m.dst, 0, 20, "after the move");
+    let (src, dst) = (&mut m.src, &mut m.dst);
     let before = watch_seqs(&src.lines());
     src.kill();
     let after = watch_seqs(&dst.lines());
@@ -721,7 +761,7 @@ fn a_guest_migrates_to_another_port_and_keeps_its_address_and_tcp_connection() {
             && f[38..42] == ip.octets()
     });
     assert!(garp, "no gratuitous ARP from the guest on vm2");
-    drop(dst);
+    drop(m);
     let _ = server.kill();
     let _ = server.wait();
     stop(lab);
@@ -739,32 +779,10 @@ fn a_migration_survives_nfv_restarting_during_it() {
     let dir = TempDir::new("vmlab-migrate-restart");
     let (path, name) = topology(dir.path(), |t| t);
     let lab = start(&path, &name);
-    let watch = format!("{LAB_HOST}:6100");
-    let vmlab = [("watch", watch.as_str())];
-    let (src_qmp, dst_qmp) = (dir.path().join("src.qmp"), dir.path().join("dst.qmp"));
-    let stream = dir.path().join("migrate");
-    let mut src = Guest::boot_with(
-        "source",
-        &dir.path().join("vm1.sock"),
-        Socket::Listen,
-        VM1.0,
-        &vmlab,
-        &migration_args(&src_qmp, None),
-    );
-    assert_eq!(src.expect_lease(BOOT), VM1.1);
-    src.wait_marker_from(0, "VMLAB-WATCH 64 bytes", Duration::from_secs(30))
-        .unwrap_or_else(|| panic!("no ping answered\n{}", src.report()));
-    let mut dst = Guest::boot_with(
-        "destination",
-        &dir.path().join("vm2.sock"),
-        Socket::Listen,
-        VM1.0,
-        &vmlab,
-        &migration_args(&dst_qmp, Some(&stream)),
-    );
+    let mut m = Migration::boot(dir.path(), 1);
     // 20 MB/s: the guest's ~70 MB take a few seconds, and nfv goes away one second in.
     let mut lab = Some(lab);
-    let r = migrate(&src_qmp, &dst_qmp, &stream, Some(20 << 20), || {
+    let r = m.run(Some(20 << 20), || {
         std::thread::sleep(Duration::from_secs(1));
         if let Some(l) = lab.take() {
             stop(l);
@@ -781,20 +799,15 @@ fn a_migration_survives_nfv_restarting_during_it() {
     // Where the guest runs now, its pings resume (the lab host is a new one: nfv made it
     // anew).
     let (runs, other, qmp) = if status == "completed" {
-        (&mut dst, &mut src, &dst_qmp)
+        (&mut m.dst, &mut m.src, &m.dst_qmp)
     } else {
-        (&mut src, &mut dst, &src_qmp)
+        (&mut m.src, &mut m.dst, &m.src_qmp)
     };
     let state = vm::Qmp::connect(qmp).run("query-status", serde_json::json!({}));
     assert_eq!(state["status"], "running", "{status}: {state}");
     let from = runs.lines().len();
-    let (k, _) = runs
-        .wait_marker_from(from, "VMLAB-WATCH 64 bytes", Duration::from_secs(30))
-        .unwrap_or_else(|| panic!("{status}: pings did not resume\n{}", runs.report()));
-    runs.wait_marker_from(k + 5, "VMLAB-WATCH 64 bytes", Duration::from_secs(30))
-        .unwrap_or_else(|| panic!("{status}: pings stopped again\n{}", runs.report()));
+    expect_replies(runs, from, 5, &format!("{status}, after nfv restarted"));
     other.kill();
-    drop(src);
-    drop(dst);
+    drop(m);
     stop(lab);
 }

@@ -1088,6 +1088,27 @@ impl Migrating {
         }
     }
 
+    /// Hand the port `log` (of [`LOG`] bytes) and switch logging on.
+    fn log_on(&self, log: &File) {
+        self.fe
+            .set_log_base(0, Some(log_region(log, LOG)))
+            .expect("SET_LOG_BASE");
+        self.fe
+            .set_features(FEATURES | LOG_ALL)
+            .expect("logging on");
+    }
+
+    /// Stop the worker and wait until the port let the frontend go.
+    fn let_go(self) -> VhostUserPort {
+        let port = self.worker.stop();
+        let until = Instant::now() + Duration::from_secs(10);
+        while port.is_connected() {
+            assert!(Instant::now() < until, "the frontend was not let go");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        port
+    }
+
     /// Frames `from..from + n` from the guest and back.
     fn traffic(&self, from: u16, n: u16) {
         // The rings as `start` made them (the mock keeps no state of its own).
@@ -1174,9 +1195,7 @@ fn a_log_too_small_or_unmappable_is_refused_and_logging_with_it() {
     m.traffic(3, 3);
     // A good log is taken.
     let log = memfd(LOG, true);
-    m.fe.set_log_base(0, Some(log_region(&log, LOG)))
-        .expect("SET_LOG_BASE");
-    m.fe.set_features(FEATURES | LOG_ALL).expect("logging on");
+    m.log_on(&log);
     m.traffic(6, 3);
     assert!(logged(&log, rx_buffer(6)));
     // While logging, a bad log can no longer be refused by refusing the start: the port
@@ -1185,12 +1204,7 @@ fn a_log_too_small_or_unmappable_is_refused_and_logging_with_it() {
         m.fe.set_log_base(0, Some(log_region(&small, 8))).is_err(),
         "the connection ends"
     );
-    let port = m.worker.stop();
-    let until = Instant::now() + Duration::from_secs(10);
-    while port.is_connected() {
-        assert!(Instant::now() < until, "the frontend was not let go");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    m.let_go();
     another_port_forwards();
 }
 
@@ -1199,9 +1213,7 @@ fn a_frontend_that_truncates_its_log_costs_only_its_own_port() {
     let m = Migrating::start("truncatelog", guest_memory(true));
     // A log nfv cannot seal (made without MFD_ALLOW_SEALING).
     let log = memfd(LOG, false);
-    m.fe.set_log_base(0, Some(log_region(&log, LOG)))
-        .expect("SET_LOG_BASE");
-    m.fe.set_features(FEATURES | LOG_ALL).expect("logging on");
+    m.log_on(&log);
     m.traffic(0, 3);
     assert!(logged(&log, rx_buffer(0)));
     let faults = guest_memory_faults();
@@ -1216,12 +1228,6 @@ fn a_frontend_that_truncates_its_log_costs_only_its_own_port() {
         assert!(Instant::now() < until, "the worker never wrote to the log");
         std::thread::sleep(Duration::from_millis(1));
     }
-    let port = m.worker.stop();
-    let until = Instant::now() + Duration::from_secs(10);
-    while port.is_connected() {
-        assert!(Instant::now() < until, "the frontend was not let go");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(!port.is_running());
+    assert!(!m.let_go().is_running());
     another_port_forwards();
 }

@@ -28,26 +28,11 @@ impl Plan {
     pub(super) fn new(header: &[u8]) -> Plan {
         let mut options = [0u8; MAX_OPTIONS];
         let mut n = 0;
-        let opts = header.get(FIXED..).unwrap_or_default();
-        let mut at = 0;
-        while at < opts.len() {
-            let kind = opts[at];
-            if kind == 0 {
-                break; // end of options
-            }
-            if kind == 1 {
-                at += 1; // no-operation: not copied
-                continue;
-            }
-            let len = opts.get(at + 1).map_or(0, |&l| usize::from(l));
-            if len < 2 || at + len > opts.len() {
-                break; // malformed: nothing more is copied
-            }
-            if kind & 0x80 != 0 && n + len <= MAX_OPTIONS {
-                options[n..n + len].copy_from_slice(&opts[at..at + len]);
+        for (at, len) in options_of(header) {
+            if header[at] & 0x80 != 0 && n + len <= MAX_OPTIONS {
+                options[n..n + len].copy_from_slice(&header[at..at + len]);
                 n += len;
             }
-            at += len;
         }
         // Padded with end-of-options (zeros) to whole 32-bit words.
         Plan {
@@ -146,33 +131,37 @@ impl Plan {
 /// parse end the search; nothing else changes.
 pub(super) fn record_route(header: &mut [u8], addr: u32) {
     const RECORD_ROUTE: u8 = 7;
-    let mut at = FIXED;
-    while at < header.len() {
-        let kind = header[at];
-        if kind == 0 {
-            return;
-        }
-        if kind == 1 {
-            at += 1;
-            continue;
-        }
-        let len = header.get(at + 1).map_or(0, |&l| usize::from(l));
-        if len < 2 || at + len > header.len() {
-            return;
-        }
-        if kind == RECORD_ROUTE && len >= 3 {
-            // The pointer counts from the option's first byte, from 1; at least 4.
-            let ptr = usize::from(header[at + 2]);
-            if ptr >= 4 && ptr + 3 <= len {
-                let slot = at + ptr - 1;
-                header[slot..slot + 4].copy_from_slice(&addr.to_be_bytes());
-                header[at + 2] += 4;
-                crate::ip::set_header_checksum(header);
-            }
-            return;
-        }
-        at += len;
+    let Some((at, len)) = options_of(header).find(|&(at, _)| header[at] == RECORD_ROUTE) else {
+        return;
+    };
+    // The pointer counts from the option's first byte, from 1; at least 4.
+    let ptr = header.get(at + 2).map_or(0, |&p| usize::from(p));
+    if ptr >= 4 && ptr + 3 <= len {
+        let slot = at + ptr - 1;
+        header[slot..slot + 4].copy_from_slice(&addr.to_be_bytes());
+        header[at + 2] += 4;
+        crate::ip::set_header_checksum(header);
     }
+}
+
+/// The options of IPv4 header `header` (its whole length) but no-operations, as (offset in
+/// `header`, length), up to the end of options or the first one that does not parse.
+fn options_of(header: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut at = FIXED;
+    std::iter::from_fn(move || loop {
+        match *header.get(at)? {
+            0 => return None,
+            1 => at += 1,
+            _ => {
+                let len = usize::from(*header.get(at + 1)?);
+                if len < 2 || at + len > header.len() {
+                    return None;
+                }
+                at += len;
+                return Some((at - len, len));
+            }
+        }
+    })
 }
 
 #[cfg(test)]

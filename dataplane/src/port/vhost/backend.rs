@@ -436,6 +436,11 @@ impl Backend {
             .unwrap_or(0)
     }
 
+    /// True if there is a dirty-page log and it covers guest memory up to `end`.
+    fn log_covers(&self, end: u64) -> bool {
+        self.log.as_ref().is_some_and(|l| l.covers(end))
+    }
+
     /// True while the frontend has dirty-page logging on.
     fn logging(&self) -> bool {
         self.acked & F_LOG_ALL != 0
@@ -586,8 +591,7 @@ impl VhostUserBackendReqHandlerMut for Backend {
         if logging {
             // Logging starts only with a log that covers the guest's memory: refused, the
             // frontend's migration fails and the guest runs on here.
-            let end = self.memory_end();
-            if !self.log.as_ref().is_some_and(|l| l.covers(end)) {
+            if !self.log_covers(self.memory_end()) {
                 tracing::warn!(port = %self.name, "vhost-user: dirty-page logging refused: no log, or one smaller than the guest's memory");
                 return Err(Error::InvalidParam);
             }
@@ -628,7 +632,7 @@ impl VhostUserBackendReqHandlerMut for Backend {
                 .map(|r| r.guest_phys_addr.saturating_add(r.memory_size))
                 .max()
                 .unwrap_or(0);
-            if !self.log.as_ref().is_some_and(|l| l.covers(end)) {
+            if !self.log_covers(end) {
                 tracing::warn!(port = %self.name, "vhost-user: memory table refused: the dirty-page log does not cover it");
                 return Err(Error::InvalidParam);
             }
