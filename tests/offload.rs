@@ -11,22 +11,29 @@ mod common;
 use common::{lab_available, Lab, TCP_RECEIVER};
 
 /// The sender: connects to ADDR:PORT (retrying while the server is not up), sends MB
-/// megabytes of random bytes, prints the byte count and SHA-256.
+/// megabytes of random bytes, prints the byte count and SHA-256. With a fourth argument
+/// CHUNK, it sends that many bytes at a time with Nagle off and a millisecond between
+/// writes, so each write leaves as a super-frame of its own (of two segments for 1870).
 const CLIENT: &str = r#"
 import hashlib, os, socket, sys, time
 addr, port, mb = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+chunk = int(sys.argv[4]) if len(sys.argv) > 4 else 1 << 20
 for _ in range(100):
     try:
         s = socket.create_connection((addr, port), timeout=30)
         break
     except OSError:
         time.sleep(0.1)
+if chunk < 1 << 20:
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 h, n = hashlib.sha256(), 0
-for _ in range(mb):
-    b = os.urandom(1 << 20)
+while n < mb << 20:
+    b = os.urandom(min(chunk, (mb << 20) - n))
     s.sendall(b)
     h.update(b)
     n += len(b)
+    if chunk < 1 << 20:
+        time.sleep(0.001)
 s.close()
 print(n, h.hexdigest())
 "#;
@@ -34,6 +41,18 @@ print(n, h.hexdigest())
 /// Send `mb` MB from `from` to `to` (at `addr`) over TCP, within a minute; returns what
 /// each end printed.
 fn transfer(lab: &Lab, from: &str, to: &str, addr: &str, mb: u32) -> (String, String) {
+    transfer_in(lab, from, to, addr, mb, 1 << 20)
+}
+
+/// [`transfer`], written `chunk` bytes at a time (see [`CLIENT`]).
+fn transfer_in(
+    lab: &Lab,
+    from: &str,
+    to: &str,
+    addr: &str,
+    mb: u32,
+    chunk: u32,
+) -> (String, String) {
     let port = "5001";
     // Bounded: a transfer that stalls (segments the receiver keeps refusing) fails.
     let server = lab.spawn_piped(
@@ -44,7 +63,16 @@ fn transfer(lab: &Lab, from: &str, to: &str, addr: &str, mb: u32) -> (String, St
     let client = lab.exec(
         from,
         "timeout",
-        &["60", "python3", "-c", CLIENT, addr, port, &mb.to_string()],
+        &[
+            "60",
+            "python3",
+            "-c",
+            CLIENT,
+            addr,
+            port,
+            &mb.to_string(),
+            &chunk.to_string(),
+        ],
     );
     let got = server.wait_with_output().expect("server");
     let (sent, received) = (
@@ -107,6 +135,11 @@ fn super_frames_cross_a_switch_whole_and_are_cut_for_a_host_without_offloads() {
     // h2's kernel took them as they were.
     assert_super_frames(&lab, "p2", false);
     assert!(traffic(&lab, "p2", false).1 >= 64 << 20);
+
+    // Super-frames of two short segments (1870 bytes: a little more than a small buffer
+    // holds, less than a ring slot) cross whole too, on ports without jumbo buffers.
+    let (sent, received) = transfer_in(&lab, "h1", "h2", "10.10.0.2", 1, 1870);
+    assert_eq!(sent, received, "h1 -> h2 in two-segment writes");
 
     // A TAP host takes super-frames and hands them over too.
     let (sent, received) = transfer(&lab, "h1", "h3", "10.10.0.3", 32);

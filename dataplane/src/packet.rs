@@ -588,12 +588,15 @@ impl Pool {
 
     /// Take an empty packet whose buffer holds a frame of `max_frame` bytes: a small one if
     /// that fits, else a jumbo one, else a super-frame one; `None` if there is none left.
+    /// A frame for a jumbo buffer takes a super-frame one when no jumbo buffer is free: a
+    /// super-frame of a few segments from a host on a 1500-byte port, where the pool has no
+    /// jumbo buffers at all.
     #[inline]
     pub fn alloc_for(&mut self, max_frame: usize) -> Option<Packet> {
         if max_frame <= MAX_FRAME {
             return self.alloc();
         }
-        if max_frame <= MAX_JUMBO_FRAME {
+        if max_frame <= MAX_JUMBO_FRAME && !self.jumbo.is_empty() {
             return take(&mut self.jumbo, &mut self.exhausted);
         }
         take(&mut self.supers, &mut self.exhausted)
@@ -844,6 +847,24 @@ mod tests {
         assert!(Packet::from_bytes(&[0; 9018]).is_some_and(|p| p.is_jumbo()));
         assert!(Packet::from_bytes(&[0; MAX_JUMBO_FRAME + 1]).is_some_and(|p| p.is_super()));
         assert!(Packet::from_bytes(&vec![0; MAX_SUPER_FRAME + 1]).is_none());
+    }
+
+    /// Without a free jumbo buffer (a pool with none: no port has a jumbo MTU), a frame a
+    /// little too big for a small buffer, such as a host's super-frame of two segments,
+    /// takes a super-frame buffer; with one free, it takes that.
+    #[test]
+    fn a_frame_for_a_jumbo_buffer_takes_a_super_one_when_there_is_none() {
+        let mut pool = Pool::new(2);
+        pool.reserve_super(1);
+        let two = pool.alloc_for(2 * 1514).expect("a super-frame buffer");
+        assert!(two.is_super());
+        assert!(pool.alloc_for(2 * 1514).is_none(), "none of either left");
+        assert_eq!(pool.exhausted, 1);
+        pool.free(two);
+        pool.reserve_jumbo(1);
+        let j = pool.alloc_for(2 * 1514).expect("a jumbo buffer");
+        assert!(j.is_jumbo());
+        assert_eq!((pool.super_available(), pool.jumbo_available()), (1, 0));
     }
 
     /// A super-frame buffer is a third class, reserved apart; an offload record travels
