@@ -434,8 +434,9 @@ fn router(queue_len: usize, icmp_rate: u32) -> Box<Router> {
     let iface = |name: &str, mac: MacAddr, addr: &str, mtu: u16| RouterInterface {
         name: name.into(),
         mac,
-        address: addr.parse().expect("address"),
-        prefix_len: 24,
+        address: Some((addr.parse().expect("address"), 24)),
+        addresses6: vec![],
+        ra: None,
         mtu,
         nat_outside: false,
     };
@@ -446,6 +447,8 @@ fn router(queue_len: usize, icmp_rate: u32) -> Box<Router> {
         ],
         routes: vec![],
         neighbors: vec![],
+        routes6: vec![],
+        neighbors6: vec![],
         arp: NeighborConfig {
             timeout: Duration::from_secs(60),
             queue_len,
@@ -859,8 +862,9 @@ fn discover(client: [u8; 6], xid: u32) -> Vec<u8> {
 fn pool_exhausted() {
     let cfg = DhcpConfig {
         mac: MacAddr([0x02, 0xd0, 0, 0, 0, 1]),
-        address: "10.0.0.2".parse().expect("address"),
-        prefix_len: 24,
+        address: Some(("10.0.0.2".parse().expect("address"), 24)),
+        addresses6: vec![],
+        ra: None,
         pools: vec![(
             "10.0.0.100".parse().expect("a"),
             "10.0.0.100".parse().expect("a"),

@@ -35,6 +35,16 @@ pub fn prefix(net: u32, len: u8) -> Cell {
     Cell::Text(format!("{}/{len}", Ipv4Addr::from(net)))
 }
 
+/// An IPv6 address (`u128`, big-endian) as text.
+pub fn ip6(a: u128) -> Cell {
+    Cell::Text(std::net::Ipv6Addr::from(a).to_string())
+}
+
+/// An IPv6 prefix as `2001:db8::/32`.
+pub fn prefix6(net: u128, len: u8) -> Cell {
+    Cell::Text(format!("{}/{len}", std::net::Ipv6Addr::from(net)))
+}
+
 /// A protocol's name: `tcp`, `udp`, `icmp`, or its number.
 pub fn proto(p: u8) -> Cell {
     Cell::Text(proto_name(p))

@@ -6,40 +6,49 @@
 //!     kind: router
 //!     interfaces:                    # each one is a gate, linked as gw.lan, gw.wan
 //!       lan: { address: 192.168.1.1/24 }            # also `mac`, `mtu` (default 1500)
-//!       wan: { address: 203.0.113.2/24 }
+//!       wan: { address: [203.0.113.2/24, 2001:db8:ff::2/64] }   # IPv6 too; `ra`: below
 //!     routes:                        # static routes; the gateway is in a connected subnet
 //!       - { to: 0.0.0.0/0, via: 203.0.113.1 }
+//!       - { to: ::/0, via: 2001:db8:ff::1 }
 //!     routes_file: table.txt         # more routes, one `PREFIX/LEN GATEWAY` a line (# comments)
-//!     neighbors: { 203.0.113.1: 02:00:00:00:00:01 }  # static ARP entries (optional)
+//!     neighbors: { 203.0.113.1: 02:00:00:00:00:01 }  # static ARP/ND entries (optional)
 //!     arp_timeout: 5m                # learned ARP entries live this long (default 5m)
 //!     arp_queue: 16                  # packets waiting per unresolved next hop (default 16)
 //!     icmp_rate: 100                 # ICMP errors a second, and burst (default 100; 0: none)
 //! ```
 //!
+//! An interface's `address` is one address or a list: at most one IPv4 address, and IPv6
+//! addresses as many as needed (its link-local address is derived from its MAC). Router
+//! advertisements (`ra`) are described in [`config6`](super::config6).
+//!
 //! The routes file is read when the topology is loaded, relative to the topology file
 //! ([`Report::path`]); its problems name its own lines ([`Report::error_in`]).
 
 use std::collections::HashSet;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::time::Duration;
 
-use ipnetwork::Ipv4Network;
+use ipnetwork::{Ipv4Network, Ipv6Network};
 use nfv_dataplane::MacAddr;
 use serde::Deserialize;
 
-use super::{NeighborConfig, Route, Router, RouterConfig, RouterInterface};
+use super::config6::{self, RaSpec, RawRa};
+use super::{NeighborConfig, Route, Route6, Router, RouterConfig, RouterInterface};
 use crate::kind::checks::{host_cidr, ipv4, mtu, unicast_mac, valid_name};
-use crate::kind::schema::{duration_or, fmt_duration, parse_prefix, Ordered, RawDuration};
+use crate::kind::schema::{
+    duration_or, fmt_duration, parse_prefix, OneOrMany, Ordered, RawDuration,
+};
 use crate::kind::{self, derived_mac, BuildContext, Built, Counting, Kind, Report, Spec, Wiring};
 
 /// A router interface as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawInterface {
-    address: Option<String>,
+    address: Option<OneOrMany>,
     mac: Option<String>,
     mtu: Option<u32>,
+    ra: Option<RawRa>,
 }
 
 /// A static route as written.
@@ -81,10 +90,14 @@ pub(super) const KEYS: &[&str] = &[
 pub struct RouterSpec {
     /// Interfaces, in file order (gate order).
     pub interfaces: Vec<InterfaceSpec>,
-    /// Static routes, in file order, those of the routes file after those of `routes`.
+    /// Static IPv4 routes, in file order, those of the routes file after those of `routes`.
     pub routes: Vec<StaticRoute>,
+    /// Static IPv6 routes, in the same order.
+    pub routes6: Vec<StaticRoute6>,
     /// Static ARP entries.
     pub neighbors: Vec<(Ipv4Addr, MacAddr)>,
+    /// Static IPv6 neighbours.
+    pub neighbors6: Vec<(Ipv6Addr, MacAddr)>,
     /// Lifetime of learned ARP entries.
     pub arp_timeout: Duration,
     /// Packets that may wait for one unresolved next hop.
@@ -98,8 +111,12 @@ pub struct RouterSpec {
 pub struct InterfaceSpec {
     /// Its name.
     pub name: String,
-    /// Address and subnet.
-    pub address: Ipv4Network,
+    /// IPv4 address and subnet, if it has one.
+    pub address: Option<Ipv4Network>,
+    /// IPv6 addresses and their prefixes.
+    pub addresses6: Vec<Ipv6Network>,
+    /// Router advertisements, if sent.
+    pub ra: Option<RaSpec>,
     /// MAC address; derived from the names ([`Spec::complete`]) when not given.
     pub mac: Option<MacAddr>,
     /// MTU.
@@ -115,6 +132,21 @@ pub struct StaticRoute {
     pub to: Ipv4Network,
     /// Gateway.
     pub via: Ipv4Addr,
+}
+
+/// A static IPv6 route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticRoute6 {
+    /// Destination prefix (host bits zero).
+    pub to: Ipv6Network,
+    /// Gateway.
+    pub via: Ipv6Addr,
+}
+
+/// A route of either family, as a line of a routes file or a `routes` item gives it.
+enum AnyRoute {
+    V4(StaticRoute),
+    V6(StaticRoute6),
 }
 
 impl RouterSpec {
@@ -138,8 +170,9 @@ impl RouterSpec {
                     mac: i
                         .mac
                         .unwrap_or_else(|| derived_mac(&[at.topology, at.function, &i.name])),
-                    address: i.address.ip(),
-                    prefix_len: i.address.prefix(),
+                    address: i.address.map(|a| (a.ip(), a.prefix())),
+                    addresses6: i.addresses6.iter().map(|a| (a.ip(), a.prefix())).collect(),
+                    ra: i.ra.clone(),
                     mtu: i.mtu,
                     nat_outside: i.nat_outside,
                 })
@@ -153,7 +186,17 @@ impl RouterSpec {
                     via: rt.via,
                 })
                 .collect(),
+            routes6: self
+                .routes6
+                .iter()
+                .map(|rt| Route6 {
+                    prefix: rt.to.network(),
+                    len: rt.to.prefix(),
+                    via: rt.via,
+                })
+                .collect(),
             neighbors: self.neighbors.clone(),
+            neighbors6: self.neighbors6.clone(),
             arp: NeighborConfig {
                 timeout: self.arp_timeout,
                 queue_len: self.arp_queue,
@@ -166,6 +209,7 @@ impl RouterSpec {
 
 fn check(r: &mut Counting<'_>, f: &Raw) -> RouterSpec {
     let mut interfaces: Vec<InterfaceSpec> = Vec::new();
+    let mut ras: Vec<Option<Option<RaSpec>>> = Vec::new();
     if f.interfaces.0.is_empty() {
         r.error(
             "interfaces",
@@ -180,118 +224,181 @@ fn check(r: &mut Counting<'_>, f: &Raw) -> RouterSpec {
                 format!("`{name}` is not a valid name: expected letters, digits, `_` and `-`"),
             );
         }
-        let Some(a) = i.address.as_deref() else {
+        let akey = format!("{ikey}.address");
+        let Some(list) = i.address.as_ref().filter(|l| !l.items.is_empty()) else {
             r.error(
-                &format!("{ikey}.address"),
-                "missing: a router interface needs an `address`, like 10.0.0.1/24".into(),
+                &akey,
+                "missing: a router interface needs an `address`, like 10.0.0.1/24 or 2001:db8::1/64".into(),
             );
             continue;
         };
-        let Some(address) = host_cidr(r, &format!("{ikey}.address"), a) else {
-            continue;
-        };
-        if let Some(other) = interfaces.iter().find(|o| {
-            o.address.contains(address.network()) || address.contains(o.address.network())
-        }) {
-            r.error(
-                &format!("{ikey}.address"),
-                format!(
-                    "subnet {}/{} overlaps interface `{}` ({}): each interface needs its own subnet",
-                    address.network(),
-                    address.prefix(),
-                    other.name,
-                    other.address
-                ),
-            );
+        let mut address: Option<Ipv4Network> = None;
+        let mut addresses6: Vec<Ipv6Network> = Vec::new();
+        for (n, a) in list.items.iter().enumerate() {
+            let key = list.key(&akey, n);
+            if config6::is_v6(a) {
+                match config6::host_cidr6(a) {
+                    Ok(net) => {
+                        let clash = interfaces
+                            .iter()
+                            .flat_map(|o| o.addresses6.iter().map(move |x| (o, x)))
+                            .chain(addresses6.iter().map(|x| (&DUMMY, x)))
+                            .find(|(_, x)| x.contains(net.network()) || net.contains(x.network()));
+                        match clash {
+                            Some((o, x)) if !std::ptr::eq(o, &DUMMY) => r.error(
+                                &key,
+                                format!("prefix {}/{} overlaps interface `{}` ({x}): each interface needs its own prefixes", net.network(), net.prefix(), o.name),
+                            ),
+                            Some((_, x)) => r.error(
+                                &key,
+                                format!("prefix {}/{} overlaps this interface's {x}", net.network(), net.prefix()),
+                            ),
+                            None => addresses6.push(net),
+                        }
+                    }
+                    Err(m) => r.error(&key, m),
+                }
+                continue;
+            }
+            let Some(net) = host_cidr(r, &key, a) else {
+                continue;
+            };
+            if address.is_some() {
+                r.error(
+                    &key,
+                    "an interface has one IPv4 address (IPv6 ones as many as needed)".into(),
+                );
+                continue;
+            }
+            if let Some((other, o)) = interfaces.iter().find_map(|o| {
+                o.address
+                    .filter(|x| x.contains(net.network()) || net.contains(x.network()))
+                    .map(|x| (o, x))
+            }) {
+                r.error(
+                    &key,
+                    format!(
+                        "subnet {}/{} overlaps interface `{}` ({}): each interface needs its own subnet",
+                        net.network(),
+                        net.prefix(),
+                        other.name,
+                        o
+                    ),
+                );
+                continue;
+            }
+            address = Some(net);
         }
         let mac = i
             .mac
             .as_deref()
             .and_then(|m| unicast_mac(r, &format!("{ikey}.mac"), m));
         let mtu = mtu(r, &format!("{ikey}.mtu"), i.mtu);
+        if !addresses6.is_empty() && mtu < 1280 {
+            r.error(
+                &format!("{ikey}.mtu"),
+                format!("{mtu} is below 1280, the least an IPv6 link carries (RFC 8200)"),
+            );
+        }
+        ras.push(config6::ra(r, &format!("{ikey}.ra"), i.ra.as_ref()));
         interfaces.push(InterfaceSpec {
             name: name.clone(),
             address,
+            addresses6,
+            ra: None,
             mac,
             mtu,
             nat_outside: false,
         });
     }
-    let connected = |ip: Ipv4Addr| host_on(&interfaces, ip);
-    let own = |ip: Ipv4Addr| interfaces.iter().any(|i| i.address.ip() == ip);
     let mut routes: Vec<StaticRoute> = Vec::new();
-    let mut seen: HashSet<(Ipv4Addr, u8)> = HashSet::new();
+    let mut routes6: Vec<StaticRoute6> = Vec::new();
+    let mut seen: HashSet<(IpAddr, u8)> = HashSet::new();
     for (n, rt) in f.routes.iter().flatten().enumerate() {
         let rkey = format!("routes[{n}]");
-        let to = match rt.to.as_deref() {
-            None => {
+        let (Some(to), Some(via)) = (rt.to.as_deref(), rt.via.as_deref()) else {
+            if rt.to.is_none() {
                 r.error(
                     &format!("{rkey}.to"),
-                    "missing: a route needs `to`, a prefix like 0.0.0.0/0".into(),
+                    "missing: a route needs `to`, a prefix like 0.0.0.0/0 or ::/0".into(),
                 );
-                None
             }
-            Some(t) => match parse_prefix(t) {
-                Ok(net) => Some(net),
-                Err(m) => {
-                    r.error(&format!("{rkey}.to"), m);
-                    None
-                }
-            },
-        };
-        let via = match rt.via.as_deref() {
-            None => {
+            if rt.via.is_none() {
                 r.error(
                     &format!("{rkey}.via"),
                     "missing: a route needs `via`, the gateway's address".into(),
                 );
-                None
             }
-            Some(v) => ipv4(r, &format!("{rkey}.via"), v),
-        };
-        let (Some(to), Some(via)) = (to, via) else {
             continue;
         };
-        if own(via) {
-            r.error(
-                &format!("{rkey}.via"),
-                format!("{via} is the router's own address: the gateway is another router"),
-            );
-            continue;
+        match route(to, via, &interfaces) {
+            Ok(rt) => {
+                let (net, len) = rt.prefix();
+                if !seen.insert((net, len)) {
+                    let first = r.absolute(&format!("routes[{}]", first_route(f, net, len)));
+                    r.error(
+                        &format!("{rkey}.to"),
+                        format!("a route to {net}/{len} is already given at {first}"),
+                    );
+                    continue;
+                }
+                match rt {
+                    AnyRoute::V4(rt) => routes.push(rt),
+                    AnyRoute::V6(rt) => routes6.push(rt),
+                }
+            }
+            Err((field, m)) => r.error(&format!("{rkey}.{field}"), m),
         }
-        if !connected(via) {
-            r.error(
-                &format!("{rkey}.via"),
-                format!("gateway {via} is no host address in the router's interface subnets (nfv resolves gateways directly, not through other routes)"),
-            );
-            continue;
-        }
-        if !seen.insert((to.network(), to.prefix())) {
-            let i = routes.iter().position(|o| o.to == to).unwrap_or(0);
-            let first = r.absolute(&format!("routes[{i}]"));
-            r.error(
-                &format!("{rkey}.to"),
-                format!(
-                    "a route to {}/{} is already given at {first}",
-                    to.network(),
-                    to.prefix()
-                ),
-            );
-            continue;
-        }
-        routes.push(StaticRoute { to, via });
     }
     if let Some(file) = &f.routes_file {
         let path = r.path(file);
-        routes_file(r, &path, &interfaces, &mut seen, &mut routes);
+        routes_file(
+            r,
+            &path,
+            &interfaces,
+            &mut seen,
+            (&mut routes, &mut routes6),
+        );
+    }
+    // An interface advertises by default when hosts could configure themselves from it
+    // (it has a /64) and no gateway of ours lies on it (it does not face other routers).
+    for (i, ra) in interfaces.iter_mut().zip(ras) {
+        i.ra = match ra {
+            Some(explicit) => explicit,
+            None => {
+                let slaac = i.addresses6.iter().any(|a| a.prefix() == 64);
+                let faces_routers = routes6
+                    .iter()
+                    .any(|rt| i.addresses6.iter().any(|a| a.contains(rt.via)));
+                (slaac && !faces_routers).then(RaSpec::default)
+            }
+        };
     }
     let mut neighbors = Vec::new();
+    let mut neighbors6 = Vec::new();
     for (ip, mac) in &f.neighbors.0 {
         let nkey = format!("neighbors.{ip}");
+        if config6::is_v6(ip) {
+            let Ok(addr) = ip.parse::<Ipv6Addr>() else {
+                r.error(&nkey, format!("`{ip}` is not an IPv6 address"));
+                continue;
+            };
+            if !host_on6(&interfaces, addr) {
+                r.error(
+                    &nkey,
+                    format!("{addr} is not another host in one of the router's IPv6 prefixes"),
+                );
+                continue;
+            }
+            if let Some(m) = unicast_mac(r, &nkey, mac) {
+                neighbors6.push((addr, m));
+            }
+            continue;
+        }
         let Some(addr) = ipv4(r, &nkey, ip) else {
             continue;
         };
-        if !connected(addr) || own(addr) {
+        if !host_on(&interfaces, addr) {
             r.error(
                 &nkey,
                 format!("{addr} is not another host in one of the router's interface subnets"),
@@ -333,24 +440,109 @@ fn check(r: &mut Counting<'_>, f: &Raw) -> RouterSpec {
     RouterSpec {
         interfaces,
         routes,
+        routes6,
         neighbors,
+        neighbors6,
         arp_timeout,
         arp_queue,
         icmp_rate,
     }
 }
 
-/// Whether `ip` is a host address in one of the interfaces' subnets: inside one, and not
-/// its network or broadcast address (a /31 and a /32 have neither).
+/// An interface standing in for "this one" while its own addresses are checked.
+static DUMMY: InterfaceSpec = InterfaceSpec {
+    name: String::new(),
+    address: None,
+    addresses6: Vec::new(),
+    ra: None,
+    mac: None,
+    mtu: 0,
+    nat_outside: false,
+};
+
+/// Whether `ip` is another host in one of the interfaces' IPv4 subnets: inside one, not
+/// its network or broadcast address (a /31 and a /32 have neither), not the router's own.
 fn host_on(interfaces: &[InterfaceSpec], ip: Ipv4Addr) -> bool {
-    interfaces.iter().any(|i| {
-        let a = i.address;
-        a.contains(ip) && (a.prefix() >= 31 || (ip != a.network() && ip != a.broadcast()))
-    })
+    interfaces.iter().filter_map(|i| i.address).any(|a| {
+        a.contains(ip)
+            && a.ip() != ip
+            && (a.prefix() >= 31 || (ip != a.network() && ip != a.broadcast()))
+    }) && !interfaces
+        .iter()
+        .any(|i| i.address.is_some_and(|a| a.ip() == ip))
+}
+
+/// Whether `ip` is another host in one of the interfaces' IPv6 prefixes.
+fn host_on6(interfaces: &[InterfaceSpec], ip: Ipv6Addr) -> bool {
+    let all = || interfaces.iter().flat_map(|i| i.addresses6.iter());
+    all().any(|a| a.contains(ip) && (a.prefix() >= 127 || ip != a.network()))
+        && !all().any(|a| a.ip() == ip)
+}
+
+impl AnyRoute {
+    fn prefix(&self) -> (IpAddr, u8) {
+        match self {
+            AnyRoute::V4(r) => (IpAddr::V4(r.to.network()), r.to.prefix()),
+            AnyRoute::V6(r) => (IpAddr::V6(r.to.network()), r.to.prefix()),
+        }
+    }
+}
+
+/// The `routes` item of the first route to `net`/`len` (for a duplicate's message).
+fn first_route(f: &Raw, net: IpAddr, len: u8) -> usize {
+    f.routes
+        .iter()
+        .flatten()
+        .position(|rt| {
+            rt.to.as_deref().is_some_and(|t| match net {
+                IpAddr::V4(_) => {
+                    parse_prefix(t).is_ok_and(|p| p.network() == net && p.prefix() == len)
+                }
+                IpAddr::V6(_) => config6::parse_prefix6(t)
+                    .is_ok_and(|p| IpAddr::V6(p.network()) == net && p.prefix() == len),
+            })
+        })
+        .unwrap_or(0)
+}
+
+/// A route to `to` through `via`, of either family; else the key (`to` or `via`) at fault
+/// and the problem.
+fn route(
+    to: &str,
+    via: &str,
+    interfaces: &[InterfaceSpec],
+) -> Result<AnyRoute, (&'static str, String)> {
+    if config6::is_v6(to) {
+        let to = config6::parse_prefix6(to).map_err(|m| ("to", m))?;
+        let Ok(via) = via.parse::<Ipv6Addr>() else {
+            return Err(("via", format!("`{via}` is not an IPv6 address (a route to an IPv6 prefix goes through an IPv6 gateway)")));
+        };
+        if !host_on6(interfaces, via) {
+            return Err(("via", format!("gateway {via} is not another host in one of the router's IPv6 prefixes (nfv resolves gateways directly, not through other routes)")));
+        }
+        return Ok(AnyRoute::V6(StaticRoute6 { to, via }));
+    }
+    let to = parse_prefix(to).map_err(|m| ("to", m))?;
+    let Ok(via) = via.parse::<Ipv4Addr>() else {
+        return Err(("via", format!("`{via}` is not an IPv4 address (a route to an IPv4 prefix goes through an IPv4 gateway)")));
+    };
+    if interfaces
+        .iter()
+        .any(|i| i.address.is_some_and(|a| a.ip() == via))
+    {
+        return Err((
+            "via",
+            format!("{via} is the router's own address: the gateway is another router"),
+        ));
+    }
+    if !host_on(interfaces, via) {
+        return Err(("via", format!("gateway {via} is no host address in the router's interface subnets (nfv resolves gateways directly, not through other routes)")));
+    }
+    Ok(AnyRoute::V4(StaticRoute { to, via }))
 }
 
 /// One line of a routes file: `PREFIX/LEN GATEWAY` or `PREFIX/LEN via GATEWAY`.
-fn route_line(content: &str, interfaces: &[InterfaceSpec]) -> Result<StaticRoute, String> {
+fn route_line(content: &str, interfaces: &[InterfaceSpec]) -> Result<AnyRoute, String> {
     let words: Vec<&str> = content.split_whitespace().collect();
     let (prefix, gw) = match words.as_slice() {
         [p, g] | [p, "via", g] => (*p, *g),
@@ -360,16 +552,7 @@ fn route_line(content: &str, interfaces: &[InterfaceSpec]) -> Result<StaticRoute
             ))
         }
     };
-    let to = parse_prefix(prefix)?;
-    let via: Ipv4Addr = gw
-        .parse()
-        .map_err(|_| format!("`{gw}` is not an IPv4 address"))?;
-    if !host_on(interfaces, via) || interfaces.iter().any(|i| i.address.ip() == via) {
-        return Err(format!(
-            "gateway {via} is not another host in one of the router's interface subnets"
-        ));
-    }
-    Ok(StaticRoute { to, via })
+    route(prefix, gw, interfaces).map_err(|(_, m)| m)
 }
 
 /// The largest routes file read: 256 MiB (a full Internet table of a million routes is
@@ -386,8 +569,8 @@ fn routes_file(
     r: &mut Counting<'_>,
     path: &Path,
     interfaces: &[InterfaceSpec],
-    seen: &mut HashSet<(Ipv4Addr, u8)>,
-    routes: &mut Vec<StaticRoute>,
+    seen: &mut HashSet<(IpAddr, u8)>,
+    (routes, routes6): (&mut Vec<StaticRoute>, &mut Vec<StaticRoute6>),
 ) {
     let key = "routes_file";
     let text = match nfv_dataplane::config::read_bounded(path, MAX_ROUTES_FILE, "a routes file") {
@@ -404,15 +587,17 @@ fn routes_file(
             continue;
         }
         let problem = match route_line(content, interfaces) {
-            Ok(rt) if seen.insert((rt.to.network(), rt.to.prefix())) => {
-                routes.push(rt);
+            Ok(rt) if seen.insert(rt.prefix()) => {
+                match rt {
+                    AnyRoute::V4(rt) => routes.push(rt),
+                    AnyRoute::V6(rt) => routes6.push(rt),
+                }
                 continue;
             }
-            Ok(rt) => format!(
-                "a route to {}/{} is already given",
-                rt.to.network(),
-                rt.to.prefix()
-            ),
+            Ok(rt) => {
+                let (net, len) = rt.prefix();
+                format!("a route to {net}/{len} is already given")
+            }
             Err(m) => m,
         };
         errors += 1;
@@ -453,22 +638,25 @@ impl Spec for RouterSpec {
     }
 
     fn describe(&self) -> String {
+        let total = self.routes.len() + self.routes6.len();
         let mut s = format!(
-            "router, {} route(s), arp timeout {}, icmp {}/s",
-            self.routes.len(),
+            "router, {total} route(s), arp timeout {}, icmp {}/s",
             fmt_duration(self.arp_timeout),
             self.icmp_rate
         );
-        for rt in self.routes.iter().take(20) {
-            s.push_str(&format!(
-                "\nroute {}/{} via {}",
-                rt.to.network(),
-                rt.to.prefix(),
-                rt.via
-            ));
+        let v4 = self
+            .routes
+            .iter()
+            .map(|rt| (rt.to.to_string(), rt.via.to_string()));
+        let v6 = self
+            .routes6
+            .iter()
+            .map(|rt| (rt.to.to_string(), rt.via.to_string()));
+        for (to, via) in v4.chain(v6).take(20) {
+            s.push_str(&format!("\nroute {to} via {via}"));
         }
-        if self.routes.len() > 20 {
-            s.push_str(&format!("\n... and {} more routes", self.routes.len() - 20));
+        if total > 20 {
+            s.push_str(&format!("\n... and {} more routes", total - 20));
         }
         s
     }
@@ -478,12 +666,18 @@ impl Spec for RouterSpec {
             return String::new();
         };
         let mac = i.mac.map(|m| m.to_string()).unwrap_or_else(|| "-".into());
+        let addresses: Vec<String> = i
+            .address
+            .iter()
+            .map(|a| a.to_string())
+            .chain(i.addresses6.iter().map(|a| a.to_string()))
+            .collect();
         format!(
-            "{:<8} {}/{} mac {mac} mtu {}{}",
+            "{:<8} {} mac {mac} mtu {}{}{}",
             i.name,
-            i.address.ip(),
-            i.address.prefix(),
+            addresses.join(" "),
             i.mtu,
+            if i.ra.is_some() { ", ra" } else { "" },
             if i.nat_outside { ", nat outside" } else { "" }
         )
     }
@@ -501,7 +695,7 @@ impl Spec for RouterSpec {
         self.interfaces
             .iter()
             .find(|i| i.name == interface)
-            .map(|i| i.address.ip())
+            .and_then(|i| i.address.map(|a| a.ip()))
     }
 
     fn masqueraded_on(&mut self, interface: &str) -> bool {

@@ -5,7 +5,8 @@ use crate::kind::{Metric, MetricType, Stats};
 
 static ROUTES: Metric = Metric {
     name: "nfv_router_routes",
-    help: "Prefixes in a router's table (connected, static, local and broadcast).",
+    help:
+        "Prefixes in a router's tables of both families (connected, static, local and broadcast).",
     kind: MetricType::Gauge,
     labels: &[],
     summary: None,
@@ -16,6 +17,22 @@ static ARP_ENTRIES: Metric = Metric {
     help: "Entries in a router's ARP cache (resolved, static and incomplete).",
     kind: MetricType::Gauge,
     labels: &[],
+    summary: None,
+};
+
+static ND_ENTRIES: Metric = Metric {
+    name: "nfv_router_nd_entries",
+    help: "Entries in a router's IPv6 neighbour cache (all states).",
+    kind: MetricType::Gauge,
+    labels: &[],
+    summary: None,
+};
+
+static ND_SENT: Metric = Metric {
+    name: "nfv_router_nd_sent_total",
+    help: "Neighbor Discovery messages a router sent, by type.",
+    kind: MetricType::Counter,
+    labels: &["type"],
     summary: None,
 };
 
@@ -45,7 +62,7 @@ static ARP_REQUESTS: Metric = Metric {
 
 static RATE_LIMITED: Metric = Metric {
     name: "nfv_router_rate_limited_total",
-    help: "ARP requests and ICMP errors a router did not send because of its rate limits.",
+    help: "ARP requests, neighbor solicitations and ICMP errors a router did not send because of its rate limits.",
     kind: MetricType::Counter,
     labels: &["what"],
     summary: None,
@@ -60,9 +77,11 @@ static ICMP_ERRORS: Metric = Metric {
 };
 
 /// Every metric of a router.
-pub(super) static METRICS: [&Metric; 7] = [
+pub(super) static METRICS: [&Metric; 9] = [
     &ROUTES,
     &ARP_ENTRIES,
+    &ND_ENTRIES,
+    &ND_SENT,
     &FORWARDED,
     &FRAGMENTED,
     &ARP_REQUESTS,
@@ -74,12 +93,21 @@ impl Stats for RouterStats {
     fn visit(&self, out: &mut dyn FnMut(&'static Metric, &[&str], u64)) {
         out(&ROUTES, &[], self.routes.get());
         out(&ARP_ENTRIES, &[], self.arp_entries.get());
+        out(&ND_ENTRIES, &[], self.nd_entries.get());
+        out(&ND_SENT, &["solicitation"], self.nd_solicits.get());
+        out(&ND_SENT, &["advertisement"], self.nd_adverts.get());
+        out(
+            &ND_SENT,
+            &["router_advertisement"],
+            self.router_adverts.get(),
+        );
         out(&FORWARDED, &[], self.forwarded.get());
         out(&FRAGMENTED, &[], self.fragmented.get());
         out(&ARP_REQUESTS, &[], self.arp_requests.get());
         out(&ICMP_ERRORS, &[], self.icmp_errors.get());
         out(&RATE_LIMITED, &["arp"], self.arp_rate_limited.get());
         out(&RATE_LIMITED, &["icmp"], self.icmp_rate_limited.get());
+        out(&RATE_LIMITED, &["nd"], self.nd_rate_limited.get());
     }
 }
 

@@ -49,12 +49,16 @@
 //! the router is built and on every `tick`.
 
 mod config;
+mod config6;
 mod fragment;
 pub mod icmp;
+pub mod icmp6;
 mod metrics;
+pub mod nd;
 pub mod neighbors;
+mod v6;
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,7 +69,8 @@ use crate::ip::{PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use crate::lpm::{Lpm, LpmError};
 use crate::show;
 use crate::wire::{self, EthernetFrame, Headers, Ipv4Packet, MacAddr, L3};
-pub use config::{InterfaceSpec, RouterSpec, StaticRoute};
+pub use config::{InterfaceSpec, RouterSpec, StaticRoute, StaticRoute6};
+pub use config6::RaSpec;
 use icmp::RateLimit;
 use neighbors::{Enqueued, Neighbors};
 pub use neighbors::{Neighbor, NeighborConfig, NeighborState};
@@ -90,7 +95,7 @@ impl Kind for RouterKind {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["routes", "arp", "interfaces"]
+        &["routes", "arp", "neighbors", "interfaces"]
     }
 
     fn metrics(&self) -> &'static [&'static Metric] {
@@ -109,10 +114,12 @@ pub struct RouterInterface {
     pub name: String,
     /// Its MAC address.
     pub mac: MacAddr,
-    /// Its IPv4 address.
-    pub address: Ipv4Addr,
-    /// The prefix length of its subnet.
-    pub prefix_len: u8,
+    /// Its IPv4 address and the prefix length of its subnet, if it has one.
+    pub address: Option<(Ipv4Addr, u8)>,
+    /// Its IPv6 addresses and their prefix lengths (the link-local one is derived).
+    pub addresses6: Vec<(Ipv6Addr, u8)>,
+    /// Router advertisements it sends, if any.
+    pub ra: Option<RaSpec>,
     /// Largest IPv4 datagram it sends.
     pub mtu: u16,
     /// A `nat` on this interface masquerades to its address: TCP and UDP addressed to it
@@ -132,6 +139,17 @@ pub struct Route {
     pub via: Ipv4Addr,
 }
 
+/// A static IPv6 route.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route6 {
+    /// Destination prefix.
+    pub prefix: Ipv6Addr,
+    /// Its length.
+    pub len: u8,
+    /// The gateway, in a connected prefix.
+    pub via: Ipv6Addr,
+}
+
 /// A router's settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RouterConfig {
@@ -139,8 +157,12 @@ pub struct RouterConfig {
     pub interfaces: Vec<RouterInterface>,
     /// Static routes.
     pub routes: Vec<Route>,
+    /// Static IPv6 routes.
+    pub routes6: Vec<Route6>,
     /// Static neighbours: address and MAC, on the interface whose subnet holds the address.
     pub neighbors: Vec<(Ipv4Addr, MacAddr)>,
+    /// Static IPv6 neighbours.
+    pub neighbors6: Vec<(Ipv6Addr, MacAddr)>,
     /// ARP cache and queue settings.
     pub arp: NeighborConfig,
     /// ICMP errors a second (and the burst size); 0 sends none.
@@ -160,6 +182,12 @@ pub enum RouterError {
     /// An interface's prefix length is above 32.
     #[error("interface {0}: prefix length {1} is above 32")]
     PrefixLength(String, u8),
+    /// An IPv6 route's gateway or a static neighbour is in no connected prefix.
+    #[error("{0} is not in any interface's IPv6 prefixes")]
+    NotConnected6(Ipv6Addr),
+    /// The IPv6 table refused a prefix.
+    #[error("route {0}/{1}: {2}")]
+    Table6(Ipv6Addr, u8, String),
 }
 
 /// What a route leads to.
@@ -194,16 +222,28 @@ pub struct RouterStats {
     pub arp_rate_limited: Counter,
     /// ARP replies sent.
     pub arp_replies: Counter,
+    /// Neighbor solicitations sent (resolution and probes).
+    pub nd_solicits: Counter,
+    /// Neighbor advertisements sent (answers and unsolicited ones at start).
+    pub nd_adverts: Counter,
+    /// Router advertisements sent.
+    pub router_adverts: Counter,
+    /// Neighbor solicitations not sent because of the rate limit (shared with ARP).
+    pub nd_rate_limited: Counter,
+    /// Entries in the IPv6 neighbour cache now (gauge, updated from `tick`).
+    pub nd_entries: Counter,
     /// Entries in the neighbour table now, all states (gauge, updated from `tick`).
     pub arp_entries: Counter,
-    /// Prefixes in the routing table: connected, static, own and broadcast addresses
-    /// (gauge; the table is fixed when the router is built).
+    /// Prefixes in the routing tables of both families: connected, static, own and
+    /// broadcast addresses (gauge; the tables are fixed when the router is built).
     pub routes: Counter,
 }
 
 struct Iface {
     mac: MacAddr,
+    /// Its IPv4 address (0 without one: `v4` says).
     addr: u32,
+    v4: bool,
     prefix_len: u8,
     mtu: usize,
     nat_outside: bool,
@@ -224,6 +264,7 @@ pub struct Router {
     stats: Arc<RouterStats>,
     last_expire: Timestamp,
     announced: bool,
+    v6: v6::V6,
 }
 
 /// How often neighbour timers run.
@@ -245,18 +286,21 @@ impl Router {
                 }
             }
         };
-        let subnets: Vec<(u32, u32)> = cfg
+        let subnets: Vec<(u32, u32, bool)> = cfg
             .interfaces
             .iter()
-            .map(|i| (u32::from(i.address), mask(i.prefix_len)))
+            .map(|i| match i.address {
+                Some((a, l)) => (u32::from(a), mask(l.min(32)), true),
+                None => (0, 0, false),
+            })
             .collect();
         let gate_of = |a: Ipv4Addr| -> Result<u16, RouterError> {
             let a = u32::from(a);
             subnets
                 .iter()
                 .enumerate()
-                .filter(|(_, &(addr, m))| a & m == addr & m)
-                .max_by_key(|(_, &(_, m))| m)
+                .filter(|(_, &(addr, m, v4))| v4 && a & m == addr & m)
+                .max_by_key(|(_, &(_, m, _))| m)
                 .map(|(g, _)| g as u16)
                 .ok_or(RouterError::NotConnected(Ipv4Addr::from(a)))
         };
@@ -271,29 +315,38 @@ impl Router {
             insert(&mut lpm, u32::from(r.prefix) & mask(r.len), r.len, nh)?;
         }
         for (g, i) in cfg.interfaces.iter().enumerate() {
-            if i.prefix_len > 32 {
-                return Err(RouterError::PrefixLength(i.name.clone(), i.prefix_len));
+            let Some((address, prefix_len)) = i.address else {
+                continue;
+            };
+            if prefix_len > 32 {
+                return Err(RouterError::PrefixLength(i.name.clone(), prefix_len));
             }
-            let a = u32::from(i.address);
-            let m = mask(i.prefix_len);
+            let a = u32::from(address);
+            let m = mask(prefix_len);
             let nh = nh_index(NextHop::Connected(g as u16));
-            insert(&mut lpm, a & m, i.prefix_len, nh)?;
-            if i.prefix_len < 31 {
+            insert(&mut lpm, a & m, prefix_len, nh)?;
+            if prefix_len < 31 {
                 let nh = nh_index(NextHop::Broadcast);
                 insert(&mut lpm, a | !m, 32, nh)?;
             }
         }
         // Own addresses last: nothing overrides them.
-        for i in &cfg.interfaces {
+        for (a, _) in cfg.interfaces.iter().filter_map(|i| i.address) {
             let nh = nh_index(NextHop::Local);
-            insert(&mut lpm, u32::from(i.address), 32, nh)?;
+            insert(&mut lpm, u32::from(a), 32, nh)?;
         }
+        let v6 = v6::V6::new(
+            &cfg.interfaces,
+            &cfg.routes6,
+            &cfg.neighbors6,
+            cfg.arp.clone(),
+        )?;
         let mut neighbors = Neighbors::new(cfg.arp.clone());
         for (ip, mac) in &cfg.neighbors {
             neighbors.add_static(gate_of(*ip)?, u32::from(*ip), *mac);
         }
         let stats = RouterStats::default();
-        stats.routes.set(lpm.len() as u64);
+        stats.routes.set((lpm.len() + v6.lpm.len()) as u64);
         stats.arp_entries.set(neighbors.len() as u64);
         Ok(Router {
             ifaces: cfg
@@ -301,8 +354,9 @@ impl Router {
                 .iter()
                 .map(|i| Iface {
                     mac: i.mac,
-                    addr: u32::from(i.address),
-                    prefix_len: i.prefix_len,
+                    addr: i.address.map_or(0, |(a, _)| u32::from(a)),
+                    v4: i.address.is_some(),
+                    prefix_len: i.address.map_or(0, |(_, l)| l),
                     mtu: usize::from(i.mtu),
                     nat_outside: i.nat_outside,
                 })
@@ -316,6 +370,7 @@ impl Router {
             stats: Arc::new(stats),
             last_expire: Timestamp::ZERO,
             announced: false,
+            v6,
         })
     }
 
@@ -329,9 +384,9 @@ impl Router {
         self.neighbors.entries()
     }
 
-    /// Number of prefixes in the routing table (connected, own and static).
+    /// Number of prefixes in the routing tables (connected, own and static, both families).
     pub fn routes(&self) -> usize {
-        self.lpm.len()
+        self.lpm.len() + self.v6.lpm.len()
     }
 
     fn handle(&mut self, gate: u16, mut pkt: Packet, ctx: &mut Ctx<'_>) {
@@ -342,6 +397,7 @@ impl Router {
             L3::Ipv4 | L3::Ipv4Runt | L3::Ipv4Malformed | L3::Ipv4BadChecksum => {
                 self.ipv4(gate, pkt, &h, ctx)
             }
+            L3::Ipv6 | L3::Ipv6Runt | L3::Ipv6Malformed => self.ipv6(gate, pkt, &h, ctx),
             L3::Arp => self.arp(gate, pkt, ctx),
             _ => ctx.drop(pkt, DropReason::NotForUs),
         }
@@ -604,6 +660,9 @@ impl Router {
             Err(arp::ArpError::BadHeader) => return ctx.drop(pkt, DropReason::BadHeader),
         };
         let iface = &self.ifaces[gate as usize];
+        if !iface.v4 {
+            return ctx.drop(pkt, DropReason::NotForUs);
+        }
         let (our_mac, our_ip) = (iface.mac, iface.addr);
         let for_us = a.tpa == our_ip;
         if a.spa != 0 && a.spa != our_ip {
@@ -690,10 +749,14 @@ impl Node for Router {
     }
 
     fn tick(&mut self, ctx: &mut Ctx<'_>) {
+        let first = !self.announced;
+        let expire = ctx.now.since(self.last_expire) >= EXPIRE_EVERY;
+        self.tick6(first, expire, ctx);
+        self.stats.nd_entries.set(self.v6.nd.len() as u64);
         if !self.announced {
             self.announced = true;
             for g in 0..self.ifaces.len() as u16 {
-                if ctx.is_wired(Gate(g)) {
+                if ctx.is_wired(Gate(g)) && self.ifaces[g as usize].v4 {
                     let own = self.ifaces[g as usize].addr;
                     self.send_arp_request(g, own, ctx);
                 }
@@ -748,6 +811,11 @@ impl Node for Router {
         match table {
             "routes" => Some(self.routes_table()),
             "arp" => Some(self.arp_table(now)),
+            "neighbors" => {
+                let mut t = self.arp_table(now);
+                self.neighbors6_rows(&mut t, now);
+                Some(t)
+            }
             "interfaces" => Some(self.interfaces_table()),
             _ => None,
         }
@@ -779,6 +847,7 @@ impl Router {
             };
             t.push(vec![show::prefix(net, len), via, gate, kind.into()]);
         }
+        self.routes6_rows(&mut t);
         t
     }
 
@@ -816,9 +885,14 @@ impl Router {
     fn interfaces_table(&self) -> Table {
         let mut t = Table::new(&["gate", "address", "mac", "mtu"]);
         for (g, i) in self.ifaces.iter().enumerate() {
+            let mut addresses: Vec<String> = Vec::new();
+            if i.v4 {
+                addresses.push(format!("{}/{}", Ipv4Addr::from(i.addr), i.prefix_len));
+            }
+            addresses.extend(self.addresses6(g));
             t.push(vec![
                 g.into(),
-                show::prefix(i.addr, i.prefix_len),
+                Cell::Text(addresses.join(" ")),
                 show::mac(i.mac),
                 i.mtu.into(),
             ]);
@@ -849,16 +923,18 @@ mod tests {
                 RouterInterface {
                     name: "lan".into(),
                     mac: MacAddr(R0),
-                    address: ipa("10.0.0.1"),
-                    prefix_len: 24,
+                    address: Some((ipa("10.0.0.1"), 24)),
+                    addresses6: vec![],
+                    ra: None,
                     mtu: 1500,
                     nat_outside: false,
                 },
                 RouterInterface {
                     name: "wan".into(),
                     mac: MacAddr(R1),
-                    address: ipa("10.0.1.1"),
-                    prefix_len: 24,
+                    address: Some((ipa("10.0.1.1"), 24)),
+                    addresses6: vec![],
+                    ra: None,
                     mtu: 1400,
                     nat_outside: false,
                 },
@@ -869,6 +945,8 @@ mod tests {
                 via: ipa("10.0.1.254"),
             }],
             neighbors: vec![],
+            routes6: vec![],
+            neighbors6: vec![],
             arp: NeighborConfig {
                 timeout: Duration::from_secs(60),
                 queue_len: 2,
@@ -1426,8 +1504,7 @@ mod tests {
         const BURST: usize = 100;
         const POOL: usize = 2048;
         let mut cfg = config();
-        cfg.interfaces[1].address = ipa("10.1.0.1");
-        cfg.interfaces[1].prefix_len = 16;
+        cfg.interfaces[1].address = Some((ipa("10.1.0.1"), 16));
         cfg.routes.clear();
         cfg.arp = NeighborConfig::default();
         let r = Router::new(cfg).expect("router");

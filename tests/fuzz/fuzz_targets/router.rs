@@ -22,8 +22,9 @@ fuzz_target!(|data: &[u8]| {
     let iface = |i: usize, addr: [u8; 4], mtu: u16| RouterInterface {
         name: format!("i{i}"),
         mac: MACS[i],
-        address: Ipv4Addr::from(addr),
-        prefix_len: 24,
+        address: Some((Ipv4Addr::from(addr), 24)),
+        addresses6: vec![],
+        ra: None,
         mtu,
         nat_outside: false,
     };
@@ -36,6 +37,8 @@ fuzz_target!(|data: &[u8]| {
             Route { prefix: Ipv4Addr::new(10, 0, 2, 128), len: 25, via: Ipv4Addr::new(10, 0, 1, 9) },
         ],
         neighbors: vec![(Ipv4Addr::new(10, 0, 1, 9), MacAddr([2, 0, 0, 0, 0, 9]))],
+        routes6: vec![],
+        neighbors6: vec![],
         arp: NeighborConfig { timeout: Duration::from_secs(5), queue_len: 3, max_entries: 8 },
         icmp_rate: 50,
     }) else {
