@@ -862,9 +862,8 @@ fn discover(client: [u8; 6], xid: u32) -> Vec<u8> {
 fn pool_exhausted() {
     let cfg = DhcpConfig {
         mac: MacAddr([0x02, 0xd0, 0, 0, 0, 1]),
-        address: Some(("10.0.0.2".parse().expect("address"), 24)),
-        addresses6: vec![],
-        ra: None,
+        address: "10.0.0.2".parse().expect("address"),
+        prefix_len: 24,
         pools: vec![(
             "10.0.0.100".parse().expect("a"),
             "10.0.0.100".parse().expect("a"),

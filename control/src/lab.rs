@@ -19,14 +19,14 @@
 
 use std::collections::HashSet;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use ipnetwork::Ipv4Network;
+use ipnetwork::{Ipv4Network, Ipv6Network};
 use nfv_dataplane::MacAddr;
 
 /// Where `nfv run` keeps its pid files.
@@ -103,6 +103,9 @@ pub struct IfacePlan {
     pub mac: Option<MacAddr>,
     /// IPv4 address and prefix; none (e.g. for DHCP) if `None`.
     pub address: Option<Ipv4Network>,
+    /// IPv6 addresses and prefixes (added without duplicate address detection: the lab
+    /// gave them).
+    pub addresses6: Vec<Ipv6Network>,
 }
 
 /// One lab host: a network namespace with its interfaces.
@@ -114,6 +117,10 @@ pub struct HostPlan {
     pub netns: String,
     /// Default gateway, if any.
     pub gateway: Option<Ipv4Addr>,
+    /// IPv6 default gateway, if any (else router advertisements give one).
+    pub gateway6: Option<Ipv6Addr>,
+    /// IPv6 on in the host (accepting router advertisements), or off.
+    pub ipv6: bool,
     /// Interfaces, in `eth0`, `eth1`, ... order.
     pub interfaces: Vec<IfacePlan>,
 }
@@ -289,9 +296,11 @@ impl Lab {
     }
 
     /// Create the host's namespace and record it (so that teardown removes it even if a
-    /// later step fails); mark it as nfv's, disable IPv6 in it (no router solicitations or
-    /// MLD reports from lab hosts into the dataplane), bring `lo` up; then move each TAP in,
-    /// rename it, set MTU and MAC, add the address, bring it up; then the default route.
+    /// later step fails); mark it as nfv's; turn IPv6 off in it unless the plan has it on
+    /// (an IPv4-only host sends no router solicitations or MLD reports into the
+    /// dataplane), and where on, accept router advertisements; bring `lo` up; then move
+    /// each TAP in, rename it, set MTU and MAC, add the addresses, bring it up; then the
+    /// default routes.
     pub fn add_host(&mut self, host: &HostPlan) -> Result<(), LabError> {
         let ns = host.netns.as_str();
         ip(&["netns", "add", ns])?;
@@ -302,19 +311,23 @@ impl Lab {
         ip(&["-n", ns, "link", "set", "dev", "lo", "alias", &mark])?;
         // Before any interface moves in: `default` covers the moved ones, `all` the rest.
         if Path::new("/proc/sys/net/ipv6").exists() {
-            run(
-                "ip",
-                &[
-                    "netns",
-                    "exec",
-                    ns,
-                    "sysctl",
-                    "-q",
-                    "-w",
-                    "net.ipv6.conf.all.disable_ipv6=1",
-                    "net.ipv6.conf.default.disable_ipv6=1",
-                ],
-            )?;
+            let off = if host.ipv6 { "0" } else { "1" };
+            let all = format!("net.ipv6.conf.all.disable_ipv6={off}");
+            let default = format!("net.ipv6.conf.default.disable_ipv6={off}");
+            let mut args = vec!["netns", "exec", ns, "sysctl", "-q", "-w", &all, &default];
+            if host.ipv6 {
+                // A host, not a router: take advertisements (SLAAC, the default route).
+                args.extend([
+                    "net.ipv6.conf.all.forwarding=0",
+                    "net.ipv6.conf.default.accept_ra=1",
+                ]);
+            }
+            run("ip", &args)?;
+        } else if host.ipv6 {
+            return Err(LabError::Command {
+                command: format!("IPv6 for host `{}`", host.name),
+                stderr: "this kernel has no IPv6 (/proc/sys/net/ipv6 is missing)".into(),
+            });
         }
         ip(&["-n", ns, "link", "set", "dev", "lo", "up"])?;
 
@@ -335,9 +348,13 @@ impl Lab {
                 let cidr = addr.to_string();
                 ip(&["-n", ns, "addr", "add", &cidr, "dev", ifname])?;
             }
+            for addr in &iface.addresses6 {
+                let cidr = addr.to_string();
+                ip(&["-n", ns, "-6", "addr", "add", &cidr, "dev", ifname, "nodad"])?;
+            }
             ip(&["-n", ns, "link", "set", "dev", ifname, "up"])?;
             tracing::debug!(netns = ns, tap = %iface.tap, ifname, "interface ready");
-            if iface.address.is_none() {
+            if iface.address.is_none() && iface.addresses6.is_empty() {
                 self.start_dhcp_client(ns, ifname, &host.name)?;
             }
         }
@@ -345,6 +362,15 @@ impl Lab {
         if let Some(gw) = host.gateway {
             let gw = gw.to_string();
             ip(&["-n", ns, "route", "add", "default", "via", &gw])?;
+        }
+        if let Some(gw) = host.gateway6 {
+            let via = gw.to_string();
+            let mut args = vec!["-n", ns, "-6", "route", "add", "default", "via", &via];
+            if u128::from(gw) >> 118 == 0xfe80 >> 6 {
+                // A link-local gateway needs its interface (the host's only one: checked).
+                args.extend(["dev", host.interfaces.first().map_or("eth0", |i| &i.ifname)]);
+            }
+            ip(&args)?;
         }
         Ok(())
     }
@@ -1202,12 +1228,15 @@ mod tests {
             name: "h1".into(),
             netns: ns.clone(),
             gateway: Some(Ipv4Addr::new(10, 77, 0, 1)),
+            gateway6: None,
+            ipv6: false,
             interfaces: vec![IfacePlan {
                 tap: tap.0.clone(),
                 ifname: "eth0".into(),
                 mtu: 1400,
                 mac: Some(MacAddr([0x02, 0, 0, 0xaa, 0xbb, 0xcc])),
                 address: Some("10.77.0.2/24".parse().expect("cidr")),
+                addresses6: vec![],
             }],
         };
 
@@ -1273,12 +1302,15 @@ mod tests {
             name: "h2".into(),
             netns: ns.clone(),
             gateway: None,
+            gateway6: None,
+            ipv6: false,
             interfaces: vec![IfacePlan {
                 tap: missing.clone(),
                 ifname: "eth0".into(),
                 mtu: 1500,
                 mac: None,
                 address: None,
+                addresses6: vec![],
             }],
         };
         let mut lab = Lab::claim_in(&tmp.0, &topo, std::slice::from_ref(&ns)).expect("claim");
@@ -1309,6 +1341,8 @@ mod tests {
             name: "h3".into(),
             netns: ns.clone(),
             gateway: None,
+            gateway6: None,
+            ipv6: false,
             interfaces: Vec::new(),
         };
         let mut lab = Lab::claim_in(&tmp.0, &topo, std::slice::from_ref(&ns)).expect("claim");

@@ -270,6 +270,7 @@ impl Plan {
             .iter()
             .map(|p| (p.name.as_str(), p.settings.0.mtu()))
             .collect();
+        let ipv6 = topo.ipv6();
         let hosts = topo
             .hosts
             .iter()
@@ -280,6 +281,8 @@ impl Plan {
                     .clone()
                     .unwrap_or_else(|| netns_name(&topo.name, &h.name)),
                 gateway: h.gateway,
+                gateway6: h.gateway6,
+                ipv6: h.ipv6.unwrap_or(ipv6),
                 interfaces: h
                     .interfaces
                     .iter()
@@ -292,6 +295,7 @@ impl Plan {
                             .unwrap_or(nfv_dataplane::port::kind::DEFAULT_MTU),
                         mac: i.mac,
                         address: i.address,
+                        addresses6: i.addresses6.clone(),
                     })
                     .collect(),
             })
@@ -476,16 +480,27 @@ impl Plan {
         if !self.hosts.is_empty() {
             let _ = writeln!(s, "hosts:");
             for h in &self.hosts {
-                let gw = h
+                let gw: String = h
                     .gateway
+                    .map(|g| g.to_string())
+                    .into_iter()
+                    .chain(h.gateway6.map(|g| g.to_string()))
                     .map(|g| format!(" gateway {g}"))
-                    .unwrap_or_default();
-                let _ = writeln!(s, "  {:<12} netns {}{}", h.name, h.netns, gw);
+                    .collect();
+                let v6 = if h.ipv6 { ", ipv6" } else { "" };
+                let _ = writeln!(s, "  {:<12} netns {}{}{v6}", h.name, h.netns, gw);
                 for i in &h.interfaces {
-                    let addr = i
+                    let addrs: Vec<String> = i
                         .address
                         .map(|a| a.to_string())
-                        .unwrap_or_else(|| "-".into());
+                        .into_iter()
+                        .chain(i.addresses6.iter().map(|a| a.to_string()))
+                        .collect();
+                    let addr = if addrs.is_empty() {
+                        "-".to_string()
+                    } else {
+                        addrs.join(" ")
+                    };
                     let _ = writeln!(s, "    {:<6} {:<18} mtu {}", i.ifname, addr, i.mtu);
                 }
             }

@@ -50,15 +50,17 @@ mod lines;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
-use ipnetwork::Ipv4Network;
+use ipnetwork::{Ipv4Network, Ipv6Network};
 pub use nfv_dataplane::port::{
     GeneratorConfig, NullConfig, PortSettings, Proto, Sizes, TapConfig, VhostUserConfig,
 };
 use nfv_dataplane::MacAddr;
-use nfv_functions::kind::schema::{did_you_mean, join, one_of, parse_cidr, Names, Ordered};
+use nfv_functions::kind::schema::{
+    did_you_mean, join, one_of, parse_cidr, parse_cidr6, Names, OneOrMany, Ordered,
+};
 use nfv_functions::kind::{Kind, Report, Settings, Wiring};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
@@ -182,16 +184,37 @@ pub struct Host {
     pub netns: Option<String>,
     /// Default route.
     pub gateway: Option<Ipv4Addr>,
+    /// IPv6 default route (else the one router advertisements give).
+    pub gateway6: Option<Ipv6Addr>,
+    /// IPv6 on: given as `ipv6`, else on when the topology has IPv6 anywhere (see
+    /// [`Topology::ipv6`]); with it the host accepts router advertisements.
+    pub ipv6: Option<bool>,
     /// Its interfaces (its ports, in file order).
     pub interfaces: Vec<HostInterface>,
     /// Line in the file.
     pub line: usize,
 }
 
+impl Topology {
+    /// Whether the topology has IPv6 anywhere: a host with an IPv6 address or gateway, or a
+    /// function that speaks it (a router with IPv6 addresses). Lab hosts then keep IPv6 on
+    /// unless they say `ipv6: false`; in an IPv4-only topology they have it off (so they
+    /// send no router solicitations or multicast listener reports into the dataplane)
+    /// unless they say `ipv6: true`.
+    pub fn ipv6(&self) -> bool {
+        self.hosts
+            .iter()
+            .any(|h| h.gateway6.is_some() || h.interfaces.iter().any(|i| !i.addresses6.is_empty()))
+            || self.functions.iter().any(|f| f.settings.0.speaks_ipv6())
+    }
+}
+
 impl Host {
     /// True if some interface takes its address from DHCP.
     pub fn uses_dhcp(&self) -> bool {
-        self.interfaces.iter().any(|i| i.address.is_none())
+        self.interfaces
+            .iter()
+            .any(|i| i.address.is_none() && i.addresses6.is_empty())
     }
 }
 
@@ -202,8 +225,11 @@ pub struct HostInterface {
     pub port: String,
     /// `eth0`, `eth1`, ...
     pub ifname: String,
-    /// Static address; `None` means the host runs a DHCP client on this interface.
+    /// Static address; `None` (and no IPv6 address) means the host runs a DHCP client on
+    /// this interface.
     pub address: Option<Ipv4Network>,
+    /// Static IPv6 addresses (more come from router advertisements where IPv6 is on).
+    pub addresses6: Vec<Ipv6Network>,
     /// MAC address.
     pub mac: Option<MacAddr>,
 }
@@ -403,9 +429,10 @@ impl<'de> Visitor<'de> for FunctionSeed {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawHost {
-    address: Option<String>,
-    gateway: Option<String>,
+    address: Option<OneOrMany>,
+    gateway: Option<OneOrMany>,
     netns: Option<String>,
+    ipv6: Option<bool>,
 }
 
 /// A `kind` value. `kind: null` is YAML's null, which names the `null` port kind here.
@@ -1304,73 +1331,88 @@ impl Validator<'_> {
             if taps.is_empty() && !self.unread_ports {
                 self.error(&key, format!("host `{name}` has no port: give it one with `ports: {{ NAME: {{ kind: tap, host: {name} }} }}`"));
             }
-            let host_address = h.address.as_deref().and_then(|a| match parse_cidr(a) {
-                Ok(n) => Some(n),
-                Err(m) => {
-                    self.error(format!("{key}.address"), m);
-                    None
+            // The host's `address`: one IPv4 and any IPv6 addresses, for its first interface.
+            let mut host_address: Option<Ipv4Network> = None;
+            let mut host_addresses6: Vec<Ipv6Network> = Vec::new();
+            if let Some(list) = &h.address {
+                for (n, a) in list.items.iter().enumerate() {
+                    let k = list.key(&format!("{key}.address"), n);
+                    if a.contains(':') {
+                        match parse_cidr6(a) {
+                            Ok(net) => host_addresses6.push(net),
+                            Err(m) => self.error(k, m),
+                        }
+                    } else {
+                        match parse_cidr(a) {
+                            Ok(_) if host_address.is_some() => self.error(
+                                k,
+                                "a host interface has one IPv4 address (IPv6 ones as many as needed)".to_string(),
+                            ),
+                            Ok(net) => host_address = Some(net),
+                            Err(m) => self.error(k, m),
+                        }
+                    }
                 }
-            });
+            }
             let mut interfaces = Vec::new();
             for (i, (pname, tap)) in taps.iter().enumerate() {
                 let pkey = format!("ports.{pname}");
-                let mut address = tap.address.as_deref().and_then(|a| match parse_cidr(a) {
-                    Ok(n) => Some(n),
-                    Err(m) => {
-                        self.error(format!("{pkey}.address"), m);
-                        None
+                let (mut address, mut addresses6) = (None, Vec::new());
+                if let Some(a) = tap.address.as_deref() {
+                    if a.contains(':') {
+                        match parse_cidr6(a) {
+                            Ok(net) => addresses6.push(net),
+                            Err(m) => self.error(format!("{pkey}.address"), m),
+                        }
+                    } else {
+                        match parse_cidr(a) {
+                            Ok(net) => address = Some(net),
+                            Err(m) => self.error(format!("{pkey}.address"), m),
+                        }
                     }
-                });
+                }
                 if i == 0 && h.address.is_some() {
                     if tap.address.is_some() {
                         self.error(format!("{pkey}.address"), format!("host `{name}` already gives its first interface an address; give it in one place"));
                     }
                     address = host_address;
+                    addresses6 = host_addresses6.clone();
                 }
                 interfaces.push(HostInterface {
                     port: (*pname).clone(),
                     ifname: tap.ifname.clone(),
                     address,
+                    addresses6,
                     mac: tap.mac,
                 });
             }
-            let gateway = match h.gateway.as_deref() {
-                None | Some("none") => None,
-                Some(g) => match g.parse::<Ipv4Addr>() {
-                    Err(_) => {
-                        self.error(
-                            format!("{key}.gateway"),
-                            format!("`{g}` is not an IPv4 address or `none`"),
-                        );
-                        None
+            let (mut gateway, mut gateway6) = (None, None);
+            let gateways = h.gateway.as_ref().map(|l| (l, l.items.iter().enumerate()));
+            for (list, items) in gateways.into_iter() {
+                for (n, g) in items {
+                    let gkey = list.key(&format!("{key}.gateway"), n);
+                    if g == "none" {
+                        continue;
                     }
-                    Ok(gw) => {
-                        let nets: Vec<Ipv4Network> =
-                            interfaces.iter().filter_map(|i| i.address).collect();
-                        if nets.is_empty() {
-                            self.error(format!("{key}.gateway"), format!("gateway {gw} needs an address on host `{name}` in its subnet: give the host an `address`, or write `gateway: none`"));
-                        } else if !nets.iter().any(|n| n.contains(gw)) {
-                            let list: Vec<String> = nets
-                                .iter()
-                                .map(|n| format!("{}/{}", n.network(), n.prefix()))
-                                .collect();
-                            self.error(
-                                format!("{key}.gateway"),
-                                format!(
-                                    "gateway {gw} is not in the host's subnet ({})",
-                                    list.join(", ")
-                                ),
-                            );
-                        } else if nets.iter().any(|n| n.ip() == gw) {
-                            self.error(
-                                format!("{key}.gateway"),
-                                format!("gateway {gw} is the host's own address"),
-                            );
+                    if g.contains(':') {
+                        match self.host_gateway6(&gkey, name, g, &interfaces) {
+                            Some(_) if gateway6.is_some() => {
+                                self.error(gkey, "one IPv6 gateway per host".to_string())
+                            }
+                            Some(gw) => gateway6 = Some(gw),
+                            None => {}
                         }
-                        Some(gw)
+                        continue;
                     }
-                },
-            };
+                    match self.host_gateway(&gkey, name, g, &interfaces) {
+                        Some(_) if gateway.is_some() => {
+                            self.error(gkey, "one IPv4 gateway per host".to_string())
+                        }
+                        Some(gw) => gateway = Some(gw),
+                        None => {}
+                    }
+                }
+            }
             if let Some(ns) = &h.netns {
                 if ns.is_empty()
                     || ns.len() > 64
@@ -1386,11 +1428,78 @@ impl Validator<'_> {
                 name: name.clone(),
                 netns: h.netns.clone(),
                 gateway,
+                gateway6,
+                ipv6: h.ipv6,
                 interfaces,
                 line: self.line(&key),
             });
         }
         hosts
+    }
+
+    /// The IPv4 gateway `g` of host `name` at `key`, checked against its interfaces.
+    fn host_gateway(
+        &mut self,
+        key: &str,
+        name: &str,
+        g: &str,
+        interfaces: &[HostInterface],
+    ) -> Option<Ipv4Addr> {
+        let Ok(gw) = g.parse::<Ipv4Addr>() else {
+            self.error(
+                key,
+                format!("`{g}` is not an IPv4 or IPv6 address or `none`"),
+            );
+            return None;
+        };
+        let nets: Vec<Ipv4Network> = interfaces.iter().filter_map(|i| i.address).collect();
+        if nets.is_empty() {
+            self.error(key, format!("gateway {gw} needs an address on host `{name}` in its subnet: give the host an `address`, or write `gateway: none`"));
+        } else if !nets.iter().any(|n| n.contains(gw)) {
+            let list: Vec<String> = nets
+                .iter()
+                .map(|n| format!("{}/{}", n.network(), n.prefix()))
+                .collect();
+            self.error(
+                key,
+                format!(
+                    "gateway {gw} is not in the host's subnet ({})",
+                    list.join(", ")
+                ),
+            );
+        } else if nets.iter().any(|n| n.ip() == gw) {
+            self.error(key, format!("gateway {gw} is the host's own address"));
+        }
+        Some(gw)
+    }
+
+    /// The IPv6 gateway `g` of host `name` at `key`: link-local, or in one of its prefixes.
+    fn host_gateway6(
+        &mut self,
+        key: &str,
+        name: &str,
+        g: &str,
+        interfaces: &[HostInterface],
+    ) -> Option<Ipv6Addr> {
+        let Ok(gw) = g.parse::<Ipv6Addr>() else {
+            self.error(
+                key,
+                format!("`{g}` is not an IPv4 or IPv6 address or `none`"),
+            );
+            return None;
+        };
+        let link_local = u128::from(gw) >> 118 == 0xfe80 >> 6;
+        let nets: Vec<&Ipv6Network> = interfaces.iter().flat_map(|i| &i.addresses6).collect();
+        if link_local {
+            if interfaces.len() > 1 {
+                self.error(key, format!("a link-local gateway ({gw}) names no interface on host `{name}`, which has several: give a global address"));
+            }
+        } else if !nets.iter().any(|n| n.contains(gw)) {
+            self.error(key, format!("gateway {gw} is in none of host `{name}`'s IPv6 prefixes: give the host an IPv6 `address` there, or a link-local gateway"));
+        } else if nets.iter().any(|n| n.ip() == gw) {
+            self.error(key, format!("gateway {gw} is the host's own address"));
+        }
+        Some(gw)
     }
 
     fn functions(&mut self, raw: &RawTopology) -> Vec<Function> {

@@ -369,7 +369,25 @@ fn each_rule_names_line_and_key() {
         "hosts.h.gateway",
         "needs an address",
     );
-    assert_error("name: x\nhosts:\n  h: { address: 10.0.0.1/24, gateway: fish }\nports:\n  a: { kind: tap, host: h }\n", 3, "hosts.h.gateway", "not an IPv4 address");
+    assert_error(
+        "name: x\nhosts:\n  h: { address: [10.0.0.1/24, 10.0.1.1/24] }\nports:\n  a: { kind: tap, host: h }\n",
+        3,
+        "hosts.h.address[1]",
+        "one IPv4 address",
+    );
+    assert_error(
+        "name: x\nhosts:\n  h: { address: 2001:db8::1/64, gateway: 2001:db8:9::1 }\nports:\n  a: { kind: tap, host: h }\n",
+        3,
+        "hosts.h.gateway",
+        "in none of host `h`'s IPv6 prefixes",
+    );
+    assert_error(
+        "name: x\nhosts:\n  h: { address: [2001:db8::1/64, fe80::1/64] }\nports:\n  a: { kind: tap, host: h }\n",
+        3,
+        "hosts.h.address[1]",
+        "link-local",
+    );
+    assert_error("name: x\nhosts:\n  h: { address: 10.0.0.1/24, gateway: fish }\nports:\n  a: { kind: tap, host: h }\n", 3, "hosts.h.gateway", "not an IPv4 or IPv6 address");
     assert_error(
         "name: x\nhosts:\n  h: { netns: ../etc }\nports:\n  a: { kind: tap, host: h }\n",
         3,

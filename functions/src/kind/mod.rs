@@ -228,6 +228,12 @@ pub trait Spec: Debug + Send + Sync + SpecBase {
     fn masqueraded_on(&mut self, _interface: &str) -> bool {
         false
     }
+
+    /// Whether this function speaks IPv6 (a router with IPv6 addresses or advertisements):
+    /// lab hosts of a topology with IPv6 anywhere keep IPv6 on. False by default.
+    fn speaks_ipv6(&self) -> bool {
+        false
+    }
 }
 
 /// A router interface a function's settings name (see [`Spec::masquerade`]).

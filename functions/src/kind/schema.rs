@@ -5,10 +5,10 @@
 //! here under the same names; the ones about IPv4 prefixes, connection-table sizes and idle
 //! timeouts are the functions' own.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use ipnetwork::Ipv4Network;
+use ipnetwork::{Ipv4Network, Ipv6Network};
 
 pub use nfv_dataplane::config::schema::{
     did_you_mean, duration_or, edit_distance, fmt_duration, join, number_or_text, one_of,
@@ -51,6 +51,64 @@ pub fn parse_cidr(s: &str) -> Result<Ipv4Network, String> {
         .filter(|p| *p <= 32)
         .ok_or_else(|| format!("`/{prefix}` is not a prefix length from 0 to 32"))?;
     Ipv4Network::new(ip, prefix).map_err(|e| e.to_string())
+}
+
+/// `a` as an IPv6 host address with its prefix (`2001:db8::1/64`), or the problem: not
+/// multicast, loopback, unspecified, link-local (derived from the MAC) or a subnet's
+/// subnet-router anycast address.
+pub fn parse_cidr6(a: &str) -> Result<Ipv6Network, String> {
+    let Some((ip, len)) = a.split_once('/') else {
+        return Err(format!(
+            "`{a}` is not an address with a prefix length, like 2001:db8::1/64"
+        ));
+    };
+    let ip: Ipv6Addr = ip
+        .parse()
+        .map_err(|_| format!("`{ip}` is not an IPv6 address (expected like 2001:db8::1/64)"))?;
+    let len: u8 = len
+        .parse()
+        .ok()
+        .filter(|l| *l <= 128)
+        .ok_or_else(|| format!("`/{len}` is not a prefix length from 0 to 128"))?;
+    if ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() {
+        return Err(format!("{ip} is not a unicast address"));
+    }
+    if u128::from(ip) >> 118 == 0xfe80 >> 6 {
+        return Err(format!(
+            "{ip} is link-local: an interface's link-local address is derived from its MAC"
+        ));
+    }
+    let n = Ipv6Network::new(ip, len).map_err(|e| e.to_string())?;
+    if len < 127 && ip == n.network() {
+        return Err(format!(
+            "{ip} is the subnet-router anycast address of {}/{len}, not a host address",
+            n.network()
+        ));
+    }
+    Ok(n)
+}
+
+/// `s` as an IPv6 prefix without host bits.
+pub fn parse_prefix6(s: &str) -> Result<Ipv6Network, String> {
+    let Some((ip, len)) = s.split_once('/') else {
+        return Err(format!("`{s}` is not a prefix, like 2001:db8::/32"));
+    };
+    let ip: Ipv6Addr = ip
+        .parse()
+        .map_err(|_| format!("`{ip}` is not an IPv6 address"))?;
+    let len: u8 = len
+        .parse()
+        .ok()
+        .filter(|l| *l <= 128)
+        .ok_or_else(|| format!("`/{len}` is not a prefix length from 0 to 128"))?;
+    let n = Ipv6Network::new(ip, len).map_err(|e| e.to_string())?;
+    if n.network() != ip {
+        return Err(format!(
+            "`{s}` has host bits set: did you mean {}/{len}?",
+            n.network()
+        ));
+    }
+    Ok(n)
 }
 
 /// A network prefix: `ADDRESS/LEN` without host bits.

@@ -9,7 +9,7 @@
 //!       wan: { address: [203.0.113.2/24, 2001:db8:ff::2/64] }   # IPv6 too; `ra`: below
 //!     routes:                        # static routes; the gateway is in a connected subnet
 //!       - { to: 0.0.0.0/0, via: 203.0.113.1 }
-//!       - { to: ::/0, via: 2001:db8:ff::1 }
+//!       - { to: "::/0", via: 2001:db8:ff::1 }  # quoted: YAML reads a leading `:` as syntax
 //!     routes_file: table.txt         # more routes, one `PREFIX/LEN GATEWAY` a line (# comments)
 //!     neighbors: { 203.0.113.1: 02:00:00:00:00:01 }  # static ARP/ND entries (optional)
 //!     arp_timeout: 5m                # learned ARP entries live this long (default 5m)
@@ -698,6 +698,12 @@ impl Spec for RouterSpec {
             .and_then(|i| i.address.map(|a| a.ip()))
     }
 
+    fn speaks_ipv6(&self) -> bool {
+        self.interfaces
+            .iter()
+            .any(|i| !i.addresses6.is_empty() || i.ra.is_some())
+    }
+
     fn masqueraded_on(&mut self, interface: &str) -> bool {
         match self.interfaces.iter_mut().find(|i| i.name == interface) {
             Some(i) => {
@@ -751,6 +757,66 @@ mod tests {
         assert_eq!(e[0].0, "interfaces");
         let e = load("{ vlan: 5 }").unwrap_err();
         assert!(e[0].1.contains("unknown field `vlan`"), "{e:?}");
+    }
+
+    #[test]
+    fn dual_stack_interfaces_routes_and_advertisements() {
+        let s = load("{ interfaces: { lan: { address: [10.0.0.1/24, 2001:db8:1::1/64, 2001:db8:5::1/48] }, wan: { address: 2001:db8:ff::2/64 }, v6only: { address: 2001:db8:7::1/64, ra: { rdnss: [2001:db8::53], interval: 30s } }, quiet: { address: 2001:db8:8::1/64, ra: false } }, routes: [{ to: \"::/0\", via: 2001:db8:ff::1 }, { to: 0.0.0.0/0, via: 10.0.0.254 }], neighbors: { 2001:db8:1::9: 02:00:00:00:00:09 } }")
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let lan = &s.interfaces[0];
+        assert_eq!(
+            lan.address.map(|a| a.to_string()),
+            Some("10.0.0.1/24".into())
+        );
+        assert_eq!(lan.addresses6.len(), 2);
+        assert!(
+            lan.ra.is_some(),
+            "a /64 facing no gateway advertises by default"
+        );
+        assert!(
+            s.interfaces[1].ra.is_none(),
+            "wan faces the default gateway"
+        );
+        assert_eq!(s.interfaces[1].address, None);
+        let v6only = s.interfaces[2].ra.as_ref().expect("on");
+        assert_eq!(v6only.interval, Duration::from_secs(30));
+        assert_eq!(
+            v6only.rdnss,
+            ["2001:db8::53".parse::<Ipv6Addr>().expect("ip")]
+        );
+        assert!(s.interfaces[3].ra.is_none());
+        assert_eq!(
+            (s.routes.len(), s.routes6.len(), s.neighbors6.len()),
+            (1, 1, 1)
+        );
+        assert!(s.speaks_ipv6());
+        let e = load("{ interfaces: { lan: { address: [10.0.0.1/24, 10.0.1.1/24, 2001:db8::/64] }, wan: { address: [2001:db8:0:0:1::1/80], mtu: 1200 } }, routes: [{ to: \"::/0\", via: 10.0.0.9 }, { to: 10.9.0.0/16, via: 2001:db8::9 }, { to: 2001:db8:9::/48, via: 2001:db8:7::1 }], neighbors: { 2001:db8:9::1: 02:00:00:00:00:01 } }")
+            .unwrap_err();
+        let keys: Vec<&str> = e.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "interfaces.lan.address[1]",
+                "interfaces.lan.address[2]",
+                "interfaces.wan.mtu",
+                "routes[0].via",
+                "routes[1].via",
+                "routes[2].via",
+                "neighbors.2001:db8:9::1"
+            ],
+            "{e:?}"
+        );
+        let e = load(
+            "{ interfaces: { a: { address: 2001:db8::1/64 }, b: { address: 2001:db8::2/48 } } }",
+        )
+        .unwrap_err();
+        assert!(e[0].1.contains("overlaps interface `a`"), "{e:?}");
+        let e = load("{ interfaces: { a: { address: 2001:db8::1/64, ra: { rdnss: ff02::1, interval: 1s, bogus: 1 } } } }")
+            .unwrap_err();
+        assert!(e[0].1.contains("unknown field `bogus`"), "{e:?}");
+        assert!(!load("{ interfaces: { a: { address: 10.0.0.1/24 } } }")
+            .unwrap_or_else(|e| panic!("{e:?}"))
+            .speaks_ipv6());
     }
 
     #[test]

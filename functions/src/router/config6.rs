@@ -20,7 +20,6 @@ use std::fmt;
 use std::net::Ipv6Addr;
 use std::time::Duration;
 
-use ipnetwork::Ipv6Network;
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
@@ -152,61 +151,7 @@ pub(super) fn ra(r: &mut Counting<'_>, key: &str, raw: Option<&RawRa>) -> Option
     }))
 }
 
-/// `a` as an IPv6 interface address with its prefix (`2001:db8::1/64`), or the problem.
-pub(super) fn host_cidr6(a: &str) -> Result<Ipv6Network, String> {
-    let Some((ip, len)) = a.split_once('/') else {
-        return Err(format!(
-            "`{a}` is not an address with a prefix length, like 2001:db8::1/64"
-        ));
-    };
-    let ip: Ipv6Addr = ip
-        .parse()
-        .map_err(|_| format!("`{ip}` is not an IPv6 address (expected like 2001:db8::1/64)"))?;
-    let len: u8 = len
-        .parse()
-        .ok()
-        .filter(|l| *l <= 128)
-        .ok_or_else(|| format!("`/{len}` is not a prefix length from 0 to 128"))?;
-    if ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() {
-        return Err(format!("{ip} is not a unicast address"));
-    }
-    if u128::from(ip) >> 118 == 0xfe80 >> 6 {
-        return Err(format!(
-            "{ip} is link-local: an interface's link-local address is derived from its MAC"
-        ));
-    }
-    let n = Ipv6Network::new(ip, len).map_err(|e| e.to_string())?;
-    if len < 127 && ip == n.network() {
-        return Err(format!(
-            "{ip} is the subnet-router anycast address of {}/{len}, not a host address",
-            n.network()
-        ));
-    }
-    Ok(n)
-}
-
-/// `s` as an IPv6 prefix without host bits.
-pub(super) fn parse_prefix6(s: &str) -> Result<Ipv6Network, String> {
-    let Some((ip, len)) = s.split_once('/') else {
-        return Err(format!("`{s}` is not a prefix, like 2001:db8::/32"));
-    };
-    let ip: Ipv6Addr = ip
-        .parse()
-        .map_err(|_| format!("`{ip}` is not an IPv6 address"))?;
-    let len: u8 = len
-        .parse()
-        .ok()
-        .filter(|l| *l <= 128)
-        .ok_or_else(|| format!("`/{len}` is not a prefix length from 0 to 128"))?;
-    let n = Ipv6Network::new(ip, len).map_err(|e| e.to_string())?;
-    if n.network() != ip {
-        return Err(format!(
-            "`{s}` has host bits set: did you mean {}/{len}?",
-            n.network()
-        ));
-    }
-    Ok(n)
-}
+pub(super) use crate::kind::schema::{parse_cidr6 as host_cidr6, parse_prefix6};
 
 /// Whether `a` is written as IPv6 (it holds a colon).
 pub(super) fn is_v6(a: &str) -> bool {
