@@ -1,16 +1,20 @@
-//! Arbitrary frames into a router with two interfaces, two static routes, a static neighbour
-//! and a tiny ARP table: no panic, and once every pending ARP resolution has timed out,
-//! every buffer is back in the pool.
+//! Arbitrary frames into a dual-stack router with two interfaces (one sending router
+//! advertisements), static routes and neighbours of both families and tiny neighbour
+//! tables: no panic, and once every pending ARP and ND resolution has timed out, every
+//! buffer is back in the pool.
 #![no_main]
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use nfv_dataplane::testing::Harness;
 use nfv_dataplane::{MacAddr, Timestamp, MAX_FRAME};
 use nfv_functions::ip;
-use nfv_functions::router::{NeighborConfig, Route, Router, RouterConfig, RouterInterface};
+use nfv_functions::router::icmp6;
+use nfv_functions::router::{
+    NeighborConfig, RaSpec, Route, Route6, Router, RouterConfig, RouterInterface,
+};
 
 const POOL: usize = 64;
 const MACS: [MacAddr; 2] = [
@@ -19,12 +23,13 @@ const MACS: [MacAddr; 2] = [
 ];
 
 fuzz_target!(|data: &[u8]| {
+    let v6 = |s: &str| -> Ipv6Addr { s.parse().expect("v6") };
     let iface = |i: usize, addr: [u8; 4], mtu: u16| RouterInterface {
         name: format!("i{i}"),
         mac: MACS[i],
         address: Some((Ipv4Addr::from(addr), 24)),
-        addresses6: vec![],
-        ra: None,
+        addresses6: vec![(v6(&format!("2001:db8:{i}::1")), 64)],
+        ra: (i == 0).then(|| RaSpec { rdnss: vec![v6("2001:db8::53")], ..RaSpec::default() }),
         mtu,
         nat_outside: false,
     };
@@ -37,8 +42,8 @@ fuzz_target!(|data: &[u8]| {
             Route { prefix: Ipv4Addr::new(10, 0, 2, 128), len: 25, via: Ipv4Addr::new(10, 0, 1, 9) },
         ],
         neighbors: vec![(Ipv4Addr::new(10, 0, 1, 9), MacAddr([2, 0, 0, 0, 0, 9]))],
-        routes6: vec![],
-        neighbors6: vec![],
+        routes6: vec![Route6 { prefix: v6("2001:db8:100::"), len: 40, via: v6("2001:db8:1::9") }],
+        neighbors6: vec![(v6("2001:db8:1::9"), MacAddr([2, 0, 0, 0, 0, 9]))],
         arp: NeighborConfig { timeout: Duration::from_secs(5), queue_len: 3, max_entries: 8 },
         icmp_rate: 50,
     }) else {
@@ -47,7 +52,9 @@ fuzz_target!(|data: &[u8]| {
     let mut h = Harness::new(Box::new(r), 2, POOL);
     // Input: repeated [flags, time, len_hi, len_lo, bytes...]. Flags help the fuzzer past
     // the first checks: bit 0 addresses the frame to the interface's MAC, bit 1 makes it
-    // IPv4 and bit 2 fixes the IPv4 header checksum; bit 7 picks the gate.
+    // IPv4 and bit 2 fixes the IPv4 header checksum; bit 3 makes it IPv6 (EtherType,
+    // version and a payload length that fits), bit 4 gives it ND's hop limit and bit 5
+    // fixes an ICMPv6 checksum; bit 7 picks the gate.
     let mut rest = data;
     let mut now = 0u64;
     let mut frame = [0u8; MAX_FRAME];
@@ -70,6 +77,23 @@ fuzz_target!(|data: &[u8]| {
         if flags & 4 != 0 && f.len() >= 34 {
             let ihl = (usize::from(f[14] & 0x0f) * 4).clamp(20, f.len() - 14);
             ip::set_header_checksum(&mut f[14..14 + ihl]);
+        }
+        if flags & 8 != 0 && f.len() >= 54 {
+            f[12..14].copy_from_slice(&[0x86, 0xdd]);
+            f[14] = 0x60 | (f[14] & 0x0f);
+            let payload = ((f.len() - 54) as u16).min(u16::from_be_bytes([f[18], f[19]]));
+            f[18..20].copy_from_slice(&payload.to_be_bytes());
+            if flags & 16 != 0 {
+                f[21] = 255;
+            }
+            if flags & 32 != 0 && f[20] == icmp6::PROTO_ICMPV6 && payload >= 4 {
+                let at = |o: usize| u128::from_be_bytes(f[o..o + 16].try_into().expect("16"));
+                let (src, dst) = (at(22), at(38));
+                let m = &mut f[54..54 + usize::from(payload)];
+                m[2..4].fill(0);
+                let c = icmp6::checksum(src, dst, m);
+                m[2..4].copy_from_slice(&c.to_be_bytes());
+            }
         }
         h.send(gate, f, Timestamp(now));
         h.tick(Timestamp(now));
