@@ -407,7 +407,8 @@ impl Router {
     fn ipv4(&mut self, gate: u16, mut pkt: Packet, h: &Headers, ctx: &mut Ctx<'_>) {
         let iface = &self.ifaces[gate as usize];
         let d = pkt.data();
-        if d[0..6] != iface.mac.0 {
+        // An interface without an IPv4 address takes no IPv4 (as it answers no ARP).
+        if d[0..6] != iface.mac.0 || !iface.v4 {
             return ctx.drop(pkt, DropReason::NotForUs);
         }
         if let Some(reason) = h.l3.error() {
