@@ -321,7 +321,9 @@ pub fn router_advert(
 /// True if RFC 4443 §2.4 (e) allows an ICMPv6 error about the IPv6 packet `ipdata` (its
 /// fixed header checked): not about an ICMPv6 error or an ND message, not to a source that
 /// is not a unicast address, and not about a packet sent to a multicast group (except a
-/// packet too big, `too_big`).
+/// packet too big, `too_big`). The upper layer is found after hop-by-hop, routing and
+/// destination options headers; a packet whose chain of them cannot be read (cut short, or
+/// more than 8) gets no error.
 pub fn error_allowed(ipdata: &[u8], too_big: bool) -> bool {
     let (Some(src), Some(dst)) = (addr_at(ipdata, 8), addr_at(ipdata, 24)) else {
         return false;
@@ -332,11 +334,25 @@ pub fn error_allowed(ipdata: &[u8], too_big: bool) -> bool {
     if is_multicast(dst) && !too_big {
         return false;
     }
-    if ipdata.get(6) == Some(&PROTO_ICMPV6) {
-        // Errors (types below 128) and ND never cause errors.
-        return matches!(ipdata.get(ipv6::HEADER_LEN), Some(&t) if t == ECHO_REQUEST || t == ECHO_REPLY);
+    let (mut next, mut off) = (ipdata.get(6).copied(), ipv6::HEADER_LEN);
+    for _ in 0..8 {
+        if !matches!(next, Some(0 | 43 | 60)) {
+            break;
+        }
+        let Some(&len) = ipdata.get(off + 1) else {
+            return false;
+        };
+        next = ipdata.get(off).copied();
+        off += (usize::from(len) + 1) * 8;
     }
-    true
+    match next {
+        // Errors (types below 128) and ND never cause errors.
+        Some(PROTO_ICMPV6) => {
+            matches!(ipdata.get(off), Some(&t) if t == ECHO_REQUEST || t == ECHO_REPLY)
+        }
+        Some(0 | 43 | 60) => false,
+        _ => true,
+    }
 }
 
 /// Turn the frame in `pkt` (Ethernet + an IPv6 packet whose fixed header was checked) into

@@ -407,7 +407,8 @@ impl Router {
     fn ipv4(&mut self, gate: u16, mut pkt: Packet, h: &Headers, ctx: &mut Ctx<'_>) {
         let iface = &self.ifaces[gate as usize];
         let d = pkt.data();
-        if d[0..6] != iface.mac.0 {
+        // An interface without an IPv4 address takes no IPv4 (as it answers no ARP).
+        if d[0..6] != iface.mac.0 || !iface.v4 {
             return ctx.drop(pkt, DropReason::NotForUs);
         }
         if let Some(reason) = h.l3.error() {
@@ -907,17 +908,17 @@ mod tests {
     use crate::ip;
     use nfv_dataplane::testing::Harness;
 
-    const R0: [u8; 6] = [0x02, 0xaa, 0, 0, 0, 0];
-    const R1: [u8; 6] = [0x02, 0xaa, 0, 0, 0, 1];
-    const H0: [u8; 6] = [0x02, 0, 0, 0, 0, 0x10];
-    const H1: [u8; 6] = [0x02, 0, 0, 0, 0, 0x20];
-    const GW: [u8; 6] = [0x02, 0, 0, 0, 0, 0x99];
+    pub(super) const R0: [u8; 6] = [0x02, 0xaa, 0, 0, 0, 0];
+    pub(super) const R1: [u8; 6] = [0x02, 0xaa, 0, 0, 0, 1];
+    pub(super) const H0: [u8; 6] = [0x02, 0, 0, 0, 0, 0x10];
+    pub(super) const H1: [u8; 6] = [0x02, 0, 0, 0, 0, 0x20];
+    pub(super) const GW: [u8; 6] = [0x02, 0, 0, 0, 0, 0x99];
 
     fn ipa(s: &str) -> Ipv4Addr {
         s.parse().expect("address")
     }
 
-    fn config() -> RouterConfig {
+    pub(super) fn config() -> RouterConfig {
         RouterConfig {
             interfaces: vec![
                 RouterInterface {
@@ -956,18 +957,18 @@ mod tests {
         }
     }
 
-    fn harness(cfg: RouterConfig) -> Harness {
+    pub(super) fn harness(cfg: RouterConfig) -> Harness {
         let n = cfg.interfaces.len();
         let r = Router::new(cfg).expect("router");
         Harness::new(Box::new(r), n, 64)
     }
 
-    fn t(ms: u64) -> Timestamp {
+    pub(super) fn t(ms: u64) -> Timestamp {
         Timestamp((ms + 1000) * 1_000_000)
     }
 
     /// Ethernet + IPv4 (+ `payload`), checksum set.
-    fn ip_frame(
+    pub(super) fn ip_frame(
         dst_mac: [u8; 6],
         src_mac: [u8; 6],
         src: &str,
@@ -1568,3 +1569,6 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod v6_tests;

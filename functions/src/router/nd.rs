@@ -246,7 +246,11 @@ impl NdCache {
                 flush(g, p, mac);
             }
         }
-        if was.0 != e.mac || matches!(was.1, NdState::Incomplete(_)) {
+        // An entry that turned stale must be looked up again (to turn to delay when
+        // used), as when it ages out in `expire`.
+        let turned_stale =
+            matches!(e.state, NdState::Stale(_)) && !matches!(was.1, NdState::Stale(_));
+        if was.0 != e.mac || matches!(was.1, NdState::Incomplete(_)) || turned_stale {
             self.generation += 1;
         }
     }

@@ -261,7 +261,10 @@ impl Router {
         };
         let (src, dst, hops) = (addr(fixed, 8), addr(fixed, 24), fixed[7]);
         let total = ipv6::HEADER_LEN + usize::from(u16::from_be_bytes([fixed[4], fixed[5]]));
-        if icmp6::is_multicast(src) {
+        // Never from a group or the loopback address, and from the unspecified address
+        // only to a group (duplicate address detection, router solicitation): such a
+        // packet is never forwarded (RFC 4291 2.5.2, 2.5.3).
+        if icmp6::is_multicast(src) || src == 1 || (src == 0 && !icmp6::is_multicast(dst)) {
             return ctx.drop(pkt, DropReason::BadHeader);
         }
         if group_mac || icmp6::is_multicast(dst) {
@@ -407,7 +410,7 @@ impl Router {
         }
         match ty {
             icmp6::ECHO_REQUEST => {
-                if off != l3 + ipv6::HEADER_LEN || l3 != ETH_HEADER_LEN {
+                if src == 0 || off != l3 + ipv6::HEADER_LEN || l3 != ETH_HEADER_LEN {
                     return ctx.drop(pkt, DropReason::NotForUs);
                 }
                 let from = if icmp6::is_multicast(dst) {
