@@ -52,7 +52,7 @@ pub enum Command {
         control_group: Option<String>,
     },
     /// Show a table of the running dataplane: ports, functions, workers, drops, captures,
-    /// and the functions' own (macs, routes, arp, interfaces, nat, conntrack, leases,
+    /// and the functions' own (macs, routes, arp, neighbors, interfaces, nat, conntrack, leases,
     /// firewall, mirror).
     Show {
         /// The table.

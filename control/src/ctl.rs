@@ -57,7 +57,7 @@ pub fn default_socket(name: &str) -> PathBuf {
 #[serde(tag = "cmd", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Request {
     /// A table: ports, functions, workers, drops, captures, or one that functions answer
-    /// (macs, routes, arp, interfaces, nat, conntrack, leases, firewall).
+    /// (macs, routes, arp, neighbors, interfaces, nat, conntrack, leases, firewall).
     Show {
         /// Which.
         table: String,
