@@ -207,3 +207,46 @@ fn hosts_of_an_ipv4_only_topology_keep_ipv6_off_unless_they_ask() {
     let (ok, out) = lab.stop();
     assert!(ok, "{out}");
 }
+
+/// A stateful firewall between the hosts' switch and the router, with its default inbound
+/// policy (established and related pass, the rest is dropped): IPv6 still works for the
+/// hosts behind it, because what RFC 4890 says must pass does (router advertisements for
+/// SLAAC, neighbor discovery, packet too big), replies to their own flows come back, and a
+/// host outside cannot open anything inside.
+#[test]
+fn a_default_drop_firewall_keeps_ipv6_working_inside_and_closed_from_outside() {
+    if !lab_available(&["ping", "python3"]) {
+        return;
+    }
+    let lab = Lab::start_edited("dual-stack-lab.yaml", "dsfw", |t, _| {
+        t.replace(
+            "  sw: { kind: switch }",
+            "  sw: { kind: switch }\n  fw: { kind: firewall }",
+        )
+        .replace("  - [sw, r.lan]", "  - [sw, fw, r.lan]")
+    });
+    let a = wait_slaac(&lab, "a", "2001:db8:1:");
+    let out = ping6(&lab, "a", &["-c", "2", "-i", "0.2"], "2001:db8:2::10");
+    assert!(
+        out.contains(" 0% packet loss"),
+        "a -> c through the firewall: {out}"
+    );
+    let out = ping6(
+        &lab,
+        "a",
+        &["-c", "1", "-s", "1400", "-M", "do"],
+        "2001:db8:2::10",
+    );
+    assert!(
+        out.contains("Packet too big: mtu=1280"),
+        "packet too big passes inbound: {out}"
+    );
+    let out = ping6(&lab, "c", &["-c", "2", "-i", "0.2"], &a);
+    assert!(
+        out.contains("100% packet loss"),
+        "c may not open a flow to a: {out}"
+    );
+    let (ok, out) = lab.stop();
+    assert!(ok, "{out}");
+    assert!(drop_count(&out, "fw_denied") >= 2, "{out}");
+}

@@ -267,6 +267,10 @@ impl Router {
         if icmp6::is_multicast(src) || src == 1 || (src == 0 && !icmp6::is_multicast(dst)) {
             return ctx.drop(pkt, DropReason::BadHeader);
         }
+        // Nor to the loopback or unspecified address: dropped, not answered.
+        if dst <= 1 {
+            return ctx.drop(pkt, DropReason::BadHeader);
+        }
         if group_mac || icmp6::is_multicast(dst) {
             if icmp6::is_multicast(dst) && self.v6.ifaces[g].listens(dst) {
                 return self.local6(gate, pkt, l3, ctx);

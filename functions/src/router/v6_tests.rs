@@ -713,6 +713,18 @@ fn no_route_gets_destination_unreachable_no_route() {
 }
 
 #[test]
+fn packets_to_the_loopback_or_unspecified_address_are_dropped_unanswered() {
+    let mut h = started(config6());
+    for dst in [a("::1"), a("::")] {
+        let f = udp_frame((R0, H0), host(), dst, 64, &[1; 8]);
+        h.send(0, &f, t(100));
+        assert!(h.recv(0).is_empty() && h.recv(1).is_empty());
+    }
+    assert_eq!(h.node_drops(DropReason::BadHeader), 2);
+    assert_eq!(h.node_drops(DropReason::NoRoute), 0);
+}
+
+#[test]
 fn too_big_for_wan_gets_packet_too_big_with_its_mtu() {
     let mut h = started(config6());
     // 40 + 8 + 1353 = 1401 bytes: one too many for wan's 1400.
