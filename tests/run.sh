@@ -45,7 +45,7 @@ if [ "$fuzz_seconds" -gt 0 ]; then
   cp tests/fuzz/seeds/topology/* tests/fuzz/corpus/topology/
   cp tests/fuzz/seeds/vhost/* tests/fuzz/corpus/vhost/
   cp tests/fuzz/seeds/control/* tests/fuzz/corpus/control/
-  for seeded in vhost_protocol vhost_race leases routes metrics_http control_framing lines offload; do
+  for seeded in vhost_protocol vhost_race leases routes metrics_http control_framing lines offload gateway; do
     cp tests/fuzz/seeds/$seeded/* tests/fuzz/corpus/$seeded/
   done
   flog=$(mktemp)

@@ -22,6 +22,19 @@
 //! - ICMP errors (destination unreachable, source quench, redirect, time exceeded,
 //!   parameter problem) are *related* to the flow whose packet they quote: [`Flow::inner`]
 //!   holds the quoted tuple, and `lookup(inner.reverse())` finds the flow.
+//! - IPv6 the same way: TCP, UDP, ICMPv6 echo (request 128 carries the identifier as its
+//!   source port, reply 129 as its destination port) and any other protocol by addresses;
+//!   ICMPv6 errors (types below 128: destination unreachable, packet too big, time
+//!   exceeded, parameter problem) quote the packet they are about. [`flow6`] walks the
+//!   extension headers (hop-by-hop, routing, fragment, authentication, destination options;
+//!   at most [`MAX_EXT_HEADERS`](crate::wire::ipv6::MAX_EXT_HEADERS)) to the upper-layer
+//!   header; a longer or broken chain is `bad_header`, and a fragment other than the first
+//!   is [`FlowError::Fragment`] as for IPv4.
+//!
+//! The key is generic ([`FlowKey`]): an IPv4 tracker (`Conntrack<T>`, the default, what
+//! `nat` uses) keys on the 16-byte [`Tuple`], an IPv6 one (`Conntrack<T, Tuple6>`) on the
+//! 38-byte [`Tuple6`]. Each family has its own table, so IPv4 lookups hash two words and
+//! compare 16 bytes in 32-byte slots as before; an IPv6 slot is 64 bytes (one cache line).
 //!
 //! The table is bounded (`max` entries, all memory reserved at start). When it is full a
 //! new connection may evict an expired or half-open one (one not yet seen both ways) found
@@ -41,11 +54,16 @@
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
-use nfv_dataplane::{DropReason, Packet, Table, Timestamp};
+use std::net::Ipv6Addr;
 
-use crate::ip::{PROTO_ICMP, PROTO_TCP, PROTO_UDP};
+use nfv_dataplane::{Cell, DropReason, Packet, Table, Timestamp};
+
+use crate::ip::{PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
 use crate::show;
-use crate::wire::{self, icmp, Headers, Icmpv4Packet, Ipv4Packet, Ports, TcpPacket, L3};
+use crate::wire::{
+    self, icmp, ipv6, Headers, Icmpv4Packet, Icmpv6Packet, Ipv4Packet, Ipv6Packet, Ports,
+    TcpPacket, L3,
+};
 
 /// How long an idle connection is kept, by protocol and state. The defaults are Linux's
 /// (`net.netfilter.nf_conntrack_*_timeout*`).
@@ -164,6 +182,154 @@ impl Tuple {
     }
 }
 
+/// A tracker's key: a flow's identity as its packets carry it, plus the zone they arrive
+/// from. [`Tuple`] for IPv4, [`Tuple6`] for IPv6; a tracker holds one family.
+pub trait FlowKey: Copy + Default + Eq + Hash + std::fmt::Debug {
+    /// The family's ICMP protocol: 1, or 58 for ICMPv6.
+    const ICMP: u8;
+    /// The family's ICMP echo reply type: 0, or 129 for ICMPv6.
+    const ECHO_REPLY: u8;
+    /// What [`flow`](Self::flow) says of a frame that is not of this family.
+    const OTHER: FlowError;
+
+    /// IP protocol (IPv6: the upper-layer protocol).
+    fn proto(&self) -> u8;
+
+    /// The tuple of a reply to this packet arriving from `zone`: addresses and ports
+    /// swapped.
+    fn reverse(&self, zone: u8) -> Self;
+
+    /// Read the flow of `frame`, whose headers are `h` (the family's parser: [`flow`] or
+    /// [`flow6`]).
+    fn flow(frame: &[u8], h: &Headers, zone: u8) -> Result<Flow<Self>, FlowError>;
+
+    /// The source and destination as the `conntrack` table shows them (see
+    /// [`show::endpoint`]).
+    fn endpoints(&self) -> (Cell, Cell);
+
+    /// The `conntrack` table's order: protocol, source, source port, destination,
+    /// destination port, zone.
+    fn order(&self) -> (u8, u128, u16, u128, u16, u8);
+}
+
+impl FlowKey for Tuple {
+    const ICMP: u8 = PROTO_ICMP;
+    const ECHO_REPLY: u8 = 0;
+    const OTHER: FlowError = FlowError::NotIpv4;
+
+    #[inline(always)]
+    fn proto(&self) -> u8 {
+        self.proto
+    }
+
+    #[inline(always)]
+    fn reverse(&self, zone: u8) -> Tuple {
+        Tuple::reverse(self, zone)
+    }
+
+    #[inline(always)]
+    fn flow(frame: &[u8], h: &Headers, zone: u8) -> Result<Flow, FlowError> {
+        flow(frame, h, zone)
+    }
+
+    fn endpoints(&self) -> (Cell, Cell) {
+        (
+            show::endpoint(self.proto, self.src, self.sport, true),
+            show::endpoint(self.proto, self.dst, self.dport, false),
+        )
+    }
+
+    fn order(&self) -> (u8, u128, u16, u128, u16, u8) {
+        let (s, d) = (u128::from(self.src), u128::from(self.dst));
+        (self.proto, s, self.sport, d, self.dport, self.zone)
+    }
+}
+
+/// An IPv6 flow's identity as its packets carry it, plus the zone they arrive from: the
+/// [`Tuple`] of IPv6 (38 bytes against 16; its table slot is 64 bytes against 32).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tuple6 {
+    /// Source address.
+    pub src: Ipv6Addr,
+    /// Destination address.
+    pub dst: Ipv6Addr,
+    /// Source port (ICMPv6 echo request: the identifier; other protocols: 0).
+    pub sport: u16,
+    /// Destination port (ICMPv6 echo reply: the identifier; other protocols: 0).
+    pub dport: u16,
+    /// Upper-layer protocol (past the extension headers).
+    pub proto: u8,
+    /// Where the packet arrives: 0 inside, 1 outside.
+    pub zone: u8,
+}
+
+impl Default for Tuple6 {
+    fn default() -> Self {
+        Tuple6 {
+            src: Ipv6Addr::UNSPECIFIED,
+            dst: Ipv6Addr::UNSPECIFIED,
+            sport: 0,
+            dport: 0,
+            proto: 0,
+            zone: 0,
+        }
+    }
+}
+
+impl Hash for Tuple6 {
+    #[inline]
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u128(u128::from(self.src));
+        h.write_u128(u128::from(self.dst));
+        h.write_u64(
+            u64::from(self.sport) << 32
+                | u64::from(self.dport) << 16
+                | u64::from(self.proto) << 8
+                | u64::from(self.zone),
+        );
+    }
+}
+
+impl FlowKey for Tuple6 {
+    const ICMP: u8 = PROTO_ICMPV6;
+    const ECHO_REPLY: u8 = icmp::v6::ECHO_REPLY;
+    const OTHER: FlowError = FlowError::NotIpv6;
+
+    #[inline(always)]
+    fn proto(&self) -> u8 {
+        self.proto
+    }
+
+    #[inline]
+    fn reverse(&self, zone: u8) -> Tuple6 {
+        Tuple6 {
+            src: self.dst,
+            dst: self.src,
+            sport: self.dport,
+            dport: self.sport,
+            proto: self.proto,
+            zone,
+        }
+    }
+
+    #[inline]
+    fn flow(frame: &[u8], h: &Headers, zone: u8) -> Result<Flow6, FlowError> {
+        flow6(frame, h, zone)
+    }
+
+    fn endpoints(&self) -> (Cell, Cell) {
+        (
+            show::endpoint6(self.proto, self.src, self.sport, true),
+            show::endpoint6(self.proto, self.dst, self.dport, false),
+        )
+    }
+
+    fn order(&self) -> (u8, u128, u16, u128, u16, u8) {
+        let (s, d) = (u128::from(self.src), u128::from(self.dst));
+        (self.proto, s, self.sport, d, self.dport, self.zone)
+    }
+}
+
 /// The direction of a packet within its connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dir {
@@ -238,11 +404,12 @@ pub mod tcp_flags {
 }
 use tcp_flags::{ACK, FIN, RST, SYN};
 
-/// A tracked connection: one cache line (for the owners' data so far).
+/// A tracked connection: one cache line for IPv4 (for the owners' data so far), two for
+/// IPv6.
 #[derive(Clone, Copy, Debug)]
-pub struct Entry<T> {
+pub struct Entry<T, K = Tuple> {
     /// Its tuples, by [`Dir`].
-    pub tuple: [Tuple; 2],
+    pub tuple: [K; 2],
     /// When it expires unless more packets come.
     pub expires: Timestamp,
     /// TCP state.
@@ -261,10 +428,10 @@ pub struct Entry<T> {
     live: bool,
 }
 
-impl<T: Default> Default for Entry<T> {
+impl<T: Default, K: Copy + Default> Default for Entry<T, K> {
     fn default() -> Self {
         Entry {
-            tuple: [Tuple::default(); 2],
+            tuple: [K::default(); 2],
             expires: Timestamp::ZERO,
             tcp: TcpState::None,
             seen_reply: false,
@@ -277,7 +444,7 @@ impl<T: Default> Default for Entry<T> {
     }
 }
 
-impl<T> Entry<T> {
+impl<T, K> Entry<T, K> {
     /// The connection's state for display: the TCP state's name, else `NEW` until a reply
     /// was seen and `ESTABLISHED` after.
     pub fn state_name(&self) -> &'static str {
@@ -331,22 +498,22 @@ pub struct ConntrackStats {
 /// following run back, so there are no tombstones and a lookup stops at the first empty
 /// slot. Memory is all reserved at start. The slot of a hash can be prefetched, so a node
 /// looks up a whole burst with its cache misses overlapping.
-struct FlowTable {
-    slots: Vec<Slot>,
+struct FlowTable<K> {
+    slots: Vec<Slot<K>>,
     mask: usize,
     hasher: ahash::RandomState,
 }
 
 #[derive(Clone, Copy, Default)]
 #[repr(C, align(32))]
-struct Slot {
-    key: Tuple,
+struct Slot<K> {
+    key: K,
     /// The value plus one; 0 marks an empty slot.
     val: u32,
     hash: u64,
 }
 
-impl FlowTable {
+impl<K: FlowKey> FlowTable<K> {
     fn new(keys: usize) -> Self {
         let n = (keys.max(1) * 2).next_power_of_two();
         let mut slots = Vec::with_capacity(n);
@@ -360,7 +527,7 @@ impl FlowTable {
     }
 
     #[inline]
-    fn hash(&self, t: &Tuple) -> u64 {
+    fn hash(&self, t: &K) -> u64 {
         self.hasher.hash_one(t)
     }
 
@@ -370,7 +537,7 @@ impl FlowTable {
     }
 
     #[inline]
-    fn find(&self, t: &Tuple, hash: u64) -> Option<usize> {
+    fn find(&self, t: &K, hash: u64) -> Option<usize> {
         let mut i = hash as usize & self.mask;
         loop {
             let s = &self.slots[i];
@@ -385,12 +552,12 @@ impl FlowTable {
     }
 
     #[inline]
-    fn get(&self, t: &Tuple, hash: u64) -> Option<u32> {
+    fn get(&self, t: &K, hash: u64) -> Option<u32> {
         self.find(t, hash).map(|i| self.slots[i].val - 1)
     }
 
     /// Insert a key that is not there (the table is never more than half full).
-    fn insert(&mut self, t: Tuple, val: u32) {
+    fn insert(&mut self, t: K, val: u32) {
         let hash = self.hash(&t);
         let mut i = hash as usize & self.mask;
         while self.slots[i].val != 0 {
@@ -403,7 +570,7 @@ impl FlowTable {
         };
     }
 
-    fn remove(&mut self, t: &Tuple) {
+    fn remove(&mut self, t: &K) {
         let Some(mut i) = self.find(t, self.hash(t)) else {
             return;
         };
@@ -430,10 +597,11 @@ impl FlowTable {
     }
 }
 
-/// The table. `T` is the owner's per-connection data.
-pub struct Conntrack<T> {
-    map: FlowTable,
-    entries: Vec<Entry<T>>,
+/// The table. `T` is the owner's per-connection data, `K` the key: [`Tuple`] (IPv4, the
+/// default) or [`Tuple6`] (IPv6).
+pub struct Conntrack<T, K = Tuple> {
+    map: FlowTable<K>,
+    entries: Vec<Entry<T, K>>,
     free: Vec<u32>,
     len: usize,
     cursor: usize,
@@ -442,7 +610,7 @@ pub struct Conntrack<T> {
     pub stats: ConntrackStats,
 }
 
-impl<T: Copy + Default> Conntrack<T> {
+impl<T: Copy + Default, K: FlowKey> Conntrack<T, K> {
     /// A table of at most `max` connections (at least 1), all memory reserved now.
     pub fn new(max: usize, timeouts: Timeouts) -> Self {
         let max = max.clamp(1, u32::MAX as usize / 2);
@@ -484,18 +652,18 @@ impl<T: Copy + Default> Conntrack<T> {
 
     /// The entry in slot `idx`.
     #[inline]
-    pub fn entry(&self, idx: u32) -> &Entry<T> {
+    pub fn entry(&self, idx: u32) -> &Entry<T, K> {
         &self.entries[idx as usize]
     }
 
     /// The entry in slot `idx`, to change.
     #[inline]
-    pub fn entry_mut(&mut self, idx: u32) -> &mut Entry<T> {
+    pub fn entry_mut(&mut self, idx: u32) -> &mut Entry<T, K> {
         &mut self.entries[idx as usize]
     }
 
     /// Live connections.
-    pub fn iter(&self) -> impl Iterator<Item = &Entry<T>> {
+    pub fn iter(&self) -> impl Iterator<Item = &Entry<T, K>> {
         self.entries.iter().filter(|e| e.live)
     }
 
@@ -504,9 +672,9 @@ impl<T: Copy + Default> Conntrack<T> {
     #[inline]
     pub fn lookup(
         &mut self,
-        t: &Tuple,
+        t: &K,
         now: Timestamp,
-        on_remove: &mut impl FnMut(&Entry<T>),
+        on_remove: &mut impl FnMut(&Entry<T, K>),
     ) -> Option<(u32, Dir)> {
         let hash = self.map.hash(t);
         self.lookup_hashed(t, Probe { hash, hint: 0 }, now, on_remove)
@@ -515,7 +683,7 @@ impl<T: Copy + Default> Conntrack<T> {
     /// The hash of `t`, for [`prefetch`](Self::prefetch) and
     /// [`lookup_hashed`](Self::lookup_hashed).
     #[inline]
-    pub fn hash(&self, t: &Tuple) -> u64 {
+    pub fn hash(&self, t: &K) -> u64 {
         self.map.hash(t)
     }
 
@@ -528,7 +696,7 @@ impl<T: Copy + Default> Conntrack<T> {
     /// Start loading the connection `t` (of hash `hash`) belongs to, if it has one; returns
     /// the hint for [`lookup_hashed`](Self::lookup_hashed) (0: none).
     #[inline]
-    pub fn prefetch_entry(&self, t: &Tuple, hash: u64) -> u32 {
+    pub fn prefetch_entry(&self, t: &K, hash: u64) -> u32 {
         match self.map.get(t, hash) {
             Some(v) => {
                 if let Some(e) = self.entries.get((v >> 1) as usize) {
@@ -544,10 +712,10 @@ impl<T: Copy + Default> Conntrack<T> {
     #[inline]
     pub fn lookup_hashed(
         &mut self,
-        t: &Tuple,
+        t: &K,
         probe: Probe,
         now: Timestamp,
-        on_remove: &mut impl FnMut(&Entry<T>),
+        on_remove: &mut impl FnMut(&Entry<T, K>),
     ) -> Option<(u32, Dir)> {
         // The hint from the burst's prefetch pass holds unless an earlier packet of the
         // burst changed the table: check that its entry still carries this tuple.
@@ -572,7 +740,7 @@ impl<T: Copy + Default> Conntrack<T> {
 
     /// True if `t` is tracked (expired or not).
     #[inline]
-    pub fn contains(&self, t: &Tuple) -> bool {
+    pub fn contains(&self, t: &K) -> bool {
         self.map.get(t, self.map.hash(t)).is_some()
     }
 
@@ -588,12 +756,12 @@ impl<T: Copy + Default> Conntrack<T> {
     /// one.
     pub fn insert(
         &mut self,
-        orig: Tuple,
-        reply: Tuple,
+        orig: K,
+        reply: K,
         flags: u8,
         data: T,
         now: Timestamp,
-        on_remove: &mut impl FnMut(&Entry<T>),
+        on_remove: &mut impl FnMut(&Entry<T, K>),
     ) -> Result<u32, InsertError> {
         if self.contains(&orig) || self.contains(&reply) || orig == reply {
             return Err(InsertError::Clash);
@@ -606,9 +774,9 @@ impl<T: Copy + Default> Conntrack<T> {
             self.stats.full += 1;
             return Err(InsertError::Full);
         };
-        let tcp = if orig.proto == PROTO_TCP && flags & SYN != 0 {
+        let tcp = if orig.proto() == PROTO_TCP && flags & SYN != 0 {
             TcpState::SynSent
-        } else if orig.proto == PROTO_TCP {
+        } else if orig.proto() == PROTO_TCP {
             // The caller only inserts TCP on a SYN; anything else starts closed.
             TcpState::Close
         } else {
@@ -660,9 +828,9 @@ impl<T: Copy + Default> Conntrack<T> {
     /// Otherwise (a blind RST) nothing changes and `None` is returned: the caller drops the
     /// packet as invalid. Other TCP segments move their side's end forward.
     #[inline]
-    pub fn segment(&mut self, idx: u32, dir: Dir, f: &Flow, now: Timestamp) -> Option<CtState> {
+    pub fn segment(&mut self, idx: u32, dir: Dir, f: &Flow<K>, now: Timestamp) -> Option<CtState> {
         let d = dir as usize;
-        let tcp = f.tuple.proto == PROTO_TCP;
+        let tcp = f.tuple.proto() == PROTO_TCP;
         let rst = f.flags & RST != 0;
         if tcp && rst {
             let e = &self.entries[idx as usize];
@@ -686,7 +854,7 @@ impl<T: Copy + Default> Conntrack<T> {
     }
 
     /// Remove connection `idx`, handing it to `on_remove` first.
-    pub fn remove(&mut self, idx: u32, on_remove: &mut impl FnMut(&Entry<T>)) {
+    pub fn remove(&mut self, idx: u32, on_remove: &mut impl FnMut(&Entry<T, K>)) {
         let e = &mut self.entries[idx as usize];
         if !e.live {
             return;
@@ -702,7 +870,7 @@ impl<T: Copy + Default> Conntrack<T> {
 
     /// Remove expired connections among the next slots (about `capacity / 1024`, at least
     /// 64): called from `tick`, about every millisecond. Returns how many were removed.
-    pub fn sweep(&mut self, now: Timestamp, on_remove: &mut impl FnMut(&Entry<T>)) -> usize {
+    pub fn sweep(&mut self, now: Timestamp, on_remove: &mut impl FnMut(&Entry<T, K>)) -> usize {
         let n = self.entries.len();
         let budget = (n / 1024).max(SWEEP_MIN).min(n);
         let mut removed = 0;
@@ -721,7 +889,7 @@ impl<T: Copy + Default> Conntrack<T> {
 
     /// Make room: evict an expired or half-open connection among the next
     /// [`EVICT_SCAN`] slots from the sweep cursor.
-    fn evict(&mut self, now: Timestamp, on_remove: &mut impl FnMut(&Entry<T>)) -> bool {
+    fn evict(&mut self, now: Timestamp, on_remove: &mut impl FnMut(&Entry<T, K>)) -> bool {
         let n = self.entries.len();
         for k in 0..EVICT_SCAN.min(n) {
             let i = (self.cursor + k) % n;
@@ -740,18 +908,16 @@ impl<T: Copy + Default> Conntrack<T> {
     /// The `conntrack` table at `now` (see the module documentation), sorted by protocol
     /// and source.
     pub fn table(&self, now: Timestamp) -> Table {
-        let mut live: Vec<&Entry<T>> = self.iter().filter(|e| e.expires >= now).collect();
-        live.sort_unstable_by_key(|e| {
-            let o = e.tuple[0];
-            (o.proto, o.src, o.sport, o.dst, o.dport, o.zone)
-        });
+        let mut live: Vec<&Entry<T, K>> = self.iter().filter(|e| e.expires >= now).collect();
+        live.sort_unstable_by_key(|e| e.tuple[0].order());
         let mut t = Table::new(&["proto", "src", "dst", "state", "expires_s"]);
         for e in live {
             let o = e.tuple[0];
+            let (src, dst) = o.endpoints();
             t.push(vec![
-                show::proto(o.proto),
-                show::endpoint(o.proto, o.src, o.sport, true),
-                show::endpoint(o.proto, o.dst, o.dport, false),
+                show::proto(o.proto()),
+                src,
+                dst,
                 e.state_name().into(),
                 show::expires_s(now, e.expires),
             ]);
@@ -760,7 +926,7 @@ impl<T: Copy + Default> Conntrack<T> {
     }
 
     /// Remove every connection.
-    pub fn clear(&mut self, on_remove: &mut impl FnMut(&Entry<T>)) {
+    pub fn clear(&mut self, on_remove: &mut impl FnMut(&Entry<T, K>)) {
         for i in 0..self.entries.len() {
             self.remove(i as u32, on_remove);
         }
@@ -768,14 +934,14 @@ impl<T: Copy + Default> Conntrack<T> {
 }
 
 /// The timeout of `e` in its present state.
-fn timeout<T>(t: &Timeouts, e: &Entry<T>) -> Duration {
+fn timeout<T, K: FlowKey>(t: &Timeouts, e: &Entry<T, K>) -> Duration {
     match e.tcp {
         TcpState::SynSent | TcpState::SynRecv => t.tcp_syn,
         TcpState::Established => t.tcp_established,
         TcpState::FinWait | TcpState::LastAck | TcpState::TimeWait => t.tcp_fin,
         TcpState::Close => t.tcp_close,
-        TcpState::None => match (e.tuple[0].proto, e.seen_reply) {
-            (PROTO_ICMP, _) => t.icmp,
+        TcpState::None => match (e.tuple[0].proto(), e.seen_reply) {
+            (p, _) if p == K::ICMP => t.icmp,
             (_, true) => t.udp_stream,
             (_, false) => t.udp,
         },
@@ -783,7 +949,7 @@ fn timeout<T>(t: &Timeouts, e: &Entry<T>) -> Duration {
 }
 
 /// One step of the TCP state machine.
-fn tcp_step<T>(e: &mut Entry<T>, dir: Dir, flags: u8) {
+fn tcp_step<T, K>(e: &mut Entry<T, K>, dir: Dir, flags: u8) {
     use TcpState::*;
     if flags & RST != 0 {
         e.tcp = Close;
@@ -832,16 +998,18 @@ pub enum IcmpKind {
     Other,
 }
 
-/// A packet's flow, read from an untagged Ethernet frame carrying IPv4.
+/// A packet's flow, read from an untagged Ethernet frame carrying IPv4 (`Flow`) or IPv6
+/// ([`Flow6`]).
 #[derive(Clone, Copy, Debug)]
-pub struct Flow {
+pub struct Flow<K = Tuple> {
     /// Its tuple (the zone is the caller's).
-    pub tuple: Tuple,
-    /// Where the IPv4 header starts in the frame.
+    pub tuple: K,
+    /// Where the IP header starts in the frame.
     pub l3: usize,
-    /// IPv4 header length.
+    /// IPv4 header length; IPv6: the fixed header's and the extension headers' (where the
+    /// upper-layer header starts, from `l3`).
     pub ihl: usize,
-    /// IPv4 total length.
+    /// IPv4 total length; IPv6: 40 plus the payload length.
     pub total: usize,
     /// TCP flags (0 for other protocols).
     pub flags: u8,
@@ -854,16 +1022,21 @@ pub struct Flow {
     pub icmp: IcmpKind,
     /// ICMP type (0 if not ICMP).
     pub icmp_type: u8,
-    /// For an ICMP error: the quoted packet's tuple and where its IPv4 header starts in
-    /// the frame.
-    pub inner: Option<(Tuple, usize)>,
+    /// For an ICMP error: the quoted packet's tuple and where its IP header starts in the
+    /// frame.
+    pub inner: Option<(K, usize)>,
 }
+
+/// An IPv6 packet's flow.
+pub type Flow6 = Flow<Tuple6>;
 
 /// Why a frame has no flow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FlowError {
-    /// Not an untagged IPv4 frame.
+    /// Not an untagged IPv4 frame (what [`flow`] says of IPv6, ARP and the rest).
     NotIpv4,
+    /// Not an untagged IPv6 frame (what [`flow6`] says of IPv4, ARP and the rest).
+    NotIpv6,
     /// A non-first fragment: it has no transport header to match (nfv does not
     /// reassemble).
     Fragment,
@@ -988,11 +1161,132 @@ pub fn flow(frame: &[u8], h: &Headers, zone: u8) -> Result<Flow, FlowError> {
     })
 }
 
+/// Ports (or ICMPv6 echo identifier) of the upper-layer header `l4` of `proto`, if enough
+/// of it is there for them (4 bytes of TCP or UDP, the 8-byte ICMPv6 header).
+#[inline]
+fn ports6(l4: &[u8], proto: u8) -> Option<(u16, u16, IcmpKind, u8)> {
+    use icmp::v6::{ECHO_REPLY, ECHO_REQUEST};
+    match proto {
+        PROTO_TCP | PROTO_UDP => {
+            let p = Ports::new_checked(l4).ok()?;
+            Some((p.src_port(), p.dst_port(), IcmpKind::None, 0))
+        }
+        PROTO_ICMPV6 => {
+            let m = Icmpv6Packet::new_checked(l4).ok()?;
+            if m.len() < icmp::V6_MESSAGE_HEADER_LEN {
+                return None;
+            }
+            let ty = m.msg_type();
+            match ty {
+                ECHO_REQUEST => Some((m.echo_ident(), 0, IcmpKind::Echo, ty)),
+                ECHO_REPLY => Some((0, m.echo_ident(), IcmpKind::Echo, ty)),
+                t if icmp::v6::is_error(t) => Some((0, 0, IcmpKind::Error, ty)),
+                _ => Some((0, 0, IcmpKind::Other, ty)),
+            }
+        }
+        _ => Some((0, 0, IcmpKind::None, 0)),
+    }
+}
+
+/// Read the IPv6 flow of `frame`: [`parse`] for IPv6. The fixed header's checks as
+/// [`wire::classify`] makes them (`runt`, `bad_header`); an extension header chain that
+/// runs past the payload, is longer than
+/// [`MAX_EXT_HEADERS`](crate::wire::ipv6::MAX_EXT_HEADERS) or has a hop-by-hop header
+/// after the first is `bad_header`; an upper-layer header too short for its ports is
+/// `runt`; a fragment other than the first is [`FlowError::Fragment`].
+#[inline]
+pub fn parse6(frame: &[u8], zone: u8) -> Result<Flow6, FlowError> {
+    flow6(frame, &Headers::parse(frame), zone)
+}
+
+/// [`parse6`] for a packet, through [`wire::classify`] (as [`parse_packet`]).
+#[inline]
+pub fn parse_packet6(pkt: &mut Packet, zone: u8) -> Result<Flow6, FlowError> {
+    let h = wire::classify(pkt);
+    flow6(pkt.data(), &h, zone)
+}
+
+/// Read the IPv6 flow of `frame`, whose headers are `h` (see [`parse6`]).
+pub fn flow6(frame: &[u8], h: &Headers, zone: u8) -> Result<Flow6, FlowError> {
+    match h.l3 {
+        _ if h.tagged => return Err(FlowError::NotIpv6),
+        L3::Ipv6 => {}
+        L3::Ipv6Runt | L3::Ipv6Malformed => {
+            return Err(FlowError::Bad(
+                h.l3.error().unwrap_or(DropReason::BadHeader),
+            ))
+        }
+        _ => return Err(FlowError::NotIpv6),
+    }
+    let bad = FlowError::Bad(DropReason::BadHeader);
+    let ip = h.ipv6(frame).ok_or(bad)?;
+    let up = ip.upper_layer().map_err(|_| bad)?;
+    if up.is_later_fragment() {
+        return Err(FlowError::Fragment);
+    }
+    let total = ipv6::HEADER_LEN + usize::from(ip.payload_len());
+    let l4 = ip
+        .payload()
+        .get(up.offset - ipv6::HEADER_LEN..)
+        .unwrap_or(&[]);
+    let proto = up.proto;
+    let (sport, dport, icmp, icmp_type) =
+        ports6(l4, proto).ok_or(FlowError::Bad(DropReason::Runt))?;
+    let (flags, seq, seg_len) = if proto == PROTO_TCP {
+        let t = TcpPacket::new_checked(l4).map_err(|_| FlowError::Bad(DropReason::Runt))?;
+        let flags = t.flags();
+        let ends = u32::from(flags & SYN != 0) + u32::from(flags & FIN != 0);
+        (flags, t.seq_number(), t.payload().len() as u32 + ends)
+    } else {
+        (0, 0, 0)
+    };
+    let tuple = Tuple6 {
+        src: ip.src_addr(),
+        dst: ip.dst_addr(),
+        sport,
+        dport,
+        proto,
+        zone,
+    };
+    let mut inner = None;
+    if icmp == IcmpKind::Error {
+        // The quoted datagram: its fixed header, its extension headers and 4 bytes of its
+        // upper-layer header (8 for ICMPv6), cut short wherever the quote ends.
+        let quote = l4.get(icmp::V6_MESSAGE_HEADER_LEN..).unwrap_or(&[]);
+        let quoted = Ipv6Packet::new_quoted(quote).ok().and_then(|q| {
+            let u = q.upper_layer().ok().filter(|u| !u.is_later_fragment())?;
+            let ql4 = q.payload().get(u.offset - ipv6::HEADER_LEN..)?;
+            let (s, d, _, _) = ports6(ql4, u.proto)?;
+            Some(Tuple6 {
+                src: q.src_addr(),
+                dst: q.dst_addr(),
+                sport: s,
+                dport: d,
+                proto: u.proto,
+                zone,
+            })
+        });
+        inner = quoted.map(|t| (t, h.l3_off + up.offset + icmp::V6_MESSAGE_HEADER_LEN));
+    }
+    Ok(Flow {
+        tuple,
+        l3: h.l3_off,
+        ihl: up.offset,
+        total,
+        flags,
+        seq,
+        seg_len,
+        icmp,
+        icmp_type,
+        inner,
+    })
+}
+
 /// The tuple whose connection a packet with flow `f` arriving from `zone` belongs to: its
 /// own, or for an ICMP error the reverse of the quoted one. `None` for an error without a
 /// usable quote.
 #[inline]
-pub fn key(f: &Flow, zone: u8) -> Option<Tuple> {
+pub fn key<K: FlowKey>(f: &Flow<K>, zone: u8) -> Option<K> {
     if f.icmp == IcmpKind::Error {
         f.inner.map(|(inner, _)| inner.reverse(zone))
     } else {
@@ -1000,9 +1294,14 @@ pub fn key(f: &Flow, zone: u8) -> Option<Tuple> {
     }
 }
 
-/// A burst's flows, read and their table slots prefetched before any is looked up.
-pub struct Prefetched {
-    flows: Vec<(Result<Flow, FlowError>, Probe)>,
+/// A burst's flows, read and their table slots prefetched before any is looked up: for
+/// the IPv4 table (`Prefetched`, the default) or the IPv6 one (`Prefetched<Tuple6>`).
+pub struct Prefetched<K = Tuple> {
+    flows: Vec<(Result<Flow<K>, FlowError>, Probe)>,
+    /// Packets of the last burst that are not of this family.
+    others: usize,
+    /// What [`get`](Self::get) gives past the burst.
+    none: Result<Flow<K>, FlowError>,
 }
 
 /// Where a packet's tuple is in a table: its hash, and the table's value for it as the
@@ -1015,15 +1314,17 @@ pub struct Probe {
     pub hint: u32,
 }
 
-impl Default for Prefetched {
+impl<K: FlowKey> Default for Prefetched<K> {
     fn default() -> Self {
         Prefetched {
             flows: Vec::with_capacity(nfv_dataplane::BURST),
+            others: 0,
+            none: Err(K::OTHER),
         }
     }
 }
 
-impl Prefetched {
+impl<K: FlowKey> Prefetched<K> {
     /// Read the flow of every packet of `batch` (arriving from `zone`) and prefetch its
     /// slot in `ct`.
     /// The headers each packet carries are reused, or found and left on it.
@@ -1031,11 +1332,16 @@ impl Prefetched {
         &mut self,
         batch: &mut nfv_dataplane::Batch,
         zone: u8,
-        ct: &Conntrack<T>,
+        ct: &Conntrack<T, K>,
     ) {
         self.flows.clear();
+        self.others = 0;
         for pkt in batch.iter_mut() {
-            let f = parse_packet(pkt, zone);
+            let h = wire::classify(pkt);
+            let f = K::flow(pkt.data(), &h, zone);
+            if matches!(f, Err(e) if e == K::OTHER) {
+                self.others += 1;
+            }
             let h = match f.as_ref().ok().and_then(|f| key(f, zone)) {
                 Some(k) => {
                     let h = ct.hash(&k);
@@ -1055,36 +1361,55 @@ impl Prefetched {
         }
     }
 
-    /// The flow and table probe of the `i`th packet.
+    /// The flow and table probe of the `i`th packet (past the burst, or before any fill:
+    /// not of this family).
     #[inline]
-    pub fn get(&self, i: usize) -> (&Result<Flow, FlowError>, Probe) {
+    pub fn get(&self, i: usize) -> (&Result<Flow<K>, FlowError>, Probe) {
         match self.flows.get(i) {
             Some((f, p)) => (f, *p),
-            None => (&Err(FlowError::NotIpv4), Probe::default()),
+            None => (&self.none, Probe::default()),
         }
+    }
+
+    /// How many packets of the last [`fill`](Self::fill) are not of this family (not IP,
+    /// tagged, or the other IP version).
+    #[inline]
+    pub fn others(&self) -> usize {
+        self.others
+    }
+
+    /// Forget the last burst: every packet reads as not of this family. Allocates nothing.
+    #[inline]
+    pub fn clear(&mut self) {
+        self.flows.clear();
+        self.others = 0;
     }
 
     /// Take the flows out (to read them while the owner changes), leaving none; give them
     /// back with [`restore`](Self::restore). Allocates nothing.
-    pub fn take(&mut self) -> Prefetched {
+    pub fn take(&mut self) -> Prefetched<K> {
         Prefetched {
             flows: std::mem::take(&mut self.flows),
+            others: self.others,
+            none: Err(K::OTHER),
         }
     }
 
     /// Put back what [`take`](Self::take) took.
-    pub fn restore(&mut self, p: Prefetched) {
+    pub fn restore(&mut self, p: Prefetched<K>) {
         self.flows = p.flows;
     }
 }
 
 /// True if a packet with this flow may open a connection: a TCP SYN without ACK, or any
-/// packet of another protocol except ICMP errors and echo replies.
+/// packet of another protocol except ICMP errors and echo replies (ICMPv6 the same).
 #[inline]
-pub fn may_open(f: &Flow) -> bool {
-    match f.tuple.proto {
+pub fn may_open<K: FlowKey>(f: &Flow<K>) -> bool {
+    match f.tuple.proto() {
         PROTO_TCP => f.flags & (SYN | ACK | RST) == SYN,
-        PROTO_ICMP => !(f.icmp == IcmpKind::Error || f.icmp_type == 0 && f.icmp == IcmpKind::Echo),
+        p if p == K::ICMP => {
+            !(f.icmp == IcmpKind::Error || f.icmp_type == K::ECHO_REPLY && f.icmp == IcmpKind::Echo)
+        }
         _ => true,
     }
 }
@@ -1411,6 +1736,178 @@ mod tests {
             parse(&bad, 0).err(),
             Some(FlowError::Bad(DropReason::BadChecksum))
         );
+    }
+}
+
+#[cfg(test)]
+mod ipv6_tests {
+    use super::*;
+    use crate::testframes::*;
+
+    /// The IPv4 key, slot and entry keep their sizes (the IPv4 path reads one 32-byte slot
+    /// and compares 16 bytes a probe, as before IPv6); an IPv6 slot is a cache line.
+    #[test]
+    fn key_and_slot_sizes() {
+        use std::mem::size_of;
+        assert_eq!(size_of::<Tuple>(), 16);
+        assert_eq!(size_of::<Slot<Tuple>>(), 32);
+        assert_eq!(size_of::<Entry<(), Tuple>>(), 56, "the firewall's");
+        assert_eq!(size_of::<Entry<(), Tuple6>>(), 104);
+        assert_eq!(size_of::<Tuple6>(), 38);
+        assert_eq!(size_of::<Slot<Tuple6>>(), 64);
+    }
+
+    #[test]
+    fn parse6_reads_tuples_flags_echo_and_quoted_headers() {
+        let (a, b) = ("2001:db8::1", "2001:db8::2");
+        let f = parse6(&tcp6(a, 1234, b, 80, SYN, b"xy"), 0).expect("tcp");
+        assert_eq!(
+            f.tuple,
+            Tuple6 {
+                src: ip6a(a),
+                dst: ip6a(b),
+                sport: 1234,
+                dport: 80,
+                proto: PROTO_TCP,
+                zone: 0
+            }
+        );
+        assert_eq!((f.flags, f.seq, f.seg_len), (SYN, 1000, 3));
+        assert_eq!((f.l3, f.ihl, f.total), (14, 40, 62));
+        assert!(may_open(&f));
+        let u = parse6(&udp6(a, 5, b, 53, b"q"), 1).expect("udp");
+        assert_eq!((u.tuple.sport, u.tuple.dport, u.tuple.zone), (5, 53, 1));
+        // Echo: the identifier as the request's source port, the reply's destination port.
+        let req = parse6(&echo6(a, b, 128, 77), 0).expect("request");
+        assert_eq!(
+            (req.tuple.sport, req.tuple.dport, req.icmp),
+            (77, 0, IcmpKind::Echo)
+        );
+        assert!(may_open(&req));
+        let rep = parse6(&echo6(b, a, 129, 77), 1).expect("reply");
+        assert_eq!(rep.tuple, req.tuple.reverse(1));
+        assert!(!may_open(&rep));
+        let ns = parse6(&nd6("fe80::1", "ff02::1:ff00:2", 135, 255), 0).expect("ns");
+        assert_eq!((ns.icmp, ns.icmp_type), (IcmpKind::Other, 135));
+        // Behind extension headers: hop-by-hop, routing, destination options, a first
+        // fragment.
+        let mut p = ext6(43, 1);
+        p.extend_from_slice(&ext6(60, 0));
+        p.extend_from_slice(&ext6(44, 2));
+        p.extend_from_slice(&frag6(17, 0, true, 3));
+        p.extend_from_slice(&udp6_datagram(a, 7, b, 8, b""));
+        let f = parse6(&ipv6(a, b, 0, 64, &p), 0).expect("behind four");
+        assert_eq!((f.tuple.proto, f.tuple.sport, f.tuple.dport), (17, 7, 8));
+        assert_eq!(f.ihl, 40 + 16 + 8 + 24 + 8);
+        // An error quoting a datagram: the quoted tuple, and where it starts.
+        let e = parse6(
+            &icmp6_error(b, a, 1, 4, 0, &udp6(a, 5, b, 53, b"q"), 1232),
+            1,
+        )
+        .expect("error");
+        assert_eq!((e.icmp, e.icmp_type), (IcmpKind::Error, 1));
+        assert!(!may_open(&e));
+        let (inner, at) = e.inner.expect("quoted");
+        assert_eq!(
+            (inner.src, inner.sport, inner.dport, at),
+            (ip6a(a), 5, 53, 14 + 48)
+        );
+        assert_eq!(key(&e, 1), Some(inner.reverse(1)));
+        // A quote too short for the ports, or of a later fragment: no inner tuple.
+        let short = icmp6_error(b, a, 1, 4, 0, &udp6(a, 5, b, 53, b"q"), 43);
+        assert!(parse6(&short, 1).expect("e").inner.is_none());
+        let mut later = frag6(17, 9, false, 3);
+        later.extend_from_slice(&[0; 8]);
+        let quoted_later = icmp6_error(b, a, 3, 1, 0, &ipv6(a, b, 44, 64, &later), 1232);
+        assert!(parse6(&quoted_later, 1).expect("e").inner.is_none());
+        // Not IPv6, later fragments, runts, broken chains.
+        assert_eq!(
+            parse6(&udp("10.0.0.1", 1, "10.0.0.2", 2, b"", true), 0).err(),
+            Some(FlowError::NotIpv6)
+        );
+        assert_eq!(
+            parse(&udp6(a, 1, b, 2, b""), 0).err(),
+            Some(FlowError::NotIpv4),
+            "IPv4's parse, which NAT uses, leaves IPv6 alone"
+        );
+        assert_eq!(
+            parse6(&ipv6(a, b, 44, 64, &later), 0).err(),
+            Some(FlowError::Fragment)
+        );
+        assert_eq!(
+            parse6(&ipv6(a, b, 17, 64, &[0; 3]), 0).err(),
+            Some(FlowError::Bad(DropReason::Runt))
+        );
+        assert_eq!(
+            parse6(&ipv6(a, b, 60, 64, &[17, 1, 0, 0]), 0).err(),
+            Some(FlowError::Bad(DropReason::BadHeader))
+        );
+        let u = udp6(a, 5, b, 53, b"q");
+        assert_eq!(
+            parse6(&u[..50], 0).err(),
+            Some(FlowError::Bad(DropReason::Runt))
+        );
+        assert_eq!(
+            parse6(&u[..u.len() - 1], 0).err(),
+            Some(FlowError::Bad(DropReason::BadHeader))
+        );
+    }
+
+    #[test]
+    fn an_ipv6_tracker_walks_the_same_states_and_timeouts() {
+        let mut c: Conntrack<u8, Tuple6> = Conntrack::new(4, Timeouts::default());
+        let t = |s: u64| Timestamp::from_secs(1000 + s);
+        let syn = parse6(&tcp6("2001:db8::1", 1, "2001:db8::2", 80, SYN, b""), 0).expect("syn");
+        let idx = c
+            .insert(syn.tuple, syn.tuple.reverse(1), SYN, 7, t(0), &mut |_| {})
+            .expect("insert");
+        assert_eq!(c.entry(idx).tcp, TcpState::SynSent);
+        let back = syn.tuple.reverse(1);
+        assert_eq!(c.lookup(&back, t(1), &mut |_| {}), Some((idx, Dir::Reply)));
+        c.update(idx, Dir::Reply, SYN | ACK, t(1));
+        c.update(idx, Dir::Orig, ACK, t(1));
+        assert_eq!(c.entry(idx).tcp, TcpState::Established);
+        let ping = parse6(&echo6("2001:db8::1", "2001:db8::2", 128, 3), 0).expect("echo");
+        let j = c
+            .insert(ping.tuple, ping.tuple.reverse(1), 0, 8, t(0), &mut |_| {})
+            .expect("echo");
+        assert_eq!(c.entry(j).expires, t(30), "the icmp timeout for ICMPv6");
+        let rows = c.table(t(2)).rows;
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0][1], text("[2001:db8::1]:1"));
+        assert_eq!(rows[1][1], text("2001:db8::1 id 3"));
+        let mut gone = Vec::new();
+        assert_eq!(c.sweep(t(31), &mut |e| gone.push(e.data)), 1);
+        assert_eq!(gone, vec![8]);
+    }
+
+    /// The IPv6 prefetch pass reads what the IPv4 one leaves: counts the packets that are
+    /// not of its family, and gives them back as such.
+    #[test]
+    fn each_family_prefetch_counts_the_others() {
+        let mut batch = nfv_dataplane::Batch::new();
+        for f in [
+            udp("10.0.0.1", 5, "8.8.8.8", 53, b"q", true),
+            udp6("2001:db8::1", 5, "2001:db8::2", 53, b"q"),
+            udp6("2001:db8::1", 6, "2001:db8::2", 53, b"q"),
+        ] {
+            assert!(batch
+                .push(nfv_dataplane::Packet::from_bytes(&f).expect("fits"))
+                .is_ok());
+        }
+        let ct4: Conntrack<()> = Conntrack::new(16, Timeouts::default());
+        let ct6: Conntrack<(), Tuple6> = Conntrack::new(16, Timeouts::default());
+        let mut p4 = Prefetched::default();
+        let mut p6: Prefetched<Tuple6> = Prefetched::default();
+        p4.fill(&mut batch, 0, &ct4);
+        p6.fill(&mut batch, 0, &ct6);
+        assert_eq!((p4.others(), p6.others()), (2, 1));
+        assert!(p4.get(0).0.is_ok() && p6.get(1).0.is_ok() && p6.get(2).0.is_ok());
+        assert_eq!(p4.get(1).0.as_ref().err(), Some(&FlowError::NotIpv4));
+        assert_eq!(p6.get(0).0.as_ref().err(), Some(&FlowError::NotIpv6));
+        p6.clear();
+        assert_eq!(p6.get(1).0.as_ref().err(), Some(&FlowError::NotIpv6));
+        assert_eq!(p6.others(), 0);
     }
 }
 

@@ -22,6 +22,8 @@ pub const PROTO_ICMP: u8 = 1;
 pub const PROTO_TCP: u8 = 6;
 /// UDP.
 pub const PROTO_UDP: u8 = 17;
+/// ICMPv6 (an IPv6 next header).
+pub const PROTO_ICMPV6: u8 = 58;
 
 /// The three IPv4 header offsets this module's arithmetic (and its tests) index with, as
 /// [`crate::wire::ipv4::field`] names them; functions use the views.

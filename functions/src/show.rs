@@ -3,21 +3,22 @@
 //! Every function's [`Node::show`](nfv_dataplane::Node::show) builds its rows from these, so
 //! that an address, an endpoint or a time reads the same in every table:
 //! - a MAC address is `aa:bb:cc:dd:ee:ff`, an IPv4 address dotted, a prefix `a.b.c.d/n`;
-//! - a TCP or UDP endpoint is `ip:port`; an ICMP echo endpoint that carries the identifier
+//!   an IPv6 address in its short form (RFC 5952);
+//! - a TCP or UDP endpoint is `ip:port` (`[ip]:port` for IPv6); an ICMP or ICMPv6 echo endpoint that carries the identifier
 //!   is `ip id N` (the tracker keeps no identifier for other ICMP messages, which it tracks
 //!   by addresses alone, so an identifier of 0 is not shown); any other protocol's endpoint
 //!   is the address alone;
-//! - a protocol is `tcp`, `udp`, `icmp`, or its number;
+//! - a protocol is `tcp`, `udp`, `icmp`, `icmpv6`, or its number;
 //! - times are whole seconds from the worker's `now` (columns ending in `_s`): an age counts
 //!   up from when something was last seen, an expiry down to when it ends; both round down.
 //!
 //! Showing is not the packet path: these allocate.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use nfv_dataplane::{Cell, Timestamp};
 
-use crate::ip::{PROTO_ICMP, PROTO_TCP, PROTO_UDP};
+use crate::ip::{PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
 use crate::wire::MacAddr;
 
 /// A MAC address as text.
@@ -45,7 +46,7 @@ pub fn prefix6(net: u128, len: u8) -> Cell {
     Cell::Text(format!("{}/{len}", std::net::Ipv6Addr::from(net)))
 }
 
-/// A protocol's name: `tcp`, `udp`, `icmp`, or its number.
+/// A protocol's name: `tcp`, `udp`, `icmp`, `icmpv6`, or its number.
 pub fn proto(p: u8) -> Cell {
     Cell::Text(proto_name(p))
 }
@@ -56,6 +57,7 @@ pub fn proto_name(p: u8) -> String {
         PROTO_TCP => "tcp".into(),
         PROTO_UDP => "udp".into(),
         PROTO_ICMP => "icmp".into(),
+        PROTO_ICMPV6 => "icmpv6".into(),
         n => n.to_string(),
     }
 }
@@ -68,6 +70,16 @@ pub fn endpoint(p: u8, addr: u32, port: u16, id: bool) -> Cell {
     Cell::Text(match p {
         PROTO_TCP | PROTO_UDP => format!("{a}:{port}"),
         PROTO_ICMP if id && port != 0 => format!("{a} id {port}"),
+        _ => a.to_string(),
+    })
+}
+
+/// [`endpoint`] for IPv6: `[ip]:port` for TCP and UDP; for ICMPv6 `ip id N` when `id` is
+/// true and `port` (the echo identifier) is not 0, else the address.
+pub fn endpoint6(p: u8, a: Ipv6Addr, port: u16, id: bool) -> Cell {
+    Cell::Text(match p {
+        PROTO_TCP | PROTO_UDP => format!("[{a}]:{port}"),
+        PROTO_ICMPV6 if id && port != 0 => format!("{a} id {port}"),
         _ => a.to_string(),
     })
 }

@@ -1,7 +1,8 @@
-//! Frames for unit tests: TCP, UDP and ICMP over IPv4 with correct checksums, and a
-//! checker that recomputes every checksum in full (to test incremental updates against).
+//! Frames for unit tests: TCP, UDP and ICMP over IPv4, and TCP, UDP and ICMPv6 over IPv6
+//! (with extension headers if wanted), with correct checksums, and checkers that recompute
+//! every checksum in full (to test incremental updates and built answers against).
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::ip::{self, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 
@@ -199,6 +200,213 @@ pub fn check_packet(p: &[u8], quoted_l4: bool) {
 /// [`check_packet`] on a frame.
 pub fn check(f: &[u8]) {
     check_packet(&f[14..], true)
+}
+
+/// An IPv6 address from text.
+pub fn ip6a(s: &str) -> Ipv6Addr {
+    s.parse().expect("IPv6 address")
+}
+
+/// Ethernet + IPv6 (traffic class and flow label 0) around `payload` (extension headers, if
+/// any, then the upper-layer message), whose first header is `next`, with hop limit `hop`.
+pub fn ipv6(src: &str, dst: &str, next: u8, hop: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&OUT_MAC);
+    f.extend_from_slice(&IN_MAC);
+    f.extend_from_slice(&[0x86, 0xdd]);
+    f.extend_from_slice(&[0x60, 0, 0, 0]);
+    f.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    f.extend_from_slice(&[next, hop]);
+    f.extend_from_slice(&ip6a(src).octets());
+    f.extend_from_slice(&ip6a(dst).octets());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// The IPv6 pseudo-header's sum (RFC 8200 §8.1), written out.
+fn pseudo6(src: Ipv6Addr, dst: Ipv6Addr, next: u8, len: usize) -> u64 {
+    let words = |a: Ipv6Addr| a.segments().iter().map(|&w| u64::from(w)).sum::<u64>();
+    words(src) + words(dst) + (len as u64 >> 16) + (len as u64 & 0xffff) + u64::from(next)
+}
+
+/// The checksum of upper-layer message `seg` (its checksum field 0) of protocol `next`.
+fn l4_checksum6(src: &str, dst: &str, next: u8, seg: &[u8]) -> u16 {
+    !ip::fold(pseudo6(ip6a(src), ip6a(dst), next, seg.len()) + u64::from(ip::sum(seg)))
+}
+
+/// A TCP segment (header without options, window 1024) from `src` to `dst`, checksum
+/// included.
+#[allow(clippy::too_many_arguments)]
+pub fn tcp6_segment(
+    src: &str,
+    sport: u16,
+    dst: &str,
+    dport: u16,
+    flags: u8,
+    seq: u32,
+    ack: u32,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut seg = vec![0u8; 20];
+    seg[0..2].copy_from_slice(&sport.to_be_bytes());
+    seg[2..4].copy_from_slice(&dport.to_be_bytes());
+    seg[4..8].copy_from_slice(&seq.to_be_bytes());
+    seg[8..12].copy_from_slice(&ack.to_be_bytes());
+    seg[12] = 5 << 4;
+    seg[13] = flags;
+    seg[14..16].copy_from_slice(&1024u16.to_be_bytes());
+    seg.extend_from_slice(payload);
+    let c = l4_checksum6(src, dst, PROTO_TCP, &seg);
+    seg[16..18].copy_from_slice(&c.to_be_bytes());
+    seg
+}
+
+/// A TCP segment over IPv6 in a frame (sequence number 1000, no acknowledgment).
+pub fn tcp6(src: &str, sport: u16, dst: &str, dport: u16, flags: u8, payload: &[u8]) -> Vec<u8> {
+    tcp6_seq(src, sport, dst, dport, flags, 1000, 0, payload)
+}
+
+/// A TCP segment over IPv6 in a frame, with sequence and acknowledgment numbers.
+#[allow(clippy::too_many_arguments)]
+pub fn tcp6_seq(
+    src: &str,
+    sport: u16,
+    dst: &str,
+    dport: u16,
+    flags: u8,
+    seq: u32,
+    ack: u32,
+    payload: &[u8],
+) -> Vec<u8> {
+    let seg = tcp6_segment(src, sport, dst, dport, flags, seq, ack, payload);
+    ipv6(src, dst, PROTO_TCP, 64, &seg)
+}
+
+/// A UDP datagram from `src` to `dst`, checksum included (it is mandatory over IPv6).
+pub fn udp6_datagram(src: &str, sport: u16, dst: &str, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut seg = vec![0u8; 8];
+    seg[0..2].copy_from_slice(&sport.to_be_bytes());
+    seg[2..4].copy_from_slice(&dport.to_be_bytes());
+    seg[4..6].copy_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    seg.extend_from_slice(payload);
+    let mut c = l4_checksum6(src, dst, PROTO_UDP, &seg);
+    if c == 0 {
+        c = 0xffff;
+    }
+    seg[6..8].copy_from_slice(&c.to_be_bytes());
+    seg
+}
+
+/// A UDP datagram over IPv6 in a frame.
+pub fn udp6(src: &str, sport: u16, dst: &str, dport: u16, payload: &[u8]) -> Vec<u8> {
+    ipv6(
+        src,
+        dst,
+        PROTO_UDP,
+        64,
+        &udp6_datagram(src, sport, dst, dport, payload),
+    )
+}
+
+/// An ICMPv6 message (type, code, the second word `rest`, then `data`), checksum included.
+pub fn icmp6_message(src: &str, dst: &str, ty: u8, code: u8, rest: u32, data: &[u8]) -> Vec<u8> {
+    let mut m = vec![ty, code, 0, 0];
+    m.extend_from_slice(&rest.to_be_bytes());
+    m.extend_from_slice(data);
+    let c = l4_checksum6(src, dst, 58, &m);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    m
+}
+
+/// An ICMPv6 message over IPv6 in a frame, with hop limit `hop`.
+#[allow(clippy::too_many_arguments)]
+pub fn icmp6(src: &str, dst: &str, hop: u8, ty: u8, code: u8, rest: u32, data: &[u8]) -> Vec<u8> {
+    ipv6(
+        src,
+        dst,
+        58,
+        hop,
+        &icmp6_message(src, dst, ty, code, rest, data),
+    )
+}
+
+/// An ICMPv6 echo request (`ty` 128) or reply (129) with identifier `id`, sequence 7.
+pub fn echo6(src: &str, dst: &str, ty: u8, id: u16) -> Vec<u8> {
+    let rest = u32::from(id) << 16 | 7;
+    icmp6(src, dst, 64, ty, 0, rest, b"payload!")
+}
+
+/// A neighbor discovery message of type `ty` (133 router solicitation, 134 router
+/// advertisement, 135 neighbor solicitation, 136 neighbor advertisement, 137 redirect)
+/// with hop limit `hop` (255 as RFC 4861 sends them): the second word 0 and a target
+/// address (for a router advertisement: reachable and retransmit times) in the body.
+pub fn nd6(src: &str, dst: &str, ty: u8, hop: u8) -> Vec<u8> {
+    let body = ip6a("fe80::1").octets();
+    icmp6(src, dst, hop, ty, 0, 0, &body)
+}
+
+/// An ICMPv6 error from `src` to `dst` quoting the IPv6 datagram of `frame` (up to `quote`
+/// bytes of it); `rest` is the second word (an MTU for packet too big).
+#[allow(clippy::too_many_arguments)]
+pub fn icmp6_error(
+    src: &str,
+    dst: &str,
+    ty: u8,
+    code: u8,
+    rest: u32,
+    frame: &[u8],
+    quote: usize,
+) -> Vec<u8> {
+    let inner = &frame[14..];
+    let n = quote.min(inner.len());
+    icmp6(src, dst, 64, ty, code, rest, &inner[..n])
+}
+
+/// An extension header (hop-by-hop, routing or destination options: they share the
+/// layout) of `(units + 1) * 8` bytes whose next header is `next`, padded with a PadN
+/// option.
+pub fn ext6(next: u8, units: u8) -> Vec<u8> {
+    let len = (usize::from(units) + 1) * 8;
+    let mut h = vec![0u8; len];
+    h[0] = next;
+    h[1] = units;
+    h[2] = 1; // PadN
+    h[3] = (len - 4) as u8;
+    h
+}
+
+/// A fragment header whose next header is `next`, at `offset` 8-byte units, with the more
+/// fragments flag `more` and identification `id`.
+pub fn frag6(next: u8, offset: u16, more: bool, id: u32) -> Vec<u8> {
+    let mut h = vec![next, 0];
+    h.extend_from_slice(&(offset << 3 | u16::from(more)).to_be_bytes());
+    h.extend_from_slice(&id.to_be_bytes());
+    h
+}
+
+/// Check the upper-layer checksum of the IPv6 frame `f` (no extension headers: TCP, UDP or
+/// ICMPv6) in full, and that its payload length is the frame's. Panics with what is wrong.
+pub fn check6(f: &[u8]) {
+    let p = &f[14..];
+    assert_eq!(p[0] >> 4, 6, "version");
+    let len = usize::from(ip::read_u16(p, 4));
+    assert_eq!(40 + len, p.len(), "payload length");
+    let mut a = [0u8; 16];
+    a.copy_from_slice(&p[8..24]);
+    let src = Ipv6Addr::from(a);
+    a.copy_from_slice(&p[24..40]);
+    let dst = Ipv6Addr::from(a);
+    let next = p[6];
+    assert!(
+        matches!(next, PROTO_TCP | PROTO_UDP | 58),
+        "next header {next}"
+    );
+    let seg = &p[40..];
+    assert_eq!(
+        ip::fold(pseudo6(src, dst, next, seg.len()) + u64::from(ip::sum(seg))),
+        0xffff,
+        "upper-layer checksum (next header {next})"
+    );
 }
 
 /// A small fast random number generator (xorshift64) for tests, seeded by the test.

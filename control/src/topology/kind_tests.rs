@@ -57,7 +57,7 @@ functions:
     timeouts: { icmp: 10s }
     inbound:
       default: reject
-      allow: [established, icmp, tcp/22, udp/5000-5010]
+      allow: [established, icmp, icmpv6, tcp/22, udp/5000-5010]
     outbound:
       rules:
         - { action: allow, state: [established, related] }
@@ -65,6 +65,11 @@ functions:
         - { action: drop, src: 192.168.1.0/24, dst: 10.0.0.0/8, proto: udp, src_port: 1000-2000 }
         - { action: allow, proto: icmp, icmp_type: echo-request }
         - { action: drop, dst: 10.1.2.3, proto: 47, state: new }
+        - { action: drop, src: 2001:db8:1::/48, dst: 2001:db8::5, proto: tcp, dst_port: 25 }
+        - action: allow
+          dst: fe80::/10
+          proto: icmpv6
+          icmp_type: neighbor-solicitation
 links:
   - [lan, gw.lan]
   - [gw.wan, nat, fw, wan]
@@ -133,7 +138,11 @@ fn a_firewall_becomes_the_model() {
         ..Timeouts::default()
     };
     let prefix = |a: [u8; 4], len: u8| Prefix {
-        addr: Ipv4Addr::from(a),
+        addr: Ipv4Addr::from(a).into(),
+        len,
+    };
+    let prefix6 = |a: &str, len: u8| Prefix {
+        addr: a.parse().unwrap_or_else(|e| panic!("{a}: {e}")),
         len,
     };
     let expected = FirewallConfig {
@@ -146,6 +155,10 @@ fn a_firewall_becomes_the_model() {
                 },
                 Rule {
                     proto: Some(1),
+                    ..allow()
+                },
+                Rule {
+                    proto: Some(58),
                     ..allow()
                 },
                 Rule {
@@ -192,6 +205,20 @@ fn a_firewall_becomes_the_model() {
                     proto: Some(47),
                     state: Some(StateSet::NEW),
                     ..Rule::default()
+                },
+                Rule {
+                    action: Some(Action::Drop),
+                    src: Some(prefix6("2001:db8:1::", 48)),
+                    dst: Some(prefix6("2001:db8::5", 128)),
+                    proto: Some(6),
+                    dst_port: Some(PortRange::one(25)),
+                    ..Rule::default()
+                },
+                Rule {
+                    dst: Some(prefix6("fe80::", 10)),
+                    proto: Some(58),
+                    icmp_type: Some(135),
+                    ..allow()
                 },
             ],
         },
@@ -498,12 +525,32 @@ fn firewall_rules_name_line_and_key() {
     expect(
         &rule("{ action: allow, proto: tcp, icmp_type: 8 }"),
         &format!("{k}.icmp_type"),
-        "needs `proto: icmp`; this rule's proto is tcp",
+        "needs `proto: icmp` or `proto: icmpv6`; this rule's proto is tcp",
     );
     expect(
         &rule("{ action: allow, proto: icmp, icmp_type: echo }"),
         &format!("{k}.icmp_type"),
         "not an ICMP type",
+    );
+    expect(
+        &rule("{ action: allow, proto: icmp, icmp_type: router-advertisement }"),
+        &format!("{k}.icmp_type"),
+        "is an ICMPv6 type, but this rule's proto is icmp",
+    );
+    expect(
+        &rule("{ action: allow, src: 10.0.0.0/8, dst: 2001:db8::/32 }"),
+        &format!("{k}.dst"),
+        "`dst` is an IPv6 prefix but `src` is IPv4",
+    );
+    expect(
+        &rule("{ action: allow, src: 2001:db8::/32, proto: icmp }"),
+        &format!("{k}.proto"),
+        "use `proto: icmpv6`",
+    );
+    expect(
+        &rule("{ action: allow, src: 2001:db8::1/32 }"),
+        &format!("{k}.src"),
+        "did you mean 2001:db8::/32?",
     );
     expect(
         &rule("{ action: allow, proto: sctp }"),

@@ -29,20 +29,42 @@ static REJECTS_SENT: Metric = Metric {
 
 static NOT_IPV4: Metric = Metric {
     name: "nfv_firewall_not_ipv4_total",
-    help: "Frames a firewall dropped for being neither IPv4 nor ARP.",
+    help: "Frames a firewall dropped for being neither IPv4, IPv6 nor ARP (or tagged).",
     kind: MetricType::Counter,
     labels: &[],
     summary: Some("not_ipv4"),
 };
 
+static ICMPV6_PASSED: Metric = Metric {
+    name: "nfv_firewall_icmpv6_passed_total",
+    help: "ICMPv6 messages a firewall passed whatever its rules say (RFC 4890): neighbor \
+           discovery with hop limit 255, packet too big, and errors about tracked connections.",
+    kind: MetricType::Counter,
+    labels: &["message"],
+    summary: Some("icmpv6_passed"),
+};
+
 /// Every metric of a firewall.
-pub(super) static METRICS: [&Metric; 4] = [&CONNECTIONS, &RULE_HITS, &REJECTS_SENT, &NOT_IPV4];
+pub(super) static METRICS: [&Metric; 5] = [
+    &CONNECTIONS,
+    &RULE_HITS,
+    &REJECTS_SENT,
+    &NOT_IPV4,
+    &ICMPV6_PASSED,
+];
 
 impl Stats for FirewallStats {
     fn visit(&self, out: &mut dyn FnMut(&'static Metric, &[&str], u64)) {
         out(&CONNECTIONS, &[], self.connections.get());
         out(&REJECTS_SENT, &[], self.rejects_sent.get());
         out(&NOT_IPV4, &[], self.not_ipv4.get());
+        for (message, c) in [
+            ("neighbor_discovery", &self.icmpv6_nd),
+            ("packet_too_big", &self.icmpv6_too_big),
+            ("related_error", &self.icmpv6_related),
+        ] {
+            out(&ICMPV6_PASSED, &[message], c.get());
+        }
         for (direction, rules) in [("inbound", &self.inbound), ("outbound", &self.outbound)] {
             for (i, c) in rules.iter().enumerate() {
                 let rule = if i + 1 == rules.len() {

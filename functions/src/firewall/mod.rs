@@ -5,13 +5,16 @@
 //! | `mod.rs` | the configuration types and the node |
 //! | `config.rs` | the `firewall` kind: its keys in a topology file, checked |
 //! | `metrics.rs` | its metrics |
+//! | `tests_ipv6.rs` | the node's IPv6 tests |
 
 mod config;
 mod metrics;
+#[cfg(test)]
+mod tests_ipv6;
 
 pub use config::{fmt_rule, port_range, raw_port_range, FirewallKind, RawPorts, SIDES};
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use crate::conntrack::Timeouts;
 
@@ -116,21 +119,47 @@ impl std::fmt::Display for StateSet {
     }
 }
 
-/// An IPv4 prefix (host bits clear).
+/// An IPv4 or IPv6 prefix (host bits clear). It holds addresses of its own family only:
+/// an IPv6 prefix contains no IPv4 address, even `::/0`, and the other way round.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Prefix {
     /// The network address.
-    pub addr: Ipv4Addr,
-    /// Its length, 0 to 32.
+    pub addr: IpAddr,
+    /// Its length, 0 to 32 (IPv4) or 0 to 128 (IPv6).
     pub len: u8,
 }
 
 impl Prefix {
-    /// True if `ip` lies in the prefix.
+    /// True if `ip` lies in the prefix (and is of its family).
     #[inline]
-    pub fn contains(&self, ip: u32) -> bool {
-        let mask = crate::ip::prefix_mask(self.len);
-        ip & mask == u32::from(self.addr) & mask
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(a)) => {
+                let mask = crate::ip::prefix_mask(self.len);
+                u32::from(a) & mask == u32::from(net) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(a)) => {
+                let mask = prefix_mask6(self.len);
+                u128::from(a) & mask == u128::from(net) & mask
+            }
+            _ => false,
+        }
+    }
+
+    /// True for an IPv6 prefix.
+    #[inline]
+    pub fn is_ipv6(&self) -> bool {
+        self.addr.is_ipv6()
+    }
+}
+
+/// The netmask of an IPv6 prefix of `len` bits (0 to 128).
+#[inline]
+fn prefix_mask6(len: u8) -> u128 {
+    if len == 0 {
+        0
+    } else {
+        u128::MAX << (128 - u32::from(len.min(128)))
     }
 }
 
@@ -143,13 +172,14 @@ pub struct Rule {
     pub src: Option<Prefix>,
     /// Destination prefix.
     pub dst: Option<Prefix>,
-    /// IP protocol number (1 ICMP, 6 TCP, 17 UDP, ...).
+    /// IP protocol number (1 ICMP, 6 TCP, 17 UDP, 58 ICMPv6, ...; for IPv6 the upper-layer
+    /// protocol past the extension headers).
     pub proto: Option<u8>,
     /// TCP/UDP source ports.
     pub src_port: Option<PortRange>,
     /// TCP/UDP destination ports.
     pub dst_port: Option<PortRange>,
-    /// ICMP type.
+    /// ICMP type (with `proto` 1) or ICMPv6 type (with `proto` 58).
     pub icmp_type: Option<u8>,
     /// Connection states.
     pub state: Option<StateSet>,
@@ -178,14 +208,10 @@ impl Rule {
             parts.push(format!("dst_port {r}"));
         }
         if let Some(t) = self.icmp_type {
-            let name = match t {
-                0 => "echo-reply".to_string(),
-                3 => "dest-unreachable".to_string(),
-                8 => "echo-request".to_string(),
-                11 => "time-exceeded".to_string(),
-                n => n.to_string(),
-            };
-            parts.push(format!("icmp_type {name}"));
+            parts.push(format!(
+                "icmp_type {}",
+                config::icmp_type_name(self.proto, t)
+            ));
         }
         if let Some(set) = self.state {
             parts.push(format!("state {set}"));
@@ -245,18 +271,25 @@ impl Default for FirewallConfig {
 // ---------------------------------------------------------------------------------------
 // The node
 
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use nfv_dataplane::{Batch, Cell, Counter, Ctx, DropReason, Gate, Node, Packet, Table, Timestamp};
 
 use crate::conntrack::{
-    self, tcp_flags, Conntrack, CtState, Flow, FlowError, IcmpKind, Prefetched, Probe, Tuple,
+    self, tcp_flags, Conntrack, CtState, Flow, Flow6, FlowError, FlowKey, IcmpKind, Prefetched,
+    Probe, Tuple, Tuple6,
 };
-use crate::ip::{self, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
+use crate::ip::{self, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
 use crate::router::icmp;
 use crate::router::icmp::RateLimit;
+use crate::wire::icmp::v6 as icmp6;
 use crate::wire::ipv4::Ipv4Repr;
-use crate::wire::{self, EthernetFrame, Ipv4Packet, TcpPacket, ETH_HEADER_LEN, L3};
+use crate::wire::ipv6::Ipv6Repr;
+use crate::wire::{
+    self, EthernetFrame, Icmpv6Packet, Ipv4Packet, Ipv6Packet, MacAddr, TcpPacket, ETHERTYPE_IPV6,
+    ETH_HEADER_LEN, L3,
+};
 
 /// The inside gate.
 pub const INSIDE: Gate = Gate(0);
@@ -266,23 +299,31 @@ pub const OUTSIDE: Gate = Gate(1);
 /// A firewall's counters.
 #[derive(Debug)]
 pub struct FirewallStats {
-    /// Tracked connections.
+    /// Tracked connections (IPv4 and IPv6).
     pub connections: Counter,
     /// Hits per inbound rule; the last one counts the default.
     pub inbound: Vec<Counter>,
     /// Hits per outbound rule; the last one counts the default.
     pub outbound: Vec<Counter>,
-    /// Frames that are neither IPv4 nor ARP (dropped as `fw_denied`).
+    /// Frames that are neither IPv4, IPv6 nor ARP (dropped as `fw_denied`).
     pub not_ipv4: Counter,
-    /// RSTs and ICMP errors sent for `reject`.
+    /// RSTs and ICMP or ICMPv6 errors sent for `reject`.
     pub rejects_sent: Counter,
+    /// ICMPv6 neighbor discovery (router solicitations and advertisements, neighbor
+    /// solicitations and advertisements with hop limit 255) passed past the rules.
+    pub icmpv6_nd: Counter,
+    /// ICMPv6 packet too big passed past the rules.
+    pub icmpv6_too_big: Counter,
+    /// ICMPv6 errors (destination unreachable, time exceeded, parameter problem) about a
+    /// tracked connection passed past the rules.
+    pub icmpv6_related: Counter,
 }
 
 /// What a rule sees of a packet.
 #[derive(Clone, Copy, Debug)]
 struct View {
-    src: u32,
-    dst: u32,
+    src: IpAddr,
+    dst: IpAddr,
     proto: u8,
     sport: u16,
     dport: u16,
@@ -322,36 +363,107 @@ impl RuleSet {
     }
 }
 
+/// A connection an allowed packet opens, in its family's table.
+#[derive(Clone, Copy, Debug)]
+enum Open {
+    V4(Tuple, u8),
+    V6(Tuple6, u8),
+}
+
 /// The `firewall` node: gate 0 inside, gate 1 outside.
 ///
-/// Every IPv4 packet gets a connection state from the tracker ([`conntrack`]): *new*,
-/// *established* (its connection was seen both ways), *related* (an ICMP error about a
-/// tracked connection) or *invalid* (a TCP segment without a connection that is not a SYN,
-/// a non-first fragment, an ICMP error about nothing tracked). The rules of its direction
-/// (`outbound` for packets from the inside, `inbound` from the outside) are tried in order
-/// and the first that matches decides; none matching, the direction's default does. Every
-/// rule counts its hits. An allowed new packet starts a tracked connection; when the table
-/// is full it is dropped (`conntrack_full`). `drop` is `fw_denied`; `reject` is
-/// `fw_rejected`, and the sender gets a TCP RST (for TCP) or an ICMP port unreachable, from
-/// the address it was sending to, within [`REJECT_RATE`] answers a second (bursts of
-/// [`REJECT_BURST`]): past it the packet is still `fw_rejected`, unanswered, so a flood of
-/// rejected packets cannot make the firewall send as many. ARP passes; other non-IPv4 frames (IPv6 among them) are
-/// `fw_denied`: this firewall filters IPv4 only and lets nothing through it cannot filter.
+/// Every IPv4 and IPv6 packet gets a connection state from the tracker ([`conntrack`]):
+/// *new*, *established* (its connection was seen both ways), *related* (an ICMP or ICMPv6
+/// error about a tracked connection) or *invalid* (a TCP segment without a connection that
+/// is not a SYN, a non-first fragment, an ICMP error about nothing tracked). Each family
+/// has its own table of `max_connections`. The rules of its direction (`outbound` for
+/// packets from the inside, `inbound` from the outside) are tried in order and the first
+/// that matches decides; none matching, the direction's default does. A rule with an IPv4
+/// prefix matches IPv4 packets only, one with an IPv6 prefix IPv6 only, one without either
+/// family; an IPv6 packet's protocol is the upper-layer one, past its extension headers.
+/// Every rule counts its hits. An allowed new packet starts a tracked connection; when the
+/// table is full it is dropped (`conntrack_full`). `drop` is `fw_denied`; `reject` is
+/// `fw_rejected`, and the sender gets a TCP RST (for TCP) or an ICMP port unreachable
+/// (ICMPv6 destination unreachable, code 4 port unreachable, for IPv6, at most 1280
+/// bytes), from the address it was sending to, within [`REJECT_RATE`] answers a second
+/// (bursts of [`REJECT_BURST`]): past it the packet is still `fw_rejected`, unanswered, so
+/// a flood of rejected packets cannot make the firewall send as many.
+///
+/// IPv6 cannot work without some ICMPv6, so whatever the rules say (RFC 4890's advice for
+/// a transit firewall), in both directions and without counting a rule hit:
+/// - router solicitations and advertisements and neighbor solicitations and
+///   advertisements (types 133 to 136) with hop limit 255 pass (a firewall in nfv is a
+///   bump in the wire, so the link-local ones it sees are its link's); with another hop
+///   limit they were forwarded, which neighbor discovery never is, and the rules decide;
+/// - packet too big (type 2) passes, related or not: path MTU discovery needs it;
+/// - destination unreachable, time exceeded and parameter problem (1, 3, 4) pass when they
+///   are *related* (about a tracked connection); else the rules decide, with the state
+///   *invalid*.
+///
+/// Echo requests and replies are flows like any other. Each exception counts
+/// (`nfv_firewall_icmpv6_passed_total`). IPv6 that cannot be read is dropped with a reason:
+/// shorter than its fixed header or its upper-layer ports (`runt`), a payload length past
+/// the frame, an extension header chain that runs past the payload or is longer than
+/// [`MAX_EXT_HEADERS`](crate::wire::ipv6::MAX_EXT_HEADERS) (`bad_header`). ARP passes;
+/// other frames, and tagged ones, are `fw_denied`: this firewall lets nothing through it
+/// cannot filter.
 ///
 /// Tables ([`Node::show`]): `conntrack`, the tracked connections (see
-/// [`Conntrack::table`]); `firewall`, one row per rule and per direction's default,
-/// outbound first, with columns `direction` (`inbound` or `outbound`), `index` (the rule's
-/// position; the default comes last, at the number of rules), `rule` (what it matches, see
-/// [`Rule::describe`]; `default` for the default), `action` (`allow`, `drop`, `reject`) and
-/// `hits` (packets it decided).
+/// [`Conntrack::table`]), IPv4 first; `firewall`, one row per rule and per direction's
+/// default, outbound first, with columns `direction` (`inbound` or `outbound`), `index`
+/// (the rule's position; the default comes last, at the number of rules), `rule` (what it
+/// matches, see [`Rule::describe`]; `default` for the default), `action` (`allow`, `drop`,
+/// `reject`) and `hits` (packets it decided).
 pub struct Firewall {
     /// The answers `reject` may send.
     rejects: RateLimit,
     inbound: RuleSet,
     outbound: RuleSet,
     ct: Conntrack<()>,
+    ct6: Conntrack<(), Tuple6>,
     stats: Arc<FirewallStats>,
     pre: Prefetched,
+    pre6: Prefetched<Tuple6>,
+}
+
+/// The state of `f` in `ct` and, for a new connection the rules may let open, that it may.
+#[inline(always)]
+fn track<K: FlowKey>(
+    ct: &mut Conntrack<(), K>,
+    f: &Flow<K>,
+    zone: u8,
+    now: Timestamp,
+    hash: Probe,
+) -> (StateSet, bool) {
+    if f.icmp == IcmpKind::Error {
+        let related = f
+            .inner
+            .and_then(|(inner, _)| ct.lookup_hashed(&inner.reverse(zone), hash, now, &mut |_| {}))
+            .is_some();
+        return if related {
+            (StateSet::RELATED, false)
+        } else {
+            (StateSet::INVALID, false)
+        };
+    }
+    match ct.lookup_hashed(&f.tuple, hash, now, &mut |_| {}) {
+        Some((idx, dir)) => match ct.segment(idx, dir, f, now) {
+            Some(CtState::Established) => (StateSet::ESTABLISHED, false),
+            Some(_) => (StateSet::NEW, false),
+            // A RST out of the window (a blind reset): invalid, the connection stays.
+            None => (StateSet::INVALID, false),
+        },
+        None if conntrack::may_open(f) => (StateSet::NEW, true),
+        None => (StateSet::INVALID, false),
+    }
+}
+
+/// Track the connection that `t` (with TCP `flags`) opens from `zone`; false if the table
+/// is full. A clash (the same flow opened from both sides at once) passes untracked.
+#[inline]
+fn start<K: FlowKey>(ct: &mut Conntrack<(), K>, t: K, flags: u8, zone: u8, now: Timestamp) -> bool {
+    let reply = t.reverse(1 - zone);
+    ct.insert(t, reply, flags, (), now, &mut |_| {}) != Err(conntrack::InsertError::Full)
 }
 
 impl Firewall {
@@ -364,14 +476,19 @@ impl Firewall {
             outbound: counters(cfg.outbound.rules.len()),
             not_ipv4: Counter::default(),
             rejects_sent: Counter::default(),
+            icmpv6_nd: Counter::default(),
+            icmpv6_too_big: Counter::default(),
+            icmpv6_related: Counter::default(),
         };
         Firewall {
             rejects: RateLimit::new(REJECT_RATE, REJECT_BURST),
             inbound: cfg.inbound,
             outbound: cfg.outbound,
             ct: Conntrack::new(cfg.max_connections, cfg.timeouts),
+            ct6: Conntrack::new(cfg.max_connections, cfg.timeouts),
             stats: Arc::new(stats),
             pre: Prefetched::default(),
+            pre6: Prefetched::default(),
         }
     }
 
@@ -380,37 +497,63 @@ impl Firewall {
         Arc::clone(&self.stats)
     }
 
-    /// The connection table.
+    /// The IPv4 connection table.
     pub fn connections(&self) -> &Conntrack<()> {
         &self.ct
     }
 
-    /// The state of `f` and, for a new connection the rules may let open, that it may.
-    fn state(&mut self, f: &Flow, zone: u8, now: Timestamp, hash: Probe) -> (StateSet, bool) {
-        if f.icmp == IcmpKind::Error {
-            let related = f
-                .inner
-                .and_then(|(inner, _)| {
-                    self.ct
-                        .lookup_hashed(&inner.reverse(zone), hash, now, &mut |_| {})
-                })
-                .is_some();
-            return if related {
-                (StateSet::RELATED, false)
-            } else {
-                (StateSet::INVALID, false)
-            };
+    /// The IPv6 connection table.
+    pub fn connections6(&self) -> &Conntrack<(), Tuple6> {
+        &self.ct6
+    }
+
+    /// The view of an IPv6 packet with flow `f` and the connection it may open; or its
+    /// verdict when an RFC 4890 exception lets it past the rules (see [`Firewall`]).
+    fn ipv6(
+        &mut self,
+        pkt: &Packet,
+        f: &Flow6,
+        zone: u8,
+        now: Timestamp,
+        hash: Probe,
+    ) -> Result<(View, Option<Open>), Verdict> {
+        let icmp = f.tuple.proto == PROTO_ICMPV6;
+        if icmp {
+            match f.icmp_type {
+                icmp6::ROUTER_SOLICITATION..=icmp6::NEIGHBOR_ADVERTISEMENT
+                    if hop_limit(pkt, f) == Some(255) =>
+                {
+                    self.stats.icmpv6_nd.add(1);
+                    return Err(Verdict::Pass);
+                }
+                icmp6::PACKET_TOO_BIG => {
+                    self.stats.icmpv6_too_big.add(1);
+                    return Err(Verdict::Pass);
+                }
+                _ => {}
+            }
         }
-        match self.ct.lookup_hashed(&f.tuple, hash, now, &mut |_| {}) {
-            Some((idx, dir)) => match self.ct.segment(idx, dir, f, now) {
-                Some(CtState::Established) => (StateSet::ESTABLISHED, false),
-                Some(_) => (StateSet::NEW, false),
-                // A RST out of the window (a blind reset): invalid, the connection stays.
-                None => (StateSet::INVALID, false),
-            },
-            None if conntrack::may_open(f) => (StateSet::NEW, true),
-            None => (StateSet::INVALID, false),
+        let (state, open) = track(&mut self.ct6, f, zone, now, hash);
+        if icmp
+            && state == StateSet::RELATED
+            && matches!(
+                f.icmp_type,
+                icmp6::DEST_UNREACHABLE | icmp6::TIME_EXCEEDED | icmp6::PARAMETER_PROBLEM
+            )
+        {
+            self.stats.icmpv6_related.add(1);
+            return Err(Verdict::Pass);
         }
+        let view = View {
+            src: IpAddr::V6(f.tuple.src),
+            dst: IpAddr::V6(f.tuple.dst),
+            proto: f.tuple.proto,
+            sport: f.tuple.sport,
+            dport: f.tuple.dport,
+            icmp_type: icmp.then_some(f.icmp_type),
+            state,
+        };
+        Ok((view, open.then_some(Open::V6(f.tuple, f.flags))))
     }
 
     fn handle(
@@ -419,38 +562,51 @@ impl Firewall {
         zone: u8,
         now: Timestamp,
         (parsed, hash): (&Result<Flow, FlowError>, Probe),
+        pre6: &Prefetched<Tuple6>,
+        i: usize,
     ) -> Verdict {
         let (view, open) = match parsed {
             Ok(f) => {
-                let (state, open) = self.state(f, zone, now, hash);
+                let (state, open) = track(&mut self.ct, f, zone, now, hash);
                 let view = View {
-                    src: f.tuple.src,
-                    dst: f.tuple.dst,
+                    src: IpAddr::V4(Ipv4Addr::from(f.tuple.src)),
+                    dst: IpAddr::V4(Ipv4Addr::from(f.tuple.dst)),
                     proto: f.tuple.proto,
                     sport: f.tuple.sport,
                     dport: f.tuple.dport,
                     icmp_type: (f.tuple.proto == PROTO_ICMP).then_some(f.icmp_type),
                     state,
                 };
-                (view, open.then_some((f.tuple, f.flags)))
+                (view, open.then_some(Open::V4(f.tuple, f.flags)))
             }
-            Err(FlowError::NotIpv4) => {
-                // The headers the burst's parse left on the packet: no second parse.
-                let h = wire::classify(pkt);
-                if h.l3 == L3::Arp && !h.tagged {
-                    return Verdict::Pass;
+            Err(FlowError::NotIpv4 | FlowError::NotIpv6) => match pre6.get(i) {
+                (Ok(f), hash6) => match self.ipv6(pkt, f, zone, now, hash6) {
+                    Ok(v) => v,
+                    Err(verdict) => return verdict,
+                },
+                (Err(FlowError::Fragment), _) => match fragment_view6(pkt) {
+                    Some(view) => (view, None),
+                    None => return Verdict::Drop(DropReason::BadHeader),
+                },
+                (Err(FlowError::Bad(r)), _) => return Verdict::Drop(*r),
+                (Err(FlowError::NotIpv4 | FlowError::NotIpv6), _) => {
+                    // The headers the burst's parse left on the packet: no second parse.
+                    let h = wire::classify(pkt);
+                    if h.l3 == L3::Arp && !h.tagged {
+                        return Verdict::Pass;
+                    }
+                    self.stats.not_ipv4.add(1);
+                    return Verdict::Drop(DropReason::FwDenied);
                 }
-                self.stats.not_ipv4.add(1);
-                return Verdict::Drop(DropReason::FwDenied);
-            }
+            },
             Err(FlowError::Fragment) => {
                 let h = wire::classify(pkt);
                 let Some(ip) = h.ipv4(pkt.data()) else {
                     return Verdict::Drop(DropReason::BadHeader);
                 };
                 let view = View {
-                    src: ip.src_addr(),
-                    dst: ip.dst_addr(),
+                    src: IpAddr::V4(Ipv4Addr::from(ip.src_addr())),
+                    dst: IpAddr::V4(Ipv4Addr::from(ip.dst_addr())),
                     proto: ip.protocol(),
                     sport: 0,
                     dport: 0,
@@ -470,15 +626,13 @@ impl Firewall {
         hits[i].add(1);
         match action {
             Action::Allow => {
-                if let Some((t, flags)) = open {
-                    let reply = t.reverse(1 - zone);
-                    let r = self.ct.insert(t, reply, flags, (), now, &mut |_| {});
-                    if r == Err(conntrack::InsertError::Full) {
-                        return Verdict::Drop(DropReason::ConntrackFull);
-                    }
-                    // A clash (the same flow opened from both sides at once) passes
-                    // untracked.
-                    self.stats.connections.set(self.ct.len() as u64);
+                let opened = match open {
+                    Some(Open::V4(t, flags)) => start(&mut self.ct, t, flags, zone, now),
+                    Some(Open::V6(t, flags)) => start(&mut self.ct6, t, flags, zone, now),
+                    None => true,
+                };
+                if !opened {
+                    return Verdict::Drop(DropReason::ConntrackFull);
                 }
                 Verdict::Pass
             }
@@ -495,6 +649,30 @@ impl Firewall {
     }
 }
 
+/// The hop limit of the IPv6 packet whose flow is `f`.
+#[inline]
+fn hop_limit(pkt: &Packet, f: &Flow6) -> Option<u8> {
+    let ip = Ipv6Packet::new_checked(pkt.data().get(f.l3..)?).ok()?;
+    Some(ip.hop_limit())
+}
+
+/// What a rule sees of an IPv6 fragment other than the first: addresses, the protocol its
+/// first fragment carries, no ports, the state *invalid* (as for IPv4).
+fn fragment_view6(pkt: &mut Packet) -> Option<View> {
+    let h = wire::classify(pkt);
+    let ip = h.ipv6(pkt.data())?;
+    let up = ip.upper_layer().ok()?;
+    Some(View {
+        src: IpAddr::V6(ip.src_addr()),
+        dst: IpAddr::V6(ip.dst_addr()),
+        proto: up.proto,
+        sport: 0,
+        dport: 0,
+        icmp_type: None,
+        state: StateSet::INVALID,
+    })
+}
+
 /// Answers (TCP RSTs, ICMP port unreachables) a firewall's `reject` sends a second at
 /// most, as Linux's `icmp_msgs_per_sec`.
 pub const REJECT_RATE: u32 = 1000;
@@ -509,10 +687,57 @@ enum Verdict {
     Reject,
 }
 
-/// Turn `pkt` into the answer to a rejected packet: a TCP RST, or an ICMP port
-/// unreachable, back to its sender from the address it was sent to. False if no answer
-/// is due (a RST is not answered, nor is what ICMP may not answer).
+/// The sequence number, acknowledgment number and flags of the RST that answers a TCP
+/// segment with `flags`, sequence number `seq`, acknowledgment number `ack` and `payload`
+/// bytes (RFC 9293 §3.10.7.1).
+fn rst_for(flags: u8, seq: u32, ack: u32, payload: u32) -> (u32, u32, u8) {
+    if flags & tcp_flags::ACK != 0 {
+        (ack, 0, tcp_flags::RST)
+    } else {
+        let syn_fin =
+            u32::from(flags & tcp_flags::SYN != 0) + u32::from(flags & tcp_flags::FIN != 0);
+        (
+            0,
+            seq.wrapping_add(payload).wrapping_add(syn_fin),
+            tcp_flags::RST | tcp_flags::ACK,
+        )
+    }
+}
+
+/// Write a 20-byte RST from `sport` to `dport` with `(seq, ack, flags)` from [`rst_for`]
+/// into `seg` (its checksum left to the caller).
+fn write_rst(seg: &mut [u8], sport: u16, dport: u16, (seq, ack, flags): (u32, u32, u8)) {
+    let mut seg = TcpPacket::new_unchecked(seg);
+    seg.set_src_port(sport);
+    seg.set_dst_port(dport);
+    seg.set_seq_number(seq);
+    seg.set_ack_number(ack);
+    seg.set_header_len(wire::tcp::HEADER_LEN);
+    seg.set_flags(flags);
+    seg.set_window(0);
+    seg.set_checksum(0);
+    seg.set_urgent(0);
+}
+
+/// Turn `pkt` into the answer to a rejected IPv4 or IPv6 packet (see [`reject4_in_place`]
+/// and [`reject6_in_place`]).
 fn reject_in_place(pkt: &mut Packet, v: &View) -> bool {
+    let answered = match v.dst {
+        IpAddr::V4(dst) => reject4_in_place(pkt, v.proto, u32::from(dst)),
+        IpAddr::V6(_) => reject6_in_place(pkt),
+    };
+    if answered {
+        // A whole frame with its checksums: whatever the rejected one left to its receiver
+        // (a begun checksum, a super-frame to cut) is not the answer's.
+        pkt.set_offload(None);
+    }
+    answered
+}
+
+/// Turn `pkt` into the answer to a rejected IPv4 packet of protocol `proto` sent to `dst`:
+/// a TCP RST, or an ICMP port unreachable, back to its sender from the address it was sent
+/// to. False if no answer is due (a RST is not answered, nor is what ICMP may not answer).
+fn reject4_in_place(pkt: &mut Packet, proto: u8, dst: u32) -> bool {
     // The flow again from the headers the packet carries (found by this burst's parse).
     let Ok(f) = conntrack::parse_packet(pkt, 0) else {
         return false;
@@ -522,7 +747,7 @@ fn reject_in_place(pkt: &mut Packet, v: &View) -> bool {
         return false;
     };
     let (to_mac, from_mac) = (eth.src(), eth.dst());
-    if v.proto != PROTO_TCP {
+    if proto != PROTO_TCP {
         let h = &d[f.l3..];
         if !icmp::error_allowed(h, f.ihl) {
             return false;
@@ -533,7 +758,7 @@ fn reject_in_place(pkt: &mut Packet, v: &View) -> bool {
             icmp::DEST_UNREACHABLE,
             icmp::CODE_PORT_UNREACHABLE,
             0,
-            v.dst,
+            dst,
             from_mac,
         );
     }
@@ -544,18 +769,7 @@ fn reject_in_place(pkt: &mut Packet, v: &View) -> bool {
         return false;
     };
     let payload = f.total.saturating_sub(f.ihl + seg.header_len()) as u32;
-    let (seq, ack) = (seg.seq_number(), seg.ack_number());
-    let (rseq, rack, flags) = if f.flags & tcp_flags::ACK != 0 {
-        (ack, 0, tcp_flags::RST)
-    } else {
-        let syn_fin =
-            u32::from(f.flags & tcp_flags::SYN != 0) + u32::from(f.flags & tcp_flags::FIN != 0);
-        (
-            0,
-            seq.wrapping_add(payload).wrapping_add(syn_fin),
-            tcp_flags::RST | tcp_flags::ACK,
-        )
-    };
+    let rst = rst_for(f.flags, seg.seq_number(), seg.ack_number(), payload);
     let t: Tuple = f.tuple;
     let seg_len = wire::tcp::HEADER_LEN;
     if !pkt.set_len(ETH_HEADER_LEN + Ipv4Repr::HEADER_LEN + seg_len) {
@@ -576,16 +790,113 @@ fn reject_in_place(pkt: &mut Packet, v: &View) -> bool {
         payload_len: seg_len,
     };
     repr.emit(&mut Ipv4Packet::new_unchecked(ip_bytes));
-    let mut seg = TcpPacket::new_unchecked(seg_bytes);
-    seg.set_src_port(t.dport);
-    seg.set_dst_port(t.sport);
-    seg.set_seq_number(rseq);
-    seg.set_ack_number(rack);
-    seg.set_header_len(seg_len);
-    seg.set_flags(flags);
-    seg.set_window(0);
-    seg.set_urgent(0);
-    seg.fill_checksum(t.dst, t.src);
+    write_rst(seg_bytes, t.dport, t.sport, rst);
+    TcpPacket::new_unchecked(seg_bytes).fill_checksum(t.dst, t.src);
+    true
+}
+
+/// The longest quote of the rejected datagram an ICMPv6 error carries: the error is at
+/// most 1280 bytes (RFC 4443 §2.4 (c)).
+const MAX_QUOTE6: usize =
+    icmp6::MAX_ERROR_DATAGRAM - Ipv6Repr::HEADER_LEN - wire::icmp::V6_MESSAGE_HEADER_LEN;
+
+/// True if RFC 4443 §2.4 (e) lets an ICMPv6 error answer the IPv6 packet with flow `f`
+/// sent to link-layer address `to_mac`: not an ICMPv6 error or redirect, not to a multicast
+/// address (IPv6 or link-layer), not from the unspecified or a multicast address.
+fn error6_allowed(f: &Flow6, to_mac: MacAddr) -> bool {
+    let t = &f.tuple;
+    if t.proto == PROTO_ICMPV6 && (icmp6::is_error(f.icmp_type) || f.icmp_type == icmp6::REDIRECT) {
+        return false;
+    }
+    !(t.src.is_unspecified()
+        || t.src.is_multicast()
+        || t.dst.is_multicast()
+        || to_mac.is_multicast())
+}
+
+/// Turn `pkt` into the answer to a rejected IPv6 packet: a TCP RST for TCP, else an ICMPv6
+/// destination unreachable (code 4, port unreachable, as IPv4's reject) quoting as much of
+/// the packet as fits in 1280 bytes, back to its sender from the address it was sent to,
+/// hop limit 64. False if no answer is due (a RST, a fragment other than the first, what
+/// RFC 4443 forbids answering: see [`error6_allowed`]).
+fn reject6_in_place(pkt: &mut Packet) -> bool {
+    let Ok(f) = conntrack::parse_packet6(pkt, 0) else {
+        return false;
+    };
+    let d = pkt.data();
+    let Ok(eth) = EthernetFrame::new_checked(d) else {
+        return false;
+    };
+    let (to_mac, from_mac) = (eth.src(), eth.dst());
+    let t = f.tuple;
+    // The datagram as the frame holds it (its payload length was checked against it).
+    let Some(datagram) = d.get(f.l3..f.l3 + f.total) else {
+        return false;
+    };
+    let l4_len;
+    let mut quote = [0u8; MAX_QUOTE6];
+    let mut rst = None;
+    if t.proto == PROTO_TCP {
+        if f.flags & tcp_flags::RST != 0 {
+            return false;
+        }
+        let Ok(seg) = TcpPacket::new_checked(datagram.get(f.ihl..).unwrap_or(&[])) else {
+            return false;
+        };
+        let payload = (f.total - f.ihl).saturating_sub(seg.header_len()) as u32;
+        rst = Some(rst_for(
+            f.flags,
+            seg.seq_number(),
+            seg.ack_number(),
+            payload,
+        ));
+        l4_len = wire::tcp::HEADER_LEN;
+    } else {
+        if !error6_allowed(&f, to_mac) {
+            return false;
+        }
+        let n = datagram.len().min(MAX_QUOTE6);
+        quote[..n].copy_from_slice(&datagram[..n]);
+        l4_len = wire::icmp::V6_MESSAGE_HEADER_LEN + n;
+    }
+    if !pkt.set_len(ETH_HEADER_LEN + Ipv6Repr::HEADER_LEN + l4_len) {
+        return false;
+    }
+    let d = pkt.data_mut();
+    let (eth_bytes, rest) = d.split_at_mut(ETH_HEADER_LEN);
+    let mut eth = EthernetFrame::new_unchecked(eth_bytes);
+    eth.set_dst(to_mac);
+    eth.set_src(from_mac);
+    eth.set_ethertype(ETHERTYPE_IPV6);
+    let (ip_bytes, l4) = rest.split_at_mut(Ipv6Repr::HEADER_LEN);
+    let repr = Ipv6Repr {
+        src_addr: t.dst,
+        dst_addr: t.src,
+        next_header: if rst.is_some() {
+            PROTO_TCP
+        } else {
+            PROTO_ICMPV6
+        },
+        hop_limit: icmp::TTL,
+        payload_len: l4_len as u16,
+    };
+    repr.emit(&mut Ipv6Packet::new_unchecked(ip_bytes));
+    let (src, dst): (Ipv6Addr, Ipv6Addr) = (t.dst, t.src);
+    match rst {
+        Some(rst) => {
+            write_rst(l4, t.dport, t.sport, rst);
+            TcpPacket::new_unchecked(l4).fill_checksum_v6(&src, &dst);
+        }
+        None => {
+            let (head, data) = l4.split_at_mut(wire::icmp::V6_MESSAGE_HEADER_LEN);
+            data.copy_from_slice(&quote[..data.len()]);
+            let mut m = Icmpv6Packet::new_unchecked(head);
+            m.set_msg_type(icmp6::DEST_UNREACHABLE);
+            m.set_code(icmp6::CODE_PORT_UNREACHABLE);
+            m.set_rest(0);
+            Icmpv6Packet::new_unchecked(l4).fill_checksum(&src, &dst);
+        }
+    }
     true
 }
 
@@ -599,9 +910,17 @@ impl Node for Firewall {
         let other = if zone == 0 { OUTSIDE } else { INSIDE };
         let now = ctx.now;
         self.pre.fill(batch, zone, &self.ct);
+        // IPv6 (and the rest that is not IPv4) is read in a second pass, for bursts that
+        // have any: an IPv4 burst pays nothing for it.
+        if self.pre.others() > 0 {
+            self.pre6.fill(batch, zone, &self.ct6);
+        } else {
+            self.pre6.clear();
+        }
         let pre = self.pre.take();
+        let pre6 = self.pre6.take();
         for (i, mut pkt) in batch.drain().enumerate() {
-            match self.handle(&mut pkt, zone, now, pre.get(i)) {
+            match self.handle(&mut pkt, zone, now, pre.get(i), &pre6, i) {
                 Verdict::Pass => ctx.emit(other, pkt),
                 Verdict::Drop(r) => ctx.drop(pkt, r),
                 Verdict::Reject => {
@@ -611,17 +930,27 @@ impl Node for Firewall {
             }
         }
         self.pre.restore(pre);
-        self.stats.connections.set(self.ct.len() as u64);
+        self.pre6.restore(pre6);
+        self.stats
+            .connections
+            .set((self.ct.len() + self.ct6.len()) as u64);
     }
 
     fn tick(&mut self, ctx: &mut Ctx<'_>) {
         self.ct.sweep(ctx.now, &mut |_| {});
-        self.stats.connections.set(self.ct.len() as u64);
+        self.ct6.sweep(ctx.now, &mut |_| {});
+        self.stats
+            .connections
+            .set((self.ct.len() + self.ct6.len()) as u64);
     }
 
     fn show(&self, table: &str, now: Timestamp) -> Option<Table> {
         match table {
-            "conntrack" => Some(self.ct.table(now)),
+            "conntrack" => {
+                let mut t = self.ct.table(now);
+                t.rows.extend(self.ct6.table(now).rows);
+                Some(t)
+            }
             "firewall" => Some(self.rules_table()),
             _ => None,
         }
@@ -669,26 +998,33 @@ mod tests {
     use crate::wire::MacAddr;
     use nfv_dataplane::testing::Harness;
 
-    const IN: &str = "192.168.1.10";
-    const OUT: &str = "198.51.100.7";
+    pub(super) const IN: &str = "192.168.1.10";
+    pub(super) const OUT: &str = "198.51.100.7";
+    pub(super) const IN6: &str = "2001:db8:1::10";
+    pub(super) const OUT6: &str = "2001:db8:2::7";
 
-    fn t(ms: u64) -> Timestamp {
+    pub(super) fn t(ms: u64) -> Timestamp {
         Timestamp((ms + 1000) * 1_000_000)
     }
 
-    fn harness(cfg: FirewallConfig) -> (Harness, Arc<FirewallStats>) {
+    pub(super) fn harness(cfg: FirewallConfig) -> (Harness, Arc<FirewallStats>) {
         let f = Firewall::new(cfg);
         let s = f.stats();
         (Harness::new(Box::new(f), 2, 64), s)
     }
 
     /// Send `f` into `gate`; the frames out of each gate.
-    fn send(h: &mut Harness, gate: usize, f: &[u8], now: Timestamp) -> Vec<Vec<Vec<u8>>> {
+    pub(super) fn send(
+        h: &mut Harness,
+        gate: usize,
+        f: &[u8],
+        now: Timestamp,
+    ) -> Vec<Vec<Vec<u8>>> {
         h.send(gate, f, now);
         h.recv_each()
     }
 
-    fn passes(h: &mut Harness, gate: usize, f: &[u8], now: Timestamp) -> bool {
+    pub(super) fn passes(h: &mut Harness, gate: usize, f: &[u8], now: Timestamp) -> bool {
         let got = send(h, gate, f, now);
         match got[1 - gate].as_slice() {
             [one] if one == f && got[gate].is_empty() => true,
@@ -697,14 +1033,14 @@ mod tests {
         }
     }
 
-    fn rule(action: Action) -> Rule {
+    pub(super) fn rule(action: Action) -> Rule {
         Rule {
             action: Some(action),
             ..Rule::default()
         }
     }
 
-    fn prefix(s: &str, len: u8) -> Prefix {
+    pub(super) fn prefix(s: &str, len: u8) -> Prefix {
         Prefix {
             addr: s.parse().expect("address"),
             len,
@@ -1089,18 +1425,33 @@ mod tests {
     }
 
     #[test]
-    fn arp_passes_other_non_ipv4_is_denied() {
+    fn arp_passes_other_non_ip_is_denied() {
         let (mut h, st) = harness(FirewallConfig::default());
         let mut arp = vec![0xff; 6];
         arp.extend_from_slice(&IN_MAC);
         arp.extend_from_slice(&[0x08, 0x06]);
         arp.extend_from_slice(&[0; 28]);
         assert!(passes(&mut h, 1, &arp, t(0)));
+        let mut lldp = arp.clone();
+        lldp[12..14].copy_from_slice(&[0x88, 0xcc]);
+        assert!(!passes(&mut h, 0, &lldp, t(0)));
+        // Tagged IP is not filtered, so it does not pass either.
+        let v4 = udp(IN, 1, OUT, 2, b"", true);
+        let v6 = udp6(IN6, 1, OUT6, 2, b"");
+        for f in [&v4, &v6] {
+            let mut tagged = f[..12].to_vec();
+            tagged.extend_from_slice(&[0x81, 0x00, 0x00, 0x05]);
+            tagged.extend_from_slice(&f[12..]);
+            assert!(!passes(&mut h, 0, &tagged, t(0)));
+        }
+        assert_eq!(st.not_ipv4.get(), 3);
+        assert_eq!(h.node_drops(DropReason::FwDenied), 3);
+        // An IPv6 EtherType over bytes that are not IPv6: a bad header.
         let mut v6 = arp.clone();
         v6[12..14].copy_from_slice(&[0x86, 0xdd]);
         assert!(!passes(&mut h, 0, &v6, t(0)));
-        assert_eq!(st.not_ipv4.get(), 1);
-        assert_eq!(h.node_drops(DropReason::FwDenied), 1);
+        assert_eq!(h.node_drops(DropReason::Runt), 1);
+        assert_eq!(st.not_ipv4.get(), 3);
     }
 
     #[test]

@@ -109,7 +109,8 @@ pub struct NatStats {
     pub expired: Counter,
     /// Packets translated.
     pub translated: Counter,
-    /// Packets passed without translation (ARP, non-IPv4, the router's own traffic).
+    /// Packets passed without translation (ARP, non-IPv4 such as IPv6, the router's own
+    /// traffic).
     pub passed: Counter,
     /// New flows refused for want of an outside port.
     pub no_ports: Counter,
@@ -242,7 +243,8 @@ pub const MAX_ADDRESSES: usize = 4096;
 /// (`RouterInterface::nat_outside`). ICMP errors about a session are translated, the quoted
 /// header too, so traceroute and path-MTU discovery work through the NAT.
 ///
-/// What is passed untouched: non-IPv4 frames (ARP), the outside addresses' own traffic
+/// What is passed untouched: non-IPv4 frames (ARP, and IPv6, well formed or not: this NAT
+/// translates IPv4 only and neither tracks nor checks IPv6), the outside addresses' own traffic
 /// (a router's echo replies and ICMP errors), and outside packets that match no session
 /// and no forward (a router behind it answers or drops them). Dropped: inside TCP segments
 /// without a session that are not a SYN, inside packets to an outside address that is not
@@ -437,7 +439,8 @@ impl Nat {
         let other = if zone == 0 { OUTSIDE } else { INSIDE };
         let f = match parsed {
             Ok(f) => f,
-            Err(FlowError::NotIpv4) => {
+            // IPv6 among them: its parse is IPv4's, which does not read IPv6.
+            Err(FlowError::NotIpv4 | FlowError::NotIpv6) => {
                 self.stats.passed.add(1);
                 return Ok(other);
             }
@@ -1334,6 +1337,43 @@ mod tests {
         assert_eq!(pass(&mut h, 0, &own, 1, t(0)), own);
         assert_eq!(st.passed.get(), 2);
         assert_eq!(st.sessions.get(), 0);
+    }
+
+    /// This NAT translates IPv4 only: IPv6 crosses it untouched both ways (well formed,
+    /// with extension headers, an ICMPv6 error, or malformed), untracked, each counted as
+    /// passed.
+    #[test]
+    fn ipv6_passes_untouched_both_ways() {
+        let (mut h, st) = harness(config());
+        let (inside, outside) = ("2001:db8:1::10", "2001:db8:2::7");
+        let mut chain = ext6(44, 0);
+        chain.extend_from_slice(&frag6(17, 0, true, 1));
+        chain.extend_from_slice(&udp6_datagram(inside, 1, outside, 2, b"x"));
+        let syn = tcp6(inside, 40000, outside, 80, SYN, b"");
+        let frames = [
+            (0, syn.clone()),
+            (1, tcp6(outside, 80, inside, 40000, SYN | ACK, b"")),
+            (0, udp6(inside, 5353, outside, 53, b"q")),
+            (0, echo6(inside, outside, 128, 7)),
+            (0, ipv6(inside, outside, 60, 64, &chain)),
+            (
+                1,
+                icmp6_error("2001:db8:ffff::1", inside, 2, 0, 1280, &syn, 1232),
+            ),
+            (1, tcp6(outside, 1, "2001:db8:1::99", 22, SYN, b"")),
+            (1, syn[..40].to_vec()),
+            (0, syn[..syn.len() - 1].to_vec()),
+        ];
+        for (gate, f) in &frames {
+            h.send(*gate, f, t(0));
+            let got = h.recv_each();
+            assert_eq!(got[1 - gate], vec![f.clone()], "untouched through");
+            assert!(got[*gate].is_empty());
+        }
+        assert_eq!(st.passed.get(), frames.len() as u64);
+        assert_eq!(st.sessions.get(), 0);
+        assert_eq!(st.translated.get(), 0);
+        no_leak(&h);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! IPv6 fixed headers (RFC 8200). Extension headers are not walked: the payload starts
-//! after the 40-byte fixed header and `next_header` names what is there.
+//! IPv6 fixed headers (RFC 8200). The view's payload starts after the 40-byte fixed header
+//! and `next_header` names what is there; [`Ipv6Packet::upper_layer`] walks the extension
+//! headers (at most [`MAX_EXT_HEADERS`]) to the upper-layer header for those who need it.
 
 use std::net::Ipv6Addr;
 
@@ -173,6 +174,185 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
     }
 }
 
+/// Next-header values of the extension headers [`Ipv6Packet::upper_layer`] walks past, and
+/// of ICMPv6 and "no next header".
+pub mod next_header {
+    /// Hop-by-hop options (only right after the fixed header).
+    pub const HOP_BY_HOP: u8 = 0;
+    /// Routing header.
+    pub const ROUTING: u8 = 43;
+    /// Fragment header.
+    pub const FRAGMENT: u8 = 44;
+    /// Authentication header (RFC 4302; its length counts 4-byte words).
+    pub const AUTH: u8 = 51;
+    /// ICMPv6.
+    pub const ICMPV6: u8 = 58;
+    /// No next header.
+    pub const NO_NEXT: u8 = 59;
+    /// Destination options.
+    pub const DST_OPTS: u8 = 60;
+}
+
+/// Most extension headers [`Ipv6Packet::upper_layer`] walks: a longer chain is refused
+/// ([`WireError::Malformed`]), so a crafted chain costs a bounded walk.
+pub const MAX_EXT_HEADERS: usize = 8;
+
+/// Length of a fragment header.
+pub const FRAGMENT_HEADER_LEN: usize = 8;
+
+/// Where a datagram's upper-layer header is, as [`Ipv6Packet::upper_layer`] found it past
+/// the extension headers.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct UpperLayer {
+    /// The upper-layer protocol: the last header's next header (a transport protocol, 58
+    /// for ICMPv6, 59 for none, or one that is not walked, like ESP).
+    pub proto: u8,
+    /// Offset of the upper-layer header from the start of the fixed header (at least 40;
+    /// at most the end of the payload).
+    pub offset: usize,
+    /// The fragment header's offset (in 8-byte units) if the datagram is a fragment. A
+    /// fragment whose offset is not 0 carries no upper-layer header: `offset` is then where
+    /// its data starts and `proto` what the first fragment carries.
+    pub fragment: Option<u16>,
+    /// Extension headers walked past.
+    pub ext_headers: u8,
+}
+
+impl UpperLayer {
+    /// True for a fragment other than the first: it has no upper-layer header to read.
+    #[inline]
+    pub fn is_later_fragment(&self) -> bool {
+        self.fragment.is_some_and(|o| o != 0)
+    }
+}
+
+impl<T: AsRef<[u8]>> Ipv6Packet<T> {
+    /// View `buffer` as an IPv6 datagram that may be cut short, as an ICMPv6 error quotes
+    /// one: at least the 40-byte fixed header and version 6, but the payload length is not
+    /// checked against the buffer ([`payload`](Self::payload) is what the buffer holds).
+    /// After it no getter can panic either.
+    #[inline]
+    pub fn new_quoted(buffer: T) -> Result<Self, WireError> {
+        if buffer.as_ref().len() < HEADER_LEN {
+            return Err(WireError::Truncated);
+        }
+        let p = Ipv6Packet { buffer };
+        if p.version() != 6 {
+            return Err(WireError::Malformed);
+        }
+        Ok(p)
+    }
+
+    /// Walk the extension headers (hop-by-hop, routing, fragment, authentication,
+    /// destination options) to the upper-layer header, within [`payload`](Self::payload).
+    /// [`WireError::Truncated`] if a header runs past the payload; [`WireError::Malformed`]
+    /// for more than [`MAX_EXT_HEADERS`] of them or a hop-by-hop header that is not the
+    /// first. A fragment other than the first ends the walk at its fragment header. Reads
+    /// two bytes of each header (eight of a fragment header); allocates nothing.
+    pub fn upper_layer(&self) -> Result<UpperLayer, WireError> {
+        use next_header::{AUTH, DST_OPTS, FRAGMENT, HOP_BY_HOP, ROUTING};
+        let p = self.payload();
+        let mut up = UpperLayer {
+            proto: self.next_header(),
+            offset: HEADER_LEN,
+            fragment: None,
+            ext_headers: 0,
+        };
+        let mut at = 0usize;
+        loop {
+            let len = match up.proto {
+                HOP_BY_HOP if up.ext_headers != 0 => return Err(WireError::Malformed),
+                HOP_BY_HOP | ROUTING | DST_OPTS | AUTH | FRAGMENT => {
+                    if usize::from(up.ext_headers) == MAX_EXT_HEADERS {
+                        return Err(WireError::Malformed);
+                    }
+                    let Some(&[_, hlen]) = p.get(at..at + 2).and_then(|b| b.first_chunk()) else {
+                        return Err(WireError::Truncated);
+                    };
+                    match up.proto {
+                        FRAGMENT => FRAGMENT_HEADER_LEN,
+                        AUTH => (usize::from(hlen) + 2) * 4,
+                        _ => (usize::from(hlen) + 1) * 8,
+                    }
+                }
+                _ => return Ok(up),
+            };
+            let Some(h) = p.get(at..at + len) else {
+                return Err(WireError::Truncated);
+            };
+            let was = up.proto;
+            up.proto = h[0];
+            up.ext_headers += 1;
+            at += len;
+            up.offset = HEADER_LEN + at;
+            if was == FRAGMENT {
+                let off = be16(h, 2) >> 3;
+                up.fragment = Some(off);
+                if off != 0 {
+                    return Ok(up);
+                }
+            }
+        }
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
+    /// Set the version (6) and clear the traffic class and flow label.
+    #[inline]
+    pub fn set_version(&mut self, v: u8) {
+        let w = u32::from(v & 0x0f) << 28;
+        self.buffer.as_mut()[field::VER_TC_FLOW].copy_from_slice(&w.to_be_bytes());
+    }
+
+    /// Set the payload length.
+    #[inline]
+    pub fn set_payload_len(&mut self, len: u16) {
+        self.buffer.as_mut()[field::PAYLOAD_LEN].copy_from_slice(&len.to_be_bytes());
+    }
+}
+
+/// The fixed header of a datagram a function makes (an ICMPv6 error, a TCP RST): traffic
+/// class and flow label 0, no extension headers. For slow paths that build packets.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Ipv6Repr {
+    /// Source address.
+    pub src_addr: Ipv6Addr,
+    /// Destination address.
+    pub dst_addr: Ipv6Addr,
+    /// Next header (the payload's protocol).
+    pub next_header: u8,
+    /// Hop limit.
+    pub hop_limit: u8,
+    /// Length of the payload.
+    pub payload_len: u16,
+}
+
+impl Ipv6Repr {
+    /// Length of the header it writes.
+    pub const HEADER_LEN: usize = HEADER_LEN;
+
+    /// Write the header at the start of `packet` (a view over at least 40 bytes, made with
+    /// [`Ipv6Packet::new_unchecked`]).
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Ipv6Packet<T>) {
+        packet.set_version(6);
+        packet.set_payload_len(self.payload_len);
+        packet.set_next_header(self.next_header);
+        packet.set_hop_limit(self.hop_limit);
+        packet.set_src_addr(self.src_addr);
+        packet.set_dst_addr(self.dst_addr);
+    }
+}
+
+/// The IPv6 pseudo-header an upper-layer checksum covers (RFC 8200 §8.1): addresses, the
+/// upper-layer length and next header, as an unfolded sum of 16-bit words (add the
+/// message's [`crate::ip::sum`], then [`crate::ip::fold`]).
+#[inline]
+pub fn pseudo_header_sum(src: &Ipv6Addr, dst: &Ipv6Addr, next_header: u8, len: usize) -> u64 {
+    let words = |a: &Ipv6Addr| a.segments().iter().map(|&w| u64::from(w)).sum::<u64>();
+    let len = len as u64;
+    words(src) + words(dst) + (len >> 16) + (len & 0xffff) + u64::from(next_header)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,6 +386,157 @@ mod tests {
             Ipv6Packet::new_checked(&long[..]).err(),
             Some(WireError::Malformed)
         );
+    }
+
+    /// A datagram whose payload is `chain` (its first header `first`).
+    fn with_chain(first: u8, chain: &[u8]) -> Vec<u8> {
+        let mut d = datagram()[..40].to_vec();
+        d[4..6].copy_from_slice(&(chain.len() as u16).to_be_bytes());
+        d[6] = first;
+        d.extend_from_slice(chain);
+        d
+    }
+
+    /// An options header (hop-by-hop, routing, destination) of `(units + 1) * 8` bytes.
+    fn opts(next: u8, units: u8) -> Vec<u8> {
+        let mut h = vec![0u8; (usize::from(units) + 1) * 8];
+        h[0] = next;
+        h[1] = units;
+        h
+    }
+
+    #[test]
+    fn upper_layer_walks_the_extension_headers() {
+        use next_header::*;
+        let udp = [0u8; 8];
+        // None: the upper layer right after the fixed header.
+        let d = with_chain(17, &udp);
+        let up = Ipv6Packet::new_checked(&d[..]).expect("v6").upper_layer();
+        assert_eq!(
+            up,
+            Ok(UpperLayer {
+                proto: 17,
+                offset: 40,
+                fragment: None,
+                ext_headers: 0
+            })
+        );
+        // Hop-by-hop, routing (16 bytes), authentication ((1 + 2) * 4 = 12 bytes), a first
+        // fragment, destination options, then TCP.
+        let mut c = opts(ROUTING, 0);
+        c.extend_from_slice(&opts(AUTH, 1));
+        c.extend_from_slice(&[FRAGMENT, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        c.extend_from_slice(&[DST_OPTS, 0, 0, 1, 0, 0, 0, 9]);
+        c.extend_from_slice(&opts(6, 0));
+        c.extend_from_slice(&[0; 20]);
+        let d = with_chain(HOP_BY_HOP, &c);
+        let up = Ipv6Packet::new_checked(&d[..])
+            .expect("v6")
+            .upper_layer()
+            .expect("walked");
+        assert_eq!(
+            (up.proto, up.offset, up.ext_headers),
+            (6, 40 + 8 + 16 + 12 + 8 + 8, 5)
+        );
+        assert_eq!(up.fragment, Some(0));
+        assert!(!up.is_later_fragment());
+        // A later fragment stops the walk at its fragment header.
+        let d = with_chain(FRAGMENT, &[17, 0, 0x01, 0x01, 0, 0, 0, 9, 0xaa, 0xbb]);
+        let up = Ipv6Packet::new_checked(&d[..]).expect("v6").upper_layer();
+        assert_eq!(
+            up,
+            Ok(UpperLayer {
+                proto: 17,
+                offset: 48,
+                fragment: Some(0x20),
+                ext_headers: 1
+            })
+        );
+        assert!(up.is_ok_and(|u| u.is_later_fragment()));
+        // No next header and protocols not walked end it too.
+        for p in [NO_NEXT, 50, ICMPV6] {
+            let d = with_chain(DST_OPTS, &opts(p, 0));
+            let up = Ipv6Packet::new_checked(&d[..]).expect("v6").upper_layer();
+            assert_eq!(up.map(|u| (u.proto, u.offset)), Ok((p, 48)));
+        }
+    }
+
+    #[test]
+    fn upper_layer_refuses_broken_and_long_chains() {
+        use next_header::*;
+        // Past the payload: a header cut short, or whose length runs past it.
+        for chain in [&opts(17, 0)[..1], &opts(17, 2)[..16], &[FRAGMENT, 0, 0]] {
+            let d = with_chain(DST_OPTS, chain);
+            let p = Ipv6Packet::new_checked(&d[..]).expect("v6");
+            assert_eq!(p.upper_layer(), Err(WireError::Truncated), "{chain:?}");
+        }
+        // Eight headers are walked, nine refused.
+        let chain = |n: usize| {
+            let mut c = Vec::new();
+            for i in 0..n {
+                c.extend_from_slice(&opts(if i + 1 == n { 17 } else { ROUTING }, 0));
+            }
+            with_chain(ROUTING, &c)
+        };
+        let d = chain(MAX_EXT_HEADERS);
+        let up = Ipv6Packet::new_checked(&d[..]).expect("v6").upper_layer();
+        assert_eq!(up.map(|u| u.ext_headers), Ok(8));
+        let d = chain(MAX_EXT_HEADERS + 1);
+        let p = Ipv6Packet::new_checked(&d[..]).expect("v6");
+        assert_eq!(p.upper_layer(), Err(WireError::Malformed));
+        // Hop-by-hop only first.
+        let mut c = opts(HOP_BY_HOP, 0);
+        c.extend_from_slice(&opts(17, 0));
+        let d = with_chain(DST_OPTS, &c);
+        let p = Ipv6Packet::new_checked(&d[..]).expect("v6");
+        assert_eq!(p.upper_layer(), Err(WireError::Malformed));
+        // A quote walks what it holds.
+        let d = with_chain(DST_OPTS, &opts(17, 0));
+        let q = Ipv6Packet::new_quoted(&d[..44]).expect("quoted");
+        assert_eq!(q.upper_layer(), Err(WireError::Truncated));
+        let q = Ipv6Packet::new_quoted(&d[..48]).expect("quoted");
+        assert_eq!(q.upper_layer().map(|u| u.offset), Ok(48));
+        assert!(
+            Ipv6Packet::new_checked(&d[..44]).is_err(),
+            "a quote is not a datagram"
+        );
+        assert_eq!(
+            Ipv6Packet::new_quoted(&d[..39]).err(),
+            Some(WireError::Truncated)
+        );
+        let mut v4 = d.clone();
+        v4[0] = 0x45;
+        assert_eq!(
+            Ipv6Packet::new_quoted(&v4[..]).err(),
+            Some(WireError::Malformed)
+        );
+    }
+
+    #[test]
+    fn a_repr_emits_a_header_the_view_reads_back() {
+        let mut d = [0xffu8; 48];
+        let repr = Ipv6Repr {
+            src_addr: "2001:db8::1".parse().expect("addr"),
+            dst_addr: "2001:db8::2".parse().expect("addr"),
+            next_header: 6,
+            hop_limit: 64,
+            payload_len: 8,
+        };
+        repr.emit(&mut Ipv6Packet::new_unchecked(&mut d[..]));
+        let p = Ipv6Packet::new_checked(&d[..]).expect("v6");
+        assert_eq!((p.version(), p.traffic_class(), p.flow_label()), (6, 0, 0));
+        assert_eq!(
+            (p.payload_len(), p.next_header(), p.hop_limit()),
+            (8, 6, 64)
+        );
+        assert_eq!((p.src_addr(), p.dst_addr()), (repr.src_addr, repr.dst_addr));
+        // The pseudo-header sum, against the words written out.
+        let mut words = Vec::new();
+        words.extend_from_slice(&repr.src_addr.octets());
+        words.extend_from_slice(&repr.dst_addr.octets());
+        words.extend_from_slice(&[0, 1, 0, 2, 0, 0, 0, 6]);
+        let sum = pseudo_header_sum(&repr.src_addr, &repr.dst_addr, 6, 0x10002);
+        assert_eq!(crate::ip::fold(sum), crate::ip::sum(&words));
     }
 
     #[test]

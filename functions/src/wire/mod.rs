@@ -330,6 +330,22 @@ pub fn exercise(bytes: &[u8]) -> u64 {
         add(u64::from(ip.src_addr().octets()[15]) + u64::from(ip.dst_addr().octets()[0]));
         add(ip.payload().len() as u64);
     }
+    for ip in [
+        Ipv6Packet::new_checked(bytes),
+        Ipv6Packet::new_quoted(bytes),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        match ip.upper_layer() {
+            Ok(u) => {
+                assert!(u.offset >= ipv6::HEADER_LEN && u.offset <= bytes.len());
+                add(u64::from(u.proto) + u.offset as u64 + u64::from(u.ext_headers));
+                add(u.fragment.map_or(1, u64::from) + u64::from(u.is_later_fragment()));
+            }
+            Err(e) => add(e as u64),
+        }
+    }
     if let Ok(u) = UdpPacket::new_checked(bytes) {
         add(u64::from(u.src_port()) + u64::from(u.dst_port()) + u64::from(u.len()));
         add(u64::from(u.checksum()) + u64::from(u.is_empty()) + u.payload().len() as u64);
@@ -352,6 +368,9 @@ pub fn exercise(bytes: &[u8]) -> u64 {
     if let Ok(m) = Icmpv6Packet::new_checked(bytes) {
         add(u64::from(m.msg_type()) + u64::from(m.code()) + u64::from(m.checksum()));
         add(m.body().len() as u64);
+        add(u64::from(m.rest()) + u64::from(m.echo_ident()) + m.data().len() as u64);
+        let a = std::net::Ipv6Addr::LOCALHOST;
+        add(u64::from(m.verify_checksum(&a, &a)) + m.len() as u64);
     }
     let h = Headers::parse(bytes);
     add(h.l3 as u64 + h.l3_off as u64 + h.l4_off as u64 + u64::from(h.proto));

@@ -260,6 +260,30 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ports<T> {
     }
 }
 
+impl<T: AsRef<[u8]>> TcpPacket<T> {
+    /// True if the checksum is right for the segment (the whole buffer) from `src` to
+    /// `dst` (IPv6).
+    #[inline]
+    pub fn verify_checksum_v6(&self, src: &std::net::Ipv6Addr, dst: &std::net::Ipv6Addr) -> bool {
+        let b = self.buffer.as_ref();
+        let pseudo = super::ipv6::pseudo_header_sum(src, dst, ip::PROTO_TCP, b.len());
+        ip::fold(pseudo + u64::from(ip::sum(b))) == 0xffff
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
+    /// Compute and store the checksum of the segment (the whole buffer) from `src` to
+    /// `dst` (IPv6).
+    #[inline]
+    pub fn fill_checksum_v6(&mut self, src: &std::net::Ipv6Addr, dst: &std::net::Ipv6Addr) {
+        self.set_checksum(0);
+        let b = self.buffer.as_ref();
+        let pseudo = super::ipv6::pseudo_header_sum(src, dst, ip::PROTO_TCP, b.len());
+        let c = !ip::fold(pseudo + u64::from(ip::sum(b)));
+        self.set_checksum(c);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,6 +344,30 @@ mod tests {
         all.extend_from_slice(&src.to_be_bytes());
         all.extend_from_slice(&dst.to_be_bytes());
         all.extend_from_slice(&[0, ip::PROTO_TCP, 0, 23]);
+        all.extend_from_slice(&d);
+        assert_eq!(ip::sum(&all), 0xffff);
+    }
+
+    #[test]
+    fn fill_checksum_v6_matches_a_written_out_sum() {
+        let src: std::net::Ipv6Addr = "2001:db8::1".parse().expect("addr");
+        let dst: std::net::Ipv6Addr = "2001:db8::2".parse().expect("addr");
+        let mut d = [0u8; 21];
+        d[HEADER_LEN] = b'x';
+        let mut t = TcpPacket::new_checked(&mut d[..]).expect("header");
+        t.set_src_port(80);
+        t.set_header_len(HEADER_LEN);
+        t.set_flags(flags::RST);
+        t.fill_checksum_v6(&src, &dst);
+        assert!(t.verify_checksum_v6(&src, &dst));
+        assert!(
+            !t.verify_checksum_v6(&dst, &dst),
+            "the pseudo-header counts"
+        );
+        let mut all = Vec::new();
+        all.extend_from_slice(&src.octets());
+        all.extend_from_slice(&dst.octets());
+        all.extend_from_slice(&[0, 0, 0, 21, 0, 0, 0, ip::PROTO_TCP]);
         all.extend_from_slice(&d);
         assert_eq!(ip::sum(&all), 0xffff);
     }

@@ -1,9 +1,10 @@
 //! Arbitrary frames into a NAT and a stateful firewall, from both sides, with time going
 //! by: no panic, and every buffer comes back (translated, passed, answered or dropped).
+//! IPv4 and IPv6 (with extension header chains, ICMPv6 errors and neighbor discovery) alike.
 
 #![no_main]
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use libfuzzer_sys::fuzz_target;
 use nfv_dataplane::testing::Harness;
@@ -33,8 +34,12 @@ fuzz_target!(|data: &[u8]| {
         state,
         proto,
         dst_port: port.map(PortRange::one),
-        src: Some(Prefix { addr: Ipv4Addr::UNSPECIFIED, len: 0 }),
+        src: Some(Prefix { addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED), len: 0 }),
         ..Rule::default()
+    };
+    let v6 = |r: Rule| Rule {
+        src: Some(Prefix { addr: IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0)), len: 32 }),
+        ..r
     };
     let fw = nfv_functions::firewall::Firewall::new(FirewallConfig {
         inbound: RuleSet {
@@ -43,11 +48,18 @@ fuzz_target!(|data: &[u8]| {
                 rule(Action::Allow, Some(StateSet::ESTABLISHED.union(StateSet::RELATED)), None, None),
                 rule(Action::Reject, None, Some(6), Some(23)),
                 rule(Action::Reject, None, Some(17), None),
+                v6(rule(Action::Reject, None, Some(6), Some(23))),
+                v6(rule(Action::Reject, None, Some(17), None)),
+                Rule { icmp_type: Some(128), ..v6(rule(Action::Allow, None, Some(58), None)) },
+                Rule { src: None, ..rule(Action::Reject, Some(StateSet::INVALID), Some(58), None) },
             ],
         },
         outbound: RuleSet {
             default: Action::Allow,
-            rules: vec![rule(Action::Reject, Some(StateSet::INVALID), None, None)],
+            rules: vec![
+                rule(Action::Reject, Some(StateSet::INVALID), None, None),
+                Rule { src: None, ..rule(Action::Reject, Some(StateSet::INVALID), None, None) },
+            ],
         },
         max_connections: 16,
         timeouts: Timeouts::default(),
@@ -56,6 +68,8 @@ fuzz_target!(|data: &[u8]| {
     // Input: repeated [flags, time, len_hi, len_lo, bytes...]. Flags help the fuzzer past
     // the first checks: bit 1 makes the frame IPv4, bit 2 fixes the IPv4 header checksum,
     // bit 3 aims it at (from the outside) or sends it from (inside) the NAT's address;
+    // bit 4 makes the frame IPv6 (EtherType, version, and a payload length that fits, so
+    // that the extension header walk and ICMPv6 are reached), bit 5 its source 2001:db8::;
     // bit 7 picks the gate.
     let mut rest = data;
     let mut now = 0u64;
@@ -76,6 +90,15 @@ fuzz_target!(|data: &[u8]| {
         if flags & 8 != 0 && f.len() >= 34 {
             let at = if gate == 1 { 30 } else { 26 };
             f[at..at + 4].copy_from_slice(&OUTSIDE);
+        }
+        if flags & 0x10 != 0 && f.len() >= 54 {
+            f[12..14].copy_from_slice(&[0x86, 0xdd]);
+            f[14] = 0x60 | (f[14] & 0x0f);
+            let len = (f.len() - 54) as u16;
+            f[18..20].copy_from_slice(&len.to_be_bytes());
+            if flags & 0x20 != 0 {
+                f[22..26].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+            }
         }
         if flags & 4 != 0 && f.len() >= 34 {
             let ihl = (usize::from(f[14] & 0x0f) * 4).clamp(20, f.len() - 14);
