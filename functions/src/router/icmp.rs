@@ -132,6 +132,9 @@ pub fn make_error(
     if !pkt.set_len(ETH_HEADER_LEN + ip_len) {
         return false;
     }
+    // A new packet in the old buffer: the quoted one's offload record (a super-frame's
+    // segmentation, a checksum the host left to finish) is not this one's.
+    pkt.set_offload(None);
     let d = pkt.data_mut();
     let mut eth = EthernetFrame::new_unchecked(&mut d[..]);
     eth.set_dst(to_mac);

@@ -387,6 +387,9 @@ pub fn make_error(
     if !pkt.set_len(ETH_HEADER_LEN + ipv6::HEADER_LEN + len) {
         return false;
     }
+    // A new packet in the old buffer: the quoted one's offload record (a super-frame's
+    // segmentation, a checksum the host left to finish) is not this one's.
+    pkt.set_offload(None);
     let f = pkt.data_mut();
     let at = headers(
         f,
@@ -544,6 +547,38 @@ mod tests {
         assert_eq!((m[34], m[35]), (64, 0xc0));
         assert_eq!(m[65], 5, "RDNSS of two servers is 5 units of 8 bytes");
         assert_eq!(options(&m[16..]).and_then(|o| o.sll), Some(mac));
+    }
+
+    /// An error made in the buffer of a super-frame (packet too big about a host's TSO
+    /// frame) does not keep the super-frame's offload record: the egress port would cut or
+    /// "finish" the error as if it were the TCP segment.
+    #[test]
+    fn an_error_drops_the_quoted_packets_offload_record() {
+        let mut f = vec![0u8; 14 + 40 + 20 + 3000];
+        f[12..14].copy_from_slice(&ETHERTYPE_IPV6.to_be_bytes());
+        f[14] = 0x60;
+        f[18..20].copy_from_slice(&3020u16.to_be_bytes());
+        f[20] = 6;
+        f[22..38].copy_from_slice(&a("2001:db8::2").to_be_bytes());
+        f[38..54].copy_from_slice(&a("2001:db8:9::1").to_be_bytes());
+        let mut pkt = Packet::from_bytes(&f).expect("fits");
+        pkt.set_offload(Some(nfv_dataplane::packet::Offload {
+            needs_csum: true,
+            gso: nfv_dataplane::packet::Gso::Tcp6,
+            csum_start: 54,
+            csum_offset: 16,
+            gso_size: 1440,
+        }));
+        assert!(pkt.offload().is_some());
+        let mac = MacAddr([2, 0, 0, 0, 0, 1]);
+        assert!(make_error(
+            &mut pkt,
+            (PACKET_TOO_BIG, 0, 1280),
+            a("2001:db8::1"),
+            mac
+        ));
+        assert_eq!(pkt.offload(), None);
+        assert_eq!(pkt.len(), 14 + MIN_MTU);
     }
 
     #[test]
