@@ -13,7 +13,7 @@ use crate::ip;
 use crate::wire::{ipv6, MacAddr, ETHERTYPE_IPV6, ETH_HEADER_LEN};
 
 /// Next-header number of ICMPv6.
-pub const PROTO_ICMPV6: u8 = 58;
+pub use crate::ip::PROTO_ICMPV6;
 /// Destination unreachable.
 pub const DEST_UNREACHABLE: u8 = 1;
 /// Packet too big.
@@ -113,10 +113,9 @@ pub fn addr_at(b: &[u8], at: usize) -> Option<u128> {
 }
 
 /// The unfolded sum of the IPv6 pseudo-header (RFC 8200 §8.1) for an upper-layer message
-/// of `len` bytes and protocol `next`.
+/// of `len` bytes and protocol `next` ([`ipv6::pseudo_header_sum`] on `u128` addresses).
 pub fn pseudo_sum(src: u128, dst: u128, len: usize, next: u8) -> u64 {
-    let words = |a: u128| -> u64 { (0..8).map(|i| u64::from((a >> (16 * i)) as u16)).sum() };
-    words(src) + words(dst) + (len as u64 >> 16) + (len as u64 & 0xffff) + u64::from(next)
+    ipv6::pseudo_header_sum(&src.into(), &dst.into(), next, len)
 }
 
 /// The ICMPv6 checksum of `msg` (its checksum field zero) from `src` to `dst`.
@@ -334,25 +333,16 @@ pub fn error_allowed(ipdata: &[u8], too_big: bool) -> bool {
     if is_multicast(dst) && !too_big {
         return false;
     }
-    let (mut next, mut off) = (ipdata.get(6).copied(), ipv6::HEADER_LEN);
-    for _ in 0..8 {
-        if !matches!(next, Some(0 | 43 | 60)) {
-            break;
-        }
-        let Some(&len) = ipdata.get(off + 1) else {
-            return false;
-        };
-        next = ipdata.get(off).copied();
-        off += (usize::from(len) + 1) * 8;
+    // The quoted upper layer, past the extension headers: an error is never about an
+    // ICMPv6 error or ND message (types below 128, and ND's), nor about a chain that cannot
+    // be read.
+    let Ok(up) = ipv6::Ipv6Packet::new_quoted(ipdata).and_then(|p| p.upper_layer()) else {
+        return false;
+    };
+    if up.proto == PROTO_ICMPV6 && !up.is_later_fragment() {
+        return matches!(ipdata.get(up.offset), Some(&t) if t == ECHO_REQUEST || t == ECHO_REPLY);
     }
-    match next {
-        // Errors (types below 128) and ND never cause errors.
-        Some(PROTO_ICMPV6) => {
-            matches!(ipdata.get(off), Some(&t) if t == ECHO_REQUEST || t == ECHO_REPLY)
-        }
-        Some(0 | 43 | 60) => false,
-        _ => true,
-    }
+    true
 }
 
 /// Turn the frame in `pkt` (Ethernet + an IPv6 packet whose fixed header was checked) into

@@ -51,8 +51,6 @@ const MAX_INITIAL_ADVERTS: u32 = 3;
 const MIN_DELAY_BETWEEN_RAS: Duration = Duration::from_secs(3);
 /// Valid and preferred lifetimes of advertised prefixes (radvd's defaults: 1 day, 4 h).
 const PREFIX_LIFETIMES: (u32, u32) = (86_400, 14_400);
-/// Most extension headers walked before a packet for the router is refused.
-const MAX_EXTENSIONS: usize = 8;
 
 /// One interface's IPv6 side.
 pub(super) struct Iface6 {
@@ -370,20 +368,14 @@ impl Router {
         let d = pkt.data();
         let end = l3 + ipv6::HEADER_LEN + usize::from(u16::from_be_bytes([d[l3 + 4], d[l3 + 5]]));
         let (src, dst, hops) = (addr(d, l3 + 8), addr(d, l3 + 24), d[l3 + 7]);
-        // Walk the extension headers to the upper layer.
-        let (mut next, mut off) = (d[l3 + 6], l3 + ipv6::HEADER_LEN);
-        let mut walked = 0;
-        while matches!(next, 0 | 43 | 60) {
-            let (Some(&nh), Some(&len)) = (d.get(off), d.get(off + 1)) else {
-                return ctx.drop(pkt, DropReason::BadHeader);
-            };
-            walked += 1;
-            off += (usize::from(len) + 1) * 8;
-            if walked > MAX_EXTENSIONS || off > end {
-                return ctx.drop(pkt, DropReason::BadHeader);
-            }
-            next = nh;
-        }
+        // The upper layer, past the extension headers (a bad chain is refused; a later
+        // fragment has none: not for the router, which reassembles nothing).
+        let up = match ipv6::Ipv6Packet::new_checked(&d[l3..]).and_then(|p| p.upper_layer()) {
+            Ok(up) if !up.is_later_fragment() && up.fragment.is_none() => up,
+            Ok(_) => return ctx.drop(pkt, DropReason::NotForUs),
+            Err(_) => return ctx.drop(pkt, DropReason::BadHeader),
+        };
+        let (next, off) = (up.proto, l3 + up.offset);
         match next {
             icmp6::PROTO_ICMPV6 => {}
             PROTO_UDP if !icmp6::is_multicast(dst) => {
