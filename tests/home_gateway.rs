@@ -253,3 +253,73 @@ fn the_outside_reaches_the_inside_only_through_the_port_forward() {
         "{summary}"
     );
 }
+
+/// A UDP echo for an outside host (python3; argument ADDR): answers one datagram on
+/// ADDR:5353 with the source it saw, `ip:port`, and prints the same.
+const UDP_SEEN: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 5353))
+s.settimeout(20)
+d, a = s.recvfrom(100)
+seen = "%s:%d" % a
+s.sendto(seen.encode(), a)
+print(seen)
+"#;
+
+/// One UDP socket (port 40000) sends to each ADDR given on port 5353 and prints each
+/// answer, retrying while the servers are not up.
+const UDP_ASK: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("", 40000))
+s.settimeout(0.2)
+for addr in sys.argv[1:]:
+    for _ in range(50):
+        s.sendto(b"?", (addr, 5353))
+        try:
+            print(s.recvfrom(100)[0].decode())
+            break
+        except socket.timeout:
+            pass
+"#;
+
+/// RFC 4787 REQ-1 through the gateway's NAT: one inside UDP socket talking to two outside
+/// servers is seen by both from the same outside address and port (endpoint-independent
+/// mapping), so peer-to-peer protocols that learn their outside endpoint from one server
+/// can give it to another.
+#[test]
+fn one_inside_socket_is_one_outside_endpoint_to_every_server() {
+    if !lab_available(PROGRAMS) {
+        return;
+    }
+    let lab = start();
+    let servers: Vec<_> = [("web", WEB), ("visitor", "198.51.100.20")]
+        .iter()
+        .map(|(host, addr)| {
+            lab.spawn_piped(host, "timeout", &["30", "python3", "-c", UDP_SEEN, addr])
+        })
+        .collect();
+    let ask = lab.exec(
+        "nas",
+        "timeout",
+        &["30", "python3", "-c", UDP_ASK, WEB, "198.51.100.20"],
+    );
+    let answers = String::from_utf8_lossy(&ask.stdout).to_string();
+    let seen: Vec<String> = servers
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().expect("server");
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        })
+        .collect();
+    assert_eq!(
+        answers.lines().count(),
+        2,
+        "both servers answered: {answers}"
+    );
+    assert!(seen[0].starts_with("203.0.113.2:"), "masqueraded: {seen:?}");
+    assert_eq!(seen[0], seen[1], "one outside endpoint for both servers");
+    let (ok, out) = lab.stop();
+    assert!(ok, "{out}");
+}

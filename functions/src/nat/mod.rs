@@ -11,6 +11,7 @@ mod metrics;
 
 pub use config::{NatFunctionKind, NatSpec};
 
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use crate::conntrack::Timeouts;
@@ -123,6 +124,9 @@ pub struct NatStats {
 /// Protocol classes with their own port space.
 const CLASSES: usize = 3;
 
+/// The class of ICMP echo identifiers (one per session: no endpoint mapping).
+const CLASS_ICMP: usize = 2;
+
 fn class(proto: u8) -> Option<usize> {
     match proto {
         PROTO_TCP => Some(0),
@@ -132,7 +136,8 @@ fn class(proto: u8) -> Option<usize> {
     }
 }
 
-/// Outside ports per address and protocol class: a bitmap each, with a count and a cursor.
+/// Outside ports per address and protocol class: a bitmap each, with a count and a cursor;
+/// and the endpoint-independent mappings that hold TCP and UDP ports.
 struct PortPool {
     lo: u16,
     n: u32,
@@ -140,6 +145,10 @@ struct PortPool {
     bits: Vec<u64>,
     used: Vec<u32>,
     cursor: Vec<u32>,
+    /// Inside endpoint (class, address, port) -> (outside address index, port, sessions
+    /// using it): every masqueraded TCP or UDP session of one inside endpoint leaves from
+    /// the same outside endpoint, whatever its remote (RFC 4787 REQ-1, RFC 5382 REQ-1).
+    mappings: HashMap<(u8, u32, u16), (u16, u16, u32), ahash::RandomState>,
 }
 
 impl PortPool {
@@ -154,7 +163,40 @@ impl PortPool {
             bits: vec![0; sets * words],
             used: vec![0; sets],
             cursor: vec![0; sets],
+            mappings: HashMap::with_hasher(ahash::RandomState::new()),
         }
+    }
+
+    /// The outside endpoint of inside endpoint `(class, src, sport)`, taken once more, if
+    /// it has one.
+    fn mapped(&mut self, class: usize, src: u32, sport: u16) -> Option<(u16, u16)> {
+        let m = self.mappings.get_mut(&(class as u8, src, sport))?;
+        m.2 += 1;
+        Some((m.0, m.1))
+    }
+
+    /// Record that inside endpoint `(class, src, sport)` leaves as outside port `port` of
+    /// address `addr` (taken by one session).
+    fn map(&mut self, class: usize, src: u32, sport: u16, (addr, port): (u16, u16)) {
+        self.mappings
+            .insert((class as u8, src, sport), (addr, port, 1));
+    }
+
+    /// A session of inside endpoint `(class, src, sport)` holding `port` of `addr` ended:
+    /// the port goes back once no session uses the mapping (or if it had none).
+    fn unmap(&mut self, class: usize, src: u32, sport: u16, (addr, port): (u16, u16)) {
+        let key = (class as u8, src, sport);
+        if let Some(m) = self.mappings.get_mut(&key) {
+            if (m.0, m.1) == (addr, port) {
+                m.2 = m.2.saturating_sub(1);
+                if m.2 > 0 {
+                    return;
+                }
+                self.mappings.remove(&key);
+            }
+        }
+        let set = self.set(usize::from(addr), class);
+        self.free(set, port);
     }
 
     fn set(&self, addr: usize, class: usize) -> usize {
@@ -236,7 +278,11 @@ pub const MAX_ADDRESSES: usize = 4096;
 ///
 /// Packets from the inside open *masquerade* sessions: the source becomes one of the
 /// outside addresses (chosen by a hash of the inside address, so a host keeps its outside
-/// address) and a port from the range, the original port when it is free. Packets from the
+/// address) and a port from the range, the original port when it is free. The mapping is
+/// endpoint-independent (RFC 4787 REQ-1, RFC 5382 REQ-1): every TCP or UDP session of one
+/// inside address and port leaves from the same outside address and port, whatever its
+/// remote, and that port goes back when the last of them ends; ICMP echo identifiers are
+/// taken per session. Packets from the
 /// outside to a port forward open *DNAT* sessions. An inside client reaching a port forward
 /// on an outside address gets both translations and its packets go back inside (hairpin);
 /// a router masquerading to its own interface address sends such packets out to the NAT
@@ -349,11 +395,21 @@ impl Nat {
             } else {
                 (t.dst, t.dport, NatKind::Snat)
             };
-            let (addr, port, reply_zone) = if class(t.proto).is_some() {
-                let Some((a, p)) = self.alloc(t.proto, t.src, t.sport) else {
+            let (addr, port, reply_zone) = if let Some(c) = class(t.proto) {
+                // A masqueraded TCP or UDP endpoint keeps the outside endpoint it has.
+                let eim = kind == NatKind::Snat && c != CLASS_ICMP;
+                let mapped = if eim {
+                    self.pool.mapped(c, t.src, t.sport)
+                } else {
+                    None
+                };
+                let Some((a, p)) = mapped.or_else(|| self.alloc(t.proto, t.src, t.sport)) else {
                     self.stats.no_ports.add(1);
                     return Err(DropReason::NatNoPorts);
                 };
+                if eim && mapped.is_none() {
+                    self.pool.map(c, t.src, t.sport, (a, p));
+                }
                 (Some(a), p, if kind == NatKind::Hairpin { 0 } else { 1 })
             } else {
                 (None, 0, 1)
@@ -410,10 +466,7 @@ impl Nat {
                 Ok(Some(idx))
             }
             Err(e) => {
-                if let (Some(a), Some(c)) = (binding.addr, class(t.proto)) {
-                    let s = self.pool.set(usize::from(a), c);
-                    self.pool.free(s, binding.port);
-                }
+                unbind(&mut self.pool, &t, &binding);
                 match e {
                     InsertError::Full => {
                         self.stats.table_full.add(1);
@@ -607,11 +660,22 @@ impl Nat {
 
 /// Give back the port a session held.
 fn release(pool: &mut PortPool, stats: &NatStats, e: &Entry<Binding>) {
-    if let (Some(a), Some(c)) = (e.data.addr, class(e.tuple[0].proto)) {
-        let s = pool.set(usize::from(a), c);
-        pool.free(s, e.data.port);
-    }
+    unbind(pool, &e.tuple[0], &e.data);
     stats.expired.add(1);
+}
+
+/// A session of the flow `t` (as it left its inside host) with `binding` is gone: its
+/// port, or its share of its inside endpoint's mapping.
+fn unbind(pool: &mut PortPool, t: &Tuple, binding: &Binding) {
+    let (Some(a), Some(c)) = (binding.addr, class(t.proto)) else {
+        return;
+    };
+    if binding.kind == NatKind::Snat && c != CLASS_ICMP {
+        pool.unmap(c, t.src, t.sport, (a, binding.port));
+    } else {
+        let s = pool.set(usize::from(a), c);
+        pool.free(s, binding.port);
+    }
 }
 
 fn swap_macs(d: &mut [u8]) {
@@ -1169,6 +1233,61 @@ mod tests {
         assert_eq!(tup(&r), s(S, 4242, H, 4242));
         assert_eq!(st.sessions.get(), 4);
         assert_eq!(st.translated.get(), 7);
+        no_leak(&h);
+    }
+
+    /// RFC 4787 REQ-1 (and RFC 5382 REQ-1 for TCP): one inside endpoint talking to several
+    /// remotes leaves from one outside endpoint, even with its own port taken by another
+    /// host; replies from each remote come back to it; the port goes back only when the
+    /// last of its sessions ends.
+    #[test]
+    fn an_inside_endpoint_keeps_one_outside_endpoint_for_every_remote() {
+        let cfg = NatConfig {
+            ports: PortRange { lo: 6000, hi: 6001 },
+            ..config()
+        };
+        let (mut h, st) = harness(cfg);
+        let s2 = "203.0.113.77";
+        // H2 holds 6000 first, so H's mapping is another port: the same for both remotes.
+        pass(&mut h, 0, &udp(H2, 6000, S, 53, b"q", true), 1, t(0));
+        let o1 = tup(&pass(&mut h, 0, &udp(H, 6000, S, 53, b"q", true), 1, t(1)));
+        let o2 = tup(&pass(
+            &mut h,
+            0,
+            &udp(H, 6000, s2, 123, b"q", true),
+            1,
+            t(2),
+        ));
+        assert_eq!((o1.0.as_str(), o1.1), (P, 6001));
+        assert_eq!(
+            (o2.0.as_str(), o2.1),
+            (P, 6001),
+            "the same outside endpoint"
+        );
+        let b1 = pass(&mut h, 1, &udp(S, 53, P, 6001, b"a", true), 0, t(3));
+        let b2 = pass(&mut h, 1, &udp(s2, 123, P, 6001, b"a", true), 0, t(3));
+        assert_eq!(tup(&b1), s(S, 53, H, 6000));
+        assert_eq!(tup(&b2), s(s2, 123, H, 6000));
+        // TCP too, in its own port space.
+        let c1 = tup(&pass(&mut h, 0, &tcp(H, 7000, S, 80, SYN, b""), 1, t(4)));
+        let c2 = tup(&pass(&mut h, 0, &tcp(H, 7000, s2, 443, SYN, b""), 1, t(4)));
+        assert_eq!(c1.1, c2.1);
+        assert_eq!(st.sessions.get(), 5);
+        // The pool is spent: a third host gets nothing...
+        h.send(0, &udp("192.168.1.99", 1, S, 53, b"q", true), t(5));
+        assert_eq!(h.node_drops(DropReason::NatNoPorts), 1);
+        // ...until the UDP sessions expire: H's mapping frees its port with the last one.
+        for k in 0..4 {
+            h.tick(t(31_000 + k));
+        }
+        let o3 = tup(&pass(
+            &mut h,
+            0,
+            &udp("192.168.1.99", 1, S, 53, b"q", true),
+            1,
+            t(31_010),
+        ));
+        assert!((6000..=6001).contains(&o3.1));
         no_leak(&h);
     }
 
