@@ -6,6 +6,10 @@
 #
 #   bash bench/peers/compare.sh [SCENARIO ...]    default: switch router
 #
+# Any scenario of `nfv bench --list` goes, e.g. `router router6 router6-full`; when a
+# scenario and the one it is held to ran in the same session (router6 and router,
+# router6-full and router6, router-1m and router), the summary prints their ratio too.
+#
 # Environment: ROUNDS (3), SECONDS_MEASURED (5), WARMUP (2), CPU (1: the core both
 # forwarding loops are pinned to), BINARIES (`LABEL=PATH ...`, default `nfv=target/release/nfv`,
 # built if missing: several builds, e.g. `before=/tmp/nfv-old after=target/release/nfv`,
@@ -45,7 +49,9 @@ for r in $(seq "$rounds"); do
   echo "compare.sh: round $r of $rounds done" >&2
 done
 
-python3 - "$results" "$rounds" <<'PY'
+labels=()
+for b in "${binaries[@]}"; do labels+=("${b%%=*}"); done
+python3 - "$results" "$rounds" "${labels[@]}" <<'PY'
 import statistics, sys, subprocess, datetime
 rows = {}
 for line in open(sys.argv[1]):
@@ -63,4 +69,10 @@ for name in med:
     if not name.startswith("testpmd-"):
         for peer in sorted(p for p in med if p.startswith("testpmd-")):
             print(f"{name} / {peer} = {med[name] / med[peer]:.2f}")
+# Scenarios held to another (the README's targets): each build against itself.
+for label in sys.argv[3:]:
+    for s, ref in [("router6", "router"), ("router6-full", "router6"), ("router-1m", "router")]:
+        a, b = f"{label}-{s}", f"{label}-{ref}"
+        if a in med and b in med and med[b] > 0:
+            print(f"{a} / {b} = {med[a] / med[b]:.2f}")
 PY

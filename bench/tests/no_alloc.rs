@@ -1,18 +1,19 @@
 //! Zero heap allocations per packet in steady state: a counting global allocator watches
-//! generator -> switch -> sink (with latency recording), and generator -> router -> NAT ->
-//! firewall -> sink, forward millions of packets, timers included.
+//! generator -> switch -> sink (with latency recording), generator -> router -> NAT ->
+//! firewall -> sink, and IPv6 generator -> router -> sink (with latency recording) forward
+//! millions of packets, timers included.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use nfv_dataplane::port::{GeneratorConfig, GeneratorPort, LatencyRecorder, NullPort};
+use nfv_dataplane::port::{Addresses, GeneratorConfig, GeneratorPort, LatencyRecorder, NullPort};
 use nfv_dataplane::{Endpoint, Gate, GraphBuilder, MacAddr, Pool, Timestamp, Worker, WorkerId};
 use nfv_functions::conntrack::Timeouts;
 use nfv_functions::firewall::{Firewall, FirewallConfig};
 use nfv_functions::nat::{Nat, NatConfig, DEFAULT_PORTS};
-use nfv_functions::router::{NeighborConfig, Route, Router, RouterConfig, RouterInterface};
+use nfv_functions::router::{NeighborConfig, Route, Route6, Router, RouterConfig, RouterInterface};
 use nfv_functions::{Switch, SwitchConfig, VlanMode};
 
 struct Counting;
@@ -82,11 +83,12 @@ fn assert_steady_state_allocates_nothing(what: &str, mut w: Worker, sink: usize)
     );
 }
 
-/// One test, so that the two chains never count at the same time.
+/// One test, so that the chains never count at the same time.
 #[test]
 fn forwarding_allocates_nothing_per_packet() {
     switch_chain();
     gateway_chain();
+    router6_chain();
 }
 
 fn switch_chain() {
@@ -182,8 +184,10 @@ fn gateway_chain() {
         Box::new(GeneratorPort::new(GeneratorConfig {
             flows: 1000,
             dst_mac: lan_mac,
-            src_ip: ip("10.0.0.10"),
-            dst_ip: ip("198.18.0.1"),
+            addresses: Addresses::V4 {
+                src: ip("10.0.0.10"),
+                dst: ip("198.18.0.1"),
+            },
             ..GeneratorConfig::default()
         })),
     );
@@ -198,4 +202,63 @@ fn gateway_chain() {
     }
     let w = Worker::new(WorkerId(0), g.build(WorkerId(0)), Pool::new(1024));
     assert_steady_state_allocates_nothing("gateway", w, 1);
+}
+
+/// IPv6 generator (1000 flows, 10 destinations, a UDP checksum per frame) -> router (an
+/// IPv6 route, a static neighbour) -> sink with latency recording: `nfv bench router6`'s
+/// path.
+fn router6_chain() {
+    let ip = |s: &str| -> Ipv6Addr { s.parse().expect("address") };
+    let lan_mac = MacAddr([0x02, 0xfe, 0, 0, 0, 1]);
+    let mut g = GraphBuilder::new();
+    let interface = |name: &str, mac: MacAddr, address: &str| RouterInterface {
+        name: name.into(),
+        mac,
+        address: None,
+        addresses6: vec![(ip(address), 64)],
+        ra: None,
+        mtu: 1500,
+        nat_outside: false,
+    };
+    let router = Router::new(RouterConfig {
+        interfaces: vec![
+            interface("lan", lan_mac, "fd00::1"),
+            interface("wan", MacAddr([0x02, 0xfe, 0, 0, 0, 2]), "fd00:0:0:1::1"),
+        ],
+        routes: vec![],
+        neighbors: vec![],
+        routes6: vec![Route6 {
+            prefix: ip("2001:db8::"),
+            len: 32,
+            via: ip("fd00:0:0:1::2"),
+        }],
+        neighbors6: vec![(ip("fd00:0:0:1::2"), MacAddr([0x02, 0xff, 0, 0, 0, 1]))],
+        arp: NeighborConfig::default(),
+        icmp_rate: 100,
+    })
+    .expect("router");
+    let r = g.add_node("r", 2, Box::new(router));
+    let gen = g.add_port(
+        "gen",
+        Box::new(GeneratorPort::new(GeneratorConfig {
+            flows: 1000,
+            dst_mac: lan_mac,
+            addresses: Addresses::V6 {
+                src: ip("fd00::10"),
+                dst: ip("2001:db8::1"),
+            },
+            dst_flows: 10,
+            dst_step: 65536,
+            ..GeneratorConfig::default()
+        })),
+    );
+    let rec = LatencyRecorder::new();
+    let sink = g.add_port("sink", Box::new(NullPort::new().with_latency(rec.clone())));
+    g.connect(Endpoint::Port(gen), Endpoint::Node(r, Gate(0)))
+        .expect("wire");
+    g.connect(Endpoint::Node(r, Gate(1)), Endpoint::Port(sink))
+        .expect("wire");
+    let w = Worker::new(WorkerId(0), g.build(WorkerId(0)), Pool::new(1024));
+    assert_steady_state_allocates_nothing("router6", w, 1);
+    assert!(!rec.snapshot().is_empty(), "latency was recorded");
 }

@@ -15,6 +15,7 @@
 use crate::session::{errln, outln};
 use std::io::IsTerminal;
 use std::io::Write as _;
+use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use nfv_dataplane::{DropReason, WorkerCounters};
+use nfv_functions::lpm6::internet_like;
 use serde_json::json;
 
 use crate::run::{self, Running};
@@ -62,6 +64,7 @@ pub enum Peer {
 
 const SWITCH: &str = include_str!("../../topologies/bench-switch.yaml");
 const ROUTER: &str = include_str!("../../topologies/bench-router.yaml");
+const ROUTER6: &str = include_str!("../../topologies/bench-router6.yaml");
 const GATEWAY: &str = include_str!("../../topologies/bench-gateway.yaml");
 
 /// The `gateway-1m` topology: a million flows (2^20, to 16 destinations), masqueraded to 32 addresses (64512 ports
@@ -144,6 +147,123 @@ fn write_routes_1m(path: &Path) -> std::io::Result<()> {
     out.flush()
 }
 
+/// Prefixes in the `router6-full` table, drawn by [`internet_like`] from [`ROUTES6_SEED`].
+const ROUTES6_FULL: usize = 200_000;
+/// The seed of the `router6-full` table.
+const ROUTES6_SEED: u64 = 6;
+/// Every prefix [`internet_like`] draws lies within one /29 (none is shorter): the table's
+/// blocks, moved as wholes.
+const BLOCK6_LEN: u32 = 29;
+/// Block `j` of the `router6-full` table starts `j` /24s after [`BLOCKS6_AT`]: one /29 in
+/// each /24, about how far apart allocations lie in a registry's /12 of the real table.
+const BLOCK6_SPACING: u32 = 24;
+/// Where the moved blocks start: 2400::/8 holds 65536 of them.
+const BLOCKS6_AT: u128 = 0x2400 << 112;
+/// Destinations of `router6-full`: one per block of its table (a unit test holds this to
+/// the table that [`internet_like`] draws).
+const ROUTER6_FULL_DESTINATIONS: u32 = 23_771;
+
+/// The `router6-full` table: [`ROUTES6_FULL`] prefixes of [`internet_like`] (its mix of
+/// lengths and its allocations with more specifics inside), moved so that the generator's
+/// regular walk (one destination per /24 from 2400::1) lands in them, in the order drawn;
+/// and the number of blocks.
+///
+/// A linear walk cannot hit prefixes scattered at random over 2000::/3 (a walk over
+/// 2001::/16 would find an allocation one time in eight and a /48 almost never), so the
+/// table comes to the walk: each /29 block of the drawn table (the prefixes sharing their
+/// first 29 bits) is moved whole to block `j`'s place, `BLOCKS6_AT + j` /24s, in the order
+/// the blocks were first drawn into, and mirrored: every prefix's bits below the block's 29
+/// are XORed (as far as its length) with those of one of the block's prefixes chosen at
+/// random, which so starts at the block's first address. Moving and mirroring change no
+/// length and no nesting: the blocks keep their shape, and each destination,
+/// `BLOCKS6_AT + j` /24s + ::1, falls in the chosen prefix (or in a more specific one within
+/// it that held the chosen prefix's first address): of the 23,771 destinations, 44% match a
+/// /48, 26% a /33-/47, 20% a /29-/32 and 8% a /49-/64 (the unit test prints the mix).
+fn routes6_full() -> (Vec<(Ipv6Addr, u8)>, u32) {
+    let list = internet_like(ROUTES6_FULL, ROUTES6_SEED);
+    let within: u128 = (1u128 << (128 - BLOCK6_LEN)) - 1;
+    let mask = |len: u8| u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+    let mut order: Vec<u128> = Vec::new();
+    let mut blocks: std::collections::HashMap<u128, Vec<usize>> = Default::default();
+    for (i, &(net, len)) in list.iter().enumerate() {
+        assert!(
+            u32::from(len) >= BLOCK6_LEN,
+            "internet_like drew {net}/{len}, shorter than a block"
+        );
+        let key = u128::from(net) >> (128 - BLOCK6_LEN);
+        blocks
+            .entry(key)
+            .or_insert_with(|| {
+                order.push(key);
+                Vec::new()
+            })
+            .push(i);
+    }
+    assert!(
+        order.len() <= 1 << (BLOCK6_SPACING - 8),
+        "blocks beyond 2400::/8"
+    );
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut out = vec![(Ipv6Addr::UNSPECIFIED, 0); list.len()];
+    for (j, key) in order.iter().enumerate() {
+        let members = &blocks[key];
+        let chosen = members[(next() % members.len() as u64) as usize];
+        let flip = u128::from(list[chosen].0) & within;
+        let base = BLOCKS6_AT + ((j as u128) << (128 - BLOCK6_SPACING));
+        for &i in members {
+            let (net, len) = list[i];
+            let net = base | ((u128::from(net) & within) ^ (flip & mask(len)));
+            out[i] = (Ipv6Addr::from(net), len);
+        }
+    }
+    (out, order.len() as u32)
+}
+
+/// The `router6-full` topology: the router6 scenario plus a routes file of [`ROUTES6_FULL`]
+/// prefixes at `file` ([`routes6_full`]), with one destination in each block of the table.
+fn router6_full(file: &Path) -> String {
+    ROUTER6
+        .replace("name: bench-router6", "name: bench-router6-full")
+        .replace(
+            "    routes:\n",
+            &format!("    routes_file: {}\n    routes:\n", file.display()),
+        )
+        .replace(
+            "dst_ip: 2001:db8::1\n",
+            &format!("dst_ip: {}\n", Ipv6Addr::from(BLOCKS6_AT | 1)),
+        )
+        .replace(
+            "dst_flows: 10\n",
+            &format!("dst_flows: {ROUTER6_FULL_DESTINATIONS}\n"),
+        )
+        // The step counts /64s: one /24 is 2^40 of them.
+        .replace(
+            "dst_step: 65536\n",
+            &format!("dst_step: {}\n", 1u64 << (64 - BLOCK6_SPACING)),
+        )
+}
+
+/// Write the [`routes6_full`] table, each prefix through one of the four neighbours in
+/// turn.
+fn write_routes6_full(path: &Path) -> std::io::Result<()> {
+    let (table, _) = routes6_full();
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(
+        out,
+        "# {ROUTES6_FULL} IPv6 prefixes for nfv bench router6-full (generated: internet_like, blocks moved to the walk)"
+    )?;
+    for (i, (net, len)) in table.iter().enumerate() {
+        writeln!(out, "{net}/{len} fd00:0:0:1::{}", 2 + i % 4)?;
+    }
+    out.flush()
+}
+
 /// The scale runs: the switch topology with `macs` source MACs and a table that fits them.
 fn switch_with(macs: u32) -> String {
     SWITCH
@@ -213,6 +333,20 @@ pub fn scenarios() -> Vec<Scenario> {
             peer: None,
         },
         Scenario {
+            name: "router6",
+            about: "the router scenario over IPv6: 10 static /48 routes, static neighbours; 82-byte frames (the smallest IPv6 frame with the latency stamp)",
+            runs: vec![("10 routes".into(), ROUTER6.to_string())],
+            files: vec![],
+            peer: None,
+        },
+        Scenario {
+            name: "router6-full",
+            about: "the router6 scenario with 200k Internet-like IPv6 routes and a destination in each /29 block of them",
+            runs: vec![("200k routes".into(), router6_full(&routes6_full_path()))],
+            files: vec![(routes6_full_path(), write_routes6_full)],
+            peer: None,
+        },
+        Scenario {
             name: "gateway",
             about: "generator -> router -> NAT (masquerade) -> stateful firewall -> sink; 1k flows, 64-byte frames",
             runs: vec![("1k flows".into(), GATEWAY.to_string())],
@@ -241,6 +375,14 @@ pub fn scenarios() -> Vec<Scenario> {
 /// Where `router-1m` keeps its generated table.
 fn routes_1m_path() -> PathBuf {
     std::env::temp_dir().join(format!("nfv-bench-router-1m.{}.routes", std::process::id()))
+}
+
+/// Where `router6-full` keeps its generated table.
+fn routes6_full_path() -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "nfv-bench-router6-full.{}.routes",
+        std::process::id()
+    ))
 }
 
 fn human(n: u64) -> String {
@@ -974,5 +1116,114 @@ pub fn main(target: &str, opts: &Options) -> ExitCode {
     } else {
         errln!("nfv bench: packet accounting does not balance");
         ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nfv_dataplane::port::{Addresses, GeneratorConfig};
+    use nfv_functions::lpm6::Lpm6;
+    use nfv_functions::router::RouterSpec;
+
+    #[test]
+    fn router6_full_walk_lands_in_its_table_one_block_each() {
+        let (table, blocks) = routes6_full();
+        assert_eq!(
+            blocks, ROUTER6_FULL_DESTINATIONS,
+            "the walk has one destination per block of the table"
+        );
+        // The drawn table's shape: the same lengths, in the same order, all distinct.
+        let drawn = internet_like(ROUTES6_FULL, ROUTES6_SEED);
+        assert!(table.iter().map(|p| p.1).eq(drawn.iter().map(|p| p.1)));
+        let distinct: std::collections::HashSet<_> = table.iter().collect();
+        assert_eq!(distinct.len(), ROUTES6_FULL);
+        // The walk as the generator takes it: j * step /64s on from the first.
+        let lpm = Lpm6::from_routes(
+            table
+                .iter()
+                .enumerate()
+                .map(|(i, &(net, len))| (net, len, i as u32)),
+        )
+        .expect("table");
+        let first = BLOCKS6_AT | 1;
+        let step = 1u64 << (64 - BLOCK6_SPACING);
+        let mut hit = std::collections::HashSet::new();
+        let mut by_len = [0usize; 129];
+        for j in 0..u64::from(blocks) {
+            let net = ((first >> 64) as u64).wrapping_add(j.wrapping_mul(step));
+            let d = (u128::from(net) << 64) | (first & u128::from(u64::MAX));
+            let v = lpm
+                .lookup(d)
+                .unwrap_or_else(|| panic!("destination {j} ({}) has no route", Ipv6Addr::from(d)));
+            hit.insert(v);
+            by_len[table[v as usize].1 as usize] += 1;
+        }
+        assert_eq!(
+            hit.len(),
+            blocks as usize,
+            "each destination its own prefix"
+        );
+        // Mostly deep: /48 is the most common length of the table and of the matches.
+        let share = |lens: std::ops::RangeInclusive<usize>| {
+            lens.map(|l| by_len[l]).sum::<usize>() * 100 / blocks as usize
+        };
+        assert!(share(48..=64) >= 30, "{by_len:?}");
+        assert!(share(29..=32) >= 10, "{by_len:?}");
+        eprintln!(
+            "router6-full: {blocks} destinations; matched /29-/32 {}%, /33-/47 {}%, /48 {}%, /49-/64 {}%",
+            share(29..=32),
+            share(33..=47),
+            share(48..=48),
+            share(49..=64)
+        );
+    }
+
+    fn generator(t: &Topology) -> &GeneratorConfig {
+        t.ports
+            .iter()
+            .find_map(|p| p.settings.get::<GeneratorConfig>())
+            .expect("a generator")
+    }
+
+    fn router(t: &Topology) -> &RouterSpec {
+        t.functions
+            .iter()
+            .find_map(|f| f.settings.downcast::<RouterSpec>())
+            .expect("a router")
+    }
+
+    #[test]
+    fn router6_scenarios_load_as_the_ipv6_twins_of_router() {
+        let names: Vec<&str> = scenarios().iter().map(|s| s.name).collect();
+        assert!(names.contains(&"router6") && names.contains(&"router6-full"));
+        let t = topology::load_str(ROUTER6, Path::new("<router6>")).expect("router6 loads");
+        let g = generator(&t);
+        let four = topology::load_str(ROUTER, Path::new("<router>")).expect("router loads");
+        let g4 = generator(&four);
+        assert!(matches!(g.addresses, Addresses::V6 { .. }));
+        assert_eq!((g.flows, g.dst_flows), (g4.flows, g4.dst_flows));
+        assert_eq!(g.sizes, nfv_dataplane::port::Sizes::Fixed(82));
+        assert_eq!(router(&t).routes6.len(), 10);
+
+        let dir = std::env::temp_dir().join(format!("nfv-bench-test.{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("router6-full.routes");
+        write_routes6_full(&file).expect("write");
+        let full = topology::load_str(&router6_full(&file), Path::new("<router6-full>"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let full = full.expect("router6-full loads");
+        assert_eq!(full.name, "bench-router6-full");
+        let g = generator(&full);
+        assert_eq!(g.dst_flows, ROUTER6_FULL_DESTINATIONS);
+        assert_eq!(g.dst_step, 1 << 40);
+        assert_eq!(
+            g.addresses,
+            Addresses::V6 {
+                src: "fd00::10".parse().expect("IPv6"),
+                dst: "2400::1".parse().expect("IPv6"),
+            }
+        );
+        assert_eq!(router(&full).routes6.len(), ROUTES6_FULL + 10);
     }
 }

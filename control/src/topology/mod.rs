@@ -55,7 +55,7 @@ use std::path::{Path, PathBuf};
 
 use ipnetwork::{Ipv4Network, Ipv6Network};
 pub use nfv_dataplane::port::{
-    GeneratorConfig, NullConfig, PortSettings, Proto, Sizes, TapConfig, VhostUserConfig,
+    Addresses, GeneratorConfig, NullConfig, PortSettings, Proto, Sizes, TapConfig, VhostUserConfig,
 };
 use nfv_dataplane::MacAddr;
 use nfv_functions::kind::schema::{

@@ -524,7 +524,13 @@ fn generator_and_sink_ports() {
     assert_eq!((g.flows, g.rate_pps, g.count), (10, Some(1000), Some(50)));
     assert_eq!(g.sizes, Sizes::Imix);
     assert_eq!((g.src_port, g.dst_port, g.proto), (2000, 53, Proto::Tcp));
-    assert_eq!(g.src_ip, Ipv4Addr::new(10, 1, 0, 1));
+    assert_eq!(
+        g.addresses,
+        Addresses::V4 {
+            src: Ipv4Addr::new(10, 1, 0, 1),
+            dst: Ipv4Addr::new(10, 2, 0, 1)
+        }
+    );
     assert_eq!(
         t.ports[1].settings.get::<NullConfig>(),
         Some(&NullConfig {
@@ -547,7 +553,19 @@ fn generator_and_sink_ports() {
         &with("src_ip: 300.1.1.1"),
         3,
         "ports.gen.src_ip",
-        "not an IPv4",
+        "not an IP address",
+    );
+    assert_error(
+        &with("src_ip: 10.0.0.1, dst_ip: 2001:db8::1"),
+        3,
+        "ports.gen.dst_ip",
+        "both must be of one family",
+    );
+    assert_error(
+        &with("dst_ip: 2001:db8::1, size: 64"),
+        3,
+        "ports.gen.size",
+        "too small for IPv6",
     );
     assert_error(&with("src_port: 80"), 3, "ports.gen.src_port", "below 1024");
     assert_error(&with("mtu: 1500"), 3, "ports.gen.mtu", "takes no `mtu`");

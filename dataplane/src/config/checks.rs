@@ -1,7 +1,7 @@
 //! Checks of single values that port kinds and function kinds share, each reporting a bad
-//! value at its key with the same words everywhere: MTUs, MAC addresses, IPv4 addresses.
+//! value at its key with the same words everywhere: MTUs, MAC addresses, IP addresses.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use super::Report;
 use crate::mac::MacAddr;
@@ -82,6 +82,18 @@ pub fn ipv4(report: &mut dyn Report, key: &str, a: &str) -> Option<Ipv4Addr> {
     let ip = a.parse().ok();
     if ip.is_none() {
         report.error(key, format!("`{a}` is not an IPv4 address"));
+    }
+    ip
+}
+
+/// `a` as an IPv4 or IPv6 address, or `None` with the problem reported at `key`.
+pub fn ip(report: &mut dyn Report, key: &str, a: &str) -> Option<IpAddr> {
+    let ip = a.parse().ok();
+    if ip.is_none() {
+        report.error(
+            key,
+            format!("`{a}` is not an IP address (IPv4 like 10.0.0.1, or IPv6 like 2001:db8::1)"),
+        );
     }
     ip
 }

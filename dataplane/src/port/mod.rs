@@ -26,7 +26,7 @@ pub mod tap;
 pub mod veth;
 pub mod vhost;
 
-pub use generator::{GeneratorConfig, GeneratorPort, Proto, Sizes};
+pub use generator::{Addresses, GeneratorConfig, GeneratorPort, Proto, Sizes};
 pub use kind::{BuildError, BuiltPort, Claim, PortKind, PortSettings, PortSpec, Traffic};
 pub use null::{LatencyRecorder, NullConfig, NullPort};
 pub use ring::{RingPeer, RingPort};

@@ -1,10 +1,14 @@
 //! A generator's settings: what the topology file says, checked. The settings are the
 //! port's own [`GeneratorConfig`].
 
+use std::net::IpAddr;
+
 use serde::{Deserialize, Deserializer};
 
-use super::{GeneratorConfig, GeneratorPort, Proto, Sizes, MAX_SIZE, MIN_SIZE};
-use crate::config::checks::ipv4;
+use super::{
+    Addresses, GeneratorConfig, GeneratorPort, Proto, Sizes, MAX_SIZE, MIN_SIZE, MIN_SIZE_V6,
+};
+use crate::config::checks::ip;
 use crate::config::schema::number_or_text;
 use crate::config::Report;
 use crate::port::kind::{self, BuildError, BuiltPort, PortKind, PortSpec, Traffic};
@@ -39,7 +43,7 @@ struct Raw {
     src_ip: Option<String>,
     dst_ip: Option<String>,
     dst_flows: Option<u32>,
-    dst_step: Option<u32>,
+    dst_step: Option<u64>,
     src_port: Option<u16>,
     dst_port: Option<u16>,
     proto: Option<String>,
@@ -117,12 +121,9 @@ impl GeneratorConfig {
         {
             g.dst_mac = m;
         }
-        if let Some(a) = p.src_ip.as_deref().and_then(|a| ipv4(report, "src_ip", a)) {
-            g.src_ip = a;
-        }
-        if let Some(a) = p.dst_ip.as_deref().and_then(|a| ipv4(report, "dst_ip", a)) {
-            g.dst_ip = a;
-        }
+        let src = p.src_ip.as_deref().and_then(|a| ip(report, "src_ip", a));
+        let dst = p.dst_ip.as_deref().and_then(|a| ip(report, "dst_ip", a));
+        g.addresses = addresses(src, dst, report);
         match p.dst_flows {
             Some(0) | Some(16_777_217..) => report.error(
                 "dst_flows",
@@ -133,6 +134,13 @@ impl GeneratorConfig {
         }
         match p.dst_step {
             Some(0) => report.error("dst_step", "expected a step of at least 1".into()),
+            Some(n) if n > u64::from(u32::MAX) && !g.addresses.is_ipv6() => report.error(
+                "dst_step",
+                format!(
+                    "a step of {n} leaves IPv4's address space: expected at most {}",
+                    u32::MAX
+                ),
+            ),
             Some(n) => g.dst_step = n,
             None => {}
         }
@@ -166,7 +174,61 @@ impl GeneratorConfig {
                 format!("`{o}` is not a protocol: expected udp or tcp"),
             ),
         }
+        if g.addresses.is_ipv6() {
+            if g.proto == Proto::Tcp {
+                report.error(
+                    "proto",
+                    "the generator sends TCP over IPv4 only: IPv6 frames are UDP".into(),
+                );
+            }
+            match (&p.size, &g.sizes) {
+                // 64 bytes, the default, cannot carry an IPv6 frame's stamp: the smallest
+                // that can is IPv6's default.
+                (None, _) => g.sizes = Sizes::Fixed(MIN_SIZE_V6),
+                // (A size out of range was reported above and left the default.)
+                (Some(RawSize::Bytes(n)), Sizes::Fixed(b))
+                    if *n as usize == *b && *b < MIN_SIZE_V6 =>
+                {
+                    report.error(
+                        "size",
+                        format!(
+                            "frame size {b} is too small for IPv6: Ethernet (14), IPv6 (40) and \
+                             UDP (8) headers and the generator's stamp (20) take {MIN_SIZE_V6} bytes"
+                        ),
+                    )
+                }
+                _ => {}
+            }
+        }
         Some(g)
+    }
+}
+
+/// The addresses of flow 0 from `src_ip` and `dst_ip`, of the family they give (one given
+/// alone takes the other's default of its family; none, IPv4's defaults); two of different
+/// families are reported at `dst_ip`.
+fn addresses(src: Option<IpAddr>, dst: Option<IpAddr>, report: &mut dyn Report) -> Addresses {
+    let ((s4, d4), (s6, d6)) = (Addresses::V4_DEFAULTS, Addresses::V6_DEFAULTS);
+    match (src, dst) {
+        (None, None) => Addresses::DEFAULT_V4,
+        (Some(IpAddr::V4(src)), None) => Addresses::V4 { src, dst: d4 },
+        (None, Some(IpAddr::V4(dst))) => Addresses::V4 { src: s4, dst },
+        (Some(IpAddr::V4(src)), Some(IpAddr::V4(dst))) => Addresses::V4 { src, dst },
+        (Some(IpAddr::V6(src)), None) => Addresses::V6 { src, dst: d6 },
+        (None, Some(IpAddr::V6(dst))) => Addresses::V6 { src: s6, dst },
+        (Some(IpAddr::V6(src)), Some(IpAddr::V6(dst))) => Addresses::V6 { src, dst },
+        (Some(src), Some(dst)) => {
+            let family = |a: &IpAddr| if a.is_ipv6() { "IPv6" } else { "IPv4" };
+            report.error(
+                "dst_ip",
+                format!(
+                    "dst_ip {dst} is {} but src_ip {src} is {}: both must be of one family",
+                    family(&dst),
+                    family(&src)
+                ),
+            );
+            Addresses::DEFAULT_V4
+        }
     }
 }
 
@@ -177,8 +239,13 @@ impl PortSpec for GeneratorConfig {
 
     fn describe(&self) -> String {
         format!(
-            "generator, {} flow(s), {}, {}{}",
+            "generator, {} flow(s), {}{}, {}{}",
             self.flows,
+            if self.addresses.is_ipv6() {
+                "IPv6 "
+            } else {
+                ""
+            },
             match &self.sizes {
                 Sizes::Fixed(b) => format!("{b}-byte frames"),
                 Sizes::Imix => "IMIX".to_string(),
@@ -256,6 +323,88 @@ mod tests {
         assert!(p[0].1.contains("expected a frame size"), "{p:?}");
         let (_, p) = load("{ kind: generator, flows: 300, src_mac: 02:00:00:00:00:01, dst_mac: 02:00:00:00:01:00 }");
         assert_eq!(p[0].0, "dst_mac");
+    }
+
+    #[test]
+    fn ipv6_addresses_make_ipv6_frames_of_82_bytes_or_more() {
+        let (g, p) = load("{ kind: generator, src_ip: \"fd00::10\", dst_ip: \"2001:db8::1\", dst_flows: 10, dst_step: 1099511627776 }");
+        assert!(p.is_empty(), "{p:?}");
+        let g = g.expect("loads");
+        assert_eq!(
+            g.addresses,
+            Addresses::V6 {
+                src: "fd00::10".parse().expect("IPv6"),
+                dst: "2001:db8::1".parse().expect("IPv6"),
+            }
+        );
+        assert_eq!(g.sizes, Sizes::Fixed(MIN_SIZE_V6), "IPv6's default size");
+        assert_eq!(g.dst_step, 1 << 40, "IPv6 steps take 64 bits");
+        assert_eq!(
+            g.describe(),
+            "generator, 1 flow(s), IPv6 82-byte frames, as fast as possible"
+        );
+        // One address alone chooses the family; the other takes that family's default.
+        let (g, p) = load("{ kind: generator, dst_ip: 2001:db8::1, size: imix }");
+        assert!(p.is_empty(), "{p:?}");
+        let g = g.expect("loads");
+        assert_eq!(
+            g.addresses,
+            Addresses::V6 {
+                src: Addresses::V6_DEFAULTS.0,
+                dst: "2001:db8::1".parse().expect("IPv6"),
+            }
+        );
+        assert_eq!(g.sizes, Sizes::Imix);
+        let (g, p) = load("{ kind: generator, src_ip: 10.9.0.1 }");
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(
+            g.expect("loads").addresses,
+            Addresses::V4 {
+                src: [10, 9, 0, 1].into(),
+                dst: Addresses::V4_DEFAULTS.1,
+            }
+        );
+    }
+
+    #[test]
+    fn mixed_families_small_ipv6_frames_ipv6_tcp_and_long_ipv4_steps_are_refused() {
+        let (_, p) = load("{ kind: generator, src_ip: 10.0.0.1, dst_ip: 2001:db8::1 }");
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].0, "dst_ip");
+        assert!(
+            p[0].1
+                .contains("is IPv6 but src_ip 10.0.0.1 is IPv4: both must be of one family"),
+            "{p:?}"
+        );
+        let (_, p) = load("{ kind: generator, src_ip: \"fd00::1\", dst_ip: 10.0.0.1 }");
+        assert_eq!(p[0].0, "dst_ip");
+        assert!(
+            p[0].1.contains("is IPv4 but src_ip fd00::1 is IPv6"),
+            "{p:?}"
+        );
+        let (_, p) = load("{ kind: generator, dst_ip: 2001:db8::1, size: 81 }");
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].0, "size");
+        assert!(p[0].1.contains("too small for IPv6"), "{p:?}");
+        assert!(p[0].1.contains("take 82 bytes"), "{p:?}");
+        let (g, p) = load("{ kind: generator, dst_ip: 2001:db8::1, size: 82 }");
+        assert!(p.is_empty() && g.is_some(), "{p:?}");
+        let (_, p) = load("{ kind: generator, dst_ip: 2001:db8::1, size: 20 }");
+        assert_eq!(p.len(), 1, "one problem, not two: {p:?}");
+        assert!(p[0].1.contains("out of range"), "{p:?}");
+        let (_, p) = load("{ kind: generator, dst_ip: 2001:db8::1, proto: tcp }");
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].0, "proto");
+        assert!(p[0].1.contains("IPv6 frames are UDP"), "{p:?}");
+        let (_, p) = load("{ kind: generator, dst_step: 4294967296 }");
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].0, "dst_step");
+        let (g, p) = load("{ kind: generator, dst_step: 4294967295 }");
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(g.expect("loads").dst_step, u64::from(u32::MAX));
+        let (_, p) = load("{ kind: generator, dst_ip: 2001:db8::g }");
+        assert_eq!(p[0].0, "dst_ip");
+        assert!(p[0].1.contains("not an IP address"), "{p:?}");
     }
 
     #[test]
