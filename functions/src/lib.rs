@@ -33,6 +33,7 @@ pub mod firewall;
 pub mod ip;
 pub mod kind;
 pub mod lpm;
+pub mod lpm6;
 pub mod mactable;
 pub mod mirror;
 pub mod nat;
