@@ -7,18 +7,7 @@ use std::net::Ipv6Addr;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use nfv_functions::lpm6::{internet_like, Lpm6, Lpm6Builder};
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn wide(&mut self) -> u128 {
-        (u128::from(self.next()) << 64) | u128::from(self.next())
-    }
-}
+use nfv_dataplane::XorShift as Rng;
 
 const BIG: usize = 200_000;
 

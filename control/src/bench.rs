@@ -104,13 +104,8 @@ fn router_1m(file: &Path) -> String {
 /// fixed seed so that every run measures the same table, each through one of four
 /// gateways, plus a default route.
 fn write_routes_1m(path: &Path) -> std::io::Result<()> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut rng = nfv_dataplane::XorShift(0x9e37_79b9_7f4a_7c15);
+    let mut next = move || rng.next();
     let mut seen = std::collections::HashSet::with_capacity(ROUTES_1M as usize);
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
     writeln!(
@@ -203,13 +198,8 @@ fn routes6_full() -> (Vec<(Ipv6Addr, u8)>, u32) {
         order.len() <= 1 << (BLOCK6_SPACING - 8),
         "blocks beyond 2400::/8"
     );
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut rng = nfv_dataplane::XorShift(0x9e37_79b9_7f4a_7c15);
+    let mut next = move || rng.next();
     let mut out = vec![(Ipv6Addr::UNSPECIFIED, 0); list.len()];
     for (j, key) in order.iter().enumerate() {
         let members = &blocks[key];

@@ -38,6 +38,7 @@ pub mod mac;
 pub mod offload;
 pub mod packet;
 pub mod port;
+pub mod rand;
 mod sys;
 pub mod table;
 pub mod testing;
@@ -56,6 +57,7 @@ pub use packet::{
     MAX_JUMBO_FRAME, MAX_JUMBO_MTU, MAX_SUPER_FRAME,
 };
 pub use port::Port;
+pub use rand::XorShift;
 pub use sys::{advise_huge_pages, effective_uid, peer_uid, prefetch};
 pub use table::{Cell, Table};
 pub use time::Timestamp;

@@ -46,6 +46,8 @@
 use std::collections::{BTreeMap, HashSet};
 use std::net::Ipv6Addr;
 
+use nfv_dataplane::XorShift;
+
 /// Largest number of prefixes a table holds: 16,777,216 (80 times a full Internet table).
 /// Within it, node and leaf indices fit their `u32` fields (below `2^31`): a prefix passes
 /// through at most 19 nodes, so there are at most 19 nodes a prefix, and a node has at
@@ -521,22 +523,6 @@ pub fn internet_like(n: usize, seed: u64) -> Vec<(Ipv6Addr, u8)> {
         }
     }
     out
-}
-
-/// Xorshift64 (Marsaglia): deterministic numbers for generated tables.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn wide(&mut self) -> u128 {
-        (u128::from(self.next()) << 64) | u128::from(self.next())
-    }
 }
 
 #[cfg(test)]

@@ -410,17 +410,7 @@ pub fn check6(f: &[u8]) {
 }
 
 /// A small fast random number generator (xorshift64) for tests, seeded by the test.
-pub struct Rng(pub u64);
-
-impl Rng {
-    /// The next number.
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+pub use nfv_dataplane::XorShift as Rng;
 
 /// A node the test keeps a handle on while a [`Harness`](nfv_dataplane::testing::Harness)
 /// owns it: give the harness `Box::new(shared.clone())`, drive frames through it, then

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use nfv_dataplane::{Cell, Ctx, DropReason, Gate, Packet, Table, Timestamp};
+use nfv_dataplane::{Cell, Ctx, DropReason, Gate, Packet, Table, Timestamp, XorShift};
 
 use super::icmp6::{self, Advert};
 use super::nd::{Learned, NdCache, NdState};
@@ -113,7 +113,7 @@ pub(super) struct V6 {
     pub nexthops: Vec<NextHop6>,
     nh_cache: Vec<(u64, MacAddr)>,
     pub nd: NdCache,
-    rng: u64,
+    rng: XorShift,
 }
 
 impl V6 {
@@ -219,18 +219,13 @@ impl V6 {
             nh_cache: vec![(0, MacAddr([0; 6])); nexthops.len()],
             nexthops,
             nd: cache,
-            rng: seed,
+            rng: XorShift(seed),
         })
     }
 
-    /// A number from 0 to `n - 1` (xorshift; for the advertisement timers' jitter).
+    /// A number from 0 to `n - 1` (for the advertisement timers' jitter).
     fn random(&mut self, n: u64) -> u64 {
-        let mut x = self.rng;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.rng = x;
-        x % n.max(1)
+        self.rng.next() % n.max(1)
     }
 }
 
