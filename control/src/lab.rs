@@ -366,7 +366,7 @@ impl Lab {
         if let Some(gw) = host.gateway6 {
             let via = gw.to_string();
             let mut args = vec!["-n", ns, "-6", "route", "add", "default", "via", &via];
-            if u128::from(gw) >> 118 == 0xfe80 >> 6 {
+            if gw.is_unicast_link_local() {
                 // A link-local gateway needs its interface (the host's only one: checked).
                 args.extend(["dev", host.interfaces.first().map_or("eth0", |i| &i.ifname)]);
             }

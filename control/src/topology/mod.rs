@@ -1488,7 +1488,7 @@ impl Validator<'_> {
             );
             return None;
         };
-        let link_local = u128::from(gw) >> 118 == 0xfe80 >> 6;
+        let link_local = gw.is_unicast_link_local();
         let nets: Vec<&Ipv6Network> = interfaces.iter().flat_map(|i| &i.addresses6).collect();
         if link_local {
             if interfaces.len() > 1 {

@@ -73,7 +73,7 @@ pub fn parse_cidr6(a: &str) -> Result<Ipv6Network, String> {
     if ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() {
         return Err(format!("{ip} is not a unicast address"));
     }
-    if u128::from(ip) >> 118 == 0xfe80 >> 6 {
+    if ip.is_unicast_link_local() {
         return Err(format!(
             "{ip} is link-local: an interface's link-local address is derived from its MAC"
         ));

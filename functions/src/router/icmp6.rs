@@ -95,9 +95,10 @@ pub fn multicast_mac(addr: u128) -> MacAddr {
     MacAddr([0x33, 0x33, b[0], b[1], b[2], b[3]])
 }
 
-/// True for a link-local unicast address (fe80::/10).
+/// True for a link-local unicast address (fe80::/10), given as a `u128`.
+#[inline]
 pub fn is_link_local(a: u128) -> bool {
-    a >> 118 == 0xfe80 >> 6
+    std::net::Ipv6Addr::from(a).is_unicast_link_local()
 }
 
 /// True for a multicast address (ff00::/8).
