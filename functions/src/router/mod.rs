@@ -689,16 +689,26 @@ impl Router {
     /// Broadcast an ARP request for `target` on `gate` (a gratuitous one when `target` is
     /// the interface's own address).
     fn send_arp_request(&mut self, gate: u16, target: u32, ctx: &mut Ctx<'_>) {
-        let Some(mut p) = ctx.alloc() else {
-            return ctx.count_drop(DropReason::NoBuffers);
-        };
         let iface = &self.ifaces[gate as usize];
         let f = arp::request(iface.mac, iface.addr, target);
-        if p.set_frame(&f) {
+        if self.emit_frame(gate, &f, ctx) {
             self.stats.arp_requests.add(1);
+        }
+    }
+
+    /// Send `frame` out of `gate` in a new buffer (an ARP or ND message the router makes);
+    /// false, counted as a drop, if there is no buffer or it does not fit.
+    fn emit_frame(&mut self, gate: u16, frame: &[u8], ctx: &mut Ctx<'_>) -> bool {
+        let Some(mut p) = ctx.alloc() else {
+            ctx.count_drop(DropReason::NoBuffers);
+            return false;
+        };
+        if p.set_frame(frame) {
             ctx.emit(Gate(gate), p);
+            true
         } else {
             ctx.drop(p, DropReason::Internal);
+            false
         }
     }
 }

@@ -513,8 +513,9 @@ impl Router {
         };
         let mut f = [0u8; 128];
         let n = icmp6::advertisement(&mut f, mac, target, (to, to_mac), target, flags);
-        self.emit_frame(gate, &f[..n], ctx);
-        self.stats.nd_adverts.add(1);
+        if self.emit_frame(gate, &f[..n], ctx) {
+            self.stats.nd_adverts.add(1);
+        }
         true
     }
 
@@ -577,19 +578,8 @@ impl Router {
             (dst, dst_mac),
             target,
         );
-        self.emit_frame(gate, &f[..n], ctx);
-        self.stats.nd_solicits.add(1);
-    }
-
-    /// Send `frame` out of `gate` in a new buffer.
-    fn emit_frame(&mut self, gate: u16, frame: &[u8], ctx: &mut Ctx<'_>) {
-        let Some(mut p) = ctx.alloc() else {
-            return ctx.count_drop(DropReason::NoBuffers);
-        };
-        if p.set_frame(frame) {
-            ctx.emit(Gate(gate), p);
-        } else {
-            ctx.drop(p, DropReason::Internal);
+        if self.emit_frame(gate, &f[..n], ctx) {
+            self.stats.nd_solicits.add(1);
         }
     }
 
@@ -650,8 +640,9 @@ impl Router {
                     let to = (icmp6::ALL_NODES, icmp6::multicast_mac(icmp6::ALL_NODES));
                     let flags = icmp6::NA_ROUTER | icmp6::NA_OVERRIDE;
                     let n = icmp6::advertisement(&mut f, mac, a, to, a, flags);
-                    self.emit_frame(g, &f[..n], ctx);
-                    self.stats.nd_adverts.add(1);
+                    if self.emit_frame(g, &f[..n], ctx) {
+                        self.stats.nd_adverts.add(1);
+                    }
                 }
             }
         }
@@ -715,8 +706,9 @@ impl Router {
         let min = max / 3;
         let wait = min + (max - min).mul_f64(jitter as f64 / f64::from(1u32 << 20));
         ra.next = now.plus(wait.max(MIN_DELAY_BETWEEN_RAS));
-        self.emit_frame(g, &f[..n], ctx);
-        self.stats.router_adverts.add(1);
+        if self.emit_frame(g, &f[..n], ctx) {
+            self.stats.router_adverts.add(1);
+        }
     }
 
     /// The IPv6 rows of the `routes` table.
