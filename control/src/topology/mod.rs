@@ -1332,45 +1332,27 @@ impl Validator<'_> {
                 self.error(&key, format!("host `{name}` has no port: give it one with `ports: {{ NAME: {{ kind: tap, host: {name} }} }}`"));
             }
             // The host's `address`: one IPv4 and any IPv6 addresses, for its first interface.
-            let mut host_address: Option<Ipv4Network> = None;
-            let mut host_addresses6: Vec<Ipv6Network> = Vec::new();
-            if let Some(list) = &h.address {
-                for (n, a) in list.items.iter().enumerate() {
-                    let k = list.key(&format!("{key}.address"), n);
-                    if a.contains(':') {
-                        match parse_cidr6(a) {
-                            Ok(net) => host_addresses6.push(net),
-                            Err(m) => self.error(k, m),
-                        }
-                    } else {
-                        match parse_cidr(a) {
-                            Ok(_) if host_address.is_some() => self.error(
-                                k,
-                                "a host interface has one IPv4 address (IPv6 ones as many as needed)".to_string(),
-                            ),
-                            Ok(net) => host_address = Some(net),
-                            Err(m) => self.error(k, m),
-                        }
-                    }
-                }
-            }
+            let written: Vec<(String, &str)> = h
+                .address
+                .iter()
+                .flat_map(|list| {
+                    let k = format!("{key}.address");
+                    list.items
+                        .iter()
+                        .enumerate()
+                        .map(move |(n, a)| (list.key(&k, n), a.as_str()))
+                })
+                .collect();
+            let (host_address, host_addresses6) = self.host_addresses(&written);
             let mut interfaces = Vec::new();
             for (i, (pname, tap)) in taps.iter().enumerate() {
                 let pkey = format!("ports.{pname}");
-                let (mut address, mut addresses6) = (None, Vec::new());
-                if let Some(a) = tap.address.as_deref() {
-                    if a.contains(':') {
-                        match parse_cidr6(a) {
-                            Ok(net) => addresses6.push(net),
-                            Err(m) => self.error(format!("{pkey}.address"), m),
-                        }
-                    } else {
-                        match parse_cidr(a) {
-                            Ok(net) => address = Some(net),
-                            Err(m) => self.error(format!("{pkey}.address"), m),
-                        }
-                    }
-                }
+                let written: Vec<(String, &str)> = tap
+                    .address
+                    .iter()
+                    .map(|a| (format!("{pkey}.address"), a.as_str()))
+                    .collect();
+                let (mut address, mut addresses6) = self.host_addresses(&written);
                 if i == 0 && h.address.is_some() {
                     if tap.address.is_some() {
                         self.error(format!("{pkey}.address"), format!("host `{name}` already gives its first interface an address; give it in one place"));
@@ -1387,9 +1369,8 @@ impl Validator<'_> {
                 });
             }
             let (mut gateway, mut gateway6) = (None, None);
-            let gateways = h.gateway.as_ref().map(|l| (l, l.items.iter().enumerate()));
-            for (list, items) in gateways.into_iter() {
-                for (n, g) in items {
+            if let Some(list) = &h.gateway {
+                for (n, g) in list.items.iter().enumerate() {
                     let gkey = list.key(&format!("{key}.gateway"), n);
                     if g == "none" {
                         continue;
@@ -1435,6 +1416,34 @@ impl Validator<'_> {
             });
         }
         hosts
+    }
+
+    /// A host interface's addresses as written (each with its key): at most one IPv4 and any
+    /// IPv6 ones; each problem reported at its key.
+    fn host_addresses(
+        &mut self,
+        written: &[(String, &str)],
+    ) -> (Option<Ipv4Network>, Vec<Ipv6Network>) {
+        let (mut v4, mut v6) = (None, Vec::new());
+        for (k, a) in written {
+            if a.contains(':') {
+                match parse_cidr6(a) {
+                    Ok(net) => v6.push(net),
+                    Err(m) => self.error(k, m),
+                }
+                continue;
+            }
+            match parse_cidr(a) {
+                Ok(_) if v4.is_some() => self.error(
+                    k,
+                    "a host interface has one IPv4 address (IPv6 ones as many as needed)"
+                        .to_string(),
+                ),
+                Ok(net) => v4 = Some(net),
+                Err(m) => self.error(k, m),
+            }
+        }
+        (v4, v6)
     }
 
     /// The IPv4 gateway `g` of host `name` at `key`, checked against its interfaces.
