@@ -16,18 +16,16 @@
 //!   [`MAX_UNICAST_SOLICIT`]; unanswered, the entry goes.
 //! - **static**: configured; never changes.
 //!
-//! The same bounds as the ARP table hold, through the same code
-//! ([`enqueue_bounded`](super::neighbors::enqueue_bounded)): at most `max_entries` entries,
-//! `queue_len` packets per unresolved address and
-//! [`MAX_QUEUED`](super::neighbors::MAX_QUEUED) across all, so a scan of a /64 cannot hold
-//! the worker's pool.
+//! The same bounds as the ARP table hold ([`super::neighbors`]): at most `max_entries`
+//! entries, `queue_len` packets per unresolved address and [`MAX_QUEUED`] across all, so a
+//! scan of a /64 cannot hold the worker's pool.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use nfv_dataplane::{Packet, Timestamp};
 
-use super::neighbors::{enqueue_bounded, Enqueued, NeighborConfig};
+use super::neighbors::{Enqueued, NeighborConfig, MAX_QUEUED};
 use crate::wire::MacAddr;
 
 /// Time between solicitations (RFC 4861 §10 RETRANS_TIMER).
@@ -267,22 +265,34 @@ impl NdCache {
         pkt: Packet,
         now: Timestamp,
     ) -> Enqueued {
-        let new = |queue| Entry {
-            mac: MacAddr([0; 6]),
-            state: NdState::Incomplete(1),
-            sent: now,
-            queue,
-        };
-        let (map, queued) = (&mut self.map, &mut self.queued);
-        enqueue_bounded(
-            map,
-            queued,
-            &self.cfg,
+        let full = self.queued >= MAX_QUEUED;
+        if let Some(e) = self.map.get_mut(&(gate, ip)) {
+            if full || e.queue.len() >= self.cfg.queue_len {
+                return Enqueued::QueueFull(pkt);
+            }
+            e.queue.push((ingress, pkt));
+            self.queued += 1;
+            return Enqueued::Waiting { request: false };
+        }
+        if full {
+            return Enqueued::QueueFull(pkt);
+        }
+        if self.map.len() >= self.cfg.max_entries || self.cfg.queue_len == 0 {
+            return Enqueued::TableFull(pkt);
+        }
+        let mut queue = Vec::with_capacity(self.cfg.queue_len);
+        queue.push((ingress, pkt));
+        self.queued += 1;
+        self.map.insert(
             (gate, ip),
-            (ingress, pkt),
-            |e| &mut e.queue,
-            new,
-        )
+            Entry {
+                mac: MacAddr([0; 6]),
+                state: NdState::Incomplete(1),
+                sent: now,
+                queue,
+            },
+        );
+        Enqueued::Waiting { request: true }
     }
 
     /// Run the timers at `now`: `solicit(gate, ip, to)` sends a solicitation (to the

@@ -229,22 +229,35 @@ impl Neighbors {
         pkt: Packet,
         now: Timestamp,
     ) -> Enqueued {
-        let new = |queue| Entry {
-            mac: MacAddr([0; 6]),
-            state: NeighborState::Incomplete(1),
-            requested: now,
-            queue,
-        };
-        let (map, queued) = (&mut self.map, &mut self.queued);
-        enqueue_bounded(
-            map,
-            queued,
-            &self.cfg,
-            key(gate, ip),
-            (ingress, pkt),
-            |e| &mut e.queue,
-            new,
-        )
+        let k = key(gate, ip);
+        let full = self.queued >= MAX_QUEUED;
+        if let Some(e) = self.map.get_mut(&k) {
+            if full || e.queue.len() >= self.cfg.queue_len {
+                return Enqueued::QueueFull(pkt);
+            }
+            e.queue.push((ingress, pkt));
+            self.queued += 1;
+            return Enqueued::Waiting { request: false };
+        }
+        if full {
+            return Enqueued::QueueFull(pkt);
+        }
+        if self.map.len() >= self.cfg.max_entries || self.cfg.queue_len == 0 {
+            return Enqueued::TableFull(pkt);
+        }
+        let mut queue = Vec::with_capacity(self.cfg.queue_len);
+        queue.push((ingress, pkt));
+        self.queued += 1;
+        self.map.insert(
+            k,
+            Entry {
+                mac: MacAddr([0; 6]),
+                state: NeighborState::Incomplete(1),
+                requested: now,
+                queue,
+            },
+        );
+        Enqueued::Waiting { request: true }
     }
 
     /// Run timers at `now`: learned entries past their timeout go; incomplete ones get
@@ -324,43 +337,6 @@ impl Neighbors {
             }
         }
     }
-}
-
-/// Keep `item` (a packet and the gate it came in on) for the unresolved address `key` of
-/// a neighbour table (`map`, `queue` the waiting packets of an entry, `new` a new incomplete
-/// entry around its first packet), within the bounds every table keeps: `queue_len` an
-/// address, [`MAX_QUEUED`] in all (`queued` counts them), `max_entries` entries. The ARP
-/// and the ND tables share it.
-pub(super) fn enqueue_bounded<K: std::hash::Hash + Eq, E, S: std::hash::BuildHasher>(
-    map: &mut HashMap<K, E, S>,
-    queued: &mut usize,
-    cfg: &NeighborConfig,
-    key: K,
-    (ingress, pkt): (u16, Packet),
-    queue: impl Fn(&mut E) -> &mut Vec<(u16, Packet)>,
-    new: impl FnOnce(Vec<(u16, Packet)>) -> E,
-) -> Enqueued {
-    let full = *queued >= MAX_QUEUED;
-    if let Some(e) = map.get_mut(&key) {
-        let q = queue(e);
-        if full || q.len() >= cfg.queue_len {
-            return Enqueued::QueueFull(pkt);
-        }
-        q.push((ingress, pkt));
-        *queued += 1;
-        return Enqueued::Waiting { request: false };
-    }
-    if full {
-        return Enqueued::QueueFull(pkt);
-    }
-    if map.len() >= cfg.max_entries || cfg.queue_len == 0 {
-        return Enqueued::TableFull(pkt);
-    }
-    let mut q = Vec::with_capacity(cfg.queue_len);
-    q.push((ingress, pkt));
-    *queued += 1;
-    map.insert(key, new(q));
-    Enqueued::Waiting { request: true }
 }
 
 #[cfg(test)]
