@@ -30,6 +30,7 @@ pub mod arp;
 pub mod conntrack;
 pub mod dhcp;
 pub mod firewall;
+pub mod fragments;
 pub mod ip;
 pub mod kind;
 pub mod lpm;
