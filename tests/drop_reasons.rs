@@ -1050,11 +1050,19 @@ fn later_fragment(f: &[u8], id: u16) -> Vec<u8> {
 #[test]
 fn fragment_timeout() {
     // A firewall holds a later fragment whose first fragment has not come; it never comes.
-    let mut net = single(Box::new(Firewall::new(FirewallConfig::default())), 2, 64, 64);
+    let mut net = single(
+        Box::new(Firewall::new(FirewallConfig::default())),
+        2,
+        64,
+        64,
+    );
     let reply = udp(mac(1), mac(2), OUTSIDE_HOST, 53, INSIDE_HOST, 1111);
     net.send1(1, &later_fragment(&reply, 7), T0);
     net.tick(T0.plus(Duration::from_secs(1)));
-    assert!(all_drops(net.counters()).is_empty(), "held, not yet dropped");
+    assert!(
+        all_drops(net.counters()).is_empty(),
+        "held, not yet dropped"
+    );
     // The table is swept an eighth a tick.
     for ms in 0..8 {
         net.tick(T0.plus(Duration::from_millis(2001 + ms)));

@@ -375,8 +375,8 @@ fn fragmented_datagrams_cross_the_nat_and_the_firewall_both_ways() {
         &["-n", "-c", "3", "-i", "0.2", "-W", "2", "-s", "4000", WEB],
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    let r = nfv_control::demo::parse_ping(&text)
-        .unwrap_or_else(|| panic!("no ping summary: {text}"));
+    let r =
+        nfv_control::demo::parse_ping(&text).unwrap_or_else(|| panic!("no ping summary: {text}"));
     assert_eq!((r.sent, r.received), (3, 3), "{text}");
 
     let _echo = Server(lab.spawn("web", "python3", &["-c", UDP_ECHO, WEB]));

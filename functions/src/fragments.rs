@@ -285,28 +285,23 @@ impl FragStats {
 macro_rules! metrics {
     ($kind:literal) => {
         [
-            $crate::kind::Metric {
-                name: concat!("nfv_", $kind, "_fragment_datagrams"),
-                help: "Fragmented datagrams being tracked (their first fragment's decision, or fragments waiting for it).",
-                kind: $crate::kind::MetricType::Gauge,
-                labels: &[],
-                summary: Some("fragment_datagrams"),
-            },
-            $crate::kind::Metric {
-                name: concat!("nfv_", $kind, "_fragments_held"),
-                help: "Fragments held until their datagram's first fragment comes.",
-                kind: $crate::kind::MetricType::Gauge,
-                labels: &[],
-                summary: Some("fragments_held"),
-            },
-            $crate::kind::Metric {
-                name: concat!("nfv_", $kind, "_fragments_followed_total"),
-                help: "Later fragments given their first fragment's treatment.",
-                kind: $crate::kind::MetricType::Counter,
-                labels: &[],
-                summary: Some("fragments_followed"),
-            },
+            $crate::fragments::metrics!(@ $kind, "_fragment_datagrams", Gauge,
+                "fragment_datagrams",
+                "Fragmented datagrams being tracked (their first fragment's decision, or fragments waiting for it)."),
+            $crate::fragments::metrics!(@ $kind, "_fragments_held", Gauge, "fragments_held",
+                "Fragments held until their datagram's first fragment comes."),
+            $crate::fragments::metrics!(@ $kind, "_fragments_followed_total", Counter,
+                "fragments_followed", "Later fragments given their first fragment's treatment."),
         ]
+    };
+    (@ $kind:literal, $name:literal, $type:ident, $summary:literal, $help:literal) => {
+        $crate::kind::Metric {
+            name: concat!("nfv_", $kind, $name),
+            help: $help,
+            kind: $crate::kind::MetricType::$type,
+            labels: &[],
+            summary: Some($summary),
+        }
     };
 }
 pub(crate) use metrics;
@@ -421,19 +416,7 @@ impl<V: Copy> Fragments<V> {
         let d = &mut self.datagrams[i as usize];
         d.decision = Some(v);
         d.expires = now.plus(self.limits.timeout);
-        let (mut at, n) = (d.head, d.count);
-        (d.head, d.tail, d.count) = (NIL, NIL, 0);
-        while at != NIL {
-            let slot = &mut self.held[at as usize];
-            let next = slot.next;
-            if let Some(p) = slot.pkt.take() {
-                release(p);
-            }
-            slot.next = self.free_held;
-            self.free_held = at;
-            at = next;
-        }
-        self.n_held -= n;
+        let n = self.take_held(i, &mut release);
         self.stats.followed.add(n as u64);
         self.gauges();
         true
@@ -494,21 +477,29 @@ impl<V: Copy> Fragments<V> {
         d.live = false;
         d.decision = None;
         let key = d.key;
+        self.take_held(i, drop);
+        self.index.remove(&key);
+        self.free.push(i);
+    }
+
+    /// Hand the fragments held for datagram `i` to `f`, oldest first, and free their slots;
+    /// returns how many there were.
+    fn take_held(&mut self, i: u32, f: &mut impl FnMut(Packet)) -> usize {
+        let d = &mut self.datagrams[i as usize];
         let (mut at, n) = (d.head, d.count);
         (d.head, d.tail, d.count) = (NIL, NIL, 0);
         while at != NIL {
             let slot = &mut self.held[at as usize];
             let next = slot.next;
             if let Some(p) = slot.pkt.take() {
-                drop(p);
+                f(p);
             }
             slot.next = self.free_held;
             self.free_held = at;
             at = next;
         }
         self.n_held -= n;
-        self.index.remove(&key);
-        self.free.push(i);
+        n
     }
 
     /// Remove the datagrams expired at `now` among the next slots (an eighth of the table,

@@ -384,6 +384,25 @@ pub fn frag6(next: u8, offset: u16, more: bool, id: u32) -> Vec<u8> {
     h
 }
 
+/// `n` bytes of data that differ from one another (for datagrams to cut in fragments).
+pub fn payload(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+/// Send each of `frames` into `gate` of `h` at `now`, one by one: the frames out of each
+/// gate.
+pub fn send_each(
+    h: &mut nfv_dataplane::testing::Harness,
+    gate: usize,
+    frames: &[&Vec<u8>],
+    now: nfv_dataplane::Timestamp,
+) -> Vec<Vec<Vec<u8>>> {
+    for f in frames {
+        h.send(gate, f, now);
+    }
+    h.recv_each()
+}
+
 /// Cut the IPv4 frame `f` (Ethernet and a 20-byte header) into fragments of at most `size`
 /// data bytes (a multiple of 8) with identification `id`, in order, each with its header
 /// checksum.

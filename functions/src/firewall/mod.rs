@@ -396,7 +396,7 @@ struct FragVerdict {
 /// Every IPv4 and IPv6 packet gets a connection state from the tracker ([`conntrack`]):
 /// *new*, *established* (its connection was seen both ways), *related* (an ICMP or ICMPv6
 /// error about a tracked connection) or *invalid* (a TCP segment without a connection that
-/// is not a SYN, a non-first fragment, an ICMP error about nothing tracked). Each family
+/// is not a SYN, an ICMP error about nothing tracked). Each family
 /// has its own table of `max_connections`. The rules of its direction (`outbound` for
 /// packets from the inside, `inbound` from the outside) are tried in order and the first
 /// that matches decides; none matching, the direction's default does. A rule with an IPv4

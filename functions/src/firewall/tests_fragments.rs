@@ -3,6 +3,7 @@
 //! RFC 4890's MLD exception. Real frames from [`crate::testframes`], cut by the test.
 
 use super::tests::{harness, passes, t, IN, IN6, OUT, OUT6};
+use super::tests_ipv6::drop_all;
 use super::*;
 use crate::conntrack::tcp_flags::SYN;
 use crate::testframes::*;
@@ -10,10 +11,6 @@ use nfv_dataplane::testing::Harness;
 
 fn hits(v: &[Counter]) -> Vec<u64> {
     v.iter().map(Counter::get).collect()
-}
-
-fn payload(n: usize) -> Vec<u8> {
-    (0..n).map(|i| i as u8).collect()
 }
 
 /// A UDP datagram of 1400 payload bytes in three IPv4 fragments (600, 600, 208 bytes).
@@ -29,31 +26,6 @@ fn udp6_frags(src: &str, sport: u16, dst: &str, dport: u16, id: u32) -> Vec<Vec<
     let f = fragments6(src, dst, PROTO_UDP, &dgram, id, 600);
     assert_eq!(f.len(), 3);
     f
-}
-
-/// Send each of `frames` into `gate` at `now`: the frames out of each gate.
-fn send_each(
-    h: &mut Harness,
-    gate: usize,
-    frames: &[&Vec<u8>],
-    now: Timestamp,
-) -> Vec<Vec<Vec<u8>>> {
-    for f in frames {
-        h.send(gate, f, now);
-    }
-    h.recv_each()
-}
-
-fn drop_everything() -> FirewallConfig {
-    let none = RuleSet {
-        default: Action::Drop,
-        rules: Vec::new(),
-    };
-    FirewallConfig {
-        inbound: none.clone(),
-        outbound: none,
-        ..FirewallConfig::default()
-    }
 }
 
 #[test]
@@ -244,7 +216,7 @@ fn ipv6_fragments_follow_their_first_in_order_and_out_of_order() {
 /// the rules say; other MLD is for the rules.
 #[test]
 fn link_local_mld_with_hop_limit_1_passes_the_rules() {
-    let (mut h, st) = harness(drop_everything());
+    let (mut h, st) = harness(drop_all());
     let mld = |src: &str, dst: &str, ty: u8, hop: u8| icmp6(src, dst, hop, ty, 0, 0, &[0; 16]);
     for (ty, dst) in [
         (130, "ff02::1"),
@@ -261,24 +233,12 @@ fn link_local_mld_with_hop_limit_1_passes_the_rules() {
     }
     assert_eq!(st.icmpv6_mld.get(), 8);
     // Not link-local, another hop limit, or not MLD: the rules drop them.
-    assert!(!passes(
-        &mut h,
-        0,
-        &mld("2001:db8:1::1", "ff02::16", 143, 1),
-        t(0)
-    ));
-    assert!(!passes(
-        &mut h,
-        0,
-        &mld("fe80::1", "ff02::16", 143, 2),
-        t(0)
-    ));
-    assert!(!passes(
-        &mut h,
-        0,
-        &mld("fe80::1", "ff02::16", 144, 1),
-        t(0)
-    ));
+    let refused = [
+        mld("2001:db8:1::1", "ff02::16", 143, 1),
+        mld("fe80::1", "ff02::16", 143, 2),
+        mld("fe80::1", "ff02::16", 144, 1),
+    ];
+    assert!(refused.iter().all(|f| !passes(&mut h, 0, f, t(0))));
     assert_eq!(st.icmpv6_mld.get(), 8);
     assert_eq!(h.node_drops(DropReason::FwDenied), 3);
 }

@@ -16,7 +16,7 @@ fn hits(v: &[Counter]) -> Vec<u64> {
 
 /// Inbound and outbound drop everything the rules see: only what passes whatever the rules
 /// say gets through.
-fn drop_all() -> FirewallConfig {
+pub(super) fn drop_all() -> FirewallConfig {
     let none = RuleSet {
         default: Action::Drop,
         rules: Vec::new(),

@@ -9,23 +9,6 @@ use crate::conntrack::tcp_flags::{ACK, SYN};
 use crate::testframes::*;
 use nfv_dataplane::testing::Harness;
 
-fn payload(n: usize) -> Vec<u8> {
-    (0..n).map(|i| (i * 7) as u8).collect()
-}
-
-/// Send each of `frames` into `gate` at `now`: the frames out of each gate.
-fn send_each(
-    h: &mut Harness,
-    gate: usize,
-    frames: &[&Vec<u8>],
-    now: Timestamp,
-) -> Vec<Vec<Vec<u8>>> {
-    for f in frames {
-        h.send(gate, f, now);
-    }
-    h.recv_each()
-}
-
 /// Source and destination address of an IPv4 frame.
 fn addresses(f: &[u8]) -> (u32, u32) {
     (ip::read_u32(f, 26), ip::read_u32(f, 30))
