@@ -75,6 +75,8 @@ fn test_for(reason: DropReason) -> (&'static str, fn()) {
         DropReason::GuestBadDescriptor => test_of!(guest_bad_descriptor),
         DropReason::GuestBadChain => test_of!(guest_bad_chain),
         DropReason::HopLimit => test_of!(hop_limit),
+        DropReason::FragmentTimeout => test_of!(fragment_timeout),
+        DropReason::FragmentsFull => test_of!(fragments_full),
     }
 }
 
@@ -1027,6 +1029,64 @@ fn nat_no_session() {
     assert_drops(
         net.counters(),
         DropReason::NatNoSession,
+        &[(At::Node(0), 1)],
+    );
+    assert!(net.recv_each().iter().all(Vec::is_empty));
+}
+
+/// The later fragment (offset 8 bytes, the last) of the IPv4 datagram in frame `f` (an
+/// untagged frame with a 20-byte header), identification `id`: its data after the first 8.
+fn later_fragment(f: &[u8], id: u16) -> Vec<u8> {
+    let mut g = f[..34].to_vec();
+    g.extend_from_slice(&f[42..]);
+    let total = (g.len() - 14) as u16;
+    g[16..18].copy_from_slice(&total.to_be_bytes());
+    g[18..20].copy_from_slice(&id.to_be_bytes());
+    g[20..22].copy_from_slice(&1u16.to_be_bytes());
+    ip::set_header_checksum(&mut g[14..34]);
+    g
+}
+
+#[test]
+fn fragment_timeout() {
+    // A firewall holds a later fragment whose first fragment has not come; it never comes.
+    let mut net = single(
+        Box::new(Firewall::new(FirewallConfig::default())),
+        2,
+        64,
+        64,
+    );
+    let reply = udp(mac(1), mac(2), OUTSIDE_HOST, 53, INSIDE_HOST, 1111);
+    net.send1(1, &later_fragment(&reply, 7), T0);
+    net.tick(T0.plus(Duration::from_secs(1)));
+    assert!(
+        all_drops(net.counters()).is_empty(),
+        "held, not yet dropped"
+    );
+    // The table is swept an eighth a tick.
+    for ms in 0..8 {
+        net.tick(T0.plus(Duration::from_millis(2001 + ms)));
+    }
+    assert_drops(
+        net.counters(),
+        DropReason::FragmentTimeout,
+        &[(At::Node(0), 1)],
+    );
+    assert!(net.recv_each().iter().all(Vec::is_empty));
+}
+
+#[test]
+fn fragments_full() {
+    // A NAT holds at most 64 early fragments of one datagram: the 65th is refused.
+    let mut net = single(nat(nfv_functions::nat::DEFAULT_PORTS), 2, 128, 256);
+    let reply = udp(mac(1), mac(2), OUTSIDE_HOST, 53, "203.0.113.2", 1111);
+    let later = later_fragment(&reply, 7);
+    for _ in 0..=nfv_functions::fragments::HELD_PER_DATAGRAM {
+        net.send1(1, &later, T0);
+    }
+    assert_drops(
+        net.counters(),
+        DropReason::FragmentsFull,
         &[(At::Node(0), 1)],
     );
     assert!(net.recv_each().iter().all(Vec::is_empty));

@@ -323,3 +323,81 @@ fn one_inside_socket_is_one_outside_endpoint_to_every_server() {
     let (ok, out) = lab.stop();
     assert!(ok, "{out}");
 }
+
+/// A UDP echo for an outside host (python3; argument ADDR): sends every datagram that
+/// comes to ADDR:5354 back to its sender, whole, for 30 s.
+const UDP_ECHO: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 5354))
+s.settimeout(30)
+while True:
+    d, a = s.recvfrom(65535)
+    s.sendto(d, a)
+"#;
+
+/// Sends one datagram of SIZE bytes to ADDR:5354 (arguments ADDR SIZE) until it comes back
+/// (at most 50 tries); prints the length of what came back and whether it is the same.
+const UDP_BIG: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(0.3)
+msg = bytes(i % 251 for i in range(int(sys.argv[2])))
+for _ in range(50):
+    s.sendto(msg, (sys.argv[1], 5354))
+    try:
+        d = s.recv(65535)
+        print(len(d), d == msg)
+        break
+    except socket.timeout:
+        pass
+"#;
+
+/// Fragments through the NAT and the firewall (inbound default drop): a 4000-byte ping,
+/// cut by the inside host's kernel on the way out and by the outside host's on the way
+/// back, gets its replies; a 5000-byte UDP datagram goes out and comes back whole. Before
+/// fragments followed their first fragment, the NAT dropped every later fragment
+/// (`nat_no_session`) and the firewall the inbound ones (`fw_denied`), so neither came
+/// through.
+#[test]
+fn fragmented_datagrams_cross_the_nat_and_the_firewall_both_ways() {
+    if !lab_available(PROGRAMS) {
+        return;
+    }
+    let lab = start();
+    lab.wait_address("alice", Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("alice got no lease; nfv stderr:\n{}", lab.stderr()));
+    // A small ping first, so ARP is settled and only fragments are left to test.
+    assert_eq!(lab.ping("alice", WEB, 2), (2, 2));
+    let out = lab.exec(
+        "alice",
+        "ping",
+        &["-n", "-c", "3", "-i", "0.2", "-W", "2", "-s", "4000", WEB],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let r =
+        nfv_control::demo::parse_ping(&text).unwrap_or_else(|| panic!("no ping summary: {text}"));
+    assert_eq!((r.sent, r.received), (3, 3), "{text}");
+
+    let _echo = Server(lab.spawn("web", "python3", &["-c", UDP_ECHO, WEB]));
+    let out = lab.exec("alice", "python3", &["-c", UDP_BIG, WEB, "5000"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.trim(),
+        "5000 True",
+        "the datagram came back whole; stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (ok, summary) = lab.stop();
+    assert!(ok, "{summary}");
+    // Two later fragments a ping each way, three a datagram each way.
+    for line in ["nat nat:", "firewall fw:"] {
+        assert!(
+            summary_value(&summary, line, "fragments_followed") >= 18,
+            "{summary}"
+        );
+    }
+    assert_eq!(drop_count(&summary, "nat_no_session"), 0, "{summary}");
+    assert_eq!(drop_count(&summary, "fragments_full"), 0, "{summary}");
+}

@@ -88,11 +88,18 @@ pub enum DropReason {
     /// switches (two links between the same switches, a ring), which nfv contains because it
     /// has no spanning tree. Counted at the node it was about to enter.
     HopLimit,
+    /// A fragment a NAT or firewall held until its datagram's first fragment came (it
+    /// came first, out of order) was still waiting when the datagram's entry expired: the
+    /// first fragment never came in time.
+    FragmentTimeout,
+    /// A NAT's or firewall's fragment table had no room: for another datagram, or for
+    /// another fragment held (out of order) for its datagram, or in all.
+    FragmentsFull,
 }
 
 impl DropReason {
     /// Number of variants: the length of per-reason counter arrays.
-    pub const COUNT: usize = 29;
+    pub const COUNT: usize = 31;
 
     /// Every variant, in order of their indices.
     pub const ALL: [DropReason; Self::COUNT] = [
@@ -125,6 +132,8 @@ impl DropReason {
         DropReason::GuestBadDescriptor,
         DropReason::GuestBadChain,
         DropReason::HopLimit,
+        DropReason::FragmentTimeout,
+        DropReason::FragmentsFull,
     ];
 
     /// Index into a per-reason counter array.
@@ -165,6 +174,8 @@ impl DropReason {
             DropReason::GuestBadDescriptor => "guest_bad_descriptor",
             DropReason::GuestBadChain => "guest_bad_chain",
             DropReason::HopLimit => "hop_limit",
+            DropReason::FragmentTimeout => "fragment_timeout",
+            DropReason::FragmentsFull => "fragments_full",
         }
     }
 }

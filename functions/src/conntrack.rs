@@ -497,8 +497,9 @@ pub struct ConntrackStats {
 /// half full, each slot holding the tuple, its hash and the value; removal shifts the
 /// following run back, so there are no tombstones and a lookup stops at the first empty
 /// slot. Memory is all reserved at start. The slot of a hash can be prefetched, so a node
-/// looks up a whole burst with its cache misses overlapping.
-struct FlowTable<K> {
+/// looks up a whole burst with its cache misses overlapping. The fragment table
+/// ([`crate::fragments`]) indexes its datagrams with it too.
+pub(crate) struct FlowTable<K> {
     slots: Vec<Slot<K>>,
     mask: usize,
     hasher: ahash::RandomState,
@@ -513,8 +514,9 @@ struct Slot<K> {
     hash: u64,
 }
 
-impl<K: FlowKey> FlowTable<K> {
-    fn new(keys: usize) -> Self {
+impl<K: Copy + Default + Eq + Hash> FlowTable<K> {
+    /// A table for `keys` keys at most.
+    pub(crate) fn new(keys: usize) -> Self {
         let n = (keys.max(1) * 2).next_power_of_two();
         let mut slots = Vec::with_capacity(n);
         nfv_dataplane::advise_huge_pages(slots.spare_capacity_mut());
@@ -527,7 +529,7 @@ impl<K: FlowKey> FlowTable<K> {
     }
 
     #[inline]
-    fn hash(&self, t: &K) -> u64 {
+    pub(crate) fn hash(&self, t: &K) -> u64 {
         self.hasher.hash_one(t)
     }
 
@@ -551,13 +553,14 @@ impl<K: FlowKey> FlowTable<K> {
         }
     }
 
+    /// The value of `t` (of hash `hash`).
     #[inline]
-    fn get(&self, t: &K, hash: u64) -> Option<u32> {
+    pub(crate) fn get(&self, t: &K, hash: u64) -> Option<u32> {
         self.find(t, hash).map(|i| self.slots[i].val - 1)
     }
 
     /// Insert a key that is not there (the table is never more than half full).
-    fn insert(&mut self, t: K, val: u32) {
+    pub(crate) fn insert(&mut self, t: K, val: u32) {
         let hash = self.hash(&t);
         let mut i = hash as usize & self.mask;
         while self.slots[i].val != 0 {
@@ -570,7 +573,8 @@ impl<K: FlowKey> FlowTable<K> {
         };
     }
 
-    fn remove(&mut self, t: &K) {
+    /// Remove `t` if it is there.
+    pub(crate) fn remove(&mut self, t: &K) {
         let Some(mut i) = self.find(t, self.hash(t)) else {
             return;
         };
@@ -1025,6 +1029,9 @@ pub struct Flow<K = Tuple> {
     /// For an ICMP error: the quoted packet's tuple and where its IP header starts in the
     /// frame.
     pub inner: Option<(K, usize)>,
+    /// The packet is the first fragment of a datagram (offset 0, more fragments follow):
+    /// its later fragments follow its treatment ([`crate::fragments`]).
+    pub fragment: bool,
 }
 
 /// An IPv6 packet's flow.
@@ -1037,8 +1044,8 @@ pub enum FlowError {
     NotIpv4,
     /// Not an untagged IPv6 frame (what [`flow6`] says of IPv4, ARP and the rest).
     NotIpv6,
-    /// A non-first fragment: it has no transport header to match (nfv does not
-    /// reassemble).
+    /// A non-first fragment: it has no transport header to match; `nat` and `firewall`
+    /// give it its first fragment's treatment ([`crate::fragments`]).
     Fragment,
     /// Malformed: dropped for this reason.
     Bad(DropReason),
@@ -1158,6 +1165,7 @@ pub fn flow(frame: &[u8], h: &Headers, zone: u8) -> Result<Flow, FlowError> {
         icmp,
         icmp_type,
         inner,
+        fragment: ip.more_frags(),
     })
 }
 
@@ -1279,6 +1287,7 @@ pub fn flow6(frame: &[u8], h: &Headers, zone: u8) -> Result<Flow6, FlowError> {
         icmp,
         icmp_type,
         inner,
+        fragment: up.more,
     })
 }
 
@@ -1503,6 +1512,7 @@ mod tests {
             icmp: IcmpKind::None,
             icmp_type: 0,
             inner: None,
+            fragment: false,
         }
     }
 

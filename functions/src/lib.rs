@@ -19,6 +19,8 @@
 //!   reuses it: a firewall before a NAT parses each packet once. Conntrack (for NAT and
 //!   firewall), the router and the DHCP server read headers through them; DHCP keeps
 //!   smoltcp's `DhcpPacket` for the message body.
+//! - Fragments: `nat` and `firewall` decide a datagram on its first fragment and give its
+//!   later ones the same treatment through one fragment table ([`fragments`]).
 //! - Every function shows its state as tables (`Node::show`: `macs`, `routes`, `arp`,
 //!   `interfaces`, `nat`, `conntrack`, `firewall`, `leases`, `mirror`), each documented on its node;
 //!   addresses, endpoints and times are spelled once, in [`show`].
@@ -30,6 +32,7 @@ pub mod arp;
 pub mod conntrack;
 pub mod dhcp;
 pub mod firewall;
+pub mod fragments;
 pub mod ip;
 pub mod kind;
 pub mod lpm;

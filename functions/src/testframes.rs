@@ -384,6 +384,93 @@ pub fn frag6(next: u8, offset: u16, more: bool, id: u32) -> Vec<u8> {
     h
 }
 
+/// `n` bytes of data that differ from one another (for datagrams to cut in fragments).
+pub fn payload(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+/// Send each of `frames` into `gate` of `h` at `now`, one by one: the frames out of each
+/// gate.
+pub fn send_each(
+    h: &mut nfv_dataplane::testing::Harness,
+    gate: usize,
+    frames: &[&Vec<u8>],
+    now: nfv_dataplane::Timestamp,
+) -> Vec<Vec<Vec<u8>>> {
+    for f in frames {
+        h.send(gate, f, now);
+    }
+    h.recv_each()
+}
+
+/// Cut the IPv4 frame `f` (Ethernet and a 20-byte header) into fragments of at most `size`
+/// data bytes (a multiple of 8) with identification `id`, in order, each with its header
+/// checksum.
+pub fn fragments4(f: &[u8], id: u16, size: usize) -> Vec<Vec<u8>> {
+    let data = &f[34..];
+    data.chunks(size)
+        .enumerate()
+        .map(|(i, c)| {
+            let mut g = f[..34].to_vec();
+            let more = (i + 1) * size < data.len();
+            let field = (i * size / 8) as u16 | if more { 0x2000 } else { 0 };
+            g[16..18].copy_from_slice(&((20 + c.len()) as u16).to_be_bytes());
+            g[18..20].copy_from_slice(&id.to_be_bytes());
+            g[20..22].copy_from_slice(&field.to_be_bytes());
+            ip::set_header_checksum(&mut g[14..34]);
+            g.extend_from_slice(c);
+            g
+        })
+        .collect()
+}
+
+/// The IPv4 frame whose fragments (frames of a 20-byte header, any order) are `frags`, put
+/// back together with the first one's Ethernet and IPv4 headers: to [`check`] what was
+/// done to the fragments against the whole datagram. Asserts that each fragment's header
+/// checksum is right and that they all have the same addresses.
+pub fn reassemble4(frags: &[Vec<u8>]) -> Vec<u8> {
+    let mut sorted: Vec<&Vec<u8>> = frags.iter().collect();
+    sorted.sort_by_key(|g| ip::read_u16(&g[14..], 6) & 0x1fff);
+    let mut f = sorted[0][..34].to_vec();
+    for g in &sorted {
+        assert!(
+            ip::header_checksum_ok(&g[14..34]),
+            "fragment header checksum"
+        );
+        assert_eq!(g[26..34], f[26..34], "fragment addresses");
+        let at = 34 + usize::from(ip::read_u16(&g[14..], 6) & 0x1fff) * 8;
+        assert_eq!(f.len(), at, "fragments end to end");
+        f.extend_from_slice(&g[34..]);
+    }
+    let total = (f.len() - 14) as u16;
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    f[20..22].copy_from_slice(&[0, 0]);
+    ip::set_header_checksum(&mut f[14..34]);
+    f
+}
+
+/// Cut the upper-layer message `upper` (protocol `next`) from `src` to `dst` into IPv6
+/// fragments of at most `size` bytes (a multiple of 8) with identification `id`, in order.
+pub fn fragments6(
+    src: &str,
+    dst: &str,
+    next: u8,
+    upper: &[u8],
+    id: u32,
+    size: usize,
+) -> Vec<Vec<u8>> {
+    upper
+        .chunks(size)
+        .enumerate()
+        .map(|(i, c)| {
+            let more = (i + 1) * size < upper.len();
+            let mut p = frag6(next, (i * size / 8) as u16, more, id);
+            p.extend_from_slice(c);
+            ipv6(src, dst, 44, 64, &p)
+        })
+        .collect()
+}
+
 /// Check the upper-layer checksum of the IPv6 frame `f` (no extension headers: TCP, UDP or
 /// ICMPv6) in full, and that its payload length is the frame's. Panics with what is wrong.
 pub fn check6(f: &[u8]) {

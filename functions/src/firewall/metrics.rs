@@ -38,19 +38,25 @@ static NOT_IPV4: Metric = Metric {
 static ICMPV6_PASSED: Metric = Metric {
     name: "nfv_firewall_icmpv6_passed_total",
     help: "ICMPv6 messages a firewall passed whatever its rules say (RFC 4890): neighbor \
-           discovery with hop limit 255, packet too big, and errors about tracked connections.",
+           discovery with hop limit 255, link-local MLD with hop limit 1, packet too big, and \
+           errors about tracked connections.",
     kind: MetricType::Counter,
     labels: &["message"],
     summary: Some("icmpv6_passed"),
 };
 
+static FRAGMENTS: [Metric; 3] = crate::fragments::metrics!("firewall");
+
 /// Every metric of a firewall.
-pub(super) static METRICS: [&Metric; 5] = [
+pub(super) static METRICS: [&Metric; 8] = [
     &CONNECTIONS,
     &RULE_HITS,
     &REJECTS_SENT,
     &NOT_IPV4,
     &ICMPV6_PASSED,
+    &FRAGMENTS[0],
+    &FRAGMENTS[1],
+    &FRAGMENTS[2],
 ];
 
 impl Stats for FirewallStats {
@@ -62,9 +68,11 @@ impl Stats for FirewallStats {
             ("neighbor_discovery", &self.icmpv6_nd),
             ("packet_too_big", &self.icmpv6_too_big),
             ("related_error", &self.icmpv6_related),
+            ("mld", &self.icmpv6_mld),
         ] {
             out(&ICMPV6_PASSED, &[message], c.get());
         }
+        self.fragments.visit(&FRAGMENTS, out);
         for (direction, rules) in [("inbound", &self.inbound), ("outbound", &self.outbound)] {
             for (i, c) in rules.iter().enumerate() {
                 let rule = if i + 1 == rules.len() {

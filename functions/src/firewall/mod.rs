@@ -6,9 +6,12 @@
 //! | `config.rs` | the `firewall` kind: its keys in a topology file, checked |
 //! | `metrics.rs` | its metrics |
 //! | `tests_ipv6.rs` | the node's IPv6 tests |
+//! | `tests_fragments.rs` | the node's tests of fragments (IPv4 and IPv6) and of MLD |
 
 mod config;
 mod metrics;
+#[cfg(test)]
+mod tests_fragments;
 #[cfg(test)]
 mod tests_ipv6;
 
@@ -280,6 +283,7 @@ use crate::conntrack::{
     self, tcp_flags, Conntrack, CtState, Flow, Flow6, FlowError, FlowKey, IcmpKind, Prefetched,
     Probe, Tuple, Tuple6,
 };
+use crate::fragments::{self, FragKey, FragStats, Fragments};
 use crate::ip::{self, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
 use crate::router::icmp;
 use crate::router::icmp::RateLimit;
@@ -317,6 +321,11 @@ pub struct FirewallStats {
     /// ICMPv6 errors (destination unreachable, time exceeded, parameter problem) about a
     /// tracked connection passed past the rules.
     pub icmpv6_related: Counter,
+    /// MLD messages (types 130, 131, 132, 143) from a link-local source with hop limit 1
+    /// passed past the rules.
+    pub icmpv6_mld: Counter,
+    /// The fragment table's counters.
+    pub fragments: Arc<FragStats>,
 }
 
 /// What a rule sees of a packet.
@@ -363,11 +372,23 @@ impl RuleSet {
     }
 }
 
-/// A connection an allowed packet opens, in its family's table.
+/// A flow in its family's table (with its TCP flags): the connection an allowed packet
+/// opens, or the one a first fragment belongs to.
 #[derive(Clone, Copy, Debug)]
 enum Open {
     V4(Tuple, u8),
     V6(Tuple6, u8),
+}
+
+/// What a firewall gave the first fragment of a datagram, for its later fragments.
+#[derive(Clone, Copy, Debug)]
+struct FragVerdict {
+    /// Why it was dropped; `None`: it passed.
+    drop: Option<DropReason>,
+    /// The rule (index in its direction's list; the default at its end) that decided.
+    rule: Option<usize>,
+    /// The connection it passed in, kept alive by its fragments.
+    flow: Option<Open>,
 }
 
 /// The `firewall` node: gate 0 inside, gate 1 outside.
@@ -375,7 +396,7 @@ enum Open {
 /// Every IPv4 and IPv6 packet gets a connection state from the tracker ([`conntrack`]):
 /// *new*, *established* (its connection was seen both ways), *related* (an ICMP or ICMPv6
 /// error about a tracked connection) or *invalid* (a TCP segment without a connection that
-/// is not a SYN, a non-first fragment, an ICMP error about nothing tracked). Each family
+/// is not a SYN, an ICMP error about nothing tracked). Each family
 /// has its own table of `max_connections`. The rules of its direction (`outbound` for
 /// packets from the inside, `inbound` from the outside) are tried in order and the first
 /// that matches decides; none matching, the direction's default does. A rule with an IPv4
@@ -400,6 +421,10 @@ enum Open {
 ///   are *related* (about a tracked connection); else the rules decide, with the state
 ///   *invalid*.
 ///
+/// - multicast listener discovery (MLD: query 130, reports 131 and 143, done 132) from a
+///   link-local source with hop limit 1 passes: it never leaves its link, and a link
+///   without it loses its multicast (RFC 4890 section 4.4.1); other MLD the rules decide.
+///
 /// Echo requests and replies are flows like any other. Each exception counts
 /// (`nfv_firewall_icmpv6_passed_total`). IPv6 that cannot be read is dropped with a reason:
 /// shorter than its fixed header or its upper-layer ports (`runt`), a payload length past
@@ -407,6 +432,12 @@ enum Open {
 /// [`MAX_EXT_HEADERS`](crate::wire::ipv6::MAX_EXT_HEADERS) (`bad_header`). ARP passes;
 /// other frames, and tagged ones, are `fw_denied`: this firewall lets nothing through it
 /// cannot filter.
+///
+/// Fragments ([`crate::fragments`]): a datagram's first fragment is matched, tracked and
+/// decided as any packet, and its later fragments (which carry no ports) get the same
+/// verdict, count a hit of the same rule and keep the same connection alive, IPv4 and
+/// IPv6 alike. Later fragments that come before their first fragment wait for it (in
+/// bounds, else `fragments_full`; too long, `fragment_timeout`) and follow it out.
 ///
 /// Tables ([`Node::show`]): `conntrack`, the tracked connections (see
 /// [`Conntrack::table`]), IPv4 first; `firewall`, one row per rule and per direction's
@@ -424,6 +455,9 @@ pub struct Firewall {
     stats: Arc<FirewallStats>,
     pre: Prefetched,
     pre6: Prefetched<Tuple6>,
+    frags: Fragments<FragVerdict>,
+    /// Held fragments a first fragment released, to follow it out (allocated once).
+    released: Vec<Packet>,
 }
 
 /// The state of `f` in `ct` and, for a new connection the rules may let open, that it may.
@@ -470,6 +504,7 @@ impl Firewall {
     /// A firewall for `cfg`.
     pub fn new(cfg: FirewallConfig) -> Firewall {
         let counters = |n: usize| (0..=n).map(|_| Counter::default()).collect();
+        let frags = Fragments::new(fragments::Limits::default());
         let stats = FirewallStats {
             connections: Counter::default(),
             inbound: counters(cfg.inbound.rules.len()),
@@ -479,6 +514,8 @@ impl Firewall {
             icmpv6_nd: Counter::default(),
             icmpv6_too_big: Counter::default(),
             icmpv6_related: Counter::default(),
+            icmpv6_mld: Counter::default(),
+            fragments: frags.stats(),
         };
         Firewall {
             rejects: RateLimit::new(REJECT_RATE, REJECT_BURST),
@@ -489,6 +526,8 @@ impl Firewall {
             stats: Arc::new(stats),
             pre: Prefetched::default(),
             pre6: Prefetched::default(),
+            frags,
+            released: Vec::with_capacity(fragments::HELD_PER_DATAGRAM),
         }
     }
 
@@ -530,6 +569,12 @@ impl Firewall {
                     self.stats.icmpv6_too_big.add(1);
                     return Err(Verdict::Pass);
                 }
+                icmp6::MLD_QUERY | icmp6::MLD_REPORT | icmp6::MLD_DONE | icmp6::MLD_V2_REPORT
+                    if f.tuple.src.is_unicast_link_local() && hop_limit(pkt, f) == Some(1) =>
+                {
+                    self.stats.icmpv6_mld.add(1);
+                    return Err(Verdict::Pass);
+                }
                 _ => {}
             }
         }
@@ -556,7 +601,9 @@ impl Firewall {
         Ok((view, open.then_some(Open::V6(f.tuple, f.flags))))
     }
 
-    fn handle(
+    /// The view of a packet and the connection it may open; or its verdict when it needs
+    /// no rule (an exception, a later fragment, a malformed or non-IP frame).
+    fn view(
         &mut self,
         pkt: &mut Packet,
         zone: u8,
@@ -564,8 +611,8 @@ impl Firewall {
         (parsed, hash): (&Result<Flow, FlowError>, Probe),
         pre6: &Prefetched<Tuple6>,
         i: usize,
-    ) -> Verdict {
-        let (view, open) = match parsed {
+    ) -> Result<(View, Option<Open>), Verdict> {
+        Ok(match parsed {
             Ok(f) => {
                 let (state, open) = track(&mut self.ct, f, zone, now, hash);
                 let view = View {
@@ -580,42 +627,37 @@ impl Firewall {
                 (view, open.then_some(Open::V4(f.tuple, f.flags)))
             }
             Err(FlowError::NotIpv4 | FlowError::NotIpv6) => match pre6.get(i) {
-                (Ok(f), hash6) => match self.ipv6(pkt, f, zone, now, hash6) {
-                    Ok(v) => v,
-                    Err(verdict) => return verdict,
-                },
-                (Err(FlowError::Fragment), _) => match fragment_view6(pkt) {
-                    Some(view) => (view, None),
-                    None => return Verdict::Drop(DropReason::BadHeader),
-                },
-                (Err(FlowError::Bad(r)), _) => return Verdict::Drop(*r),
+                (Ok(f), hash6) => self.ipv6(pkt, f, zone, now, hash6)?,
+                (Err(FlowError::Fragment), _) => return Err(self.later(pkt, zone, now)),
+                (Err(FlowError::Bad(r)), _) => return Err(Verdict::Drop(*r)),
                 (Err(FlowError::NotIpv4 | FlowError::NotIpv6), _) => {
                     // The headers the burst's parse left on the packet: no second parse.
                     let h = wire::classify(pkt);
                     if h.l3 == L3::Arp && !h.tagged {
-                        return Verdict::Pass;
+                        return Err(Verdict::Pass);
                     }
                     self.stats.not_ipv4.add(1);
-                    return Verdict::Drop(DropReason::FwDenied);
+                    return Err(Verdict::Drop(DropReason::FwDenied));
                 }
             },
-            Err(FlowError::Fragment) => {
-                let h = wire::classify(pkt);
-                let Some(ip) = h.ipv4(pkt.data()) else {
-                    return Verdict::Drop(DropReason::BadHeader);
-                };
-                let view = View {
-                    src: IpAddr::V4(Ipv4Addr::from(ip.src_addr())),
-                    dst: IpAddr::V4(Ipv4Addr::from(ip.dst_addr())),
-                    proto: ip.protocol(),
-                    sport: 0,
-                    dport: 0,
-                    icmp_type: None,
-                    state: StateSet::INVALID,
-                };
-                (view, None)
-            }
-            Err(FlowError::Bad(r)) => return Verdict::Drop(*r),
+            Err(FlowError::Fragment) => return Err(self.later(pkt, zone, now)),
+            Err(FlowError::Bad(r)) => return Err(Verdict::Drop(*r)),
+        })
+    }
+
+    /// The verdict of a packet and the rule that decided it, if one did.
+    fn handle(
+        &mut self,
+        pkt: &mut Packet,
+        zone: u8,
+        now: Timestamp,
+        parsed: (&Result<Flow, FlowError>, Probe),
+        pre6: &Prefetched<Tuple6>,
+        i: usize,
+    ) -> (Verdict, Option<usize>) {
+        let (view, open) = match self.view(pkt, zone, now, parsed, pre6, i) {
+            Ok(v) => v,
+            Err(verdict) => return (verdict, None),
         };
         let (rules, hits) = if zone == 0 {
             (&self.outbound, &self.stats.outbound)
@@ -624,17 +666,18 @@ impl Firewall {
         };
         let (action, i) = rules.decide(&view);
         hits[i].add(1);
-        match action {
+        let verdict = match action {
             Action::Allow => {
                 let opened = match open {
                     Some(Open::V4(t, flags)) => start(&mut self.ct, t, flags, zone, now),
                     Some(Open::V6(t, flags)) => start(&mut self.ct6, t, flags, zone, now),
                     None => true,
                 };
-                if !opened {
-                    return Verdict::Drop(DropReason::ConntrackFull);
+                if opened {
+                    Verdict::Pass
+                } else {
+                    Verdict::Drop(DropReason::ConntrackFull)
                 }
-                Verdict::Pass
             }
             Action::Drop => Verdict::Drop(DropReason::FwDenied),
             Action::Reject => {
@@ -645,7 +688,97 @@ impl Firewall {
                     Verdict::Drop(DropReason::FwRejected)
                 }
             }
+        };
+        (verdict, Some(i))
+    }
+
+    /// A later fragment: its first fragment's verdict, or held until that comes.
+    fn later(&mut self, pkt: &mut Packet, zone: u8, now: Timestamp) -> Verdict {
+        match fragments::later_of(pkt, zone) {
+            Err(r) => Verdict::Drop(r),
+            Ok(key) => match self.frags.decision(&key, now) {
+                Some(d) => self.follow(d, zone, now),
+                None => Verdict::Hold(key),
+            },
         }
+    }
+
+    /// Give a later fragment its first fragment's verdict `d`: the same rule counts a hit,
+    /// the same connection stays alive.
+    fn follow(&mut self, d: FragVerdict, zone: u8, now: Timestamp) -> Verdict {
+        let hits = if zone == 0 {
+            &self.stats.outbound
+        } else {
+            &self.stats.inbound
+        };
+        if let Some(c) = d.rule.and_then(|i| hits.get(i)) {
+            c.add(1);
+        }
+        match d.flow {
+            Some(Open::V4(t, _)) => keep_alive(&mut self.ct, &t, now),
+            Some(Open::V6(t, _)) => keep_alive(&mut self.ct6, &t, now),
+            None => {}
+        }
+        d.drop.map_or(Verdict::Pass, Verdict::Drop)
+    }
+
+    /// The verdict the later fragments of a first fragment with flow `parsed` (or `parsed6`
+    /// for IPv6) follow, given its own `verdict` by `rule`.
+    fn frag_verdict(
+        verdict: &Verdict,
+        rule: Option<usize>,
+        parsed: &Result<Flow, FlowError>,
+        parsed6: &Result<Flow6, FlowError>,
+    ) -> FragVerdict {
+        let drop = match verdict {
+            Verdict::Pass => None,
+            Verdict::Drop(r) => Some(*r),
+            Verdict::Reject => Some(DropReason::FwRejected),
+            Verdict::Hold(_) => Some(DropReason::Internal),
+        };
+        let flow = match (parsed, parsed6) {
+            (Ok(f), _) if f.icmp != IcmpKind::Error => Some(Open::V4(f.tuple, 0)),
+            (Err(_), Ok(f)) if f.icmp != IcmpKind::Error => Some(Open::V6(f.tuple, 0)),
+            _ => None,
+        };
+        FragVerdict {
+            drop,
+            rule,
+            flow: flow.filter(|_| drop.is_none()),
+        }
+    }
+
+    /// Send `pkt` where `verdict` says.
+    fn deliver(
+        &mut self,
+        pkt: Packet,
+        verdict: Verdict,
+        input: Gate,
+        now: Timestamp,
+        ctx: &mut Ctx<'_>,
+    ) {
+        let other = if input == INSIDE { OUTSIDE } else { INSIDE };
+        match verdict {
+            Verdict::Pass => ctx.emit(other, pkt),
+            Verdict::Drop(r) => ctx.drop(pkt, r),
+            Verdict::Reject => {
+                ctx.drop_reused(&pkt, DropReason::FwRejected);
+                ctx.emit(input, pkt);
+            }
+            Verdict::Hold(key) => {
+                if let Err(pkt) = self.frags.hold(key, pkt, now) {
+                    ctx.drop(pkt, DropReason::FragmentsFull);
+                }
+            }
+        }
+    }
+}
+
+/// A later fragment of connection `t` passed: the connection stays alive, as for any of its
+/// packets (a fragment carries no TCP flags to move its state).
+fn keep_alive<K: FlowKey>(ct: &mut Conntrack<(), K>, t: &K, now: Timestamp) {
+    if let Some((idx, dir)) = ct.lookup(t, now, &mut |_| {}) {
+        ct.update(idx, dir, 0, now);
     }
 }
 
@@ -654,23 +787,6 @@ impl Firewall {
 fn hop_limit(pkt: &Packet, f: &Flow6) -> Option<u8> {
     let ip = Ipv6Packet::new_checked(pkt.data().get(f.l3..)?).ok()?;
     Some(ip.hop_limit())
-}
-
-/// What a rule sees of an IPv6 fragment other than the first: addresses, the protocol its
-/// first fragment carries, no ports, the state *invalid* (as for IPv4).
-fn fragment_view6(pkt: &mut Packet) -> Option<View> {
-    let h = wire::classify(pkt);
-    let ip = h.ipv6(pkt.data())?;
-    let up = ip.upper_layer().ok()?;
-    Some(View {
-        src: IpAddr::V6(ip.src_addr()),
-        dst: IpAddr::V6(ip.dst_addr()),
-        proto: up.proto,
-        sport: 0,
-        dport: 0,
-        icmp_type: None,
-        state: StateSet::INVALID,
-    })
 }
 
 /// Answers (TCP RSTs, ICMP port unreachables) a firewall's `reject` sends a second at
@@ -685,6 +801,8 @@ enum Verdict {
     Drop(DropReason),
     /// The packet became the answer to its sender.
     Reject,
+    /// A later fragment whose datagram's first fragment is not decided yet: it waits.
+    Hold(FragKey),
 }
 
 /// The sequence number, acknowledgment number and flags of the RST that answers a TCP
@@ -907,7 +1025,6 @@ impl Node for Firewall {
 
     fn process(&mut self, input: Gate, batch: &mut Batch, ctx: &mut Ctx<'_>) {
         let zone = if input == INSIDE { 0 } else { 1 };
-        let other = if zone == 0 { OUTSIDE } else { INSIDE };
         let now = ctx.now;
         self.pre.fill(batch, zone, &self.ct);
         // IPv6 (and the rest that is not IPv4) is read in a second pass, for bursts that
@@ -920,14 +1037,33 @@ impl Node for Firewall {
         let pre = self.pre.take();
         let pre6 = self.pre6.take();
         for (i, mut pkt) in batch.drain().enumerate() {
-            match self.handle(&mut pkt, zone, now, pre.get(i), &pre6, i) {
-                Verdict::Pass => ctx.emit(other, pkt),
-                Verdict::Drop(r) => ctx.drop(pkt, r),
-                Verdict::Reject => {
-                    ctx.drop_reused(&pkt, DropReason::FwRejected);
-                    ctx.emit(input, pkt);
+            let (parsed, parsed6) = (pre.get(i).0, pre6.get(i).0);
+            let first = match parsed {
+                Err(FlowError::NotIpv4 | FlowError::NotIpv6) => {
+                    fragments::first_of(&mut pkt, parsed6, zone)
                 }
+                p => fragments::first_of(&mut pkt, p, zone),
+            };
+            let (mut verdict, rule) = self.handle(&mut pkt, zone, now, pre.get(i), &pre6, i);
+            let Some(key) = first else {
+                self.deliver(pkt, verdict, input, now, ctx);
+                continue;
+            };
+            // A first fragment: its later fragments follow it, those held right after it.
+            let d = Self::frag_verdict(&verdict, rule, parsed, parsed6);
+            let released = &mut self.released;
+            if !self.frags.record(key, d, now, |p| released.push(p))
+                && matches!(verdict, Verdict::Pass)
+            {
+                verdict = Verdict::Drop(DropReason::FragmentsFull);
             }
+            self.deliver(pkt, verdict, input, now, ctx);
+            let mut released = std::mem::take(&mut self.released);
+            for p in released.drain(..) {
+                let v = self.follow(d, zone, now);
+                self.deliver(p, v, input, now, ctx);
+            }
+            self.released = released;
         }
         self.pre.restore(pre);
         self.pre6.restore(pre6);
@@ -939,6 +1075,8 @@ impl Node for Firewall {
     fn tick(&mut self, ctx: &mut Ctx<'_>) {
         self.ct.sweep(ctx.now, &mut |_| {});
         self.ct6.sweep(ctx.now, &mut |_| {});
+        self.frags
+            .expire(ctx.now, |p| ctx.drop(p, DropReason::FragmentTimeout));
         self.stats
             .connections
             .set((self.ct.len() + self.ct6.len()) as u64);

@@ -1,5 +1,5 @@
 //! The firewall node with IPv6: tracked flows, the RFC 4890 exceptions, rules with IPv6
-//! prefixes, `reject`'s answers, fragments and malformed datagrams. Real frames from
+//! prefixes, `reject`'s answers and malformed datagrams (fragments: `tests_fragments.rs`). Real frames from
 //! [`crate::testframes`].
 
 use super::tests::{harness, passes, prefix, rule, send, t, IN, IN6, OUT, OUT6};
@@ -16,7 +16,7 @@ fn hits(v: &[Counter]) -> Vec<u64> {
 
 /// Inbound and outbound drop everything the rules see: only what passes whatever the rules
 /// say gets through.
-fn drop_all() -> FirewallConfig {
+pub(super) fn drop_all() -> FirewallConfig {
     let none = RuleSet {
         default: Action::Drop,
         rules: Vec::new(),
@@ -501,55 +501,6 @@ fn a_reject_answer_drops_the_offload_record_of_the_rejected_packet() {
     }
 }
 
-#[test]
-fn fragments_first_ones_are_flows_later_ones_are_invalid() {
-    let cfg = FirewallConfig {
-        inbound: RuleSet {
-            default: Action::Drop,
-            rules: vec![
-                Rule {
-                    state: Some(StateSet::ESTABLISHED),
-                    ..rule(Action::Allow)
-                },
-                Rule {
-                    state: Some(StateSet::INVALID),
-                    proto: Some(PROTO_UDP),
-                    src: Some(prefix(OUT6, 128)),
-                    ..rule(Action::Allow)
-                },
-            ],
-        },
-        ..FirewallConfig::default()
-    };
-    let (mut h, st) = harness(cfg);
-    let dgram = udp6_datagram(IN6, 5000, OUT6, 53, &[7; 100]);
-    let mut first = frag6(17, 0, true, 99);
-    first.extend_from_slice(&dgram[..56]);
-    assert!(passes(&mut h, 0, &ipv6(IN6, OUT6, 44, 64, &first), t(0)));
-    assert_eq!(st.connections.get(), 1, "tracked by its ports");
-    let mut rest = frag6(17, 7, false, 99);
-    rest.extend_from_slice(&dgram[56..]);
-    assert!(passes(&mut h, 0, &ipv6(IN6, OUT6, 44, 64, &rest), t(0)));
-    assert!(
-        passes(&mut h, 1, &udp6(OUT6, 53, IN6, 5000, b"a"), t(1)),
-        "established"
-    );
-    // Later fragments have no ports: invalid, matched by addresses and protocol.
-    let later = |src: &str| {
-        let mut p = frag6(17, 3, false, 5);
-        p.extend_from_slice(&[1; 16]);
-        ipv6(src, IN6, 44, 64, &p)
-    };
-    assert!(passes(&mut h, 1, &later(OUT6), t(2)));
-    assert!(!passes(&mut h, 1, &later("2001:db8:3::1"), t(2)));
-    // Behind a destination options header too.
-    let mut p = ext6(44, 0);
-    p.extend_from_slice(&frag6(17, 3, false, 5));
-    p.extend_from_slice(&[1; 16]);
-    assert!(passes(&mut h, 1, &ipv6(OUT6, IN6, 60, 64, &p), t(2)));
-    assert_eq!(hits(&st.inbound), vec![1, 2, 1]);
-}
-
 /// Malformed IPv6 is dropped with a reason, never a panic: every cut and every byte
 /// flipped of a few datagrams with extension headers, into both sides.
 #[test]
@@ -628,6 +579,10 @@ fn malformed_ipv6_is_dropped_with_a_reason() {
                 send(&mut h, gate, &g, t(1));
             }
         }
+    }
+    // Fragments held for a first fragment that never came time out.
+    for ms in 0..64 {
+        h.tick(t(1 + 3000 + ms));
     }
     assert_eq!(h.pool().available(), h.pool().size());
 }

@@ -72,8 +72,10 @@ metric!(
     "New flows a NAT refused because its session table was full."
 );
 
+static FRAGMENTS: [Metric; 3] = crate::fragments::metrics!("nat");
+
 /// Every metric of a NAT, in the exit summary's order.
-pub(super) static METRICS: [&Metric; 8] = [
+pub(super) static METRICS: [&Metric; 11] = [
     &SESSIONS,
     &CREATED,
     &EXPIRED,
@@ -82,6 +84,9 @@ pub(super) static METRICS: [&Metric; 8] = [
     &ICMP_ERRORS,
     &NO_PORTS,
     &TABLE_FULL,
+    &FRAGMENTS[0],
+    &FRAGMENTS[1],
+    &FRAGMENTS[2],
 ];
 
 impl Stats for NatStats {
@@ -94,6 +99,7 @@ impl Stats for NatStats {
         out(&ICMP_ERRORS, &[], self.icmp_errors.get());
         out(&NO_PORTS, &[], self.no_ports.get());
         out(&TABLE_FULL, &[], self.table_full.get());
+        self.fragments.visit(&FRAGMENTS, out);
     }
 }
 

@@ -5,9 +5,12 @@
 //! | `mod.rs` | the configuration types and the node |
 //! | `config.rs` | the `nat` kind: its keys in a topology file, checked |
 //! | `metrics.rs` | its metrics |
+//! | `tests_fragments.rs` | the node's tests of fragments |
 
 mod config;
 mod metrics;
+#[cfg(test)]
+mod tests_fragments;
 
 pub use config::{NatFunctionKind, NatSpec};
 
@@ -63,9 +66,10 @@ use nfv_dataplane::{Batch, Cell, Counter, Ctx, DropReason, Gate, Node, Packet, T
 use crate::conntrack::{
     self, Conntrack, Dir, Entry, Flow, FlowError, IcmpKind, InsertError, Prefetched, Probe, Tuple,
 };
+use crate::fragments::{self, FragStats, Fragments};
 use crate::ip::{self, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use crate::show;
-use crate::wire::{EthernetFrame, Icmpv4Packet, Ipv4Packet, Ports, TcpPacket, UdpPacket};
+use crate::wire::{self, EthernetFrame, Icmpv4Packet, Ipv4Packet, Ports, TcpPacket, UdpPacket};
 
 /// The inside gate.
 pub const INSIDE: Gate = Gate(0);
@@ -119,6 +123,19 @@ pub struct NatStats {
     pub table_full: Counter,
     /// ICMP errors translated.
     pub icmp_errors: Counter,
+    /// The fragment table's counters.
+    pub fragments: Arc<FragStats>,
+}
+
+/// What a NAT did with the first fragment of a datagram, for its later fragments.
+#[derive(Clone, Copy, Debug)]
+struct FragRewrite {
+    /// The gate it went out of, or why it was dropped.
+    result: Result<Gate, DropReason>,
+    /// Its IPv4 source and destination as it left.
+    to: (u32, u32),
+    /// It went back out of the gate it came in on (hairpin): its MAC addresses swapped.
+    hairpin: bool,
 }
 
 /// Protocol classes with their own port space.
@@ -296,7 +313,14 @@ pub const MAX_ADDRESSES: usize = 4096;
 /// without a session that are not a SYN, inside packets to an outside address that is not
 /// forwarded, and ICMP errors from the inside about no session (`nat_no_session`, so inside
 /// addresses never leak); new flows without a free port (`nat_no_ports`) or table room
-/// (`conntrack_full`). Non-first fragments are not reassembled (`nat_no_session`).
+/// (`conntrack_full`).
+///
+/// Fragments ([`crate::fragments`]): a datagram's first fragment is translated as any
+/// packet (its transport checksum, which covers the whole datagram, is fixed there), and
+/// its later fragments get the same addresses, with their IPv4 header checksum, and go
+/// out of the same gate (or are dropped for the same reason). Later fragments that come
+/// before their first fragment wait for it (in bounds, else `fragments_full`; too long,
+/// `fragment_timeout`) and follow it out.
 ///
 /// Tables ([`Node::show`]):
 /// - `nat`: one row per port forward, then one per live session. Columns: `proto`;
@@ -315,6 +339,9 @@ pub struct Nat {
     ct: Conntrack<Binding>,
     stats: Arc<NatStats>,
     pre: Prefetched,
+    frags: Fragments<FragRewrite>,
+    /// Held fragments a first fragment released, to follow it out (allocated once).
+    released: Vec<Packet>,
 }
 
 impl Nat {
@@ -333,13 +360,19 @@ impl Nat {
                 pool.take(s, f.port);
             }
         }
+        let frags = Fragments::new(fragments::Limits::default());
         Ok(Nat {
             addresses: cfg.addresses.iter().map(|a| u32::from(*a)).collect(),
             forwards: cfg.forwards,
             pool,
             ct: Conntrack::new(cfg.max_sessions, cfg.timeouts),
-            stats: Arc::new(NatStats::default()),
+            stats: Arc::new(NatStats {
+                fragments: frags.stats(),
+                ..NatStats::default()
+            }),
             pre: Prefetched::default(),
+            frags,
+            released: Vec::with_capacity(fragments::HELD_PER_DATAGRAM),
         })
     }
 
@@ -497,7 +530,8 @@ impl Nat {
                 self.stats.passed.add(1);
                 return Ok(other);
             }
-            Err(FlowError::Fragment) => return Err(DropReason::NatNoSession),
+            // Later fragments are followed (or held) before: none comes here.
+            Err(FlowError::Fragment) => return Err(DropReason::Internal),
             Err(FlowError::Bad(r)) => return Err(*r),
         };
         if f.icmp == IcmpKind::Error {
@@ -821,6 +855,83 @@ pub fn translate(
     }
 }
 
+impl Nat {
+    /// A later fragment from `input`: its first fragment's rewrite, or held until that
+    /// comes.
+    fn later(&mut self, mut pkt: Packet, input: Gate, now: Timestamp, ctx: &mut Ctx<'_>) {
+        let zone = if input == INSIDE { 0 } else { 1 };
+        match fragments::later_of(&mut pkt, zone) {
+            Err(r) => ctx.drop(pkt, r),
+            Ok(key) => match self.frags.decision(&key, now) {
+                Some(d) => {
+                    let r = self.follow(&mut pkt, d);
+                    deliver(pkt, r, ctx);
+                }
+                None => {
+                    if let Err(pkt) = self.frags.hold(key, pkt, now) {
+                        ctx.drop(pkt, DropReason::FragmentsFull);
+                    }
+                }
+            },
+        }
+    }
+
+    /// Give a later fragment its first fragment's rewrite `d`: the same addresses (with
+    /// the header checksum), the same way out.
+    fn follow(&self, pkt: &mut Packet, d: FragRewrite) -> Result<Gate, DropReason> {
+        let gate = d.result?;
+        let h = wire::classify(pkt);
+        let l3 = h.l3_off;
+        let d2 = pkt.data_mut();
+        let Ok(mut ip) = Ipv4Packet::new_checked(&mut d2[l3..]) else {
+            return Err(DropReason::BadHeader);
+        };
+        let old = Tuple {
+            src: ip.src_addr(),
+            dst: ip.dst_addr(),
+            ..Tuple::default()
+        };
+        let new = Tuple {
+            src: d.to.0,
+            dst: d.to.1,
+            ..old
+        };
+        if set_addresses(&mut ip, &old, &new) != 0 {
+            self.stats.translated.add(1);
+        }
+        if d.hairpin {
+            swap_macs(d2);
+        }
+        Ok(gate)
+    }
+
+    /// What the later fragments of the first fragment `pkt` from `input` follow, after it
+    /// was handled with `result`.
+    fn frag_rewrite(
+        pkt: &mut Packet,
+        input: Gate,
+        result: Result<Gate, DropReason>,
+    ) -> FragRewrite {
+        let h = wire::classify(pkt);
+        let to = h
+            .ipv4(pkt.data())
+            .map_or((0, 0), |ip| (ip.src_addr(), ip.dst_addr()));
+        FragRewrite {
+            result,
+            to,
+            hairpin: result == Ok(input),
+        }
+    }
+}
+
+/// Send `pkt` out of the gate `r` names, or drop it for its reason.
+fn deliver(pkt: Packet, r: Result<Gate, DropReason>, ctx: &mut Ctx<'_>) {
+    match r {
+        Ok(g) => ctx.emit(g, pkt),
+        Err(r) => ctx.drop(pkt, r),
+    }
+}
+
 impl Node for Nat {
     fn kind(&self) -> &'static str {
         "nat"
@@ -832,16 +943,38 @@ impl Node for Nat {
         self.pre.fill(batch, zone, &self.ct);
         let pre = self.pre.take();
         for (i, mut pkt) in batch.drain().enumerate() {
-            match self.handle(&mut pkt, zone, now, pre.get(i)) {
-                Ok(g) => ctx.emit(g, pkt),
-                Err(r) => ctx.drop(pkt, r),
+            let parsed = pre.get(i).0;
+            if let Err(FlowError::Fragment) = parsed {
+                self.later(pkt, input, now, ctx);
+                continue;
             }
+            let first = fragments::first_of(&mut pkt, parsed, zone);
+            let mut r = self.handle(&mut pkt, zone, now, pre.get(i));
+            let Some(key) = first else {
+                deliver(pkt, r, ctx);
+                continue;
+            };
+            // A first fragment: its later fragments follow it, those held right after it.
+            let d = Self::frag_rewrite(&mut pkt, input, r);
+            let released = &mut self.released;
+            if !self.frags.record(key, d, now, |p| released.push(p)) && r.is_ok() {
+                r = Err(DropReason::FragmentsFull);
+            }
+            deliver(pkt, r, ctx);
+            let mut released = std::mem::take(&mut self.released);
+            for mut p in released.drain(..) {
+                let r = self.follow(&mut p, d);
+                deliver(p, r, ctx);
+            }
+            self.released = released;
         }
         self.pre.restore(pre);
         self.stats.sessions.set(self.ct.len() as u64);
     }
 
     fn tick(&mut self, ctx: &mut Ctx<'_>) {
+        self.frags
+            .expire(ctx.now, |p| ctx.drop(p, DropReason::FragmentTimeout));
         let (pool, stats) = (&mut self.pool, &self.stats);
         let mut release = |e: &Entry<Binding>| release(pool, stats, e);
         self.ct.sweep(ctx.now, &mut release);
@@ -936,12 +1069,12 @@ mod tests {
     use nfv_dataplane::Cell;
     use std::net::Ipv4Addr;
 
-    const P: &str = "203.0.113.2";
-    const H: &str = "192.168.1.10";
+    pub(super) const P: &str = "203.0.113.2";
+    pub(super) const H: &str = "192.168.1.10";
     const H2: &str = "192.168.1.11";
-    const S: &str = "198.51.100.7";
+    pub(super) const S: &str = "198.51.100.7";
 
-    fn t(ms: u64) -> Timestamp {
+    pub(super) fn t(ms: u64) -> Timestamp {
         Timestamp((ms + 1000) * 1_000_000)
     }
 
@@ -949,7 +1082,7 @@ mod tests {
         s.parse().expect("address")
     }
 
-    fn config() -> NatConfig {
+    pub(super) fn config() -> NatConfig {
         NatConfig {
             addresses: vec![a(P)],
             ports: DEFAULT_PORTS,
@@ -964,7 +1097,7 @@ mod tests {
         }
     }
 
-    fn harness(cfg: NatConfig) -> (Harness, Arc<NatStats>) {
+    pub(super) fn harness(cfg: NatConfig) -> (Harness, Arc<NatStats>) {
         let n = Nat::new(cfg).expect("nat");
         let s = n.stats();
         (Harness::new(Box::new(n), 2, 64), s)

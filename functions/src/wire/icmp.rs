@@ -228,6 +228,14 @@ pub mod v6 {
     pub const ECHO_REQUEST: u8 = 128;
     /// Echo reply.
     pub const ECHO_REPLY: u8 = 129;
+    /// Multicast listener query (MLD, RFC 2710).
+    pub const MLD_QUERY: u8 = 130;
+    /// Multicast listener report (MLDv1).
+    pub const MLD_REPORT: u8 = 131;
+    /// Multicast listener done (MLDv1).
+    pub const MLD_DONE: u8 = 132;
+    /// Version 2 multicast listener report (MLDv2, RFC 3810).
+    pub const MLD_V2_REPORT: u8 = 143;
     /// Router solicitation.
     pub const ROUTER_SOLICITATION: u8 = 133;
     /// Router advertisement.

@@ -214,6 +214,10 @@ pub struct UpperLayer {
     /// fragment whose offset is not 0 carries no upper-layer header: `offset` is then where
     /// its data starts and `proto` what the first fragment carries.
     pub fragment: Option<u16>,
+    /// The fragment header's identification (0 without one).
+    pub ident: u32,
+    /// The fragment header's "more fragments" flag (false without one).
+    pub more: bool,
     /// Extension headers walked past.
     pub ext_headers: u8,
 }
@@ -256,6 +260,8 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
             proto: self.next_header(),
             offset: HEADER_LEN,
             fragment: None,
+            ident: 0,
+            more: false,
             ext_headers: 0,
         };
         let mut at = 0usize;
@@ -288,6 +294,8 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
             if was == FRAGMENT {
                 let off = be16(h, 2) >> 3;
                 up.fragment = Some(off);
+                up.ident = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
+                up.more = h[3] & 1 != 0;
                 if off != 0 {
                     return Ok(up);
                 }
@@ -418,6 +426,8 @@ mod tests {
                 proto: 17,
                 offset: 40,
                 fragment: None,
+                ident: 0,
+                more: false,
                 ext_headers: 0
             })
         );
@@ -449,6 +459,8 @@ mod tests {
                 proto: 17,
                 offset: 48,
                 fragment: Some(0x20),
+                ident: 9,
+                more: true,
                 ext_headers: 1
             })
         );

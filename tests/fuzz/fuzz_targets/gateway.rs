@@ -1,6 +1,7 @@
 //! Arbitrary frames into a NAT and a stateful firewall, from both sides, with time going
 //! by: no panic, and every buffer comes back (translated, passed, answered or dropped).
-//! IPv4 and IPv6 (with extension header chains, ICMPv6 errors and neighbor discovery) alike.
+//! IPv4 and IPv6 (with extension header chains, ICMPv6 errors, neighbor discovery and
+//! fragments) alike.
 
 #![no_main]
 
@@ -70,7 +71,10 @@ fuzz_target!(|data: &[u8]| {
     // bit 3 aims it at (from the outside) or sends it from (inside) the NAT's address;
     // bit 4 makes the frame IPv6 (EtherType, version, and a payload length that fits, so
     // that the extension header walk and ICMPv6 are reached), bit 5 its source 2001:db8::;
-    // bit 7 picks the gate.
+    // bit 6 makes it a fragment (IPv4: "more fragments", the offset left to the input;
+    // IPv6: a fragment header first, read from the input), so that the fragment tables are
+    // reached (first and later fragments, held, released, timed out, full); bit 7 picks
+    // the gate.
     let mut rest = data;
     let mut now = 0u64;
     let mut frame = [0u8; MAX_FRAME];
@@ -100,6 +104,13 @@ fuzz_target!(|data: &[u8]| {
                 f[22..26].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
             }
         }
+        if flags & 0x40 != 0 && f.len() >= 34 {
+            if flags & 0x10 != 0 {
+                f[20] = 44;
+            } else {
+                f[20] |= 0x20;
+            }
+        }
         if flags & 4 != 0 && f.len() >= 34 {
             let ihl = (usize::from(f[14] & 0x0f) * 4).clamp(20, f.len() - 14);
             ip::set_header_checksum(&mut f[14..14 + ihl]);
@@ -109,6 +120,13 @@ fuzz_target!(|data: &[u8]| {
             h.tick(Timestamp(now));
             h.recv_each();
         }
+    }
+    // Fragments still held time out (the table is swept an eighth a tick).
+    for h in &mut hs {
+        for k in 0..16 {
+            h.tick(Timestamp(now + 10_000_000_000 + k * 1_000_000));
+        }
+        h.recv_each();
     }
     for h in &hs {
         assert_eq!(h.pool().available(), POOL, "a buffer leaked");
