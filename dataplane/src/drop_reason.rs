@@ -45,7 +45,8 @@ pub enum DropReason {
     /// service on).
     NotForUs,
     /// A router had no route to the destination (an ICMP destination unreachable is sent,
-    /// within its rate limit).
+    /// within its rate limit), or a DHCP server without a `gateway` had a reply for another
+    /// subnet.
     NoRoute,
     /// The packet's TTL ran out at a router (an ICMP time exceeded is sent, within its rate
     /// limit).
@@ -55,7 +56,8 @@ pub enum DropReason {
     TooBig,
     /// More packets waited for the same unresolved next hop than its ARP queue holds.
     ArpQueueFull,
-    /// The next hop never answered ARP: the packets that waited for it are dropped.
+    /// The next hop never answered ARP: the packets that waited for it are dropped (a
+    /// router's, or a DHCP server's replies to a relay).
     ArpFailed,
     /// A DHCP server had no free address in its pool for a client (no offer is made).
     PoolExhausted,
@@ -88,11 +90,17 @@ pub enum DropReason {
     /// switches (two links between the same switches, a ring), which nfv contains because it
     /// has no spanning tree. Counted at the node it was about to enter.
     HopLimit,
+    /// A DHCP server got a request it serves no subnet for: relayed from a `giaddr` in none
+    /// of its subnets, or from its own segment when it hands out no address there.
+    NoSubnet,
+    /// A DHCP relay got a request that had already crossed more than 16 relays (its `hops`
+    /// field, RFC 1542 §4.1.1): relays sending it round in a loop.
+    RelayHops,
 }
 
 impl DropReason {
     /// Number of variants: the length of per-reason counter arrays.
-    pub const COUNT: usize = 29;
+    pub const COUNT: usize = 31;
 
     /// Every variant, in order of their indices.
     pub const ALL: [DropReason; Self::COUNT] = [
@@ -125,6 +133,8 @@ impl DropReason {
         DropReason::GuestBadDescriptor,
         DropReason::GuestBadChain,
         DropReason::HopLimit,
+        DropReason::NoSubnet,
+        DropReason::RelayHops,
     ];
 
     /// Index into a per-reason counter array.
@@ -165,6 +175,8 @@ impl DropReason {
             DropReason::GuestBadDescriptor => "guest_bad_descriptor",
             DropReason::GuestBadChain => "guest_bad_chain",
             DropReason::HopLimit => "hop_limit",
+            DropReason::NoSubnet => "no_subnet",
+            DropReason::RelayHops => "relay_hops",
         }
     }
 }

@@ -30,6 +30,8 @@ fuzz_target!(|data: &[u8]| {
         options: vec![(42, vec![10, 0, 0, 1])],
         offer_hold: Duration::from_secs(5),
         wall_at_zero: 1_700_000_000,
+        gateway: None,
+        subnets: vec![],
     };
     let known = vec![Lease {
         mac: MacAddr([2, 0, 0, 0, 0, 1]),

@@ -32,6 +32,7 @@ fuzz_target!(|data: &[u8]| {
         ra: (i == 0).then(|| RaSpec { rdnss: vec![v6("2001:db8::53")], ..RaSpec::default() }),
         mtu,
         nat_outside: false,
+        dhcp_relay: vec![],
     };
     let Ok(r) = Router::new(RouterConfig {
         interfaces: vec![iface(0, [10, 0, 0, 1], 1500), iface(1, [10, 0, 1, 1], 576)],
