@@ -717,6 +717,93 @@ mod tests {
         assert!(option_bytes("0xé1").is_err());
     }
 
+    fn load(text: &str) -> Result<DhcpSpec, Vec<(String, String)>> {
+        let mut p = crate::kind::Problems::default();
+        let raw: RawDhcp = match crate::kind::settings(text, &mut p) {
+            Some(r) => r,
+            None => return Err(p.0),
+        };
+        let mut c = Counting::new(&mut p);
+        let spec = dhcp(&mut c, &raw);
+        let errors = c.errors;
+        match spec {
+            Some(s) if errors == 0 => Ok(s),
+            _ => Err(p.0),
+        }
+    }
+
+    #[test]
+    fn subnets_take_the_servers_settings_they_leave_out() {
+        let s = load("{ address: 10.0.0.2/24, gateway: 10.0.0.1, pool: 10.0.0.100-10.0.0.199, dns: [10.0.0.53], domain: lab.example, lease: 2h, renew: 1h, rebind: 90m, options: { 42: 10.0.0.1 }, reservations: { 02:00:00:00:00:09: 10.1.0.9 }, subnets: [{ subnet: 10.1.0.0/24, pool: [10.1.0.10-10.1.0.20, 10.1.0.30-10.1.0.40], router: 10.1.0.1 }, { subnet: 10.2.0.0/16, pool: 10.2.1.0-10.2.9.255, dns: 10.2.0.53, domain: far.example, lease: 10m, options: { 66: tftp } }] }")
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(s.gateway, Some(Ipv4Addr::new(10, 0, 0, 1)));
+        let [a, b] = s.subnets.as_slice() else {
+            panic!("two subnets: {:?}", s.subnets)
+        };
+        assert_eq!((a.network, a.prefix_len), (Ipv4Addr::new(10, 1, 0, 0), 24));
+        assert_eq!(a.pools.len(), 2);
+        assert_eq!(a.router, Some(Ipv4Addr::new(10, 1, 0, 1)));
+        assert_eq!(a.dns, [Ipv4Addr::new(10, 0, 0, 53)], "inherited");
+        assert_eq!(a.domain.as_deref(), Some("lab.example"));
+        assert_eq!(
+            (a.lease, a.renew, a.rebind),
+            (
+                Duration::from_secs(7200),
+                Some(Duration::from_secs(3600)),
+                Some(Duration::from_secs(5400))
+            ),
+            "the server's three times"
+        );
+        assert_eq!(a.options, [(42, vec![10, 0, 0, 1])]);
+        assert_eq!(b.router, None, "a router is not inherited");
+        assert_eq!(b.dns, [Ipv4Addr::new(10, 2, 0, 53)]);
+        assert_eq!(b.domain.as_deref(), Some("far.example"));
+        assert_eq!(
+            (b.lease, b.renew, b.rebind),
+            (Duration::from_secs(600), None, None),
+            "its own lease: its own renew and rebind"
+        );
+        assert_eq!(b.options, [(66, b"tftp".to_vec())]);
+        assert!(s.describe().contains("subnet 10.1.0.0/24 (relayed)"));
+        // Without a pool of its own the server serves only its subnets.
+        let s = load("{ address: 10.0.0.2/24, gateway: 10.0.0.1, subnets: [{ subnet: 10.1.0.0/24, pool: 10.1.0.10-10.1.0.20 }] }")
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(s.pools.is_empty());
+    }
+
+    #[test]
+    fn subnet_and_gateway_problems_are_named_by_key() {
+        let e = load("{ address: 10.0.0.2/24, gateway: 10.0.1.1, pool: 10.0.0.100-10.0.0.199, reservations: { 02:00:00:00:00:09: 10.7.0.9 }, subnets: [{ subnet: 10.1.0.0/24, pool: 10.1.1.10-10.1.1.20, router: 10.3.0.1 }, { subnet: 10.0.0.0/16, pool: 10.0.5.1-10.0.5.9 }, { subnet: 10.1.0.0/25, pool: 10.1.0.1-10.1.0.9 }, { subnet: 10.4.0.1/24, pool: 10.4.0.1-10.4.0.9 }, { pool: 10.5.0.1-10.5.0.9 }, { subnet: 10.6.0.0/24 }, { subnet: 10.8.0.0/24, pool: 10.8.0.0-10.8.0.9, lease: 10m, renew: 20m }] }")
+            .unwrap_err();
+        let keys: Vec<&str> = e.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "gateway",
+                "subnets[0].pool",
+                "subnets[0].router",
+                "subnets[1].subnet",
+                "subnets[2].subnet",
+                "subnets[3].subnet",
+                "subnets[4].subnet",
+                "subnets[5].pool",
+                "subnets[6].pool",
+                "subnets[6].renew",
+                "reservations.02:00:00:00:00:09",
+            ],
+            "{e:?}"
+        );
+        let e = load("{ address: 10.0.0.2/24, subnets: [{ subnet: 10.1.0.0/24, pool: 10.1.0.10-10.1.0.20 }], bogus: 1 }")
+            .unwrap_err();
+        assert!(e[0].1.contains("unknown field `bogus`"), "{e:?}");
+        let e = load("{ address: 10.0.0.2/24, subnets: [{ subnet: 10.1.0.0/24, pool: 10.1.0.10-10.1.0.20 }] }")
+            .unwrap_err();
+        assert_eq!(e[0].0, "gateway");
+        assert!(e[0].1.contains("missing"), "{e:?}");
+        let e = load("{ address: 10.0.0.2/24 }").unwrap_err();
+        assert_eq!(e[0].0, "pool");
+    }
+
     /// A lease of u64::MAX seconds used to panic in `lease * 7 / 8` (the default rebind
     /// time): it is refused at its key, like any duration past 2^32-1 seconds.
     #[test]

@@ -999,6 +999,56 @@ mod tests {
     }
 
     #[test]
+    fn dhcp_relay_servers_are_read_and_their_problems_named() {
+        let s = load("{ interfaces: { lan: { address: 10.0.0.1/24, dhcp_relay: [10.0.1.9, 192.0.2.7] }, wan: { address: 10.0.1.1/24, dhcp_relay: 10.0.1.9 } }, routes: [{ to: 192.0.2.0/24, via: 10.0.1.254 }] }")
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(
+            s.interfaces[0].dhcp_relay,
+            [Ipv4Addr::new(10, 0, 1, 9), Ipv4Addr::new(192, 0, 2, 7)]
+        );
+        assert_eq!(s.interfaces[1].dhcp_relay, [Ipv4Addr::new(10, 0, 1, 9)]);
+        assert!(
+            s.gate_label(0).ends_with("dhcp relay to 10.0.1.9 192.0.2.7"),
+            "{}",
+            s.gate_label(0)
+        );
+        let e = load("{ interfaces: { lan: { address: 10.0.0.1/24, dhcp_relay: [224.0.0.1, 255.255.255.255, 10.0.1.1, 10.0.1.255, 172.16.0.1, 10.0.1.9, 10.0.1.9, x] }, wan: { address: 10.0.1.1/24 }, v6: { address: 2001:db8::1/64, dhcp_relay: 10.0.1.9 } } }")
+            .unwrap_err();
+        let keys: Vec<&str> = e.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "interfaces.lan.dhcp_relay[0]",
+                "interfaces.lan.dhcp_relay[1]",
+                "interfaces.lan.dhcp_relay[6]",
+                "interfaces.lan.dhcp_relay[7]",
+                "interfaces.v6.dhcp_relay",
+                "interfaces.lan.dhcp_relay[2]",
+                "interfaces.lan.dhcp_relay[3]",
+                "interfaces.lan.dhcp_relay[4]",
+            ],
+            "{e:?}"
+        );
+        let says = |k: &str, what: &str| {
+            assert!(
+                e.iter().any(|(key, m)| key == k && m.contains(what)),
+                "{k}: {what}: {e:?}"
+            )
+        };
+        says("interfaces.lan.dhcp_relay[0]", "not a unicast address");
+        says("interfaces.lan.dhcp_relay[6]", "given twice");
+        says("interfaces.v6.dhcp_relay", "no IPv4 address");
+        says("interfaces.lan.dhcp_relay[2]", "the router's own address");
+        says("interfaces.lan.dhcp_relay[3]", "broadcast address");
+        says("interfaces.lan.dhcp_relay[4]", "no route to 172.16.0.1");
+        for list in ["[]", "[10.0.0.2, 10.0.0.3, 10.0.0.4, 10.0.0.5, 10.0.0.6, 10.0.0.7, 10.0.0.8, 10.0.0.9, 10.0.0.10]"] {
+            let e = load(&format!("{{ interfaces: {{ lan: {{ address: 10.0.0.1/24, dhcp_relay: {list} }} }} }}"))
+                .unwrap_err();
+            assert_eq!(e[0].0, "interfaces.lan.dhcp_relay", "{list}");
+        }
+    }
+
+    #[test]
     fn macs_are_derived_and_masquerade_marks_the_interface() {
         let mut s = load("{ interfaces: { lan: { address: 10.0.0.1/24 }, wan: { address: 10.0.1.1/24, mac: 02:00:00:00:00:aa } } }")
             .unwrap_or_else(|e| panic!("{e:?}"));

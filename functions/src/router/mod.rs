@@ -1070,14 +1070,14 @@ mod tests {
     }
 
     /// Teach the router that `ip` is at `mac` on `gate` with an ARP request to it.
-    fn teach(h: &mut Harness, gate: usize, mac: [u8; 6], ip: &str, now: Timestamp) {
+    pub(super) fn teach(h: &mut Harness, gate: usize, mac: [u8; 6], ip: &str, now: Timestamp) {
         let our = if gate == 0 { "10.0.0.1" } else { "10.0.1.1" };
         h.send(gate, &arp_frame(1, [0xff; 6], mac, ip, [0; 6], our), now);
         let replies = h.recv(gate);
         assert_eq!(replies.len(), 1, "an ARP reply");
     }
 
-    fn ip_of(f: &[u8]) -> &[u8] {
+    pub(super) fn ip_of(f: &[u8]) -> &[u8] {
         &f[14..]
     }
 
@@ -1615,5 +1615,7 @@ mod tests {
     }
 }
 
+#[cfg(test)]
+mod relay_tests;
 #[cfg(test)]
 mod v6_tests;
