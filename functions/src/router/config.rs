@@ -1008,7 +1008,8 @@ mod tests {
         );
         assert_eq!(s.interfaces[1].dhcp_relay, [Ipv4Addr::new(10, 0, 1, 9)]);
         assert!(
-            s.gate_label(0).ends_with("dhcp relay to 10.0.1.9 192.0.2.7"),
+            s.gate_label(0)
+                .ends_with("dhcp relay to 10.0.1.9 192.0.2.7"),
             "{}",
             s.gate_label(0)
         );

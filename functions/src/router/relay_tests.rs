@@ -76,11 +76,21 @@ fn udp_frame(
 /// A client's broadcast DISCOVER on the lan.
 fn client_discover(hops: u8) -> Vec<u8> {
     let body = bootp(1, hops, false, ("0.0.0.0", "0.0.0.0", "0.0.0.0"));
-    udp_frame(([0xff; 6], H0), ("0.0.0.0", "255.255.255.255"), (68, 67), &body)
+    udp_frame(
+        ([0xff; 6], H0),
+        ("0.0.0.0", "255.255.255.255"),
+        (68, 67),
+        &body,
+    )
 }
 
 /// A server's reply to the router's lan address.
-fn server_reply(from: &str, to: &str, broadcast: bool, (ci, yi, gi): (&str, &str, &str)) -> Vec<u8> {
+fn server_reply(
+    from: &str,
+    to: &str,
+    broadcast: bool,
+    (ci, yi, gi): (&str, &str, &str),
+) -> Vec<u8> {
     let body = bootp(2, 0, broadcast, (ci, yi, gi));
     udp_frame((R1, H1), (from, to), (67, 67), &body)
 }
@@ -136,7 +146,11 @@ fn a_client_broadcast_goes_to_each_server_with_giaddr_and_one_more_hop() {
     for (f, (mac, server)) in out.iter().zip([(H1, SERVER), (GW, FAR_SERVER)]) {
         let s = seen(f);
         assert_eq!(s.macs, (mac, R1), "to the next hop toward {server}");
-        assert_eq!(s.ips, (ipa("10.0.1.1"), ipa(server)), "from the outgoing interface");
+        assert_eq!(
+            s.ips,
+            (ipa("10.0.1.1"), ipa(server)),
+            "from the outgoing interface"
+        );
         assert_eq!((s.ttl, s.ports), (64, (67, 67)));
         assert_eq!(s.body.len(), original.len());
         assert_eq!(s.body[3], 1, "hops");
@@ -147,7 +161,11 @@ fn a_client_broadcast_goes_to_each_server_with_giaddr_and_one_more_hop() {
     assert_eq!(stats.dhcp_relayed_to_server.get(), 2);
     // To the lan's broadcast address too.
     let body = bootp(1, 0, false, ("0.0.0.0", "0.0.0.0", "0.0.0.0"));
-    h.send(0, &udp_frame(([0xff; 6], H0), ("0.0.0.0", "10.0.0.255"), (68, 67), &body), t(2));
+    h.send(
+        0,
+        &udp_frame(([0xff; 6], H0), ("0.0.0.0", "10.0.0.255"), (68, 67), &body),
+        t(2),
+    );
     assert_eq!(h.recv(1).len(), 2);
     assert_eq!(h.pool().available(), 64);
 }
@@ -160,9 +178,15 @@ fn a_servers_reply_goes_to_its_client_unicast_or_broadcast() {
     let cases = [
         // (broadcast flag, ciaddr, yiaddr) -> (MAC, IP)
         ((false, "0.0.0.0", "10.0.0.50"), (H0, "10.0.0.50")),
-        ((true, "0.0.0.0", "10.0.0.50"), ([0xff; 6], "255.255.255.255")),
+        (
+            (true, "0.0.0.0", "10.0.0.50"),
+            ([0xff; 6], "255.255.255.255"),
+        ),
         ((false, "10.0.0.60", "0.0.0.0"), (H0, "10.0.0.60")),
-        ((false, "0.0.0.0", "0.0.0.0"), ([0xff; 6], "255.255.255.255")),
+        (
+            (false, "0.0.0.0", "0.0.0.0"),
+            ([0xff; 6], "255.255.255.255"),
+        ),
     ];
     for (k, ((flag, ci, yi), (mac, ip))) in cases.into_iter().enumerate() {
         let f = server_reply(SERVER, "10.0.0.1", flag, (ci, yi, "10.0.0.1"));
@@ -184,17 +208,32 @@ fn a_servers_reply_goes_to_its_client_unicast_or_broadcast() {
 fn replies_not_from_a_server_or_not_for_a_relay_are_not_relayed() {
     let mut h = relay_router();
     // From an address that is not a server: UDP to the router, port unreachable.
-    let f = server_reply("10.0.1.8", "10.0.0.1", false, ("0.0.0.0", "10.0.0.50", "10.0.0.1"));
+    let f = server_reply(
+        "10.0.1.8",
+        "10.0.0.1",
+        false,
+        ("0.0.0.0", "10.0.0.50", "10.0.0.1"),
+    );
     h.send(1, &f, t(1));
     let back = h.recv(1);
     assert_eq!(back.len(), 1);
     assert_eq!((ip_of(&back[0])[20], ip_of(&back[0])[21]), (3, 3));
     // To the wan's address, which relays nothing: the same.
-    let f = server_reply(SERVER, "10.0.1.1", false, ("0.0.0.0", "10.0.0.50", "10.0.1.1"));
+    let f = server_reply(
+        SERVER,
+        "10.0.1.1",
+        false,
+        ("0.0.0.0", "10.0.0.50", "10.0.1.1"),
+    );
     h.send(1, &f, t(2));
     assert_eq!(h.recv(1).len(), 1);
     // From a server, to the lan's address, but for another relay's giaddr.
-    let f = server_reply(SERVER, "10.0.0.1", false, ("0.0.0.0", "10.0.0.50", "10.0.0.99"));
+    let f = server_reply(
+        SERVER,
+        "10.0.0.1",
+        false,
+        ("0.0.0.0", "10.0.0.50", "10.0.0.99"),
+    );
     h.send(1, &f, t(3));
     assert!(h.recv(1).is_empty());
     assert!(h.recv(0).is_empty());
@@ -233,11 +272,25 @@ fn malformed_or_foreign_broadcasts_are_dropped_with_reasons() {
     let good = client_discover(0);
     // The message cut below BOOTP's fixed fields.
     let body = bootp(1, 0, false, ("0.0.0.0", "0.0.0.0", "0.0.0.0"));
-    let short = udp_frame(([0xff; 6], H0), ("0.0.0.0", "255.255.255.255"), (68, 67), &body[..100]);
+    let short = udp_frame(
+        ([0xff; 6], H0),
+        ("0.0.0.0", "255.255.255.255"),
+        (68, 67),
+        &body[..100],
+    );
     h.send(0, &short, t(1));
     // A BOOTREPLY broadcast by someone on the lan.
     let reply = bootp(2, 0, false, ("0.0.0.0", "0.0.0.0", "0.0.0.0"));
-    h.send(0, &udp_frame(([0xff; 6], H0), ("0.0.0.0", "255.255.255.255"), (68, 67), &reply), t(1));
+    h.send(
+        0,
+        &udp_frame(
+            ([0xff; 6], H0),
+            ("0.0.0.0", "255.255.255.255"),
+            (68, 67),
+            &reply,
+        ),
+        t(1),
+    );
     // A UDP length past the datagram.
     let mut long = good.clone();
     long[38..40].copy_from_slice(&2000u16.to_be_bytes());
@@ -273,8 +326,15 @@ fn an_unresolved_server_waits_for_arp_and_its_failure_sends_no_icmp() {
     }
     h.recv(1);
     assert_eq!(h.node_drops(DropReason::ArpFailed), 1);
-    let lan: Vec<Vec<u8>> = h.recv(0).into_iter().filter(|f| f[12..14] == [8, 0]).collect();
-    assert!(lan.is_empty(), "no ICMP about the router's own datagram: {lan:?}");
+    let lan: Vec<Vec<u8>> = h
+        .recv(0)
+        .into_iter()
+        .filter(|f| f[12..14] == [8, 0])
+        .collect();
+    assert!(
+        lan.is_empty(),
+        "no ICMP about the router's own datagram: {lan:?}"
+    );
     assert_eq!(h.pool().available(), 64);
 }
 
@@ -295,5 +355,8 @@ fn the_interfaces_table_and_metrics_show_the_relay() {
             seen.push((labels.join(","), v));
         }
     });
-    assert_eq!(seen, [("to_server".into(), 0), ("to_client".to_string(), 3)]);
+    assert_eq!(
+        seen,
+        [("to_server".into(), 0), ("to_client".to_string(), 3)]
+    );
 }
