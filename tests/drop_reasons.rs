@@ -24,7 +24,7 @@ use nfv_dataplane::{
     Batch, Ctx, DropReason, Endpoint, Gate, Graph, GraphBuilder, MacAddr, Node, NodeId, Packet,
     Pool, Port, PortId, Timestamp, WorkerCounters, WorkerId,
 };
-use nfv_functions::dhcp::{DhcpConfig, DhcpServer};
+use nfv_functions::dhcp::{DhcpConfig, DhcpServer, DhcpSubnet};
 use nfv_functions::firewall::{Action, Firewall, FirewallConfig, PortRange, RuleSet};
 use nfv_functions::ip;
 use nfv_functions::nat::{Nat, NatConfig};
@@ -869,29 +869,34 @@ fn discover(client: [u8; 6], xid: u32) -> Vec<u8> {
     ipv4(BCAST, client, 0, u32::MAX, 64, PROTO_UDP, &seg)
 }
 
-#[test]
-fn pool_exhausted() {
-    let cfg = DhcpConfig {
+/// A DHCP server at 10.0.0.2/24 whose pool runs from 10.0.0.100 to `last`.
+fn dhcp_config(last: &str) -> DhcpConfig {
+    DhcpConfig {
         mac: MacAddr([0x02, 0xd0, 0, 0, 0, 1]),
         address: "10.0.0.2".parse().expect("address"),
-        prefix_len: 24,
-        pools: vec![(
-            "10.0.0.100".parse().expect("a"),
-            "10.0.0.100".parse().expect("a"),
-        )],
+        own: DhcpSubnet {
+            network: "10.0.0.0".parse().expect("a"),
+            prefix_len: 24,
+            pools: vec![("10.0.0.100".parse().expect("a"), last.parse().expect("a"))],
+            router: None,
+            dns: vec![],
+            domain: None,
+            lease: Duration::from_secs(600),
+            renew: None,
+            rebind: None,
+            options: vec![],
+        },
         reservations: vec![],
-        router: None,
-        dns: vec![],
-        domain: None,
-        lease: Duration::from_secs(600),
-        renew: None,
-        rebind: None,
-        options: vec![],
         offer_hold: Duration::from_secs(30),
         wall_at_zero: 1_700_000_000,
         gateway: None,
         subnets: vec![],
-    };
+    }
+}
+
+#[test]
+fn pool_exhausted() {
+    let cfg = dhcp_config("10.0.0.100");
     let server = DhcpServer::new(cfg, vec![], None);
     let stats = server.stats();
     // Two clients and the server on a switch.
@@ -930,27 +935,8 @@ fn pool_exhausted() {
 
 #[test]
 fn no_subnet() {
-    let cfg = DhcpConfig {
-        mac: MacAddr([0x02, 0xd0, 0, 0, 0, 1]),
-        address: "10.0.0.2".parse().expect("address"),
-        prefix_len: 24,
-        pools: vec![(
-            "10.0.0.100".parse().expect("a"),
-            "10.0.0.110".parse().expect("a"),
-        )],
-        reservations: vec![],
-        router: None,
-        dns: vec![],
-        domain: None,
-        lease: Duration::from_secs(600),
-        renew: None,
-        rebind: None,
-        options: vec![],
-        offer_hold: Duration::from_secs(30),
-        wall_at_zero: 1_700_000_000,
-        gateway: Some("10.0.0.1".parse().expect("a")),
-        subnets: vec![],
-    };
+    let mut cfg = dhcp_config("10.0.0.110");
+    cfg.gateway = Some("10.0.0.1".parse().expect("a"));
     let server = DhcpServer::new(cfg, vec![], None);
     let stats = server.stats();
     let mut net = single(Box::new(server), 1, 64, 64);

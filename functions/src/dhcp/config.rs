@@ -153,24 +153,11 @@ pub struct DhcpSpec {
     pub address: Ipv4Network,
     /// Its MAC address; derived from the names when not given.
     pub mac: Option<MacAddr>,
-    /// Inclusive address ranges in its own subnet (none: it serves only `subnets`).
-    pub pools: Vec<(Ipv4Addr, Ipv4Addr)>,
-    /// Default gateway handed out.
-    pub router: Option<Ipv4Addr>,
-    /// DNS servers handed out.
-    pub dns: Vec<Ipv4Addr>,
-    /// Domain name handed out.
-    pub domain: Option<String>,
-    /// Lease time.
-    pub lease: Duration,
-    /// Renewal time (T1).
-    pub renew: Option<Duration>,
-    /// Rebinding time (T2).
-    pub rebind: Option<Duration>,
+    /// What it hands out in its own subnet: the top-level keys (no pools: it serves only
+    /// `subnets`).
+    pub own: DhcpSubnet,
     /// Fixed addresses by MAC.
     pub reservations: Vec<(MacAddr, Ipv4Addr)>,
-    /// Extra options by code.
-    pub options: Vec<(u8, Vec<u8>)>,
     /// The lease file, if given (relative to the topology file's directory, [`Report::path`]).
     pub leases: Option<PathBuf>,
     /// The router toward relays on other subnets.
@@ -574,15 +561,8 @@ fn dhcp(r: &mut Counting<'_>, f: &RawDhcp) -> Option<DhcpSpec> {
     Some(DhcpSpec {
         address: address?,
         mac,
-        pools: own.pools,
-        router: own.router,
-        dns: own.dns,
-        domain: own.domain,
-        lease: own.lease,
-        renew: own.renew,
-        rebind: own.rebind,
+        own,
         reservations,
-        options: own.options,
         leases: f.leases.as_deref().map(|p| r.path(p)),
         gateway,
         subnets,
@@ -597,16 +577,8 @@ impl DhcpSpec {
                 .mac
                 .unwrap_or_else(|| derived_mac(&[at.topology, at.function])),
             address: self.address.ip(),
-            prefix_len: self.address.prefix(),
-            pools: self.pools.clone(),
+            own: self.own.clone(),
             reservations: self.reservations.clone(),
-            router: self.router,
-            dns: self.dns.clone(),
-            domain: self.domain.clone(),
-            lease: self.lease,
-            renew: self.renew,
-            rebind: self.rebind,
-            options: self.options.clone(),
             offer_hold: Duration::from_secs(60),
             wall_at_zero,
             gateway: self.gateway,
@@ -653,12 +625,18 @@ impl Spec for DhcpSpec {
     }
 
     fn describe(&self) -> String {
-        let pools: Vec<String> = self.pools.iter().map(|(a, b)| format!("{a}-{b}")).collect();
+        let pools: Vec<String> = self
+            .own
+            .pools
+            .iter()
+            .map(|(a, b)| format!("{a}-{b}"))
+            .collect();
         let mac = self
             .mac
             .map(|m| m.to_string())
             .unwrap_or_else(|| "-".into());
         let router = self
+            .own
             .router
             .map(|r| r.to_string())
             .unwrap_or_else(|| "-".into());
@@ -675,7 +653,7 @@ impl Spec for DhcpSpec {
         let mut s = format!(
             "dhcp-server {} mac {mac}, pool {pools}, lease {}\nrouter {router}, {} reservation(s), leases in {leases}",
             self.address,
-            fmt_duration(self.lease),
+            fmt_duration(self.own.lease),
             self.reservations.len(),
         );
         if let Some(g) = self.gateway {
@@ -768,7 +746,7 @@ mod tests {
         // Without a pool of its own the server serves only its subnets.
         let s = load("{ address: 10.0.0.2/24, gateway: 10.0.0.1, subnets: [{ subnet: 10.1.0.0/24, pool: 10.1.0.10-10.1.0.20 }] }")
             .unwrap_or_else(|e| panic!("{e:?}"));
-        assert!(s.pools.is_empty());
+        assert!(s.own.pools.is_empty());
     }
 
     #[test]

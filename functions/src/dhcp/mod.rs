@@ -106,27 +106,12 @@ pub struct DhcpConfig {
     pub mac: MacAddr,
     /// The server's IPv4 address (its server identifier).
     pub address: Ipv4Addr,
-    /// Prefix length of the served subnet (the subnet mask option).
-    pub prefix_len: u8,
-    /// Inclusive address ranges to hand out in the server's own subnet (none: it serves
-    /// only relayed subnets).
-    pub pools: Vec<(Ipv4Addr, Ipv4Addr)>,
+    /// The server's own subnet (`address`'s, of `own.prefix_len`; its `network` is read
+    /// from `address`) and what it hands out there: no pools when it serves only relayed
+    /// subnets.
+    pub own: DhcpSubnet,
     /// Fixed addresses by MAC, in any subnet served.
     pub reservations: Vec<(MacAddr, Ipv4Addr)>,
-    /// Default gateway (option 3).
-    pub router: Option<Ipv4Addr>,
-    /// DNS servers (option 6).
-    pub dns: Vec<Ipv4Addr>,
-    /// Domain name (option 15).
-    pub domain: Option<String>,
-    /// Lease time (option 51).
-    pub lease: Duration,
-    /// Renewal time T1 (option 58); half the lease if `None`.
-    pub renew: Option<Duration>,
-    /// Rebinding time T2 (option 59); 7/8 of the lease if `None`.
-    pub rebind: Option<Duration>,
-    /// Extra options by code, sent as given.
-    pub options: Vec<(u8, Vec<u8>)>,
     /// How long an offered address waits for the client's REQUEST.
     pub offer_hold: Duration,
     /// Unix time in seconds at `Timestamp::ZERO` of the worker's clock.
@@ -138,8 +123,9 @@ pub struct DhcpConfig {
     pub subnets: Vec<DhcpSubnet>,
 }
 
-/// A subnet a server hands addresses out in through a relay, with its own settings (the
-/// topology file's `subnets` entries, their missing keys taken from the server's).
+/// A subnet a server hands addresses out in, with its settings: its own, or one it serves
+/// through relays (the topology file's `subnets` entries, their missing keys taken from
+/// the server's).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DhcpSubnet {
     /// The subnet's network address (host bits zero).
@@ -162,25 +148,6 @@ pub struct DhcpSubnet {
     pub rebind: Option<Duration>,
     /// Extra options by code, sent as given.
     pub options: Vec<(u8, Vec<u8>)>,
-}
-
-impl DhcpConfig {
-    /// The server's own subnet as a [`DhcpSubnet`]: its address's network and the
-    /// top-level settings.
-    fn own_subnet(&self) -> DhcpSubnet {
-        DhcpSubnet {
-            network: Ipv4Addr::from(u32::from(self.address) & mask(self.prefix_len)),
-            prefix_len: self.prefix_len,
-            pools: self.pools.clone(),
-            router: self.router,
-            dns: self.dns.clone(),
-            domain: self.domain.clone(),
-            lease: self.lease,
-            renew: self.renew,
-            rebind: self.rebind,
-            options: self.options.clone(),
-        }
-    }
 }
 
 /// A bound lease, as kept in the lease file.
@@ -402,7 +369,11 @@ impl DhcpServer {
             res_by_mac.entry(mac).or_insert(u32::from(ip));
             res_by_ip.entry(u32::from(ip)).or_insert(mac);
         }
-        let subnets: Vec<Served> = std::iter::once(cfg.own_subnet())
+        let own = DhcpSubnet {
+            network: Ipv4Addr::from(addr & mask(cfg.own.prefix_len)),
+            ..cfg.own.clone()
+        };
+        let subnets: Vec<Served> = std::iter::once(own)
             .chain(cfg.subnets.iter().cloned())
             .map(|s| Served::new(s, &cfg.reservations))
             .collect();
@@ -1212,16 +1183,19 @@ mod tests {
         DhcpConfig {
             mac: SRV_MAC,
             address: ipa("10.0.0.2"),
-            prefix_len: 24,
-            pools: vec![(ipa("10.0.0.100"), ipa("10.0.0.102"))],
+            own: DhcpSubnet {
+                network: ipa("10.0.0.0"),
+                prefix_len: 24,
+                pools: vec![(ipa("10.0.0.100"), ipa("10.0.0.102"))],
+                router: Some(ipa("10.0.0.1")),
+                dns: vec![ipa("10.0.0.1"), ipa("9.9.9.9")],
+                domain: Some("lab.example".into()),
+                lease: Duration::from_secs(600),
+                renew: None,
+                rebind: None,
+                options: vec![(42, vec![10, 0, 0, 1])],
+            },
             reservations: vec![(mac(9), ipa("10.0.0.50"))],
-            router: Some(ipa("10.0.0.1")),
-            dns: vec![ipa("10.0.0.1"), ipa("9.9.9.9")],
-            domain: Some("lab.example".into()),
-            lease: Duration::from_secs(600),
-            renew: None,
-            rebind: None,
-            options: vec![(42, vec![10, 0, 0, 1])],
             offer_hold: Duration::from_secs(30),
             wall_at_zero: 1_700_000_000,
             gateway: None,
@@ -1678,7 +1652,7 @@ mod tests {
     #[test]
     fn an_exhausted_pool_makes_no_offer_and_counts() {
         let mut cfg = config();
-        cfg.pools = vec![(ipa("10.0.0.100"), ipa("10.0.0.101"))];
+        cfg.own.pools = vec![(ipa("10.0.0.100"), ipa("10.0.0.101"))];
         let s = DhcpServer::new(cfg, vec![], None);
         let stats = s.stats();
         assert_eq!((stats.leases_bound.get(), stats.pool_free.get()), (0, 2));
@@ -1701,8 +1675,8 @@ mod tests {
     fn a_discover_flood_from_random_macs_costs_little_per_message_and_leaves_room() {
         // A 1,000-address pool in a /16, offers held 30 s.
         let mut cfg = config();
-        cfg.prefix_len = 16;
-        cfg.pools = vec![(ipa("10.0.1.0"), ipa("10.0.4.231"))];
+        cfg.own.prefix_len = 16;
+        cfg.own.pools = vec![(ipa("10.0.1.0"), ipa("10.0.4.231"))];
         let s = DhcpServer::new(cfg, vec![], None);
         let (stats, examined) = (s.stats(), Arc::clone(&s.examined));
         let mut h = Harness::new(Box::new(s), 1, POOL);
@@ -1745,7 +1719,7 @@ mod tests {
     #[test]
     fn a_burst_of_acks_sends_one_lease_list_then_the_rest_from_tick() {
         let mut cfg = config();
-        cfg.pools = vec![(ipa("10.0.0.100"), ipa("10.0.0.200"))];
+        cfg.own.pools = vec![(ipa("10.0.0.100"), ipa("10.0.0.200"))];
         let (tx, rx) = crossbeam_channel::bounded(64);
         let mut h = Harness::new(Box::new(DhcpServer::new(cfg, vec![], Some(tx))), 1, POOL);
         // The first ACK after a quiet spell is written at once.
@@ -1770,7 +1744,7 @@ mod tests {
     #[test]
     fn an_offer_not_taken_up_is_released_after_its_hold() {
         let mut cfg = config();
-        cfg.pools = vec![(ipa("10.0.0.100"), ipa("10.0.0.100"))];
+        cfg.own.pools = vec![(ipa("10.0.0.100"), ipa("10.0.0.100"))];
         let mut h = Harness::new(Box::new(DhcpServer::new(cfg, vec![], None)), 1, POOL);
         let r = exchange(&mut h, &msg(DhcpMessageType::Discover, 1), t(0)).expect("offer");
         assert_eq!(r.yiaddr, ipa("10.0.0.100"));

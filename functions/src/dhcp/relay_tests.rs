@@ -273,7 +273,7 @@ fn a_gateway_that_never_answers_leaves_the_reply_dropped_as_arp_failed() {
 #[test]
 fn a_server_of_relayed_subnets_only_serves_no_one_on_its_own_segment() {
     let mut cfg = relayed_config();
-    cfg.pools.clear();
+    cfg.own.pools.clear();
     cfg.reservations.clear();
     let (mut h, _stats) = server_with(cfg);
     assert!(exchange(&mut h, &msg(DhcpMessageType::Discover, 1), t(0)).is_none());

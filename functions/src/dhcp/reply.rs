@@ -124,7 +124,7 @@ enum LinkDst {
 impl DhcpServer {
     /// The next hop toward `ip`: itself on the server's own subnet, else the gateway.
     fn next_hop(&self, ip: u32) -> Option<u32> {
-        let own = mask(self.cfg.prefix_len);
+        let own = mask(self.cfg.own.prefix_len);
         if ip & own == self.addr & own {
             Some(ip)
         } else {

@@ -22,16 +22,19 @@ fuzz_target!(|data: &[u8]| {
     let cfg = DhcpConfig {
         mac: MacAddr([2, 0xd0, 0, 0, 0, 1]),
         address: Ipv4Addr::new(10, 0, 0, 2),
-        prefix_len: 24,
-        pools: vec![(Ipv4Addr::new(10, 0, 0, 100), Ipv4Addr::new(10, 0, 0, 103))],
+        own: DhcpSubnet {
+            network: Ipv4Addr::new(10, 0, 0, 0),
+            prefix_len: 24,
+            pools: vec![(Ipv4Addr::new(10, 0, 0, 100), Ipv4Addr::new(10, 0, 0, 103))],
+            router: Some(Ipv4Addr::new(10, 0, 0, 1)),
+            dns: vec![Ipv4Addr::new(10, 0, 0, 1)],
+            domain: Some("fuzz.example".into()),
+            lease: Duration::from_secs(60),
+            renew: None,
+            rebind: None,
+            options: vec![(42, vec![10, 0, 0, 1])],
+        },
         reservations: vec![(MacAddr([2, 0, 0, 0, 0, 9]), Ipv4Addr::new(10, 0, 0, 50))],
-        router: Some(Ipv4Addr::new(10, 0, 0, 1)),
-        dns: vec![Ipv4Addr::new(10, 0, 0, 1)],
-        domain: Some("fuzz.example".into()),
-        lease: Duration::from_secs(60),
-        renew: None,
-        rebind: None,
-        options: vec![(42, vec![10, 0, 0, 1])],
         offer_hold: Duration::from_secs(5),
         wall_at_zero: 1_700_000_000,
         gateway: Some(Ipv4Addr::new(10, 0, 0, 1)),
@@ -64,7 +67,8 @@ fuzz_target!(|data: &[u8]| {
     let mut rest = data;
     let mut now = 0u64;
     while rest.len() >= 4 {
-        let wrap = rest[0] & 1 != 0;
+        let flags = rest[0];
+        let wrap = flags & 1 != 0;
         now += u64::from(rest[1]) * 100_000_000;
         let len = (u16::from_be_bytes([rest[2], rest[3]]) as usize).min(MAX_FRAME - 42);
         rest = &rest[4..];
