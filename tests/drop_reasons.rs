@@ -24,7 +24,7 @@ use nfv_dataplane::{
     Batch, Ctx, DropReason, Endpoint, Gate, Graph, GraphBuilder, MacAddr, Node, NodeId, Packet,
     Pool, Port, PortId, Timestamp, WorkerCounters, WorkerId,
 };
-use nfv_functions::dhcp::{DhcpConfig, DhcpServer};
+use nfv_functions::dhcp::{DhcpConfig, DhcpServer, DhcpSubnet};
 use nfv_functions::firewall::{Action, Firewall, FirewallConfig, PortRange, RuleSet};
 use nfv_functions::ip;
 use nfv_functions::nat::{Nat, NatConfig};
@@ -77,6 +77,8 @@ fn test_for(reason: DropReason) -> (&'static str, fn()) {
         DropReason::HopLimit => test_of!(hop_limit),
         DropReason::FragmentTimeout => test_of!(fragment_timeout),
         DropReason::FragmentsFull => test_of!(fragments_full),
+        DropReason::NoSubnet => test_of!(no_subnet),
+        DropReason::RelayHops => test_of!(relay_hops),
     }
 }
 
@@ -433,6 +435,15 @@ const HOST: [u8; 6] = [0x02, 0, 0, 0, 0, 0x10];
 /// A router with lan 10.0.0.1/24 (MTU 1500) on gate 0 and wan 10.0.1.1/24 (MTU 1400) on
 /// gate 1, no static routes, ARP queues of `queue_len` packets.
 fn router(queue_len: usize, icmp_rate: u32) -> Box<Router> {
+    router_relaying(queue_len, icmp_rate, vec![])
+}
+
+/// The same router, its lan relaying DHCP to `servers`.
+fn router_relaying(
+    queue_len: usize,
+    icmp_rate: u32,
+    servers: Vec<std::net::Ipv4Addr>,
+) -> Box<Router> {
     let iface = |name: &str, mac: MacAddr, addr: &str, mtu: u16| RouterInterface {
         name: name.into(),
         mac,
@@ -441,12 +452,12 @@ fn router(queue_len: usize, icmp_rate: u32) -> Box<Router> {
         ra: None,
         mtu,
         nat_outside: false,
+        dhcp_relay: vec![],
     };
+    let mut lan = iface("lan", MacAddr(R_LAN), "10.0.0.1", 1500);
+    lan.dhcp_relay = servers;
     let r = Router::new(RouterConfig {
-        interfaces: vec![
-            iface("lan", MacAddr(R_LAN), "10.0.0.1", 1500),
-            iface("wan", MacAddr(R_WAN), "10.0.1.1", 1400),
-        ],
+        interfaces: vec![lan, iface("wan", MacAddr(R_WAN), "10.0.1.1", 1400)],
         routes: vec![],
         neighbors: vec![],
         routes6: vec![],
@@ -860,27 +871,34 @@ fn discover(client: [u8; 6], xid: u32) -> Vec<u8> {
     ipv4(BCAST, client, 0, u32::MAX, 64, PROTO_UDP, &seg)
 }
 
-#[test]
-fn pool_exhausted() {
-    let cfg = DhcpConfig {
+/// A DHCP server at 10.0.0.2/24 whose pool runs from 10.0.0.100 to `last`.
+fn dhcp_config(last: &str) -> DhcpConfig {
+    DhcpConfig {
         mac: MacAddr([0x02, 0xd0, 0, 0, 0, 1]),
         address: "10.0.0.2".parse().expect("address"),
-        prefix_len: 24,
-        pools: vec![(
-            "10.0.0.100".parse().expect("a"),
-            "10.0.0.100".parse().expect("a"),
-        )],
+        own: DhcpSubnet {
+            network: "10.0.0.0".parse().expect("a"),
+            prefix_len: 24,
+            pools: vec![("10.0.0.100".parse().expect("a"), last.parse().expect("a"))],
+            router: None,
+            dns: vec![],
+            domain: None,
+            lease: Duration::from_secs(600),
+            renew: None,
+            rebind: None,
+            options: vec![],
+        },
         reservations: vec![],
-        router: None,
-        dns: vec![],
-        domain: None,
-        lease: Duration::from_secs(600),
-        renew: None,
-        rebind: None,
-        options: vec![],
         offer_hold: Duration::from_secs(30),
         wall_at_zero: 1_700_000_000,
-    };
+        gateway: None,
+        subnets: vec![],
+    }
+}
+
+#[test]
+fn pool_exhausted() {
+    let cfg = dhcp_config("10.0.0.100");
     let server = DhcpServer::new(cfg, vec![], None);
     let stats = server.stats();
     // Two clients and the server on a switch.
@@ -915,6 +933,47 @@ fn pool_exhausted() {
     assert_eq!(stats.pool_exhausted.get(), 1);
     assert!(net.recv(1).is_empty(), "no offer for the second client");
     assert_eq!(net.recv(0).len(), 1, "only its broadcast DISCOVER");
+}
+
+#[test]
+fn no_subnet() {
+    let mut cfg = dhcp_config("10.0.0.110");
+    cfg.gateway = Some("10.0.0.1".parse().expect("a"));
+    let server = DhcpServer::new(cfg, vec![], None);
+    let stats = server.stats();
+    let mut net = single(Box::new(server), 1, 64, 64);
+    // Relayed from 10.9.0.1, a subnet the server does not serve.
+    let mut f = discover(mac(1), 1);
+    f[14 + 20 + 8 + 24..14 + 20 + 8 + 28].copy_from_slice(&[10, 9, 0, 1]);
+    net.send1(0, &f, T0);
+    assert_drops(net.counters(), DropReason::NoSubnet, &[(At::Node(0), 1)]);
+    assert_eq!(stats.relayed.get(), 1);
+    assert!(net.recv(0).is_empty(), "no offer, no ARP");
+}
+
+#[test]
+fn relay_hops() {
+    let mut net = single(
+        router_relaying(4, 100, vec!["10.0.1.9".parse().expect("a")]),
+        2,
+        64,
+        64,
+    );
+    net.tick(T0); // the gratuitous ARPs of a starting router
+    net.recv_each();
+    // A DISCOVER that says it crossed 17 relays already.
+    let mut f = discover(HOST, 1);
+    f[14 + 20 + 8 + 3] = 17;
+    net.send1(0, &f, T0);
+    assert_drops(net.counters(), DropReason::RelayHops, &[(At::Node(0), 1)]);
+    assert!(
+        net.recv(1).is_empty(),
+        "nothing relayed (no ARP for the server either)"
+    );
+    // With 16 it goes on: the router asks for the server's MAC.
+    f[14 + 20 + 8 + 3] = 16;
+    net.send1(0, &f, T0);
+    assert_eq!(net.recv(1).len(), 1);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -32,24 +32,7 @@ fn hosts_on_two_segments_take_leases_and_reach_each_other_through_the_router() {
         ("b1", "192.168.2."),
         ("b2", "192.168.2."),
     ] {
-        let a = lab
-            .wait_address(host, Duration::from_secs(20))
-            .unwrap_or_else(|| panic!("{host} got no lease; nfv stderr:\n{}", lab.stderr()));
-        assert!(a.starts_with(subnet), "{host} got {a}, expected {subnet}x");
-        let last: u8 = a
-            .rsplit('.')
-            .next()
-            .and_then(|o| o.parse().ok())
-            .expect("octet");
-        assert!(
-            (100..=199).contains(&last),
-            "{host}: {a} is outside the pool"
-        );
-        // The default route came from the router option.
-        let out = lab.exec(host, "ip", &["-4", "route", "show", "default"]);
-        let route = String::from_utf8_lossy(&out.stdout);
-        assert!(route.contains(&format!("via {subnet}1")), "{host}: {route}");
-        addrs.push((host, a));
+        addrs.push((host, lab.lease_in(host, subnet, String::new)));
     }
     let distinct: HashSet<_> = addrs.iter().map(|(_, a)| a.clone()).collect();
     assert_eq!(distinct.len(), 4, "{addrs:?}");

@@ -145,6 +145,7 @@ fn gateway_chain() {
                 ra: None,
                 mtu: 1500,
                 nat_outside: false,
+                dhcp_relay: vec![],
             },
             RouterInterface {
                 name: "wan".into(),
@@ -154,6 +155,7 @@ fn gateway_chain() {
                 ra: None,
                 mtu: 1500,
                 nat_outside: true,
+                dhcp_relay: vec![],
             },
         ],
         routes: vec![Route {
@@ -219,6 +221,7 @@ fn router6_chain() {
         ra: None,
         mtu: 1500,
         nat_outside: false,
+        dhcp_relay: vec![],
     };
     let router = Router::new(RouterConfig {
         interfaces: vec![

@@ -45,7 +45,8 @@ pub enum DropReason {
     /// service on).
     NotForUs,
     /// A router had no route to the destination (an ICMP destination unreachable is sent,
-    /// within its rate limit).
+    /// within its rate limit), or a DHCP server without a `gateway` had a reply for another
+    /// subnet.
     NoRoute,
     /// The packet's TTL ran out at a router (an ICMP time exceeded is sent, within its rate
     /// limit).
@@ -55,7 +56,8 @@ pub enum DropReason {
     TooBig,
     /// More packets waited for the same unresolved next hop than its ARP queue holds.
     ArpQueueFull,
-    /// The next hop never answered ARP: the packets that waited for it are dropped.
+    /// The next hop never answered ARP: the packets that waited for it are dropped (a
+    /// router's, or a DHCP server's replies to a relay).
     ArpFailed,
     /// A DHCP server had no free address in its pool for a client (no offer is made).
     PoolExhausted,
@@ -95,6 +97,12 @@ pub enum DropReason {
     /// A NAT's or firewall's fragment table had no room: for another datagram, or for
     /// another fragment held (out of order) for its datagram, or in all.
     FragmentsFull,
+    /// A DHCP server got a request it serves no subnet for: relayed from a `giaddr` in none
+    /// of its subnets, or from its own segment when it hands out no address there.
+    NoSubnet,
+    /// A DHCP relay got a request that had already crossed more than 16 relays (its `hops`
+    /// field, RFC 1542 §4.1.1): relays sending it round in a loop.
+    RelayHops,
 }
 
 impl DropReason {
@@ -134,6 +142,8 @@ impl DropReason {
         DropReason::HopLimit,
         DropReason::FragmentTimeout,
         DropReason::FragmentsFull,
+        DropReason::NoSubnet,
+        DropReason::RelayHops,
     ];
 
     /// Index into a per-reason counter array.
@@ -176,6 +186,8 @@ impl DropReason {
             DropReason::HopLimit => "hop_limit",
             DropReason::FragmentTimeout => "fragment_timeout",
             DropReason::FragmentsFull => "fragments_full",
+            DropReason::NoSubnet => "no_subnet",
+            DropReason::RelayHops => "relay_hops",
         }
     }
 }

@@ -203,6 +203,39 @@ impl Lab {
         }
     }
 
+    /// The address `host` leased over DHCP, waiting up to 20 s: checked to be `subnet`x
+    /// (`subnet` like `192.168.1.`) with x from 100 to 199 (the labs' pools), and the
+    /// default route to be `subnet`1 (the router option). `why` adds to the message when
+    /// no lease comes (a client's log, say).
+    pub fn lease_in(&self, host: &str, subnet: &str, why: impl Fn() -> String) -> String {
+        let a = self
+            .wait_address(host, Duration::from_secs(20))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{host} got no lease; nfv stderr:\n{}\n{}",
+                    self.stderr(),
+                    why()
+                )
+            });
+        assert!(a.starts_with(subnet), "{host} got {a}, expected {subnet}x");
+        let last: u8 = a
+            .rsplit('.')
+            .next()
+            .and_then(|o| o.parse().ok())
+            .expect("octet");
+        assert!(
+            (100..=199).contains(&last),
+            "{host}: {a} is outside the pool"
+        );
+        let out = self.exec(host, "ip", &["-4", "route", "show", "default"]);
+        let route = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            route.contains(&format!("via {subnet}1")),
+            "{host}: the router option: {route}"
+        );
+        a
+    }
+
     /// Start `nfv run` on `path` (whose topology is called `name`).
     pub fn start_path(path: &Path, name: String, dir: TempDir) -> Lab {
         Self::start_path_args(path, name, dir, &[])

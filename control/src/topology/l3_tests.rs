@@ -70,11 +70,11 @@ fn a_routed_file_becomes_the_model() {
         .settings
         .downcast::<nfv_functions::dhcp::DhcpSpec>()
         .unwrap_or_else(|| panic!("not a dhcp server"));
-    assert_eq!(d.pools.len(), 2);
-    assert_eq!(d.lease, Duration::from_secs(600));
-    assert_eq!(d.dns.len(), 1);
+    assert_eq!(d.own.pools.len(), 2);
+    assert_eq!(d.own.lease, Duration::from_secs(600));
+    assert_eq!(d.own.dns.len(), 1);
     assert_eq!(
-        d.options,
+        d.own.options,
         vec![(42, vec![10, 0, 1, 1]), (252, vec![10, 11])]
     );
     assert_eq!(d.leases, Some(PathBuf::from("dir/state/dhcp.leases")));

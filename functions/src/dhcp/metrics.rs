@@ -29,7 +29,7 @@ static EXHAUSTED: Metric = Metric {
 
 static IGNORED: Metric = Metric {
     name: "nfv_dhcp_ignored_total",
-    help: "DHCP messages not served: relayed, for another server, or of an unknown type.",
+    help: "DHCP messages not served: for another server, or of an unknown type.",
     kind: MetricType::Counter,
     labels: &[],
     summary: Some("ignored"),
@@ -51,8 +51,33 @@ static FREE: Metric = Metric {
     summary: Some("pool_free"),
 };
 
+static RELAYED: Metric = Metric {
+    name: "nfv_dhcp_relayed_total",
+    help: "DHCP messages a server received through a relay (giaddr set), served or not.",
+    kind: MetricType::Counter,
+    labels: &[],
+    summary: Some("relayed"),
+};
+
+static ARP_REQUESTS: Metric = Metric {
+    name: "nfv_dhcp_arp_requests_total",
+    help: "ARP requests a DHCP server sent for a next hop (a relay, its gateway).",
+    kind: MetricType::Counter,
+    labels: &[],
+    summary: None,
+};
+
 /// Every metric of a DHCP server.
-pub(super) static METRICS: [&Metric; 6] = [&RECEIVED, &SENT, &EXHAUSTED, &IGNORED, &LEASES, &FREE];
+pub(super) static METRICS: [&Metric; 8] = [
+    &RECEIVED,
+    &SENT,
+    &EXHAUSTED,
+    &IGNORED,
+    &RELAYED,
+    &ARP_REQUESTS,
+    &LEASES,
+    &FREE,
+];
 
 impl Stats for DhcpStats {
     fn visit(&self, out: &mut dyn FnMut(&'static Metric, &[&str], u64)) {
@@ -77,6 +102,8 @@ impl Stats for DhcpStats {
         }
         out(&EXHAUSTED, &[], self.pool_exhausted.get());
         out(&IGNORED, &[], self.ignored.get());
+        out(&RELAYED, &[], self.relayed.get());
+        out(&ARP_REQUESTS, &[], self.arp_requests.get());
     }
 }
 

@@ -2,26 +2,46 @@
 //!
 //! The server is a node with one gate, linked to the switch of the segment it serves. It
 //! owns an IPv4 address and a MAC address: it answers ARP for its address (clients renew
-//! by unicast to the server identifier) and ICMP echo, and serves DHCP on UDP port 67:
+//! by unicast to the server identifier) and ICMP echo, and serves DHCP on UDP port 67.
 //!
-//! - DISCOVER → OFFER: a reservation for the client's MAC, else the client's current or
-//!   last address, else the address it asks for, else the first never-used address of the
-//!   pools, else the address whose lease ended longest ago. The offer holds the address for
-//!   `offer_hold`; past it the address is anyone's, so a flood of DISCOVERs from made-up
-//!   MACs holds the pool for `offer_hold` at most. No address left: no offer, counted
-//!   (`pool_exhausted`, and the DISCOVER is dropped as [`DropReason::PoolExhausted`]) and
-//!   logged. Choosing an address costs amortised O(log n), never a walk over the pool or
-//!   the leases: a cursor over the never-used addresses, a set of addresses that became
-//!   free again behind it, and the leases ordered by expiry.
+//! It hands out addresses in subnets: its own (the subnet of its `address`, with the
+//! top-level pools and options) and any number of others reached through DHCP relays
+//! ([`DhcpConfig::subnets`], each with its own pools, router, DNS, domain, lease times and
+//! options). A message picks its subnet as RFC 2131 §4.3.1 says: by `giaddr` when a relay
+//! set it (a `giaddr` in no subnet the server serves is dropped as
+//! [`DropReason::NoSubnet`]), else by `ciaddr` when a client renewing by unicast from one
+//! of the other subnets gives it, else the server's own subnet (which serves no one when
+//! it has neither a pool nor a reservation: [`DropReason::NoSubnet`] too).
+//!
+//! - DISCOVER → OFFER: a reservation for the client's MAC in the subnet, else the client's
+//!   current or last address, else the address it asks for, else the first never-used
+//!   address of the subnet's pools, else the address whose lease ended longest ago. The
+//!   offer holds the address for `offer_hold`; past it the address is anyone's, so a flood
+//!   of DISCOVERs from made-up MACs holds the pool for `offer_hold` at most. No address
+//!   left: no offer, counted (`pool_exhausted`, and the DISCOVER is dropped as
+//!   [`DropReason::PoolExhausted`]) and logged. Choosing an address costs amortised
+//!   O(log n), never a walk over the pool or the leases: per subnet, a cursor over the
+//!   never-used addresses, a set of addresses that became free again behind it, and the
+//!   leases ordered by expiry.
 //! - REQUEST → ACK or NAK: SELECTING (our server identifier: ACK the offered address;
 //!   another server's: forget our offer), INIT-REBOOT (requested address, no server
 //!   identifier: ACK if the address is this client's or free for it, NAK if not),
 //!   RENEWING/REBINDING (ciaddr: ACK if it is the client's lease or free for it, else NAK).
 //! - RELEASE frees the address; DECLINE marks it unusable for [`DECLINE_HOLD`]; INFORM gets
 //!   an ACK with the options and no lease.
-//! - Replies go as RFC 2131 §4.1 asks: NAK broadcast; to ciaddr if the client has one; to
-//!   the broadcast address if the client set the broadcast flag; else to yiaddr at chaddr.
-//!   Messages through a relay (giaddr set) are not served: counted as ignored.
+//! - Replies go as RFC 2131 §4.1 asks ([`reply`]): through a relay (`giaddr` set) to the
+//!   relay's address at UDP port 67, a NAK with the broadcast bit set so that the relay
+//!   broadcasts it; else a NAK is broadcast; to ciaddr if the client has one; to the
+//!   broadcast address if the client set the broadcast flag; else to yiaddr at chaddr. A
+//!   relay's Relay Agent Information option (82) comes back as the reply's last option
+//!   (RFC 3046 §2.2). The reply's `giaddr` is the request's, its `hops` 0.
+//! - An address outside the server's own subnet (a relay elsewhere, a client renewing from
+//!   another subnet) is reached through [`DhcpConfig::gateway`], as an IP host would; the
+//!   next hop's MAC (the gateway's, or a relay's on the server's own segment) is found with
+//!   ARP: the router's table ([`Neighbors`]: replies wait in a bounded queue, at most
+//!   [`neighbors::REQUEST_RATE`] requests a second, entries learned from ARP addressed to
+//!   the server). A reply whose next hop never answers is dropped as `arp_failed`; one
+//!   for another subnet without a `gateway` as `no_route`.
 //! - Clients are told apart by their client identifier (option 61), else their MAC.
 //!
 //! Leases outlive the process: the control plane loads them from a file into
@@ -48,6 +68,7 @@
 
 mod config;
 mod metrics;
+pub(crate) mod reply;
 
 pub use config::{option_bytes, DhcpKind, DhcpSpec, LEASE_DIR};
 
@@ -61,26 +82,22 @@ use nfv_dataplane::{Batch, Cell, Counter, Ctx, DropReason, Gate, Node, Packet, T
 use smoltcp::wire::{DhcpMessageType, DhcpPacket};
 
 use crate::arp;
-use crate::ip::{self, ETHERTYPE_IPV4, PROTO_ICMP, PROTO_UDP};
-use crate::router::icmp;
+use crate::ip::{self, PROTO_ICMP, PROTO_UDP};
+use crate::router::icmp::{self, RateLimit};
+use crate::router::neighbors::{self, NeighborConfig, Neighbors};
 use crate::show;
-use crate::wire::ipv4::Ipv4Repr;
-use crate::wire::{
-    self, udp, EthernetFrame, Headers, Ipv4Packet, MacAddr, UdpPacket, ETH_HEADER_LEN, L3,
-};
+use crate::wire::{self, udp, EthernetFrame, Headers, MacAddr, UdpPacket, L3};
+use reply::{bootp, MAGIC, SERVER_PORT};
 
 /// How long a declined address is not offered again.
 pub const DECLINE_HOLD: Duration = Duration::from_secs(600);
 /// Lease lists go to the lease writer at most this often: the first change after a quiet
 /// spell at once, the changes of a burst together from `tick`.
 pub const PUBLISH_EVERY: Duration = Duration::from_secs(1);
-/// DHCP server and client ports.
-const SERVER_PORT: u16 = 67;
-const CLIENT_PORT: u16 = 68;
-const BOOTP_LEN: usize = 240;
-const MAGIC: u32 = 0x6382_5363;
-/// Largest reply frame: Ethernet + IP + UDP + a 548-byte DHCP message (576-byte datagram).
-const MAX_REPLY: usize = ETH_HEADER_LEN + 20 + 8 + 548;
+/// Most next hops (relays, the gateway) a server keeps ARP entries for.
+const MAX_NEIGHBORS: usize = 1024;
+/// How often ARP timers run.
+const EXPIRE_EVERY: Duration = Duration::from_millis(100);
 
 /// A DHCP server's settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,13 +106,35 @@ pub struct DhcpConfig {
     pub mac: MacAddr,
     /// The server's IPv4 address (its server identifier).
     pub address: Ipv4Addr,
-    /// Prefix length of the served subnet (the subnet mask option).
+    /// The server's own subnet (`address`'s, of `own.prefix_len`; its `network` is read
+    /// from `address`) and what it hands out there: no pools when it serves only relayed
+    /// subnets.
+    pub own: DhcpSubnet,
+    /// Fixed addresses by MAC, in any subnet served.
+    pub reservations: Vec<(MacAddr, Ipv4Addr)>,
+    /// How long an offered address waits for the client's REQUEST.
+    pub offer_hold: Duration,
+    /// Unix time in seconds at `Timestamp::ZERO` of the worker's clock.
+    pub wall_at_zero: u64,
+    /// The next hop toward addresses outside the server's own subnet (relays, clients
+    /// renewing from other subnets), in that subnet.
+    pub gateway: Option<Ipv4Addr>,
+    /// Further subnets, served through relays: a request's `giaddr` picks one.
+    pub subnets: Vec<DhcpSubnet>,
+}
+
+/// A subnet a server hands addresses out in, with its settings: its own, or one it serves
+/// through relays (the topology file's `subnets` entries, their missing keys taken from
+/// the server's).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DhcpSubnet {
+    /// The subnet's network address (host bits zero).
+    pub network: Ipv4Addr,
+    /// Its prefix length (the subnet mask option).
     pub prefix_len: u8,
     /// Inclusive address ranges to hand out.
     pub pools: Vec<(Ipv4Addr, Ipv4Addr)>,
-    /// Fixed addresses by MAC.
-    pub reservations: Vec<(MacAddr, Ipv4Addr)>,
-    /// Default gateway (option 3).
+    /// Default gateway (option 3): the relay's router, usually.
     pub router: Option<Ipv4Addr>,
     /// DNS servers (option 6).
     pub dns: Vec<Ipv4Addr>,
@@ -109,10 +148,6 @@ pub struct DhcpConfig {
     pub rebind: Option<Duration>,
     /// Extra options by code, sent as given.
     pub options: Vec<(u8, Vec<u8>)>,
-    /// How long an offered address waits for the client's REQUEST.
-    pub offer_hold: Duration,
-    /// Unix time in seconds at `Timestamp::ZERO` of the worker's clock.
-    pub wall_at_zero: u64,
 }
 
 /// A bound lease, as kept in the lease file.
@@ -152,10 +187,14 @@ pub struct DhcpStats {
     pub declines: Counter,
     /// INFORMs received.
     pub informs: Counter,
+    /// Messages that came through a relay (`giaddr` set), served or not.
+    pub relayed: Counter,
     /// DISCOVERs left without an offer: no free address.
     pub pool_exhausted: Counter,
-    /// Messages not served: relayed, for another server, or of an unknown type.
+    /// Messages not served: for another server, or of an unknown type.
     pub ignored: Counter,
+    /// ARP requests sent to find a next hop (a relay, the gateway).
+    pub arp_requests: Counter,
     /// Lease lists the channel could not take at once (sent later).
     pub updates_deferred: Counter,
     /// Bound leases now, expired ones kept for their client included (gauge, updated once
@@ -192,6 +231,8 @@ struct Request {
     requested: Option<u32>,
     server_id: Option<u32>,
     hostname: Option<String>,
+    /// A relay's Relay Agent Information option (82), echoed in the reply.
+    relay_info: Option<Vec<u8>>,
 }
 
 impl Request {
@@ -207,6 +248,79 @@ impl Request {
     }
 }
 
+/// A subnet being served: its settings and its free-address search.
+struct Served {
+    cfg: DhcpSubnet,
+    net: u32,
+    mask: u32,
+    /// True if it has anything to hand out (a pool or a reservation in it).
+    serves: bool,
+    /// The next pool address never looked at by the free-address search: (pool index,
+    /// address). Everything from here to the end of the pools that is not bound is free.
+    cursor: (usize, u64),
+    /// Addresses the cursor has passed that may be free again (unbound, or their decline
+    /// ended), by [`order`](DhcpServer::order): the free-address search takes the first of
+    /// these, else the cursor's.
+    returned: BTreeSet<(usize, u32)>,
+    /// The bindings of addresses in [`order`](DhcpServer::order), by expiry: the address
+    /// whose lease ended longest ago is the first.
+    by_expiry: BTreeSet<(Timestamp, u32)>,
+}
+
+impl Served {
+    fn new(cfg: DhcpSubnet, reservations: &[(MacAddr, Ipv4Addr)]) -> Self {
+        let mask = mask(cfg.prefix_len);
+        let net = u32::from(cfg.network) & mask;
+        let serves = !cfg.pools.is_empty()
+            || reservations
+                .iter()
+                .any(|&(_, ip)| u32::from(ip) & mask == net);
+        let cursor = (
+            0,
+            cfg.pools
+                .first()
+                .map_or(0, |&(a, _)| u64::from(u32::from(a))),
+        );
+        Served {
+            cfg,
+            net,
+            mask,
+            serves,
+            cursor,
+            returned: BTreeSet::new(),
+            by_expiry: BTreeSet::new(),
+        }
+    }
+
+    fn contains(&self, ip: u32) -> bool {
+        ip & self.mask == self.net
+    }
+
+    /// The index of the first of its pools that holds `ip`.
+    fn pool_of(&self, ip: u32) -> Option<usize> {
+        self.cfg
+            .pools
+            .iter()
+            .position(|&(a, b)| (u32::from(a)..=u32::from(b)).contains(&ip))
+    }
+
+    /// The cursor's address (moved on past the ends of pools), or none at the end.
+    fn cursor_at(&mut self) -> Option<u32> {
+        while let Some(&(_, b)) = self.cfg.pools.get(self.cursor.0) {
+            if self.cursor.1 <= u64::from(u32::from(b)) {
+                return Some(self.cursor.1 as u32);
+            }
+            self.cursor.0 += 1;
+            self.cursor.1 = self
+                .cfg
+                .pools
+                .get(self.cursor.0)
+                .map_or(0, |&(a, _)| u64::from(u32::from(a)));
+        }
+        None
+    }
+}
+
 /// The shortest time between two warnings of one DHCP server.
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
@@ -214,23 +328,19 @@ const WARN_EVERY: Duration = Duration::from_secs(10);
 pub struct DhcpServer {
     cfg: DhcpConfig,
     addr: u32,
-    mask: u32,
+    /// The subnets served; the server's own is the first.
+    subnets: Vec<Served>,
     bindings: HashMap<u32, Binding>,
     by_client: HashMap<ClientKey, u32>,
     declined: HashMap<u32, Timestamp>,
     /// Reservations by MAC and by address (the first in the list wins, for both).
     res_by_mac: HashMap<MacAddr, u32>,
     res_by_ip: HashMap<u32, MacAddr>,
-    /// The next pool address never looked at by the free-address search: (pool index,
-    /// address). Everything from here to the end of the pools that is not bound is free.
-    cursor: (usize, u64),
-    /// Addresses the cursor has passed that may be free again (unbound, or their decline
-    /// ended), by [`order`](Self::order): the free-address search takes the first of these,
-    /// else the cursor's.
-    returned: BTreeSet<(usize, u32)>,
-    /// The bindings of addresses in [`order`](Self::order), by expiry: the address whose
-    /// lease ended longest ago is the first.
-    by_expiry: BTreeSet<(Timestamp, u32)>,
+    /// Next hops' MACs (relays on the server's segment, the gateway), with replies waiting.
+    neighbors: Neighbors,
+    /// ARP requests: [`neighbors::REQUEST_RATE`] a second.
+    arp_rate: RateLimit,
+    last_expire: Timestamp,
     stats: Arc<DhcpStats>,
     updates: Option<Sender<LeaseUpdate>>,
     dirty: bool,
@@ -249,26 +359,27 @@ pub struct DhcpServer {
 use crate::ip::prefix_mask as mask;
 
 impl DhcpServer {
-    /// A server for `cfg` that starts with `leases` (those outside its subnet are ignored)
+    /// A server for `cfg` that starts with `leases` (those outside its subnets are ignored)
     /// and reports changes on `updates`.
     pub fn new(cfg: DhcpConfig, leases: Vec<Lease>, updates: Option<Sender<LeaseUpdate>>) -> Self {
         let addr = u32::from(cfg.address);
-        let m = mask(cfg.prefix_len);
         let mut res_by_mac = HashMap::new();
         let mut res_by_ip = HashMap::new();
         for &(mac, ip) in &cfg.reservations {
             res_by_mac.entry(mac).or_insert(u32::from(ip));
             res_by_ip.entry(u32::from(ip)).or_insert(mac);
         }
-        let cursor = (
-            0,
-            cfg.pools
-                .first()
-                .map_or(0, |&(a, _)| u64::from(u32::from(a))),
-        );
+        let own = DhcpSubnet {
+            network: Ipv4Addr::from(addr & mask(cfg.own.prefix_len)),
+            ..cfg.own.clone()
+        };
+        let subnets: Vec<Served> = std::iter::once(own)
+            .chain(cfg.subnets.iter().cloned())
+            .map(|s| Served::new(s, &cfg.reservations))
+            .collect();
         let mut s = DhcpServer {
             addr,
-            mask: m,
+            subnets,
             bindings: HashMap::new(),
             by_client: HashMap::new(),
             declined: HashMap::new(),
@@ -276,9 +387,12 @@ impl DhcpServer {
             unwarned: 0,
             res_by_mac,
             res_by_ip,
-            cursor,
-            returned: BTreeSet::new(),
-            by_expiry: BTreeSet::new(),
+            neighbors: Neighbors::new(NeighborConfig {
+                max_entries: MAX_NEIGHBORS,
+                ..NeighborConfig::default()
+            }),
+            arp_rate: RateLimit::new(neighbors::REQUEST_RATE, neighbors::REQUEST_RATE),
+            last_expire: Timestamp::ZERO,
             stats: Arc::new(DhcpStats::default()),
             updates,
             dirty: false,
@@ -290,7 +404,7 @@ impl DhcpServer {
         };
         for l in leases {
             let ip = u32::from(l.ip);
-            if ip & m != addr & m || ip == addr {
+            if s.subnet_of(ip).is_none() || ip == addr {
                 continue;
             }
             let secs = l.expires_unix.saturating_sub(s.cfg.wall_at_zero);
@@ -322,9 +436,9 @@ impl DhcpServer {
     /// Set the lease gauges of [`DhcpStats`] from the bindings.
     fn update_gauges(&self) {
         let pool: u64 = self
-            .cfg
-            .pools
+            .subnets
             .iter()
+            .flat_map(|s| s.cfg.pools.iter())
             .map(|&(a, b)| {
                 let (a, b) = (u32::from(a), u32::from(b));
                 let own = u64::from((a..=b).contains(&self.addr));
@@ -399,57 +513,53 @@ impl DhcpServer {
         }
     }
 
+    /// The subnet `ip` lies in, if the server serves it.
+    fn subnet_of(&self, ip: u32) -> Option<usize> {
+        self.subnets.iter().position(|s| s.contains(ip))
+    }
+
+    /// The subnet a request is served in (see the module documentation), if any.
+    fn select(&self, req: &Request) -> Option<usize> {
+        let s = if req.giaddr != 0 {
+            self.subnet_of(req.giaddr)?
+        } else if req.ciaddr != 0 {
+            self.subnet_of(req.ciaddr).unwrap_or(0)
+        } else {
+            0
+        };
+        self.subnets.get(s).filter(|sub| sub.serves).map(|_| s)
+    }
+
     fn in_pool(&self, ip: u32) -> bool {
-        self.cfg
-            .pools
+        self.subnets
             .iter()
-            .any(|&(a, b)| (u32::from(a)..=u32::from(b)).contains(&ip))
+            .any(|s| s.contains(ip) && s.pool_of(ip).is_some())
     }
 
     fn reserved_for(&self, ip: u32) -> Option<MacAddr> {
         self.res_by_ip.get(&ip).copied()
     }
 
-    /// Where `ip` stands in the free-address search, if the search may hand it out: (the
-    /// first pool it is in, the address). Not the server's own address, nothing outside its
-    /// subnet, no reserved address (those go to their MAC only, before any search).
-    fn order(&self, ip: u32) -> Option<(usize, u32)> {
-        if ip == self.addr
-            || ip & self.mask != self.addr & self.mask
-            || self.res_by_ip.contains_key(&ip)
-        {
+    /// Where `ip` stands in the free-address search, if the search may hand it out: its
+    /// subnet and (the first pool of the subnet it is in, the address). Not the server's
+    /// own address, nothing outside the subnets, no reserved address (those go to their MAC
+    /// only, before any search).
+    fn order(&self, ip: u32) -> Option<(usize, (usize, u32))> {
+        if ip == self.addr || self.res_by_ip.contains_key(&ip) {
             return None;
         }
-        let pool = self
-            .cfg
-            .pools
-            .iter()
-            .position(|&(a, b)| (u32::from(a)..=u32::from(b)).contains(&ip))?;
-        Some((pool, ip))
+        let s = self.subnet_of(ip)?;
+        let pool = self.subnets[s].pool_of(ip)?;
+        Some((s, (pool, ip)))
     }
 
-    /// The cursor's address (moved on past the ends of pools), or none at the end.
-    fn cursor_at(&mut self) -> Option<u32> {
-        while let Some(&(_, b)) = self.cfg.pools.get(self.cursor.0) {
-            if self.cursor.1 <= u64::from(u32::from(b)) {
-                return Some(self.cursor.1 as u32);
-            }
-            self.cursor.0 += 1;
-            self.cursor.1 = self
-                .cfg
-                .pools
-                .get(self.cursor.0)
-                .map_or(0, |&(a, _)| u64::from(u32::from(a)));
-        }
-        None
-    }
-
-    /// `ip`, not bound now, may be free again: if the cursor has passed it, the search
-    /// must find it among the returned addresses.
+    /// `ip`, not bound now, may be free again: if the cursor of its subnet has passed it,
+    /// the search must find it among the returned addresses.
     fn give_back(&mut self, ip: u32) {
-        if let Some(o) = self.order(ip) {
-            if (o.0, u64::from(o.1)) < self.cursor {
-                self.returned.insert(o);
+        if let Some((s, o)) = self.order(ip) {
+            let sub = &mut self.subnets[s];
+            if (o.0, u64::from(o.1)) < sub.cursor {
+                sub.returned.insert(o);
             }
         }
     }
@@ -458,33 +568,47 @@ impl DhcpServer {
     fn set_binding(&mut self, ip: u32, b: Binding) {
         let expires = b.expires;
         if let Some(old) = self.bindings.insert(ip, b) {
-            self.by_expiry.remove(&(old.expires, ip));
+            if let Some(s) = self.subnet_of(ip) {
+                self.subnets[s].by_expiry.remove(&(old.expires, ip));
+            }
         }
-        if let Some(o) = self.order(ip) {
-            self.returned.remove(&o);
-            self.by_expiry.insert((expires, ip));
+        if let Some((s, o)) = self.order(ip) {
+            let sub = &mut self.subnets[s];
+            sub.returned.remove(&o);
+            sub.by_expiry.insert((expires, ip));
         }
     }
 
     /// Remove the binding of `ip`, keeping the indexes.
     fn remove_binding(&mut self, ip: u32) -> Option<Binding> {
         let b = self.bindings.remove(&ip)?;
-        self.by_expiry.remove(&(b.expires, ip));
+        if let Some(s) = self.subnet_of(ip) {
+            self.subnets[s].by_expiry.remove(&(b.expires, ip));
+        }
         self.give_back(ip);
         Some(b)
     }
 
-    /// True if `ip` may be given to the client `key` with MAC `mac` now.
-    fn free_for(&self, ip: u32, key: &ClientKey, mac: MacAddr, now: Timestamp) -> bool {
+    /// The client's reservation, if it has one in subnet `s`.
+    fn reservation_in(&self, s: usize, mac: MacAddr) -> Option<u32> {
+        self.res_by_mac
+            .get(&mac)
+            .copied()
+            .filter(|&r| self.subnets[s].contains(r))
+    }
+
+    /// True if `ip` may be given to the client `key` with MAC `mac` in subnet `s` now.
+    fn free_for(&self, s: usize, ip: u32, key: &ClientKey, mac: MacAddr, now: Timestamp) -> bool {
         #[cfg(test)]
         self.examined.add(1);
-        if ip == self.addr || ip & self.mask != self.addr & self.mask {
+        let sub = &self.subnets[s];
+        if ip == self.addr || !sub.contains(ip) {
             return false;
         }
         match self.reserved_for(ip) {
             Some(m) if m != mac => return false,
             Some(_) => {}
-            None if !self.in_pool(ip) => return false,
+            None if sub.pool_of(ip).is_none() => return false,
             None => {}
         }
         if self.declined.get(&ip).is_some_and(|&t| t > now) {
@@ -496,28 +620,35 @@ impl DhcpServer {
         }
     }
 
-    /// An address for the client, by the order in the module documentation. Amortised
-    /// O(log n): the search for a never-used address resumes where it stopped (an address
-    /// it passed comes back through `returned` when it is free again), and the oldest
-    /// ended lease is the first of `by_expiry`.
-    fn allocate(&mut self, req: &Request, key: &ClientKey, now: Timestamp) -> Option<u32> {
-        if let Some(&r) = self.res_by_mac.get(&req.chaddr) {
+    /// An address in subnet `s` for the client, by the order in the module documentation.
+    /// Amortised O(log n): the search for a never-used address resumes where it stopped
+    /// (an address it passed comes back through `returned` when it is free again), and the
+    /// oldest ended lease is the first of `by_expiry`.
+    fn allocate(
+        &mut self,
+        s: usize,
+        req: &Request,
+        key: &ClientKey,
+        now: Timestamp,
+    ) -> Option<u32> {
+        if let Some(r) = self.reservation_in(s, req.chaddr) {
             return Some(r);
         }
         if let Some(&ip) = self.by_client.get(key) {
-            if self.free_for(ip, key, req.chaddr, now) {
+            if self.free_for(s, ip, key, req.chaddr, now) {
                 return Some(ip);
             }
         }
         if let Some(ip) = req.requested {
-            if self.in_pool(ip) && self.free_for(ip, key, req.chaddr, now) {
+            if self.subnets[s].pool_of(ip).is_some() && self.free_for(s, ip, key, req.chaddr, now) {
                 return Some(ip);
             }
         }
         loop {
-            let (ip, returned) = match self.returned.first() {
+            let sub = &mut self.subnets[s];
+            let (ip, returned) = match sub.returned.first() {
                 Some(&(_, ip)) => (ip, true),
-                None => match self.cursor_at() {
+                None => match sub.cursor_at() {
                     Some(ip) => (ip, false),
                     None => break,
                 },
@@ -525,25 +656,36 @@ impl DhcpServer {
             if self.bindings.contains_key(&ip) {
                 #[cfg(test)]
                 self.examined.add(1);
-            } else if self.free_for(ip, key, req.chaddr, now) {
+            } else if self.free_for(s, ip, key, req.chaddr, now) {
                 return Some(ip);
             }
             // Bound or declined: it comes back when that ends (own address: never).
+            let sub = &mut self.subnets[s];
             if returned {
-                self.returned.pop_first();
+                sub.returned.pop_first();
             } else {
-                self.cursor.1 += 1;
+                sub.cursor.1 += 1;
             }
         }
-        self.by_expiry
+        self.subnets[s]
+            .by_expiry
             .iter()
             .take_while(|&&(t, _)| t <= now)
-            .find(|&&(_, ip)| self.free_for(ip, key, req.chaddr, now))
+            .find(|&&(_, ip)| self.free_for(s, ip, key, req.chaddr, now))
             .map(|&(_, ip)| ip)
     }
 
-    /// Record `ip` for the client, offered (until `offer_hold`) or bound (for the lease).
-    fn bind(&mut self, req: &Request, key: ClientKey, ip: u32, bound: bool, now: Timestamp) {
+    /// Record `ip` for the client, offered (until `offer_hold`) or bound (for the lease of
+    /// subnet `s`).
+    fn bind(
+        &mut self,
+        s: usize,
+        req: &Request,
+        key: ClientKey,
+        ip: u32,
+        bound: bool,
+        now: Timestamp,
+    ) {
         if let Some(old) = self.by_client.insert(key.clone(), ip) {
             if old != ip {
                 self.remove_binding(old);
@@ -555,7 +697,7 @@ impl DhcpServer {
             }
         }
         let hold = if bound {
-            self.cfg.lease
+            self.subnets[s].cfg.lease
         } else {
             self.cfg.offer_hold
         };
@@ -599,18 +741,7 @@ impl DhcpServer {
         match h.l3 {
             L3::Short => ctx.drop(pkt, DropReason::Runt),
             _ if h.tagged => ctx.drop(pkt, DropReason::NotForUs),
-            L3::Arp => {
-                let a = match arp::parse(pkt.data()) {
-                    Ok(a) => a,
-                    Err(arp::ArpError::Truncated) => return ctx.drop(pkt, DropReason::Runt),
-                    Err(arp::ArpError::BadHeader) => return ctx.drop(pkt, DropReason::BadHeader),
-                };
-                if a.op != arp::REQUEST || a.tpa != self.addr {
-                    return ctx.drop(pkt, DropReason::NotForUs);
-                }
-                arp::reply_in_place(pkt.data_mut(), &a, self.cfg.mac);
-                ctx.emit(Gate(0), pkt)
-            }
+            L3::Arp => self.arp(pkt, ctx),
             L3::Ipv4 | L3::Ipv4Runt | L3::Ipv4Malformed | L3::Ipv4BadChecksum => {
                 let dst = match EthernetFrame::new_checked(pkt.data()) {
                     Ok(eth) => eth.dst(),
@@ -622,6 +753,37 @@ impl DhcpServer {
                     ctx.drop(pkt, DropReason::NotForUs)
                 }
             }
+            _ => ctx.drop(pkt, DropReason::NotForUs),
+        }
+    }
+
+    /// ARP: answer requests for the server's address; learn next hops from what is
+    /// addressed to it (and send the replies that waited for them).
+    fn arp(&mut self, mut pkt: Packet, ctx: &mut Ctx<'_>) {
+        let a = match arp::parse(pkt.data()) {
+            Ok(a) => a,
+            Err(arp::ArpError::Truncated) => return ctx.drop(pkt, DropReason::Runt),
+            Err(arp::ArpError::BadHeader) => return ctx.drop(pkt, DropReason::BadHeader),
+        };
+        let for_us = a.tpa == self.addr;
+        if a.spa != 0 && a.spa != self.addr {
+            self.neighbors
+                .learn(0, a.spa, a.sha, ctx.now, for_us, |_, mut p| {
+                    if let Ok(mut eth) = EthernetFrame::new_checked(p.data_mut()) {
+                        eth.set_dst(a.sha);
+                    }
+                    ctx.emit(Gate(0), p);
+                });
+        }
+        if !for_us {
+            return ctx.drop(pkt, DropReason::NotForUs);
+        }
+        match a.op {
+            arp::REQUEST => {
+                arp::reply_in_place(pkt.data_mut(), &a, self.cfg.mac);
+                ctx.emit(Gate(0), pkt)
+            }
+            arp::REPLY => ctx.consume(pkt),
             _ => ctx.drop(pkt, DropReason::NotForUs),
         }
     }
@@ -670,16 +832,18 @@ impl DhcpServer {
     fn dhcp(&mut self, req: Request, pkt: Packet, ctx: &mut Ctx<'_>) {
         let now = ctx.now;
         if req.giaddr != 0 {
-            self.stats.ignored.add(1);
-            return ctx.drop(pkt, DropReason::NotForUs);
+            self.stats.relayed.add(1);
         }
+        let Some(s) = self.select(&req) else {
+            return ctx.drop(pkt, DropReason::NoSubnet);
+        };
         let key = req.key();
         let reply = match DhcpMessageType::from(req.msg) {
             DhcpMessageType::Discover => {
                 self.stats.discovers.add(1);
-                match self.allocate(&req, &key, now) {
+                match self.allocate(s, &req, &key, now) {
                     Some(ip) => {
-                        self.bind(&req, key, ip, false, now);
+                        self.bind(s, &req, key, ip, false, now);
                         self.stats.offers.add(1);
                         Some((DhcpMessageType::Offer, ip))
                     }
@@ -688,6 +852,7 @@ impl DhcpServer {
                         if let Some(held_back) = self.may_warn(now) {
                             tracing::warn!(
                                 server = %self.cfg.address,
+                                subnet = %self.subnets[s].cfg.network,
                                 client = %req.chaddr,
                                 held_back,
                                 "DHCP pool exhausted: no address to offer"
@@ -699,7 +864,7 @@ impl DhcpServer {
             }
             DhcpMessageType::Request => {
                 self.stats.requests.add(1);
-                self.request(&req, key, now)
+                self.request(s, &req, key, now)
             }
             DhcpMessageType::Release => {
                 self.stats.releases.add(1);
@@ -745,13 +910,14 @@ impl DhcpServer {
                     _ => {}
                 }
                 let inform = req.msg == u8::from(DhcpMessageType::Inform);
-                self.send(&req, msg, yiaddr, inform, pkt, ctx);
+                self.send(s, &req, (msg, yiaddr, inform), pkt, ctx);
             }
         }
     }
 
     fn request(
         &mut self,
+        s: usize,
         req: &Request,
         key: ClientKey,
         now: Timestamp,
@@ -772,8 +938,9 @@ impl DhcpServer {
             }
             // SELECTING: the address we offered.
             let ip = req.requested.or((req.ciaddr != 0).then_some(req.ciaddr))?;
-            if self.by_client.get(&key) == Some(&ip) && self.free_for(ip, &key, req.chaddr, now) {
-                return Some(self.ack(req, key, ip, now));
+            if self.by_client.get(&key) == Some(&ip) && self.free_for(s, ip, &key, req.chaddr, now)
+            {
+                return Some(self.ack(s, req, key, ip, now));
             }
             return nak;
         }
@@ -782,155 +949,30 @@ impl DhcpServer {
             (None, ip) if ip != 0 => ip, // RENEWING or REBINDING
             _ => return nak,
         };
-        if ip & self.mask != self.addr & self.mask {
+        if !self.subnets[s].contains(ip) {
             return nak;
         }
-        let reserved = self.res_by_mac.get(&req.chaddr).copied();
-        if reserved.is_some_and(|r| r != ip) || !self.free_for(ip, &key, req.chaddr, now) {
+        let reserved = self.reservation_in(s, req.chaddr);
+        if reserved.is_some_and(|r| r != ip) || !self.free_for(s, ip, &key, req.chaddr, now) {
             return nak;
         }
-        Some(self.ack(req, key, ip, now))
+        Some(self.ack(s, req, key, ip, now))
     }
 
     fn ack(
         &mut self,
+        s: usize,
         req: &Request,
         key: ClientKey,
         ip: u32,
         now: Timestamp,
     ) -> (DhcpMessageType, u32) {
-        self.bind(req, key, ip, true, now);
+        self.bind(s, req, key, ip, true, now);
         if let Some(b) = self.bindings.get_mut(&ip) {
             b.bound = true;
         }
         self.publish(now);
         (DhcpMessageType::Ack, ip)
-    }
-
-    /// Build the reply in `pkt`'s buffer and send it.
-    fn send(
-        &self,
-        req: &Request,
-        msg: DhcpMessageType,
-        yiaddr: u32,
-        inform: bool,
-        mut pkt: Packet,
-        ctx: &mut Ctx<'_>,
-    ) {
-        let mut f = [0u8; MAX_REPLY];
-        let nak = msg == DhcpMessageType::Nak;
-        let (dst_mac, dst_ip) = if nak {
-            (MacAddr::BROADCAST, u32::MAX)
-        } else if req.ciaddr != 0 {
-            (req.chaddr, req.ciaddr)
-        } else if req.broadcast {
-            (MacAddr::BROADCAST, u32::MAX)
-        } else {
-            (req.chaddr, yiaddr)
-        };
-        const UDP_AT: usize = ETH_HEADER_LEN + Ipv4Repr::HEADER_LEN;
-        const DHCP_AT: usize = UDP_AT + udp::HEADER_LEN;
-        let Some(dlen) = self.build_dhcp(req, msg, yiaddr, inform, &mut f[DHCP_AT..]) else {
-            return ctx.drop(pkt, DropReason::Internal);
-        };
-        let udp_len = udp::HEADER_LEN + dlen;
-        let ip_len = Ipv4Repr::HEADER_LEN + udp_len;
-        let mut eth = EthernetFrame::new_unchecked(&mut f[..]);
-        eth.set_dst(dst_mac);
-        eth.set_src(self.cfg.mac);
-        eth.set_ethertype(ETHERTYPE_IPV4);
-        let repr = Ipv4Repr {
-            src_addr: self.addr,
-            dst_addr: dst_ip,
-            protocol: PROTO_UDP,
-            ttl: 64,
-            payload_len: udp_len,
-        };
-        repr.emit(&mut Ipv4Packet::new_unchecked(
-            &mut f[ETH_HEADER_LEN..UDP_AT],
-        ));
-        let mut u = UdpPacket::new_unchecked(&mut f[UDP_AT..UDP_AT + udp_len]);
-        u.set_src_port(SERVER_PORT);
-        u.set_dst_port(CLIENT_PORT);
-        u.set_len(udp_len as u16);
-        u.fill_checksum(self.addr, dst_ip);
-        if pkt.set_frame(&f[..ETH_HEADER_LEN + ip_len]) {
-            ctx.emit(Gate(0), pkt);
-        } else {
-            ctx.drop(pkt, DropReason::Internal);
-        }
-    }
-
-    /// Write the DHCP message into `out`; its length, or `None` if it does not fit.
-    fn build_dhcp(
-        &self,
-        req: &Request,
-        msg: DhcpMessageType,
-        yiaddr: u32,
-        inform: bool,
-        out: &mut [u8],
-    ) -> Option<usize> {
-        out.get_mut(..BOOTP_LEN)?.fill(0);
-        out[0] = 2; // BOOTREPLY
-        out[1] = 1;
-        out[2] = 6;
-        out[4..8].copy_from_slice(&req.xid.to_be_bytes());
-        if req.broadcast {
-            out[10] = 0x80;
-        }
-        if inform || msg == DhcpMessageType::Ack {
-            out[12..16].copy_from_slice(&req.ciaddr.to_be_bytes());
-        }
-        if msg != DhcpMessageType::Nak {
-            out[16..20].copy_from_slice(&yiaddr.to_be_bytes());
-        }
-        out[28..34].copy_from_slice(&req.chaddr.0);
-        out[236..240].copy_from_slice(&MAGIC.to_be_bytes());
-        let mut o = BOOTP_LEN;
-        let mut put = |code: u8, data: &[u8]| -> Option<()> {
-            let end = o + 2 + data.len();
-            if data.len() > 255 || end + 1 > out.len() {
-                return None;
-            }
-            out[o] = code;
-            out[o + 1] = data.len() as u8;
-            out[o + 2..end].copy_from_slice(data);
-            o = end;
-            Some(())
-        };
-        put(53, &[u8::from(msg)])?;
-        put(54, &self.addr.to_be_bytes())?;
-        if msg != DhcpMessageType::Nak {
-            if !inform {
-                let lease = self.cfg.lease;
-                let t1 = self.cfg.renew.unwrap_or(lease / 2);
-                let t2 = self.cfg.rebind.unwrap_or(lease * 7 / 8);
-                for (code, d) in [(51u8, lease), (58, t1), (59, t2)] {
-                    let secs = u32::try_from(d.as_secs()).unwrap_or(u32::MAX);
-                    put(code, &secs.to_be_bytes())?;
-                }
-            }
-            put(1, &mask(self.cfg.prefix_len).to_be_bytes())?;
-            if let Some(r) = self.cfg.router {
-                put(3, &r.octets())?;
-            }
-            if !self.cfg.dns.is_empty() {
-                let mut b = [0u8; 4 * 16];
-                let n = self.cfg.dns.len().min(16);
-                for (i, d) in self.cfg.dns.iter().take(n).enumerate() {
-                    b[i * 4..i * 4 + 4].copy_from_slice(&d.octets());
-                }
-                put(6, &b[..n * 4])?;
-            }
-            if let Some(dom) = &self.cfg.domain {
-                put(15, dom.as_bytes())?;
-            }
-            for (code, data) in &self.cfg.options {
-                put(*code, data)?;
-            }
-        }
-        *out.get_mut(o)? = 255;
-        Some(o + 1)
     }
 }
 
@@ -946,22 +988,29 @@ pub fn safe_hostname(h: &str) -> bool {
 /// Read a BOOTREQUEST; `None` if it is not a well-formed Ethernet DHCP request.
 fn parse_request(data: &[u8]) -> Option<Request> {
     let p = DhcpPacket::new_checked(data).ok()?;
-    if data[0] != 1 || data[1] != 1 || data[2] != 6 || p.magic_number() != MAGIC {
+    if data[bootp::OP] != bootp::BOOTREQUEST
+        || data[1] != 1
+        || data[2] != 6
+        || p.magic_number() != MAGIC
+    {
         return None;
     }
     let mut r = Request {
         msg: 0,
         xid: p.transaction_id(),
-        broadcast: ip::read_u16(data, 10) & 0x8000 != 0,
-        ciaddr: ip::read_u32(data, 12),
-        giaddr: ip::read_u32(data, 24),
+        broadcast: ip::read_u16(data, bootp::FLAGS) & bootp::BROADCAST != 0,
+        ciaddr: ip::read_u32(data, bootp::CIADDR),
+        giaddr: ip::read_u32(data, bootp::GIADDR),
         chaddr: MacAddr([0; 6]),
         client_id: None,
         requested: None,
         server_id: None,
         hostname: None,
+        relay_info: None,
     };
-    r.chaddr.0.copy_from_slice(&data[28..34]);
+    r.chaddr
+        .0
+        .copy_from_slice(&data[bootp::CHADDR..bootp::CHADDR + 6]);
     let addr = |d: &[u8]| -> Option<u32> { (d.len() == 4).then(|| ip::read_u32(d, 0)) };
     for o in p.options() {
         match o.kind {
@@ -969,6 +1018,7 @@ fn parse_request(data: &[u8]) -> Option<Request> {
             61 if !o.data.is_empty() => r.client_id = Some(o.data.to_vec()),
             50 => r.requested = addr(o.data),
             54 => r.server_id = addr(o.data),
+            82 => r.relay_info = Some(o.data.to_vec()),
             12 => {
                 r.hostname = std::str::from_utf8(o.data)
                     .ok()
@@ -997,6 +1047,10 @@ impl Node for DhcpServer {
     }
 
     fn tick(&mut self, ctx: &mut Ctx<'_>) {
+        if !self.neighbors.is_empty() && ctx.now.since(self.last_expire) >= EXPIRE_EVERY {
+            self.last_expire = ctx.now;
+            self.expire_neighbors(ctx);
+        }
         if ctx.now.since(self.last_sweep) < Duration::from_secs(1) {
             return;
         }
@@ -1108,55 +1162,71 @@ impl DhcpServer {
 
 #[cfg(test)]
 mod tests {
+    use super::reply::{BOOTP_LEN, CLIENT_PORT};
     use super::*;
+    use crate::ip::ETHERTYPE_IPV4;
+    use crate::wire::Ipv4Packet;
     use nfv_dataplane::testing::Harness;
 
-    const SRV_MAC: MacAddr = MacAddr([0x02, 0xd0, 0, 0, 0, 1]);
-    const POOL: usize = 64;
+    pub(super) const SRV_MAC: MacAddr = MacAddr([0x02, 0xd0, 0, 0, 0, 1]);
+    pub(super) const POOL: usize = 64;
 
-    fn ipa(s: &str) -> Ipv4Addr {
+    pub(super) fn ipa(s: &str) -> Ipv4Addr {
         s.parse().expect("address")
     }
 
-    fn mac(n: u8) -> MacAddr {
+    pub(super) fn mac(n: u8) -> MacAddr {
         MacAddr([0x02, 0, 0, 0, 0, n])
     }
 
-    fn config() -> DhcpConfig {
+    pub(super) fn config() -> DhcpConfig {
         DhcpConfig {
             mac: SRV_MAC,
             address: ipa("10.0.0.2"),
-            prefix_len: 24,
-            pools: vec![(ipa("10.0.0.100"), ipa("10.0.0.102"))],
+            own: DhcpSubnet {
+                network: ipa("10.0.0.0"),
+                prefix_len: 24,
+                pools: vec![(ipa("10.0.0.100"), ipa("10.0.0.102"))],
+                router: Some(ipa("10.0.0.1")),
+                dns: vec![ipa("10.0.0.1"), ipa("9.9.9.9")],
+                domain: Some("lab.example".into()),
+                lease: Duration::from_secs(600),
+                renew: None,
+                rebind: None,
+                options: vec![(42, vec![10, 0, 0, 1])],
+            },
             reservations: vec![(mac(9), ipa("10.0.0.50"))],
-            router: Some(ipa("10.0.0.1")),
-            dns: vec![ipa("10.0.0.1"), ipa("9.9.9.9")],
-            domain: Some("lab.example".into()),
-            lease: Duration::from_secs(600),
-            renew: None,
-            rebind: None,
-            options: vec![(42, vec![10, 0, 0, 1])],
             offer_hold: Duration::from_secs(30),
             wall_at_zero: 1_700_000_000,
+            gateway: None,
+            subnets: vec![],
         }
     }
 
-    fn t(s: u64) -> Timestamp {
+    pub(super) fn t(s: u64) -> Timestamp {
         Timestamp::from_secs(s + 10)
     }
 
-    struct Msg<'a> {
-        ty: DhcpMessageType,
-        mac: MacAddr,
-        xid: u32,
-        ciaddr: &'a str,
-        requested: Option<&'a str>,
-        server: Option<&'a str>,
-        broadcast: bool,
-        dst_ip: &'a str,
+    pub(super) struct Msg<'a> {
+        pub ty: DhcpMessageType,
+        pub mac: MacAddr,
+        pub xid: u32,
+        pub ciaddr: &'a str,
+        pub requested: Option<&'a str>,
+        pub server: Option<&'a str>,
+        pub broadcast: bool,
+        pub dst_ip: &'a str,
+        /// A relay's address: the frame comes from it (its MAC [`RELAY_MAC`], UDP port 67).
+        pub giaddr: &'a str,
+        pub hops: u8,
+        /// A Relay Agent Information option (82) the relay added.
+        pub relay_info: Option<&'a [u8]>,
     }
 
-    fn msg(ty: DhcpMessageType, n: u8) -> Msg<'static> {
+    /// The MAC relayed frames come from (the router's).
+    pub(super) const RELAY_MAC: MacAddr = MacAddr([0x02, 0xaa, 0, 0, 0, 1]);
+
+    pub(super) fn msg(ty: DhcpMessageType, n: u8) -> Msg<'static> {
         Msg {
             ty,
             mac: mac(n),
@@ -1166,20 +1236,27 @@ mod tests {
             server: None,
             broadcast: false,
             dst_ip: "255.255.255.255",
+            giaddr: "0.0.0.0",
+            hops: 0,
+            relay_info: None,
         }
     }
 
-    /// A client's frame: Ethernet, IPv4, UDP 68 -> 67, BOOTREQUEST with options.
-    fn frame(m: &Msg<'_>) -> Vec<u8> {
+    /// A client's frame: Ethernet, IPv4, UDP 68 -> 67, BOOTREQUEST with options (from a
+    /// relay, UDP 67 -> 67, when `giaddr` is set).
+    pub(super) fn frame(m: &Msg<'_>) -> Vec<u8> {
+        let relayed = m.giaddr != "0.0.0.0";
         let mut d = vec![0u8; BOOTP_LEN];
         d[0] = 1;
         d[1] = 1;
         d[2] = 6;
+        d[3] = m.hops;
         d[4..8].copy_from_slice(&m.xid.to_be_bytes());
         if m.broadcast {
             d[10] = 0x80;
         }
         d[12..16].copy_from_slice(&ipa(m.ciaddr).octets());
+        d[24..28].copy_from_slice(&ipa(m.giaddr).octets());
         d[28..34].copy_from_slice(&m.mac.0);
         d[236..240].copy_from_slice(&MAGIC.to_be_bytes());
         d.extend_from_slice(&[53, 1, u8::from(m.ty)]);
@@ -1193,8 +1270,17 @@ mod tests {
         }
         d.extend_from_slice(&[12, 5]);
         d.extend_from_slice(b"alice");
-        d.extend_from_slice(&[55, 4, 1, 3, 6, 15, 255]);
-        let src = ipa(m.ciaddr).octets();
+        d.extend_from_slice(&[55, 4, 1, 3, 6, 15]);
+        if let Some(info) = m.relay_info {
+            d.extend_from_slice(&[82, info.len() as u8]);
+            d.extend_from_slice(info);
+        }
+        d.push(255);
+        let src = if relayed {
+            ipa(m.giaddr).octets()
+        } else {
+            ipa(m.ciaddr).octets()
+        };
         let dst = ipa(m.dst_ip).octets();
         let dst_mac = if m.dst_ip == "255.255.255.255" {
             MacAddr::BROADCAST
@@ -1203,7 +1289,7 @@ mod tests {
         };
         let mut f = Vec::new();
         f.extend_from_slice(&dst_mac.0);
-        f.extend_from_slice(&m.mac.0);
+        f.extend_from_slice(if relayed { &RELAY_MAC.0 } else { &m.mac.0 });
         f.extend_from_slice(&[0x08, 0x00]);
         let mut h = [0u8; 20];
         h[0] = 0x45;
@@ -1214,7 +1300,7 @@ mod tests {
         h[16..20].copy_from_slice(&dst);
         ip::set_header_checksum(&mut h);
         f.extend_from_slice(&h);
-        f.extend_from_slice(&68u16.to_be_bytes());
+        f.extend_from_slice(&(if relayed { 67u16 } else { 68 }).to_be_bytes());
         f.extend_from_slice(&67u16.to_be_bytes());
         f.extend_from_slice(&((8 + d.len()) as u16).to_be_bytes());
         f.extend_from_slice(&[0, 0]);
@@ -1224,16 +1310,23 @@ mod tests {
 
     /// What a reply says.
     #[derive(Debug)]
-    struct Reply {
-        eth_dst: MacAddr,
-        ip_dst: Ipv4Addr,
-        ciaddr: Ipv4Addr,
-        yiaddr: Ipv4Addr,
-        ty: u8,
-        options: HashMap<u8, Vec<u8>>,
+    pub(super) struct Reply {
+        pub eth_dst: MacAddr,
+        pub ip_src: Ipv4Addr,
+        pub ip_dst: Ipv4Addr,
+        pub udp_dst: u16,
+        pub ciaddr: Ipv4Addr,
+        pub yiaddr: Ipv4Addr,
+        pub giaddr: Ipv4Addr,
+        pub hops: u8,
+        pub broadcast: bool,
+        pub ty: u8,
+        pub options: HashMap<u8, Vec<u8>>,
+        /// The option codes in the order sent.
+        pub order: Vec<u8>,
     }
 
-    fn parse_reply(f: &[u8]) -> Reply {
+    pub(super) fn parse_reply(f: &[u8]) -> Reply {
         assert!(ip::header_checksum_ok(&f[14..34]));
         let udp_len = usize::from(ip::read_u16(f, 38));
         let mut pseudo = Vec::new();
@@ -1242,21 +1335,34 @@ mod tests {
         pseudo.extend_from_slice(&(udp_len as u16).to_be_bytes());
         pseudo.extend_from_slice(&f[34..34 + udp_len]);
         assert_eq!(ip::sum(&pseudo), 0xffff, "UDP checksum");
-        assert_eq!((ip::read_u16(f, 34), ip::read_u16(f, 36)), (67, 68));
+        let udp_dst = ip::read_u16(f, 36);
+        assert_eq!(ip::read_u16(f, 34), 67);
+        assert!(udp_dst == 68 || udp_dst == 67, "to a client or a relay");
         let d = &f[42..34 + udp_len];
-        assert!(d.len() + 28 <= 576, "fits a 576-byte datagram");
         let p = DhcpPacket::new_checked(d).expect("dhcp");
         let options: HashMap<u8, Vec<u8>> =
             p.options().map(|o| (o.kind, o.data.to_vec())).collect();
+        let order: Vec<u8> = p.options().map(|o| o.kind).collect();
+        let relay_info = options.get(&82).map_or(0, |o| o.len() + 2);
+        assert!(
+            d.len() + 28 - relay_info <= 576,
+            "fits a 576-byte datagram but for a relay's option"
+        );
         let mut eth_dst = [0u8; 6];
         eth_dst.copy_from_slice(&f[0..6]);
         Reply {
             eth_dst: MacAddr(eth_dst),
+            ip_src: Ipv4Addr::from(ip::read_u32(f, 26)),
             ip_dst: Ipv4Addr::from(ip::read_u32(f, 30)),
+            udp_dst,
             ciaddr: Ipv4Addr::from(ip::read_u32(d, 12)),
             yiaddr: Ipv4Addr::from(ip::read_u32(d, 16)),
+            giaddr: Ipv4Addr::from(ip::read_u32(d, 24)),
+            hops: d[3],
+            broadcast: ip::read_u16(d, 10) & 0x8000 != 0,
             ty: options.get(&53).map_or(0, |v| v[0]),
             options,
+            order,
         }
     }
 
@@ -1273,7 +1379,7 @@ mod tests {
         (Harness::new(Box::new(s), 1, POOL), stats, rx)
     }
 
-    fn exchange(h: &mut Harness, m: &Msg<'_>, now: Timestamp) -> Option<Reply> {
+    pub(super) fn exchange(h: &mut Harness, m: &Msg<'_>, now: Timestamp) -> Option<Reply> {
         h.send(0, &frame(m), now);
         let mut out = h.recv(0);
         assert!(out.len() <= 1);
@@ -1546,7 +1652,7 @@ mod tests {
     #[test]
     fn an_exhausted_pool_makes_no_offer_and_counts() {
         let mut cfg = config();
-        cfg.pools = vec![(ipa("10.0.0.100"), ipa("10.0.0.101"))];
+        cfg.own.pools = vec![(ipa("10.0.0.100"), ipa("10.0.0.101"))];
         let s = DhcpServer::new(cfg, vec![], None);
         let stats = s.stats();
         assert_eq!((stats.leases_bound.get(), stats.pool_free.get()), (0, 2));
@@ -1569,8 +1675,8 @@ mod tests {
     fn a_discover_flood_from_random_macs_costs_little_per_message_and_leaves_room() {
         // A 1,000-address pool in a /16, offers held 30 s.
         let mut cfg = config();
-        cfg.prefix_len = 16;
-        cfg.pools = vec![(ipa("10.0.1.0"), ipa("10.0.4.231"))];
+        cfg.own.prefix_len = 16;
+        cfg.own.pools = vec![(ipa("10.0.1.0"), ipa("10.0.4.231"))];
         let s = DhcpServer::new(cfg, vec![], None);
         let (stats, examined) = (s.stats(), Arc::clone(&s.examined));
         let mut h = Harness::new(Box::new(s), 1, POOL);
@@ -1613,7 +1719,7 @@ mod tests {
     #[test]
     fn a_burst_of_acks_sends_one_lease_list_then_the_rest_from_tick() {
         let mut cfg = config();
-        cfg.pools = vec![(ipa("10.0.0.100"), ipa("10.0.0.200"))];
+        cfg.own.pools = vec![(ipa("10.0.0.100"), ipa("10.0.0.200"))];
         let (tx, rx) = crossbeam_channel::bounded(64);
         let mut h = Harness::new(Box::new(DhcpServer::new(cfg, vec![], Some(tx))), 1, POOL);
         // The first ACK after a quiet spell is written at once.
@@ -1638,7 +1744,7 @@ mod tests {
     #[test]
     fn an_offer_not_taken_up_is_released_after_its_hold() {
         let mut cfg = config();
-        cfg.pools = vec![(ipa("10.0.0.100"), ipa("10.0.0.100"))];
+        cfg.own.pools = vec![(ipa("10.0.0.100"), ipa("10.0.0.100"))];
         let mut h = Harness::new(Box::new(DhcpServer::new(cfg, vec![], None)), 1, POOL);
         let r = exchange(&mut h, &msg(DhcpMessageType::Discover, 1), t(0)).expect("offer");
         assert_eq!(r.yiaddr, ipa("10.0.0.100"));
@@ -1763,11 +1869,15 @@ mod tests {
         let mut other_port = good.clone();
         other_port[36..38].copy_from_slice(&53u16.to_be_bytes());
         h.send(0, &other_port, t(0));
+        assert_eq!(h.node_drops(DropReason::NotForUs), 1);
+        // Relayed from a subnet the server does not serve.
         let mut relayed = good.clone();
         relayed[42 + 24] = 10;
+        relayed[42 + 25] = 9;
         h.send(0, &relayed, t(0));
-        assert_eq!(h.node_drops(DropReason::NotForUs), 2);
-        assert_eq!(stats.ignored.get(), 1);
+        assert_eq!(h.node_drops(DropReason::NoSubnet), 1);
+        assert_eq!(stats.relayed.get(), 1);
+        assert_eq!(stats.ignored.get(), 0);
         assert!(h.recv(0).is_empty());
         assert_eq!(stats.offers.get(), 0);
         assert_eq!(h.pool().available(), POOL);
@@ -1807,3 +1917,6 @@ mod tests {
         assert_eq!(d.may_warn(t(11)), None);
     }
 }
+
+#[cfg(test)]
+mod relay_tests;

@@ -17,6 +17,12 @@
 //!     icmp_rate: 100                 # ICMP errors a second, and burst (default 100; 0: none)
 //! ```
 //!
+//! An interface with `dhcp_relay: [10.0.9.2, ...]` relays DHCP (like `ip helper-address`):
+//! client broadcasts to UDP port 67 arriving on it go by unicast to each server, and the
+//! servers' replies back to its clients ([`relay`](super::relay)). It needs an IPv4
+//! address (the relayed requests' `giaddr`); each server is a unicast address the router
+//! has a route to, not its own.
+//!
 //! An interface's `address` is one address or a list: at most one IPv4 address, and IPv6
 //! addresses as many as needed (its link-local address is derived from its MAC). Router
 //! advertisements (`ra`) are described in [`config6`](super::config6).
@@ -49,6 +55,7 @@ struct RawInterface {
     mac: Option<String>,
     mtu: Option<u32>,
     ra: Option<RawRa>,
+    dhcp_relay: Option<OneOrMany>,
 }
 
 /// A static route as written.
@@ -123,6 +130,8 @@ pub struct InterfaceSpec {
     pub mtu: u16,
     /// A NAT masquerades to its address (the cross-kind hook [`Spec::masqueraded_on`]).
     pub nat_outside: bool,
+    /// DHCP servers the interface relays its clients' requests to.
+    pub dhcp_relay: Vec<Ipv4Addr>,
 }
 
 /// A static route.
@@ -175,6 +184,7 @@ impl RouterSpec {
                     ra: i.ra.clone(),
                     mtu: i.mtu,
                     nat_outside: i.nat_outside,
+                    dhcp_relay: i.dhcp_relay.clone(),
                 })
                 .collect(),
             routes: self
@@ -210,6 +220,8 @@ impl RouterSpec {
 fn check(r: &mut Counting<'_>, f: &Raw) -> RouterSpec {
     let mut interfaces: Vec<InterfaceSpec> = Vec::new();
     let mut ras: Vec<Option<Option<RaSpec>>> = Vec::new();
+    // Each interface's relay servers with their keys, checked against routes at the end.
+    let mut relays: Vec<Vec<(String, Ipv4Addr)>> = Vec::new();
     if f.interfaces.0.is_empty() {
         r.error(
             "interfaces",
@@ -301,6 +313,7 @@ fn check(r: &mut Counting<'_>, f: &Raw) -> RouterSpec {
             );
         }
         ras.push(config6::ra(r, &format!("{ikey}.ra"), i.ra.as_ref()));
+        relays.push(relay_servers(r, &ikey, i.dhcp_relay.as_ref(), address));
         interfaces.push(InterfaceSpec {
             name: name.clone(),
             address,
@@ -309,6 +322,7 @@ fn check(r: &mut Counting<'_>, f: &Raw) -> RouterSpec {
             mac,
             mtu,
             nat_outside: false,
+            dhcp_relay: Vec::new(),
         });
     }
     let mut routes: Vec<StaticRoute> = Vec::new();
@@ -409,6 +423,25 @@ fn check(r: &mut Counting<'_>, f: &Raw) -> RouterSpec {
             neighbors.push((addr, m));
         }
     }
+    let found: Vec<Vec<Ipv4Addr>> = relays
+        .into_iter()
+        .map(|servers| {
+            servers
+                .into_iter()
+                .filter(|(key, ip)| match relay_route(*ip, &interfaces, &routes) {
+                    Ok(()) => true,
+                    Err(m) => {
+                        r.error(key, m);
+                        false
+                    }
+                })
+                .map(|(_, ip)| ip)
+                .collect()
+        })
+        .collect();
+    for (i, servers) in interfaces.iter_mut().zip(found) {
+        i.dhcp_relay = servers;
+    }
     let arp_timeout = duration_or(
         r,
         "arp_timeout",
@@ -449,6 +482,102 @@ fn check(r: &mut Counting<'_>, f: &Raw) -> RouterSpec {
     }
 }
 
+/// Most DHCP servers one interface relays to.
+const MAX_RELAY_SERVERS: usize = 8;
+
+/// An interface's `dhcp_relay` servers as written, with the key of each: unicast IPv4
+/// addresses, no one twice, on an interface that has an IPv4 address (`address`) for the
+/// relayed requests' `giaddr`.
+fn relay_servers(
+    r: &mut Counting<'_>,
+    ikey: &str,
+    list: Option<&OneOrMany>,
+    address: Option<Ipv4Network>,
+) -> Vec<(String, Ipv4Addr)> {
+    let Some(list) = list else {
+        return Vec::new();
+    };
+    let key = format!("{ikey}.dhcp_relay");
+    if address.is_none() {
+        r.error(
+            &key,
+            "this interface has no IPv4 address: a DHCP relay gives its own as the requests' giaddr, where the servers send their replies".into(),
+        );
+        return Vec::new();
+    }
+    if list.items.is_empty() {
+        r.error(&key, "the list of DHCP servers is empty".into());
+    }
+    if list.items.len() > MAX_RELAY_SERVERS {
+        r.error(
+            &key,
+            format!(
+                "{} servers: an interface relays to at most {MAX_RELAY_SERVERS}",
+                list.items.len()
+            ),
+        );
+        return Vec::new();
+    }
+    let mut out: Vec<(String, Ipv4Addr)> = Vec::new();
+    for (n, a) in list.items.iter().enumerate() {
+        let k = list.key(&key, n);
+        let Some(ip) = ipv4(r, &k, a) else {
+            continue;
+        };
+        if ip.is_unspecified()
+            || ip.is_broadcast()
+            || ip.is_multicast()
+            || ip.is_loopback()
+            || u32::from(ip) >> 28 == 0xf
+        {
+            r.error(
+                &k,
+                format!("{ip} is not a unicast address: a DHCP relay sends to each server's own address"),
+            );
+            continue;
+        }
+        if out.iter().any(|(_, o)| *o == ip) {
+            r.error(&k, format!("{ip} is given twice"));
+            continue;
+        }
+        out.push((k, ip));
+    }
+    out
+}
+
+/// Whether the router can relay to `server`: not one of its own addresses or a connected
+/// subnet's network or broadcast address, and in a connected subnet or a static route.
+fn relay_route(
+    server: Ipv4Addr,
+    interfaces: &[InterfaceSpec],
+    routes: &[StaticRoute],
+) -> Result<(), String> {
+    let connected = interfaces.iter().filter_map(|i| i.address);
+    for a in connected.clone() {
+        if a.ip() == server {
+            return Err(format!(
+                "{server} is the router's own address: a DHCP relay sends to a server elsewhere"
+            ));
+        }
+        if a.prefix() < 31
+            && (server == a.network() || server == a.broadcast())
+            && a.contains(server)
+        {
+            return Err(format!(
+                "{server} is the network or broadcast address of {a}, not a server's address"
+            ));
+        }
+    }
+    if connected.clone().any(|a| a.contains(server))
+        || routes.iter().any(|rt| rt.to.contains(server))
+    {
+        return Ok(());
+    }
+    Err(format!(
+        "no route to {server}: it is in no interface's subnet and no static route leads there"
+    ))
+}
+
 /// An interface standing in for "this one" while its own addresses are checked.
 static DUMMY: InterfaceSpec = InterfaceSpec {
     name: String::new(),
@@ -458,6 +587,7 @@ static DUMMY: InterfaceSpec = InterfaceSpec {
     mac: None,
     mtu: 0,
     nat_outside: false,
+    dhcp_relay: Vec::new(),
 };
 
 /// Whether `ip` is another host in one of the interfaces' IPv4 subnets: inside one, not
@@ -672,8 +802,14 @@ impl Spec for RouterSpec {
             .map(|a| a.to_string())
             .chain(i.addresses6.iter().map(|a| a.to_string()))
             .collect();
+        let relay = if i.dhcp_relay.is_empty() {
+            String::new()
+        } else {
+            let servers: Vec<String> = i.dhcp_relay.iter().map(|s| s.to_string()).collect();
+            format!(", dhcp relay to {}", servers.join(" "))
+        };
         format!(
-            "{:<8} {} mac {mac} mtu {}{}{}",
+            "{:<8} {} mac {mac} mtu {}{}{}{relay}",
             i.name,
             addresses.join(" "),
             i.mtu,
@@ -860,6 +996,57 @@ mod tests {
         assert!(read(8).is_err_and(|e| e.to_string().contains("larger than")));
         assert!(read(64).is_ok());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn dhcp_relay_servers_are_read_and_their_problems_named() {
+        let s = load("{ interfaces: { lan: { address: 10.0.0.1/24, dhcp_relay: [10.0.1.9, 192.0.2.7] }, wan: { address: 10.0.1.1/24, dhcp_relay: 10.0.1.9 } }, routes: [{ to: 192.0.2.0/24, via: 10.0.1.254 }] }")
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(
+            s.interfaces[0].dhcp_relay,
+            [Ipv4Addr::new(10, 0, 1, 9), Ipv4Addr::new(192, 0, 2, 7)]
+        );
+        assert_eq!(s.interfaces[1].dhcp_relay, [Ipv4Addr::new(10, 0, 1, 9)]);
+        assert!(
+            s.gate_label(0)
+                .ends_with("dhcp relay to 10.0.1.9 192.0.2.7"),
+            "{}",
+            s.gate_label(0)
+        );
+        let e = load("{ interfaces: { lan: { address: 10.0.0.1/24, dhcp_relay: [224.0.0.1, 255.255.255.255, 10.0.1.1, 10.0.1.255, 172.16.0.1, 10.0.1.9, 10.0.1.9, x] }, wan: { address: 10.0.1.1/24 }, v6: { address: 2001:db8::1/64, dhcp_relay: 10.0.1.9 } } }")
+            .unwrap_err();
+        let keys: Vec<&str> = e.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "interfaces.lan.dhcp_relay[0]",
+                "interfaces.lan.dhcp_relay[1]",
+                "interfaces.lan.dhcp_relay[6]",
+                "interfaces.lan.dhcp_relay[7]",
+                "interfaces.v6.dhcp_relay",
+                "interfaces.lan.dhcp_relay[2]",
+                "interfaces.lan.dhcp_relay[3]",
+                "interfaces.lan.dhcp_relay[4]",
+            ],
+            "{e:?}"
+        );
+        let says = |k: &str, what: &str| {
+            assert!(
+                e.iter().any(|(key, m)| key == k && m.contains(what)),
+                "{k}: {what}: {e:?}"
+            )
+        };
+        says("interfaces.lan.dhcp_relay[0]", "not a unicast address");
+        says("interfaces.lan.dhcp_relay[6]", "given twice");
+        says("interfaces.v6.dhcp_relay", "no IPv4 address");
+        says("interfaces.lan.dhcp_relay[2]", "the router's own address");
+        says("interfaces.lan.dhcp_relay[3]", "broadcast address");
+        says("interfaces.lan.dhcp_relay[4]", "no route to 172.16.0.1");
+        for list in ["[]", "[10.0.0.2, 10.0.0.3, 10.0.0.4, 10.0.0.5, 10.0.0.6, 10.0.0.7, 10.0.0.8, 10.0.0.9, 10.0.0.10]"] {
+            let e = load(&format!("{{ interfaces: {{ lan: {{ address: 10.0.0.1/24, dhcp_relay: {list} }} }} }}"))
+                .unwrap_err();
+            assert_eq!(e[0].0, "interfaces.lan.dhcp_relay", "{list}");
+        }
     }
 
     #[test]

@@ -76,8 +76,16 @@ static ICMP_ERRORS: Metric = Metric {
     summary: None,
 };
 
+static DHCP_RELAYED: Metric = Metric {
+    name: "nfv_router_dhcp_relayed_total",
+    help: "DHCP messages a router relayed, by direction: requests to a server (one per server), replies to a client.",
+    kind: MetricType::Counter,
+    labels: &["direction"],
+    summary: None,
+};
+
 /// Every metric of a router.
-pub(super) static METRICS: [&Metric; 9] = [
+pub(super) static METRICS: [&Metric; 10] = [
     &ROUTES,
     &ARP_ENTRIES,
     &ND_ENTRIES,
@@ -87,6 +95,7 @@ pub(super) static METRICS: [&Metric; 9] = [
     &ARP_REQUESTS,
     &ICMP_ERRORS,
     &RATE_LIMITED,
+    &DHCP_RELAYED,
 ];
 
 impl Stats for RouterStats {
@@ -108,6 +117,16 @@ impl Stats for RouterStats {
         out(&RATE_LIMITED, &["arp"], self.arp_rate_limited.get());
         out(&RATE_LIMITED, &["icmp"], self.icmp_rate_limited.get());
         out(&RATE_LIMITED, &["nd"], self.nd_rate_limited.get());
+        out(
+            &DHCP_RELAYED,
+            &["to_server"],
+            self.dhcp_relayed_to_server.get(),
+        );
+        out(
+            &DHCP_RELAYED,
+            &["to_client"],
+            self.dhcp_relayed_to_client.get(),
+        );
     }
 }
 

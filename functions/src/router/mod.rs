@@ -43,7 +43,11 @@
 //!   `age_s` (seconds since a reachable entry was last confirmed), `expires_s` (seconds
 //!   until a reachable entry goes unless confirmed again), both none for the other states,
 //!   and `queued` (packets waiting for the address).
-//! - `interfaces`: one row per interface: `gate`, `address` (`a.b.c.d/n`), `mac`, `mtu`.
+//! - `interfaces`: one row per interface: `gate`, `address` (`a.b.c.d/n`), `mac`, `mtu`,
+//!   `dhcp_relay` (the servers it relays DHCP to, none if it does not).
+//!
+//! DHCP relay ([`relay`]): an interface with `dhcp_relay` servers relays its clients' DHCP
+//! broadcasts to them by unicast and their replies back (RFC 1542, `ip helper-address`).
 //!
 //! [`RouterStats`] has two gauges besides its counters, `routes` and `arp_entries`, set when
 //! the router is built and on every `tick`.
@@ -56,6 +60,7 @@ pub mod icmp6;
 mod metrics;
 pub mod nd;
 pub mod neighbors;
+mod relay;
 mod v6;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -126,6 +131,8 @@ pub struct RouterInterface {
     /// from another interface are sent out of this one, where the NAT claims them (port
     /// forwards reached from the inside: hairpin NAT), instead of being delivered here.
     pub nat_outside: bool,
+    /// DHCP servers this interface relays its clients' requests to (none: no relay).
+    pub dhcp_relay: Vec<Ipv4Addr>,
 }
 
 /// A static route.
@@ -237,6 +244,10 @@ pub struct RouterStats {
     /// Prefixes in the routing tables of both families: connected, static, own and
     /// broadcast addresses (gauge; the tables are fixed when the router is built).
     pub routes: Counter,
+    /// DHCP requests relayed to a server (one per server each is sent to).
+    pub dhcp_relayed_to_server: Counter,
+    /// DHCP replies relayed from a server to a client.
+    pub dhcp_relayed_to_client: Counter,
 }
 
 struct Iface {
@@ -265,6 +276,7 @@ pub struct Router {
     last_expire: Timestamp,
     announced: bool,
     v6: v6::V6,
+    relay: relay::Relay,
 }
 
 /// How often neighbour timers run.
@@ -371,6 +383,7 @@ impl Router {
             last_expire: Timestamp::ZERO,
             announced: false,
             v6,
+            relay: relay::Relay::new(&cfg.interfaces),
         })
     }
 
@@ -409,6 +422,9 @@ impl Router {
         let d = pkt.data();
         // An interface without an IPv4 address takes no IPv4 (as it answers no ARP).
         if d[0..6] != iface.mac.0 || !iface.v4 {
+            if d[0..6] == MacAddr::BROADCAST.0 && self.relay.on(gate) {
+                return self.relay_broadcast(gate, pkt, h, ctx);
+            }
             return ctx.drop(pkt, DropReason::NotForUs);
         }
         if let Some(reason) = h.l3.error() {
@@ -589,6 +605,13 @@ impl Router {
                 return ctx.emit(Gate(gate), pkt);
             }
             return ctx.drop(pkt, DropReason::BadHeader);
+        }
+        if proto == PROTO_UDP && !frag && self.relay.any() {
+            // DHCP to a relay: a server's reply, or a request from a relay further down.
+            match self.relay_local(gate, pkt, &hdrs, ctx) {
+                Ok(()) => return,
+                Err(p) => pkt = p,
+            }
         }
         if proto == PROTO_TCP || proto == PROTO_UDP {
             // TCP and UDP to the address a NAT masquerades to belong to the NAT.
@@ -799,8 +822,11 @@ impl Node for Router {
         }
         for (g, mut pkt) in failed {
             let h = wire::classify(&mut pkt);
+            // Packets the router made itself (relayed DHCP) get no ICMP error: it would be
+            // addressed to the router.
             let Some((ihl, total)) = h
                 .ipv4(pkt.data())
+                .filter(|ip| !self.is_own(ip.src_addr()))
                 .map(|ip| (ip.header_len(), usize::from(ip.total_len())))
             else {
                 ctx.drop(pkt, DropReason::ArpFailed);
@@ -892,9 +918,14 @@ impl Router {
         t
     }
 
+    /// Whether `ip` is one of the router's IPv4 addresses.
+    fn is_own(&self, ip: u32) -> bool {
+        self.ifaces.iter().any(|i| i.v4 && i.addr == ip)
+    }
+
     /// The `interfaces` table (see the module documentation).
     fn interfaces_table(&self) -> Table {
-        let mut t = Table::new(&["gate", "address", "mac", "mtu"]);
+        let mut t = Table::new(&["gate", "address", "mac", "mtu", "dhcp_relay"]);
         for (g, i) in self.ifaces.iter().enumerate() {
             let mut addresses: Vec<String> = Vec::new();
             if i.v4 {
@@ -906,6 +937,7 @@ impl Router {
                 Cell::Text(addresses.join(" ")),
                 show::mac(i.mac),
                 i.mtu.into(),
+                self.relay.servers_cell(g),
             ]);
         }
         t
@@ -939,6 +971,7 @@ mod tests {
                     ra: None,
                     mtu: 1500,
                     nat_outside: false,
+                    dhcp_relay: vec![],
                 },
                 RouterInterface {
                     name: "wan".into(),
@@ -948,6 +981,7 @@ mod tests {
                     ra: None,
                     mtu: 1400,
                     nat_outside: false,
+                    dhcp_relay: vec![],
                 },
             ],
             routes: vec![Route {
@@ -1036,14 +1070,14 @@ mod tests {
     }
 
     /// Teach the router that `ip` is at `mac` on `gate` with an ARP request to it.
-    fn teach(h: &mut Harness, gate: usize, mac: [u8; 6], ip: &str, now: Timestamp) {
+    pub(super) fn teach(h: &mut Harness, gate: usize, mac: [u8; 6], ip: &str, now: Timestamp) {
         let our = if gate == 0 { "10.0.0.1" } else { "10.0.1.1" };
         h.send(gate, &arp_frame(1, [0xff; 6], mac, ip, [0; 6], our), now);
         let replies = h.recv(gate);
         assert_eq!(replies.len(), 1, "an ARP reply");
     }
 
-    fn ip_of(f: &[u8]) -> &[u8] {
+    pub(super) fn ip_of(f: &[u8]) -> &[u8] {
         &f[14..]
     }
 
@@ -1189,14 +1223,15 @@ mod tests {
         );
         assert_eq!(stats.routes.get(), 7);
         let ifs = r.show("interfaces", t(0)).expect("interfaces");
-        assert_eq!(ifs.columns, ["gate", "address", "mac", "mtu"]);
+        assert_eq!(ifs.columns, ["gate", "address", "mac", "mtu", "dhcp_relay"]);
         assert_eq!(
             ifs.rows[1],
             vec![
                 Cell::Int(1),
                 text("10.0.1.1/24"),
                 text("02:aa:00:00:00:01"),
-                Cell::Int(1400)
+                Cell::Int(1400),
+                Cell::None
             ]
         );
         assert_eq!(column(&ifs, "mtu"), vec![Cell::Int(1500), Cell::Int(1400)]);
@@ -1580,5 +1615,7 @@ mod tests {
     }
 }
 
+#[cfg(test)]
+mod relay_tests;
 #[cfg(test)]
 mod v6_tests;

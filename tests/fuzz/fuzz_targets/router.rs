@@ -1,6 +1,6 @@
 //! Arbitrary frames into a dual-stack router with two interfaces (one sending router
-//! advertisements), static routes and neighbours of both families and tiny neighbour
-//! tables: no panic, and once every pending ARP and ND resolution has timed out, every
+//! advertisements and relaying DHCP to two servers), static routes and neighbours of both
+//! families and tiny neighbour tables: no panic, and once every pending ARP and ND resolution has timed out, every
 //! buffer is back in the pool.
 #![no_main]
 
@@ -32,6 +32,12 @@ fuzz_target!(|data: &[u8]| {
         ra: (i == 0).then(|| RaSpec { rdnss: vec![v6("2001:db8::53")], ..RaSpec::default() }),
         mtu,
         nat_outside: false,
+        // Interface 0 relays DHCP: to a neighbour and to a server behind a route.
+        dhcp_relay: if i == 0 {
+            vec![Ipv4Addr::new(10, 0, 1, 9), Ipv4Addr::new(192, 0, 2, 7)]
+        } else {
+            vec![]
+        },
     };
     let Ok(r) = Router::new(RouterConfig {
         interfaces: vec![iface(0, [10, 0, 0, 1], 1500), iface(1, [10, 0, 1, 1], 576)],
@@ -54,7 +60,8 @@ fuzz_target!(|data: &[u8]| {
     // the first checks: bit 0 addresses the frame to the interface's MAC, bit 1 makes it
     // IPv4 and bit 2 fixes the IPv4 header checksum; bit 3 makes it IPv6 (EtherType,
     // version and a payload length that fits), bit 4 gives it ND's hop limit and bit 5
-    // fixes an ICMPv6 checksum; bit 7 picks the gate.
+    // fixes an ICMPv6 checksum; bit 6 makes it a DHCP datagram (IPv4, UDP to port 67, the
+    // lengths fitting the frame), broadcast unless bit 0 is set; bit 7 picks the gate.
     let mut rest = data;
     let mut now = 0u64;
     let mut frame = [0u8; MAX_FRAME];
@@ -73,6 +80,22 @@ fuzz_target!(|data: &[u8]| {
         }
         if flags & 2 != 0 && f.len() >= 14 {
             f[12..14].copy_from_slice(&[0x08, 0x00]);
+        }
+        if flags & 64 != 0 && f.len() >= 42 {
+            let n = f.len();
+            f[12..14].copy_from_slice(&[0x08, 0x00]);
+            f[14] = 0x45;
+            f[16..18].copy_from_slice(&((n - 14) as u16).to_be_bytes());
+            f[20..22].fill(0);
+            f[23] = 17;
+            f[36..38].copy_from_slice(&67u16.to_be_bytes());
+            let ulen = u16::from_be_bytes([f[38], f[39]]).min((n - 34) as u16);
+            f[38..40].copy_from_slice(&ulen.to_be_bytes());
+            if flags & 1 == 0 {
+                f[0..6].fill(0xff);
+                f[30..34].fill(0xff);
+            }
+            ip::set_header_checksum(&mut f[14..34]);
         }
         if flags & 4 != 0 && f.len() >= 34 {
             let ihl = (usize::from(f[14] & 0x0f) * 4).clamp(20, f.len() - 14);
