@@ -34,8 +34,15 @@ impl Counter {
 }
 
 /// Drops by reason.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct DropCounters([Counter; DropReason::COUNT]);
+
+// By hand: `Default` is derived for arrays of at most 32 elements.
+impl Default for DropCounters {
+    fn default() -> Self {
+        DropCounters(std::array::from_fn(|_| Counter::default()))
+    }
+}
 
 impl DropCounters {
     /// Count `n` drops for `reason`.

@@ -107,7 +107,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Number of variants: the length of per-reason counter arrays.
-    pub const COUNT: usize = 31;
+    pub const COUNT: usize = 33;
 
     /// Every variant, in order of their indices.
     pub const ALL: [DropReason; Self::COUNT] = [

@@ -189,7 +189,7 @@ pub fn fragment(frame: &[u8], h: &Headers, zone: u8) -> Option<Fragment> {
 /// one read ([`Flow::fragment`]) or refused by its parse (a tiny first fragment, `runt`),
 /// whose datagram gets that refusal too. `None` for anything else (most packets: one test
 /// of a flag).
-#[inline]
+#[inline(always)]
 pub fn first_of<K: FlowKey>(
     pkt: &mut Packet,
     parsed: &Result<Flow<K>, FlowError>,

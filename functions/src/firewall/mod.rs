@@ -738,6 +738,7 @@ impl Firewall {
     }
 
     /// Send `pkt` where `verdict` says.
+    #[inline(always)]
     fn deliver(
         &mut self,
         pkt: Packet,

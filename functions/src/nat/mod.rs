@@ -925,6 +925,7 @@ impl Nat {
 }
 
 /// Send `pkt` out of the gate `r` names, or drop it for its reason.
+#[inline(always)]
 fn deliver(pkt: Packet, r: Result<Gate, DropReason>, ctx: &mut Ctx<'_>) {
     match r {
         Ok(g) => ctx.emit(g, pkt),
