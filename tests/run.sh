@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 # scrapes nfv in tests/metrics.rs (installed without recommends, so no node exporter; the
 # tests run it on their own loopback ports, and no service is started where policy-rc.d
 # forbids it). tcpdump reads the pcap files of `nfv capture` in tests/control.rs.
-packages="iproute2 iputils-ping netcat-openbsd python3 coreutils procps busybox traceroute curl iperf3 qemu-system-x86 linux-image-amd64 cpio kmod xz-utils dpdk-dev librte-net-vhost23 prometheus tcpdump"
+packages="iproute2 iputils-ping netcat-openbsd python3 coreutils procps busybox traceroute iputils-tracepath curl iperf3 qemu-system-x86 linux-image-amd64 cpio kmod xz-utils dpdk-dev librte-net-vhost23 prometheus tcpdump"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
